@@ -1,0 +1,29 @@
+# Two entry points do all set-up themselves: `make run` (the main job) and `make test` (the suite).
+# Both create or refresh the local venv in $(VENV). GPU users: see README ("GPU").
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: venv
+	$(VENV)/bin/keisei-fn selfplay --games 256 --seed 0
+
+test: venv
+	$(PY) -m pytest -q tests
+
+bench: venv
+	$(PY) -m pytest bench --benchmark-only --benchmark-autosave --benchmark-storage=bench/results
+
+clean:
+	rm -rf $(VENV)

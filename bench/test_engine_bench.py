@@ -1,0 +1,260 @@
+"""Random self-play throughput of keisei_fn.shogi against cshogi in the same session.
+
+Throughput is states/s = B * steps / seconds, stored in each benchmark's extra_info. Nothing here
+asserts a wall-clock time: the only gate is the ratio ours/cshogi at B=1024 measured in the same
+session (floor in bench/baselines.json). See conftest.py for short/long mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import cshogi_peer
+import engine_loop
+from settings import CONFIG
+
+BENCH_DIR = Path(__file__).parent
+BASELINES = json.loads((BENCH_DIR / "baselines.json").read_text())
+RATIO_BATCH = 1024
+
+
+def _median_states_per_s(benchmark, batch_size: int, steps: int) -> float:
+    return batch_size * steps / benchmark.stats.stats.median
+
+
+def _pairwise(first, second, rounds: int) -> tuple[list[float], list[float]]:
+    """Alternate the two workloads ``rounds`` times (cancels slow drifts in machine load)."""
+    t_first, t_second = [], []
+
+    def pair():
+        t0 = time.perf_counter()
+        first()
+        t1 = time.perf_counter()
+        second()
+        t2 = time.perf_counter()
+        t_first.append(t1 - t0)
+        t_second.append(t2 - t1)
+
+    return pair, t_first, t_second
+
+
+by_batch = pytest.mark.parametrize("batch_size", CONFIG.batch_sizes, ids=lambda b: f"B{b}")
+
+
+# --------------------------------------------------------------------------------------- sampler
+@by_batch
+def test_sampler(benchmark, batch_size, bench_config):
+    """The action sampler alone, on a mask with ~90 legal moves per game (a middle-game count)."""
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.rand(batch_size, engine_loop.N_LABELS, generator=gen) < 90 / engine_loop.N_LABELS
+    mask[:, 0] = True  # at least one legal move
+    pool = engine_loop.noise_pool(batch_size, seed=0)
+    offsets = iter(range(10**9))
+    benchmark.group = "sampler"
+    action = benchmark.pedantic(
+        lambda: engine_loop.sample_actions(mask, pool, next(offsets) % engine_loop.POOL_EXTRA),
+        rounds=200,
+        warmup_rounds=5,
+    )
+    assert mask.gather(1, action[:, None]).all()
+    benchmark.extra_info.update(
+        batch_size=batch_size,
+        threads=torch.get_num_threads(),
+        ms_per_step=1e3 * benchmark.stats.stats.median,
+        us_per_game=1e6 * benchmark.stats.stats.median / batch_size,
+    )
+
+
+# ----------------------------------------------------------------------------------- random play
+@by_batch
+def test_engine_random_play(benchmark, batch_size, bench_config, engine_loops):
+    """keisei_fn.shogi: sample + step (with next legal mask) + reset_where + observe, all B games."""
+    loop = engine_loops(batch_size)
+    steps = bench_config.steps_per_round(batch_size)
+    engine_loop.reset_counters(loop)
+    benchmark.group = f"random-play-B{batch_size}"
+    benchmark.pedantic(engine_loop.run, args=(loop, steps), rounds=bench_config.rounds, warmup_rounds=1)
+    benchmark.extra_info.update(
+        system="keisei_fn",
+        batch_size=batch_size,
+        steps_per_round=steps,
+        threads=torch.get_num_threads(),
+        states_per_s=_median_states_per_s(benchmark, batch_size, steps),
+        **engine_loop.summary(loop),
+    )
+
+
+@by_batch
+def test_cshogi_random_play(benchmark, batch_size, bench_config, peer_games):
+    """The peer: cshogi in a Python loop (moves, 2187 mask, make_input_features, push, reset)."""
+    games = peer_games(batch_size)
+    steps = bench_config.steps_per_round(batch_size)
+    benchmark.group = f"random-play-B{batch_size}"
+    benchmark.pedantic(cshogi_peer.run, args=(games, steps), rounds=bench_config.rounds, warmup_rounds=1)
+    benchmark.extra_info.update(
+        system="cshogi",
+        batch_size=batch_size,
+        steps_per_round=steps,
+        states_per_s=_median_states_per_s(benchmark, batch_size, steps),
+        ply_mean=cshogi_peer.mean_ply(games),
+    )
+
+
+# ------------------------------------------------------------------------------------ ratio gate
+def test_ratio_vs_cshogi_b1024(benchmark, bench_config, engine_loops, peer_games):
+    """ours / cshogi states/s at B=1024, interleaved round by round; gated by baselines.json."""
+    loop, games = engine_loops(RATIO_BATCH), peer_games(RATIO_BATCH)
+    steps = bench_config.steps_per_round(RATIO_BATCH)
+    pair, t_ours, t_peer = _pairwise(
+        lambda: engine_loop.run(loop, steps), lambda: cshogi_peer.run(games, steps), bench_config.rounds + 1
+    )
+    benchmark.group = "ratio"
+    benchmark.pedantic(pair, rounds=bench_config.rounds + 1, warmup_rounds=0)
+    t_ours, t_peer = t_ours[1:], t_peer[1:]  # first pair is a warm-up
+    ratio = statistics.median(p / o for o, p in zip(t_ours, t_peer))
+    floor = BASELINES["ratio_b1024"]["floor"]
+    benchmark.extra_info.update(
+        batch_size=RATIO_BATCH,
+        threads=torch.get_num_threads(),
+        ours_states_per_s=RATIO_BATCH * steps / statistics.median(t_ours),
+        cshogi_states_per_s=RATIO_BATCH * steps / statistics.median(t_peer),
+        ratio=ratio,
+        ratio_min=min(p / o for o, p in zip(t_ours, t_peer)),
+        goal=BASELINES["ratio_b1024"]["goal"],
+        floor=floor,
+    )
+    assert ratio >= floor, f"ours/cshogi at B=1024 = {ratio:.3f} < floor {floor} (bench/baselines.json)"
+
+
+# ---------------------------------------------------------------------------------------- memory
+MEMORY_BATCH = 4096
+
+
+def _probe(which: str, steps: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "memory_probe.py"), which, str(MEMORY_BATCH), str(steps)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_memory_per_game_b4096(benchmark, shogi):
+    """State bytes per game and peak-RSS delta per game at B=4096, engine and cshogi peer."""
+    results = {}
+
+    def probe_both():
+        results["engine"] = _probe("engine", 10)
+        results["cshogi"] = _probe("cshogi", 10)
+
+    benchmark.group = "memory"
+    benchmark.pedantic(probe_both, rounds=1, warmup_rounds=0)
+    benchmark.extra_info.update(batch_size=MEMORY_BATCH, **results)
+
+
+# ------------------------------------------------------------------------------ threads (long)
+@pytest.mark.long
+def test_threads_b1024(benchmark, bench_config, engine_loops):
+    """torch.set_num_threads(1) vs (2) on the same B=1024 loop, interleaved."""
+    loop, steps = engine_loops(RATIO_BATCH), bench_config.steps_per_round(RATIO_BATCH)
+    before = torch.get_num_threads()
+
+    def with_threads(n):
+        torch.set_num_threads(n)
+        engine_loop.run(loop, steps)
+
+    pair, t1, t2 = _pairwise(lambda: with_threads(1), lambda: with_threads(2), bench_config.rounds + 1)
+    benchmark.group = "threads"
+    try:
+        benchmark.pedantic(pair, rounds=bench_config.rounds + 1, warmup_rounds=0)
+    finally:
+        torch.set_num_threads(before)
+    sps1 = RATIO_BATCH * steps / statistics.median(t1[1:])
+    sps2 = RATIO_BATCH * steps / statistics.median(t2[1:])
+    benchmark.extra_info.update(
+        batch_size=RATIO_BATCH,
+        states_per_s_1_thread=sps1,
+        states_per_s_2_threads=sps2,
+        faster="1 thread" if sps1 > sps2 else "2 threads",
+    )
+
+
+# ------------------------------------------------------------------------------ compile (long)
+def _median_call_s(fn, n: int = 10) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _compile_targets(shogi, loop):
+    """name -> (function, args) at B=1024. "legal_mask" is the mask computation behind step: the
+    public legal_mask may just read the cached state["legal_mask"], so when the engine exposes
+    `analyze(canonical_board, canonical_hands)` that is compiled instead."""
+    state = loop.state
+    action = engine_loop.sample_actions(state["legal_mask"], loop.pool, 0)
+    targets = {"step": (shogi.step, (state, action)), "observe": (shogi.observe, (state,))}
+    try:
+        from keisei_fn.shogi._movegen import analyze, hands_to_canonical, to_canonical
+
+        side = state["side_to_move"]
+        args = (to_canonical(state["board"], side), hands_to_canonical(state["hands"], side))
+        targets["legal_mask"] = (analyze, args)
+    except ImportError:
+        targets["legal_mask"] = (shogi.legal_mask, (state,))
+    return targets
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("target", ["step", "legal_mask", "observe"])
+def test_torch_compile(benchmark, bench_config, shogi, engine_loops, target):
+    """What torch.compile (inductor, CPU, dynamic=False) adds to an engine function at B=1024.
+
+    The benchmark times the compiled function on one fixed input. extra_info records the compile
+    time, eager vs compiled per-call medians on the same input and, for ``step``, the random-play
+    loop with the compiled step swapped in. A compile failure is recorded (and the eager function
+    benchmarked) rather than failing the suite: compile support is an observation here.
+    """
+    loop = engine_loops(RATIO_BATCH)
+    eager, args = _compile_targets(shogi, loop)[target]
+    info = {"target": target, "function": eager.__name__, "batch_size": RATIO_BATCH,
+            "threads": torch.get_num_threads()}
+    torch._dynamo.reset()
+    compiled = torch.compile(eager, dynamic=False)
+    t0 = time.perf_counter()
+    try:
+        compiled(*args)
+        info["compile_s"] = time.perf_counter() - t0
+        compiled(*args)
+        info["eager_ms"] = 1e3 * _median_call_s(lambda: eager(*args))
+        info["compiled_ms"] = 1e3 * _median_call_s(lambda: compiled(*args))
+        info["speedup"] = info["eager_ms"] / info["compiled_ms"]
+    except Exception as err:
+        info["compile_error"] = f"{type(err).__name__}: {str(err)[:500]}"
+        compiled = eager
+    if target == "step" and "compile_error" not in info:
+        steps = bench_config.steps_per_round(RATIO_BATCH)
+        fast = SimpleNamespace(step=compiled, observe=shogi.observe, reset_where=shogi.reset_where)
+        fast_loop = engine_loop.EngineLoop(fast, loop.state, loop.fresh, loop.pool, loop.rng)
+        engine_loop.run(fast_loop, 20)  # games end and reset: any recompilation happens here
+        eager_s = _median_call_s(lambda: engine_loop.run(loop, steps), n=bench_config.rounds)
+        fast_s = _median_call_s(lambda: engine_loop.run(fast_loop, steps), n=bench_config.rounds)
+        info["loop_states_per_s_eager"] = RATIO_BATCH * steps / eager_s
+        info["loop_states_per_s_compiled"] = RATIO_BATCH * steps / fast_s
+    benchmark.group = "compile"
+    benchmark.pedantic(compiled, args=args, rounds=bench_config.rounds, warmup_rounds=1)
+    benchmark.extra_info.update(info)

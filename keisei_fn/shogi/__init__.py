@@ -1,0 +1,25 @@
+"""The rules of Shogi as pure, batched tensor functions over a game-state TensorDict.
+
+See docs/engine_api.md for the state layout, codes and action labels.
+"""
+
+from ._movegen import analyze
+from ._observe import observe
+from ._sfen import from_sfen, to_sfen
+from ._state import STARTPOS_SFEN, initial_state, position_hash, reset_where
+from ._step import step
+from ._tables import NUM_ACTIONS, NUM_OBS_PLANES, Reason
+from ._usi import action_to_usi, usi_to_action
+from .perft import perft
+
+
+def legal_mask(state):
+    """Bool [B, 2187]: legal action labels of each game's side to move (cached in the state)."""
+    return state["legal_mask"]
+
+
+__all__ = [
+    "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN", "action_to_usi", "analyze",
+    "from_sfen", "initial_state", "legal_mask", "observe", "perft", "position_hash",
+    "reset_where", "step", "to_sfen", "usi_to_action",
+]

@@ -1,0 +1,144 @@
+"""`step`: play one move in every game of the batch and score its outcome for the mover."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict
+
+from ._movegen import analyze, from_canonical, hands_to_canonical, to_canonical
+from ._state import max_plies_of, position_hash
+from ._tables import (
+    DROP_PLANE0, OFF, OPPOSITE, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
+)
+
+
+def move_source(cb: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """long [B]: the square the piece of a board move comes from (canonical frame).
+
+    Meaningless for drops. Walks the ray opposite to the move direction to the first piece; for
+    knight planes the source is fixed.
+    """
+    T = tables(cb.device)
+    plane, to = action // 81, action % 81
+    direction = plane % 10
+    opposite = torch.tensor(OPPOSITE, device=cb.device)
+    ray = T.ray[to * 8 + opposite[direction.clamp(max=7)]]  # [B,9], last column OFF
+    occ_pad = torch.cat([cb != 0, cb.new_ones(cb.shape[0], 1, dtype=torch.bool)], 1)
+    hit = occ_pad.gather(1, ray).to(torch.uint8).argmax(1, keepdim=True)
+    slide_src = ray.gather(1, hit).squeeze(1)
+    knight_src = T.knight_src[(direction - 8).clamp(0, 1) * 81 + to]
+    return torch.where(direction >= 8, knight_src, slide_src)
+
+
+def apply_move(cb: torch.Tensor, hands_c: torch.Tensor, action: torch.Tensor):
+    """Make the move in the canonical frame; returns the new (cb, hands_c), still mover's frame."""
+    plane, to = action // 81, action % 81
+    is_drop = plane >= DROP_PLANE0
+    src = torch.where(is_drop, to, move_source(cb, action))
+    moving = cb.gather(1, src[:, None]).squeeze(1)
+    captured = cb.gather(1, to[:, None]).squeeze(1)
+    promote = (plane >= PROMO_PLANE0) & ~is_drop
+    placed = torch.where(is_drop, plane - DROP_PLANE0 + 1, moving + promote * PROMOTE_DELTA)
+    cb = cb.scatter(1, src[:, None], 0).scatter(1, to[:, None], placed[:, None].to(cb.dtype))
+
+    kind = captured.abs().long()
+    base = torch.where(kind > PROMOTE_DELTA, kind - PROMOTE_DELTA, kind)  # promoted -> base kind
+    own = hands_c[:, 0].long()
+    own = own.scatter_add(1, (plane - DROP_PLANE0).clamp(0, 6)[:, None], -is_drop.long()[:, None])
+    own = own.scatter_add(1, (base - 1).clamp(min=0)[:, None], (kind > 0).long()[:, None])
+    hands_c = torch.stack([own.to(hands_c.dtype), hands_c[:, 1]], 1)
+    return cb, hands_c
+
+
+def _repetition(history, checks, ply, current):
+    """(is 4th occurrence, mover checked throughout, opponent checked throughout), each [B].
+
+    The cycle runs from the first occurrence to now; positions at odd distance from now were
+    reached by the opponent's moves, those at even distance by the mover's.
+    """
+    same = history == current[:, None]
+    fourth = same.sum(1) >= 4
+    first = same.int().argmax(1, keepdim=True)
+    idx = torch.arange(history.shape[1], device=history.device)
+    in_cycle = (idx > first) & (idx <= ply[:, None])
+    by_mover = ((ply[:, None] - idx) & 1) == 0
+    quiet = in_cycle & ~checks  # a move in the cycle that did not give check
+    mover_checks = ~(quiet & by_mover).any(1)
+    opponent_checks = ~(quiet & ~by_mover).any(1)
+    return fourth, mover_checks, opponent_checks
+
+
+def impasse_declarable(cb: torch.Tensor, hands_c: torch.Tensor, side: torch.Tensor,
+                       in_check: torch.Tensor) -> torch.Tensor:
+    """CSA 27-point entering-king rule for the side to move (Black needs 28 points, White 27)."""
+    T = tables(cb.device)
+    zone = T.zone
+    king_in = ((cb == 8) & zone).any(1)
+    own_in_zone = (cb > 0) & (cb != 8) & zone
+    count = own_in_zone.sum(1)
+    points = torch.where(own_in_zone, T.impasse_points[cb.abs().long()], 0).sum(1)
+    hand_points = (hands_c[:, 0].int() * torch.tensor([1, 1, 1, 1, 5, 5, 1], device=cb.device,
+                                                      dtype=torch.int32)).sum(1)
+    need = torch.where(side == 0, 28, 27)
+    return king_in & (count >= 10) & (points + hand_points >= need) & ~in_check
+
+
+def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> TensorDict:
+    """Play `action` [B] (legal labels) in every game; returns the next state.
+
+    The returned state carries the move's outcome for the side that made it (`reward` +1/-1/0,
+    `terminated`, `truncated`, `termination_reason`) and the next side's `legal_mask`.
+    Stepping a finished game or with an illegal label is undefined: reset finished games first.
+    `impasse=True` enables the entering-king declaration: a side to move that qualifies declares
+    and wins at once.
+    """
+    action = action.to(device=state.device, dtype=torch.long)
+    side = state["side_to_move"]
+    cb = to_canonical(state["board"], side)
+    hands_c = hands_to_canonical(state["hands"], side)
+    cb, hands_c = apply_move(cb, hands_c, action)
+
+    # Hand over to the opponent: its frame is ours rotated, with colours swapped.
+    next_side = 1 - side
+    cb = -cb.flip(-1)
+    hands_c = hands_c.flip(1)
+    board = from_canonical(cb, next_side)
+    hands = hands_to_canonical(hands_c, next_side)
+    mask, in_check = analyze(cb, hands_c)
+
+    max_plies = max_plies_of(state)
+    ply = state["ply"] + 1
+    slot = ply.long().clamp(max=max_plies)[:, None]
+    current = position_hash(board, hands, next_side)
+    history = state["hash_history"].scatter(1, slot, current[:, None])
+    checks = state["check_history"].scatter(1, slot, in_check[:, None])
+
+    mate = ~mask.any(1)
+    fourth, mover_checks, opponent_checks = _repetition(history, checks, slot.squeeze(1), current)
+    repetition = fourth & ~mate
+    reward = torch.where(mate, 1.0, 0.0)
+    reward = torch.where(repetition & opponent_checks, 1.0, reward)
+    reward = torch.where(repetition & mover_checks & ~opponent_checks, -1.0, reward)
+    perpetual = repetition & (mover_checks | opponent_checks)
+    reason = torch.where(mate, Reason.MATE, 0)
+    reason = torch.where(repetition, torch.where(perpetual, Reason.PERPETUAL_CHECK,
+                                                 Reason.REPETITION), reason)
+    terminated = mate | repetition
+    if impasse:
+        declared = impasse_declarable(cb, hands_c, next_side, in_check) & ~terminated
+        reward = torch.where(declared, -1.0, reward)
+        reason = torch.where(declared, Reason.IMPASSE, reason)
+        terminated = terminated | declared
+    truncated = ~terminated & (ply >= max_plies)
+    reason = torch.where(truncated, Reason.MOVE_CAP, reason)
+
+    return TensorDict(
+        board=board, hands=hands, side_to_move=next_side.to(torch.int8), ply=ply,
+        move_number=state["move_number"] + 1, hash_history=history, check_history=checks,
+        legal_mask=mask, in_check=in_check, terminated=terminated, truncated=truncated,
+        reward=reward.to(torch.float32), termination_reason=reason.to(torch.int8),
+        batch_size=state.batch_size, device=state.device,
+    )
+
+
+__all__ = ["step", "apply_move", "move_source", "impasse_declarable", "OFF"]

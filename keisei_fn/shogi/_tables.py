@@ -1,0 +1,248 @@
+"""Constants and precomputed lookup tables of the Shogi engine: their one home.
+
+Geometry is written in the *side to move's frame* ("canonical frame"): the board is rotated 180
+degrees when White moves, so the mover's pieces always advance towards rank index 0.
+square = file * 9 + rank (file 0 = "1", rank 0 = "a"), cshogi's numbering; a rotated square is 80 - s.
+
+Tables are plain tensors built once per device on first use (`tables(device)`), never at import.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+NUM_SQUARES = 81
+OFF = 81  # padding slot: "no square" / off the board
+NUM_ACTIONS = 2187  # 27 planes x 81 destinations (dlshogi's move labels)
+NUM_OBS_PLANES = 46
+DEFAULT_MAX_PLIES = 512
+
+# Piece types (cshogi's codes for Black; White adds 16 on the absolute board).
+PAWN, LANCE, KNIGHT, SILVER, BISHOP, ROOK, GOLD, KING = 1, 2, 3, 4, 5, 6, 7, 8
+PROM_PAWN, PROM_LANCE, PROM_KNIGHT, PROM_SILVER, HORSE, DRAGON = 9, 10, 11, 12, 13, 14
+WHITE_OFFSET = 16
+PROMOTE_DELTA = 8  # promoted code = base code + 8 for P, L, N, S, B, R
+# Hand index k holds piece type k + 1: drop order P L N S B R G, identical to the drop planes.
+HAND_KINDS = 7
+HAND_MAX = (18, 4, 4, 4, 2, 2, 4)
+
+# Move directions in dlshogi's plane order, as (d_file, d_rank) in the canonical frame.
+UP, UP_LEFT, UP_RIGHT, LEFT, RIGHT, DOWN, DOWN_LEFT, DOWN_RIGHT, UP2_LEFT, UP2_RIGHT = range(10)
+DIR_VECTORS = ((0, -1), (1, -1), (-1, -1), (1, 0), (-1, 0), (0, 1), (1, 1), (-1, 1))
+KNIGHT_VECTORS = ((1, -2), (-1, -2))  # planes 8 and 9
+OPPOSITE = (DOWN, DOWN_RIGHT, DOWN_LEFT, RIGHT, LEFT, UP, UP_RIGHT, UP_LEFT)
+DROP_PLANE0 = 20
+PROMO_PLANE0 = 10
+
+_ORTHO = (UP, LEFT, RIGHT, DOWN)
+_DIAG = (UP_LEFT, UP_RIGHT, DOWN_LEFT, DOWN_RIGHT)
+_GOLD = (UP, UP_LEFT, UP_RIGHT, LEFT, RIGHT, DOWN)
+# (one-step directions, sliding directions) of each piece type moving "up" (canonical frame).
+PIECE_MOVES = {
+    PAWN: ((UP,), ()),
+    LANCE: ((), (UP,)),
+    KNIGHT: ((), ()),  # jumps: handled by the knight planes
+    SILVER: ((UP, UP_LEFT, UP_RIGHT, DOWN_LEFT, DOWN_RIGHT), ()),
+    BISHOP: ((), _DIAG),
+    ROOK: ((), _ORTHO),
+    GOLD: (_GOLD, ()),
+    KING: (tuple(range(8)), ()),
+    PROM_PAWN: (_GOLD, ()),
+    PROM_LANCE: (_GOLD, ()),
+    PROM_KNIGHT: (_GOLD, ()),
+    PROM_SILVER: (_GOLD, ()),
+    HORSE: (_ORTHO, _DIAG),
+    DRAGON: (_DIAG, _ORTHO),
+}
+
+# Bits of the per-square "packed" descriptor (int32) used by move generation.
+STEP_SHIFT = 0  # bits 0-7: can move one square in direction d (steppers and sliders)
+SLIDE_SHIFT = 8  # bits 8-15: slides in direction d
+OWN_BIT = 1 << 16
+OPP_BIT = 1 << 17
+KING_BIT = 1 << 18
+KNIGHT_BIT = 1 << 19
+PROMOTABLE_BIT = 1 << 20
+LAST_RANK_DEAD_BIT = 1 << 21  # P and L must promote on rank 0
+ZONE_BIT = 1 << 22  # the square itself is in the promotion zone (ranks 0-2)
+PIN_SHIFT = 23  # bits 23-30: directions a (pinned) own piece may still move in
+ALL_DIRS = 0xFF
+
+
+class Reason:
+    """Termination reason codes stored in `state["termination_reason"]`."""
+
+    NONE = 0
+    MATE = 1  # the side to move has no legal move and loses
+    REPETITION = 2  # fourth occurrence of a position: draw
+    PERPETUAL_CHECK = 3  # fourth occurrence, one side checked on every move: it loses
+    MOVE_CAP = 4  # move cap reached: draw, truncated
+    IMPASSE = 5  # entering-king declaration (CSA 27-point rule), optional
+
+    NAMES = ("none", "mate", "repetition", "perpetual_check", "move_cap", "impasse")
+
+
+# Observation plane of each canonical piece code (own > 0, opponent < 0); 28 = no plane (empty).
+# Own: 0-7 P L N S G B R K, 8-13 +P +L +N +S +B +R; opponent: the same + 14.
+_OWN_PLANE = {PAWN: 0, LANCE: 1, KNIGHT: 2, SILVER: 3, GOLD: 4, BISHOP: 5, ROOK: 6, KING: 7,
+              PROM_PAWN: 8, PROM_LANCE: 9, PROM_KNIGHT: 10, PROM_SILVER: 11, HORSE: 12, DRAGON: 13}
+# Hand planes are in order P L N S G B R; hand storage is P L N S B R G.
+OBS_HAND_ORDER = (0, 1, 2, 3, 6, 4, 5)
+
+
+def _sq(f: int, r: int) -> int:
+    return f * 9 + r if 0 <= f < 9 and 0 <= r < 9 else OFF
+
+
+def _offset(s: int, vec: tuple[int, int], k: int = 1) -> int:
+    return _sq(s // 9 + vec[0] * k, s % 9 + vec[1] * k)
+
+
+@dataclass(frozen=True)
+class Tables:
+    neighbor: torch.Tensor  # [8*81] long: square one step from t in direction d, or OFF
+    neighbor_u8: torch.Tensor  # [8, 81] uint8, same values
+    first_empty_value: torch.Tensor  # [8, 81] uint8: OFF if neighbor is off board else 82
+    shift_index: tuple  # 3 x [8*81] long: flat index d*81 + (t + s*v_d), s = 1, 2, 4
+    knight_src: torch.Tensor  # [2*81] long: square a knight moves from to reach t (plane 8, 9)
+    opp_knight_src: torch.Tensor  # [2*81] long: square an opponent knight attacks t from
+    ray: torch.Tensor  # [81*8, 9] long: squares along direction d from t, then OFF
+    between: torch.Tensor  # [82*82, 81] bool: squares strictly between a and b on a line
+    xray_behind: torch.Tensor  # [8, 82] long: neighbor of t in the opposite of d, or OFF
+    step_bits: torch.Tensor  # [15] int32: bits of one-step directions per type
+    slide_bits: torch.Tensor  # [15] int32
+    type_flags: torch.Tensor  # [15] int32: KING/KNIGHT/PROMOTABLE/LAST_RANK_DEAD bits
+    dir_bit: torch.Tensor  # [8, 1] int32: 1 << d
+    opp_dir_bit: torch.Tensor  # [8, 1] int32: 1 << OPPOSITE[d]
+    line_pin_bits: torch.Tensor  # [8] int32: (bit d | bit opposite(d)) << PIN_SHIFT
+    rank: torch.Tensor  # [81] long
+    file: torch.Tensor  # [81] long
+    zone: torch.Tensor  # [81] bool (ranks 0-2)
+    obs_plane: torch.Tensor  # [29] long, index code + 14
+    rotate: torch.Tensor  # [81] long: 80 - s
+    zobrist_board: torch.Tensor  # [31*81] int64
+    zobrist_hand: torch.Tensor  # [2*7*19] int64
+    zobrist_side: torch.Tensor  # [] int64
+    impasse_points: torch.Tensor  # [15] int32: 5 for B R +B +R, 0 for K, else 1
+
+
+def _build_numpy() -> dict:
+    nb = np.full((8, 81), OFF, np.int64)
+    for d, v in enumerate(DIR_VECTORS):
+        for s in range(81):
+            nb[d, s] = _offset(s, v)
+    first_empty = np.where(nb == OFF, OFF, 82).astype(np.uint8)
+    shifts = []
+    for k in (1, 2, 4):
+        idx = np.zeros((8, 81), np.int64)
+        for d, v in enumerate(DIR_VECTORS):
+            for s in range(81):
+                t = _offset(s, v, k)
+                idx[d, s] = d * 81 + (t if t != OFF else s)  # off-board entries are never read
+        shifts.append(idx.reshape(-1))
+    ksrc = np.full((2, 81), OFF, np.int64)
+    oksrc = np.full((2, 81), OFF, np.int64)
+    for j, (df, dr) in enumerate(KNIGHT_VECTORS):
+        for s in range(81):
+            ksrc[j, s] = _offset(s, (-df, -dr))  # own knight moves (df, dr) to reach s
+            oksrc[j, s] = _offset(s, (df, dr))  # opponent knight moves (-df, -dr) to reach s
+    ray = np.full((81, 8, 9), OFF, np.int64)
+    for s in range(81):
+        for d, v in enumerate(DIR_VECTORS):
+            for k in range(1, 9):
+                ray[s, d, k - 1] = _offset(s, v, k)
+    between = np.zeros((82, 82, 81), bool)
+    for a in range(81):
+        for d in range(8):
+            for k in range(1, 9):
+                b = ray[a, d, k - 1]
+                if b == OFF:
+                    break
+                for j in range(1, k):
+                    between[a, b, ray[a, d, j - 1]] = True
+    xray = np.full((8, 82), OFF, np.int64)
+    xray[:, :81] = nb[list(OPPOSITE)]
+    step_bits = np.zeros(15, np.int64)
+    slide_bits = np.zeros(15, np.int64)
+    flags = np.zeros(15, np.int64)
+    for t, (steps, slides) in PIECE_MOVES.items():
+        step_bits[t] = sum(1 << d for d in set(steps) | set(slides))
+        slide_bits[t] = sum(1 << d for d in slides)
+    flags[KING] |= KING_BIT
+    flags[KNIGHT] |= KNIGHT_BIT
+    for t in (PAWN, LANCE, KNIGHT, SILVER, BISHOP, ROOK):
+        flags[t] |= PROMOTABLE_BIT
+    for t in (PAWN, LANCE):
+        flags[t] |= LAST_RANK_DEAD_BIT
+    obs_plane = np.full(29, 28, np.int64)
+    for t, p in _OWN_PLANE.items():
+        obs_plane[14 + t] = p
+        obs_plane[14 - t] = p + 14
+    points = np.ones(15, np.int64)
+    points[[0, KING]] = 0
+    points[[BISHOP, ROOK, HORSE, DRAGON]] = 5
+    # Zobrist keys below 2**56, so that a sum of ~100 of them never overflows int64: torch has
+    # no xor-reduction, and an additive hash with independent random keys is as collision-free.
+    rng = np.random.default_rng(0x5EED_5409)
+    zb = rng.integers(1, 1 << 56, size=(31, 81), dtype=np.int64)
+    zb[0] = 0
+    zh = rng.integers(1, 1 << 56, size=(2, 7, 19), dtype=np.int64)
+    zh[:, :, 0] = 0
+    zs = rng.integers(1, 1 << 56, dtype=np.int64)
+    # Sanity checks on the tables (cheap, run once).
+    assert (nb != OFF).sum() == 2 * (2 * 9 * 8) + 2 * (2 * 8 * 8)  # orthogonal + diagonal links
+    assert between.sum() == sum(max(k - 1, 0) for a in range(81) for d in range(8)
+                                for k in range(1, 9) if ray[a, d, k - 1] != OFF)
+    return dict(nb=nb, first_empty=first_empty, shifts=shifts, ksrc=ksrc, oksrc=oksrc, ray=ray,
+                between=between, xray=xray, step_bits=step_bits, slide_bits=slide_bits,
+                flags=flags, obs_plane=obs_plane, points=points, zb=zb, zh=zh, zs=zs)
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_tables() -> dict:
+    return _build_numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def _tables_for(device: torch.device) -> Tables:
+    n = _numpy_tables()
+
+    def t(x, dtype=torch.long):
+        return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+    i32 = torch.int32
+    return Tables(
+        neighbor=t(n["nb"].reshape(-1)),
+        neighbor_u8=t(n["nb"], torch.uint8),
+        first_empty_value=t(n["first_empty"], torch.uint8),
+        shift_index=tuple(t(s) for s in n["shifts"]),
+        knight_src=t(n["ksrc"].reshape(-1)),
+        opp_knight_src=t(n["oksrc"].reshape(-1)),
+        ray=t(n["ray"].reshape(81 * 8, 9)),  # last column is always OFF: a sentinel
+        between=t(n["between"].reshape(82 * 82, 81), torch.bool),
+        xray_behind=t(n["xray"]),
+        step_bits=t(n["step_bits"], i32),
+        slide_bits=t(n["slide_bits"], i32),
+        type_flags=t(n["flags"], i32),
+        dir_bit=t([[1 << d] for d in range(8)], i32),
+        opp_dir_bit=t([[1 << OPPOSITE[d]] for d in range(8)], i32),
+        line_pin_bits=t([((1 << d) | (1 << OPPOSITE[d])) << PIN_SHIFT for d in range(8)], i32),
+        rank=t([s % 9 for s in range(81)]),
+        file=t([s // 9 for s in range(81)]),
+        zone=t([s % 9 <= 2 for s in range(81)], torch.bool),
+        obs_plane=t(n["obs_plane"]),
+        rotate=t([80 - s for s in range(81)]),
+        zobrist_board=t(n["zb"].reshape(-1), torch.int64),
+        zobrist_hand=t(n["zh"].reshape(-1), torch.int64),
+        zobrist_side=t(n["zs"], torch.int64),
+        impasse_points=t(n["points"], i32),
+    )
+
+
+def tables(device: torch.device | str | None = None) -> Tables:
+    """The lookup tables on `device` (built on first use, then cached)."""
+    return _tables_for(torch.device(device if device is not None else "cpu"))
