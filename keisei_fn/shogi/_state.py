@@ -2,7 +2,9 @@
 
 State keys (batch [B]); see docs/engine_api.md for the full table.
   board int8 [B,81], hands int8 [B,2,7], side_to_move int8 [B], ply int32 [B],
-  move_number int32 [B], hash_history int64 [B,H+1], check_history bool [B,H+1],
+  move_number int32 [B], hash_history int64 [B,H+1], check_history bool [B,H+1] (entries past
+  `ply` are stale), check_streak int16 [B,2] (consecutive checking moves of the side to move and
+  of its opponent),
   legal_mask bool [B,2187], in_check bool [B], terminated/truncated bool [B], reward float32 [B],
   termination_reason int8 [B].   H = max_plies = hash_history.shape[1] - 1.
 """
@@ -52,7 +54,9 @@ def make_state(board: torch.Tensor, hands: torch.Tensor, side: torch.Tensor,
         board=board, hands=hands, side_to_move=side,
         ply=torch.zeros(b, dtype=torch.int32, device=dev),
         move_number=move_number.to(torch.int32),
-        hash_history=hist, check_history=checks, legal_mask=mask, in_check=in_check,
+        hash_history=hist, check_history=checks,
+        check_streak=torch.zeros((b, 2), dtype=torch.int16, device=dev),
+        legal_mask=mask, in_check=in_check,
         terminated=torch.zeros(b, dtype=torch.bool, device=dev),
         truncated=torch.zeros(b, dtype=torch.bool, device=dev),
         reward=torch.zeros(b, dtype=torch.float32, device=dev),
@@ -69,11 +73,23 @@ def initial_state(batch_size: int, device=None, max_plies: int = DEFAULT_MAX_PLI
     return one.expand(batch_size).clone()
 
 
+_HISTORIES = ("hash_history", "check_history")
+
+
 def reset_where(state: TensorDict, done: torch.Tensor, fresh: TensorDict) -> TensorDict:
-    """Replace the games where `done` [B] is true by `fresh` (a state of batch [B] or [1])."""
+    """Replace the games where `done` [B] is true by `fresh` (a state of batch [B] or [1]).
+
+    Histories only get their first entry replaced: entries past `ply` are never read, so a reset
+    costs a copy of them, not a full select.
+    """
     if fresh.batch_size[0] == 1 and state.batch_size[0] != 1:
         fresh = fresh.expand(state.batch_size[0])
-    return TensorDict(
-        {k: torch.where(done.view(-1, *([1] * (v.dim() - 1))), fresh[k], v)
-         for k, v in state.items()},
-        batch_size=state.batch_size, device=state.device)
+    out = {}
+    for k, v in state.items():
+        if k in _HISTORIES:
+            v = v.clone()
+            v[:, 0] = torch.where(done, fresh[k][:, 0], v[:, 0])
+        else:
+            v = torch.where(done.view(-1, *([1] * (v.dim() - 1))), fresh[k], v)
+        out[k] = v
+    return TensorDict(out, batch_size=state.batch_size, device=state.device)

@@ -6,9 +6,9 @@ import torch
 from tensordict import TensorDict
 
 from ._movegen import analyze, from_canonical, hands_to_canonical, to_canonical
-from ._state import max_plies_of, position_hash
+from ._state import max_plies_of
 from ._tables import (
-    DROP_PLANE0, OFF, OPPOSITE, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
+    DROP_PLANE0, OPPOSITE, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
 )
 
 
@@ -22,7 +22,7 @@ def move_source(cb: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     plane, to = action // 81, action % 81
     direction = plane % 10
     opposite = torch.tensor(OPPOSITE, device=cb.device)
-    ray = T.ray[to * 8 + opposite[direction.clamp(max=7)]]  # [B,9], last column OFF
+    ray = T.ray[to, opposite[direction.clamp(max=7)]]  # [B,9], last column OFF
     occ_pad = torch.cat([cb != 0, cb.new_ones(cb.shape[0], 1, dtype=torch.bool)], 1)
     hit = occ_pad.gather(1, ray).to(torch.uint8).argmax(1, keepdim=True)
     slide_src = ray.gather(1, hit).squeeze(1)
@@ -30,42 +30,62 @@ def move_source(cb: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     return torch.where(direction >= 8, knight_src, slide_src)
 
 
-def apply_move(cb: torch.Tensor, hands_c: torch.Tensor, action: torch.Tensor):
-    """Make the move in the canonical frame; returns the new (cb, hands_c), still mover's frame."""
+def apply_move(cb: torch.Tensor, hands_c: torch.Tensor, action: torch.Tensor, side: torch.Tensor):
+    """Make the move in the canonical frame.
+
+    Returns the new (cb, hands_c), still in the mover's frame, and the change of the position's
+    hash (`position_hash`) caused by the move, side change included: updating the hash costs a
+    few gathers instead of a pass over the board.
+    """
+    T = tables(cb.device)
     plane, to = action // 81, action % 81
     is_drop = plane >= DROP_PLANE0
     src = torch.where(is_drop, to, move_source(cb, action))
-    moving = cb.gather(1, src[:, None]).squeeze(1)
-    captured = cb.gather(1, to[:, None]).squeeze(1)
+    moving = cb.gather(1, src[:, None]).squeeze(1).long()
+    captured = -cb.gather(1, to[:, None]).squeeze(1).long()  # opponent's kind, 0 if none
     promote = (plane >= PROMO_PLANE0) & ~is_drop
     placed = torch.where(is_drop, plane - DROP_PLANE0 + 1, moving + promote * PROMOTE_DELTA)
     cb = cb.scatter(1, src[:, None], 0).scatter(1, to[:, None], placed[:, None].to(cb.dtype))
 
-    kind = captured.abs().long()
-    base = torch.where(kind > PROMOTE_DELTA, kind - PROMOTE_DELTA, kind)  # promoted -> base kind
+    base = torch.where(captured > PROMOTE_DELTA, captured - PROMOTE_DELTA, captured)
+    drop_kind = (plane - DROP_PLANE0).clamp(0, 6)
+    gain_kind = (base - 1).clamp(min=0)
     own = hands_c[:, 0].long()
-    own = own.scatter_add(1, (plane - DROP_PLANE0).clamp(0, 6)[:, None], -is_drop.long()[:, None])
-    own = own.scatter_add(1, (base - 1).clamp(min=0)[:, None], (kind > 0).long()[:, None])
+    before_drop = own.gather(1, drop_kind[:, None]).squeeze(1)
+    before_gain = own.gather(1, gain_kind[:, None]).squeeze(1)
+    own = own.scatter_add(1, drop_kind[:, None], -is_drop.long()[:, None])
+    own = own.scatter_add(1, gain_kind[:, None], (captured > 0).long()[:, None])
     hands_c = torch.stack([own.to(hands_c.dtype), hands_c[:, 1]], 1)
-    return cb, hands_c
+
+    side = side.long()
+    zb, zh = T.zobrist_board, T.zobrist_hand
+    abs_to = torch.where(side == 1, 80 - to, to)
+    abs_src = torch.where(side == 1, 80 - src, src)
+    colour = 16 * side
+    delta = (zb[(placed + colour) * 81 + abs_to]
+             - torch.where(captured > 0, zb[(captured + 16 - colour) * 81 + abs_to], 0)
+             - torch.where(is_drop, 0, zb[(moving + colour) * 81 + abs_src]))
+    hand_row = (side * 7 + drop_kind) * 19
+    delta = delta + torch.where(is_drop, zh[hand_row + before_drop - 1] - zh[hand_row + before_drop], 0)
+    hand_row = (side * 7 + gain_kind) * 19
+    delta = delta + torch.where(captured > 0, zh[hand_row + before_gain + 1] - zh[hand_row + before_gain], 0)
+    delta = delta + (1 - 2 * side) * T.zobrist_side
+    return cb, hands_c, delta
 
 
-def _repetition(history, checks, ply, current):
+def _repetition(history, ply, current, streaks):
     """(is 4th occurrence, mover checked throughout, opponent checked throughout), each [B].
 
-    The cycle runs from the first occurrence to now; positions at odd distance from now were
-    reached by the opponent's moves, those at even distance by the mover's.
+    The cycle runs from the first occurrence to now, (ply - first) / 2 moves by each side; a side
+    checked throughout when its current run of consecutive checking moves is at least that long.
+    Entries of `history` past `ply` are stale (from earlier games) and are ignored.
     """
-    same = history == current[:, None]
-    fourth = same.sum(1) >= 4
-    first = same.int().argmax(1, keepdim=True)
     idx = torch.arange(history.shape[1], device=history.device)
-    in_cycle = (idx > first) & (idx <= ply[:, None])
-    by_mover = ((ply[:, None] - idx) & 1) == 0
-    quiet = in_cycle & ~checks  # a move in the cycle that did not give check
-    mover_checks = ~(quiet & by_mover).any(1)
-    opponent_checks = ~(quiet & ~by_mover).any(1)
-    return fourth, mover_checks, opponent_checks
+    same = (history == current[:, None]) & (idx <= ply[:, None])
+    fourth = same.sum(1) >= 4
+    first = same.to(torch.uint8).argmax(1)
+    moves_each = (ply - first) // 2
+    return fourth, streaks[:, 0] >= moves_each, streaks[:, 1] >= moves_each
 
 
 def impasse_declarable(cb: torch.Tensor, hands_c: torch.Tensor, side: torch.Tensor,
@@ -96,7 +116,7 @@ def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> T
     side = state["side_to_move"]
     cb = to_canonical(state["board"], side)
     hands_c = hands_to_canonical(state["hands"], side)
-    cb, hands_c = apply_move(cb, hands_c, action)
+    cb, hands_c, hash_delta = apply_move(cb, hands_c, action, side)
 
     # Hand over to the opponent: its frame is ours rotated, with colours swapped.
     next_side = 1 - side
@@ -109,13 +129,18 @@ def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> T
     max_plies = max_plies_of(state)
     ply = state["ply"] + 1
     slot = ply.long().clamp(max=max_plies)[:, None]
-    current = position_hash(board, hands, next_side)
+    current = state["hash_history"].gather(1, slot - 1).squeeze(1) + hash_delta
     history = state["hash_history"].scatter(1, slot, current[:, None])
     checks = state["check_history"].scatter(1, slot, in_check[:, None])
+    # Consecutive checking moves, (mover, opponent) -> stored as (next mover, its opponent).
+    streaks = state["check_streak"]
+    mover_streak = torch.where(in_check, streaks[:, 0] + 1, 0)
+    streaks = torch.stack([streaks[:, 1], mover_streak], 1).to(torch.int16)
 
     mate = ~mask.any(1)
-    fourth, mover_checks, opponent_checks = _repetition(history, checks, slot.squeeze(1), current)
+    fourth, opponent_checks, mover_checks = _repetition(history, slot.squeeze(1), current, streaks)
     repetition = fourth & ~mate
+    # cshogi's order: a side to move that checked throughout loses first.
     reward = torch.where(mate, 1.0, 0.0)
     reward = torch.where(repetition & opponent_checks, 1.0, reward)
     reward = torch.where(repetition & mover_checks & ~opponent_checks, -1.0, reward)
@@ -135,10 +160,10 @@ def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> T
     return TensorDict(
         board=board, hands=hands, side_to_move=next_side.to(torch.int8), ply=ply,
         move_number=state["move_number"] + 1, hash_history=history, check_history=checks,
+        check_streak=streaks,
         legal_mask=mask, in_check=in_check, terminated=terminated, truncated=truncated,
         reward=reward.to(torch.float32), termination_reason=reason.to(torch.int8),
         batch_size=state.batch_size, device=state.device,
     )
 
 
-__all__ = ["step", "apply_move", "move_source", "impasse_declarable", "OFF"]

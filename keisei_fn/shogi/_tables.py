@@ -59,17 +59,20 @@ PIECE_MOVES = {
     DRAGON: (_DIAG, _ORTHO),
 }
 
-# Bits of the per-square "packed" descriptor (int32) used by move generation.
-STEP_SHIFT = 0  # bits 0-7: can move one square in direction d (steppers and sliders)
-SLIDE_SHIFT = 8  # bits 8-15: slides in direction d
-OWN_BIT = 1 << 16
-OPP_BIT = 1 << 17
-KING_BIT = 1 << 18
-KNIGHT_BIT = 1 << 19
-PROMOTABLE_BIT = 1 << 20
-LAST_RANK_DEAD_BIT = 1 << 21  # P and L must promote on rank 0
-ZONE_BIT = 1 << 22  # the square itself is in the promotion zone (ranks 0-2)
-PIN_SHIFT = 23  # bits 23-30: directions a (pinned) own piece may still move in
+# Move generation works on [B, 8*81] arrays whose column g*81 + t stands for "a move in direction
+# g landing on t"; the piece making it is the first one seen from t looking in OPPOSITE[g].
+# Per-square descriptors, two int32 words per square:
+# Word A: bits 0-7   an opponent piece there attacks a square one step away, looking from that
+#                    square in direction d (bit d) -- i.e. the opponent moves in OPPOSITE[d]
+#         bits 8-15  likewise, sliding
+#         bits 16-23 a mover's piece there moves one step in direction g (bit g)
+#         bits 24-31 a mover's piece there slides in direction g
+# Word B: bits 0-7 directions a (pinned) mover's piece may still move in; then flags:
+A_OPP_STEP, A_OPP_SLIDE, A_OWN_STEP, A_OWN_SLIDE = 0, 8, 16, 24
+B_KING = 1 << 8  # mover's king
+B_PROMOTABLE = 1 << 9  # mover's P L N S B R
+B_LAST_RANK_DEAD = 1 << 10  # mover's P L (must promote on rank 0)
+B_ZONE = 1 << 11  # the square is in the promotion zone (ranks 0-2)
 ALL_DIRS = 0xFF
 
 
@@ -102,28 +105,36 @@ def _offset(s: int, vec: tuple[int, int], k: int = 1) -> int:
     return _sq(s // 9 + vec[0] * k, s % 9 + vec[1] * k)
 
 
+def _i32(values) -> np.ndarray:
+    """Python ints (bit 31 may be set) -> int32 with the same bits."""
+    return np.asarray(values, dtype=np.int64).astype(np.uint32).view(np.int32)
+
+
 @dataclass(frozen=True)
 class Tables:
-    neighbor: torch.Tensor  # [8*81] long: square one step from t in direction d, or OFF
-    neighbor_u8: torch.Tensor  # [8, 81] uint8, same values
-    first_empty_value: torch.Tensor  # [8, 81] uint8: OFF if neighbor is off board else 82
-    shift_index: tuple  # 3 x [8*81] long: flat index d*81 + (t + s*v_d), s = 1, 2, 4
-    knight_src: torch.Tensor  # [2*81] long: square a knight moves from to reach t (plane 8, 9)
+    # Batch-last tables (rows = squares) serve index_select on [81, B] tensors (row copies).
+    neighbor: torch.Tensor  # [8*81] long: row g*81+t: neighbor of t in OPPOSITE[g], or OFF
+    first_empty_value: torch.Tensor  # [8*81, 1] uint8: OFF if that neighbor is off board, else 255
+    neighbor_minus_empty: torch.Tensor  # [8*81, 1] uint8: (neighbor - first_empty_value) mod 256
+    shift_index: tuple  # 3 x [8*81] long: row g*81 + (t + s * look vector of g), s = 1, 2, 4
+    knight_src: torch.Tensor  # [2*81] long: square a mover's knight jumps from to t (planes 8, 9)
     opp_knight_src: torch.Tensor  # [2*81] long: square an opponent knight attacks t from
-    ray: torch.Tensor  # [81*8, 9] long: squares along direction d from t, then OFF
+    ray: torch.Tensor  # [81, 8, 9] long: squares along direction d from t, then OFF (sentinel)
     between: torch.Tensor  # [82*82, 81] bool: squares strictly between a and b on a line
-    xray_behind: torch.Tensor  # [8, 82] long: neighbor of t in the opposite of d, or OFF
-    step_bits: torch.Tensor  # [15] int32: bits of one-step directions per type
-    slide_bits: torch.Tensor  # [15] int32
-    type_flags: torch.Tensor  # [15] int32: KING/KNIGHT/PROMOTABLE/LAST_RANK_DEAD bits
-    dir_bit: torch.Tensor  # [8, 1] int32: 1 << d
-    opp_dir_bit: torch.Tensor  # [8, 1] int32: 1 << OPPOSITE[d]
-    line_pin_bits: torch.Tensor  # [8] int32: (bit d | bit opposite(d)) << PIN_SHIFT
+    xray_behind: torch.Tensor  # [8, 82] long: neighbor of t in direction OPPOSITE[d], or OFF
+    desc_a: torch.Tensor  # [29] int32: word A per canonical code + 14
+    desc_b: torch.Tensor  # [29] int32: word B flags (no pin, no zone bits)
+    zone_b: torch.Tensor  # [81] int32: B_ZONE on ranks 0-2
+    col_bit: torch.Tensor  # [648] int32: 1 << g for column g*81 + t
+    col_masks: torch.Tensor  # [4, 648] int32: word-A bit tested in column g*81+t (see word A)
+    line_bits: torch.Tensor  # [8] int32: bit d | bit OPPOSITE[d]
+    slide_bits: torch.Tensor  # [15] int32: sliding directions per piece type
+    step_bits: torch.Tensor  # [15] int32: one-step directions per piece type (incl. sliders)
+    line_of_dir: torch.Tensor  # [8] long: 0 file, 1 rank, 2 and 3 the diagonals
     rank: torch.Tensor  # [81] long
-    file: torch.Tensor  # [81] long
     zone: torch.Tensor  # [81] bool (ranks 0-2)
+    drop_min_rank: torch.Tensor  # [7, 1] long: P L 1, N 2, others 0
     obs_plane: torch.Tensor  # [29] long, index code + 14
-    rotate: torch.Tensor  # [81] long: 80 - s
     zobrist_board: torch.Tensor  # [31*81] int64
     zobrist_hand: torch.Tensor  # [2*7*19] int64
     zobrist_side: torch.Tensor  # [] int64
@@ -131,18 +142,19 @@ class Tables:
 
 
 def _build_numpy() -> dict:
-    nb = np.full((8, 81), OFF, np.int64)
+    nb_dir = np.full((8, 81), OFF, np.int64)  # by direction d
     for d, v in enumerate(DIR_VECTORS):
         for s in range(81):
-            nb[d, s] = _offset(s, v)
-    first_empty = np.where(nb == OFF, OFF, 82).astype(np.uint8)
+            nb_dir[d, s] = _offset(s, v)
+    nb = nb_dir[list(OPPOSITE)]  # by row group g: look direction OPPOSITE[g]
+    first_empty = np.where(nb == OFF, OFF, 255).astype(np.int64)
     shifts = []
     for k in (1, 2, 4):
         idx = np.zeros((8, 81), np.int64)
-        for d, v in enumerate(DIR_VECTORS):
+        for g in range(8):
             for s in range(81):
-                t = _offset(s, v, k)
-                idx[d, s] = d * 81 + (t if t != OFF else s)  # off-board entries are never read
+                t = _offset(s, DIR_VECTORS[OPPOSITE[g]], k)
+                idx[g, s] = g * 81 + (t if t != OFF else s)  # off-board entries are never read
         shifts.append(idx.reshape(-1))
     ksrc = np.full((2, 81), OFF, np.int64)
     oksrc = np.full((2, 81), OFF, np.int64)
@@ -165,19 +177,26 @@ def _build_numpy() -> dict:
                 for j in range(1, k):
                     between[a, b, ray[a, d, j - 1]] = True
     xray = np.full((8, 82), OFF, np.int64)
-    xray[:, :81] = nb[list(OPPOSITE)]
+    xray[:, :81] = nb_dir[list(OPPOSITE)]
     step_bits = np.zeros(15, np.int64)
     slide_bits = np.zeros(15, np.int64)
-    flags = np.zeros(15, np.int64)
     for t, (steps, slides) in PIECE_MOVES.items():
         step_bits[t] = sum(1 << d for d in set(steps) | set(slides))
         slide_bits[t] = sum(1 << d for d in slides)
-    flags[KING] |= KING_BIT
-    flags[KNIGHT] |= KNIGHT_BIT
-    for t in (PAWN, LANCE, KNIGHT, SILVER, BISHOP, ROOK):
-        flags[t] |= PROMOTABLE_BIT
-    for t in (PAWN, LANCE):
-        flags[t] |= LAST_RANK_DEAD_BIT
+
+    def rotated(bits: int) -> int:  # bit d set iff the piece moves in direction OPPOSITE[d]
+        return sum(1 << d for d in range(8) if bits >> OPPOSITE[d] & 1)
+
+    desc_a = np.zeros(29, np.int64)
+    desc_b = np.zeros(29, np.int64)
+    for t in range(1, 15):
+        desc_a[14 - t] = (step_bits[t] << A_OPP_STEP) | (slide_bits[t] << A_OPP_SLIDE)
+        desc_a[14 + t] = (step_bits[t] << A_OWN_STEP) | (slide_bits[t] << A_OWN_SLIDE)
+        desc_b[14 + t] = ALL_DIRS | (B_KING if t == KING else 0)
+        if t in (PAWN, LANCE, KNIGHT, SILVER, BISHOP, ROOK):
+            desc_b[14 + t] |= B_PROMOTABLE
+        if t in (PAWN, LANCE):
+            desc_b[14 + t] |= B_LAST_RANK_DEAD
     obs_plane = np.full(29, 28, np.int64)
     for t, p in _OWN_PLANE.items():
         obs_plane[14 + t] = p
@@ -197,9 +216,11 @@ def _build_numpy() -> dict:
     assert (nb != OFF).sum() == 2 * (2 * 9 * 8) + 2 * (2 * 8 * 8)  # orthogonal + diagonal links
     assert between.sum() == sum(max(k - 1, 0) for a in range(81) for d in range(8)
                                 for k in range(1, 9) if ray[a, d, k - 1] != OFF)
+    assert all(OPPOSITE[OPPOSITE[d]] == d for d in range(8))
     return dict(nb=nb, first_empty=first_empty, shifts=shifts, ksrc=ksrc, oksrc=oksrc, ray=ray,
                 between=between, xray=xray, step_bits=step_bits, slide_bits=slide_bits,
-                flags=flags, obs_plane=obs_plane, points=points, zb=zb, zh=zh, zs=zs)
+                desc_a=desc_a, desc_b=desc_b, obs_plane=obs_plane, points=points,
+                zb=zb, zh=zh, zs=zs)
 
 
 @functools.lru_cache(maxsize=None)
@@ -212,30 +233,37 @@ def _tables_for(device: torch.device) -> Tables:
     n = _numpy_tables()
 
     def t(x, dtype=torch.long):
-        return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+        return torch.as_tensor(np.asarray(x), device=device).to(dtype)
 
-    i32 = torch.int32
+    i32, u8 = torch.int32, torch.uint8
+    nb = n["nb"].reshape(-1, 1)
+    fe = n["first_empty"].reshape(-1, 1)
     return Tables(
         neighbor=t(n["nb"].reshape(-1)),
-        neighbor_u8=t(n["nb"], torch.uint8),
-        first_empty_value=t(n["first_empty"], torch.uint8),
+        first_empty_value=t(fe, u8),
+        neighbor_minus_empty=t((nb - fe) % 256, u8),
         shift_index=tuple(t(s) for s in n["shifts"]),
         knight_src=t(n["ksrc"].reshape(-1)),
         opp_knight_src=t(n["oksrc"].reshape(-1)),
-        ray=t(n["ray"].reshape(81 * 8, 9)),  # last column is always OFF: a sentinel
+        ray=t(n["ray"]),
         between=t(n["between"].reshape(82 * 82, 81), torch.bool),
         xray_behind=t(n["xray"]),
-        step_bits=t(n["step_bits"], i32),
+        desc_a=t(_i32(n["desc_a"]), i32),
+        desc_b=t(n["desc_b"], i32),
+        zone_b=t([B_ZONE if s % 9 <= 2 else 0 for s in range(81)], i32),
+        col_bit=t([1 << (c // 81) for c in range(648)], i32),
+        col_masks=t(_i32([[1 << (OPPOSITE[c // 81] + A_OPP_STEP) for c in range(648)],
+                          [1 << (OPPOSITE[c // 81] + A_OPP_SLIDE) for c in range(648)],
+                          [1 << (c // 81 + A_OWN_STEP) for c in range(648)],
+                          [1 << (c // 81 + A_OWN_SLIDE) for c in range(648)]]), i32),
+        line_bits=t([(1 << d) | (1 << OPPOSITE[d]) for d in range(8)], i32),
         slide_bits=t(n["slide_bits"], i32),
-        type_flags=t(n["flags"], i32),
-        dir_bit=t([[1 << d] for d in range(8)], i32),
-        opp_dir_bit=t([[1 << OPPOSITE[d]] for d in range(8)], i32),
-        line_pin_bits=t([((1 << d) | (1 << OPPOSITE[d])) << PIN_SHIFT for d in range(8)], i32),
+        step_bits=t(n["step_bits"], i32),
+        line_of_dir=t([0, 2, 3, 1, 1, 0, 3, 2]),
         rank=t([s % 9 for s in range(81)]),
-        file=t([s // 9 for s in range(81)]),
         zone=t([s % 9 <= 2 for s in range(81)], torch.bool),
+        drop_min_rank=t([[1], [1], [2], [0], [0], [0], [0]]),
         obs_plane=t(n["obs_plane"]),
-        rotate=t([80 - s for s in range(81)]),
         zobrist_board=t(n["zb"].reshape(-1), torch.int64),
         zobrist_hand=t(n["zh"].reshape(-1), torch.int64),
         zobrist_side=t(n["zs"], torch.int64),
