@@ -3,6 +3,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+# Extra pip arguments for torch, e.g. a CUDA wheel index (see README, "GPU").
+TORCH_PIP_ARGS ?=
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
@@ -12,7 +14,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 

@@ -32,8 +32,13 @@ def engine_usi_sets(state, label_sets: list[set[int]] | None = None) -> list[dic
     if not labs:
         return out
     dev = state["board"].device
-    sub = state[torch.tensor(idx, dtype=torch.long, device=dev)]
-    usis = E.action_to_usi(sub, torch.tensor(labs, dtype=torch.long, device=dev))
+    index = torch.tensor(idx, dtype=torch.long, device=dev)
+    actions = torch.tensor(labs, dtype=torch.long, device=dev)
+    try:
+        # the [max_plies+1] histories are irrelevant to move naming and dominate the copy cost
+        usis = E.action_to_usi(state.exclude("hash_history", "check_history")[index], actions)
+    except KeyError:
+        usis = E.action_to_usi(state[index], actions)
     assert len(usis) == len(labs), f"action_to_usi returned {len(usis)} strings for {len(labs)} actions"
     for i, lab, u in zip(idx, labs, usis):
         out[i][lab] = u

@@ -27,7 +27,7 @@ PLANE_NAMES = PLANE_NAMES + [n + "_PROMOTE" for n in PLANE_NAMES] + [
 N_LABELS = 27 * 81
 
 # termination reasons of the engine contract
-NONE, MATE, REPETITION, PERPETUAL_CHECK, MOVE_CAP = 0, 1, 2, 3, 4
+NONE, MATE, REPETITION, PERPETUAL_CHECK, MOVE_CAP, IMPASSE = 0, 1, 2, 3, 4, 5
 
 
 # --------------------------------------------------------------------------- shared data

@@ -24,6 +24,7 @@ import keisei_fn.shogi as E
 from _engine_check import assert_same_moves, assert_same_position
 from _shogi_ref import (
     MATE,
+    IMPASSE,
     MOVE_CAP,
     NONE,
     PERPETUAL_CHECK,
@@ -166,7 +167,7 @@ def verify_state(state, games: list[Game], idx: list[int], moves: bool = True) -
         assert_same_moves(sub, [g.board for g in gs], ctx)
 
 
-def expected_outcome(g: Game, max_plies: int):
+def expected_outcome(g: Game, max_plies: int, impasse: bool = False):
     """(kind, terminated, truncated, reason, reward or None) after the last push."""
     if not g.ref:
         assert g.board.is_game_over()
@@ -191,19 +192,22 @@ def expected_outcome(g: Game, max_plies: int):
         if mover and opponent:  # both sides checked on every move: reward not pinned down
             return "perpetual", True, None, PERPETUAL_CHECK, None
         return "repetition", True, None, REPETITION, 0.0
+    if impasse and g.board.is_nyugyoku(cshogi.LAW_27):
+        # the side to move qualifies for the 27-point entering-king declaration: it wins
+        return "impasse", True, None, IMPASSE, -1.0
     if g.ply >= max_plies:
         return "cap", False, True, MOVE_CAP, 0.0
     return "running", False, False, NONE, 0.0
 
 
-def verify_flags(new, games: list[Game], max_plies: int) -> list[str]:
+def verify_flags(new, games: list[Game], max_plies: int, impasse: bool = False) -> list[str]:
     term = new["terminated"].tolist()
     trunc = new["truncated"].tolist()
     reason = new["termination_reason"].tolist()
     reward = new["reward"].tolist()
     kinds, errors = [], []
     for i, g in enumerate(games):
-        kind, t, tr, r, rw = expected_outcome(g, max_plies)
+        kind, t, tr, r, rw = expected_outcome(g, max_plies, impasse)
         kinds.append(kind if kind != "perpetual" else f"perpetual{rw:+.0f}" if rw is not None else kind)
         got = (bool(term[i]), bool(trunc[i]), int(reason[i]), float(reward[i]))
         ok = got[0] == t and got[2] == r and (tr is None or got[1] == tr) and (rw is None or got[3] == rw)
@@ -217,7 +221,7 @@ def verify_flags(new, games: list[Game], max_plies: int) -> list[str]:
     return kinds
 
 
-def run_games(starts, *, B, max_plies, n_games, seed, policies) -> Counter:
+def run_games(starts, *, B, max_plies, n_games, seed, policies, impasse=False) -> Counter:
     rng = np.random.default_rng(seed)
     start_iter = itertools.cycle(starts)
     gid = itertools.count()
@@ -237,10 +241,10 @@ def run_games(starts, *, B, max_plies, n_games, seed, policies) -> Counter:
         for i, g in enumerate(games):
             want = cshogi.move_to_usi(g.ref[labels[i]])
             assert chosen_usi[i] == want, f"action_to_usi({labels[i]}) = {chosen_usi[i]!r}, cshogi {want}\n  {g.ctx()}"
-        new = E.step(state, act)
+        new = E.step(state, act, impasse=True) if impasse else E.step(state, act)
         for g, lab in zip(games, labels):
             g.push(lab)
-        kinds = verify_flags(new, games, max_plies)
+        kinds = verify_flags(new, games, max_plies, impasse)
         done = [i for i, k in enumerate(kinds) if k != "running"]
         if not done:
             state = new
@@ -298,6 +302,23 @@ def test_random_games_sparse_positions_repetition():
     assert out["repetition"] >= 10, f"too few repetition endings to test the rule: {out}"
     assert out["perpetual-1"] >= 2 and out["perpetual+1"] >= 2, (
         f"too few perpetual-check endings (checker moved last: -1, evader moved last: +1): {out}")
+
+
+IMPASSE_STARTS = [
+    "+P+P+P+P+P+P+P+P+P/4K4/R7B/9/9/9/9/9/4k4 b RB 1",
+    "+P+P+P+P+P+P+P+P1/4K4/R7B/9/9/9/9/9/4k4 b RBG 1",
+    "+P+P+P+P+P+P+P2/3SK4/R7B/9/9/9/9/ppp6/4k4 b RBG 1",
+    "lnsg1gsnl/1+P+P+P+P+P+P+P1/+P2K4+P/9/9/9/9/9/4k4 b RB2G 1",
+]
+
+
+def test_random_games_impasse_declaration():
+    """step(..., impasse=True): a side to move that meets the 27-point entering-king rule
+    (cshogi is_nyugyoku(LAW_27)) wins at once (IMPASSE, mover's reward -1)."""
+    starts = IMPASSE_STARTS + [flip_sfen(s) for s in IMPASSE_STARTS]
+    out = run_games(starts, B=16, max_plies=80, n_games=40, seed=505, policies=[UNIFORM, UNDO],
+                    impasse=True)
+    assert out["impasse"] >= 5 and out["impasse"] < sum(out.values()), out
 
 
 # ------------------------------------------------------------------------------- scripted games

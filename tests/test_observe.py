@@ -83,6 +83,7 @@ def test_observe_along_random_games():
     starts = [STARTPOS] * 4 + random_walk_sfens(8, 4, min_plies=20, max_plies=80, capture_bias=0.5)
     boards = [cshogi.Board(s) for s in starts]
     stt = E.from_sfen(starts, max_plies=max_plies)
+    compared = 0
     for ply in range(1, 121):
         actions = []
         for b in boards:
@@ -101,6 +102,8 @@ def test_observe_along_random_games():
             break
         if ply % 3 == 0 or B == 1:
             _compare(E.observe(stt), boards, [ply] * B, max_plies, [b.sfen() for b in boards])
+            compared += 1
+    assert compared >= 10, f"only {compared} observation checks: the random games ended too early"
 
 
 def test_observe_white_to_move_is_rotated():

@@ -51,3 +51,16 @@ def test_perft(name, sfen, depth, expected):
     assert int(got) == expected, (
         f"perft mismatch for {name} at depth {depth}: expected {expected}, got {got}\n  sfen {sfen}"
     )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1000])
+def test_perft_chunking_does_not_change_counts(chunk_size):
+    """Batched perft must give the same counts whatever the chunk size."""
+    from keisei_fn.shogi.perft import perft
+
+    positions = {p["name"]: p for p in load_perft_positions()}
+    for name, depth in (("matsuri", 2), ("uchifuzume-pinned-defender", 2), ("startpos", 2)):
+        pos = positions[name]
+        got = perft(pos["sfen"], depth, chunk_size=chunk_size)
+        assert int(got) == pos["counts"][depth - 1], (
+            f"perft({name}, {depth}, chunk_size={chunk_size}) = {got}, expected {pos['counts'][depth - 1]}")

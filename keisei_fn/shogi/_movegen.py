@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 
 from ._tables import (
-    ALL_DIRS, B_KING, B_LAST_RANK_DEAD, B_PROMOTABLE, B_ZONE, KING, KNIGHT, OFF, OPPOSITE, PAWN,
-    Tables, tables,
+    A_PROMOTABLE, KING, KNIGHT, OFF, OPPOSITE, PAWN, Tables, tables,
 )
 
 
@@ -41,6 +40,12 @@ def from_canonical(cb: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
 def hands_to_canonical(hands: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
     """[B,2,7] by colour -> [B,2,7] (mover, opponent). Its own inverse."""
     return torch.where(side[:, None, None] == 1, hands.flip(1), hands)
+
+
+def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] along dim 0 for any index shape; index_select is several times faster on CPU
+    than advanced indexing."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
 
 def _pad(x: torch.Tensor, value) -> torch.Tensor:
@@ -73,7 +78,7 @@ def ray_hits(occ_wall: torch.Tensor, origin: torch.Tensor, T: Tables):
     Returns (rays [B,8,9] squares, occupied [B,8,9], index of the first hit [B,8,1]).
     """
     b = origin.shape[0]
-    rays = T.ray.view(81, 72).index_select(0, origin)
+    rays = lookup(T.ray.view(81, 72), origin)
     occupied = occ_wall.gather(1, rays).view(b, 8, 9)
     return rays.view(b, 8, 9), occupied, occupied.to(torch.uint8).argmax(-1, keepdim=True)
 
@@ -87,7 +92,7 @@ def _line_pieces(cb_pad, occ_wall, king, T):
 
 
 def _slides(T, code, dir_bits):
-    return (T.slide_bits[code.abs().long()] & dir_bits).bool()
+    return (lookup(T.slide_bits, code.abs().long()) & dir_bits).bool()
 
 
 def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,53 +112,51 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     # Rays from the mover's king: pins (own piece, then an opponent slider) and line checks.
     sq1, sq2, p1, p2, adjacent = _line_pieces(cb_pad, occ_wall, king, T)
     pinned = (p1 > 0) & (p2 < 0) & _slides(T, p2, dir_bits)
-    line_checks = (p1 < 0) & (((T.step_bits[p1.abs().long()] & dir_bits).bool() & adjacent)
+    line_checks = (p1 < 0) & (((lookup(T.step_bits, p1.abs().long()) & dir_bits).bool() & adjacent)
                               | _slides(T, p1, dir_bits))
-    knight_from = T.opp_knight_src.view(2, 81)[:, king].T  # [B,2]
+    knight_from = lookup(T.opp_knight_src.view(2, 81).T, king)  # [B,2]
     knight_checks = cb_pad.gather(1, knight_from) == -KNIGHT
     n_checks = line_checks.sum(1) + knight_checks.sum(1)
     checker = torch.cat([torch.where(line_checks, sq1, -1), torch.where(knight_checks, knight_from, -1)],
                         1).max(1).values.clamp(min=0)
     none, single = (n_checks == 0)[:, None], (n_checks == 1)[:, None]
-    between = T.between[king * 82 + checker]
+    between = lookup(T.between, king * 82 + checker)
     is_checker = torch.arange(81, device=dev) == checker[:, None]
     block = none | (single & (between | is_checker))  # where a non-king move may land
     drop_block = none | (single & between)
 
-    # Per-square descriptors (word B gets the pin restrictions) and the first blockers.
+    # Per-square descriptors, pins applied; gather index = blocker square (+ 82 if adjacent).
     code = cb.long() + 14
-    desc_a = _pad(T.desc_a[code], 0)
-    pin_dirs = torch.full((b, 82), ALL_DIRS, dtype=torch.int32, device=dev)
-    pin_dirs.scatter_(1, torch.where(pinned, sq1, OFF), T.line_bits.expand(b, 8).contiguous())
-    desc_b = _pad(T.desc_b[code] | T.zone_b, 0) & (pin_dirs | ~ALL_DIRS)
-    occ_t = occ_wall.T.contiguous()
-    occ_t[OFF] = False
-    neighbor_occ = occ_t.view(torch.uint8).index_select(0, T.neighbor)  # [648, B]
-    blockers = first_blockers(neighbor_occ, T).T.contiguous().long()  # [B, 648]
-    adjacent_all = neighbor_occ.T.contiguous().view(torch.bool)
-    at_a, at_b = desc_a.gather(1, blockers), desc_b.gather(1, blockers)
-    opp_step, opp_slide, own_step, own_slide = T.col_masks
+    keep = torch.full((b, 82), -1, dtype=torch.int32, device=dev)
+    keep.scatter_(1, torch.where(pinned, sq1, OFF), T.pin_keep.expand(b, 8).contiguous())
+    keep = keep[:, :81]
+    adj_desc = lookup(T.desc_adjacent, code)
+    zone_flag = ((adj_desc & A_PROMOTABLE) << 2) & T.zone_flag  # A_PROMOTABLE_IN_ZONE
+    zero = adj_desc.new_zeros(b, 1)
+    desc = torch.cat([(lookup(T.desc_far, code) | zone_flag) & keep, zero,
+                      (adj_desc | zone_flag) & keep, zero], 1)  # [B, 164]
+    occ_t = _pad(occ, False).T.contiguous().view(torch.uint8)
+    neighbor_occ = occ_t.index_select(0, T.neighbor)  # [648, B], 1 = the blocker is adjacent
+    index = (first_blockers(neighbor_occ, T) + neighbor_occ * 82).T.contiguous().long()
+    at = desc.gather(1, index)  # [B, 648]: descriptor of each column's candidate piece
 
     # The opponent's attack map; a checking slider also hits the square behind the king.
-    opp_attacks = ((at_a & opp_step).bool() & adjacent_all) | (at_a & opp_slide).bool()
+    opp_attacks = (at & T.col_opp).bool()
     knight_attacks = _take_squares(_pad(cb == -KNIGHT, False), T.opp_knight_src).reshape(b, 2, 81)
     attacked = opp_attacks.view(b, 8, 81).any(1) | knight_attacks.any(1)
-    behind = torch.where(line_checks & _slides(T, p1, dir_bits), T.xray_behind[:, king].T, OFF)
+    behind = torch.where(line_checks & _slides(T, p1, dir_bits), lookup(T.xray_behind.T, king), OFF)
     attacked = _pad(attacked, False).scatter_(1, behind, True)[:, :81]
 
     # Board moves (planes 0-7 and 10-17): column g*81 + t = direction g, destination t.
-    mover = ((at_a & own_step).bool() & adjacent_all) | (at_a & own_slide).bool()
-    is_king = (at_b & B_KING).bool()
+    movers = ((at & T.col_own).bool().view(b, 8, 81) & block[:, None, :]) \
+        | ((at & T.col_king).bool().view(b, 8, 81) & ~attacked[:, None, :])
+    legal = (movers & (cb <= 0)[:, None, :]).view(b, 648)
+    promo = legal & (at & T.col_promote).bool()
+    plain = legal & ~(at & T.col_dead).bool()
     dest_ok = (cb <= 0)[:, None, :]
-    legal = mover.view(b, 8, 81) & dest_ok & torch.where(
-        is_king.view(b, 8, 81), ~attacked[:, None, :],
-        (at_b & T.col_bit).bool().view(b, 8, 81) & block[:, None, :])
-    at_b = at_b.view(b, 8, 81)
-    promo = legal & (at_b & B_PROMOTABLE).bool() & (T.zone | (at_b & B_ZONE).bool())
-    plain = legal & ~((at_b & B_LAST_RANK_DEAD).bool() & (T.rank == 0))
 
     # Knight moves (planes 8-9, 18-19): a pinned knight can never move.
-    free_knight = (cb == KNIGHT) & (pin_dirs[:, :81] == ALL_DIRS)
+    free_knight = (cb == KNIGHT) & (keep == -1)
     kn = _take_squares(_pad(free_knight, False), T.knight_src).reshape(b, 2, 81)
     kn = kn & dest_ok & block[:, None, :]
     kn_plain, kn_promo = kn & (T.rank >= 2), kn & T.zone
@@ -163,26 +166,42 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
         & (T.rank >= T.drop_min_rank)
     pawn_files = (cb.view(b, 9, 9) == PAWN).any(2)
     pawn_drop = drops[:, 0] & ~pawn_files.repeat_interleave(9, 1)
-    pawn_drop = pawn_drop & ~_pawn_drop_mates(cb, cb_pad, occ, desc_a, blockers, opp_attacks,
-                                              opp_king, pawn_drop, T)
+    pawn_drop = pawn_drop & ~_pawn_drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king,
+                                              pawn_drop, T)
     drops = torch.cat([pawn_drop[:, None], drops[:, 1:]], 1)
 
-    mask = torch.cat([plain.view(b, 648), kn_plain.view(b, 162), promo.view(b, 648),
+    mask = torch.cat([plain, kn_plain.view(b, 162), promo,
                       kn_promo.view(b, 162), drops.view(b, 567)], 1)
     return mask, n_checks > 0
 
 
-def _pawn_drop_mates(cb, cb_pad, occ, desc_a, blockers, opp_attacks, opp_king, pawn_drop, T):
+def _pawn_drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king, pawn_drop, T):
     """bool [B,81]: the (at most one) pawn drop that checkmates -- uchifuzume, illegal.
 
     The only pawn drop giving check lands right in front of the opponent king (t = king + 1 rank).
+    Only the games where that drop is otherwise legal are examined (a gathered sub-batch: on a
+    GPU this costs one synchronisation per call, on a CPU it saves most of the work).
+    """
+    target = (opp_king + 1).clamp(max=80)
+    candidate = (opp_king % 9 < 8) & pawn_drop.gather(1, target[:, None]).squeeze(1)
+    games = candidate.nonzero().squeeze(1)
+    mates = torch.zeros_like(pawn_drop)
+    if games.numel() == 0:
+        return mates
+    mate = _drop_mates(*(x.index_select(0, games) for x in (cb, cb_pad, occ, index, opp_attacks,
+                                                             opp_king, target)), T)
+    hit = torch.zeros_like(candidate).index_copy(0, games, mate)
+    return mates.scatter_(1, target[:, None], hit[:, None])
+
+
+def _drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king, target, T):
+    """bool [K]: whether the checking pawn drop on `target` mates, for K candidate games.
+
     It mates when no opponent piece can legally take it (a pinned one may not, unless it captures
     along its pin line) and the king has no safe square, judged with the pawn on the board.
     """
     b, dev = cb.shape[0], cb.device
     dir_bits = 1 << torch.arange(8, device=dev, dtype=torch.int32)
-    target = (opp_king + 1).clamp(max=80)
-    candidate = (T.rank[opp_king] < 8) & pawn_drop.gather(1, target[:, None]).squeeze(1)
 
     # Opponent pins: its piece first from its king, then our slider moving towards the king.
     sq1, _, p1, p2, _ = _line_pieces(cb_pad, _pad(occ, True), opp_king, T)
@@ -191,7 +210,8 @@ def _pawn_drop_mates(cb, cb_pad, occ, desc_a, blockers, opp_attacks, opp_king, p
 
     # Capturers: column g*81 + target holds the piece seen looking in OPPOSITE[g].
     cols = torch.arange(8, device=dev) * 81 + target[:, None]  # [B,8] by g
-    cap_sq = blockers.gather(1, cols)
+    cap_sq = index.gather(1, cols)
+    cap_sq = torch.where(cap_sq >= 82, cap_sq - 82, cap_sq)
     cap_ok = opp_attacks.gather(1, cols) & (cb_pad.gather(1, cap_sq) != -KING)
     look_line = T.line_of_dir[list(OPPOSITE)]  # line of column group g
     bad_pin = ((cap_sq[:, :, None] == sq1[:, None, :]) & pinned[:, None, :]
@@ -207,20 +227,19 @@ def _pawn_drop_mates(cb, cb_pad, occ, desc_a, blockers, opp_attacks, opp_king, p
     occ2 = (occ | (sq == target[:, None])) & (sq != opp_king[:, None])
     occ2_t = _pad(occ2, False).T.contiguous().view(torch.uint8)
     blockers2 = first_blockers(occ2_t.index_select(0, T.neighbor), T)  # [648, B]
-    nbr = T.ray[opp_king, :, 0]  # [B,8] neighbors e of the king (or OFF)
+    nbr = lookup(T.ray[:, :, 0], opp_king)  # [B,8] neighbors e of the king (or OFF)
     rows = (torch.arange(8, device=dev) * 81)[None, :, None] + nbr.clamp(max=80)[:, None, :]
     rows = rows.reshape(b, 64)  # [B, (g, e)]
     q = blockers2.gather(0, rows.T.contiguous()).T.long()  # first blocker from e, looking OPP[g]
-    aq = desc_a.gather(1, q)
-    adjacent = q == T.neighbor[rows]
-    own_step, own_slide = T.col_masks[2:, ::81]  # [8] per group g: bit of a move in direction g
-    attacked = (((aq & own_step.repeat_interleave(8)).bool() & adjacent)
-                | (aq & own_slide.repeat_interleave(8)).bool()).view(b, 8, 8).any(1)
+    adjacent = q == lookup(T.neighbor, rows)
+    code_q = cb_pad.gather(1, q).long() + 14  # our pieces reach e regardless of pins
+    reach = torch.where(adjacent, lookup(T.reach_adjacent, code_q), lookup(T.reach_far, code_q))
+    group_bit = (1 << torch.arange(8, device=dev, dtype=torch.int32)).repeat_interleave(8)
+    attacked = (reach & group_bit).bool().view(b, 8, 8).any(1)
     knights = cb_pad.gather(1, T.knight_src.view(2, 81)[:, nbr.clamp(max=80)].permute(1, 2, 0)
                             .reshape(b, 16)) == KNIGHT
     attacked = attacked | knights.view(b, 8, 2).any(2)
     free = (cb_pad.gather(1, nbr) >= 0) & (nbr != OFF)  # empty or ours (capturable)
     escape = (free & ~attacked).any(1)
 
-    mates = candidate & ~capture & ~escape
-    return torch.zeros_like(pawn_drop).scatter_(1, target[:, None], mates[:, None])
+    return ~capture & ~escape

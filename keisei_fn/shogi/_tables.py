@@ -61,18 +61,18 @@ PIECE_MOVES = {
 
 # Move generation works on [B, 8*81] arrays whose column g*81 + t stands for "a move in direction
 # g landing on t"; the piece making it is the first one seen from t looking in OPPOSITE[g].
-# Per-square descriptors, two int32 words per square:
-# Word A: bits 0-7   an opponent piece there attacks a square one step away, looking from that
-#                    square in direction d (bit d) -- i.e. the opponent moves in OPPOSITE[d]
-#         bits 8-15  likewise, sliding
-#         bits 16-23 a mover's piece there moves one step in direction g (bit g)
-#         bits 24-31 a mover's piece there slides in direction g
-# Word B: bits 0-7 directions a (pinned) mover's piece may still move in; then flags:
-A_OPP_STEP, A_OPP_SLIDE, A_OWN_STEP, A_OWN_SLIDE = 0, 8, 16, 24
-B_KING = 1 << 8  # mover's king
-B_PROMOTABLE = 1 << 9  # mover's P L N S B R
-B_LAST_RANK_DEAD = 1 << 10  # mover's P L (must promote on rank 0)
-B_ZONE = 1 << 11  # the square is in the promotion zone (ranks 0-2)
+# Each square has one int32 descriptor word, in two versions: "adjacent" (the piece is next to t:
+# one-step moves count) and "far" (only slides count); the blocker's version is picked by the
+# gather index (square, or 82 + square when adjacent).
+#   bits 0-7   an opponent piece there attacks t, seen from t in direction d (bit d)
+#   bit 8      a mover's piece there may promote (P L N S B R)
+#   bit 9      a mover's P or L (may not stay unpromoted on rank 0)
+#   bit 10     a mover's promotable piece standing in the zone (may promote whatever t)
+#   bits 16-23 a mover's piece other than the king moves in direction g (bit 16 + g), pins applied
+#   bits 24-31 the mover's king moves in direction g
+A_OPP = 0
+A_PROMOTABLE, A_DEAD, A_PROMOTABLE_IN_ZONE = 1 << 8, 1 << 9, 1 << 10
+A_OWN, A_KING = 16, 24
 ALL_DIRS = 0xFF
 
 
@@ -122,12 +122,17 @@ class Tables:
     ray: torch.Tensor  # [81, 8, 9] long: squares along direction d from t, then OFF (sentinel)
     between: torch.Tensor  # [82*82, 81] bool: squares strictly between a and b on a line
     xray_behind: torch.Tensor  # [8, 82] long: neighbor of t in direction OPPOSITE[d], or OFF
-    desc_a: torch.Tensor  # [29] int32: word A per canonical code + 14
-    desc_b: torch.Tensor  # [29] int32: word B flags (no pin, no zone bits)
-    zone_b: torch.Tensor  # [81] int32: B_ZONE on ranks 0-2
-    col_bit: torch.Tensor  # [648] int32: 1 << g for column g*81 + t
-    col_masks: torch.Tensor  # [4, 648] int32: word-A bit tested in column g*81+t (see word A)
-    line_bits: torch.Tensor  # [8] int32: bit d | bit OPPOSITE[d]
+    desc_adjacent: torch.Tensor  # [29] int32: descriptor per canonical code + 14 (see A_*)
+    desc_far: torch.Tensor  # [29] int32
+    reach_adjacent: torch.Tensor  # [29] int32: directions a mover's piece moves one step (any)
+    reach_far: torch.Tensor  # [29] int32: directions a mover's piece slides
+    zone_flag: torch.Tensor  # [81] int32: A_PROMOTABLE_IN_ZONE on ranks 0-2
+    col_opp: torch.Tensor  # [648] int32: opponent bit tested in column g*81+t
+    col_own: torch.Tensor  # [648] int32
+    col_king: torch.Tensor  # [648] int32
+    col_promote: torch.Tensor  # [648] int32: A_PROMOTABLE if t in zone else A_PROMOTABLE_IN_ZONE
+    col_dead: torch.Tensor  # [648] int32: A_DEAD on rank-0 destinations
+    pin_keep: torch.Tensor  # [8] int32: descriptor bits kept for a piece pinned on direction d
     slide_bits: torch.Tensor  # [15] int32: sliding directions per piece type
     step_bits: torch.Tensor  # [15] int32: one-step directions per piece type (incl. sliders)
     line_of_dir: torch.Tensor  # [8] long: 0 file, 1 rank, 2 and 3 the diagonals
@@ -187,16 +192,20 @@ def _build_numpy() -> dict:
     def rotated(bits: int) -> int:  # bit d set iff the piece moves in direction OPPOSITE[d]
         return sum(1 << d for d in range(8) if bits >> OPPOSITE[d] & 1)
 
-    desc_a = np.zeros(29, np.int64)
-    desc_b = np.zeros(29, np.int64)
+    desc_adj = np.zeros(29, np.int64)
+    desc_far = np.zeros(29, np.int64)
     for t in range(1, 15):
-        desc_a[14 - t] = (step_bits[t] << A_OPP_STEP) | (slide_bits[t] << A_OPP_SLIDE)
-        desc_a[14 + t] = (step_bits[t] << A_OWN_STEP) | (slide_bits[t] << A_OWN_SLIDE)
-        desc_b[14 + t] = ALL_DIRS | (B_KING if t == KING else 0)
-        if t in (PAWN, LANCE, KNIGHT, SILVER, BISHOP, ROOK):
-            desc_b[14 + t] |= B_PROMOTABLE
-        if t in (PAWN, LANCE):
-            desc_b[14 + t] |= B_LAST_RANK_DEAD
+        desc_adj[14 - t] = step_bits[t] << A_OPP
+        desc_far[14 - t] = slide_bits[t] << A_OPP
+        shift = A_KING if t == KING else A_OWN
+        flags = ((A_PROMOTABLE if t in (PAWN, LANCE, KNIGHT, SILVER, BISHOP, ROOK) else 0)
+                 | (A_DEAD if t in (PAWN, LANCE) else 0))
+        desc_adj[14 + t] = (step_bits[t] << shift) | flags
+        desc_far[14 + t] = (slide_bits[t] << shift) | flags
+    reach_adj = np.zeros(29, np.int64)
+    reach_far = np.zeros(29, np.int64)
+    reach_adj[15:] = step_bits[1:]
+    reach_far[15:] = slide_bits[1:]
     obs_plane = np.full(29, 28, np.int64)
     for t, p in _OWN_PLANE.items():
         obs_plane[14 + t] = p
@@ -219,7 +228,8 @@ def _build_numpy() -> dict:
     assert all(OPPOSITE[OPPOSITE[d]] == d for d in range(8))
     return dict(nb=nb, first_empty=first_empty, shifts=shifts, ksrc=ksrc, oksrc=oksrc, ray=ray,
                 between=between, xray=xray, step_bits=step_bits, slide_bits=slide_bits,
-                desc_a=desc_a, desc_b=desc_b, obs_plane=obs_plane, points=points,
+                desc_adj=desc_adj, desc_far=desc_far, reach_adj=reach_adj, reach_far=reach_far,
+                obs_plane=obs_plane, points=points,
                 zb=zb, zh=zh, zs=zs)
 
 
@@ -248,15 +258,19 @@ def _tables_for(device: torch.device) -> Tables:
         ray=t(n["ray"]),
         between=t(n["between"].reshape(82 * 82, 81), torch.bool),
         xray_behind=t(n["xray"]),
-        desc_a=t(_i32(n["desc_a"]), i32),
-        desc_b=t(n["desc_b"], i32),
-        zone_b=t([B_ZONE if s % 9 <= 2 else 0 for s in range(81)], i32),
-        col_bit=t([1 << (c // 81) for c in range(648)], i32),
-        col_masks=t(_i32([[1 << (OPPOSITE[c // 81] + A_OPP_STEP) for c in range(648)],
-                          [1 << (OPPOSITE[c // 81] + A_OPP_SLIDE) for c in range(648)],
-                          [1 << (c // 81 + A_OWN_STEP) for c in range(648)],
-                          [1 << (c // 81 + A_OWN_SLIDE) for c in range(648)]]), i32),
-        line_bits=t([(1 << d) | (1 << OPPOSITE[d]) for d in range(8)], i32),
+        desc_adjacent=t(_i32(n["desc_adj"]), i32),
+        desc_far=t(_i32(n["desc_far"]), i32),
+        reach_adjacent=t(n["reach_adj"], i32),
+        reach_far=t(n["reach_far"], i32),
+        zone_flag=t([A_PROMOTABLE_IN_ZONE if s % 9 <= 2 else 0 for s in range(81)], i32),
+        col_opp=t([1 << (OPPOSITE[c // 81] + A_OPP) for c in range(648)], i32),
+        col_own=t([1 << (c // 81 + A_OWN) for c in range(648)], i32),
+        col_king=t(_i32([1 << (c // 81 + A_KING) for c in range(648)]), i32),
+        col_promote=t([A_PROMOTABLE if c % 9 <= 2 else A_PROMOTABLE_IN_ZONE
+                       for c in range(648)], i32),
+        col_dead=t([A_DEAD if c % 9 == 0 else 0 for c in range(648)], i32),
+        pin_keep=t(_i32([~(ALL_DIRS << A_OWN) & 0xFFFFFFFF
+                         | ((1 << d) | (1 << OPPOSITE[d])) << A_OWN for d in range(8)]), i32),
         slide_bits=t(n["slide_bits"], i32),
         step_bits=t(n["step_bits"], i32),
         line_of_dir=t([0, 2, 3, 1, 1, 0, 3, 2]),
