@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
+    from ._runtime import tune_allocator
+
+    tune_allocator()
     torch.set_num_threads(args.threads)
     try:
         args.run(args)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict
 
-from ._movegen import hands_to_canonical, to_canonical
+from ._movegen import hands_to_canonical, lookup, to_canonical
 from ._state import max_plies_of
 from ._tables import HAND_MAX, OBS_HAND_ORDER, tables
 
@@ -31,14 +31,14 @@ def observe(state: TensorDict, dtype: torch.dtype = torch.float32) -> torch.Tens
     side = state["side_to_move"]
     cb = to_canonical(state["board"], side)
     b = cb.shape[0]
-    planes = T.obs_plane[cb.long() + 14]  # [B,81], 28 = empty
-    board_planes = torch.zeros(b, 29, 81, dtype=dtype, device=cb.device)
-    board_planes.scatter_(1, planes[:, None, :], 1.0)
+    out = torch.empty(b, 46, 81, dtype=dtype, device=cb.device)
+    # Empty squares land on plane 28, which the hand planes overwrite right after.
+    board_planes = out[:, :29].zero_()
+    board_planes.scatter_(1, lookup(T.obs_plane, cb.long() + 14)[:, None, :], 1.0)
     hands = hands_to_canonical(state["hands"], side)[:, :, list(OBS_HAND_ORDER)].to(dtype)
     scale = torch.tensor([HAND_MAX[k] for k in OBS_HAND_ORDER], dtype=dtype, device=cb.device)
-    hand_vals = (hands / scale).reshape(b, 14)
-    extra = torch.stack([(side == 0).to(dtype), state["ply"].to(dtype) / max_plies_of(state),
-                         torch.zeros(b, dtype=dtype, device=cb.device),
-                         torch.zeros(b, dtype=dtype, device=cb.device)], 1)
-    scalars = torch.cat([hand_vals, extra], 1)[:, :, None].expand(b, 18, 81)
-    return torch.cat([board_planes[:, :28], scalars], 1).view(b, 46, 9, 9)
+    scalars = torch.cat([(hands / scale).reshape(b, 14), (side == 0).to(dtype)[:, None],
+                         (state["ply"].to(dtype) / max_plies_of(state))[:, None],
+                         hands.new_zeros(b, 2)], 1)
+    out[:, 28:] = scalars[:, :, None]
+    return out.view(b, 46, 9, 9)

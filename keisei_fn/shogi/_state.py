@@ -79,17 +79,21 @@ _HISTORIES = ("hash_history", "check_history")
 def reset_where(state: TensorDict, done: torch.Tensor, fresh: TensorDict) -> TensorDict:
     """Replace the games where `done` [B] is true by `fresh` (a state of batch [B] or [1]).
 
-    Histories only get their first entry replaced: entries past `ply` are never read, so a reset
-    costs a copy of them, not a full select.
+    Only the finished rows are copied (gathered once; on a GPU that is one synchronisation);
+    histories only get their first entry replaced, since entries past `ply` are never read.
+    The input state is not modified; tensors without a finished game are shared, not copied.
     """
-    if fresh.batch_size[0] == 1 and state.batch_size[0] != 1:
-        fresh = fresh.expand(state.batch_size[0])
+    rows = done.nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return state.copy()
+    src = rows if fresh.batch_size[0] != 1 else torch.zeros_like(rows)
     out = {}
     for k, v in state.items():
+        new = fresh[k].index_select(0, src)
+        v = v.clone()
         if k in _HISTORIES:
-            v = v.clone()
-            v[:, 0] = torch.where(done, fresh[k][:, 0], v[:, 0])
+            v[rows, 0] = new[:, 0]
         else:
-            v = torch.where(done.view(-1, *([1] * (v.dim() - 1))), fresh[k], v)
+            v.index_copy_(0, rows, new)
         out[k] = v
     return TensorDict(out, batch_size=state.batch_size, device=state.device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict
 
-from ._movegen import analyze, from_canonical, hands_to_canonical, to_canonical
+from ._movegen import analyze, any_, count_, from_canonical, hands_to_canonical, to_canonical
 from ._state import max_plies_of
 from ._tables import (
     DROP_PLANE0, OPPOSITE, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
@@ -82,7 +82,7 @@ def _repetition(history, ply, current, streaks):
     """
     idx = torch.arange(history.shape[1], device=history.device)
     same = (history == current[:, None]) & (idx <= ply[:, None])
-    fourth = same.sum(1) >= 4
+    fourth = count_(same, 1) >= 4
     first = same.to(torch.uint8).argmax(1)
     moves_each = (ply - first) // 2
     return fourth, streaks[:, 0] >= moves_each, streaks[:, 1] >= moves_each
@@ -137,7 +137,7 @@ def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> T
     mover_streak = torch.where(in_check, streaks[:, 0] + 1, 0)
     streaks = torch.stack([streaks[:, 1], mover_streak], 1).to(torch.int16)
 
-    mate = ~mask.any(1)
+    mate = ~any_(mask, 1)
     fourth, opponent_checks, mover_checks = _repetition(history, slot.squeeze(1), current, streaks)
     repetition = fourth & ~mate
     # cshogi's order: a side to move that checked throughout loses first.

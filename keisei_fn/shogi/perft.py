@@ -18,7 +18,7 @@ def perft_state(state: TensorDict, depth: int, chunk_size: int = 16384, progress
         return state.batch_size[0]
     mask = state["legal_mask"]
     if depth == 1:
-        return int(mask.sum())
+        return int(mask.view(torch.uint8).sum(dtype=torch.int64))
     game, action = mask.nonzero(as_tuple=True)
     total = 0
     for start in range(0, game.numel(), chunk_size):
