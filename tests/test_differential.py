@@ -163,6 +163,22 @@ def verify_state(state, games: list[Game], idx: list[int], moves: bool = True) -
             g.hash_of_key[key] = h
             g.key_of_hash[h] = key
         g.hashes = hist
+    # the incrementally updated hash equals the hash of the same position loaded from scratch
+    try:
+        scratch = E.from_sfen([g.board.sfen() for g in gs], max_plies=1)["hash_history"][:, 0].tolist()
+    except ValueError as exc:
+        bad = []
+        for g in gs:
+            try:
+                E.from_sfen([g.board.sfen()])
+            except ValueError:
+                bad.append(g.ctx())
+        raise AssertionError(f"from_sfen rejects a position reached by legal play: {exc}\n  "
+                             + "\n  ".join(bad[:3])) from exc
+    for j, g in enumerate(gs):
+        assert scratch[j] == g.hashes[-1], (
+            f"hash after the moves {g.hashes[-1]} != hash of from_sfen of the same position {scratch[j]}\n"
+            f"  {g.ctx()}")
     if moves:
         assert_same_moves(sub, [g.board for g in gs], ctx)
 
@@ -276,7 +292,7 @@ def _full_hand_positions(seed: int, n: int) -> list[str]:
 
 
 def test_random_games_startpos():
-    out = run_games([STARTPOS], B=16, max_plies=512, n_games=40, seed=101,
+    out = run_games([STARTPOS], B=16, max_plies=512, n_games=32, seed=101,
                     policies=[UNIFORM, UNIFORM, UNDO, CHECKY])
     assert out["mate"] >= 5, out
 

@@ -86,6 +86,39 @@ def test_state_fields_from_sfen():
     assert init["hash_history"].shape == (3, 513)
 
 
+def test_round_trip_positions_reached_from_every_perft_position():
+    """Every position reachable by legal play from an accepted SFEN must be accepted too."""
+    sfens = []
+    for i, start in enumerate(perft_sfens().values()):
+        sfens += random_walk_sfens(100 + i, 12, start=start, min_plies=1, max_plies=40)
+    bad = []
+    for s in sfens:
+        try:
+            out = E.to_sfen(E.from_sfen([s]))[0]
+        except ValueError as exc:
+            bad.append(f"{s!r}: ValueError {exc}")
+            continue
+        if out != s:
+            bad.append(f"{s!r}: to_sfen gives {out!r}")
+    assert not bad, f"{len(bad)} of {len(sfens)} reachable positions fail the round trip:\n  " + "\n  ".join(bad[:8])
+
+
+@pytest.mark.parametrize("start,usi", [
+    # perft "promoted-pieces" has 2 rooks/bishops on the board and 1 of each in hand: dropping one
+    # gives 3 on the board, a legal position
+    ("k+n7/sg7/9/9/9/9/+r5K1g/7L1/2LN1R1+Bb b RBGSNLP 1", "R*5g"),
+    ("k+n7/sg7/9/9/9/9/+r5K1g/7L1/2LN1R1+Bb b RBGSNLP 1", "B*5g"),
+])
+def test_position_after_legal_drop_is_accepted(start, usi):
+    b = cshogi.Board(start)
+    assert usi in {cshogi.move_to_usi(m) for m in b.legal_moves}
+    stt = E.from_sfen([start])
+    nxt = E.step(stt, E.usi_to_action(stt, [usi]))
+    b.push_usi(usi)
+    assert E.to_sfen(nxt) == [b.sfen()]
+    assert E.to_sfen(E.from_sfen([b.sfen()])) == [b.sfen()], f"from_sfen rejects {b.sfen()!r}"
+
+
 # ------------------------------------------------------------------------------- malformed SFEN
 BAD_SFENS = {
     "bad-piece-letter": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNX b - 1",
@@ -98,16 +131,18 @@ BAD_SFENS = {
     "bad-hand-letter": "4k4/9/9/9/9/9/9/9/4K4 b X 1",
     "king-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b K 1",
     "hand-count-without-piece": "4k4/9/9/9/9/9/9/9/4K4 b 2 1",
-    # a hand can never hold more of a piece than a set has (board + hand totals are NOT checked:
-    # perft.json's "promoted-pieces" position has three rooks and three bishops)
+    # Piece counts. The rule must be closed under legal play, so it is a limit on board + both
+    # hands per kind (captures and drops keep that total). perft.json's "promoted-pieces" position
+    # has 3 rooks and 3 bishops, so rooks and bishops cannot be limited to the standard 2; pawns,
+    # lances, knights, silvers and golds are limited to the standard set (18, 4, 4, 4, 4).
     "nineteen-pawns-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 19P 1",
     "nineteen-pawns-in-white-hand": "4k4/9/9/9/9/9/9/9/4K4 b 19p 1",
     "nineteen-pawns-in-both-hands": "4k4/9/9/9/9/9/9/9/4K4 b 10P9p 1",
-    "three-rooks-in-both-hands": "4k4/9/9/9/9/9/9/9/4K4 b 2Rr 1",
-    "three-rooks-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 3R 1",
-    "three-bishops-in-hand": "4k4/9/9/9/9/9/9/9/4K4 w 3b 1",
+    "nineteen-pawns-board-and-hand": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b P 1",
     "five-golds-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 5G 1",
+    "five-golds-board-and-hand": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b G 1",
     "five-lances-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 5l 1",
+    "five-knights-board-and-hand": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w n 1",
     "two-black-kings": "4k4/9/9/9/9/9/9/9/K3K4 b - 1",
     "two-white-kings": "k3k4/9/9/9/9/9/9/9/4K4 b - 1",
     "no-black-king": "4k4/9/9/9/9/9/9/9/9 b - 1",
@@ -151,6 +186,10 @@ def test_malformed_sfen_in_batch_raises():
     "4k4/9/9/9/9/9/4P4/4p4/4K4 b - 1",  # own and opposing pawn on one file
     "4k4/+N8/9/9/9/9/9/9/+L3K3+P b - 1",  # promoted pieces anywhere
     "k+n7/sg7/9/9/9/9/+r5K1g/7L1/2LN1R1+Bb b RBGSNLP 1",  # perft "promoted-pieces": 3 R, 3 B
+    # reachable from "promoted-pieces" (all of its rooks / bishops on the board or in one hand)
+    "k+n7/sg7/9/9/9/9/+r3R1K1g/7L1/2LN1R1+Bb w BGSNLP 2",
+    "k+n7/sg7/9/9/9/9/6K1g/7L1/2LN3+Bb b 3RBGSNLP 1",
+    "k+n7/sg7/9/9/9/9/+r5K1g/7L1/2LN1R3 b R3BGSNLP 1",
 ])
 def test_edge_valid_sfen_accepted(s):
     assert E.to_sfen(E.from_sfen([s])) == [cshogi.Board(s).sfen()]

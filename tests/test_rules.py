@@ -92,6 +92,8 @@ CASES = [
      ["5e5f", "5e4f", "5e6f"], ["5e5d", "5e4d", "5e6d", "5e4e", "5e6e"], {"in_check": True}),
     ("king-not-next-to-king", "9/9/9/4k4/9/4K4/9/9/9 b - 1",
      ["5f5g", "5f4g", "5f4f", "5f6f"], ["5f5e", "5f4e", "5f6e"], {"in_check": False}),
+    ("king-cannot-capture-checker-defended-by-pinned-piece", "5k3/9/9/9/9/9/5s3/4g4/4KR3 b - 1",
+     [], ["5i5h", "4i4g", "5i4h", "5i6h"], {"in_check": True, "no_moves": True}),
     # ---------------------------------------------------------------- checks
     ("double-check-only-king-moves", "4r3k/9/9/9/9/9/5n3/5S3/4K4 b G 1",
      ["5i4i", "5i6h", "5i6i"], ["4h4g", "G*5h", "5i5h"], {"in_check": True, "king_only": True}),
@@ -121,6 +123,8 @@ CASES = [
      ["P*2e"], ["P*2b"], {}),
     ("uchifuzume-defended-by-far-bishop", "8k/6S2/9/8N/9/4B4/9/9/4K4 b P 1",
      [], ["P*1b"], {}),
+    ("uchifuzume-defender-pinned-to-own-king-still-defends", "7rk/9/7G1/9/9/9/9/9/7K1 b P 1",
+     ["P*1c"], ["P*1b"], {}),
     ("pawn-push-mate-is-legal", "8k/6S2/7GP/9/9/9/9/9/4K4 b - 1",
      ["1c1b", "1c1b+"], [], {}),
     ("pawn-drop-same-pattern-illegal", "8k/6S2/7G1/9/9/9/9/9/4K4 b P 1",

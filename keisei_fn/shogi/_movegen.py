@@ -30,13 +30,6 @@ def to_canonical(board: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
     return torch.where(side[:, None] == 1, signed.flip(-1), signed)
 
 
-def from_canonical(cb: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
-    """Inverse of `to_canonical`."""
-    signed = torch.where(side[:, None] == 1, cb.flip(-1), cb)
-    colour = torch.where(signed > 0, side[:, None], 1 - side[:, None])
-    return torch.where(signed != 0, signed.abs() + 16 * colour, 0).to(torch.int8)
-
-
 def hands_to_canonical(hands: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
     """[B,2,7] by colour -> [B,2,7] (mover, opponent). Its own inverse."""
     return torch.where(side[:, None, None] == 1, hands.flip(1), hands)
@@ -153,7 +146,9 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     # The opponent's attack map; a checking slider also hits the square behind the king.
     opp_attacks = (at & T.col_opp).bool()
     knight_attacks = _take_squares(_pad(cb == -KNIGHT, False), T.opp_knight_src).reshape(b, 2, 81)
-    attacked = any_(opp_attacks.view(b, 8, 81), 1) | any_(knight_attacks, 1)
+    attacked = knight_attacks[:, 0] | knight_attacks[:, 1]
+    for g in range(8):  # OR of slices: a reduction over a middle dim is slow on CPU
+        attacked = attacked | opp_attacks[:, g * 81:(g + 1) * 81]
     behind = torch.where(line_checks & _slides(T, p1, dir_bits), lookup(T.xray_behind.T, king), OFF)
     attacked = _pad(attacked, False).scatter_(1, behind, True)[:, :81]
 
@@ -172,8 +167,11 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     kn_plain, kn_promo = kn & (T.rank >= 2), kn & T.zone
 
     # Drops (planes 20-26).
-    drops = (hands_c[:, 0, :, None] > 0) & ((cb == 0) & drop_block)[:, None, :] \
-        & (T.rank >= T.drop_min_rank)
+    free = (cb == 0) & drop_block
+    in_hand = hands_c[:, 0] > 0
+    rank1, rank2 = free & (T.rank >= 1), free & (T.rank >= 2)
+    drops = torch.stack([(rank1, rank1, rank2, free, free, free, free)[k] & in_hand[:, k:k + 1]
+                         for k in range(7)], 1)
     pawn_files = any_(cb.view(b, 9, 9) == PAWN, 2)
     pawn_drop = drops[:, 0] & ~pawn_files.repeat_interleave(9, 1)
     pawn_drop = pawn_drop & ~_pawn_drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king,

@@ -110,17 +110,17 @@ def _parse_one(sfen: str):
 
 
 def _check_material(board, hands, fail):
-    totals = [0] * 8
     kings = [0, 0]
+    totals = [0] * 7  # per kind, promoted pieces counted as their base kind
     pawn_files = set()
     for sq, code in enumerate(board):
         if not code:
             continue
         colour, kind = code >> 4, code & 15
-        base = kind - 8 if kind > 8 else kind
-        totals[base - 1] += 1
         if kind == KING:
             kings[colour] += 1
+        if kind != KING:
+            totals[(kind - 8 if kind > 8 else kind) - 1] += 1
         file, rank = sq // 9 + 1, sq % 9 + 1
         rel_rank = rank if colour == 0 else 10 - rank  # 1 = the owner's last rank
         name = "PLNSBRGK"[kind - 1] if kind <= 8 else "+" + "PLNSBR"[kind - 9]
@@ -133,15 +133,15 @@ def _check_material(board, hands, fail):
             if (colour, file) in pawn_files:
                 fail(f"two unpromoted {'Black' if colour == 0 else 'White'} pawns on file {file} (nifu)")
             pawn_files.add((colour, file))
-    # Board and hands are bounded separately, not their sum: standard perft test positions
-    # (e.g. "promoted pieces", with three bishops) exceed the set, and cshogi accepts them.
+    # Board + both hands per kind (a total that legal play keeps): P 18, L N S G 4 as in a set.
+    # Bishops and rooks are not limited to 2: standard test positions have more (perft's
+    # "promoted pieces" holds three of each, cshogi accepts them); any kind is limited to 18.
     for k in range(7):
-        name = "PLNSBRG"[k]
-        if totals[k] > HAND_MAX[k]:
-            fail(f"{totals[k]} pieces of kind {name} on the board, at most {HAND_MAX[k]} exist")
-        in_hands = hands[0][k] + hands[1][k]
-        if in_hands > HAND_MAX[k]:
-            fail(f"{in_hands} pieces of kind {name} in hands, at most {HAND_MAX[k]} exist")
+        total = totals[k] + hands[0][k] + hands[1][k]
+        limit = HAND_MAX[k] if "PLNSBRG"[k] not in "BR" else HAND_MAX[0]
+        if total > limit:
+            fail(f"{total} pieces of kind {'PLNSBRG'[k]} on the board and in hands, at most "
+                 f"{limit} exist")
     for colour, n in enumerate(kings):
         if n != 1:
             fail(f"{'Black' if colour == 0 else 'White'} has {n} kings, expected exactly 1")

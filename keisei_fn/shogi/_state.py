@@ -3,7 +3,7 @@
 State keys (batch [B]); see docs/engine_api.md for the full table.
   board int8 [B,81], hands int8 [B,2,7], side_to_move int8 [B], ply int32 [B],
   move_number int32 [B], hash_history int64 [B,H+1], check_history bool [B,H+1] (entries past
-  `ply` are stale), check_streak int16 [B,2] (consecutive checking moves of the side to move and
+  `ply` hold -1 / False), check_streak int16 [B,2] (consecutive checking moves of the side to move and
   of its opponent),
   legal_mask bool [B,2187], in_check bool [B], terminated/truncated bool [B], reward float32 [B],
   termination_reason int8 [B].   H = max_plies = hash_history.shape[1] - 1.
@@ -73,15 +73,11 @@ def initial_state(batch_size: int, device=None, max_plies: int = DEFAULT_MAX_PLI
     return one.expand(batch_size).clone()
 
 
-_HISTORIES = ("hash_history", "check_history")
-
-
 def reset_where(state: TensorDict, done: torch.Tensor, fresh: TensorDict) -> TensorDict:
     """Replace the games where `done` [B] is true by `fresh` (a state of batch [B] or [1]).
 
-    Only the finished rows are copied (gathered once; on a GPU that is one synchronisation);
-    histories only get their first entry replaced, since entries past `ply` are never read.
-    The input state is not modified; tensors without a finished game are shared, not copied.
+    Only the finished rows are copied (gathered once; on a GPU that is one synchronisation).
+    The input state is not modified.
     """
     rows = done.nonzero().squeeze(1)
     if rows.numel() == 0:
@@ -89,11 +85,5 @@ def reset_where(state: TensorDict, done: torch.Tensor, fresh: TensorDict) -> Ten
     src = rows if fresh.batch_size[0] != 1 else torch.zeros_like(rows)
     out = {}
     for k, v in state.items():
-        new = fresh[k].index_select(0, src)
-        v = v.clone()
-        if k in _HISTORIES:
-            v[rows, 0] = new[:, 0]
-        else:
-            v.index_copy_(0, rows, new)
-        out[k] = v
+        out[k] = v.index_copy(0, rows, fresh[k].index_select(0, src))
     return TensorDict(out, batch_size=state.batch_size, device=state.device)

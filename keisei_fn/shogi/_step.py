@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict
 
-from ._movegen import analyze, any_, count_, from_canonical, hands_to_canonical, to_canonical
+from ._movegen import analyze, any_, count_, hands_to_canonical, lookup, to_canonical
 from ._state import max_plies_of
 from ._tables import (
     DROP_PLANE0, OPPOSITE, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
@@ -30,12 +30,13 @@ def move_source(cb: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     return torch.where(direction >= 8, knight_src, slide_src)
 
 
-def apply_move(cb: torch.Tensor, hands_c: torch.Tensor, action: torch.Tensor, side: torch.Tensor):
-    """Make the move in the canonical frame.
+def apply_move(board: torch.Tensor, cb: torch.Tensor, hands_c: torch.Tensor,
+               action: torch.Tensor, side: torch.Tensor):
+    """Make the move, given the absolute `board` and its canonical view `cb`.
 
-    Returns the new (cb, hands_c), still in the mover's frame, and the change of the position's
-    hash (`position_hash`) caused by the move, side change included: updating the hash costs a
-    few gathers instead of a pass over the board.
+    Returns the new absolute board, the new (cb, hands_c) still in the mover's frame, and the
+    change of the position's hash (`position_hash`) caused by the move, side change included:
+    both boards and the hash are updated with a few scatters and gathers, not a pass over them.
     """
     T = tables(cb.device)
     plane, to = action // 81, action % 81
@@ -62,29 +63,37 @@ def apply_move(cb: torch.Tensor, hands_c: torch.Tensor, action: torch.Tensor, si
     abs_to = torch.where(side == 1, 80 - to, to)
     abs_src = torch.where(side == 1, 80 - src, src)
     colour = 16 * side
-    delta = (zb[(placed + colour) * 81 + abs_to]
-             - torch.where(captured > 0, zb[(captured + 16 - colour) * 81 + abs_to], 0)
-             - torch.where(is_drop, 0, zb[(moving + colour) * 81 + abs_src]))
-    hand_row = (side * 7 + drop_kind) * 19
-    delta = delta + torch.where(is_drop, zh[hand_row + before_drop - 1] - zh[hand_row + before_drop], 0)
-    hand_row = (side * 7 + gain_kind) * 19
-    delta = delta + torch.where(captured > 0, zh[hand_row + before_gain + 1] - zh[hand_row + before_gain], 0)
+    board = board.scatter(1, abs_src[:, None], 0).scatter(
+        1, abs_to[:, None], (placed + colour)[:, None].to(board.dtype))
+    delta = (lookup(zb, (placed + colour) * 81 + abs_to)
+             - torch.where(captured > 0, lookup(zb, (captured + 16 - colour) * 81 + abs_to), 0)
+             - torch.where(is_drop, 0, lookup(zb, (moving + colour) * 81 + abs_src)))
+    # Rows are clamped where the move has no drop / no capture: those terms are masked out.
+    hand_row = (side * 7 + drop_kind) * 19 + before_drop
+    delta = delta + torch.where(is_drop, lookup(zh, (hand_row - 1).clamp(min=0))
+                                - lookup(zh, hand_row), 0)
+    hand_row = (side * 7 + gain_kind) * 19 + before_gain
+    delta = delta + torch.where(captured > 0, lookup(zh, (hand_row + 1).clamp(max=zh.numel() - 1))
+                                - lookup(zh, hand_row), 0)
     delta = delta + (1 - 2 * side) * T.zobrist_side
-    return cb, hands_c, delta
+    return board, cb, hands_c, delta
 
 
 def _repetition(history, ply, current, streaks):
-    """(is 4th occurrence, mover checked throughout, opponent checked throughout), each [B].
+    """(is 4th occurrence, opponent checked throughout, mover checked throughout), each [B].
 
     The cycle runs from the first occurrence to now, (ply - first) / 2 moves by each side; a side
     checked throughout when its current run of consecutive checking moves is at least that long.
-    Entries of `history` past `ply` are stale (from earlier games) and are ignored.
+    `streaks` [B,2]: runs of (side to move now, side that just moved). Entries of `history` past
+    `ply` never match (`reset_where` restores whole fresh rows).
     """
-    idx = torch.arange(history.shape[1], device=history.device)
-    same = (history == current[:, None]) & (idx <= ply[:, None])
+    same = history == current[:, None]
     fourth = count_(same, 1) >= 4
-    first = same.to(torch.uint8).argmax(1)
-    moves_each = (ply - first) // 2
+    moves_each = torch.zeros_like(ply)
+    rows = fourth.nonzero().squeeze(1)  # rare: look for the first occurrence only there
+    if rows.numel():
+        first = same.index_select(0, rows).view(torch.uint8).argmax(1)
+        moves_each = moves_each.index_copy(0, rows, (ply.index_select(0, rows) - first) // 2)
     return fourth, streaks[:, 0] >= moves_each, streaks[:, 1] >= moves_each
 
 
@@ -116,13 +125,12 @@ def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> T
     side = state["side_to_move"]
     cb = to_canonical(state["board"], side)
     hands_c = hands_to_canonical(state["hands"], side)
-    cb, hands_c, hash_delta = apply_move(cb, hands_c, action, side)
+    board, cb, hands_c, hash_delta = apply_move(state["board"], cb, hands_c, action, side)
 
     # Hand over to the opponent: its frame is ours rotated, with colours swapped.
     next_side = 1 - side
     cb = -cb.flip(-1)
     hands_c = hands_c.flip(1)
-    board = from_canonical(cb, next_side)
     hands = hands_to_canonical(hands_c, next_side)
     mask, in_check = analyze(cb, hands_c)
 

@@ -138,7 +138,6 @@ class Tables:
     line_of_dir: torch.Tensor  # [8] long: 0 file, 1 rank, 2 and 3 the diagonals
     rank: torch.Tensor  # [81] long
     zone: torch.Tensor  # [81] bool (ranks 0-2)
-    drop_min_rank: torch.Tensor  # [7, 1] long: P L 1, N 2, others 0
     obs_plane: torch.Tensor  # [29] long, index code + 14
     zobrist_board: torch.Tensor  # [31*81] int64
     zobrist_hand: torch.Tensor  # [2*7*19] int64
@@ -276,7 +275,6 @@ def _tables_for(device: torch.device) -> Tables:
         line_of_dir=t([0, 2, 3, 1, 1, 0, 3, 2]),
         rank=t([s % 9 for s in range(81)]),
         zone=t([s % 9 <= 2 for s in range(81)], torch.bool),
-        drop_min_rank=t([[1], [1], [2], [0], [0], [0], [0]]),
         obs_plane=t(n["obs_plane"]),
         zobrist_board=t(n["zb"].reshape(-1), torch.int64),
         zobrist_hand=t(n["zh"].reshape(-1), torch.int64),
