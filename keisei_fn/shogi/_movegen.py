@@ -6,7 +6,7 @@ the mover's pieces as +type and the opponent's as -type.
 The central primitive is `first_blockers`: for each square t and direction, the first occupied
 square seen from t. A move in direction g landing on t can only be made by the first piece seen
 from t looking the other way, so each of the 2187 labels has at most one candidate mover, and one
-gather of per-square descriptors (`_tables`, words A and B) decides them all at once, together
+gather of per-square descriptor words (`_tables`, the A_* bits) decides them all at once, together
 with the opponent's attack map.
 
 Speed notes (CPU, measured): fixed-table gathers are fast on batch-last [squares, B] tensors (row
@@ -115,8 +115,9 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     # Rays from the mover's king: pins (own piece, then an opponent slider) and line checks.
     sq1, sq2, p1, p2, adjacent = _line_pieces(cb_pad, occ_wall, king, T)
     pinned = (p1 > 0) & (p2 < 0) & _slides(T, p2, dir_bits)
+    slider_first = _slides(T, p1, dir_bits)
     line_checks = (p1 < 0) & (((lookup(T.step_bits, p1.abs().long()) & dir_bits).bool() & adjacent)
-                              | _slides(T, p1, dir_bits))
+                              | slider_first)
     knight_from = lookup(T.opp_knight_src.view(2, 81).T, king)  # [B,2]
     knight_checks = cb_pad.gather(1, knight_from) == -KNIGHT
     n_checks = count_(line_checks, 1) + count_(knight_checks, 1)
@@ -149,16 +150,16 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     attacked = knight_attacks[:, 0] | knight_attacks[:, 1]
     for g in range(8):  # OR of slices: a reduction over a middle dim is slow on CPU
         attacked = attacked | opp_attacks[:, g * 81:(g + 1) * 81]
-    behind = torch.where(line_checks & _slides(T, p1, dir_bits), lookup(T.xray_behind.T, king), OFF)
+    behind = torch.where(line_checks & slider_first, lookup(T.xray_behind.T, king), OFF)
     attacked = _pad(attacked, False).scatter_(1, behind, True)[:, :81]
 
     # Board moves (planes 0-7 and 10-17): column g*81 + t = direction g, destination t.
+    dest_ok = (cb <= 0)[:, None, :]
     movers = ((at & T.col_own).bool().view(b, 8, 81) & block[:, None, :]) \
         | ((at & T.col_king).bool().view(b, 8, 81) & ~attacked[:, None, :])
-    legal = (movers & (cb <= 0)[:, None, :]).view(b, 648)
+    legal = (movers & dest_ok).view(b, 648)
     promo = legal & (at & T.col_promote).bool()
     plain = legal & ~(at & T.col_dead).bool()
-    dest_ok = (cb <= 0)[:, None, :]
 
     # Knight moves (planes 8-9, 18-19): a pinned knight can never move.
     free_knight = (cb == KNIGHT) & (keep == -1)
