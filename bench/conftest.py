@@ -2,7 +2,9 @@
 
 short: B in (64, 1024), few rounds, no torch.compile test; aims at well under a minute.
 long : B in (1, 64, 1024, 4096), more rounds, plus tests marked ``long`` (torch.compile, threads).
-KEISEI_BENCH_THREADS=n sets torch.set_num_threads(n) for the whole session (default: torch's).
+KEISEI_BENCH_THREADS=n sets torch.set_num_threads(n) for the session; default 1 (one core, like the
+cshogi loop; on the shared 2-core VM two threads collapse whenever anything else runs, see
+test_threads_b1024).
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ ENGINE_API = ("initial_state", "legal_mask", "step", "observe", "reset_where")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "long: runs only with KEISEI_BENCH_LONG=1 (make bench-long)")
-    threads = os.environ.get("KEISEI_BENCH_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+    torch.set_num_threads(int(os.environ.get("KEISEI_BENCH_THREADS", "1")))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,8 +33,20 @@ def _median_states_per_s(benchmark, batch_size: int, steps: int) -> float:
     return batch_size * steps / benchmark.stats.stats.median
 
 
-def _pairwise(first, second, rounds: int) -> tuple[list[float], list[float]]:
-    """Alternate the two workloads ``rounds`` times (cancels slow drifts in machine load)."""
+@contextmanager
+def torch_threads(n: int):
+    """torch.set_num_threads(n) for the block, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pairwise(first, second):
+    """A benchmark body running both workloads in turn, and the two lists it appends their
+    times to: interleaving cancels slow drifts in machine load."""
     t_first, t_second = [], []
 
     def pair():
@@ -114,28 +127,33 @@ def test_cshogi_random_play(benchmark, batch_size, bench_config, peer_games):
 
 # ------------------------------------------------------------------------------------ ratio gate
 RATIO_THREADS = int(os.environ.get("KEISEI_BENCH_RATIO_THREADS", "1"))
+RATIO_STEPS = 8  # steps per workload per round
+RATIO_PAIRS = 9  # interleaved rounds; the first is a warm-up
 
 
-def test_ratio_vs_cshogi_b1024(benchmark, bench_config, engine_loops, peer_games):
+def test_ratio_vs_cshogi_b1024(benchmark, bench_config, shogi):
     """ours / cshogi states/s at B=1024, interleaved round by round; gated by baselines.json.
 
     Ours runs with RATIO_THREADS torch threads (default 1: one core each, like the cshogi loop;
     also far less sensitive to other load on a 2-core machine). The ratio is the median of the
     per-round ratios, so slow drifts in machine load cancel.
+
+    Both sides get their own freshly warmed-up games (not the session's shared ones, which other
+    tests advance by a mode-dependent number of plies): the cshogi loop slows down as games get
+    longer (more legal moves, pieces in hand) while ours costs about the same at every ply, so the
+    ratio depends on the ply mix. Fresh games and the fixed RATIO_STEPS and RATIO_PAIRS keep that
+    mix the same in short and long mode: plies 0 to ~170, mean ~90, a conservative, RL-like mix
+    (random games run to ~500 plies, and at plies 200-450 the ratio measured 1.5-1.8).
     """
-    loop, games = engine_loops(RATIO_BATCH), peer_games(RATIO_BATCH)
-    steps = bench_config.steps_per_round(RATIO_BATCH)
-    rounds = 2 * bench_config.rounds + 1  # more pairs than elsewhere: this one is gated
+    with torch_threads(RATIO_THREADS):
+        loop = engine_loop.warm_up(engine_loop.new_loop(shogi, RATIO_BATCH, seed=7), bench_config.warmup_steps)
+    games = cshogi_peer.warm_up(cshogi_peer.new_games(RATIO_BATCH, seed=7), bench_config.warmup_steps)
     pair, t_ours, t_peer = _pairwise(
-        lambda: engine_loop.run(loop, steps), lambda: cshogi_peer.run(games, steps), rounds
+        lambda: engine_loop.run(loop, RATIO_STEPS), lambda: cshogi_peer.run(games, RATIO_STEPS)
     )
     benchmark.group = "ratio"
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(RATIO_THREADS)
-    try:
-        benchmark.pedantic(pair, rounds=rounds, warmup_rounds=0)
-    finally:
-        torch.set_num_threads(threads_before)
+    with torch_threads(RATIO_THREADS):
+        benchmark.pedantic(pair, rounds=RATIO_PAIRS, warmup_rounds=0)
     t_ours, t_peer = t_ours[1:], t_peer[1:]  # first pair is a warm-up
     ratios = [p / o for o, p in zip(t_ours, t_peer)]
     ratio = statistics.median(ratios)
@@ -143,11 +161,13 @@ def test_ratio_vs_cshogi_b1024(benchmark, bench_config, engine_loops, peer_games
     benchmark.extra_info.update(
         batch_size=RATIO_BATCH,
         threads=RATIO_THREADS,
-        ours_states_per_s=RATIO_BATCH * steps / statistics.median(t_ours),
-        cshogi_states_per_s=RATIO_BATCH * steps / statistics.median(t_peer),
+        ours_states_per_s=RATIO_BATCH * RATIO_STEPS / statistics.median(t_ours),
+        cshogi_states_per_s=RATIO_BATCH * RATIO_STEPS / statistics.median(t_peer),
         ratio=ratio,
         ratio_min=min(ratios),
         ratio_max=max(ratios),
+        ply_mean_ours=float(loop.state["ply"].float().mean()),
+        ply_mean_cshogi=cshogi_peer.mean_ply(games),
         load_average_1min=os.getloadavg()[0],
         goal=BASELINES["ratio_b1024"]["goal"],
         floor=floor,
@@ -186,22 +206,24 @@ def test_memory_per_game_b4096(benchmark, shogi):
     benchmark.extra_info.update(batch_size=MEMORY_BATCH, **results)
 
 
-# ------------------------------------------------------------------------------------- threads
+# ------------------------------------------------------------------------------ threads (long)
+@pytest.mark.long
 def test_threads_b1024(benchmark, bench_config, engine_loops):
-    """torch.set_num_threads(1) vs (2) on the same B=1024 loop, interleaved."""
+    """torch.set_num_threads(1) vs (2) on the same B=1024 loop, interleaved.
+
+    Long mode only: with anything else running on a 2-core machine, two threads wait on each
+    other at every op and a round takes 10-60 times longer (measured), which alone would blow
+    the short mode's time budget.
+    """
     loop, steps = engine_loops(RATIO_BATCH), bench_config.steps_per_round(RATIO_BATCH)
-    before = torch.get_num_threads()
 
-    def with_threads(n):
-        torch.set_num_threads(n)
-        engine_loop.run(loop, steps)
+    def run_with(n):
+        with torch_threads(n):
+            engine_loop.run(loop, steps)
 
-    pair, t1, t2 = _pairwise(lambda: with_threads(1), lambda: with_threads(2), bench_config.rounds + 1)
+    pair, t1, t2 = _pairwise(lambda: run_with(1), lambda: run_with(2))
     benchmark.group = "threads"
-    try:
-        benchmark.pedantic(pair, rounds=bench_config.rounds + 1, warmup_rounds=0)
-    finally:
-        torch.set_num_threads(before)
+    benchmark.pedantic(pair, rounds=bench_config.rounds + 1, warmup_rounds=0)
     sps1 = RATIO_BATCH * steps / statistics.median(t1[1:])
     sps2 = RATIO_BATCH * steps / statistics.median(t2[1:])
     benchmark.extra_info.update(
@@ -209,6 +231,7 @@ def test_threads_b1024(benchmark, bench_config, engine_loops):
         load_average_1min=os.getloadavg()[0],
         states_per_s_1_thread=sps1,
         states_per_s_2_threads=sps2,
+        per_round_2_over_1=[round(a / b, 3) for a, b in zip(t1[1:], t2[1:])],
         faster="1 thread" if sps1 > sps2 else "2 threads",
     )
 
@@ -266,7 +289,10 @@ def test_torch_compile(benchmark, bench_config, shogi, engine_loops, target):
         info["compiled_ms"] = 1e3 * _median_call_s(lambda: compiled(*args))
         info["speedup"] = info["eager_ms"] / info["compiled_ms"]
     except Exception as err:
-        info["compile_error"] = f"{type(err).__name__}: {str(err)[:500]}"
+        message = str(err)
+        errors = [line for line in message.splitlines() if "error" in line and "warning" not in line]
+        info["compile_error"] = f"{type(err).__name__}: {message[:300]}"
+        info["compile_error_lines"] = errors[:20]  # the compiler's own messages, not its warnings
         compiled = eager
     if target == "step" and "compile_error" not in info:
         steps = bench_config.steps_per_round(RATIO_BATCH)
