@@ -5,6 +5,9 @@ long : B in (1, 64, 1024, 4096), more rounds, plus tests marked ``long`` (torch.
 KEISEI_BENCH_THREADS=n sets torch.set_num_threads(n) for the session; default 1 (one core, like the
 cshogi loop; on the shared 2-core VM two threads collapse whenever anything else runs, see
 test_threads_b1024).
+KEISEI_BENCH_TUNE_ALLOCATOR=1 applies keisei_fn._runtime.tune_allocator() (what the CLI does: glibc
+keeps freed memory instead of page-faulting fresh mmap pages every step); default off, so the
+engine is measured as a library caller without that setting gets it.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ import cshogi_peer  # noqa: E402
 import engine_loop  # noqa: E402
 from settings import CONFIG, LONG, BenchConfig  # noqa: E402
 
+TUNE_ALLOCATOR = os.environ.get("KEISEI_BENCH_TUNE_ALLOCATOR", "") == "1"
 ENGINE_API = ("initial_state", "legal_mask", "step", "observe", "reset_where")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "long: runs only with KEISEI_BENCH_LONG=1 (make bench-long)")
+    config.addinivalue_line("markers", "long: runs only with KEISEI_BENCH_LONG=1 make bench")
     torch.set_num_threads(int(os.environ.get("KEISEI_BENCH_THREADS", "1")))
+    if TUNE_ALLOCATOR:
+        from keisei_fn._runtime import tune_allocator
+
+        tune_allocator()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -32,7 +32,8 @@ PHASES = ("sample", "step", "reset", "observe")
 def noise_pool(batch_size: int, seed: int) -> torch.Tensor:
     """uint8 [B + POOL_EXTRA, 2187] noise in 1..255, drawn once."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randint(1, 256, (batch_size + POOL_EXTRA, N_LABELS), dtype=torch.uint8, generator=gen)
+    shape = (batch_size + POOL_EXTRA, N_LABELS)
+    return torch.randint(1, 256, shape, dtype=torch.uint8, generator=gen)
 
 
 def sample_actions(mask: torch.Tensor, pool: torch.Tensor, offset: int) -> torch.Tensor:
@@ -62,7 +63,8 @@ class EngineLoop:
 
 def new_loop(shogi: ModuleType, batch_size: int, seed: int = 0) -> EngineLoop:
     fresh = shogi.initial_state(batch_size)
-    return EngineLoop(shogi, fresh.clone(), fresh, noise_pool(batch_size, seed), random.Random(seed))
+    pool = noise_pool(batch_size, seed)
+    return EngineLoop(shogi, fresh.clone(), fresh, pool, random.Random(seed))
 
 
 def run(loop: EngineLoop, steps: int) -> EngineLoop:
@@ -92,7 +94,7 @@ def run(loop: EngineLoop, steps: int) -> EngineLoop:
 
 
 def warm_up(loop: EngineLoop, steps: int = 100, restart_prob: float = 0.02) -> EngineLoop:
-    """Play ``steps`` steps, also restarting random games, so games sit at varied plies (0..steps)."""
+    """Play ``steps`` steps, also restarting random games: games then sit at varied plies."""
     gen = torch.Generator().manual_seed(loop.rng.randrange(2**31))
     for _ in range(steps):
         run(loop, 1)
@@ -115,7 +117,9 @@ def summary(loop: EngineLoop) -> dict:
     ply = loop.state["ply"].float()
     return {
         "phase_share": {k: round(v / total, 4) for k, v in loop.phase_seconds.items()},
-        "phase_ms_per_step": {k: round(1e3 * v / max(loop.steps, 1), 4) for k, v in loop.phase_seconds.items()},
+        "phase_ms_per_step": {
+            k: round(1e3 * v / max(loop.steps, 1), 4) for k, v in loop.phase_seconds.items()
+        },
         "games_finished": int(finished.sum()) if torch.is_tensor(finished) else int(finished),
         "ply_mean": round(float(ply.mean()), 1),
         "ply_max": int(ply.max()),

@@ -83,4 +83,5 @@ def probe_cshogi(batch_size: int, steps: int) -> dict:
 if __name__ == "__main__":
     which, batch, n_steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     probe = {"engine": probe_engine, "cshogi": probe_cshogi}[which]
-    print(json.dumps({"which": which, "batch_size": batch, "steps": n_steps, **probe(batch, n_steps)}))
+    result = {"which": which, "batch_size": batch, "steps": n_steps, **probe(batch, n_steps)}
+    print(json.dumps(result))

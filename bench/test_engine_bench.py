@@ -91,15 +91,18 @@ def test_sampler(benchmark, batch_size, bench_config):
 # ----------------------------------------------------------------------------------- random play
 @by_batch
 def test_engine_random_play(benchmark, batch_size, bench_config, engine_loops):
-    """keisei_fn.shogi: sample + step (with next legal mask) + reset_where + observe, all B games."""
+    """keisei_fn.shogi, all B games at once: sample, step (+ next mask), reset_where, observe."""
     loop = engine_loops(batch_size)
     steps = bench_config.steps_per_round(batch_size)
     engine_loop.reset_counters(loop)
     benchmark.group = f"random-play-B{batch_size}"
-    benchmark.pedantic(engine_loop.run, args=(loop, steps), rounds=bench_config.rounds, warmup_rounds=1)
+    benchmark.pedantic(
+        engine_loop.run, args=(loop, steps), rounds=bench_config.rounds, warmup_rounds=1
+    )
     benchmark.extra_info.update(
         system="keisei_fn",
         batch_size=batch_size,
+        allocator_tuned=os.environ.get("KEISEI_BENCH_TUNE_ALLOCATOR", "") == "1",
         load_average_1min=os.getloadavg()[0],
         steps_per_round=steps,
         threads=torch.get_num_threads(),
@@ -114,7 +117,9 @@ def test_cshogi_random_play(benchmark, batch_size, bench_config, peer_games):
     games = peer_games(batch_size)
     steps = bench_config.steps_per_round(batch_size)
     benchmark.group = f"random-play-B{batch_size}"
-    benchmark.pedantic(cshogi_peer.run, args=(games, steps), rounds=bench_config.rounds, warmup_rounds=1)
+    benchmark.pedantic(
+        cshogi_peer.run, args=(games, steps), rounds=bench_config.rounds, warmup_rounds=1
+    )
     benchmark.extra_info.update(
         system="cshogi",
         batch_size=batch_size,
@@ -146,8 +151,10 @@ def test_ratio_vs_cshogi_b1024(benchmark, bench_config, shogi):
     (random games run to ~500 plies, and at plies 200-450 the ratio measured 1.5-1.8).
     """
     with torch_threads(RATIO_THREADS):
-        loop = engine_loop.warm_up(engine_loop.new_loop(shogi, RATIO_BATCH, seed=7), bench_config.warmup_steps)
-    games = cshogi_peer.warm_up(cshogi_peer.new_games(RATIO_BATCH, seed=7), bench_config.warmup_steps)
+        loop = engine_loop.new_loop(shogi, RATIO_BATCH, seed=7)
+        engine_loop.warm_up(loop, bench_config.warmup_steps)
+    games = cshogi_peer.new_games(RATIO_BATCH, seed=7)
+    cshogi_peer.warm_up(games, bench_config.warmup_steps)
     pair, t_ours, t_peer = _pairwise(
         lambda: engine_loop.run(loop, RATIO_STEPS), lambda: cshogi_peer.run(games, RATIO_STEPS)
     )
@@ -161,6 +168,7 @@ def test_ratio_vs_cshogi_b1024(benchmark, bench_config, shogi):
     benchmark.extra_info.update(
         batch_size=RATIO_BATCH,
         threads=RATIO_THREADS,
+        allocator_tuned=os.environ.get("KEISEI_BENCH_TUNE_ALLOCATOR", "") == "1",
         ours_states_per_s=RATIO_BATCH * RATIO_STEPS / statistics.median(t_ours),
         cshogi_states_per_s=RATIO_BATCH * RATIO_STEPS / statistics.median(t_peer),
         ratio=ratio,
@@ -290,7 +298,7 @@ def test_torch_compile(benchmark, bench_config, shogi, engine_loops, target):
         info["speedup"] = info["eager_ms"] / info["compiled_ms"]
     except Exception as err:
         message = str(err)
-        errors = [line for line in message.splitlines() if "error" in line and "warning" not in line]
+        errors = [ln for ln in message.splitlines() if "error" in ln and "warning" not in ln]
         info["compile_error"] = f"{type(err).__name__}: {message[:300]}"
         info["compile_error_lines"] = errors[:20]  # the compiler's own messages, not its warnings
         compiled = eager
