@@ -8,7 +8,7 @@ from tensordict import TensorDict
 from ._movegen import analyze, any_, count_, hands_to_canonical, lookup, to_canonical
 from ._state import max_plies_of
 from ._tables import (
-    DROP_PLANE0, OPPOSITE, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
+    DROP_PLANE0, PROMO_PLANE0, PROMOTE_DELTA, Reason, tables,
 )
 
 
@@ -21,8 +21,7 @@ def move_source(cb: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     T = tables(cb.device)
     plane, to = action // 81, action % 81
     direction = plane % 10
-    opposite = torch.tensor(OPPOSITE, device=cb.device)
-    ray = T.ray[to, opposite[direction.clamp(max=7)]]  # [B,9], last column OFF
+    ray = T.ray[to, T.opposite[direction.clamp(max=7)]]  # [B,9], last column OFF
     occ_pad = torch.cat([cb != 0, cb.new_ones(cb.shape[0], 1, dtype=torch.bool)], 1)
     hit = occ_pad.gather(1, ray).to(torch.uint8).argmax(1, keepdim=True)
     slide_src = ray.gather(1, hit).squeeze(1)
@@ -102,10 +101,10 @@ def impasse_declarable(cb: torch.Tensor, hands_c: torch.Tensor, side: torch.Tens
     """CSA 27-point entering-king rule for the side to move (Black needs 28 points, White 27)."""
     T = tables(cb.device)
     zone = T.zone
-    king_in = ((cb == 8) & zone).any(1)
+    king_in = any_((cb == 8) & zone, 1)
     own_in_zone = (cb > 0) & (cb != 8) & zone
-    count = own_in_zone.sum(1)
-    points = torch.where(own_in_zone, T.impasse_points[cb.abs().long()], 0).sum(1)
+    count = count_(own_in_zone, 1)
+    points = torch.where(own_in_zone, lookup(T.impasse_points, cb.abs().long()), 0).sum(1)
     hand_points = (hands_c[:, 0].int() * torch.tensor([1, 1, 1, 1, 5, 5, 1], device=cb.device,
                                                       dtype=torch.int32)).sum(1)
     need = torch.where(side == 0, 28, 27)

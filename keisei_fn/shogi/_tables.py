@@ -136,6 +136,7 @@ class Tables:
     slide_bits: torch.Tensor  # [15] int32: sliding directions per piece type
     step_bits: torch.Tensor  # [15] int32: one-step directions per piece type (incl. sliders)
     line_of_dir: torch.Tensor  # [8] long: 0 file, 1 rank, 2 and 3 the diagonals
+    opposite: torch.Tensor  # [8] long: OPPOSITE
     rank: torch.Tensor  # [81] long
     zone: torch.Tensor  # [81] bool (ranks 0-2)
     obs_plane: torch.Tensor  # [29] long, index code + 14
@@ -273,6 +274,7 @@ def _tables_for(device: torch.device) -> Tables:
         slide_bits=t(n["slide_bits"], i32),
         step_bits=t(n["step_bits"], i32),
         line_of_dir=t([0, 2, 3, 1, 1, 0, 3, 2]),
+        opposite=t(OPPOSITE),
         rank=t([s % 9 for s in range(81)]),
         zone=t([s % 9 <= 2 for s in range(81)], torch.bool),
         obs_plane=t(n["obs_plane"]),

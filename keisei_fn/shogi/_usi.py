@@ -8,6 +8,7 @@ import torch
 from tensordict import TensorDict
 
 from ._movegen import to_canonical
+from ._sfen import to_sfen
 from ._step import move_source
 from ._tables import (
     DOWN, DOWN_LEFT, DOWN_RIGHT, DROP_PLANE0, LEFT, NUM_ACTIONS, PROMO_PLANE0, RIGHT, UP, UP2_LEFT,
@@ -66,7 +67,7 @@ def usi_to_action(state: TensorDict, usi: list[str]) -> torch.Tensor:
         raise ValueError(f"got {len(usi)} USI moves for {state.batch_size[0]} games")
     sides = state["side_to_move"].cpu().tolist()
     labels = []
-    for i, (move, white) in enumerate(zip(usi, sides)):
+    for move, white in zip(usi, sides):
         m = _USI_RE.match(move) if isinstance(move, str) else None
         if m is None:
             raise ValueError(f"malformed USI move {move!r} (expected e.g. 7g7f, 8h2b+, P*5e)")
@@ -88,7 +89,5 @@ def usi_to_action(state: TensorDict, usi: list[str]) -> torch.Tensor:
     back = action_to_usi(state, action)
     for i, (ok, move, again) in enumerate(zip(legal, usi, back)):
         if not ok or move != again:
-            from ._sfen import to_sfen
-
             raise ValueError(f"illegal USI move {move!r} in position {to_sfen(state[i:i + 1])[0]!r}")
     return action
