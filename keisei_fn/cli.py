@@ -36,6 +36,27 @@ def _selfplay(args) -> None:
     print(format_summary(summary))
 
 
+def _train(args) -> None:
+    from .train.config import load_config, to_yaml
+    from .train.evaluate import format_match
+    from .train.run import resume_config, train
+
+    if args.resume:
+        if args.config:
+            raise ValueError("--resume takes the run's saved config; give changes as key=value")
+        cfg = resume_config(args.resume, args.overrides)
+    else:
+        cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(to_yaml(cfg), end="")
+        return
+    summary = train(cfg, resume=bool(args.resume))
+    if summary.get("eval"):
+        print("final evaluation:")
+        for r in summary["eval"]:
+            print("  " + format_match(r))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keisei-fn", description=__doc__)
     # The engine's ops are small and memory-bound: on a 2-core machine one intra-op thread was
@@ -57,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-plies", type=int, default=512, help="move cap (draw, truncated)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=_selfplay)
+
+    p = sub.add_parser("train", help="self-play PPO training (config: keisei_fn/train/default.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. env.batch_size=64 model.blocks=4")
+    p.add_argument("--config", help="a YAML file merged over the embedded defaults")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(run=_train)
     return parser
 
 

@@ -1,0 +1,242 @@
+"""Training configuration: typed dataclasses (the schema), an embedded default YAML, dotlist overrides.
+
+`load_config(path, overrides)` merges default.yaml <- file <- `key=value` overrides onto the
+schema, so an unknown key or a value of the wrong type fails with one line naming the key,
+before anything starts. Every field below has a one-line description under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A user mistake in a config file or override (reported in one line by the CLI)."""
+
+
+@dataclass
+class EnvConfig:
+    batch_size: int = 128
+    """games played in parallel (one TorchRL env batch)"""
+    max_plies: int = 256
+    """move cap: a game reaching it is a draw"""
+    impasse: bool = False
+    """allow the entering-king declaration"""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "resnet"
+    """'resnet' (residual tower with squeeze-excitation) or 'cnn' (plain conv stack)"""
+    blocks: int = 2
+    """residual blocks (resnet) or conv layers (cnn); the original Keisei used 9"""
+    channels: int = 32
+    """trunk width; the original Keisei used 256"""
+    se_ratio: int = 4
+    """squeeze-excitation reduction ratio (0 disables SE)"""
+    value_hidden: int = 64
+    """hidden units of the value head"""
+    policy_gain: float = 0.01
+    """orthogonal-init gain of the policy output (small: near-uniform first policy)"""
+
+
+@dataclass
+class PPOConfig:
+    rollout_steps: int = 32
+    """env steps per game per collection (frames per batch = rollout_steps x env.batch_size)"""
+    epochs: int = 2
+    """passes over each rollout"""
+    minibatch_size: int = 512
+    """samples per optimizer update"""
+    gamma: float = 0.99
+    """discount; used as -gamma so each mover's return is zero-sum (see advantage.py)"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    clip_epsilon: float = 0.2
+    """PPO ratio clip"""
+    clip_value: bool = False
+    """clip the value update around the collection-time value"""
+    entropy_coef: float = 0.01
+    """entropy bonus weight"""
+    value_coef: float = 0.5
+    """value loss weight"""
+    normalize_advantage: bool = True
+    """normalise advantages per minibatch"""
+    material_shaping: float = 0.0
+    """potential-based shaping: reward += coef x material gained by the move (0 disables)"""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    """Adam learning rate (peak)"""
+    lr_schedule: str = "constant"
+    """'constant', 'linear' (to 0) or 'cosine' (to 0), stepped per optimizer update"""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    """Adam betas"""
+    eps: float = 1e-5
+    """Adam epsilon"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip (0 disables)"""
+    compile: bool = False
+    """torch.compile the update step"""
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0
+    """evaluate every N updates (0: only at the end)"""
+    games: int = 200
+    """games per opponent (half with each colour)"""
+    opponents: list[str] = field(default_factory=lambda: ["random", "greedy"])
+    """opponents: 'random', 'greedy' (one-ply material)"""
+    max_plies: int = 256
+    """move cap of evaluation games"""
+    greedy_policy: bool = True
+    """evaluate the argmax move (False: sample from the policy)"""
+
+
+@dataclass
+class CollectorConfig:
+    backend: str = "direct"
+    """'direct' (in process) or 'process' (TorchRL multi-process collector)"""
+    num_workers: int = 2
+    """worker processes for backend='process'"""
+
+
+@dataclass
+class TrackConfig:
+    aim: bool = True
+    """log to Aim (repo under the run directory unless aim_repo is set)"""
+    aim_repo: str = ""
+    """Aim repository path ('' = RUN_DIR/aim)"""
+    experiment: str = "keisei_fn"
+    """Aim experiment name"""
+    progress: bool = True
+    """rich progress bar in the terminal"""
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    """seed of every random stream (torch, numpy, python, policy sampler)"""
+    device: str = "cpu"
+    """'cpu', 'cuda', 'cuda:1', ..."""
+    threads: int = 1
+    """torch intra-op threads on CPU"""
+    run_dir: str = "runs/default"
+    """where checkpoints, the resolved config and the Aim repo go"""
+    total_updates: int = 0
+    """stop after this many collection+update iterations (0: no limit)"""
+    time_budget_s: float = 600.0
+    """stop after this many seconds of training (0: no limit); evaluation comes after"""
+    checkpoint_every: int = 20
+    """write a checkpoint every N iterations (and at the end)"""
+    keep_checkpoints: int = 3
+    """how many recent checkpoints to keep"""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+
+
+_CHOICES = {
+    "model.arch": ("resnet", "cnn"),
+    "optim.lr_schedule": ("constant", "linear", "cosine"),
+    "collector.backend": ("direct", "process"),
+}
+
+
+def _check_values(cfg: DictConfig) -> None:
+    for key, allowed in _CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    positive = ["env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs",
+                "ppo.minibatch_size", "model.channels", "checkpoint_every", "keep_checkpoints",
+                "eval.max_plies", "threads", "collector.num_workers"]
+    for key in positive:
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key}: must be >= 1, got {OmegaConf.select(cfg, key)}")
+    non_negative = ["model.blocks", "model.se_ratio", "total_updates", "time_budget_s",
+                    "eval.every", "eval.games", "optim.max_grad_norm", "ppo.entropy_coef",
+                    "ppo.value_coef", "ppo.material_shaping"]
+    for key in non_negative:
+        if OmegaConf.select(cfg, key) < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {OmegaConf.select(cfg, key)}")
+    for key in ("ppo.gamma", "ppo.gae_lambda"):
+        if not 0.0 <= OmegaConf.select(cfg, key) <= 1.0:
+            raise ConfigError(f"{key}: must be in [0, 1], got {OmegaConf.select(cfg, key)}")
+    if not cfg.optim.lr > 0:
+        raise ConfigError(f"optim.lr: must be > 0, got {cfg.optim.lr}")
+    if len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas):
+        raise ConfigError(f"optim.betas: must be two numbers in [0, 1), got {list(cfg.optim.betas)}")
+    for opponent in cfg.eval.opponents:
+        if opponent not in ("random", "greedy"):
+            raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} (random, greedy)")
+    if cfg.total_updates == 0 and cfg.time_budget_s == 0:
+        raise ConfigError("total_updates and time_budget_s are both 0: the run would never stop")
+    if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
+        raise ConfigError(f"device: {cfg.device!r} is not 'cpu' or 'cuda[:N]'")
+
+
+def default_yaml() -> str:
+    return resources.files("keisei_fn.train").joinpath("default.yaml").read_text()
+
+
+def _short(err: OmegaConfBaseException) -> str:
+    """OmegaConf's message without its multi-line context dump, with the full key."""
+    first = str(err).strip().splitlines()[0]
+    key = getattr(err, "full_key", None)
+    return f"{key}: {first}" if key and key not in first else first
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (),
+                base: DictConfig | None = None) -> DictConfig:
+    """Schema <- embedded default.yaml (or `base`) <- optional YAML file <- dotlist overrides.
+
+    Validated; raises ConfigError with one line naming the offending key.
+    """
+    schema = OmegaConf.structured(TrainConfig)
+    layers = [OmegaConf.create(default_yaml()) if base is None else base]
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            layers.append(OmegaConf.load(path))
+        except Exception as err:  # yaml errors come in several types
+            raise ConfigError(f"{path}: not a valid YAML config ({str(err).splitlines()[0]})")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        cfg = OmegaConf.merge(schema, *layers)
+    except OmegaConfBaseException as err:
+        raise ConfigError(_short(err)) from None
+    _check_values(cfg)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def from_yaml(text: str) -> DictConfig:
+    """A config saved with a run (already complete); validated against the schema again."""
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(text))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"saved config: {_short(err)}") from None
+    _check_values(cfg)
+    return cfg

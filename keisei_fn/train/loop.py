@@ -1,0 +1,185 @@
+"""The self-play PPO training run: a loop that reads like the pipeline it is.
+
+    data = collector()                  # TorchRL Collector over ShogiEnv, Gumbel-max policy
+    data = shape + GAE(-gamma)          # zero-sum advantages from each mover's side
+    for minibatch in shuffle(data):     # epochs x minibatches
+        params, opt = update(params, opt, minibatch, lr)   # pure function (update.py)
+    track(metrics); checkpoint(state); evaluate(every N)
+
+All mutable training state is the `carry` dict (params, optimizer state, counters, RNG
+generators); it is what a checkpoint holds, with the games in progress and the config.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+from torchrl.collectors import Collector
+
+from ..env import ShogiEnv
+from ..models import build_model, param_count, state_params
+from .advantage import make_gae
+from .checkpoint import CheckpointError, load_latest, save_checkpoint
+from .config import from_yaml, to_yaml
+from .evaluate import format_match, play_match
+from .loss import make_loss
+from .optim import adam_init, learning_rate
+from .policy import CollectPolicy
+from .rollout import CARRIED_KEYS, carrier, restore_carrier, shape_rewards, training_batch
+from .stats import game_stats
+from .update import make_update_step
+
+CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM: the loop finishes the current iteration, checkpoints and exits."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised:  # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_snapshot() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+            "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
+            "numpy_keys": torch.from_numpy(keys.astype(np.int64)), "numpy_pos": int(pos),
+            "numpy_has_gauss": int(has_gauss), "numpy_cached": float(cached)}
+
+
+def rng_restore(snap: dict) -> None:
+    torch.set_rng_state(snap["torch"])
+    random.setstate((snap["python_version"], tuple(snap["python"]), snap["python_gauss"]))
+    np.random.set_state(("MT19937", snap["numpy_keys"].numpy().astype(np.uint32),
+                         snap["numpy_pos"], snap["numpy_has_gauss"], snap["numpy_cached"]))
+
+
+def build(cfg):
+    """Everything the loop needs, built from the config (no state carried yet)."""
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
+    net = build_model(cfg.model).to(device)
+    policy_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    policy = CollectPolicy(net, policy_gen)
+    env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
+                   impasse=cfg.env.impasse)
+    collector = Collector(env, policy, frames_per_batch=cfg.env.batch_size * cfg.ppo.rollout_steps,
+                          total_frames=-1, compact_obs=True, trust_policy=True,
+                          track_traj_ids=False, auto_register_policy_transforms=False)
+    loss = make_loss(net, cfg.ppo)
+    autocast = torch.bfloat16 if device.type == "cuda" else None
+    update = make_update_step(net, loss, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
+                              max_grad_norm=cfg.optim.max_grad_norm, autocast_dtype=autocast)
+    if cfg.optim.compile:
+        update = torch.compile(update)
+    return {"device": device, "net": net, "policy_gen": policy_gen, "collector": collector,
+            "update": update, "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
+
+
+def fresh_carry(cfg, parts) -> dict:
+    params = state_params(parts["net"]).detach().clone()
+    return {"params": params, "opt_state": adam_init(params),
+            "shuffle_gen": torch.Generator(device="cpu").manual_seed(cfg.seed + 1),
+            "counters": {"iteration": 0, "optimizer_updates": 0, "frames": 0, "games": 0,
+                         "train_seconds": 0.0},
+            "aim_hash": None, "evals": []}
+
+
+def updates_per_iteration(cfg) -> int:
+    samples = cfg.env.batch_size * cfg.ppo.rollout_steps
+    return cfg.ppo.epochs * max(1, samples // cfg.ppo.minibatch_size)
+
+
+def learn(carry: dict, batch: TensorDict, update, cfg) -> dict[str, float]:
+    """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step."""
+    n = batch.batch_size[0]
+    size = min(cfg.ppo.minibatch_size, n)
+    total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
+    sums: dict[str, float] = {}
+    count = 0
+    for _ in range(cfg.ppo.epochs):
+        order = torch.randperm(n, generator=carry["shuffle_gen"]).to(batch.device)
+        for start in range(0, n - size + 1, size):
+            mb = batch[order[start:start + size]]
+            c = carry["counters"]
+            lr = learning_rate(cfg.optim.lr_schedule, cfg.optim.lr, c["optimizer_updates"],
+                               total_updates)
+            lr_t = torch.tensor(lr, device=batch.device)
+            carry["params"], carry["opt_state"], metrics = update(
+                carry["params"], carry["opt_state"], mb, lr_t)
+            c["optimizer_updates"] += 1
+            count += 1
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            sums["lr"] = sums.get("lr", 0.0) + lr
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def checkpoint_payload(cfg, carry, parts) -> dict:
+    games = carrier(parts["collector"]).select(*CARRIED_KEYS)
+    return {
+        "format": dict(CHECKPOINT_FORMAT), "config": to_yaml(cfg),
+        "model": {k: str(v) for k, v in cfg.model.items()},
+        "params": carry["params"].cpu().to_dict(),
+        "opt_state": carry["opt_state"].cpu().to_dict(),
+        "counters": dict(carry["counters"]), "aim_hash": carry["aim_hash"] or "",
+        "evals": list(carry["evals"]),
+        "rng": {"global": rng_snapshot(), "policy": parts["policy_gen"].get_state(),
+                "shuffle": carry["shuffle_gen"].get_state()},
+        "games": games.cpu().to_dict(),
+    }
+
+
+def restore(payload: dict, cfg, parts) -> dict:
+    """A carry from a checkpoint payload; refuses a checkpoint of another model or encoding."""
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint action/observation encoding {payload.get('format')} "
+                              f"does not match this build's {CHECKPOINT_FORMAT}")
+    device = parts["device"]
+    params = TensorDict(payload["params"]).to(device)
+    expected = state_params(parts["net"])
+    for key, value in expected.items(True, True):
+        got = params.get(key, None)
+        if got is None or got.shape != value.shape:
+            raise CheckpointError(
+                f"checkpoint parameter {'.'.join(key) if isinstance(key, tuple) else key} "
+                f"has shape {None if got is None else tuple(got.shape)}, the model wants "
+                f"{tuple(value.shape)} (model config differs)")
+    carry = {"params": params, "opt_state": TensorDict(payload["opt_state"]).to(device),
+             "shuffle_gen": torch.Generator(device="cpu"), "counters": dict(payload["counters"]),
+             "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
+    carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])
+    parts["policy_gen"].set_state(payload["rng"]["policy"])
+    rng_restore(payload["rng"]["global"])
+    restore_carrier(parts["collector"], TensorDict(payload["games"]))
+    state_params(parts["net"]).data.update_(params)
+    return carry

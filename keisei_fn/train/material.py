@@ -1,0 +1,48 @@
+"""Material values in pawns: the greedy opponent's move choice and the optional reward shaping."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+
+from ..shogi._movegen import hands_to_canonical, to_canonical
+
+# Index = piece kind (0 empty, P L N S B R G K, +P +L +N +S +B +R); the king is never captured.
+BOARD_VALUES = (0.0, 1.0, 4.0, 4.0, 6.0, 9.0, 10.0, 6.0, 0.0, 7.0, 6.0, 6.0, 6.0, 11.0, 12.0)
+# Hand order of the engine: P L N S B R G; a piece in hand is worth a bit more (it can drop anywhere).
+HAND_VALUES = (1.1, 4.5, 4.5, 6.5, 10.0, 11.0, 7.0)
+# Kind after capture (promoted pieces return to hand unpromoted), as a hand index; -1 for none.
+_TO_HAND = (-1, 0, 1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4, 5)
+
+
+def _tables(device):
+    return (torch.tensor(BOARD_VALUES, device=device), torch.tensor(HAND_VALUES, device=device))
+
+
+def material_balance(game: TensorDictBase) -> torch.Tensor:
+    """[B] material of the side to move minus the opponent's, board plus hands, in pawns."""
+    board_v, hand_v = _tables(game["board"].device)
+    cb = to_canonical(game["board"], game["side_to_move"]).long()
+    on_board = (board_v[cb.abs()] * cb.sign()).sum(-1)
+    hands = hands_to_canonical(game["hands"], game["side_to_move"]).float()
+    in_hand = (hands[:, 0] - hands[:, 1]) @ hand_v
+    return on_board + in_hand
+
+
+def capture_gain(game: TensorDictBase) -> torch.Tensor:
+    """[B, 2187] material the side to move gains by each move label, ignoring the reply.
+
+    A capture takes the piece's board value from the opponent and adds its hand value to ours;
+    a promotion adds the difference between the promoted and unpromoted piece (approximated by
+    a flat 2 pawns, since the label does not name the moving piece).
+    """
+    board_v, hand_v = _tables(game["board"].device)
+    to_hand = torch.tensor(_TO_HAND, device=board_v.device)
+    cb = to_canonical(game["board"], game["side_to_move"]).long()
+    victim = (-cb).clamp(min=0)  # opponent kinds, 0 where empty or own piece
+    gain_sq = board_v[victim] + torch.where(to_hand[victim] >= 0, hand_v[to_hand[victim].clamp(min=0)], 0.0)
+    planes = torch.arange(27, device=cb.device)
+    promotion = ((planes >= 10) & (planes < 20)).float() * 2.0
+    drops = planes >= 20
+    gain = gain_sq[:, None, :] * (~drops).float()[None, :, None] + promotion[None, :, None]
+    return gain.reshape(cb.shape[0], 27 * 81)

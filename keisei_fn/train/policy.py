@@ -1,0 +1,94 @@
+"""Policy pieces: masked log-probabilities, Gumbel-max sampling, the TorchRL modules built on the net.
+
+Every piece reads the network through its parameters, so collection, loss and evaluation use the
+same pure function of (params, observation, mask).
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
+from torch import nn
+from torchrl.modules import MaskedCategorical, ProbabilisticActor
+
+
+def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log pi over the legal labels; illegal labels get the dtype's most negative finite value.
+
+    A finite fill (not -inf) keeps fp16/bf16 arithmetic NaN-free: 0 * fill stays 0.
+    """
+    fill = torch.finfo(logits.dtype).min
+    return torch.where(mask, logits, fill).log_softmax(-1)
+
+
+def gumbel_sample(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One label per row distributed as softmax(log_probs): argmax(log p + Gumbel noise).
+
+    Equivalent to `torch.multinomial(p, 1)` but about twice as fast on CPU for 2187 labels.
+    """
+    u = torch.rand(log_probs.shape, generator=generator, device=log_probs.device,
+                   dtype=log_probs.dtype)
+    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+    return (log_probs + gumbel).argmax(-1)
+
+
+def masked_entropy(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Analytic entropy of the masked categorical (0 * log 0 counted as 0)."""
+    return -torch.where(mask, log_probs.exp() * log_probs, 0.0).sum(-1)
+
+
+class CollectPolicy(TensorDictModuleBase):
+    """The acting policy: samples a legal move per game and records what PPO and GAE need.
+
+    Reads "observation", "action_mask"; writes "action", "action_log_prob", "state_value".
+    Randomness comes from the policy's own generator, whose state is checkpointed.
+    """
+
+    in_keys = ["observation", "action_mask"]
+    out_keys = ["action", "action_log_prob", "state_value"]
+
+    def __init__(self, net: nn.Module, generator: torch.Generator, greedy: bool = False):
+        super().__init__()
+        self.net = net
+        self.generator = generator
+        self.greedy = greedy
+
+    @torch.no_grad()
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        mask = td.get("action_mask")
+        logits, value = self.net(td.get("observation"))
+        log_probs = masked_log_softmax(logits.float(), mask)
+        if self.greedy:
+            action = log_probs.argmax(-1)
+        else:
+            action = gumbel_sample(log_probs, self.generator)
+        td.set("action", action)
+        td.set("action_log_prob", log_probs.gather(-1, action[..., None]).squeeze(-1))
+        td.set("state_value", value.float())
+        return td
+
+
+class _ValueFromActorPass(nn.Module):
+    """Critic for ClipPPOLoss that reuses the value the actor's forward just computed.
+
+    The actor and critic share one trunk; running it twice per minibatch would cost a third of
+    the update. ClipPPOLoss evaluates the actor (log-weight, entropy) before the critic, on the
+    same TensorDict, so "value_now" is there and carries the gradient to the shared trunk.
+    """
+
+    def forward(self, value_now):
+        return value_now
+
+
+def make_actor_critic(net: nn.Module):
+    """(actor, critic) TensorDict modules for TorchRL's ClipPPOLoss, both backed by `net`."""
+    trunk = TensorDictModule(net, in_keys=["observation"], out_keys=["logits", "value_now"])
+    actor = ProbabilisticActor(
+        trunk, in_keys={"logits": "logits", "mask": "action_mask"}, out_keys=["action"],
+        distribution_class=MaskedCategorical, return_log_prob=True,
+        log_prob_key="action_log_prob",
+    )
+    critic = TensorDictModule(_ValueFromActorPass(), in_keys=["value_now"],
+                              out_keys=["state_value"])
+    return actor, critic

@@ -1,0 +1,62 @@
+"""From a collected rollout to a flat, shuffled-ready training batch."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.collectors import Collector
+
+from .advantage import zero_sum_gae
+from .material import material_balance
+
+# Keys the loss reads; everything else in the rollout (game state, next mirrors) stays behind.
+BATCH_KEYS = ("observation", "action_mask", "action", "action_log_prob", "state_value",
+              "advantage", "value_target")
+
+
+# What a game in progress is: enough to continue it exactly after a resume.
+CARRIED_KEYS = ("observation", "action_mask", "game")
+
+
+def carrier(collector: Collector) -> TensorDictBase:
+    """The collector's live TensorDict: the state each game is in after the last rollout.
+
+    TorchRL keeps it in a private attribute; this is the one place that reads it. It is needed to
+    bootstrap the last step's value (the rollout itself does not store next observations, by
+    `compact_obs`) and to checkpoint the games in progress for an exact resume.
+    """
+    return collector._carrier
+
+
+def restore_carrier(collector: Collector, games: TensorDictBase) -> None:
+    """Put checkpointed games back into the collector (see `carrier`)."""
+    live = carrier(collector)
+    live.update_(games.select(*CARRIED_KEYS).to(live.device))
+
+
+def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: float,
+                  gamma: float) -> None:
+    """Potential-based material shaping, zero-sum form (in place).
+
+    Phi(s) = coef * material balance of s's side to move. Seen from the mover of step t, the next
+    state's potential counts negatively (the opponent moves there), so the shaping term is
+    F_t = -gamma * Phi(s_{t+1}) * (1 - done_t) - Phi(s_t), with Phi = 0 after the game ends. It
+    telescopes, so optimal play is unchanged (Ng et al., 1999); it only speeds up credit for
+    captures. The raw game result is kept in ("next", "game_result").
+    """
+    reward = rollout.get(("next", "reward"))
+    rollout.set(("next", "game_result"), reward.clone())
+    if coef == 0:
+        return
+    b, t = rollout.batch_size
+    phi = coef * material_balance(rollout.get("game").reshape(-1)).view(b, t, 1)
+    phi_last = coef * material_balance(next_game)[:, None, None]
+    phi_next = torch.cat([phi[:, 1:], phi_last], 1)
+    done = rollout.get(("next", "done")).float()
+    rollout.set(("next", "reward"), reward - gamma * phi_next * (1 - done) - phi)
+
+
+def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
+    """GAE over the [B, T] rollout, then the loss's keys flattened to [B * T]."""
+    zero_sum_gae(gae, rollout, last_value)
+    return rollout.select(*BATCH_KEYS).reshape(-1).clone()

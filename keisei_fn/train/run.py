@@ -1,0 +1,166 @@
+"""`train(cfg)`: set up or resume a run directory, loop, checkpoint, evaluate, summarise."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from .checkpoint import load_latest, save_checkpoint
+from .config import from_yaml, to_yaml
+from .evaluate import format_match, play_match
+from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, learn, restore,
+                   seed_everything)
+from .progress import make_console, progress_bar, status_line
+from .rollout import carrier, shape_rewards, training_batch
+from .stats import game_stats
+from ..models import param_count, state_params
+from .._runtime import tune_allocator
+
+
+def resume_config(run_dir: str | Path, overrides=()):
+    """The config saved in a run directory, with `overrides` (e.g. a longer budget) applied."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
+    cfg = from_yaml(path.read_text())
+    if overrides:
+        from .config import load_config
+        cfg = load_config(None, list(overrides), base=cfg)
+    return cfg
+
+
+def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
+    results = []
+    for i, opponent in enumerate(cfg.eval.opponents):
+        r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
+                       seed=cfg.seed * 1000 + i, greedy=cfg.eval.greedy_policy,
+                       device=cfg.device)
+        r["iteration"] = iteration
+        results.append(r)
+        console.print(f"eval @ it {iteration}: {format_match(r)}")
+    return results
+
+
+def train(cfg, resume: bool = False, log=None) -> dict:
+    """Run (or continue) the training described by `cfg`; returns the final summary."""
+    console = make_console()
+    log = log or console.print
+    run_dir = Path(cfg.run_dir)
+    if cfg.device == "cpu":
+        torch.set_num_threads(cfg.threads)
+        tune_allocator()
+    seed_everything(cfg.seed)
+    parts = build(cfg)
+    net, collector = parts["net"], parts["collector"]
+    if resume:
+        path, payload = load_latest(run_dir, log=log)
+        carry = restore(payload, cfg, parts)
+        log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
+    else:
+        if any(run_dir.glob("ckpt_*.pt")):
+            raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
+                             f"run_dir=...")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        carry = fresh_carry(cfg, parts)
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    log(f"run dir {run_dir} | model {cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
+        f"({param_count(net):,} params) | {cfg.env.batch_size} games x "
+        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}")
+
+    aim_run = tracking = None
+    if cfg.track.aim:
+        from . import tracking  # Aim is heavy to import; only when used
+
+        repo = cfg.track.aim_repo or str(run_dir / "aim")
+        aim_run = tracking.open_run(repo, cfg.track.experiment,
+                                    OmegaConf.to_container(cfg, resolve=True), carry["aim_hash"])
+        carry["aim_hash"] = aim_run.hash
+
+    def checkpoint():
+        save_checkpoint(checkpoint_payload(cfg, carry, parts), run_dir,
+                        carry["counters"]["iteration"], keep=cfg.keep_checkpoints)
+
+    c = carry["counters"]
+    by_updates = cfg.total_updates > 0
+    total = cfg.total_updates if by_updates else cfg.time_budget_s
+    stopped_by_signal = False
+    iterator = iter(collector)
+    try:
+        with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
+                                               "it" if by_updates else "s", console) as advance:
+            while True:
+                if by_updates and c["iteration"] >= cfg.total_updates:
+                    break
+                if cfg.time_budget_s and c["train_seconds"] >= cfg.time_budget_s:
+                    break
+                if stop.raised:
+                    stopped_by_signal = True
+                    break
+                t0 = time.perf_counter()
+                rollout = next(iterator)
+                after = carrier(collector)
+                with torch.no_grad():
+                    _, last_value = net(after.get("observation"))
+                shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping,
+                              cfg.ppo.gamma)
+                stats = game_stats(rollout)
+                batch = training_batch(rollout, parts["gae"], last_value)
+                t1 = time.perf_counter()
+                metrics = learn(carry, batch, parts["update"], cfg)
+                state_params(net).data.update_(carry["params"])
+                t2 = time.perf_counter()
+                frames = rollout.numel()
+                c["iteration"] += 1
+                c["frames"] += frames
+                c["games"] += int(stats["games"])
+                c["train_seconds"] += t2 - t0
+                metrics["collect_steps_per_s"] = frames / (t1 - t0)
+                metrics["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
+                if aim_run is not None:
+                    tracking.track_metrics(aim_run, _namespaced(metrics, stats), c["iteration"])
+                if cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
+                    results = evaluate_all(cfg, net, c["iteration"], console)
+                    carry["evals"].extend(results)
+                    if aim_run is not None:
+                        for r in results:
+                            tracking.track_metrics(aim_run, _eval_metrics(r), c["iteration"])
+                if c["iteration"] % cfg.checkpoint_every == 0:
+                    checkpoint()
+                advance(c["iteration"] if by_updates else c["train_seconds"],
+                        status_line(c, metrics, stats, frames / (t2 - t0)))
+        checkpoint()
+        if stopped_by_signal:
+            log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
+                f"continue with: keisei-fn train --resume {run_dir}")
+            return {"interrupted": True, "counters": dict(c)}
+        results = evaluate_all(cfg, net, c["iteration"], console)
+        carry["evals"].extend(results)
+        if aim_run is not None:
+            for r in results:
+                tracking.track_metrics(aim_run, _eval_metrics(r), c["iteration"])
+        checkpoint()
+        return {"interrupted": False, "counters": dict(c), "eval": results}
+    finally:
+        collector.shutdown()
+        if aim_run is not None:
+            tracking.close_run(aim_run)
+
+
+def _namespaced(metrics: dict, stats: dict) -> dict:
+    names = {"loss_objective": "losses/policy", "loss_critic": "losses/value",
+             "loss_entropy": "losses/entropy_bonus", "entropy": "losses/entropy",
+             "kl_approx": "losses/approx_kl", "clip_fraction": "losses/clip_fraction",
+             "explained_variance": "losses/explained_variance", "grad_norm": "losses/grad_norm",
+             "lr": "charts/learning_rate", "collect_steps_per_s": "charts/collect_steps_per_s",
+             "update_samples_per_s": "charts/update_samples_per_s"}
+    out = {names.get(k, f"losses/{k}"): v for k, v in metrics.items()}
+    out.update({f"games/{k}": v for k, v in stats.items()})
+    return out
+
+
+def _eval_metrics(r: dict) -> dict:
+    return {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
+                                                        "losses", "mean_length")}

@@ -1,0 +1,45 @@
+"""The PPO update step: a pure function (params, optimizer state, minibatch, lr) -> new ones.
+
+The loss module is TorchRL's ClipPPOLoss built on one `net` whose parameters are swapped in
+functionally (`TensorDict.to_module`) under `torch.func.grad`: nothing is stored on objects, so
+the same function can be vmapped over a population or torch.compiled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+from .optim import adam_step, clip_by_global_norm
+
+LOSS_KEYS = ("loss_objective", "loss_critic", "loss_entropy")
+METRIC_KEYS = ("entropy", "kl_approx", "clip_fraction", "explained_variance")
+
+
+def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
+                     autocast_dtype: torch.dtype | None = None) -> Callable:
+    """Build `update(params, opt_state, batch, lr) -> (params, opt_state, metrics TensorDict)`."""
+
+    def loss_fn(params: TensorDict, batch: TensorDictBase):
+        autocast = (torch.autocast("cuda", dtype=autocast_dtype) if autocast_dtype is not None
+                    else contextlib.nullcontext())
+        with params.to_module(net), autocast:
+            out = loss_module(batch)
+        total = sum(out[k] for k in LOSS_KEYS if k in out.keys())
+        metrics = {k: out[k].detach() for k in LOSS_KEYS + METRIC_KEYS if k in out.keys()}
+        return total, metrics
+
+    grad_fn = torch.func.grad(loss_fn, has_aux=True)
+
+    def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase, lr: torch.Tensor):
+        grads, metrics = grad_fn(params, batch)
+        grads, norm = clip_by_global_norm(grads, max_grad_norm)
+        params, opt_state = adam_step(params, grads, opt_state, lr, betas=betas, eps=eps)
+        metrics = TensorDict(metrics, batch_size=[])
+        metrics["grad_norm"] = norm.detach()
+        return params, opt_state, metrics
+
+    return update

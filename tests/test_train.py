@@ -1,0 +1,126 @@
+"""Training run: exact resume, atomic verified checkpoints, corrupt-checkpoint fallback, tiny e2e."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from keisei_fn.train.checkpoint import (CheckpointError, list_checkpoints, read_checkpoint,
+                                        save_checkpoint)
+from keisei_fn.train.config import load_config
+from keisei_fn.train.run import resume_config, train
+
+TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
+        "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
+        "track.aim=false", "track.progress=false", "eval.games=2", "eval.max_plies=8",
+        "checkpoint_every=2", "keep_checkpoints=5", "ppo.material_shaping=0.05",
+        "time_budget_s=0"]
+
+
+def tiny(run_dir, *extra):
+    return load_config(None, TINY + [f"run_dir={run_dir}", *extra])
+
+
+def final_params(run_dir) -> dict:
+    return read_checkpoint(list_checkpoints(run_dir)[-1])["params"]
+
+
+def flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def test_resumed_run_ends_with_exactly_the_uninterrupted_parameters(tmp_path):
+    straight = tmp_path / "straight"
+    train(tiny(straight, "total_updates=4"), log=lambda *a: None)
+    parted = tmp_path / "parted"
+    train(tiny(parted, "total_updates=2"), log=lambda *a: None)
+    cfg = resume_config(parted, ["total_updates=4"])
+    summary = train(cfg, resume=True, log=lambda *a: None)
+    assert summary["counters"]["iteration"] == 4
+    a, b = flat(final_params(straight)), flat(final_params(parted))
+    assert a.keys() == b.keys() and len(a) > 5
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # And training did change them: the comparison is not between two untouched inits.
+    init = flat(read_checkpoint(list_checkpoints(parted)[0])["params"])
+    assert any(not torch.equal(init[k], a[k]) for k in a)
+    ca = read_checkpoint(list_checkpoints(straight)[-1])
+    cb = read_checkpoint(list_checkpoints(parted)[-1])
+    assert ca["counters"]["frames"] == cb["counters"]["frames"] == 4 * 4 * 6
+    assert torch.equal(ca["games"]["game"]["board"], cb["games"]["game"]["board"])
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_previous_and_says_so(tmp_path):
+    run = tmp_path / "run"
+    train(tiny(run, "total_updates=4"), log=lambda *a: None)
+    ckpts = list_checkpoints(run)
+    assert [p.name for p in ckpts] == ["ckpt_00000002.pt", "ckpt_00000004.pt"]
+    data = ckpts[-1].read_bytes()
+    ckpts[-1].write_bytes(data[: len(data) // 2])  # truncated, as by a crash mid-copy
+    messages = []
+    cfg = resume_config(run, ["total_updates=5"])
+    summary = train(cfg, resume=True, log=messages.append)
+    assert any("ckpt_00000004.pt" in m and "checksum" in m for m in messages), messages
+    assert any("iteration 2" in m for m in messages), messages
+    assert summary["counters"]["iteration"] == 5
+
+
+def test_checkpoint_errors_name_the_file_and_the_problem(tmp_path):
+    path = save_checkpoint({"x": torch.arange(3)}, tmp_path, 1)
+    assert torch.equal(read_checkpoint(path)["x"], torch.arange(3))
+    raw = path.read_bytes()
+    bad = tmp_path / "ckpt_00000002.pt"
+    bad.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+    with pytest.raises(CheckpointError, match="ckpt_00000002.pt: checksum mismatch"):
+        read_checkpoint(bad)
+    bad.write_bytes(b"garbage\n" + raw)
+    with pytest.raises(CheckpointError, match="not a keisei_fn checkpoint"):
+        read_checkpoint(bad)
+    bad.write_bytes(raw.replace(b"KEISEI-CKPT 1", b"KEISEI-CKPT 9", 1))
+    with pytest.raises(CheckpointError, match="version 9"):
+        read_checkpoint(bad)
+    # No temporary file is left behind, and keep= prunes old checkpoints.
+    for i in range(3, 8):
+        save_checkpoint({"i": torch.tensor(i)}, tmp_path, i, keep=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000006.pt", "ckpt_00000007.pt"]
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_checkpoint_of_another_model_shape_is_refused_by_name(tmp_path):
+    run = tmp_path / "run"
+    train(tiny(run, "total_updates=2"), log=lambda *a: None)
+    cfg = resume_config(run, ["model.channels=16", "total_updates=3"])
+    with pytest.raises(CheckpointError, match=r"stem.weight.*shape"):
+        train(cfg, resume=True, log=lambda *a: None)
+
+
+def test_new_run_refuses_to_overwrite_an_existing_run(tmp_path):
+    run = tmp_path / "run"
+    train(tiny(run, "total_updates=2"), log=lambda *a: None)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny(run, "total_updates=2"), log=lambda *a: None)
+
+
+def test_cli_train_end_to_end_with_aim_and_resume(tmp_path):
+    run = tmp_path / "cli"
+    cmd = [sys.executable, "-m", "keisei_fn.cli", "train", *TINY, "track.aim=true",
+           f"run_dir={run}", "total_updates=2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "final evaluation:" in out.stdout and "vs random" in out.stdout
+    assert (run / "config.yaml").is_file() and (run / "aim").is_dir()
+    again = subprocess.run([sys.executable, "-m", "keisei_fn.cli", "train", "--resume", str(run),
+                            "total_updates=3"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from" in again.stderr and "iteration 2" in again.stderr
+    assert read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"] == 3
