@@ -124,3 +124,29 @@ def test_cli_train_end_to_end_with_aim_and_resume(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr and "iteration 2" in again.stderr
     assert read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"] == 3
+
+
+def test_sigterm_finishes_the_iteration_checkpoints_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "sig"
+    cmd = [sys.executable, "-m", "keisei_fn.cli", "train", *TINY, f"run_dir={run}",
+           "total_updates=100000", "checkpoint_every=1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        # Wait until training is under way (the first progress line is printed per iteration).
+        while time.time() < deadline and not (run / "config.yaml").exists():
+            time.sleep(0.2)
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "interrupted: checkpoint written at iteration" in err
+    payload = read_checkpoint(list_checkpoints(run)[-1])
+    assert payload["counters"]["iteration"] >= 1
+    assert "final evaluation" not in out  # stopped, not finished

@@ -102,14 +102,6 @@ class EvalConfig:
 
 
 @dataclass
-class CollectorConfig:
-    backend: str = "direct"
-    """'direct' (in process) or 'process' (TorchRL multi-process collector)"""
-    num_workers: int = 2
-    """worker processes for backend='process'"""
-
-
-@dataclass
 class TrackConfig:
     aim: bool = True
     """log to Aim (repo under the run directory unless aim_repo is set)"""
@@ -144,14 +136,12 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    collector: CollectorConfig = field(default_factory=CollectorConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
 
 
 _CHOICES = {
     "model.arch": ("resnet", "cnn"),
     "optim.lr_schedule": ("constant", "linear", "cosine"),
-    "collector.backend": ("direct", "process"),
 }
 
 
@@ -162,7 +152,7 @@ def _check_values(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
     positive = ["env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs",
                 "ppo.minibatch_size", "model.channels", "checkpoint_every", "keep_checkpoints",
-                "eval.max_plies", "threads", "collector.num_workers"]
+                "eval.max_plies", "threads"]
     for key in positive:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key}: must be >= 1, got {OmegaConf.select(cfg, key)}")
