@@ -51,7 +51,7 @@ class PPOConfig:
     """env steps per game per collection (frames per batch = rollout_steps x env.batch_size)"""
     epochs: int = 2
     """passes over each rollout"""
-    minibatch_size: int = 512
+    minibatch_size: int = 256
     """samples per optimizer update"""
     gamma: float = 0.99
     """discount; used as -gamma so each mover's return is zero-sum (see advantage.py)"""
@@ -67,13 +67,13 @@ class PPOConfig:
     """value loss weight"""
     normalize_advantage: bool = True
     """normalise advantages per minibatch"""
-    material_shaping: float = 0.0
-    """potential-based shaping: reward += coef x material gained by the move (0 disables)"""
+    material_shaping: float = 0.02
+    """potential-based material shaping, per pawn of material balance (0 disables; see rollout.py)"""
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 3e-4
+    lr: float = 1e-3
     """Adam learning rate (peak)"""
     lr_schedule: str = "constant"
     """'constant', 'linear' (to 0) or 'cosine' (to 0), stepped per optimizer update"""
@@ -95,8 +95,8 @@ class EvalConfig:
     """games per opponent (half with each colour)"""
     opponents: list[str] = field(default_factory=lambda: ["random", "greedy"])
     """opponents: 'random', 'greedy' (one-ply material)"""
-    max_plies: int = 256
-    """move cap of evaluation games"""
+    max_plies: int = 512
+    """move cap of evaluation games (the engine's default cap)"""
     greedy_policy: bool = True
     """evaluate the argmax move (False: sample from the policy)"""
 
@@ -154,13 +154,13 @@ def _check_values(cfg: DictConfig) -> None:
                 "ppo.minibatch_size", "model.channels", "checkpoint_every", "keep_checkpoints",
                 "eval.max_plies", "threads"]
     for key in positive:
-        if OmegaConf.select(cfg, key) < 1:
+        if not OmegaConf.select(cfg, key) >= 1:
             raise ConfigError(f"{key}: must be >= 1, got {OmegaConf.select(cfg, key)}")
     non_negative = ["model.blocks", "model.se_ratio", "total_updates", "time_budget_s",
                     "eval.every", "eval.games", "optim.max_grad_norm", "ppo.entropy_coef",
                     "ppo.value_coef", "ppo.material_shaping"]
     for key in non_negative:
-        if OmegaConf.select(cfg, key) < 0:
+        if not OmegaConf.select(cfg, key) >= 0:
             raise ConfigError(f"{key}: must be >= 0, got {OmegaConf.select(cfg, key)}")
     for key in ("ppo.gamma", "ppo.gae_lambda"):
         if not 0.0 <= OmegaConf.select(cfg, key) <= 1.0:
@@ -195,27 +195,40 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
 
     Validated; raises ConfigError with one line naming the offending key.
     """
-    schema = OmegaConf.structured(TrainConfig)
-    layers = [OmegaConf.create(default_yaml()) if base is None else base]
+    cfg = _merge(OmegaConf.structured(TrainConfig),
+                 OmegaConf.create(default_yaml()) if base is None else base, "defaults")
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            layers.append(OmegaConf.load(path))
+            layer = OmegaConf.load(path)
         except Exception as err:  # yaml errors come in several types
             raise ConfigError(f"{path}: not a valid YAML config ({str(err).splitlines()[0]})")
+        if not isinstance(layer, DictConfig):
+            raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
+        cfg = _merge(cfg, layer, str(path))
     for item in overrides:
-        if "=" not in item:
+        # One at a time, so an error names the override that caused it.
+        key, eq, _ = item.partition("=")
+        if not eq or not key.strip():
             raise ConfigError(f"override {item!r} is not of the form key=value")
-    try:
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
-        cfg = OmegaConf.merge(schema, *layers)
-    except OmegaConfBaseException as err:
-        raise ConfigError(_short(err)) from None
+        try:
+            layer = OmegaConf.from_dotlist([item])
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"override {item!r}: {_short(err)}") from None
+        cfg = _merge(cfg, layer, f"{key}")
     _check_values(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _merge(cfg: DictConfig, layer, where: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(cfg, layer)
+    except (OmegaConfBaseException, TypeError, ValueError) as err:
+        message = _short(err) if isinstance(err, OmegaConfBaseException) else str(err)
+        raise ConfigError(f"{where}: {message.splitlines()[0]}") from None
 
 
 def to_yaml(cfg: DictConfig) -> str:

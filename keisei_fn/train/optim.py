@@ -16,7 +16,8 @@ from tensordict import TensorDict
 def adam_init(params: TensorDict) -> TensorDict:
     zeros = params.detach().apply(torch.zeros_like)
     return TensorDict(exp_avg=zeros, exp_avg_sq=zeros.clone(),
-                      step=torch.zeros((), dtype=torch.float32, device=params.device))
+                      # float64: Adam's bias corrections lose ~1e-5 relative in float32.
+                      step=torch.zeros((), dtype=torch.float64, device=params.device))
 
 
 def global_norm(grads: TensorDict) -> torch.Tensor:
@@ -39,8 +40,8 @@ def adam_step(params: TensorDict, grads: TensorDict, state: TensorDict, lr: torc
     step = state["step"] + 1
     exp_avg = state["exp_avg"].apply(lambda m, g: m * b1 + g * (1 - b1), grads)
     exp_avg_sq = state["exp_avg_sq"].apply(lambda v, g: v * b2 + g * g * (1 - b2), grads)
-    bias1 = 1 - b1 ** step
-    bias2_sqrt = (1 - b2 ** step).sqrt()
+    bias1 = (1 - b1 ** step).to(lr.dtype if torch.is_tensor(lr) else torch.float32)
+    bias2_sqrt = (1 - b2 ** step).sqrt().to(bias1.dtype)
     step_size = lr / bias1
     new_params = params.apply(
         lambda p, m, v: p - step_size * m / (v.sqrt() / bias2_sqrt + eps), exp_avg, exp_avg_sq)

@@ -14,12 +14,15 @@ from torchrl.modules import MaskedCategorical, ProbabilisticActor
 
 
 def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """log pi over the legal labels; illegal labels get the dtype's most negative finite value.
+    """log pi over the legal labels; illegal labels get the most negative finite value.
 
-    A finite fill (not -inf) keeps fp16/bf16 arithmetic NaN-free: 0 * fill stays 0.
+    fp16/bf16 logits (autocast) are upcast to float32: in fp16 the shift by the max logit
+    overflows the fill to -inf and its gradient to NaN. A finite fill (not -inf) keeps
+    0 * fill = 0 in the entropy.
     """
-    fill = torch.finfo(logits.dtype).min
-    return torch.where(mask, logits, fill).log_softmax(-1)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return torch.where(mask, logits, torch.finfo(logits.dtype).min).log_softmax(-1)
 
 
 def gumbel_sample(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

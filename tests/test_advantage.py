@@ -1,0 +1,232 @@
+"""Zero-sum GAE (TorchRL's loop GAE with -gamma) against a hand-written negamax loop, and the
+potential-based material shaping of keisei_fn.train.rollout.shape_rewards.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+from torchrl.objectives.value import GAE
+from torchrl.objectives.value.functional import vec_generalized_advantage_estimate
+
+from keisei_fn.env import ShogiEnv
+from keisei_fn.env._shogi_env import _output
+from keisei_fn.shogi import from_sfen
+from keisei_fn.train.advantage import make_gae, zero_sum_gae
+from keisei_fn.train.material import material_balance
+from keisei_fn.train.rollout import shape_rewards
+
+torch.set_num_threads(1)
+
+
+# ------------------------------------------------------------------------------ fixtures
+def make_rollout(B: int, T: int, seed: int, p_done: float = 0.2):
+    """A hand-made [B, T] rollout: random values, +-1/0 results at terminal steps, several games
+    per row, games ending mid-rollout, some ends being move-cap truncations (draws)."""
+    g = torch.Generator().manual_seed(seed)
+    value = torch.rand(B, T, 1, generator=g, dtype=torch.float64) * 2 - 1
+    done = torch.rand(B, T, 1, generator=g) < p_done
+    done[0, T // 2] = True          # at least one game ends mid-rollout
+    done[1, -1] = True              # one ends exactly at the rollout's last step
+    done[2, 3] = done[2, 4] = True  # two games ending back to back
+    truncated = done & (torch.rand(B, T, 1, generator=g) < 0.3)
+    terminated = done & ~truncated
+    result = torch.randint(-1, 2, (B, T, 1), generator=g).to(torch.float64)
+    reward = torch.where(terminated, result, torch.zeros_like(result))
+    last_value = torch.rand(B, 1, generator=g, dtype=torch.float64) * 2 - 1
+    td = TensorDict({
+        "state_value": value,
+        "next": {"reward": reward, "done": done, "terminated": terminated, "truncated": truncated},
+    }, batch_size=[B, T])
+    assert (done.sum(1) >= 2).any(), "fixture should hold a row with several games"
+    return td, last_value
+
+
+def negamax_gae(td: TensorDict, last_value: torch.Tensor, gamma: float, lmbda: float):
+    """Plain Python reference: each transition valued from its mover's side, next state opponent's.
+
+    delta_t = r_t - gamma * V(s_{t+1}) * (1 - done_t) - V(s_t)
+    A_t     = delta_t - gamma * lambda * (1 - done_t) * A_{t+1}
+    """
+    B, T = td.batch_size
+    v = td["state_value"][..., 0].tolist()
+    r = td["next", "reward"][..., 0].tolist()
+    d = td["next", "done"][..., 0].tolist()
+    lv = last_value[:, 0].tolist()
+    adv = [[0.0] * T for _ in range(B)]
+    for b in range(B):
+        a_next = 0.0
+        for t in reversed(range(T)):
+            v_next = lv[b] if t == T - 1 else v[b][t + 1]
+            nd = 0.0 if d[b][t] else 1.0
+            delta = r[b][t] - gamma * v_next * nd - v[b][t]
+            a_next = delta - gamma * lmbda * nd * a_next
+            adv[b][t] = a_next
+    adv = torch.tensor(adv, dtype=torch.float64)[..., None]
+    return adv, adv + td["state_value"]
+
+
+# ----------------------------------------------------------------------------- zero-sum GAE
+@pytest.mark.parametrize("gamma,lmbda,tol", [
+    (0.75, 0.5, 1e-12),     # exactly representable in float32 (TorchRL stores gamma as a buffer)
+    (1.0, 1.0, 1e-12),
+    (0.5, 0.0, 1e-12),
+    (0.99, 0.95, 1e-6),     # the defaults; gamma rounds to float32 inside TorchRL
+])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_zero_sum_gae_matches_negamax_loop(gamma, lmbda, tol, seed):
+    td, last_value = make_rollout(5, 23, seed)
+    want_adv, want_target = negamax_gae(td, last_value, gamma, lmbda)
+    out = zero_sum_gae(make_gae(gamma, lmbda), td.clone(), last_value)
+    assert out["advantage"].shape == (5, 23, 1) and out["advantage"].dtype == torch.float64
+    torch.testing.assert_close(out["advantage"], want_adv, rtol=0, atol=tol)
+    torch.testing.assert_close(out["value_target"], want_target, rtol=0, atol=tol)
+
+
+def test_zero_sum_gae_small_cases_by_hand():
+    """Two-step game, then a new game cut by the rollout end: numbers worked out on paper."""
+    gamma, lmbda = 0.5, 0.5
+    v = torch.tensor([[0.2, -0.4, 0.6]], dtype=torch.float64)[..., None]
+    r = torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64)[..., None]
+    done = torch.tensor([[False, True, False]])[..., None]
+    td = TensorDict({"state_value": v, "next": {"reward": r, "done": done, "terminated": done,
+                                               "truncated": torch.zeros_like(done)}}, [1, 3])
+    last = torch.tensor([[0.8]], dtype=torch.float64)
+    out = zero_sum_gae(make_gae(gamma, lmbda), td, last)
+    # t=2: delta = 0 - 0.5 * 0.8 - 0.6 = -1.0                      A2 = -1.0
+    # t=1: delta = 1 - 0 - (-0.4) = 1.4 (terminal)                 A1 = 1.4
+    # t=0: delta = 0 - 0.5 * (-0.4) - 0.2 = 0.0; A0 = 0 - 0.25 * 1.4 = -0.35
+    torch.testing.assert_close(out["advantage"][0, :, 0],
+                               torch.tensor([-0.35, 1.4, -1.0], dtype=torch.float64))
+    torch.testing.assert_close(out["value_target"][0, :, 0],
+                               torch.tensor([-0.15, 1.0, -0.4], dtype=torch.float64))
+
+
+def test_move_cap_is_not_bootstrapped():
+    """A truncated (move-cap) step ends the game like a terminal one: no V(s_{t+1}) term."""
+    td, last_value = make_rollout(4, 11, 5)
+    t_idx = torch.nonzero(td["next", "truncated"][..., 0])
+    assert len(t_idx), "fixture should have a truncated step"
+    out = zero_sum_gae(make_gae(0.9, 0.8), td.clone(), last_value)
+    for b, t in t_idx.tolist():
+        want = td["next", "reward"][b, t] - td["state_value"][b, t]
+        torch.testing.assert_close(out["advantage"][b, t], want, rtol=0, atol=1e-12)
+
+
+def test_torchrl_vectorized_gae_is_unusable_with_negative_gamma():
+    """Why advantage.py uses the loop path: vectorized GAE with -gamma raises (scalar gamma) or
+    returns wrong numbers (tensor gamma)."""
+    gamma, lmbda = 0.75, 0.5
+    td, last_value = make_rollout(5, 23, 0)
+    want, _ = negamax_gae(td, last_value, gamma, lmbda)
+
+    vec = GAE(gamma=-gamma, lmbda=lmbda, value_network=None, vectorized=True)
+    vec.set_keys(terminated="game_over")
+    try:
+        got = zero_sum_gae(vec, td.clone(), last_value)["advantage"]
+    except (ValueError, RuntimeError):
+        pass  # "math domain error": the fast path takes a log of gamma * lambda
+    else:
+        assert not torch.allclose(got, want, atol=1e-6), "vectorized GAE agrees: advantage.py's claim is stale"
+
+    value = td["state_value"]
+    next_value = torch.cat([value[:, 1:], last_value[:, None]], 1)
+    done = td["next", "done"]
+    try:
+        got, _ = vec_generalized_advantage_estimate(
+            torch.full_like(value, -gamma), torch.full_like(value, lmbda), value, next_value,
+            td["next", "reward"], done, done)
+    except (ValueError, RuntimeError):
+        pass
+    else:
+        assert not torch.allclose(got, want, atol=1e-6), "tensor-gamma vectorized GAE agrees"
+
+
+# ----------------------------------------------------------------------------- shaping
+MATE_IN_ONE = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"   # G*5b mates; Black: P on board + G in hand
+G5B = 26 * 81 + 37                               # label of G*5b (drop plane G, square 5b)
+SHAPING_SFENS = [
+    MATE_IN_ONE,
+    "lnsgkgsnl/1r5b1/9/ppppppppp/PPPPPPPPP/9/9/1B7/LNSGKGSNL b - 1",   # Black lacks a rook
+    "lnsgkgsnl/7b1/9/ppppppppp/PPPPPPPPP/9/9/1B7/LN1GKGSNL w Sr 1",     # White to move, hands
+    "lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w - 1",   # White lacks a rook
+]
+
+
+def test_material_balance_by_hand():
+    got = material_balance(from_sfen(SHAPING_SFENS + [
+        "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"]))
+    # P(1) + G in hand (7); -R(10); White: +S on board (6) + r in hand (11) - S in Black's hand (6.5);
+    # -R(10); start position: 0.
+    torch.testing.assert_close(got, torch.tensor([8.0, -10.0, 10.5, -10.0, 0.0]))
+
+
+def _shaping_rollout(T: int, max_plies: int, seed: int):
+    env = ShogiEnv(len(SHAPING_SFENS), max_plies=max_plies)
+    g = torch.Generator().manual_seed(seed)
+
+    def policy(td):
+        mask = td["action_mask"]
+        action = torch.where(mask, torch.rand(mask.shape, generator=g), -1.0).argmax(-1)
+        td["action"] = torch.where(mask[:, G5B], G5B, action)  # play the mate when it is there
+        return td
+
+    start = _output(from_sfen(SHAPING_SFENS, max_plies=max_plies))
+    rollout = env.rollout(T, policy=policy, auto_reset=False, tensordict=start,
+                          break_when_any_done=False)
+    return rollout, rollout[:, -1]["next", "game"].clone()
+
+
+@pytest.mark.parametrize("coef", [0.1, 0.03])
+def test_shaping_telescopes_over_a_full_game(coef):
+    rollout, next_game = _shaping_rollout(T=14, max_plies=12, seed=0)
+    raw = rollout["next", "reward"].clone()
+    phi0 = coef * material_balance(rollout["game"][:, 0])
+    assert (phi0 != 0).all(), "start positions should be unbalanced (else the test is vacuous)"
+    shape_rewards(rollout, next_game, coef, gamma=1.0)
+    torch.testing.assert_close(rollout["next", "game_result"], raw, rtol=0, atol=0)
+    done = rollout["next", "done"][..., 0]
+    shaped = rollout["next", "reward"][..., 0]
+    outcomes = []
+    for b in range(done.shape[0]):
+        end = int(done[b].nonzero()[0])      # the first game of the row: t = 0 .. end
+        sign = torch.tensor([(-1.0) ** t for t in range(end + 1)])
+        # Seen from the first mover: alternating signs (the mover alternates every ply).
+        got = (sign * shaped[b, :end + 1]).sum()
+        want = (sign * raw[b, :end + 1, 0]).sum() - phi0[b]
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+        outcomes.append(int(rollout["next", "outcome"][b, end]))
+    assert 1 in outcomes and 4 in outcomes, f"want a mate and a move-cap game, got {outcomes}"
+    # Some game saw a capture (the material swing is more than the side-to-move sign flip), so
+    # the intermediate shaping terms do not all cancel trivially.
+    black_view = material_balance(rollout["game"].reshape(-1)).view(rollout.batch_size)
+    black_view = black_view * (1 - 2 * rollout["game", "side_to_move"].float())
+    assert any(len(set(row.tolist())) > 2 for row in black_view), "no capture in any game"
+
+
+def test_shaping_terms_match_hand_formula():
+    coef, gamma = 0.05, 0.9
+    rollout, next_game = _shaping_rollout(T=16, max_plies=10, seed=1)
+    raw = rollout["next", "reward"][..., 0].clone()
+    B, T = rollout.batch_size
+    # Hand: Phi of the state before and after each move, the latter read from ("next", "game")
+    # (the terminal position, not the auto-reset one that follows it in the rollout).
+    phi = coef * material_balance(rollout["game"].reshape(-1)).view(B, T)
+    phi_after = coef * material_balance(rollout["next", "game"].reshape(-1)).view(B, T)
+    done = rollout["next", "done"][..., 0].double()
+    want = raw.double() - gamma * phi_after.double() * (1 - done) - phi.double()
+    shape_rewards(rollout, next_game, coef, gamma)
+    torch.testing.assert_close(rollout["next", "reward"][..., 0].double(), want, rtol=0, atol=1e-5)
+    assert rollout["next", "reward"].shape == (B, T, 1)
+
+
+def test_zero_shaping_leaves_rewards_and_records_result():
+    rollout, next_game = _shaping_rollout(T=6, max_plies=8, seed=2)
+    raw = rollout["next", "reward"].clone()
+    assert raw.abs().sum() > 0, "want a decisive result in the rollout"
+    shape_rewards(rollout, next_game, 0.0, gamma=0.99)
+    assert torch.equal(rollout["next", "reward"], raw)
+    assert torch.equal(rollout["next", "game_result"], raw)
+    # a copy, not an alias: shaping later must not rewrite the recorded result
+    assert rollout["next", "game_result"].data_ptr() != rollout["next", "reward"].data_ptr()
