@@ -145,23 +145,25 @@ _CHOICES = {
 }
 
 
+_LOWER_BOUNDS = (
+    (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
+      "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
+      "threads"), 1),
+    (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
+      "optim.max_grad_norm", "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping"), 0),
+)
+
+
 def _check_values(cfg: DictConfig) -> None:
     for key, allowed in _CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    positive = ["env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs",
-                "ppo.minibatch_size", "model.channels", "checkpoint_every", "keep_checkpoints",
-                "eval.max_plies", "threads"]
-    for key in positive:
-        if not OmegaConf.select(cfg, key) >= 1:
-            raise ConfigError(f"{key}: must be >= 1, got {OmegaConf.select(cfg, key)}")
-    non_negative = ["model.blocks", "model.se_ratio", "total_updates", "time_budget_s",
-                    "eval.every", "eval.games", "optim.max_grad_norm", "ppo.entropy_coef",
-                    "ppo.value_coef", "ppo.material_shaping"]
-    for key in non_negative:
-        if not OmegaConf.select(cfg, key) >= 0:
-            raise ConfigError(f"{key}: must be >= 0, got {OmegaConf.select(cfg, key)}")
+    for keys, low in _LOWER_BOUNDS:
+        for key in keys:
+            value = OmegaConf.select(cfg, key)
+            if not value >= low:  # written so that NaN fails too
+                raise ConfigError(f"{key}: must be >= {low}, got {value}")
     for key in ("ppo.gamma", "ppo.gae_lambda"):
         if not 0.0 <= OmegaConf.select(cfg, key) <= 1.0:
             raise ConfigError(f"{key}: must be in [0, 1], got {OmegaConf.select(cfg, key)}")

@@ -1,0 +1,201 @@
+"""Pieces of the training loop for bench/test_train_bench.py: configs, a warmed-up collector, the
+bare env+policy loop it is compared with, one prepared PPO batch, and a timeout for compiling.
+
+Everything is built the way keisei_fn/train/run.py builds it (`build(cfg)`, `fresh_carry`,
+`learn`), so the benchmark measures the training loop's own code paths, not a re-implementation.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+from keisei_fn.env import ShogiEnv
+from keisei_fn.models import param_count
+from keisei_fn.train.config import load_config
+from keisei_fn.train.loop import build, fresh_carry
+from keisei_fn.train.policy import CollectPolicy
+from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
+
+# Model overrides on top of the default config (load_config()).
+MODELS = {
+    "default": (),  # resnet, 2 blocks x 32 channels
+    "9x256": ("model.blocks=9", "model.channels=256"),  # the original Keisei's ResNet
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    batch_size: int
+    """env.batch_size: games stepped together"""
+    rollout_steps: int
+    """ppo.rollout_steps: frames per collector iteration = batch_size x rollout_steps"""
+    epochs: int
+    """ppo.epochs of the update benchmark (samples/s counts every epoch's samples, as run.py)"""
+
+
+# (short, long). The default model's long sizes are the default config's own (128 x 32, 2 epochs);
+# short mode keeps 128 games (the per-step costs depend on B, not on T) with fewer steps. The 9x256
+# net costs ~1.7 GFLOP per position forward (one update on 64 positions: ~5 s on one core), so it
+# gets tiny batches and one epoch even in long mode.
+SIZES = {
+    "default": (Sizes(128, 8, 1), Sizes(128, 32, 2)),
+    "9x256": (Sizes(16, 4, 1), Sizes(32, 4, 1)),
+}
+
+
+def sizes(model: str, long: bool) -> Sizes:
+    return SIZES[model][1 if long else 0]
+
+
+def make_config(model: str, size: Sizes, compile: bool = False):
+    """load_config() with the model and sizes; no Aim, no progress bar (nothing is trained)."""
+    overrides = [*MODELS[model], f"env.batch_size={size.batch_size}",
+                 f"ppo.rollout_steps={size.rollout_steps}", f"ppo.epochs={size.epochs}",
+                 f"optim.compile={str(compile).lower()}", "track.aim=false",
+                 "track.progress=false"]
+    return load_config(None, overrides)
+
+
+# ------------------------------------------------------------------------------ bare env+policy
+@dataclass
+class BareLoop:
+    """Policy forward + env.step_and_maybe_reset, B games, no Collector: what a collector step
+    costs at the least. `td` is the games' current TensorDict (advanced in place of the attribute).
+    """
+
+    env: ShogiEnv
+    policy: CollectPolicy
+    td: TensorDictBase
+    drop: tuple = field(default=())
+    """("next", key) mirrors left out of a stored step (what the collector's compact_obs drops)"""
+
+    def run(self, steps: int) -> None:
+        td, env, policy = self.td, self.env, self.policy
+        for _ in range(steps):
+            td = policy(td)
+            _, td = env.step_and_maybe_reset(td)
+        self.td = td
+
+    def run_stored(self, steps: int) -> TensorDictBase:
+        """As `run`, also keeping every step (minus the next-observation mirrors) and stacking
+        them to [B, T]: the least a rollout must do on top of stepping."""
+        td, env, policy, out = self.td, self.env, self.policy, []
+        for _ in range(steps):
+            td = policy(td)
+            step_td, td = env.step_and_maybe_reset(td)
+            out.append(step_td.exclude(*self.drop))
+        self.td = td
+        return torch.stack(out, dim=-1)
+
+
+def bare_loop(cfg, net, seed: int) -> BareLoop:
+    """A second, independent set of games for the same net (the env is stateless: the games live
+    in the TensorDict), with its own sampling generator."""
+    env = ShogiEnv(cfg.env.batch_size, device=torch.device(cfg.device),
+                   max_plies=cfg.env.max_plies, impasse=cfg.env.impasse)
+    policy = CollectPolicy(net, torch.Generator(device=cfg.device).manual_seed(seed))
+    drop = tuple(("next", key) for key in env.observation_spec.keys())
+    return BareLoop(env, policy, env.reset(), drop)
+
+
+# ------------------------------------------------------------------------------------- the setup
+@dataclass
+class TrainSetup:
+    """One model's built training pieces, warmed up, shared by the tests of the session."""
+
+    model: str
+    size: Sizes
+    cfg: object
+    parts: dict
+    iterator: object
+    """iter(collector), as run.py uses it"""
+    bare: BareLoop
+    batch: TensorDict
+    """one rollout's training batch (GAE done, flattened to B*T), as run.py hands it to learn"""
+    carry: dict
+    params: int
+
+    @property
+    def frames(self) -> int:
+        return self.size.batch_size * self.size.rollout_steps
+
+    def collect(self) -> TensorDictBase:
+        return next(self.iterator)
+
+    def close(self) -> None:
+        self.parts["collector"].shutdown()
+
+
+def prepare_batch(rollout: TensorDictBase, parts: dict, cfg) -> TensorDict:
+    """run.py's path from a collected rollout to the batch `learn` takes."""
+    after = carrier(parts["collector"])
+    with torch.no_grad():
+        _, last_value = parts["net"](after.get("observation"))
+    shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
+    return training_batch(rollout, parts["gae"], last_value)
+
+
+def new_setup(model: str, long: bool, seed: int = 0) -> TrainSetup:
+    size = sizes(model, long)
+    cfg = make_config(model, size)
+    torch.manual_seed(seed)
+    parts = build(cfg)
+    iterator = iter(parts["collector"])
+    rollout = next(iterator)  # warm-up iteration, kept as the update benchmark's batch
+    batch = prepare_batch(rollout, parts, cfg)
+    bare = bare_loop(cfg, parts["net"], seed + 1)
+    bare.run(cfg.ppo.rollout_steps)  # warm-up, same number of plies as the collector's
+    return TrainSetup(model, size, cfg, parts, iterator, bare, batch, fresh_carry(cfg, parts),
+                      param_count(parts["net"]))
+
+
+def copy_carry(carry: dict) -> dict:
+    """An independent carry (params and optimizer state cloned), so two update steps can run
+    side by side on the same batch without sharing state."""
+    out = dict(carry)
+    out["params"] = carry["params"].clone()
+    out["opt_state"] = carry["opt_state"].clone()
+    out["counters"] = dict(carry["counters"])
+    out["shuffle_gen"] = torch.Generator().manual_seed(int(carry["shuffle_gen"].initial_seed()))
+    return out
+
+
+# -------------------------------------------------------------------------------------- timeout
+class Timeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise Timeout in the main thread after `seconds` (SIGALRM; POSIX, main thread only)."""
+
+    def handler(signum, frame):
+        raise Timeout(f"still running after {seconds:.0f} s")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def timed(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def timed_both(fn, *args) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of fn(*args). With one torch thread the CPU time is the
+    work done, whatever else the machine runs; the wall time is what a user waits."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - w0, time.process_time() - c0
