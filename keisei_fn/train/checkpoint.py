@@ -110,3 +110,14 @@ def load_latest(directory: str | Path, log=print) -> tuple[Path, dict]:
         except CheckpointError as err:
             log(f"warning: {err}; trying the previous checkpoint")
     raise CheckpointError(f"no usable checkpoint in {directory} (all {len(found)} failed to verify)")
+
+
+def check_param_shapes(expected, params, source: str) -> None:
+    """CheckpointError naming the first parameter whose shape differs from the model's."""
+    for key, value in expected.items(True, True):
+        got = params.get(key, None)
+        if got is None or got.shape != value.shape:
+            name = ".".join(key) if isinstance(key, tuple) else key
+            raise CheckpointError(
+                f"{source}: parameter {name} has shape {None if got is None else tuple(got.shape)},"
+                f" the model config wants {tuple(value.shape)}")

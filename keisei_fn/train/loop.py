@@ -12,11 +12,8 @@ generators); it is what a checkpoint holds, with the games in progress and the c
 
 from __future__ import annotations
 
-import math
 import random
 import signal
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,16 +21,14 @@ from tensordict import TensorDict
 from torchrl.collectors import Collector
 
 from ..env import ShogiEnv
-from ..models import build_model, param_count, state_params
+from ..models import build_model, state_params
 from .advantage import make_gae
-from .checkpoint import CheckpointError, load_latest, save_checkpoint
-from .config import from_yaml, to_yaml
-from .evaluate import format_match, play_match
+from .checkpoint import CheckpointError, check_param_shapes
+from .config import to_yaml
 from .loss import make_loss
 from .optim import adam_init, learning_rate
 from .policy import CollectPolicy
-from .rollout import CARRIED_KEYS, carrier, restore_carrier, shape_rewards, training_batch
-from .stats import game_stats
+from .rollout import CARRIED_KEYS, carrier, restore_carrier
 from .update import make_update_step
 
 CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
@@ -166,14 +161,7 @@ def restore(payload: dict, cfg, parts) -> dict:
                               f"does not match this build's {CHECKPOINT_FORMAT}")
     device = parts["device"]
     params = TensorDict(payload["params"]).to(device)
-    expected = state_params(parts["net"])
-    for key, value in expected.items(True, True):
-        got = params.get(key, None)
-        if got is None or got.shape != value.shape:
-            raise CheckpointError(
-                f"checkpoint parameter {'.'.join(key) if isinstance(key, tuple) else key} "
-                f"has shape {None if got is None else tuple(got.shape)}, the model wants "
-                f"{tuple(value.shape)} (model config differs)")
+    check_param_shapes(state_params(parts["net"]), params, "checkpoint")
     carry = {"params": params, "opt_state": TensorDict(payload["opt_state"]).to(device),
              "shuffle_gen": torch.Generator(device="cpu"), "counters": dict(payload["counters"]),
              "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}

@@ -1,0 +1,67 @@
+"""A trained agent from a checkpoint: the network and how it picks moves.
+
+Shared by evaluation, the USI engine and the terminal game, so every consumer reads checkpoints
+the same verified way (`weights_only=True`, checksum, format and shape checks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tensordict import TensorDict
+
+from .models import build_model, state_params
+from .shogi import observe
+from .train.checkpoint import (CheckpointError, check_param_shapes, list_checkpoints,
+                               read_checkpoint)
+from .train.config import from_yaml
+from .train.loop import CHECKPOINT_FORMAT
+from .train.policy import gumbel_sample, masked_log_softmax
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or the newest one in a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise CheckpointError(f"no checkpoint in {path}")
+        return found[-1]
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def load_agent(path: str | Path, device="cpu"):
+    """(net in eval mode, config) from a checkpoint file or run directory."""
+    ckpt = resolve_checkpoint(path)
+    payload = read_checkpoint(ckpt)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{ckpt}: action/observation encoding {payload.get('format')} does "
+                              f"not match this build's {CHECKPOINT_FORMAT}")
+    cfg = from_yaml(payload["config"])
+    net = build_model(cfg.model).to(device)
+    params = TensorDict(payload["params"]).to(device)
+    expected = state_params(net)
+    check_param_shapes(expected, params, str(ckpt))
+    expected.data.update_(params)
+    net.eval()
+    return net, cfg
+
+
+@torch.no_grad()
+def evaluate_position(net, state: TensorDict):
+    """(log-probabilities over legal labels [B, 2187], value for the side to move [B])."""
+    logits, value = net(observe(state))
+    return masked_log_softmax(logits.float(), state["legal_mask"]), value.float().squeeze(-1)
+
+
+def choose_moves(net, state: TensorDict, temperature: float = 0.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Labels [B]: argmax of the policy (temperature 0) or a sample at `temperature`."""
+    log_probs, _ = evaluate_position(net, state)
+    if temperature <= 0:
+        return log_probs.argmax(-1)
+    return gumbel_sample(masked_log_softmax(log_probs / temperature, state["legal_mask"]),
+                         generator)
