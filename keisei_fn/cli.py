@@ -86,7 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(run=_train)
+
+    # Subcommands that live with their feature: each module has `register(subparsers)`.
+    import importlib
+
+    for module in _FEATURE_COMMANDS:
+        importlib.import_module(module).register(sub)
     return parser
+
+
+_FEATURE_COMMANDS: tuple[str, ...] = ()
 
 
 def main(argv: list[str] | None = None) -> int:
