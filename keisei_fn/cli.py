@@ -114,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # user mistakes (bad SFEN, bad option values): one line, no trace
         print(f"keisei-fn {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from .train.loop import TrainingDiverged
+
+        if not isinstance(err, TrainingDiverged):
+            raise
+        print(f"keisei-fn {args.command}: training stopped: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -91,6 +91,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
+def remove_stale_temporaries(directory: str | Path) -> int:
+    """Delete temporary files left by a writer that was killed mid-checkpoint (one writer per run)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    stale = list(directory.glob(".ckpt_*.pt.tmp-*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def list_checkpoints(directory: str | Path) -> list[Path]:
     """Checkpoint files in `directory`, oldest first."""
     directory = Path(directory)

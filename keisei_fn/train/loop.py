@@ -105,7 +105,7 @@ def fresh_carry(cfg, parts) -> dict:
     return {"params": params, "opt_state": adam_init(params),
             "shuffle_gen": torch.Generator(device="cpu").manual_seed(cfg.seed + 1),
             "counters": {"iteration": 0, "optimizer_updates": 0, "frames": 0, "games": 0,
-                         "train_seconds": 0.0},
+                         "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": 0},
             "aim_hash": None, "evals": []}
 
 
@@ -114,20 +114,32 @@ def updates_per_iteration(cfg) -> int:
     return cfg.ppo.epochs * max(1, samples // cfg.ppo.minibatch_size)
 
 
-def learn(carry: dict, batch: TensorDict, update, cfg) -> dict[str, float]:
-    """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step."""
+class TrainingDiverged(RuntimeError):
+    """Non-finite updates kept coming after every rollback and learning-rate cut."""
+
+
+def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, float]:
+    """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step.
+
+    Non-finite updates are skipped inside the step. If more than `optim.max_skipped_updates`
+    are skipped in one iteration, the parameters and optimizer state roll back to the start of
+    the iteration and the learning rate is halved (kept in the counters, so it survives a
+    resume); after `optim.max_rollbacks` halvings the run stops with TrainingDiverged.
+    """
+    good_params, good_opt = carry["params"], carry["opt_state"]  # pure updates: no copy needed
     n = batch.batch_size[0]
     size = min(cfg.ppo.minibatch_size, n)
     total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
     sums: dict[str, float] = {}
     count = 0
+    c = carry["counters"]
+    lr_scale = c.setdefault("lr_scale", 1.0)
     for _ in range(cfg.ppo.epochs):
         order = torch.randperm(n, generator=carry["shuffle_gen"]).to(batch.device)
         for start in range(0, n - size + 1, size):
             mb = batch[order[start:start + size]]
-            c = carry["counters"]
-            lr = learning_rate(cfg.optim.lr_schedule, cfg.optim.lr, c["optimizer_updates"],
-                               total_updates)
+            lr = lr_scale * learning_rate(cfg.optim.lr_schedule, cfg.optim.lr,
+                                          c["optimizer_updates"], total_updates)
             lr_t = torch.tensor(lr, device=batch.device)
             carry["params"], carry["opt_state"], metrics = update(
                 carry["params"], carry["opt_state"], mb, lr_t)
@@ -136,7 +148,24 @@ def learn(carry: dict, batch: TensorDict, update, cfg) -> dict[str, float]:
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             sums["lr"] = sums.get("lr", 0.0) + lr
-    return {k: v / max(count, 1) for k, v in sums.items()}
+    skipped = int(sums.get("skipped", 0.0))
+    out = {k: v / max(count, 1) for k, v in sums.items() if k != "skipped"}
+    out["skipped_updates"] = float(skipped)
+    if skipped:
+        log(f"warning: iteration {c['iteration'] + 1}: {skipped} of {count} updates skipped "
+            f"(non-finite loss or gradient)")
+    if skipped > cfg.optim.max_skipped_updates:
+        carry["params"], carry["opt_state"] = good_params, good_opt
+        c["rollbacks"] = c.get("rollbacks", 0) + 1
+        if c["rollbacks"] > cfg.optim.max_rollbacks:
+            raise TrainingDiverged(
+                f"non-finite updates persist after {cfg.optim.max_rollbacks} rollbacks and "
+                f"learning-rate cuts (lr now {lr_scale * cfg.optim.lr:.2e}); the last checkpoint "
+                f"holds the last good parameters")
+        c["lr_scale"] = lr_scale * 0.5
+        log(f"warning: rolled back iteration {c['iteration'] + 1}'s updates; learning rate "
+            f"scaled to {c['lr_scale']:g} x optim.lr")
+    return out
 
 
 def checkpoint_payload(cfg, carry, parts) -> dict:

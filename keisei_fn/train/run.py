@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from .checkpoint import load_latest, save_checkpoint
+from .checkpoint import load_latest, remove_stale_temporaries, save_checkpoint
 from .config import from_yaml, to_yaml
 from .evaluate import format_match, play_match
 from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, learn, restore,
@@ -56,6 +56,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
     parts = build(cfg)
     net, collector = parts["net"], parts["collector"]
     if resume:
+        remove_stale_temporaries(run_dir)
         path, payload = load_latest(run_dir, log=log)
         carry = restore(payload, cfg, parts)
         log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
@@ -109,7 +110,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                 stats = game_stats(rollout)
                 batch = training_batch(rollout, parts["gae"], last_value)
                 t1 = time.perf_counter()
-                metrics = learn(carry, batch, parts["update"], cfg)
+                metrics = learn(carry, batch, parts["update"], cfg, log=log)
                 state_params(net).data.update_(carry["params"])
                 t2 = time.perf_counter()
                 frames = rollout.numel()

@@ -37,9 +37,15 @@ def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
     def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase, lr: torch.Tensor):
         grads, metrics = grad_fn(params, batch)
         grads, norm = clip_by_global_norm(grads, max_grad_norm)
-        params, opt_state = adam_step(params, grads, opt_state, lr, betas=betas, eps=eps)
+        new_params, new_opt = adam_step(params, grads, opt_state, lr, betas=betas, eps=eps)
+        # A NaN/Inf loss or gradient must never reach the parameters: such an update is skipped
+        # (selected away without a host sync, so the step stays pure and vmappable).
+        ok = torch.isfinite(norm)
+        params = new_params.apply(lambda new, old: torch.where(ok, new, old), params)
+        opt_state = new_opt.apply(lambda new, old: torch.where(ok, new, old), opt_state)
         metrics = TensorDict(metrics, batch_size=[])
         metrics["grad_norm"] = norm.detach()
+        metrics["skipped"] = (~ok).float()
         return params, opt_state, metrics
 
     return update

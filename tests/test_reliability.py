@@ -1,0 +1,166 @@
+"""Promises under faults: non-finite updates never reach the parameters; a crash never loses
+more than the work since the last checkpoint (kill -9 at random moments, resume, same result)."""
+
+from __future__ import annotations
+
+import torch
+
+from keisei_fn.train.config import load_config
+from keisei_fn.train.loop import TrainingDiverged, build, fresh_carry, learn
+from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
+
+TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
+        "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
+        "track.aim=false", "track.progress=false", "time_budget_s=0", "total_updates=1"]
+
+
+def setup(*extra):
+    torch.manual_seed(0)
+    cfg = load_config(None, TINY + list(extra))
+    parts = build(cfg)
+    carry = fresh_carry(cfg, parts)
+    rollout = next(iter(parts["collector"]))
+    after = carrier(parts["collector"])
+    with torch.no_grad():
+        _, last_value = parts["net"](after["observation"])
+    shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
+    batch = training_batch(rollout, parts["gae"], last_value)
+    parts["collector"].shutdown()
+    return cfg, parts, carry, batch
+
+
+def snapshot(params):
+    return params.clone()
+
+
+def test_a_nan_minibatch_is_skipped_and_the_others_still_learn():
+    cfg, parts, carry, batch = setup()
+    batch["advantage"][0] = float("nan")  # poisons the one minibatch per epoch holding row 0
+    before = snapshot(carry["params"])
+    messages = []
+    metrics = learn(carry, batch, parts["update"], cfg, log=messages.append)
+    assert metrics["skipped_updates"] == 2  # 2 epochs
+    assert any("updates skipped" in m for m in messages)
+    for (k, p), q in zip(carry["params"].items(True, True), before.values(True, True)):
+        assert torch.isfinite(p).all(), k
+    changed = [not torch.equal(p, q) for p, q in zip(carry["params"].values(True, True),
+                                                     before.values(True, True))]
+    assert any(changed)  # the finite minibatches were applied
+
+
+def test_persistent_nan_rolls_back_halves_lr_then_stops_with_a_clear_error():
+    cfg, parts, carry, batch = setup("optim.max_skipped_updates=0", "optim.max_rollbacks=2")
+    batch["advantage"][:] = float("nan")
+    before = snapshot(carry["params"])
+    messages = []
+    learn(carry, batch, parts["update"], cfg, log=messages.append)
+    assert carry["counters"]["lr_scale"] == 0.5 and carry["counters"]["rollbacks"] == 1
+    assert any("rolled back" in m for m in messages)
+    for p, q in zip(carry["params"].values(True, True), before.values(True, True)):
+        assert torch.equal(p, q)
+    learn(carry, batch, parts["update"], cfg, log=messages.append)
+    assert carry["counters"]["lr_scale"] == 0.25
+    try:
+        learn(carry, batch, parts["update"], cfg, log=messages.append)
+    except TrainingDiverged as err:
+        assert "rollbacks" in str(err) and "last checkpoint" in str(err)
+    else:
+        raise AssertionError("a run whose every update is NaN must stop")
+    for p, q in zip(carry["params"].values(True, True), before.values(True, True)):
+        assert torch.equal(p, q)
+
+
+def test_update_step_with_inf_gradient_leaves_params_and_adam_state_untouched():
+    cfg, parts, carry, batch = setup()
+    mb = batch[:8].clone()
+    mb["value_target"][0] = float("inf")
+    lr = torch.tensor(1e-3)
+    params, opt, metrics = parts["update"](carry["params"], carry["opt_state"], mb, lr)
+    assert float(metrics["skipped"]) == 1.0
+    for a, b in zip(params.values(True, True), carry["params"].values(True, True)):
+        assert torch.equal(a, b)
+    for a, b in zip(opt.values(True, True), carry["opt_state"].values(True, True)):
+        assert torch.equal(a, b)
+
+
+def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp_path):
+    """20+ SIGKILLs of a training process (Aim on, a checkpoint every iteration, so kills land
+    in checkpoint and Aim writes too); every resume starts from the last complete checkpoint
+    and the final parameters equal an uninterrupted run's exactly."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
+
+    args = TINY[:-1] + ["total_updates=100", "checkpoint_every=1", "keep_checkpoints=2",
+                        "eval.games=2", "eval.max_plies=8", "track.aim=true"]
+
+    def command(run, resume):
+        base = [sys.executable, "-m", "keisei_fn.cli", "train"]
+        return base + (["--resume", str(run)] if resume else args + [f"run_dir={run}"])
+
+    straight = tmp_path / "straight"
+    done = subprocess.run(command(straight, False), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    def last_iteration(run):
+        # The writer may prune a file between listing and reading: retry on a fresh listing.
+        for _ in range(50):
+            found = list_checkpoints(run)
+            if not found:
+                return 0
+            try:
+                return read_checkpoint(found[-1])["counters"]["iteration"]
+            except Exception:
+                time.sleep(0.01)
+        raise AssertionError("checkpoints unreadable")
+
+    run = tmp_path / "killed"
+    rng = random.Random(1234)
+    kills = 0
+    progress = []
+    while kills < 20:
+        proc = subprocess.Popen(command(run, bool(list_checkpoints(run))),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        start_iter = last_iteration(run)
+        deadline = time.time() + 120
+        # Wait until this process has written at least one checkpoint of its own, then kill it
+        # at a random moment within the next few iterations.
+        while time.time() < deadline and proc.poll() is None:
+            if last_iteration(run) > start_iter:
+                break
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.4))
+        if proc.poll() is not None:  # finished before the kill: start over from scratch
+            proc.communicate()
+            assert proc.returncode == 0
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert "checksum" not in err and "Traceback" not in err, err[-2000:]
+        kills += 1
+        progress.append(last_iteration(run))
+    assert kills >= 20, f"only {kills} kills landed before the run finished"
+    assert progress == sorted(progress) and progress[-1] < 100
+    final = subprocess.run(command(run, True), capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert "warning" not in final.stderr, final.stderr[-2000:]
+    a = read_checkpoint(list_checkpoints(straight)[-1])
+    b = read_checkpoint(list_checkpoints(run)[-1])
+    assert a["counters"]["iteration"] == b["counters"]["iteration"] == 100
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, prefix + k + ".")
+            else:
+                yield prefix + k, v
+    pa, pb = dict(leaves(a["params"])), dict(leaves(b["params"]))
+    assert pa.keys() == pb.keys()
+    for k in pa:
+        assert torch.equal(pa[k], pb[k]), k
+    assert not list(run.glob(".ckpt_*tmp*"))
