@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as err:
         from .train.loop import TrainingDiverged
+        from .train.run import CheckpointWriteError
 
-        if not isinstance(err, TrainingDiverged):
+        if not isinstance(err, (TrainingDiverged, CheckpointWriteError)):
             raise
         print(f"keisei-fn {args.command}: training stopped: {err}", file=sys.stderr)
         return 3

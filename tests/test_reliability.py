@@ -164,3 +164,75 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
     for k in pa:
         assert torch.equal(pa[k], pb[k]), k
     assert not list(run.glob(".ckpt_*tmp*"))
+
+
+def _failing_replace(errno_code):
+    import os
+
+    real = os.replace
+    state = {"armed": False}
+
+    def replace(src, dst, *a, **k):
+        if state["armed"] and str(dst).endswith(".pt"):
+            raise OSError(errno_code, os.strerror(errno_code), str(dst))
+        return real(src, dst, *a, **k)
+    return replace, state
+
+
+def test_disk_full_while_checkpointing_stops_cleanly_with_previous_checkpoint_intact(
+        tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import pytest
+
+    from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
+    from keisei_fn.train.run import CheckpointWriteError, train
+
+    replace, state = _failing_replace(errno.ENOSPC)
+    monkeypatch.setattr(os, "replace", replace)
+    run = tmp_path / "full"
+    cfg = load_config(None, TINY[:-1] + [f"run_dir={run}", "total_updates=6", "checkpoint_every=2",
+                                         "eval.games=2", "eval.max_plies=8"])
+    import keisei_fn.train.run as run_module
+
+    real_save = run_module.save_checkpoint
+
+    def save_then_fill_disk(*a, **k):
+        out = real_save(*a, **k)
+        state["armed"] = True  # every write after the first finds the disk full
+        return out
+    monkeypatch.setattr(run_module, "save_checkpoint", save_then_fill_disk)
+    with pytest.raises(CheckpointWriteError, match=r"iteration 4 failed.*No space left on device"
+                                                   r".*ckpt_00000002.pt is intact"):
+        train(cfg, log=lambda m: None)
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_00000002.pt"]
+    assert read_checkpoint(list_checkpoints(run)[0])["counters"]["iteration"] == 2
+    assert not list(run.glob(".ckpt_*tmp*"))  # the failed write cleaned up after itself
+
+
+def test_read_only_run_dir_with_continue_keeps_training_and_checkpoints_when_it_clears(
+        tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from keisei_fn.train.checkpoint import list_checkpoints
+    from keisei_fn.train.run import train
+
+    replace, state = _failing_replace(errno.EROFS)
+    monkeypatch.setattr(os, "replace", replace)
+    run = tmp_path / "ro"
+    cfg = load_config(None, TINY[:-1] + [f"run_dir={run}", "total_updates=6", "checkpoint_every=2",
+                                         "eval.games=2", "eval.max_plies=8",
+                                         "on_checkpoint_error=continue"])
+    messages = []
+
+    def log(m):
+        messages.append(m)
+        if "Read-only" in m:
+            state["armed"] = False  # the fault clears after the first failure
+    state["armed"] = True
+    summary = train(cfg, log=log)
+    assert summary["counters"]["iteration"] == 6
+    assert any("iteration 2 failed" in m and "Read-only file system" in m for m in messages)
+    assert list_checkpoints(run)[-1].name == "ckpt_00000006.pt"

@@ -135,6 +135,8 @@ class TrainConfig:
     """write a checkpoint every N iterations (and at the end)"""
     keep_checkpoints: int = 3
     """how many recent checkpoints to keep"""
+    on_checkpoint_error: str = "stop"
+    """when a checkpoint cannot be written (disk full, read-only): 'stop' or 'continue'"""
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -144,6 +146,7 @@ class TrainConfig:
 
 
 _CHOICES = {
+    "on_checkpoint_error": ("stop", "continue"),
     "model.arch": ("resnet", "cnn"),
     "optim.lr_schedule": ("constant", "linear", "cosine"),
 }

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from .checkpoint import load_latest, remove_stale_temporaries, save_checkpoint
+from .checkpoint import (list_checkpoints, load_latest, remove_stale_temporaries,
+                         save_checkpoint)
 from .config import from_yaml, to_yaml
 from .evaluate import format_match, play_match
 from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, learn, restore,
@@ -18,6 +19,10 @@ from .rollout import carrier, shape_rewards, training_batch
 from .stats import game_stats
 from ..models import param_count, state_params
 from .._runtime import tune_allocator
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written and the config says to stop."""
 
 
 def resume_config(run_dir: str | Path, overrides=()):
@@ -81,8 +86,18 @@ def train(cfg, resume: bool = False, log=None) -> dict:
         carry["aim_hash"] = aim_run.hash
 
     def checkpoint():
-        save_checkpoint(checkpoint_payload(cfg, carry, parts), run_dir,
-                        carry["counters"]["iteration"], keep=cfg.keep_checkpoints)
+        iteration = carry["counters"]["iteration"]
+        try:
+            save_checkpoint(checkpoint_payload(cfg, carry, parts), run_dir, iteration,
+                            keep=cfg.keep_checkpoints)
+        except OSError as err:  # disk full, read-only or vanished directory, quota, ...
+            previous = list_checkpoints(run_dir)
+            kept = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint"
+            message = (f"checkpoint at iteration {iteration} failed in {run_dir}: "
+                       f"{err.strerror or err} ({kept})")
+            if cfg.on_checkpoint_error == "stop":
+                raise CheckpointWriteError(message) from None
+            log(f"warning: {message}; training continues (on_checkpoint_error=continue)")
 
     c = carry["counters"]
     by_updates = cfg.total_updates > 0
