@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._errors import first_line
 import torch
 from tensordict import TensorDict
 
@@ -37,6 +38,16 @@ def load_agent(path: str | Path, device="cpu"):
     """(net in eval mode, config) from a checkpoint file or run directory."""
     ckpt = resolve_checkpoint(path)
     payload = read_checkpoint(ckpt)
+    try:
+        return _build_agent(payload, ckpt, device)
+    except (CheckpointError, ValueError):
+        raise
+    except (KeyError, TypeError, RuntimeError, AttributeError) as err:
+        raise CheckpointError(f"{ckpt}: malformed checkpoint "
+                              f"({type(err).__name__}: {first_line(err, 160)})") from None
+
+
+def _build_agent(payload: dict, ckpt: Path, device):
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{ckpt}: action/observation encoding {payload.get('format')} does "
                               f"not match this build's {CHECKPOINT_FORMAT}")

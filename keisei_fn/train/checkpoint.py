@@ -9,6 +9,7 @@ checkpoints or the new one, never a half-written file under a checkpoint name.
 
 from __future__ import annotations
 
+from .._errors import first_line
 import hashlib
 import io
 import os
@@ -85,7 +86,7 @@ def read_checkpoint(path: str | Path) -> dict:
         payload = torch.load(io.BytesIO(body), weights_only=True, map_location="cpu")
     except Exception as err:  # the checksum matched, so this is a foreign or unsafe payload
         raise CheckpointError(f"{path}: payload cannot be loaded safely "
-                              f"({str(err).splitlines()[0][:200]})") from None
+                              f"({first_line(err)})") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: payload is not a checkpoint dictionary")
     return payload

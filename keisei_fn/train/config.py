@@ -14,6 +14,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .._errors import first_line
+
 
 class ConfigError(ValueError):
     """A user mistake in a config file or override (reported in one line by the CLI)."""
@@ -194,7 +196,7 @@ def default_yaml() -> str:
 
 def _short(err: OmegaConfBaseException) -> str:
     """OmegaConf's message without its multi-line context dump, with the full key."""
-    first = str(err).strip().splitlines()[0]
+    first = first_line(err)
     key = getattr(err, "full_key", None)
     return f"{key}: {first}" if key and key not in first else first
 
@@ -214,7 +216,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         try:
             layer = OmegaConf.load(path)
         except Exception as err:  # yaml errors come in several types
-            raise ConfigError(f"{path}: not a valid YAML config ({str(err).splitlines()[0]})")
+            raise ConfigError(f"{path}: not a valid YAML config ({first_line(err)})")
         if not isinstance(layer, DictConfig):
             raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
         cfg = _merge(cfg, layer, str(path))
@@ -225,8 +227,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
             raise ConfigError(f"override {item!r} is not of the form key=value")
         try:
             layer = OmegaConf.from_dotlist([item])
-        except OmegaConfBaseException as err:
-            raise ConfigError(f"override {item!r}: {_short(err)}") from None
+        except Exception as err:  # omegaconf's and yaml's errors
+            raise ConfigError(f"override {item!r}: {first_line(err)}") from None
         cfg = _merge(cfg, layer, f"{key}")
     _check_values(cfg)
     OmegaConf.set_readonly(cfg, True)
@@ -238,7 +240,7 @@ def _merge(cfg: DictConfig, layer, where: str) -> DictConfig:
         return OmegaConf.merge(cfg, layer)
     except (OmegaConfBaseException, TypeError, ValueError) as err:
         message = _short(err) if isinstance(err, OmegaConfBaseException) else str(err)
-        raise ConfigError(f"{where}: {message.splitlines()[0]}") from None
+        raise ConfigError(f"{where}: {first_line(Exception(message))}") from None
 
 
 def to_yaml(cfg: DictConfig) -> str:
@@ -247,9 +249,14 @@ def to_yaml(cfg: DictConfig) -> str:
 
 def from_yaml(text: str) -> DictConfig:
     """A config saved with a run (already complete); validated against the schema again."""
+    if not isinstance(text, str):
+        raise ConfigError(f"saved config: expected YAML text, got {type(text).__name__}")
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(text))
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"saved config: {_short(err)}") from None
+        layer = OmegaConf.create(text)
+    except Exception as err:  # yaml's errors come in several types
+        raise ConfigError(f"saved config: not valid YAML ({first_line(err)})") from None
+    if not isinstance(layer, DictConfig):
+        raise ConfigError("saved config: not a mapping of keys to values")
+    cfg = _merge(OmegaConf.structured(TrainConfig), layer, "saved config")
     _check_values(cfg)
     return cfg

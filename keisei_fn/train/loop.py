@@ -12,6 +12,7 @@ generators); it is what a checkpoint holds, with the games in progress and the c
 
 from __future__ import annotations
 
+from .._errors import first_line
 import random
 import signal
 
@@ -183,14 +184,28 @@ def checkpoint_payload(cfg, carry, parts) -> dict:
     }
 
 
-def restore(payload: dict, cfg, parts) -> dict:
-    """A carry from a checkpoint payload; refuses a checkpoint of another model or encoding."""
+def restore(payload: dict, cfg, parts, source: str = "checkpoint") -> dict:
+    """A carry from a checkpoint payload; refuses a checkpoint of another model or encoding.
+
+    The payload passed its checksum, so a structural problem means a file written by something
+    else (or tampered with and re-summed): reported as CheckpointError naming `source`.
+    """
+    try:
+        return _restore(payload, cfg, parts, source)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+        raise CheckpointError(f"{source}: malformed checkpoint "
+                              f"({type(err).__name__}: {first_line(err, 160)})") from None
+
+
+def _restore(payload: dict, cfg, parts, source: str) -> dict:
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint action/observation encoding {payload.get('format')} "
                               f"does not match this build's {CHECKPOINT_FORMAT}")
     device = parts["device"]
     params = TensorDict(payload["params"]).to(device)
-    check_param_shapes(state_params(parts["net"]), params, "checkpoint")
+    check_param_shapes(state_params(parts["net"]), params, source)
     carry = {"params": params, "opt_state": TensorDict(payload["opt_state"]).to(device),
              "shuffle_gen": torch.Generator(device="cpu"), "counters": dict(payload["counters"]),
              "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}

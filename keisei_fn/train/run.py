@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from .checkpoint import (list_checkpoints, load_latest, remove_stale_temporaries,
                          save_checkpoint)
-from .config import from_yaml, to_yaml
+from .config import from_yaml, load_config, to_yaml
 from .evaluate import format_match, play_match
 from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, learn, restore,
                    seed_everything)
@@ -26,15 +26,17 @@ class CheckpointWriteError(RuntimeError):
 
 
 def resume_config(run_dir: str | Path, overrides=()):
-    """The config saved in a run directory, with `overrides` (e.g. a longer budget) applied."""
+    """The config saved in a run directory, with `overrides` (e.g. a longer budget) applied.
+
+    The run continues where it is now: `run_dir` wins over the directory recorded in the saved
+    config (the run may have been moved or copied).
+    """
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
-    cfg = from_yaml(path.read_text())
-    if overrides:
-        from .config import load_config
-        cfg = load_config(None, list(overrides), base=cfg)
-    return cfg
+    saved = from_yaml(path.read_text())
+    saved.run_dir = str(run_dir)  # set as a value, not parsed from a dotlist (paths may hold ':')
+    return load_config(None, list(overrides), base=saved)
 
 
 def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
@@ -63,7 +65,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
     if resume:
         remove_stale_temporaries(run_dir)
         path, payload = load_latest(run_dir, log=log)
-        carry = restore(payload, cfg, parts)
+        carry = restore(payload, cfg, parts, source=str(path))
         log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
     else:
         if any(run_dir.glob("ckpt_*.pt")):
