@@ -236,3 +236,33 @@ def test_read_only_run_dir_with_continue_keeps_training_and_checkpoints_when_it_
     assert summary["counters"]["iteration"] == 6
     assert any("iteration 2 failed" in m and "Read-only file system" in m for m in messages)
     assert list_checkpoints(run)[-1].name == "ckpt_00000006.pt"
+
+
+def test_game_statistics_count_every_finished_game_exactly_once():
+    """The original Keisei double-counted episodes. Over consecutive rollouts, the games our
+    statistics count equal the games that actually restarted (ply back to 0 in the next step),
+    and the outcome and winner columns each sum to that total."""
+    from keisei_fn.train.stats import game_stats
+
+    cfg = load_config(None, TINY + ["env.max_plies=12", "ppo.rollout_steps=10"])
+    parts = build(cfg)
+    iterator = iter(parts["collector"])
+    counted = restarted = 0
+    previous_last = None
+    for _ in range(6):
+        rollout = next(iterator)
+        rollout.set(("next", "game_result"), rollout.get(("next", "reward")).clone())
+        stats = game_stats(rollout)
+        ends = sum(v for k, v in stats.items() if k.startswith("end_"))
+        assert ends == stats["games"]
+        assert stats["black_wins"] + stats["white_wins"] + stats["draws"] == stats["games"]
+        counted += stats["games"]
+        ply = rollout.get(("game", "ply"))
+        restarted += int(((ply[:, 1:] == 0) & (ply[:, :-1] > 0)).sum())
+        if previous_last is not None:  # a restart across the rollout boundary
+            restarted += int(((ply[:, 0] == 0) & (previous_last > 0)).sum())
+        previous_last = ply[:, -1]
+    after = carrier(parts["collector"]).get(("game", "ply"))
+    restarted += int(((after == 0) & (previous_last > 0)).sum())
+    parts["collector"].shutdown()
+    assert counted == restarted and counted >= 4 * 4  # 60 plies per row, cap 12
