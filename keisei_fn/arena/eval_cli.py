@@ -1,0 +1,163 @@
+"""`keisei-fn eval` (our agent against any player, records and Elo) and `keisei-fn gnushogi-usi`.
+
+Imports nothing heavy at module level: `cli.build_parser` imports this module on every start.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+_PROGRESS_EVERY_S = 5.0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="play our agent against another player; records, Elo")
+    p.add_argument("--agent", required=True, help="checkpoint file or run directory (newest)")
+    p.add_argument("--opponent", required=True,
+                   help="random | greedy | gnushogi:DEPTH[:SECONDS] | usi:COMMAND | checkpoint")
+    p.add_argument("--games", type=int, default=20, help="games, half with each colour")
+    p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw)")
+    p.add_argument("--out", help="output directory (default: RUN_DIR/eval/<date-time>)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the random/greedy players")
+    p.add_argument("--parallel", type=int, default=None,
+                   help="games played side by side (default: all of them when both players "
+                        "are batched, else 1, i.e. one engine process at a time)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds an external engine gets for each reply before it loses")
+    p.add_argument("--think-ms", type=int, default=100, help="byoyomi sent to USI engines")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=_eval)
+
+    from .gnushogi_usi import add_arguments
+
+    p = subparsers.add_parser("gnushogi-usi", help="run gnushogi as a USI engine (stdin/stdout)")
+    add_arguments(p)
+    p.set_defaults(run=_gnushogi_usi)
+
+
+def _gnushogi_usi(args) -> None:
+    from .gnushogi_usi import serve
+
+    serve(args.depth, args.seconds, args.timeout)
+
+
+def _eval(args) -> None:
+    from .match import play_match
+    from .opponents import make_player
+
+    if args.games < 1:
+        raise ValueError(f"--games must be >= 1, got {args.games}")
+    opponent = make_player(args.opponent, args.device, timeout=args.timeout,
+                           think_ms=args.think_ms)  # cheap checks first: fail before loading
+    agent = make_player(args.agent, args.device)
+    out = Path(args.out) if args.out else _default_out(agent.name)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{agent.name} vs {opponent.name}: {args.games} games "
+          f"({(args.games + 1) // 2} as Black), max {args.max_plies} plies -> {out}",
+          file=sys.stderr)
+    started = time.monotonic()
+    tally = _progress(agent.name, args.games, started)
+    with open(out / "games.jsonl", "w") as jsonl:
+        def on_game(record):
+            from .records import to_json_line
+
+            jsonl.write(to_json_line(record) + "\n")
+            jsonl.flush()
+            tally(record)
+
+        records = play_match(agent, opponent, args.games, max_plies=args.max_plies,
+                             seed=args.seed, parallel=args.parallel, device=args.device,
+                             on_game=on_game)
+    summary = summarize(records, agent.name, opponent.name)
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    _write_csa(records, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(format_summary(summary))
+    print(f"records: {out / 'games.jsonl'}, {out / 'games.csa'}, {out / 'csa'}/")
+
+
+def summarize(records, agent: str, opponent: str) -> dict:
+    """W/D/L from the agent's side, Wilson interval of the score, endings and Elo."""
+    from collections import Counter
+
+    from .elo import fit, score_interval
+
+    points = [r.score_for(agent) for r in records]
+    n = len(points)
+    wins, losses = points.count(1.0), points.count(0.0)
+    score = sum(points) / n
+    low, high = score_interval(score, n)
+    summary = {"agent": agent, "opponent": opponent, "games": n, "wins": wins,
+               "draws": n - wins - losses, "losses": losses, "score": score,
+               "score_low": low, "score_high": high,
+               "mean_plies": sum(len(r.moves) for r in records) / n,
+               # Two deterministic players (argmax agent, gnushogi) replay the same game per
+               # colour: the interval then overstates what was measured.
+               "distinct_games": len({(r.black, r.moves) for r in records}),
+               "endings": dict(Counter(r.reason for r in records)), "elo": None}
+    if agent != opponent:
+        ratings = fit([(r.black, r.white, r.score_for(r.black)) for r in records],
+                      anchor="random" if opponent == "random" else opponent)
+        elo, e_low, e_high = ratings.of(agent)
+        summary["elo"] = {"anchor": ratings.anchor, "elo": elo, "low": e_low, "high": e_high,
+                          "regularized": ratings.regularized}
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"vs {s['opponent']}: W {s['wins']} D {s['draws']} L {s['losses']}  "
+             f"score {100 * s['score']:.1f}% [95% {100 * s['score_low']:.1f}, "
+             f"{100 * s['score_high']:.1f}]  mean length {s['mean_plies']:.0f} plies",
+             "endings: " + ", ".join(f"{k} {v}" for k, v in sorted(s["endings"].items()))
+             + f"; distinct games {s['distinct_games']} of {s['games']}"]
+    e = s["elo"]
+    if e is None:
+        lines.append("Elo: n/a (the agent played itself)")
+    else:
+        note = " (virtual draws added: a 0% or 100% score has no finite estimate)" \
+            if e["regularized"] else ""
+        lines.append(f"Elo {e['elo']:+.0f} [95% {e['low']:+.0f}, {e['high']:+.0f}] relative to "
+                     f"{e['anchor']} = 0{note}")
+    return "\n".join(lines)
+
+
+def _default_out(agent_name: str) -> Path:
+    path = Path(agent_name)
+    if not path.exists():
+        raise ValueError(f"--agent {agent_name!r} is not a checkpoint: give --out")
+    run_dir = path if path.is_dir() else path.parent
+    return run_dir / "eval" / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _progress(agent: str, total: int, started: float):
+    """A callback counting finished games; prints a line at most every few seconds."""
+    counts = {"W": 0, "D": 0, "L": 0}
+    last = [started]
+
+    def tally(record) -> None:
+        counts["WDL"[2 - int(2 * record.score_for(agent))]] += 1
+        done = sum(counts.values())
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_S or done == total:
+            last[0] = now
+            print(f"  {done}/{total} games  W {counts['W']} D {counts['D']} L {counts['L']}  "
+                  f"({now - started:.0f} s)", file=sys.stderr)
+
+    return tally
+
+
+def _write_csa(records, out: Path) -> None:
+    from .records import to_csa
+
+    folder = out / "csa"
+    folder.mkdir(exist_ok=True)
+    texts = []
+    for r in records:
+        text = to_csa(r)
+        texts.append(text)
+        (folder / f"game_{r.meta.get('game', len(texts) - 1):04d}.csa").write_text(text)
+    # One file with every game, separated by CSA's "/" line (cshogi.CSA.Parser.parse_str splits).
+    (out / "games.csa").write_text("/\n".join(texts))

@@ -1,0 +1,157 @@
+"""Games between two players, refereed by our rules engine, batched where the players allow it.
+
+`play_games(black, white, n)` plays n games side by side with fixed colours: one state
+TensorDict [n]; on every ply each batched player picks for all of its games in one call and each
+engine (one process per game, started on its first move, closed when its game ends) is asked in
+turn: all requests are sent before any reply is awaited, so engines think side by side.
+`play_match(a, b, games)` plays both colours (a is Black in the first half) and, when an engine
+is involved, `parallel` games at a time (default 1: one engine process alive, modest CPU).
+
+An engine that times out, dies, sends garbage or an illegal move loses that game; the reason is
+recorded and the match goes on. Games end by the rules (mate, repetition, perpetual check,
+entering-king declaration - on by default so a USI `bestmove win` is never needed - or the move
+cap, a draw).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..shogi import Reason, action_to_usi, initial_state, step, usi_to_action
+from ._process import EngineFailure
+from .engines import USI_MOVE_RE, await_move, close_session, open_session, request_move
+from .opponents import Player
+from .records import GameRecord
+
+_COLOURS = ("black", "white")
+
+
+def play_match(a: Player, b: Player, games: int, *, max_plies: int = 512, seed: int = 0,
+               parallel: int | None = None, device="cpu", impasse: bool = True,
+               on_game: Callable[[GameRecord], None] | None = None) -> list[GameRecord]:
+    """`games` games, `a` Black in the first ceil(games/2), `b` Black in the rest."""
+    if games < 1:
+        raise ValueError(f"games must be >= 1, got {games}")
+    if max_plies < 1:
+        raise ValueError(f"max plies must be >= 1, got {max_plies}")
+    if parallel is None:
+        parallel = games if a.batched and b.batched else 1
+    if parallel < 1:
+        raise ValueError(f"parallel must be >= 1, got {parallel}")
+    generator = torch.Generator(device=device).manual_seed(seed)
+    first = (games + 1) // 2
+    records: list[GameRecord] = []
+    for black, white, lo, hi in ((a, b, 0, first), (b, a, first, games)):
+        for start in range(lo, hi, parallel):
+            n = min(parallel, hi - start)
+            records += play_games(black, white, n, max_plies=max_plies, generator=generator,
+                                  device=device, impasse=impasse, first_game=start,
+                                  on_game=on_game, meta={"seed": seed})
+    return records
+
+
+def play_games(black: Player, white: Player, n: int, *, max_plies: int = 512,
+               generator: torch.Generator | None = None, device="cpu", impasse: bool = True,
+               first_game: int = 0, on_game=None, meta: dict | None = None) -> list[GameRecord]:
+    """n games side by side, `black` against `white`; records in game order."""
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(0)
+    players = (black, white)
+    state = initial_state(n, device=device, max_plies=max_plies)
+    moves: list[list[str]] = [[] for _ in range(n)]
+    sessions: tuple[dict, dict] = ({}, {})  # per colour: game -> engine session
+    done: dict[int, GameRecord] = {}
+    live = list(range(n))
+
+    def finish(g: int, winner: str, reason: str, detail: str = "") -> None:
+        done[g] = GameRecord(black.name, white.name, tuple(moves[g]), winner, reason,
+                             detail=detail, meta={"game": first_game + g, **(meta or {})})
+        for colour, table in enumerate(sessions):
+            if g in table:
+                mine = _COLOURS[colour]
+                close_session(table.pop(g), "draw" if winner == "draw" else
+                              ("win" if winner == mine else "lose"))
+        if on_game is not None:
+            on_game(done[g])
+
+    try:
+        while live:
+            rows = torch.tensor(live, device=device)
+            sub = state[rows]
+            side = sub["side_to_move"].tolist()
+            action = torch.full((len(live),), -1, dtype=torch.long, device=device)
+            failed: dict[int, EngineFailure] = {}
+            for colour, player in enumerate(players):
+                pos = [i for i, s in enumerate(side) if s == colour]
+                if not pos:
+                    continue
+                if player.batched:
+                    idx = torch.tensor(pos, device=device)
+                    action[idx] = player.choose(sub[idx], generator).to(action.dtype)
+                    continue
+                for i, result in zip(pos, _engine_turn(player, sessions[colour],
+                                                       [live[i] for i in pos], moves)):
+                    try:
+                        action[i] = _label(sub[i:i + 1], result)
+                    except EngineFailure as err:
+                        failed[i] = err
+            for i, err in failed.items():
+                loser = side[i]
+                finish(live[i], _COLOURS[1 - loser], err.kind, str(err))
+            ok = [i for i in range(len(live)) if i not in failed]
+            if ok:
+                idx = torch.tensor(ok, device=device)
+                before, chosen = sub[idx], action[idx]
+                usi = action_to_usi(before, chosen)
+                after = step(before, chosen, impasse=impasse)
+                state[rows[idx]] = after
+                ended = (after["terminated"] | after["truncated"]).tolist()
+                reward = after["reward"].tolist()
+                reason = after["termination_reason"].tolist()
+                for j, i in enumerate(ok):
+                    g = live[i]
+                    moves[g].append(usi[j])
+                    if ended[j]:
+                        mover = side[i]
+                        winner = ("draw" if reward[j] == 0 else
+                                  _COLOURS[mover] if reward[j] > 0 else _COLOURS[1 - mover])
+                        finish(g, winner, Reason.NAMES[reason[j]])
+            live = [g for g in live if g not in done]
+    finally:
+        for table in sessions:
+            for g in list(table):
+                close_session(table.pop(g))
+    return [done[g] for g in range(n)]
+
+
+def _engine_turn(player: Player, sessions: dict, games: list[int], moves: list[list[str]]):
+    """One reply (USI text or EngineFailure) per game from its engine; requests all go first."""
+    results: dict[int, object] = {}
+    for g in games:
+        try:
+            if g not in sessions:
+                sessions[g] = open_session(player.engine)
+            request_move(sessions[g], moves[g])
+        except EngineFailure as err:
+            results[g] = err
+    for g in games:
+        if g not in results:
+            try:
+                results[g] = await_move(sessions[g])
+            except EngineFailure as err:
+                results[g] = err
+    return [results[g] for g in games]
+
+
+def _label(state_row, reply) -> int:
+    """The action label of an engine's reply in a one-game state, or EngineFailure."""
+    if isinstance(reply, EngineFailure):
+        raise reply
+    if not USI_MOVE_RE.match(reply):
+        raise EngineFailure("garbage_move", f"not a USI move: {reply!r}")
+    try:
+        return int(usi_to_action(state_row, [reply])[0])
+    except ValueError as err:
+        raise EngineFailure("illegal_move", f"illegal move {reply!r}: {err}") from None

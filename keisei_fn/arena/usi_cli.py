@@ -1,0 +1,37 @@
+"""`keisei-fn usi`: a trained agent as a USI engine on stdin/stdout, for Shogi GUIs and matches.
+
+The engine module (torch, the network) is imported only when the subcommand runs, so registering
+it costs `keisei-fn --help` nothing.
+"""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "usi", help="play as a USI engine on stdin/stdout (Shogi GUIs, engine matches)",
+        description="Speak USI on stdin/stdout. The checkpoint is loaded and verified before "
+                    "the first command is read; each flag is the default of the USI option "
+                    "of the same name (the GUI may change it).")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a checkpoint file, or a run directory (its newest checkpoint)")
+    p.add_argument("--device", default="cpu", help="torch device of the network (Device)")
+    p.add_argument("--temperature", default="0",
+                   help="0: the best move; > 0: sample moves (Temperature, default 0)")
+    p.add_argument("--search", default="none", metavar="{none,1ply}",
+                   help="none: the policy's move; 1ply: value-guided 1-ply search (Search)")
+    p.add_argument("--seed", default="0", help="seed of sampled moves (Seed, default 0)")
+    p.set_defaults(run=_usi)
+
+
+def _usi(args) -> None:
+    from .usi_engine import Options, load_engine_agent, serve, set_option
+
+    # The flags go through the USI options' own parsers: one set of checks, the same messages.
+    options = Options(checkpoint=args.checkpoint)
+    for name, value in (("Device", args.device), ("Temperature", args.temperature),
+                        ("Search", args.search), ("Seed", args.seed)):
+        options = set_option(options, name, value)
+    # A bad checkpoint must fail here, as one line and exit code 2 (cli.main), not in a GUI.
+    agent = load_engine_agent(options)
+    serve(options, agent)

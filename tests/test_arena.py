@@ -1,0 +1,364 @@
+"""Arena: players, engine processes (gnushogi, USI, broken fakes), records, Elo, the eval CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import cshogi
+import numpy as np
+import pytest
+import torch
+from cshogi import CSA
+
+from keisei_fn import cli
+from keisei_fn.arena import engines
+from keisei_fn.arena.elo import expected_score, fit, score_interval
+from keisei_fn.arena.gnushogi_usi import parse_position
+from keisei_fn.arena.match import play_match
+from keisei_fn.arena.opponents import make_player
+from keisei_fn.arena.records import (ENGINE_REASONS, RULE_REASONS, GameRecord, from_json_line,
+                                     to_csa, to_json_line, usi_position)
+from keisei_fn.shogi import STARTPOS_SFEN
+from keisei_fn.train.evaluate import _wilson
+
+GNUSHOGI = engines.find_gnushogi()
+needs_gnushogi = pytest.mark.skipif(
+    GNUSHOGI is None, reason="gnushogi is not installed (apt-get install gnushogi; .ci/run does)")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def legal_in_cshogi(record: GameRecord) -> bool:
+    board = cshogi.Board(record.start_sfen)
+    for move in record.moves:
+        m = board.move_from_usi(move)
+        if not board.is_legal(m):
+            return False
+        board.push(m)
+    return True
+
+
+def assert_csa_round_trip(record: GameRecord) -> None:
+    [parsed] = CSA.Parser.parse_str(to_csa(record))
+    assert [cshogi.move_to_usi(m) for m in parsed.moves] == list(record.moves)
+    # CSA has no move counter: compare board, side to move and hands.
+    assert (cshogi.Board(parsed.sfen).sfen().split()[:3]
+            == cshogi.Board(record.start_sfen).sfen().split()[:3])
+    assert parsed.names == [record.black, record.white]
+    expected = {"black": cshogi.BLACK_WIN, "white": cshogi.WHITE_WIN, "draw": cshogi.DRAW}
+    assert parsed.win == expected[record.winner], (record.reason, parsed.endgame)
+
+
+def gone(pid: int, wait: float = 3.0) -> bool:
+    """The process has exited (absent, or a zombie its new parent has yet to reap)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# A USI engine that misbehaves on purpose. It appends its pid (and its helper's) to a file so
+# the test can check that nothing outlives the match.
+FAKE_ENGINE = r"""
+import os, signal, subprocess, sys, time
+mode, pidfile = sys.argv[1], sys.argv[2]
+with open(pidfile, "a") as f:
+    f.write(f"{os.getpid()}\n")
+if mode == "hang":  # a helper process that a careless shutdown would leave behind
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    with open(pidfile, "a") as f:
+        f.write(f"{child.pid}\n")
+if mode == "stubborn":  # ignores quit (busy) and SIGTERM: needs SIGKILL
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "mute":  # never finishes the handshake
+    time.sleep(300)
+for line in sys.stdin:
+    cmd = (line.split() or [""])[0]
+    if cmd == "usi":
+        print("id name fake\nusiok", flush=True)
+    elif cmd == "isready":
+        print("readyok", flush=True)
+    elif cmd == "go":
+        if mode in ("hang", "stubborn"):
+            time.sleep(300)
+        elif mode == "crash":
+            sys.exit(3)
+        elif mode == "garbage":
+            print("info string thinking hard\nbestmove zzzz", flush=True)
+        elif mode == "illegal":
+            print("bestmove 5e5d", flush=True)
+        elif mode == "resign":
+            print("bestmove resign", flush=True)
+    elif cmd == "quit":
+        break
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny trained checkpoint (same settings as tests/test_train.py's TINY)."""
+    from test_train import tiny
+
+    from keisei_fn.train.run import train
+
+    run_dir = tmp_path_factory.mktemp("arena") / "run"
+    train(tiny(run_dir, "total_updates=1"), log=lambda *a: None)
+    return run_dir
+
+
+# --- players ----------------------------------------------------------------------------------
+
+def test_player_specs_and_one_line_errors(tmp_path):
+    assert make_player("random").batched and make_player("greedy").batched
+    usi = make_player(f"usi:{sys.executable} -c pass")
+    assert not usi.batched and usi.engine.protocol == "usi"
+    assert usi.engine.argv == (sys.executable, "-c", "pass")
+    for bad, words in [("nonsense", "unknown player"), ("usi:", "needs a command"),
+                       ("usi:/no/such/engine --x", "not found"), ("gnushogi:", "bad gnushogi"),
+                       ("gnushogi:one", "bad gnushogi"), ("gnushogi:1:2:3", "bad gnushogi"),
+                       (str(tmp_path), "no checkpoint"), ("", "empty")]:
+        with pytest.raises(ValueError, match=words):
+            make_player(bad)
+
+
+@needs_gnushogi
+def test_gnushogi_spec_bounds():
+    player = make_player("gnushogi:2:3")
+    assert player.engine.protocol == "gnushogi"
+    assert (player.engine.depth, player.engine.seconds) == (2, 3)
+    with pytest.raises(ValueError, match="depth must be 1..29"):
+        make_player("gnushogi:0")
+
+
+def test_agent_player_is_batched(tiny_run):
+    player = make_player(str(tiny_run))
+    assert player.batched and player.name.endswith(".pt")
+    from keisei_fn.shogi import initial_state
+
+    state = initial_state(3)
+    labels = player.choose(state, torch.Generator().manual_seed(0))
+    assert labels.shape == (3,) and bool(state["legal_mask"].gather(1, labels[:, None]).all())
+
+
+def test_notation_and_start_position_agree_with_the_engine():
+    assert engines.STARTPOS_SFEN == STARTPOS_SFEN
+    for move in ("7g7f", "2b8h+", "P*5e", "G*1i"):
+        assert engines.usi_to_gnushogi(move) == move
+        assert engines.gnushogi_to_usi(move) == move
+    assert engines.gnushogi_to_usi("...") is None
+    with pytest.raises(ValueError):
+        engines.usi_to_gnushogi("7g7f=")
+    assert parse_position(["startpos"]) == (STARTPOS_SFEN, [])
+    assert parse_position(["startpos", "moves", "7g7f", "3c3d"]) == (STARTPOS_SFEN,
+                                                                     ["7g7f", "3c3d"])
+    assert parse_position(["sfen", *STARTPOS_SFEN.split(), "moves", "7g7f"]) == (
+        STARTPOS_SFEN, ["7g7f"])
+
+
+# --- gnushogi ---------------------------------------------------------------------------------
+
+@needs_gnushogi
+def test_gnushogi_plays_complete_legal_games_with_both_colours():
+    random_player, gnu = make_player("random"), make_player("gnushogi:1")
+    started = time.monotonic()
+    records = play_match(random_player, gnu, 2, max_plies=60, seed=3)
+    seconds = time.monotonic() - started
+    assert [r.black for r in records] == ["random", "gnushogi:1"]
+    for r in records:
+        assert r.reason in RULE_REASONS, (r.reason, r.detail)  # no engine failure
+        assert r.reason != "move_cap" or len(r.moves) == 60
+        assert legal_in_cshogi(r)
+        assert_csa_round_trip(r)
+    assert seconds < 30, f"two depth-1 games took {seconds:.1f} s"
+
+
+@needs_gnushogi
+def test_gnushogi_replays_any_position_and_leaves_no_process():
+    spec = make_player("gnushogi:1").engine
+    session = engines.open_session(spec)
+    pids = [session.proc.popen.pid]
+    try:
+        engines.request_move(session, [])  # gnushogi as Black from the start
+        first = engines.await_move(session)
+        engines.request_move(session, [first, "3c3d"])  # the usual incremental reply
+        second = engines.await_move(session)
+        # A take-back: not a continuation, so gnushogi restarts and replays in force mode.
+        engines.request_move(session, ["7g7f", "3c3d", "2g2f", "8c8d"])
+        pids.append(session.proc.popen.pid)
+        third = engines.await_move(session)
+    finally:
+        engines.close_session(session)
+    board = cshogi.Board()
+    for move in (first, "3c3d", second):
+        assert board.is_legal(board.move_from_usi(move))
+        board.push_usi(move)
+    board = cshogi.Board()
+    for move in ("7g7f", "3c3d", "2g2f", "8c8d"):
+        board.push_usi(move)
+    assert board.is_legal(board.move_from_usi(third))
+    assert all(gone(pid) for pid in pids)
+
+
+@needs_gnushogi
+def test_gnushogi_usi_wrapper_plays_through_the_usi_client():
+    wrapper = make_player(f"usi:{sys.executable} -m keisei_fn.arena.gnushogi_usi --depth 1",
+                          timeout=20.0)
+    records = play_match(wrapper, make_player("random"), 2, max_plies=40, seed=1)
+    for r in records:
+        assert r.reason in RULE_REASONS, (r.reason, r.detail)
+        assert legal_in_cshogi(r)
+
+
+# --- broken engines ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, reason, games", [
+    ("hang", "engine_timeout", 2), ("stubborn", "engine_timeout", 1),
+    ("mute", "engine_timeout", 1), ("crash", "engine_crash", 2),
+    ("garbage", "garbage_move", 2), ("illegal", "illegal_move", 2), ("resign", "resign", 1)])
+def test_broken_engine_loses_with_reason_and_leaves_no_process(tmp_path, mode, reason, games):
+    script, pidfile = tmp_path / "fake.py", tmp_path / "pids"
+    script.write_text(FAKE_ENGINE)
+    fake = make_player(f"usi:{sys.executable} {script} {mode} {pidfile}", timeout=1.0)
+    records = play_match(make_player("random"), fake, games, max_plies=20, seed=0)
+    assert len(records) == games  # the match went on after every failure
+    for r in records:
+        assert r.reason == reason, (r.reason, r.detail)
+        assert r.winner == ("black" if r.black == "random" else "white")
+        assert r.reason in ENGINE_REASONS and r.detail
+        assert_csa_round_trip(r)
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert len(pids) >= games
+    assert all(gone(pid) for pid in pids), "an engine process (or its helper) survived"
+
+
+# --- records ----------------------------------------------------------------------------------
+
+def test_records_of_random_games_parse_in_cshogi():
+    records = play_match(make_player("random"), make_player("greedy"), 4, max_plies=160, seed=7)
+    moves = [m for r in records for m in r.moves]
+    assert any("*" in m for m in moves) and any(m.endswith("+") for m in moves)
+    for r in records:
+        assert_csa_round_trip(r)
+        assert from_json_line(to_json_line(r)) == r
+    assert usi_position(records[0]).startswith("startpos moves ")
+
+
+def test_csa_from_a_middle_game_position_with_hands():
+    sfen = "8l/1l+R2P3/p2pBG1pp/kps1p4/Nn1P2G2/P1P1P2PP/1PS6/1KSG3+r1/LN2+p3L w Sbgn3p 124"
+    board, rng, moves = cshogi.Board(sfen), np.random.default_rng(0), []
+    for _ in range(60):
+        legal = list(board.legal_moves)
+        if not legal:
+            break
+        m = legal[rng.integers(len(legal))]
+        moves.append(cshogi.move_to_usi(m))
+        board.push(m)
+    record = GameRecord("a", "b", tuple(moves), "draw", "move_cap", start_sfen=sfen)
+    assert_csa_round_trip(record)
+    for winner, why in [("white", "perpetual_check"), ("black", "impasse"),
+                        ("black", "engine_timeout"), ("white", "resign")]:
+        assert_csa_round_trip(GameRecord("a", "b", tuple(moves[:2]), winner, why,
+                                         start_sfen=sfen))
+
+
+# --- Elo ----------------------------------------------------------------------------------------
+
+TRUE_ELO = {"random": 0.0, "a": 150.0, "b": 400.0, "c": -120.0}
+
+
+def simulate(rng, games_per_pair: int, draw_rate: float = 0.0):
+    """Round robin from TRUE_ELO; a draw with probability draw_rate (mean score kept)."""
+    names, results = list(TRUE_ELO), []
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            p = float(expected_score(TRUE_ELO[x] - TRUE_ELO[y]))
+            d = min(draw_rate, 2 * min(p, 1 - p))
+            u = rng.random(games_per_pair)
+            score = np.where(u < p - d / 2, 1.0, np.where(u < p + d / 2, 0.5, 0.0))
+            results += [(x, y, float(s)) for s in score]
+    return results
+
+
+@pytest.mark.parametrize("draw_rate", [0.0, 0.3])
+def test_elo_recovers_known_ratings(draw_rate):
+    ratings = fit(simulate(np.random.default_rng(1), 400, draw_rate))
+    assert ratings.anchor == "random" and ratings.of("random") == (0.0, 0.0, 0.0)
+    assert not ratings.regularized and ratings.games == 6 * 400
+    for name, true in TRUE_ELO.items():
+        elo, low, high = ratings.of(name)
+        assert low <= true <= high, (name, elo, low, high)
+        assert abs(elo - true) < 50
+        assert high - low < 120 or name == "random"
+
+
+def test_elo_intervals_cover_the_truth_about_95_percent():
+    rng = np.random.default_rng(2)
+    hits = []
+    for _ in range(100):
+        ratings = fit(simulate(rng, 40))
+        hits += [lo <= TRUE_ELO[n] <= hi for n, lo, hi in
+                 zip(ratings.names, ratings.low, ratings.high) if n != "random"]
+    assert 0.90 <= np.mean(hits) <= 0.99
+
+
+def test_elo_edge_cases():
+    # A 100% score has no finite maximum: virtual draws keep it finite, and say so.
+    perfect = fit([("x", "random", 1.0)] * 8)
+    elo, low, high = perfect.of("x")
+    assert perfect.regularized and 0 < elo < 1000 and low < elo < high
+    # Two wins in three games, no prior: exactly 400 log10(2) above.
+    r = fit([("x", "y", 1.0), ("x", "y", 1.0), ("x", "y", 0.0)], anchor="y")
+    assert r.of("x")[0] == pytest.approx(400 * np.log10(2.0), abs=1e-6)
+    with pytest.raises(ValueError, match="connect"):
+        fit([("a", "random", 1.0), ("b", "c", 0.5)])
+    with pytest.raises(ValueError, match="itself"):
+        fit([("a", "a", 0.5)])
+    for p, n in [(0.5, 10), (1.0, 4), (0.0, 7), (0.3, 100)]:
+        assert score_interval(p, n) == pytest.approx(_wilson(p, n), abs=1e-4)  # z 1.96
+
+
+# --- the eval command ---------------------------------------------------------------------------
+
+def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
+    out = tmp_path / "ev"
+    code = cli.main(["eval", "--agent", str(tiny_run), "--opponent", "random", "--games", "4",
+                     "--max-plies", "40", "--out", str(out), "--seed", "1"])
+    assert code == 0
+    text = capsys.readouterr()
+    assert "vs random: W" in text.out and "relative to random = 0" in text.out
+    assert "4/4 games" in text.err  # progress
+    records = [from_json_line(line) for line in (out / "games.jsonl").read_text().splitlines()]
+    assert len(records) == 4
+    agent = records[0].black
+    assert [r.black == agent for r in records] == [True, True, False, False]
+    parsed = CSA.Parser.parse_str((out / "games.csa").read_text())
+    assert len(parsed) == 4 and len(list((out / "csa").glob("*.csa"))) == 4
+    for r, p in zip(sorted(records, key=lambda r: r.meta["game"]), parsed):
+        assert [cshogi.move_to_usi(m) for m in p.moves] == list(r.moves)
+        assert legal_in_cshogi(r)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["wins"] + summary["draws"] + summary["losses"] == 4
+    assert summary["elo"]["anchor"] == "random"
+    assert summary["score_low"] <= summary["score"] <= summary["score_high"]
+
+    # Default output directory: the agent's run dir / eval / <date-time>.
+    assert cli.main(["eval", "--agent", str(tiny_run), "--opponent", "greedy", "--games", "2",
+                     "--max-plies", "8"]) == 0
+    assert len(list((tiny_run / "eval").glob("*/games.jsonl"))) == 1
+
+
+def test_eval_cli_bad_spec_is_one_line(tiny_run, capsys):
+    assert cli.main(["eval", "--agent", str(tiny_run), "--opponent", "gnushogi:x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keisei-fn eval: error: bad gnushogi spec") and "\n" not in err
+    assert cli.main(["eval", "--agent", str(tiny_run), "--opponent", "random",
+                     "--games", "0"]) == 2

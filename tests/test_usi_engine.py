@@ -1,0 +1,500 @@
+"""USI engine: a scripted session over a pipe, complete games driven by cshogi's USI client, and
+the pure helpers (position parsing, `go` limits, the 1-ply search's exact terminal scores).
+
+Every test uses its own tiny checkpoint (one PPO update of a 1x8 network), never a real run.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from keisei_fn.agent import load_agent
+from keisei_fn.arena import usi_engine as ue
+from keisei_fn.cli import main as cli_main
+from keisei_fn.shogi import STARTPOS_SFEN, Reason, to_sfen, usi_to_action
+from keisei_fn.train.config import load_config
+from keisei_fn.train.run import train
+
+cshogi = pytest.importorskip("cshogi")
+from cshogi import usi as cshogi_usi  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
+        "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
+        "track.aim=false", "track.progress=false", "eval.games=2", "eval.max_plies=8",
+        "total_updates=1", "time_budget_s=0"]
+MATE_IN_ONE = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"  # G*5b mates: the pawn on 5c guards the gold
+MATED = "4k4/4G4/4P4/9/9/9/9/9/4K4 w - 1"     # the position after it: White has no move
+# Kings step out and back: the start position recurs at plies 4, 8 and 12 (the 4th time).
+KING_SHUFFLE = ["5i5h", "5a5b", "5h5i", "5b5a"] * 2 + ["5i5h", "5a5b", "5h5i"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("usi") / "run"
+    train(load_config(None, TINY + [f"run_dir={run}"]), log=lambda *a: None)
+    return run
+
+
+@pytest.fixture(scope="module")
+def net(run_dir):
+    return load_agent(run_dir)[0]
+
+
+@pytest.fixture
+def session(run_dir):
+    options = ue.Options(checkpoint=str(run_dir))
+    return ue.new_session(options, ue.load_engine_agent(options))
+
+
+def cshogi_legal(board) -> set[str]:
+    return {cshogi.move_to_usi(m) for m in board.legal_moves}
+
+
+def board_after(moves, sfen=None):
+    board = cshogi.Board(sfen) if sfen else cshogi.Board()
+    for m in moves:
+        board.push_usi(m)
+    return board
+
+
+def feed(session, *lines):
+    """(next session, output lines) of feeding `lines` to the engine in-process."""
+    out = []
+    return ue.run_engine(lines, session, out.append), out
+
+
+# ---------------------------------------------------------------------------------------------
+# (1) A scripted session through a pipe, as a GUI would drive it.
+
+
+def _engine_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _start(run_dir, *flags):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keisei_fn.cli", "usi", "--checkpoint", str(run_dir), *flags],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        bufsize=1, env=_engine_env())
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, lines
+
+
+def _send(proc, line: str) -> float:
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    return time.monotonic()
+
+
+def _read_until(lines: queue.Queue, prefix: str, timeout: float = 30.0) -> list[str]:
+    got, end = [], time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(end - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise AssertionError(f"no {prefix!r} within {timeout} s; got {got}") from None
+        assert line is not None, f"engine exited while waiting for {prefix!r}; got {got}"
+        got.append(line)
+        if line.startswith(prefix):
+            return got
+
+
+def _silent_for(lines: queue.Queue, seconds: float) -> list[str]:
+    time.sleep(seconds)
+    got = []
+    while not lines.empty():
+        got.append(lines.get())
+    return got
+
+
+def test_scripted_session_over_a_pipe(run_dir):
+    proc, lines = _start(run_dir)
+    try:
+        _send(proc, "usi")
+        hello = _read_until(lines, "usiok")
+        assert re.fullmatch(r"id name keisei_fn \S+", hello[0])
+        assert hello[1] == "id author keisei_fn developers"
+        declared = {m[1] for line in hello if (m := re.match(r"option name (\S+) type ", line))}
+        assert {"USI_Ponder", "Temperature", "Search", "Device"} <= declared
+        assert "option name Search type combo default none var none var 1ply" in hello
+
+        _send(proc, "isready")
+        assert _read_until(lines, "readyok")[-1] == "readyok"
+        _send(proc, "usinewgame")
+        _send(proc, "setoption name USI_Hash value 256")  # every GUI sends it: silently accepted
+        _send(proc, "position startpos moves 7g7f 3c3d")
+        sent = _send(proc, "go btime 10000 wtime 10000 byoyomi 1000")
+        answer = _read_until(lines, "bestmove")
+        assert time.monotonic() - sent < 1.0
+        move = answer[-1].split()[1]
+        assert move in cshogi_legal(board_after(["7g7f", "3c3d"]))
+        assert "info depth 1 score cp" in answer[-2] and answer[-2].endswith(f"pv {move}")
+
+        # An illegal move (no pawn on 7g any more): reported, the previous position kept.
+        moved = "lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL b - 1"
+        _send(proc, f"position sfen {moved} moves 7g7f")
+        assert "illegal USI move '7g7f'" in _read_until(lines, "info string error")[-1]
+        _send(proc, "position sfen not/a/board b - 1")
+        assert "info string error" in _read_until(lines, "info string")[-1]
+        _send(proc, "frobnicate now")
+        assert "unknown command 'frobnicate'" in _read_until(lines, "info string")[-1]
+        _send(proc, "setoption name Search value 1ply")
+        _send(proc, "go byoyomi 1000")
+        move = _read_until(lines, "bestmove")[-1].split()[1]
+        assert move in cshogi_legal(board_after(["7g7f", "3c3d"]))
+
+        # infinite / ponder: the answer waits for stop / ponderhit.
+        _send(proc, "go infinite")
+        assert not any(line.startswith("bestmove") for line in _silent_for(lines, 0.5))
+        _send(proc, "stop")
+        assert _read_until(lines, "bestmove", timeout=2.0)[-1].split()[1] in cshogi_legal(
+            board_after(["7g7f", "3c3d"]))
+        _send(proc, "go ponder btime 1000 wtime 1000 byoyomi 1000")
+        _send(proc, "isready")  # allowed while pondering
+        assert not any(line.startswith("bestmove") for line in _read_until(lines, "readyok"))
+        _send(proc, "ponderhit")
+        _read_until(lines, "bestmove", timeout=2.0)
+        _send(proc, "gameover win")
+        _send(proc, "quit")
+        assert proc.wait(timeout=15) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
+    assert cli_main(["usi", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint not found" in err and err.count("\n") == 1
+    corrupt = tmp_path / "ckpt_00000001.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    assert cli_main(["usi", "--checkpoint", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a keisei_fn checkpoint" in err and err.count("\n") == 1
+    assert cli_main(["usi", "--checkpoint", str(corrupt), "--search", "2ply"]) == 2
+    assert "option Search" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# (2) Complete games driven by cshogi's own USI client.
+
+
+@pytest.fixture
+def cshogi_engines(monkeypatch):
+    """cshogi's `Engine` started under a watchdog; yields a factory `start(cmd) -> Engine`.
+
+    cshogi 1.1.0 detects EOF by comparing the bytes it read with '' (never true), so an engine
+    that dies would make it spin forever: its pipe raises EOFError on EOF instead, and a watchdog
+    kills engines still running after 80 s. The protocol traffic is untouched.
+    """
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        raw = proc.stdout
+
+        def readline():
+            line = raw.readline()
+            if not line:
+                raise EOFError("the engine closed its output")
+            return line
+
+        proc.stdout = SimpleNamespace(readline=readline, flush=lambda: None, close=raw.close)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(sys.modules["cshogi.usi.Engine"], "subprocess",
+                        SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE))
+    watchdog = threading.Timer(80.0, lambda: [p.kill() for p in started if p.poll() is None])
+    watchdog.start()
+    yield cshogi_usi.Engine
+    watchdog.cancel()
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _engine_script(path: Path, run_dir, *flags) -> str:
+    """cshogi runs an engine from one executable path: a shell script starting ours."""
+    path.write_text("#!/bin/sh\n"
+                    f"PYTHONPATH={shlex.quote(str(ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}\n"
+                    "export PYTHONPATH\n"
+                    f"exec {shlex.quote(sys.executable)} -m keisei_fn.cli usi "
+                    f"--checkpoint {shlex.quote(str(run_dir))} {' '.join(flags)}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+_REPETITION_ENDS = (cshogi.REPETITION_DRAW, cshogi.REPETITION_WIN, cshogi.REPETITION_LOSE)
+BYOYOMI_MS = 2000
+
+
+def play_game(black, white, rng: random.Random, max_plies: int) -> tuple[str, list[str]]:
+    """(how it ended, moves): cshogi engines or None (a random mover) on each side."""
+    board, moves = cshogi.Board(), []
+    for engine in {id(e): e for e in (black, white) if e is not None}.values():
+        engine.usinewgame()
+    while True:
+        player = black if board.turn == cshogi.BLACK else white
+        if board.is_game_over():
+            if player is not None:  # the mated engine must resign, not move
+                player.position(moves)
+                assert player.go(byoyomi=BYOYOMI_MS)[0] == "resign"
+            return "mate", moves
+        if board.is_draw() in _REPETITION_ENDS:
+            return "repetition", moves
+        if len(moves) >= max_plies:
+            return "move cap", moves
+        if player is None:
+            move = rng.choice(sorted(cshogi_legal(board)))
+        else:
+            player.position(moves)
+            sent = time.monotonic()
+            move, _ = player.go(btime=60_000, wtime=60_000, byoyomi=BYOYOMI_MS)
+            assert time.monotonic() - sent < BYOYOMI_MS / 1000, "lost on time"
+        assert move in cshogi_legal(board), (board.sfen(), move)
+        board.push_usi(move)
+        moves.append(move)
+
+
+def test_complete_games_driven_by_cshogi(run_dir, tmp_path, cshogi_engines):
+    sampler = cshogi_engines(_engine_script(tmp_path / "sampler.sh", run_dir,
+                                            "--temperature", "1", "--seed", "7"))
+    searcher = cshogi_engines(_engine_script(tmp_path / "searcher.sh", run_dir,
+                                             "--search", "1ply"))
+    assert sampler.name.startswith("keisei_fn ")
+    for engine in (sampler, searcher):
+        engine.isready()
+    rng = random.Random(0)
+    pairings = [(sampler, None), (None, searcher), (sampler, searcher), (searcher, sampler),
+                (sampler, sampler)]
+    endings = []
+    for black, white in pairings:
+        ending, moves = play_game(black, white, rng, max_plies=150)
+        endings.append(ending)
+        assert moves, "no move was played"
+        for engine in {id(e): e for e in (black, white) if e is not None}.values():
+            engine.gameover("draw" if ending != "mate" else None)
+    assert set(endings) <= {"mate", "repetition", "move cap"}
+    for engine in (sampler, searcher):
+        engine.quit()  # waits for the process to exit
+
+
+def test_engine_resigns_when_mated(run_dir, tmp_path, cshogi_engines):
+    engine = cshogi_engines(_engine_script(tmp_path / "engine.sh", run_dir))
+    engine.isready()
+    engine.position(sfen=f"sfen {MATED}")
+    assert engine.go(byoyomi=1000)[0] == "resign"
+    engine.position(sfen=f"sfen {MATE_IN_ONE}")
+    engine.setoption("Search", "1ply")
+    move, _ = engine.go(byoyomi=1000)
+    board = board_after([move], MATE_IN_ONE)
+    assert board.is_game_over()
+    engine.quit()
+
+
+# ---------------------------------------------------------------------------------------------
+# (3) Pure helpers.
+
+
+def test_position_startpos_with_moves_matches_cshogi():
+    moves = ["7g7f", "3c3d", "8h2b+", "3a2b", "B*4e"]
+    pos = ue.parse_position(["startpos", "moves", *moves])
+    assert pos.moves == tuple(moves)
+    assert to_sfen(pos.state) == [board_after(moves).sfen()]
+    assert to_sfen(ue.parse_position(["startpos"]).state) == [STARTPOS_SFEN]
+    assert to_sfen(ue.parse_position(["startpos", "moves"]).state) == [STARTPOS_SFEN]
+
+
+def test_position_sfen_with_moves_matches_cshogi():
+    pos = ue.parse_position(["sfen", *MATE_IN_ONE.split(), "moves", "G*5b"])
+    assert to_sfen(pos.state) == [board_after(["G*5b"], MATE_IN_ONE).sfen()]
+    assert not pos.state["legal_mask"].any()  # mated
+    assert pos.state["termination_reason"].item() == Reason.MATE
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "expected 'startpos' or 'sfen"),
+    (["startfen"], "expected 'startpos' or 'sfen"),
+    (["sfen"], "SFEN is missing"),
+    (["sfen", "moves", "7g7f"], "SFEN is missing"),
+    (["startpos", "7g7f"], "expected 'moves'"),
+    (["sfen", "lnsgkgsnl/9/9", "b", "-", "1"], "invalid SFEN"),
+    (["startpos", "moves", "7g7f", "7g7f"], "move 2: illegal USI move '7g7f'"),
+    (["startpos", "moves", "7g7x"], "move 1: malformed USI move"),
+    (["sfen", *MATED.split(), "moves", "5a4a"], "move 1: illegal"),
+])
+def test_position_errors(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ue.parse_position(args)
+
+
+def test_position_extends_the_previous_game_and_equals_a_fresh_parse(monkeypatch):
+    opening = ["7g7f", "3c3d", "2g2f", "4c4d"]
+    before = ue.parse_position(["startpos", "moves", *opening[:2]])
+    after = ue.parse_position(["startpos", "moves", *opening], before)
+    fresh = ue.parse_position(["startpos", "moves", *opening])
+    assert after.state["hash_history"].shape == before.state["hash_history"].shape  # extended
+    ply = len(opening)
+    for key in ("board", "hands", "side_to_move", "legal_mask", "check_streak"):
+        assert torch.equal(after.state[key], fresh.state[key]), key
+    assert torch.equal(after.state["hash_history"][:, :ply + 1],
+                       fresh.state["hash_history"][:, :ply + 1])
+    # A different game, or one longer than the history room, is parsed afresh.
+    other = ue.parse_position(["startpos", "moves", "2g2f"], after)
+    assert to_sfen(other.state) == [board_after(["2g2f"]).sfen()]
+    monkeypatch.setattr(ue, "HISTORY_SLACK", 1)
+    short = ue.parse_position(["startpos", "moves", *opening[:2]])
+    longer = ue.parse_position(["startpos", "moves", *opening], short)
+    assert to_sfen(longer.state) == to_sfen(fresh.state)
+    assert longer.state["hash_history"].shape[1] - 1 > len(opening)  # room for the search's move
+
+
+def test_parse_go_and_time_budget():
+    go = ue.parse_go("btime 30000 wtime 60000 byoyomi 1000".split())
+    assert (go.btime, go.wtime, go.byoyomi, go.infinite) == (30000, 60000, 1000, False)
+    # Black: 30000/30 + 1000 = 2000 ms, less a 100 ms delay, half of it: 0.95 s.
+    assert ue.move_budget_s(go, 0, 100) == pytest.approx(0.95)
+    assert ue.move_budget_s(go, 1, 100) == pytest.approx((2000 + 1000 - 100) / 2000)
+    assert ue.move_budget_s(ue.parse_go("movetime 500".split()), 0, 100) == pytest.approx(0.2)
+    assert ue.move_budget_s(ue.parse_go("btime 0 wtime 0 byoyomi 0".split()), 0, 100) == 0
+    assert ue.move_budget_s(ue.parse_go(["infinite"]), 0, 100) is None
+    assert ue.move_budget_s(ue.parse_go([]), 0, 100) is None
+    fischer = ue.parse_go("btime 60000 wtime 60000 binc 3000 winc 3000".split())
+    assert ue.move_budget_s(fischer, 1, 0) == pytest.approx((2000 + 3000) / 2000)
+    assert ue.parse_go("ponder btime 1 wtime 2 byoyomi 3".split()).ponder
+    assert ue.parse_go("nodes 100 depth 3".split()) == ue.GoParams()
+    for bad in (["btime"], ["btime", "x"], ["sideways"]):
+        with pytest.raises(ValueError, match="go: "):
+            ue.parse_go(bad)
+
+
+def test_options_parse_and_reject():
+    o = ue.Options(checkpoint="x")
+    o = ue.set_option(o, "temperature", "0.5")  # names match in any case
+    o = ue.set_option(o, "Search", "1ply")
+    o = ue.set_option(o, "USI_Ponder", "true")
+    o = ue.set_option(o, "USI_Hash", "1024")
+    assert (o.temperature, o.search, o.ponder) == (0.5, "1ply", True)
+    for name, value, message in [("Temperature", "-1", ">= 0"), ("Temperature", "nan", ">= 0"),
+                                 ("Search", "2ply", "none, 1ply"), ("Seed", "-3", "0.."),
+                                 ("Device", "", "non-empty"), ("NoSuch", "1", "unknown option")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            ue.set_option(o, name, value)
+
+
+def test_1ply_search_takes_a_mate_in_one(net):
+    state = ue.parse_position(["sfen", *MATE_IN_ONE.split()]).state
+    board = cshogi.Board(MATE_IN_ONE)
+    assert board.mate_move_in_1ply()  # cshogi agrees that one exists
+    for temperature in (0.0, 5.0):  # sampling never passes up a mate
+        decision = ue.search_1ply(net, state, temperature, torch.Generator().manual_seed(0))
+        assert decision.mate and decision.score == 1.0
+        after = board_after([decision.move], MATE_IN_ONE)
+        assert after.is_game_over(), decision.move
+    assert ue.info_line(decision) == f"info depth 1 score mate 1 pv {decision.move}"
+
+
+def test_score_moves_counts_repetition_and_mate_exactly(net):
+    state = ue.parse_position(["startpos", "moves", *KING_SHUFFLE]).state
+    legal = state["legal_mask"][0].nonzero().squeeze(1)
+    scores, wins = ue.score_moves(net, state, legal)
+    back = usi_to_action(state, ["5b5a"]).item()
+    row = (legal == back).nonzero().item()
+    assert scores[row].item() == 0.0 and not wins[row]  # 4th occurrence: an exact draw
+    others = torch.cat([scores[:row], scores[row + 1:]])
+    assert bool((others.abs() <= 1).all()) and not wins.any()
+
+    mate_state = ue.parse_position(["sfen", *MATE_IN_ONE.split()]).state
+    gold = usi_to_action(mate_state, ["G*5b"])
+    scores, wins = ue.score_moves(net, mate_state, gold)
+    assert scores.tolist() == [1.0] and wins.tolist() == [True]
+
+
+def test_1ply_search_respects_the_deadline(net, monkeypatch):
+    state = ue.parse_position(["startpos"]).state
+    board = cshogi.Board()
+    at_once = ue.search_1ply(net, state, 0.0, None, out_of_time=lambda: True)
+    assert at_once.evaluated == 0 and at_once.move in cshogi_legal(board)
+    policy = ue.policy_move(net, state, 0.0, None)
+    assert at_once.move == policy.move  # out of time: the policy's favourite
+    monkeypatch.setattr(ue, "SEARCH_CHUNK", 8)
+    calls = iter([False, True])
+    one_batch = ue.search_1ply(net, state, 0.0, None, out_of_time=lambda: next(calls))
+    assert one_batch.evaluated == 8 and one_batch.candidates == 30
+    assert one_batch.move in cshogi_legal(board)
+    full = ue.search_1ply(net, state, 0.0, None)
+    assert full.evaluated == full.candidates == 30
+
+
+def test_session_protocol_in_process(session):
+    s, out = feed(session, "position startpos moves 7g7f", "position startpos moves 7g7f 7g7f",
+                  "go byoyomi 1000")
+    assert out[0].startswith("info string error: move 2: illegal USI move '7g7f'")
+    assert s.position.moves == ("7g7f",)  # the previous position stays
+    assert out[-1].split()[1] in cshogi_legal(board_after(["7g7f"]))
+
+    s, out = feed(s, "go infinite", "isready")
+    assert out[-1] == "readyok" and s.pending is not None
+    assert not any(line.startswith("bestmove") for line in out)
+    s, out = feed(s, "stop", "stop")  # a second stop has nothing to stop
+    assert len(out) == 1 and out[0].split()[1] in cshogi_legal(board_after(["7g7f"]))
+    assert s.pending is None
+
+    s, out = feed(s, "go ponder", "position startpos")  # any other command ends the wait
+    assert out[-1].startswith("bestmove") and s.position.moves == ()
+
+    s, out = feed(s, f"position sfen {MATED}", "go btime 0 wtime 0 byoyomi 100", "go mate 1000")
+    assert out == ["bestmove resign", "checkmate notimplemented"]
+
+    s, out = feed(s, "setoption name Temperature value hot", "setoption name Nope value 1",
+                  "setoption", "go sideways", "")
+    assert out[0] == "info string error: option Temperature: expected a number >= 0, got 'hot'"
+    assert out[1] == "info string error: unknown option 'Nope' (ignored)"
+    assert out[2].startswith("info string error: setoption: expected")
+    assert out[3].startswith("info string error: go: unknown parameter 'sideways'")
+    assert out[-1] == "bestmove resign"
+
+    # A checkpoint or device that cannot be loaded: reported, the loaded agent kept, readyok.
+    s, out = feed(s, "setoption name Device value cuda:97", "isready",
+                  "setoption name Checkpoint value /no/such/run", "isready", "quit",
+                  "usi")  # nothing after quit is read
+    assert out[0].startswith("info string error: cannot load") and out[1] == "readyok"
+    assert "checkpoint not found" in out[2] and out[3] == "readyok" and len(out) == 4 and s.quit
+    assert s.options == session.options and s.agent is session.agent
+
+
+def test_sampling_is_reproducible_with_the_seed(session):
+    opts = ["setoption name Temperature value 2", "setoption name Seed value 11"]
+    plays = ["position startpos", "go", "position startpos moves 7g7f", "go"]
+    _, first = feed(session, *opts, *plays)
+    _, again = feed(session, *opts, *plays)
+    assert [line for line in first if line.startswith("bestmove")] == [
+        line for line in again if line.startswith("bestmove")]
