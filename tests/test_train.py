@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -118,6 +119,9 @@ def test_cli_train_end_to_end_with_aim_and_resume(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "final evaluation:" in out.stdout and "vs random" in out.stdout
     assert (run / "config.yaml").is_file() and (run / "aim").is_dir()
+    ratings = json.loads((run / "ratings.json").read_text())
+    assert ratings["anchor"] == "random" and {r["player"] for r in ratings["ratings"]} == {
+        "random", "greedy", "it 2"}
     again = subprocess.run([sys.executable, "-m", "keisei_fn.cli", "train", "--resume", str(run),
                             "total_updates=3"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -51,6 +51,45 @@ def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
     return results
 
 
+def ratings_over_training(evals: list[dict]):
+    """Bradley-Terry Elo of every evaluated snapshot ("it N") and the fixed opponents, from all
+    evaluation games so far, anchored at random = 0 (see keisei_fn/arena/elo.py)."""
+    from ..arena.elo import fit
+
+    results = []
+    for r in evals:
+        me = f"it {r['iteration']}"
+        results += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
+        results += [(me, r["opponent"], 0.0)] * r["losses"]
+    return fit(results) if results else None
+
+
+def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[dict]:
+    """Evaluate, keep the results in the carry, refit the ratings, write and log them."""
+    import json
+
+    iteration = carry["counters"]["iteration"]
+    results = evaluate_all(cfg, net, iteration, console)
+    carry["evals"].extend(results)
+    ratings = ratings_over_training(carry["evals"])
+    table = [{"player": n, "elo": e, "low": lo, "high": hi}
+             for n, e, lo, hi in zip(ratings.names, ratings.elo, ratings.low, ratings.high)]
+    (run_dir / "ratings.json").write_text(json.dumps(
+        {"anchor": ratings.anchor, "regularized": ratings.regularized, "ratings": table},
+        indent=1))
+    elo, low, high = ratings.of(f"it {iteration}")
+    console.print(f"eval @ it {iteration}: Elo {elo:+.0f} [{low:+.0f}, {high:+.0f}] "
+                  f"(random = 0{', regularised' if ratings.regularized else ''})")
+    if aim_run is not None:
+        from . import tracking
+
+        for r in results:
+            tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
+        tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
+                                         "eval/elo_high": high}, iteration)
+    return results
+
+
 def train(cfg, resume: bool = False, log=None) -> dict:
     """Run (or continue) the training described by `cfg`; returns the final summary."""
     console = make_console()
@@ -140,11 +179,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                 if aim_run is not None:
                     tracking.track_metrics(aim_run, _namespaced(metrics, stats), c["iteration"])
                 if cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
-                    results = evaluate_all(cfg, net, c["iteration"], console)
-                    carry["evals"].extend(results)
-                    if aim_run is not None:
-                        for r in results:
-                            tracking.track_metrics(aim_run, _eval_metrics(r), c["iteration"])
+                    record_evaluation(cfg, net, carry, run_dir, aim_run, console)
                 if c["iteration"] % cfg.checkpoint_every == 0:
                     checkpoint()
                 advance(c["iteration"] if by_updates else c["train_seconds"],
@@ -154,11 +189,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
             log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
                 f"continue with: keisei-fn train --resume {run_dir}")
             return {"interrupted": True, "counters": dict(c)}
-        results = evaluate_all(cfg, net, c["iteration"], console)
-        carry["evals"].extend(results)
-        if aim_run is not None:
-            for r in results:
-                tracking.track_metrics(aim_run, _eval_metrics(r), c["iteration"])
+        results = record_evaluation(cfg, net, carry, run_dir, aim_run, console)
         checkpoint()
         return {"interrupted": False, "counters": dict(c), "eval": results}
     finally:
