@@ -498,3 +498,32 @@ def test_sampling_is_reproducible_with_the_seed(session):
     _, again = feed(session, *opts, *plays)
     assert [line for line in first if line.startswith("bestmove")] == [
         line for line in again if line.startswith("bestmove")]
+
+
+def test_cshogi_drives_our_engine_against_gnushogi_through_our_adapter(run_dir, tmp_path,
+                                                                        cshogi_engines):
+    """The arena's gnushogi-as-USI adapter and our USI engine, both driven by cshogi's client,
+    play complete games (both colours); every move legal in cshogi."""
+    from keisei_fn.arena.engines import find_gnushogi
+
+    if find_gnushogi() is None:
+        pytest.skip("gnushogi is not installed (apt-get install gnushogi; .ci/run installs it)")
+    adapter = tmp_path / "gnushogi.sh"
+    adapter.write_text("#!/bin/sh\n"
+                       f"PYTHONPATH={shlex.quote(str(ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}\n"
+                       "export PYTHONPATH\n"
+                       f"exec {shlex.quote(sys.executable)} -m keisei_fn.arena.gnushogi_usi "
+                       "--depth 1\n")
+    adapter.chmod(0o755)
+    gnu = cshogi_engines(str(adapter))
+    ours = cshogi_engines(_engine_script(tmp_path / "ours.sh", run_dir))
+    for engine in (gnu, ours):
+        engine.isready()
+    rng = random.Random(0)
+    for black, white in ((ours, gnu), (gnu, ours)):
+        ending, moves = play_game(black, white, rng, max_plies=200)
+        assert ending in {"mate", "repetition", "move cap"} and moves
+        for engine in (gnu, ours):
+            engine.gameover("draw" if ending != "mate" else None)
+    for engine in (gnu, ours):
+        engine.quit()
