@@ -20,6 +20,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keisei_fn.agent import load_agent
 from keisei_fn.arena import usi_engine as ue
@@ -527,3 +529,32 @@ def test_cshogi_drives_our_engine_against_gnushogi_through_our_adapter(run_dir, 
             engine.gameover("draw" if ending != "mate" else None)
     for engine in (gnu, ours):
         engine.quit()
+
+
+_USI_WORDS = st.sampled_from([
+    "usi", "isready", "usinewgame", "position", "startpos", "sfen", "moves", "go", "btime",
+    "wtime", "byoyomi", "binc", "winc", "movetime", "infinite", "ponder", "stop", "ponderhit",
+    "setoption", "name", "value", "Temperature", "Search", "Seed", "Device", "USI_Hash",
+    "gameover", "win", "lose", "7g7f", "P*5e", "8h2b+", "5i5h", "-1", "0", "1e9", "nan",
+    "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL", "b", "w", "-", "1", "\t", "é"])
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # sessions are immutable
+@given(st.lists(st.one_of(st.lists(_USI_WORDS, max_size=8).map(" ".join),
+                          st.text(max_size=40)), max_size=6))
+def test_fuzzed_command_lines_never_crash_the_engine(session, lines):
+    """Random command lines (protocol words in random order, and arbitrary text): the engine
+    answers only with protocol lines (errors as `info string`), never raises, keeps a legal
+    position; `quit` is excluded so every line is processed."""
+    lines = [line for line in lines if "quit" not in line and "\n" not in line and "\r" not in line]
+    s, out = feed(session, *lines, "stop", "isready")
+    assert out and out[-1] == "readyok"
+    allowed = ("info ", "bestmove ", "readyok", "usiok", "id ", "option ", "checkmate ")
+    assert all(line.startswith(allowed) for line in out), out
+    # The position the engine holds is a legal game: cshogi replays it to the same SFEN.
+    board = cshogi.Board(s.position.base)
+    for move in s.position.moves:
+        assert move in cshogi_legal(board)
+        board.push_usi(move)
+    assert to_sfen(s.position.state)[0].split()[:3] == board.sfen().split()[:3]
