@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.arena.eval_cli")
+_FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.arena.eval_cli",
+                                     "keisei_fn.arena.play_cli")
 
 
 def main(argv: list[str] | None = None) -> int:

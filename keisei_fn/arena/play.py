@@ -1,0 +1,296 @@
+"""A game in the terminal, human against a trained agent: positions, commands, board drawing.
+
+The game is plain data (`Game`: every position so far, the USI moves, the ending); each command is
+a function from one `Game` to the next, so `undo` is dropping the last positions and the loop
+(`play`) only reads a line, dispatches and prints. Input and output come in as arguments
+(`input_fn`, a rich `Console`), which is how the tests drive whole games without a terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+from rich.console import Console
+from rich.text import Text
+
+from ..agent import choose_moves, evaluate_position
+from ..shogi import Reason, action_to_usi, initial_state, step, to_sfen, usi_to_action
+# records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
+from .records import GameRecord, _parse_sfen, to_csa, usi_position
+
+COLOURS = ("black", "white")
+HELP = """moves in USI: 7g7f (7g to 7f), 8h2b+ (and promote), P*5e (drop a pawn on 5e)
+  files 9..1 run right to left, ranks a..i top to bottom; drops: P L N S G B R
+commands: undo (take back the agent's reply and your move), resign,
+  save [FILE] (CSA file + .usi move list), help, quit"""
+
+
+@dataclass(frozen=True)
+class Game:
+    states: tuple  # TensorDict [1] per position; states[0] is the start, len = len(moves) + 1
+    moves: tuple[str, ...]  # USI, one per ply
+    human: int  # 0: the human plays Black, 1: White
+    ending: tuple[str, str] | None = None  # (winner "black" | "white" | "draw", reason)
+
+
+def new_game(human: int, max_plies: int = 512, device="cpu") -> Game:
+    return Game((initial_state(1, device=device, max_plies=max_plies),), (), human)
+
+
+def position(game: Game):
+    return game.states[-1]
+
+
+def side_to_move(game: Game) -> int:
+    return int(position(game)["side_to_move"][0])
+
+
+def legal_moves(state) -> list[str]:
+    """Sorted USI moves of the side to move of a one-game state."""
+    labels = state["legal_mask"][0].nonzero().squeeze(1)
+    if labels.numel() == 0:
+        return []
+    rows = torch.zeros(labels.numel(), dtype=torch.long, device=labels.device)
+    return sorted(action_to_usi(state[rows], labels))
+
+
+def push_move(game: Game, usi: str) -> Game:
+    """The game after the side to move plays `usi` (ValueError if illegal); ends it by the rules."""
+    state = position(game)
+    mover = int(state["side_to_move"][0])
+    after = step(state, usi_to_action(state, [usi]))
+    ending = None
+    if bool(after["terminated"][0] | after["truncated"][0]):
+        reward = float(after["reward"][0])  # for the mover
+        winner = "draw" if reward == 0 else COLOURS[mover if reward > 0 else 1 - mover]
+        ending = (winner, Reason.NAMES[int(after["termination_reason"][0])])
+    return replace(game, states=game.states + (after,), moves=game.moves + (usi,), ending=ending)
+
+
+def take_back(game: Game) -> Game | None:
+    """The last earlier position with the human to move (their move and the agent's reply
+    undone), or None when there is none (e.g. the human plays White and has not moved)."""
+    for k in range(len(game.moves) - 1, -1, -1):
+        if int(game.states[k]["side_to_move"][0]) == game.human:
+            return replace(game, states=game.states[:k + 1], moves=game.moves[:k], ending=None)
+    return None
+
+
+def resign(game: Game) -> Game:
+    return replace(game, ending=(COLOURS[1 - game.human], "resign"))
+
+
+def agent_move(net, state, temperature: float = 0.0,
+               generator: torch.Generator | None = None) -> tuple[str, float]:
+    """(the agent's USI move, its value-head evaluation for the side to move, in [-1, 1])."""
+    # Two forward passes, once per agent move: cheap next to a human's thinking time, and the
+    # move is picked by the same `choose_moves` as everywhere else.
+    _, value = evaluate_position(net, state)
+    action = choose_moves(net, state, temperature, generator)
+    return action_to_usi(state, action)[0], float(value[0])
+
+
+# --- records ----------------------------------------------------------------------------------
+
+def to_record(game: Game, human_name: str = "human", agent_name: str = "agent") -> GameRecord:
+    """The game as a record; an unfinished game is stored as a draw with reason "unfinished"
+    (`game_csa` writes it as interrupted)."""
+    names = (human_name, agent_name) if game.human == 0 else (agent_name, human_name)
+    winner, reason = game.ending or ("draw", "unfinished")
+    return GameRecord(names[0], names[1], game.moves, winner, reason,
+                      start_sfen=to_sfen(game.states[0])[0])
+
+
+def game_csa(record: GameRecord) -> str:
+    """CSA text of the record; an unfinished game ends with %CHUDAN (interrupted), not a draw."""
+    text = to_csa(record)
+    if record.reason != "unfinished":
+        return text
+    lines = text.splitlines()
+    assert lines[-2].startswith("%"), "to_csa's last two lines: the ending and our comment"
+    return "\n".join(lines[:-2] + ["%CHUDAN", f"'keisei-fn: unfinished, {len(record.moves)} "
+                                              "moves"]) + "\n"
+
+
+def default_save_path(now: float | None = None) -> Path:
+    return Path(time.strftime("keisei-play-%Y%m%d-%H%M%S.csa", time.localtime(now)))
+
+
+def save_game(record: GameRecord, path: Path) -> tuple[Path, Path]:
+    """Write the CSA file and, next to it, the USI `position` command of the game (.usi)."""
+    csa_path = path if path.suffix else path.with_suffix(".csa")
+    usi_path = csa_path.with_suffix(".usi")
+    csa_path.write_text(game_csa(record))
+    usi_path.write_text(f"position {usi_position(record)}\n")
+    return csa_path, usi_path
+
+
+def describe_ending(ending: tuple[str, str], human: int, plies: int) -> str:
+    winner, reason = ending
+    human_won = winner == COLOURS[human]
+    result = "draw" if winner == "draw" else "you win" if human_won else "the agent wins"
+    loser = "the agent" if human_won else "you"
+    why = {"mate": f"checkmate ({loser} {'has' if human_won else 'have'} no legal move)",
+           "repetition": "repetition (sennichite, fourth occurrence)",
+           "perpetual_check": f"perpetual check by {loser}",
+           "move_cap": f"move cap ({plies} plies)",
+           "impasse": "entering-king declaration",
+           "resign": f"{loser} resigned"}.get(reason, reason)
+    return f"game over after {plies} plies: {why}: {result}"
+
+
+# --- drawing ----------------------------------------------------------------------------------
+
+# Piece text from the SFEN letter (Black's letters; '+' marks promotion).
+_WESTERN = {p: (p + " " if len(p) == 1 else p) for p in
+            ("P", "L", "N", "S", "G", "B", "R", "K", "+P", "+L", "+N", "+S", "+B", "+R")}
+_KANJI = {"P": "歩", "L": "香", "N": "桂", "S": "銀", "G": "金", "B": "角", "R": "飛", "K": "玉",
+          "+P": "と", "+L": "杏", "+N": "圭", "+S": "全", "+B": "馬", "+R": "龍"}
+_HAND_ORDER = "RBGSNLP"  # most valuable first, as Shogi books print hands
+_RANKS = "abcdefghi"
+AGENT_STYLE, LAST_MOVE_STYLE = "bold red", "reverse"
+
+
+def piece_text(piece: str, letters: str) -> str:
+    """Two terminal columns for an SFEN piece ('p', '+R', ...); White's king is 王 in kanji."""
+    name = piece.upper()
+    if letters == "western":
+        return _WESTERN[name]
+    return "王" if piece == "k" else _KANJI[name]
+
+
+def hand_text(hand: dict, letters: str) -> str:
+    names = [(piece_text(p, letters).strip(), hand.get(p, 0)) for p in _HAND_ORDER]
+    return " ".join(f"{name}×{n}" for name, n in names if n) or "-"
+
+
+def render_position(sfen: str, letters: str = "western", human: int = 0,
+                    last_move: str | None = None) -> Text:
+    """The board of an SFEN as rich Text, from Black's side like USI coordinates: files 9..1
+    across, ranks a..i down. Every cell is three columns: 'v' for White's pieces (the KIF
+    convention), then the piece; the agent's pieces are coloured, the last move's
+    destination is highlighted; White's hand above the board, Black's below."""
+    board, hands, side = _parse_sfen(sfen)
+    fields = sfen.removeprefix("sfen ").split()
+    move_number = fields[3] if len(fields) > 3 else "1"
+    who = {c: ("you" if c == human else "agent") for c in (0, 1)}
+    mover = 0 if side == "b" else 1
+    out = Text()
+    out.append(f"move {move_number}: {COLOURS[mover].capitalize()} ({who[mover]}) to move\n")
+    out.append(f"☖ White ({who[1]}) in hand: {hand_text(hands['w'], letters)}\n",
+               style=AGENT_STYLE if human == 0 else "")
+    out.append("".join(f" {f} " for f in range(9, 0, -1)) + "\n")
+    target = last_move[2:4] if last_move else None  # "7g7f"[2:4] and "P*5e"[2:4]: destinations
+    for r, rank in enumerate(_RANKS):
+        for f in range(9, 0, -1):
+            square = f"{f}{rank}"
+            piece = board.get(square)
+            if piece is None:
+                cell, owner = " ・" if letters == "japanese" else " . ", None
+            else:
+                owner = 1 if piece.lstrip("+").islower() else 0
+                cell = ("v" if owner == 1 else " ") + piece_text(piece, letters)
+            style = AGENT_STYLE if owner is not None and owner != human else ""
+            if square == target:
+                style = (style + " " + LAST_MOVE_STYLE).strip()
+            out.append(cell, style=style)
+        out.append(f"  {rank}\n")
+    out.append(f"☗ Black ({who[0]}) in hand: {hand_text(hands['b'], letters)}",
+               style=AGENT_STYLE if human == 1 else "")
+    return out
+
+
+def render_game(game: Game, letters: str = "western") -> Text:
+    return render_position(to_sfen(position(game))[0], letters, game.human,
+                           game.moves[-1] if game.moves else None)
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
+         letters: str = "western", temperature: float = 0.0,
+         generator: torch.Generator | None = None, agent_name: str = "agent") -> Game:
+    """Play until `quit` or end of input; returns the final game (finished or not)."""
+    def say(msg: str) -> None:  # plain text: USI like "P*5e" and '[' must not be rich markup
+        console.print(msg, markup=False, highlight=False)
+
+    shown = None
+    while True:
+        if game.ending is None and side_to_move(game) != game.human:
+            usi, value = agent_move(net, position(game), temperature, generator)
+            say(f"agent plays {usi} (eval {value:+.2f})")
+            game = push_move(game, usi)
+            continue
+        if game is not shown:  # the board once per human turn, and once at the end
+            console.print(render_game(game, letters))
+            if game.ending is not None:
+                say(describe_ending(game.ending, game.human, len(game.moves)))
+            shown = game
+        try:
+            prompt = "game over (save [FILE], quit)> " if game.ending else "your move> "
+            line = input_fn(prompt)
+        except EOFError:
+            return game
+        command, _, arg = line.strip().partition(" ")
+        if command == "quit":
+            return game
+        if command in COMMANDS:
+            game = COMMANDS[command](game, arg.strip(), say, agent_name)
+        elif command:
+            game = _human_move(game, command, say)
+
+
+def _human_move(game: Game, usi: str, say) -> Game:
+    if game.ending is not None:
+        say("the game is over: save [FILE] or quit")
+        return game
+    if len(usi) > 1 and usi[1] == "*":
+        usi = usi[0].upper() + usi[1:]  # p*5e: drop letters are upper case in USI
+    legal = legal_moves(position(game))
+    if usi not in legal:
+        say(f"not a legal move here: {usi!r} (USI, e.g. 7g7f, 8h2b+, P*5e; 'help' for commands)")
+        say(f"legal moves ({len(legal)}): " + " ".join(legal))
+        return game
+    return push_move(game, usi)
+
+
+def _undo(game: Game, _arg: str, say, _agent_name: str) -> Game:
+    if game.ending is not None:
+        say("the game is over: save [FILE] or quit")
+        return game
+    earlier = take_back(game)
+    if earlier is None:
+        say("nothing to undo: you have not moved yet")
+        return game
+    say(f"took back {len(game.moves) - len(earlier.moves)} plies")
+    return earlier
+
+
+def _resign(game: Game, _arg: str, say, _agent_name: str) -> Game:
+    if game.ending is not None:
+        say("the game is over: save [FILE] or quit")
+        return game
+    return resign(game)
+
+
+def _save(game: Game, arg: str, say, agent_name: str) -> Game:
+    path = Path(arg) if arg else default_save_path()
+    try:
+        csa_path, usi_path = save_game(to_record(game, agent_name=agent_name), path)
+    except OSError as err:
+        say(f"cannot save to {path}: {err.strerror or err}")
+        return game
+    say(f"saved {csa_path} and {usi_path}")
+    return game
+
+
+def _help(game: Game, _arg: str, say, _agent_name: str) -> Game:
+    say(HELP)
+    return game
+
+
+COMMANDS = {"undo": _undo, "resign": _resign, "save": _save, "help": _help}

@@ -1,0 +1,52 @@
+"""`keisei-fn play`: a human plays a trained agent in the terminal (PLAY.md).
+
+Imports nothing heavy at module level: `cli.build_parser` imports this module on every start.
+"""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "play", help="play a trained agent in the terminal (moves typed in USI)",
+        description="Play against a checkpoint. Moves are USI (7g7f, 8h2b+, P*5e); commands: "
+                    "undo, resign, save [FILE], help, quit.")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a checkpoint file, or a run directory (its newest checkpoint)")
+    p.add_argument("--color", choices=("black", "white"), default="black",
+                   help="your side (Black moves first; default black)")
+    p.add_argument("--letters", choices=("western", "japanese"), default="western",
+                   help="piece names: western (P L N S G B R K, +P) or japanese (歩 香 ... 龍)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="0: the agent plays its best move; > 0: it samples (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampled moves")
+    p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw; default 512)")
+    p.add_argument("--device", default="cpu", help="torch device of the network")
+    p.set_defaults(run=_play)
+
+
+def _play(args) -> None:
+    if args.temperature < 0:
+        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.max_plies < 1:
+        raise ValueError(f"--max-plies must be >= 1, got {args.max_plies}")
+    import torch
+    from rich.console import Console
+
+    from .._errors import first_line
+    from ..agent import load_agent
+    from .play import HELP, new_game, play
+
+    try:
+        net, _ = load_agent(args.checkpoint, device=args.device)
+    except ValueError:  # CheckpointError included: cli.main prints it as one line, exit 2
+        raise
+    except Exception as err:  # noqa: BLE001 - e.g. a CPU-only torch asked for "cuda"
+        raise ValueError(f"cannot load {args.checkpoint} on {args.device}: "
+                         f"{first_line(err)}") from None
+    console = Console()
+    console.print(HELP, markup=False, highlight=False)
+    game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device)
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    play(net, game, console.input, console, letters=args.letters,
+         temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint))

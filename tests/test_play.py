@@ -1,0 +1,207 @@
+"""`keisei-fn play`: whole games through the loop with scripted input, records, board drawing."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+
+from keisei_fn.agent import load_agent
+from keisei_fn.arena.play import (Game, legal_moves, new_game, play, position, push_move,
+                                  render_game, render_position, take_back)
+from keisei_fn.shogi import from_sfen, to_sfen
+from keisei_fn.train.config import load_config
+from keisei_fn.train.run import train
+from test_train import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+START = "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    run = tmp_path_factory.mktemp("play_run")
+    train(load_config(None, TINY + [f"run_dir={run}", "total_updates=1"]), log=lambda *a: None)
+    return load_agent(run)[0]
+
+
+def scripted(*lines):
+    """An input function answering the prompts with `lines`, then end of input (EOFError)."""
+    queue = list(lines)
+
+    def read(prompt: str) -> str:
+        if not queue:
+            raise EOFError
+        return queue.pop(0)
+
+    return read
+
+
+def run(net, *lines, human=0, max_plies=512, letters="western") -> tuple[Game, str]:
+    out = io.StringIO()
+    console = Console(file=out, width=1000, color_system=None)
+    game = play(net, new_game(human, max_plies), scripted(*lines), console, letters=letters)
+    return game, out.getvalue()
+
+
+def sfen(game: Game) -> str:
+    return to_sfen(position(game))[0]
+
+
+def same_state(a, b) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a.keys())
+
+
+def test_illegal_and_malformed_input_is_rejected_with_the_legal_moves(net):
+    game, out = run(net, "hello", "7g7e", "P*5e", "7g7f")
+    assert game.moves[0] == "7g7f" and len(game.moves) == 2  # the agent replied
+    assert out.count("not a legal move here") == 3
+    assert "'7g7e'" in out and "'P*5e'" in out
+    assert "legal moves (30): " in out  # the 30 moves of the start position, listed
+    listed = out.split("legal moves (30): ")[1].split("\n")[0].split()
+    assert listed == legal_moves(new_game(0).states[0]) and "2g2f" in listed
+    assert f"agent plays {game.moves[1]} (eval " in out
+
+
+def test_undo_restores_the_exact_previous_position(net):
+    before, _ = run(net, "7g7f")  # argmax agent: the same reply every time
+    game, out = run(net, "7g7f", "2g2f", "undo")
+    assert "took back 2 plies" in out
+    assert game.moves == before.moves and sfen(game) == sfen(before)
+    assert same_state(position(game), position(before))  # histories included
+    # Undoing twice more returns to the start; then there is nothing left to undo.
+    game, out = run(net, "7g7f", "undo", "undo")
+    assert game.moves == () and sfen(game) == START
+    assert "nothing to undo" in out
+    # Playing White, the agent's first move cannot be taken back.
+    game, out = run(net, "undo", human=1)
+    assert len(game.moves) == 1 and "nothing to undo" in out
+
+
+def test_take_back_goes_to_the_humans_previous_turn():
+    game = new_game(0)
+    for move in ("7g7f", "3c3d", "2g2f", "8c8d"):
+        game = push_move(game, move)
+    earlier = take_back(game)
+    assert earlier.moves == ("7g7f", "3c3d")
+    assert same_state(position(earlier), game.states[2])
+    assert take_back(new_game(0)) is None
+
+
+def test_save_writes_csa_that_cshogi_reads_with_the_same_moves(net, tmp_path):
+    cshogi = pytest.importorskip("cshogi")
+    from cshogi import CSA
+
+    game, out = run(net, "7g7f", "2g2f", f"save {tmp_path / 'game'}", "quit", "6g6f")
+    assert len(game.moves) == 4  # 'quit' ended the loop before 6g6f
+    csa, usi = tmp_path / "game.csa", tmp_path / "game.usi"
+    assert f"saved {csa} and {usi}" in out
+    [parsed] = CSA.Parser.parse_file(str(csa))
+    assert [cshogi.move_to_usi(m) for m in parsed.moves] == list(game.moves)
+    assert parsed.endgame == "%CHUDAN"  # unfinished: interrupted, not a draw
+    assert parsed.names == ["human", "agent"]
+    assert usi.read_text() == "position startpos moves " + " ".join(game.moves) + "\n"
+
+
+def test_save_without_a_name_uses_a_timestamped_file_in_the_current_directory(
+        net, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(net, "save")
+    [csa] = tmp_path.glob("keisei-play-*.csa")
+    assert csa.with_suffix(".usi").exists()
+
+
+def test_resign_ends_the_game_with_the_agent_winning(net, tmp_path):
+    cshogi = pytest.importorskip("cshogi")
+    from cshogi import CSA
+
+    game, out = run(net, "3c3d", "resign", "8c8d", "undo", f"save {tmp_path / 'r.csa'}",
+                    human=1)
+    assert game.ending == ("black", "resign")
+    assert "you resigned: the agent wins" in out
+    assert out.count("the game is over") == 2 and len(game.moves) == 3  # no move, no undo
+    [parsed] = CSA.Parser.parse_file(str(tmp_path / "r.csa"))
+    assert parsed.win == cshogi.BLACK_WIN and parsed.endgame == "%TORYO"
+    assert [cshogi.move_to_usi(m) for m in parsed.moves] == list(game.moves)
+
+
+def test_a_rule_ending_is_announced_with_the_result(net):
+    game, out = run(net, "7g7f", max_plies=2)  # the agent's reply reaches the move cap
+    assert game.ending == ("draw", "move_cap")
+    assert "game over after 2 plies: move cap (2 plies): draw" in out
+
+
+def test_mate_by_the_human_is_announced_as_a_win():
+    # Black drops a gold on 5b: the White king on 5a is mated (silvers on 4c and 6c guard 5b).
+    game = Game((from_sfen(["4k4/9/3S1S3/9/9/9/9/9/4K4 b G 1"]),), (), 0)
+    game = push_move(game, "G*5b")
+    assert game.ending == ("black", "mate")
+    out = io.StringIO()
+    play(None, game, scripted(), Console(file=out, width=1000, color_system=None))
+    assert "checkmate (the agent has no legal move): you win" in out.getvalue()
+
+
+def board_rows(text: str) -> list[str]:
+    """The nine board lines, keyed by their rank letter."""
+    return [line for line in text.splitlines() if line.rstrip()[-1:] in "abcdefghi"
+            and line.rstrip()[-2:-1] == " "]
+
+
+def test_render_start_position_western():
+    text = render_position(START, "western").plain
+    rows = board_rows(text)
+    assert len(rows) == 9
+    assert rows[0].startswith("vL vN vS vG vK vG vS vN vL ") and rows[0].endswith("a")
+    assert rows[1].startswith(" . vR  .  .  .  .  . vB  . ")
+    assert rows[6].startswith(" P " * 9) and rows[8].startswith(" L  N  S  G  K  G  S  N  L ")
+    assert " 9  8  7  6  5  4  3  2  1" in text
+    assert "move 1: Black (you) to move" in text
+    assert "White (agent) in hand: -" in text and "Black (you) in hand: -" in text
+
+
+def test_render_start_position_japanese():
+    text = render_position(START, "japanese").plain
+    rows = board_rows(text)
+    assert rows[0].startswith("v香v桂v銀v金v王v金v銀v桂v香")
+    assert rows[1].startswith(" ・v飛 ・ ・ ・ ・ ・v角 ・")
+    assert rows[8].startswith(" 香 桂 銀 金 玉 金 銀 桂 香")
+
+
+def test_render_hands_with_counts_after_captures():
+    game = new_game(0)
+    for move in ("7g7f", "3c3d", "8h2b+", "3a2b", "2g2f", "2b3c"):  # bishops traded
+        game = push_move(game, move)
+    western = render_game(game, "western").plain
+    assert "Black (you) in hand: B×1" in western and "White (agent) in hand: B×1" in western
+    sfen_with_hands = "lnsgkgsnl/1r5+B1/pppppp1pp/6p2/9/2P6/PP1PPPPPP/7R1/LNSGKGSNL w B2Pr3p 4"
+    western = render_position(sfen_with_hands, "western", human=1).plain
+    assert "Black (agent) in hand: B×1 P×2" in western
+    assert "White (you) in hand: R×1 P×3" in western
+    assert "move 4: White (you) to move" in western
+    japanese = render_position(sfen_with_hands, "japanese").plain
+    assert "角×1 歩×2" in japanese and "飛×1 歩×3" in japanese and " 馬" in japanese
+
+
+def test_render_marks_the_agent_and_highlights_the_last_move():
+    text = render_game(push_move(new_game(0), "7g7f"), "western")
+    last = [text.plain[s.start:s.end] for s in text.spans if "reverse" in str(s.style)]
+    assert last == [" P "]  # the destination 7f only
+    agent = [text.plain[s.start:s.end] for s in text.spans if "red" in str(s.style)]
+    assert agent.count("vP ") == 9 and not any(cell.startswith(" P") for cell in agent)
+
+
+def test_cli_missing_checkpoint_is_a_one_line_error(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-m", "keisei_fn.cli", "play", "--checkpoint", str(tmp_path / "nope")],
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "keisei-fn play: error: checkpoint not found" in lines[0]
