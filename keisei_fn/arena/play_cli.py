@@ -1,4 +1,6 @@
-"""`keisei-fn play`: a human plays a trained agent in the terminal (PLAY.md).
+"""`keisei-fn play`: a human plays a trained agent in the terminal.
+
+README.md, "Playing the agent in the terminal", documents it.
 
 Imports nothing heavy at module level: `cli.build_parser` imports this module on every start.
 """
