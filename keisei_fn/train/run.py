@@ -189,7 +189,8 @@ def train(cfg, resume: bool = False, log=None) -> dict:
             log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
                 f"continue with: keisei-fn train --resume {run_dir}")
             return {"interrupted": True, "counters": dict(c)}
-        results = record_evaluation(cfg, net, carry, run_dir, aim_run, console)
+        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
+        results = done_now or record_evaluation(cfg, net, carry, run_dir, aim_run, console)
         checkpoint()
         return {"interrupted": False, "counters": dict(c), "eval": results}
     finally:
