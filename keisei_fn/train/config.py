@@ -108,6 +108,16 @@ class EvalConfig:
 
 
 @dataclass
+class LeagueConfig:
+    fraction: float = 0.0
+    """share of the env batch whose games are played against past snapshots (0: pure self-play)"""
+    pool_size: int = 5
+    """how many recent snapshots the league keeps"""
+    snapshot_every: int = 10
+    """add the current parameters to the pool every N iterations"""
+
+
+@dataclass
 class TrackConfig:
     aim: bool = True
     """log to Aim (repo under the run directory unless aim_repo is set)"""
@@ -144,6 +154,7 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    league: LeagueConfig = field(default_factory=LeagueConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
 
 
@@ -157,7 +168,7 @@ _CHOICES = {
 _LOWER_BOUNDS = (
     (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
       "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
-      "threads"), 1),
+      "threads", "league.pool_size", "league.snapshot_every"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
       "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping"), 0),
@@ -174,7 +185,7 @@ def _check_values(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, key)
             if not value >= low:  # written so that NaN fails too
                 raise ConfigError(f"{key}: must be >= {low}, got {value}")
-    for key in ("ppo.gamma", "ppo.gae_lambda"):
+    for key in ("ppo.gamma", "ppo.gae_lambda", "league.fraction"):
         if not 0.0 <= OmegaConf.select(cfg, key) <= 1.0:
             raise ConfigError(f"{key}: must be in [0, 1], got {OmegaConf.select(cfg, key)}")
     if not cfg.optim.lr > 0:

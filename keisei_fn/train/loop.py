@@ -85,7 +85,14 @@ def build(cfg):
         raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
     net = build_model(cfg.model).to(device)
     policy_gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    policy = CollectPolicy(net, policy_gen)
+    opponent, learner_side = None, None
+    league_games = round(cfg.league.fraction * cfg.env.batch_size)
+    if league_games:
+        # The first rows play past snapshots, the learner taking Black and White alternately.
+        opponent = build_model(cfg.model).to(device).eval()
+        rows = torch.arange(cfg.env.batch_size, device=device)
+        learner_side = torch.where(rows < league_games, rows % 2, -1).to(torch.int8)
+    policy = CollectPolicy(net, policy_gen, opponent=opponent, learner_side=learner_side)
     env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
                    impasse=cfg.env.impasse)
     collector = Collector(env, policy, frames_per_batch=cfg.env.batch_size * cfg.ppo.rollout_steps,
@@ -98,6 +105,7 @@ def build(cfg):
     if cfg.optim.compile:
         update = torch.compile(update)
     return {"device": device, "net": net, "policy_gen": policy_gen, "collector": collector,
+            "opponent": opponent, "learner_side": learner_side,
             "update": update, "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
 
 
@@ -107,7 +115,26 @@ def fresh_carry(cfg, parts) -> dict:
             "shuffle_gen": torch.Generator(device="cpu").manual_seed(cfg.seed + 1),
             "counters": {"iteration": 0, "optimizer_updates": 0, "frames": 0, "games": 0,
                          "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": 0},
-            "aim_hash": None, "evals": []}
+            "aim_hash": None, "evals": [],
+            # League: past snapshots (CPU copies; the first is the initial network) and the
+            # stream that picks one per iteration.
+            "league_pool": [params.detach().cpu().clone()] if parts["opponent"] is not None else [],
+            "league_gen": torch.Generator(device="cpu").manual_seed(cfg.seed + 2)}
+
+
+def pick_league_opponent(carry: dict, parts) -> int | None:
+    """Load a uniformly chosen pool snapshot into the opponent network; its index (or None)."""
+    if parts["opponent"] is None or not carry["league_pool"]:
+        return None
+    index = int(torch.randint(len(carry["league_pool"]), (1,), generator=carry["league_gen"]))
+    state_params(parts["opponent"]).data.update_(carry["league_pool"][index].to(parts["device"]))
+    return index
+
+
+def grow_league_pool(carry: dict, cfg) -> None:
+    if cfg.league.fraction > 0 and carry["counters"]["iteration"] % cfg.league.snapshot_every == 0:
+        carry["league_pool"].append(carry["params"].detach().cpu().clone())
+        del carry["league_pool"][:-cfg.league.pool_size]
 
 
 def updates_per_iteration(cfg) -> int:
@@ -181,6 +208,8 @@ def checkpoint_payload(cfg, carry, parts) -> dict:
         "rng": {"global": rng_snapshot(), "policy": parts["policy_gen"].get_state(),
                 "shuffle": carry["shuffle_gen"].get_state()},
         "games": games.cpu().to_dict(),
+        "league": {"pool": [p.cpu().to_dict() for p in carry["league_pool"]],
+                   "rng": carry["league_gen"].get_state()},
     }
 
 
@@ -210,6 +239,13 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
              "shuffle_gen": torch.Generator(device="cpu"), "counters": dict(payload["counters"]),
              "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
     carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])
+    league = payload.get("league", {"pool": [], "rng": None})
+    carry["league_pool"] = [TensorDict(p) for p in league["pool"]]
+    carry["league_gen"] = torch.Generator(device="cpu")
+    if league["rng"] is not None:
+        carry["league_gen"].set_state(league["rng"])
+    for snapshot in carry["league_pool"]:
+        check_param_shapes(state_params(parts["net"]), snapshot, f"{source} (league pool)")
     parts["policy_gen"].set_state(payload["rng"]["policy"])
     rng_restore(payload["rng"]["global"])
     restore_carrier(parts["collector"], TensorDict(payload["games"]))

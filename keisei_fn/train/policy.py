@@ -44,24 +44,44 @@ def masked_entropy(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class CollectPolicy(TensorDictModuleBase):
     """The acting policy: samples a legal move per game and records what PPO and GAE need.
 
-    Reads "observation", "action_mask"; writes "action", "action_log_prob", "state_value".
-    Randomness comes from the policy's own generator, whose state is checkpointed.
+    Reads "observation", "action_mask" (and ("game", "side_to_move") in league play); writes
+    "action", "action_log_prob", "state_value" and "learner_move". Randomness comes from the
+    policy's own generator, whose state is checkpointed.
+
+    League play: `learner_side` [B] holds, per game row, the colour the learner plays (0 Black,
+    1 White) or -1 for self-play. On the other colour's turns the `opponent` network (a frozen
+    past snapshot) picks the move; those steps are marked learner_move = False so the loss skips
+    them, while GAE still runs through them (their values come from the learner's critic).
     """
 
-    in_keys = ["observation", "action_mask"]
-    out_keys = ["action", "action_log_prob", "state_value"]
+    in_keys = ["observation", "action_mask", ("game", "side_to_move")]
+    out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
 
-    def __init__(self, net: nn.Module, generator: torch.Generator, greedy: bool = False):
+    def __init__(self, net: nn.Module, generator: torch.Generator, greedy: bool = False,
+                 opponent: nn.Module | None = None, learner_side: torch.Tensor | None = None):
         super().__init__()
         self.net = net
         self.generator = generator
         self.greedy = greedy
+        self.opponent = opponent
+        self.learner_side = learner_side
 
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         mask = td.get("action_mask")
-        logits, value = self.net(td.get("observation"))
+        observation = td.get("observation")
+        logits, value = self.net(observation)
         log_probs = masked_log_softmax(logits.float(), mask)
+        learner_move = torch.ones(mask.shape[:-1], dtype=torch.bool, device=mask.device)
+        if self.opponent is not None:
+            side = td.get(("game", "side_to_move"))
+            theirs = (self.learner_side >= 0) & (side != self.learner_side)
+            rows = theirs.nonzero().squeeze(-1)
+            if rows.numel():
+                their_logits, _ = self.opponent(observation.index_select(0, rows))
+                log_probs = log_probs.index_copy(
+                    0, rows, masked_log_softmax(their_logits.float(), mask.index_select(0, rows)))
+            learner_move = ~theirs
         if self.greedy:
             action = log_probs.argmax(-1)
         else:
@@ -69,6 +89,7 @@ class CollectPolicy(TensorDictModuleBase):
         td.set("action", action)
         td.set("action_log_prob", log_probs.gather(-1, action[..., None]).squeeze(-1))
         td.set("state_value", value.float())
+        td.set("learner_move", learner_move)
         return td
 
 

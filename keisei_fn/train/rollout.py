@@ -57,6 +57,11 @@ def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: floa
 
 
 def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
-    """GAE over the [B, T] rollout, then the loss's keys flattened to [B * T]."""
+    """GAE over the [B, T] rollout, then the loss's keys of the learner's own moves, flattened.
+
+    In self-play every move is the learner's; in league games the opponent's moves stay in the
+    GAE chain (zero-sum bootstrapping through them) but are not trained on.
+    """
     zero_sum_gae(gae, rollout, last_value)
-    return rollout.select(*BATCH_KEYS).reshape(-1).clone()
+    flat = rollout.select(*BATCH_KEYS).reshape(-1)
+    return flat[rollout.get("learner_move").reshape(-1)]

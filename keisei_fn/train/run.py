@@ -12,11 +12,11 @@ from .checkpoint import (list_checkpoints, load_latest, remove_stale_temporaries
                          save_checkpoint)
 from .config import from_yaml, load_config, to_yaml
 from .evaluate import format_match, play_match
-from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, learn, restore,
-                   seed_everything)
+from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
+                   pick_league_opponent, restore, seed_everything)
 from .progress import make_console, progress_bar, status_line
 from .rollout import carrier, shape_rewards, training_batch
-from .stats import game_stats
+from .stats import game_stats, league_stats
 from ..models import param_count, state_params
 from .._runtime import tune_allocator
 
@@ -157,6 +157,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                     stopped_by_signal = True
                     break
                 t0 = time.perf_counter()
+                pick_league_opponent(carry, parts)
                 rollout = next(iterator)
                 after = carrier(collector)
                 with torch.no_grad():
@@ -164,6 +165,8 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                 shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping,
                               cfg.ppo.gamma)
                 stats = game_stats(rollout)
+                if parts["learner_side"] is not None:
+                    stats.update(league_stats(rollout, parts["learner_side"]))
                 batch = training_batch(rollout, parts["gae"], last_value)
                 t1 = time.perf_counter()
                 metrics = learn(carry, batch, parts["update"], cfg, log=log)
@@ -171,6 +174,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                 t2 = time.perf_counter()
                 frames = rollout.numel()
                 c["iteration"] += 1
+                grow_league_pool(carry, cfg)
                 c["frames"] += frames
                 c["games"] += int(stats["games"])
                 c["train_seconds"] += t2 - t0

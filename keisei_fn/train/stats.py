@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from tensordict import TensorDictBase
 
 from ..shogi import Reason
@@ -33,4 +34,21 @@ def game_stats(rollout: TensorDictBase) -> dict[str, float]:
     out["white_wins"] = float(white_wins.sum())
     out["draws"] = float((raw == 0).sum())
     out["mean_length"] = float(length.mean()) if games else float("nan")
+    return out
+
+
+def league_stats(rollout: TensorDictBase, learner_side) -> dict[str, float]:
+    """Finished league games (rows with learner_side >= 0) from the learner's side."""
+    done = rollout.get(("next", "done")).squeeze(-1)
+    league = (learner_side >= 0)[:, None].expand_as(done)
+    ended = done & league
+    mover = rollout.get(("game", "side_to_move"))[ended]
+    side = learner_side[:, None].expand_as(done)[ended]
+    raw = rollout.get(("next", "game_result")).squeeze(-1)[ended]
+    learner = torch.where(mover == side, raw, -raw)
+    games = int(ended.sum())
+    out = {"league_games": float(games), "league_wins": float((learner > 0).sum()),
+           "league_draws": float((learner == 0).sum()), "league_losses": float((learner < 0).sum())}
+    if games:
+        out["league_score"] = float(((learner > 0).float() + 0.5 * (learner == 0).float()).mean())
     return out

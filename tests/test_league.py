@@ -1,0 +1,82 @@
+"""League play: part of the batch plays frozen past snapshots; only the learner's moves train."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.train.config import load_config
+from keisei_fn.train.loop import build, fresh_carry, pick_league_opponent
+from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
+from keisei_fn.train.run import resume_config, train
+from keisei_fn.train.stats import league_stats
+
+TINY = ["env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
+        "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
+        "track.aim=false", "track.progress=false", "time_budget_s=0", "eval.games=2",
+        "eval.max_plies=8", "checkpoint_every=2", "keep_checkpoints=5"]
+
+
+def rig_to_prefer_plane(net: nn.Module, plane: int) -> None:
+    """Make a network's policy overwhelmingly prefer one move plane (a recognisable opponent)."""
+    with torch.no_grad():
+        net.policy_out.weight.zero_()
+        net.policy_out.bias.zero_()
+        net.policy_out.bias[plane] = 60.0
+
+
+def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
+    cfg = load_config(None, TINY + ["total_updates=1", "league.fraction=0.5"])
+    parts = build(cfg)
+    carry = fresh_carry(cfg, parts)
+    assert parts["learner_side"].tolist() == [0, 1, 0, -1, -1, -1]
+    pick_league_opponent(carry, parts)
+    rig_to_prefer_plane(parts["opponent"], 0)  # plane 0: UP moves (a pawn push, ...)
+    iterator = iter(parts["collector"])
+    rollout = next(iterator)
+    side = rollout.get(("game", "side_to_move"))
+    learner = parts["learner_side"][:, None].expand_as(side)
+    theirs = (learner >= 0) & (side != learner)
+    assert torch.equal(rollout.get("learner_move"), ~theirs)
+    planes = rollout.get("action") // 81
+    assert (planes[theirs] == 0).all()          # the rigged snapshot moved
+    assert (planes[~theirs] != 0).any()         # the near-uniform learner did not always
+    after = carrier(parts["collector"])
+    with torch.no_grad():
+        _, last_value = parts["net"](after["observation"])
+    shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
+    batch = training_batch(rollout, parts["gae"], last_value)
+    assert batch.batch_size[0] == int((~theirs).sum())
+    assert torch.equal(batch["action"], rollout.get("action")[~theirs])
+    stats = league_stats(rollout, parts["learner_side"])
+    assert stats["league_wins"] + stats["league_draws"] + stats["league_losses"] == \
+        stats["league_games"]
+    parts["collector"].shutdown()
+
+
+def test_league_run_resumes_exactly_with_its_pool(tmp_path):
+    extra = ["league.fraction=0.5", "league.snapshot_every=1", "league.pool_size=2"]
+    straight = tmp_path / "straight"
+    train(load_config(None, TINY + extra + [f"run_dir={straight}", "total_updates=4"]),
+          log=lambda m: None)
+    parted = tmp_path / "parted"
+    train(load_config(None, TINY + extra + [f"run_dir={parted}", "total_updates=2"]),
+          log=lambda m: None)
+    train(resume_config(parted, ["total_updates=4"]), resume=True, log=lambda m: None)
+    a = read_checkpoint(list_checkpoints(straight)[-1])
+    b = read_checkpoint(list_checkpoints(parted)[-1])
+    assert len(a["league"]["pool"]) == len(b["league"]["pool"]) == 2
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, prefix + k + ".")
+            else:
+                yield prefix + k, v
+    pa, pb = dict(leaves(a["params"])), dict(leaves(b["params"]))
+    for k in pa:
+        assert torch.equal(pa[k], pb[k]), k
+    for sa, sb in zip(a["league"]["pool"], b["league"]["pool"]):
+        for (k, x), (_, y) in zip(leaves(sa), leaves(sb)):
+            assert torch.equal(x, y), k
