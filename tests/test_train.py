@@ -122,6 +122,17 @@ def test_cli_train_end_to_end_with_aim_and_resume(tmp_path):
     ratings = json.loads((run / "ratings.json").read_text())
     assert ratings["anchor"] == "random" and {r["player"] for r in ratings["ratings"]} == {
         "random", "greedy", "it 2"}
+    # The ratings table is in Aim as a text, next to the eval/elo curve.
+    import aim
+    from aim.storage.context import Context
+
+    from keisei_fn.train.tracking import read_metrics
+
+    aim_hash = read_checkpoint(list_checkpoints(run)[-1])["aim_hash"]
+    texts = aim.Repo.from_path(str(run / "aim")).get_run(aim_hash).get_text_sequence(
+        "eval/ratings", context=Context({}))
+    assert "it 2" in list(texts.values.values_list())[-1].data
+    assert [s for s, _ in read_metrics(str(run / "aim"), aim_hash)["eval/elo"]] == [2]
     again = subprocess.run([sys.executable, "-m", "keisei_fn.cli", "train", "--resume", str(run),
                             "total_updates=3"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

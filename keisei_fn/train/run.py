@@ -87,6 +87,9 @@ def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[
             tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
         tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
                                          "eval/elo_high": high}, iteration)
+        from ..arena.elo import format_ratings
+
+        tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
     return results
 
 

@@ -109,6 +109,12 @@ def track_metrics(
     return skipped
 
 
+def track_text(run: aim.Run, name: str, text: str, step: int) -> None:
+    """Record a text (e.g. a ratings table) at `step`; Aim's Texts explorer shows each step."""
+    _check_owner(run)
+    run.track(aim.Text(text), name=name, step=operator.index(step))
+
+
 def close_run(run: aim.Run) -> None:
     """Finish `run` so that other processes can read all of it and reopen it to continue.
 
