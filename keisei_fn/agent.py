@@ -51,6 +51,10 @@ def _build_agent(payload: dict, ckpt: Path, device):
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{ckpt}: action/observation encoding {payload.get('format')} does "
                               f"not match this build's {CHECKPOINT_FORMAT}")
+    if payload.get("population"):
+        members = ckpt.parent / "members"
+        raise CheckpointError(f"{ckpt} holds a population of {payload['population']} agents; "
+                              f"load one member instead, e.g. {members / 'member_0'}")
     cfg = from_yaml(payload["config"])
     net = build_model(cfg.model).to(device)
     params = TensorDict(payload["params"]).to(device)

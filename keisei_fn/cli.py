@@ -54,7 +54,8 @@ def _train(args) -> None:
     if summary.get("eval"):
         print("final evaluation:")
         for r in summary["eval"]:
-            print("  " + format_match(r))
+            member = f"member {r['member']} " if "member" in r else ""
+            print(f"  {member}{format_match(r)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,6 +118,20 @@ class LeagueConfig:
 
 
 @dataclass
+class PopulationConfig:
+    size: int = 1
+    """agents trained in lockstep in one process, each with its own parameters, optimizer, RNG and env batch of env.batch_size games (1: a single agent)"""
+    lr: list[float] = field(default_factory=list)
+    """per-member optim.lr, one per member (empty: every member uses optim.lr)"""
+    entropy_coef: list[float] = field(default_factory=list)
+    """per-member ppo.entropy_coef, one per member (empty: every member uses ppo.entropy_coef)"""
+    seeds: list[int] = field(default_factory=list)
+    """per-member seeds, one per member (empty: seed, seed + 1, ...)"""
+    backend: str = "folded"
+    """'folded' (all members as one network of grouped convolutions; one vmapped loss) or 'loop' (a Python loop over members, the reference)"""
+
+
+@dataclass
 class TrackConfig:
     aim: bool = True
     """log to Aim (repo under the run directory unless aim_repo is set)"""
@@ -155,6 +169,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     league: LeagueConfig = field(default_factory=LeagueConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
 
 
@@ -162,13 +177,14 @@ _CHOICES = {
     "on_checkpoint_error": ("stop", "continue"),
     "model.arch": ("resnet", "cnn"),
     "optim.lr_schedule": ("constant", "linear", "cosine"),
+    "population.backend": ("folded", "loop"),
 }
 
 
 _LOWER_BOUNDS = (
     (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
       "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
-      "threads", "league.pool_size", "league.snapshot_every"), 1),
+      "threads", "league.pool_size", "league.snapshot_every", "population.size"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
       "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping"), 0),
@@ -195,10 +211,27 @@ def _check_values(cfg: DictConfig) -> None:
     for opponent in cfg.eval.opponents:
         if opponent not in ("random", "greedy"):
             raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} (random, greedy)")
+    _check_population(cfg)
     if cfg.total_updates == 0 and cfg.time_budget_s == 0:
         raise ConfigError("total_updates and time_budget_s are both 0: the run would never stop")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device: {cfg.device!r} is not 'cpu' or 'cuda[:N]'")
+
+
+def _check_population(cfg: DictConfig) -> None:
+    size = cfg.population.size
+    for key in ("lr", "entropy_coef", "seeds"):
+        values = list(cfg.population[key])
+        if values and len(values) != size:
+            raise ConfigError(f"population.{key}: {len(values)} values for population.size={size} "
+                              f"(give one per member, or none)")
+    if any(not lr > 0 for lr in cfg.population.lr):
+        raise ConfigError(f"population.lr: every value must be > 0, got {list(cfg.population.lr)}")
+    if any(not c >= 0 for c in cfg.population.entropy_coef):
+        raise ConfigError(f"population.entropy_coef: every value must be >= 0, "
+                          f"got {list(cfg.population.entropy_coef)}")
+    if size > 1 and cfg.league.fraction > 0:
+        raise ConfigError("league.fraction > 0 is not supported with population.size > 1 yet")
 
 
 def default_yaml() -> str:

@@ -22,18 +22,28 @@ class MaskedClipPPOLoss(ClipPPOLoss):
         return masked_entropy(log_probs, dist.mask).unsqueeze(-1)
 
 
-def make_loss(net: nn.Module, ppo_cfg) -> MaskedClipPPOLoss:
+def make_loss(net: nn.Module | None, ppo_cfg, entropy_coef: float | None = None
+              ) -> MaskedClipPPOLoss:
+    """The PPO loss over `net` (None: over precomputed outputs, see make_actor_critic).
+
+    `entropy_coef` overrides ppo_cfg's; the population update passes 1.0 and weights each
+    member's entropy term by its own coefficient.
+    """
     actor, critic = make_actor_critic(net)
+    entropy_coef = ppo_cfg.entropy_coef if entropy_coef is None else entropy_coef
     loss = MaskedClipPPOLoss(
         actor, critic,
         clip_epsilon=ppo_cfg.clip_epsilon,
-        entropy_bonus=ppo_cfg.entropy_coef > 0,
-        entropy_coeff=ppo_cfg.entropy_coef,
+        entropy_bonus=entropy_coef > 0,
+        entropy_coeff=entropy_coef,
         critic_coeff=ppo_cfg.value_coef,
         loss_critic_type="l2",
         normalize_advantage=ppo_cfg.normalize_advantage,
         clip_value=ppo_cfg.clip_epsilon if ppo_cfg.clip_value else None,
         functional=False,
+        # Per-sample losses, averaged by the update step: the "mean" reduction squeezes a 0-d
+        # tensor, which fails under torch.func.vmap (the population update).
+        reduction="none",
     )
     loss.set_keys(action="action", sample_log_prob="action_log_prob", value="state_value",
                   advantage="advantage", value_target="value_target")

@@ -105,9 +105,26 @@ class _ValueFromActorPass(nn.Module):
         return value_now
 
 
-def make_actor_critic(net: nn.Module):
-    """(actor, critic) TensorDict modules for TorchRL's ClipPPOLoss, both backed by `net`."""
-    trunk = TensorDictModule(net, in_keys=["observation"], out_keys=["logits", "value_now"])
+class _Precomputed(nn.Module):
+    """Trunk for a loss whose network outputs were computed beforehand (the population update
+    evaluates all members' networks as one folded network, then the loss per member)."""
+
+    def forward(self, logits, value):
+        return logits, value
+
+
+# Where the population update puts each member's network outputs for the loss to read.
+PRECOMPUTED_KEYS = ("net_logits", "net_value")
+
+
+def make_actor_critic(net: nn.Module | None):
+    """(actor, critic) TensorDict modules for TorchRL's ClipPPOLoss, both backed by `net`
+    (None: by the outputs already in the TensorDict under PRECOMPUTED_KEYS)."""
+    if net is None:
+        trunk = TensorDictModule(_Precomputed(), in_keys=list(PRECOMPUTED_KEYS),
+                                 out_keys=["logits", "value_now"])
+    else:
+        trunk = TensorDictModule(net, in_keys=["observation"], out_keys=["logits", "value_now"])
     actor = ProbabilisticActor(
         trunk, in_keys={"logits": "logits", "mask": "action_mask"}, out_keys=["action"],
         distribution_class=MaskedCategorical, return_log_prob=True,

@@ -95,6 +95,10 @@ def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[
 
 def train(cfg, resume: bool = False, log=None) -> dict:
     """Run (or continue) the training described by `cfg`; returns the final summary."""
+    if cfg.population.size > 1:
+        from .population_run import train_population
+
+        return train_population(cfg, resume=resume, log=log)
     console = make_console()
     log = log or console.print
     run_dir = Path(cfg.run_dir)

@@ -28,14 +28,30 @@ def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
                     else contextlib.nullcontext())
         with params.to_module(net), autocast:
             out = loss_module(batch)
-        total = sum(out[k] for k in LOSS_KEYS if k in out.keys())
-        metrics = {k: out[k].detach() for k in LOSS_KEYS + METRIC_KEYS if k in out.keys()}
+        losses = {k: out[k].mean() for k in LOSS_KEYS if k in out.keys()}
+        total = sum(losses.values())
+        metrics = {k: v.detach() for k, v in losses.items()}
+        metrics.update({k: out[k].detach() for k in METRIC_KEYS if k in out.keys()})
         return total, metrics
 
     grad_fn = torch.func.grad(loss_fn, has_aux=True)
+    step = make_apply_gradients(betas, eps, max_grad_norm)
 
     def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase, lr: torch.Tensor):
         grads, metrics = grad_fn(params, batch)
+        params, opt_state, extra = step(params, opt_state, grads, lr)
+        metrics = TensorDict(metrics, batch_size=[])
+        metrics.update(extra)
+        return params, opt_state, metrics
+
+    return update
+
+
+def make_apply_gradients(betas, eps: float, max_grad_norm: float) -> Callable:
+    """`step(params, opt_state, grads, lr) -> (params, opt_state, {grad_norm, skipped})`: clip,
+    Adam, and the non-finite guard; pure, so the population update vmaps it over members."""
+
+    def step(params: TensorDict, opt_state: TensorDict, grads: TensorDict, lr: torch.Tensor):
         grads, norm = clip_by_global_norm(grads, max_grad_norm)
         new_params, new_opt = adam_step(params, grads, opt_state, lr, betas=betas, eps=eps)
         # A NaN/Inf loss or gradient must never reach the parameters: such an update is skipped
@@ -43,9 +59,6 @@ def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
         ok = torch.isfinite(norm)
         params = new_params.apply(lambda new, old: torch.where(ok, new, old), params)
         opt_state = new_opt.apply(lambda new, old: torch.where(ok, new, old), opt_state)
-        metrics = TensorDict(metrics, batch_size=[])
-        metrics["grad_norm"] = norm.detach()
-        metrics["skipped"] = (~ok).float()
-        return params, opt_state, metrics
+        return params, opt_state, {"grad_norm": norm.detach(), "skipped": (~ok).float()}
 
-    return update
+    return step

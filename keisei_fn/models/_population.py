@@ -1,0 +1,71 @@
+"""A population of K networks of one architecture evaluated as one network: members folded into
+grouped convolutions.
+
+`members_forward(params, observation)` takes the members' parameters stacked on a leading [K]
+dimension (the TensorDict `torch.stack` of K `state_params(net)`) and observations [K, B, 46, 9, 9],
+and returns what each member's `ActorCritic.forward` returns, stacked: logits [K, B, 2187] and
+values [K, B, 1].
+
+Why not `torch.func.vmap` over the module: vmap's batching rule for conv2d also folds members into
+groups, but in the contiguous layout, where oneDNN's grouped convolution (and above all its
+backward) is slower on CPU than K separate convolutions; measured 1.2-1.4x slower than a Python
+loop over members for the PPO update (README, "Populations"). Folding by hand lets the activations
+live channels-last, where the grouped kernels are as fast per member as the single ones, and it
+keeps every op one call for all members instead of K.
+
+Layout: activations are [B, K * C, 9, 9] (member-major channels), so member k's channels are
+k*C ... k*C + C - 1 and a convolution with `groups=K` applies member k's kernels to them only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from tensordict import TensorDictBase
+
+from ..shogi import NUM_ACTIONS
+
+_CL = torch.channels_last
+
+
+def _conv(x: torch.Tensor, p: TensorDictBase, members: int, padding: int) -> torch.Tensor:
+    weight = p["weight"]  # [K, C_out, C_in, kh, kw]
+    return F.conv2d(x, weight.flatten(0, 1), p["bias"].flatten(), padding=padding, groups=members)
+
+
+def _linear(x: torch.Tensor, p: TensorDictBase) -> torch.Tensor:
+    """x [B, K, in] -> [B, K, out] with member k's weight [out, in]."""
+    return torch.einsum("bki,koi->bko", x, p["weight"]) + p["bias"]
+
+
+def _squeeze_excite(x: torch.Tensor, p: TensorDictBase, members: int) -> torch.Tensor:
+    batch = x.shape[0]
+    pooled = x.mean((2, 3)).view(batch, members, -1)
+    w, b = _linear(torch.relu(_linear(pooled, p["reduce"])), p["expand"]).chunk(2, dim=-1)
+    return x * torch.sigmoid(w).reshape(batch, -1, 1, 1) + b.reshape(batch, -1, 1, 1)
+
+
+def _block(x: torch.Tensor, p: TensorDictBase, members: int) -> torch.Tensor:
+    if "conv1" not in p.keys():  # the plain CNN's layer
+        return torch.relu(_conv(x, p["conv"], members, 1))
+    y = _conv(torch.relu(_conv(x, p["conv1"], members, 1)), p["conv2"], members, 1)
+    if "se" in p.keys():
+        y = _squeeze_excite(y, p["se"], members)
+    return torch.relu(x + y)
+
+
+def members_forward(params: TensorDictBase, observation: torch.Tensor):
+    """(logits [K, B, 2187], value [K, B, 1]) of K members on their own observations [K, B, ...]."""
+    members, batch = observation.shape[:2]
+    x = observation.transpose(0, 1).reshape(batch, -1, *observation.shape[-2:])
+    x = torch.relu(_conv(x.contiguous(memory_format=_CL), params["stem"], members, 1))
+    tower = params.get("tower", None)
+    if tower is not None:
+        for name in sorted(tower.keys(), key=int):
+            x = _block(x, tower[name], members)
+    policy = _conv(torch.relu(_conv(x, params["policy_conv"], members, 1)),
+                   params["policy_out"], members, 0)
+    logits = policy.reshape(batch, members, NUM_ACTIONS).transpose(0, 1)
+    v = torch.relu(_conv(x, params["value_conv"], members, 0)).reshape(batch, members, -1)
+    value = torch.tanh(_linear(torch.relu(_linear(v, params["value_fc"])), params["value_out"]))
+    return logits, value.transpose(0, 1)

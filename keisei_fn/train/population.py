@@ -1,0 +1,243 @@
+"""Population training: K agents in lockstep in one process, as one program.
+
+Each member has its own parameters, Adam state, sampler and shuffle generators, and its own
+`env.batch_size` games (rows k*B ... k*B + B - 1 of one [K*B] ShogiEnv batch), and may have its own
+learning rate, entropy coefficient and seed (`population.*` lists). Members never see each
+other's data, so the population is K independent runs computed together.
+
+Two backends compute the same thing:
+
+- "folded": all members' networks run as one network of grouped convolutions
+  (models/_population.py), both when acting and in the update; the update takes
+  `torch.func.grad` of the members' summed loss, where each member's loss is TorchRL's
+  ClipPPOLoss `torch.func.vmap`ped over members on its own minibatch (so advantage
+  normalisation, clipping and the metrics stay per member), then vmaps the same pure
+  clip + Adam + non-finite-guard step a single agent uses (update.make_apply_gradients).
+  Members' gradients are independent because the summed loss separates.
+- "loop": a Python loop over members through the single agent's own update step; the reference
+  the folded backend is tested and benchmarked against. With identical settings it reproduces K
+  single runs bit for bit (tests/test_population.py).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from omegaconf import OmegaConf
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+
+from ..models import build_model, policy_forward, state_params
+from ..models._population import members_forward
+from .loss import make_loss
+from .optim import learning_rate
+from .policy import PRECOMPUTED_KEYS, gumbel_sample, masked_log_softmax
+from .update import LOSS_KEYS, METRIC_KEYS, make_apply_gradients, make_update_step
+
+
+def member_seeds(cfg) -> list[int]:
+    return list(cfg.population.seeds) or [cfg.seed + k for k in range(cfg.population.size)]
+
+
+def member_config(cfg, k: int):
+    """The single-agent config member `k` is trained with (its seed, lr and entropy bonus)."""
+    member = OmegaConf.to_container(cfg, resolve=True)
+    member["seed"] = member_seeds(cfg)[k]
+    if cfg.population.lr:
+        member["optim"]["lr"] = cfg.population.lr[k]
+    if cfg.population.entropy_coef:
+        member["ppo"]["entropy_coef"] = cfg.population.entropy_coef[k]
+    member["population"].update(size=1, lr=[], entropy_coef=[], seeds=[])
+    member = OmegaConf.create(member)
+    OmegaConf.set_readonly(member, True)
+    return member
+
+
+def init_members(cfg, device) -> TensorDict:
+    """Members' initial parameters stacked [K]; member k's equal a single run's with its seed."""
+    members = []
+    for seed in member_seeds(cfg):
+        torch.manual_seed(seed)
+        members.append(state_params(build_model(cfg.model).to(device)).detach().clone())
+    return torch.stack(members)
+
+
+def _split(x: torch.Tensor, members: int) -> torch.Tensor:
+    return x.reshape(members, x.shape[0] // members, *x.shape[1:])
+
+
+class PopulationPolicy(TensorDictModuleBase):
+    """The acting policy of K members over a [K*B] env batch (member k owns rows k*B ... k*B+B-1).
+
+    `params` is the members' stacked parameter TensorDict, updated in place after each learning
+    step; `generators[k]` is member k's sampler (what a single run's CollectPolicy uses).
+    """
+
+    in_keys = ["observation", "action_mask"]
+    out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
+
+    def __init__(self, net, params: TensorDict, generators: list[torch.Generator],
+                 backend: str = "folded"):
+        super().__init__()
+        self.net = net  # the loop backend's module (parameters swapped in per member)
+        self.params = params
+        self.generators = generators
+        self.backend = backend
+
+    def outputs(self, observation: torch.Tensor):
+        """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows."""
+        obs = _split(observation, len(self.generators))
+        if self.backend == "folded":
+            return members_forward(self.params, obs)
+        outs = [policy_forward(self.params[k], self.net, obs[k]) for k in range(obs.shape[0])]
+        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+    @torch.no_grad()
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        mask = td.get("action_mask")
+        logits, value = self.outputs(td.get("observation"))
+        log_probs = masked_log_softmax(logits.float(), _split(mask, len(self.generators)))
+        action = torch.stack([gumbel_sample(lp, g) for lp, g in zip(log_probs, self.generators)])
+        chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
+        td.set("action", action.flatten())
+        td.set("action_log_prob", chosen.flatten())
+        td.set("state_value", value.float().flatten(0, 1))
+        td.set("learner_move", torch.ones(mask.shape[:-1], dtype=torch.bool, device=mask.device))
+        return td
+
+
+def make_population_update(cfg, net) -> Callable:
+    """`update(params[K], opt_state[K], batch[K, M], lr[K]) -> (params, opt_state, metrics[K])`."""
+    betas, eps, clip = tuple(cfg.optim.betas), cfg.optim.eps, cfg.optim.max_grad_norm
+    entropy = torch.tensor([member_config(cfg, k).ppo.entropy_coef
+                            for k in range(cfg.population.size)])
+    if cfg.population.backend == "loop":
+        steps = [make_update_step(net, make_loss(net, member_config(cfg, k).ppo), betas, eps, clip)
+                 for k in range(cfg.population.size)]
+
+        def loop_update(params, opt_state, batch, lr):
+            outs = [step(params[k], opt_state[k], batch[k], lr[k]) for k, step in enumerate(steps)]
+            return tuple(torch.stack([o[i] for o in outs]) for i in range(3))
+
+        return loop_update
+
+    # Entropy weight 1 in the loss; each member's own coefficient is applied below.
+    loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
+
+    def member_loss(batch: TensorDictBase, entropy_coef: torch.Tensor):
+        out = loss_module(batch)
+        losses = {k: out[k].mean() for k in LOSS_KEYS if k in out.keys()}
+        if "loss_entropy" in losses:
+            losses["loss_entropy"] = losses["loss_entropy"] * entropy_coef
+        metrics = {k: v.detach() for k, v in losses.items()}
+        metrics.update({k: out[k].detach() for k in METRIC_KEYS if k in out.keys()})
+        return sum(losses.values()), metrics
+
+    per_member_loss = torch.func.vmap(member_loss)
+
+    def population_loss(params: TensorDict, batch: TensorDictBase):
+        logits, value = members_forward(params, batch.get("observation"))
+        batch = batch.clone(False)
+        batch.set(PRECOMPUTED_KEYS[0], logits)
+        batch.set(PRECOMPUTED_KEYS[1], value)
+        totals, metrics = per_member_loss(batch, entropy.to(logits.device))
+        # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
+        return totals.sum(), metrics
+
+    grad_fn = torch.func.grad(population_loss, has_aux=True)
+    apply_gradients = torch.func.vmap(make_apply_gradients(betas, eps, clip))
+
+    def folded_update(params, opt_state, batch, lr):
+        grads, metrics = grad_fn(params, batch)
+        params, opt_state, extra = apply_gradients(params, opt_state, grads, lr)
+        metrics = TensorDict(metrics, batch_size=[lr.shape[0]])
+        metrics.update(extra)
+        return params, opt_state, metrics
+
+    return folded_update
+
+
+def member_learning_rates(cfg) -> list[float]:
+    return [member_config(cfg, k).optim.lr for k in range(cfg.population.size)]
+
+
+def gather_minibatch(batch: TensorDictBase, index: torch.Tensor) -> TensorDictBase:
+    """batch [K, N] and per-member sample indices [K, M] -> minibatch [K, M]."""
+    rows = torch.arange(index.shape[0], device=index.device)[:, None]
+    return batch.apply(lambda x: x[rows, index], batch_size=list(index.shape))
+
+
+def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print) -> list[dict]:
+    """PPO epochs for every member over its own [N] samples of batch [K, N]; per-member metrics.
+
+    Member k shuffles with its own generator exactly as a single run would, so the loop backend
+    replays K single runs. Non-finite updates are skipped in the step; a member with more than
+    `optim.max_skipped_updates` in one iteration is rolled back to its start-of-iteration state
+    with its learning rate halved, and the run stops (TrainingDiverged) after
+    `optim.max_rollbacks` such rollbacks of one member.
+    """
+    from .loop import TrainingDiverged, updates_per_iteration
+
+    members, n = batch.batch_size
+    size = min(cfg.ppo.minibatch_size, n)
+    total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
+    good_params, good_opt = carry["params"], carry["opt_state"]
+    c = carry["counters"]
+    peaks = member_learning_rates(cfg)
+    scales = c.setdefault("lr_scales", [1.0] * members)
+    sums = TensorDict({}, batch_size=[members])
+    count = 0
+    for _ in range(cfg.ppo.epochs):
+        orders = torch.stack([torch.randperm(n, generator=g) for g in carry["shuffle_gens"]])
+        orders = orders.to(batch.device)
+        for start in range(0, n - size + 1, size):
+            mb = gather_minibatch(batch, orders[:, start:start + size])
+            lrs = [s * learning_rate(cfg.optim.lr_schedule, peak, c["optimizer_updates"],
+                                     total_updates) for s, peak in zip(scales, peaks)]
+            lr = torch.tensor(lrs, device=batch.device)
+            carry["params"], carry["opt_state"], metrics = update(
+                carry["params"], carry["opt_state"], mb, lr)
+            metrics["lr"] = lr
+            c["optimizer_updates"] += 1
+            count += 1
+            sums = metrics.float() if not sums.keys() else sums + metrics.float()
+    means = (sums / max(count, 1)).cpu()
+    out = [{k: float(v) for k, v in means[k].items() if k != "skipped"} for k in range(members)]
+    rollback = torch.zeros(members, dtype=torch.bool)
+    for k in range(members):
+        skipped = round(float(means[k]["skipped"]) * count)
+        out[k]["skipped_updates"] = float(skipped)
+        if skipped:
+            log(f"warning: member {k}, iteration {c['iteration'] + 1}: {skipped} of {count} "
+                f"updates skipped (non-finite loss or gradient)")
+        if skipped > cfg.optim.max_skipped_updates:
+            rollback[k] = True
+    if rollback.any():
+        keep = rollback.to(batch.device)
+
+        def choose(new, old):
+            return torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new)
+
+        carry["params"] = carry["params"].apply(choose, good_params)
+        carry["opt_state"] = carry["opt_state"].apply(choose, good_opt)
+        rollbacks = c.setdefault("member_rollbacks", [0] * members)
+        for k in rollback.nonzero().flatten().tolist():
+            rollbacks[k] += 1
+            if rollbacks[k] > cfg.optim.max_rollbacks:
+                raise TrainingDiverged(
+                    f"member {k}: non-finite updates persist after {cfg.optim.max_rollbacks} "
+                    f"rollbacks and learning-rate cuts; the last checkpoint holds the last good "
+                    f"parameters")
+            scales[k] *= 0.5
+            log(f"warning: rolled back member {k}'s updates of iteration {c['iteration'] + 1}; "
+                f"its learning rate is now {scales[k]:g} x its lr")
+    return out
+
+
+def member_net(cfg, params: TensorDict, k: int, device):
+    """Member k as a stand-alone ActorCritic (for evaluation and export)."""
+    net = build_model(cfg.model).to(device)
+    state_params(net).data.update_(params[k])
+    return net.eval()
+

@@ -1,0 +1,328 @@
+"""`train_population(cfg)`: the training run of a population (population.size > 1).
+
+The same pipeline as run.train, for K members at once: one TorchRL Collector over a [K*B]
+ShogiEnv with the members' PopulationPolicy, GAE over every game row, the population update,
+per-member metrics in one Aim run (context {"member": k}), per-member checkpoints of the whole
+population (one file), evaluation of every member, and a ranking table at the end. Each member is
+also exported as a single-agent checkpoint under RUN_DIR/members/member_K, which `keisei-fn eval`,
+`usi` and `play` load (members against each other: `keisei-fn eval --agent A --opponent B`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from tensordict import TensorDict
+from torchrl.collectors import Collector
+
+from ..env import ShogiEnv
+from ..models import build_model, param_count, state_params
+from .advantage import make_gae
+from .checkpoint import (CheckpointError, check_param_shapes, list_checkpoints, load_latest,
+                         remove_stale_temporaries, save_checkpoint)
+from .config import to_yaml
+from .evaluate import format_match, play_match
+from .loop import (CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot, seed_everything)
+from .optim import adam_init
+from .population import (PopulationPolicy, init_members, learn_population, make_population_update,
+                         member_config, member_net, member_seeds)
+from .progress import make_console, progress_bar, status_line
+from .rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier, shape_rewards
+from .advantage import zero_sum_gae
+from .stats import game_stats
+from .._errors import first_line
+from .._runtime import tune_allocator
+
+
+def build_population(cfg) -> dict:
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
+    members = cfg.population.size
+    params = init_members(cfg, device)
+    net = build_model(cfg.model).to(device)  # the loop backend's module; evaluation template
+    generators = [torch.Generator(device=device).manual_seed(s) for s in member_seeds(cfg)]
+    policy = PopulationPolicy(net, params.clone(), generators, cfg.population.backend)
+    env = ShogiEnv(members * cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
+                   impasse=cfg.env.impasse)
+    collector = Collector(env, policy, frames_per_batch=env.batch_size[0] * cfg.ppo.rollout_steps,
+                          total_frames=-1, compact_obs=True, trust_policy=True,
+                          track_traj_ids=False, auto_register_policy_transforms=False)
+    return {"device": device, "net": net, "initial_params": params, "policy": policy,
+            "collector": collector, "update": make_population_update(cfg, net),
+            "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
+
+
+def fresh_population_carry(cfg, parts) -> dict:
+    params = parts["initial_params"]
+    return {"params": params, "opt_state": torch.stack([adam_init(p) for p in params.unbind(0)]),
+            "shuffle_gens": [torch.Generator(device="cpu").manual_seed(s + 1)
+                             for s in member_seeds(cfg)],
+            "counters": {"iteration": 0, "optimizer_updates": 0, "frames": 0, "games": 0,
+                         "train_seconds": 0.0, "lr_scales": [1.0] * cfg.population.size,
+                         "member_rollbacks": [0] * cfg.population.size,
+                         "member_games": [0] * cfg.population.size},
+            "aim_hash": None, "evals": []}
+
+
+def population_payload(cfg, carry, parts) -> dict:
+    games = carrier(parts["collector"]).select(*CARRIED_KEYS)
+    return {
+        "format": dict(CHECKPOINT_FORMAT), "population": cfg.population.size,
+        "config": to_yaml(cfg), "model": {k: str(v) for k, v in cfg.model.items()},
+        "params": carry["params"].cpu().to_dict(), "opt_state": carry["opt_state"].cpu().to_dict(),
+        "counters": json.loads(json.dumps(carry["counters"])), "aim_hash": carry["aim_hash"] or "",
+        "evals": list(carry["evals"]),
+        "rng": {"global": rng_snapshot(),
+                "policy": [g.get_state() for g in parts["policy"].generators],
+                "shuffle": [g.get_state() for g in carry["shuffle_gens"]]},
+        "games": games.cpu().to_dict(),
+    }
+
+
+def restore_population(payload: dict, cfg, parts, source: str) -> dict:
+    try:
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{source}: action/observation encoding {payload.get('format')} "
+                                  f"does not match this build's {CHECKPOINT_FORMAT}")
+        if payload.get("population") != cfg.population.size:
+            raise CheckpointError(f"{source}: holds a population of {payload.get('population')}, "
+                                  f"the config asks for population.size={cfg.population.size}")
+        device = parts["device"]
+        params = TensorDict(payload["params"], batch_size=[cfg.population.size]).to(device)
+        check_param_shapes(parts["initial_params"], params, source)
+        carry = {"params": params,
+                 "opt_state": TensorDict(payload["opt_state"],
+                                         batch_size=[cfg.population.size]).to(device),
+                 "shuffle_gens": [], "counters": dict(payload["counters"]),
+                 "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
+        for state in payload["rng"]["shuffle"]:
+            carry["shuffle_gens"].append(torch.Generator(device="cpu"))
+            carry["shuffle_gens"][-1].set_state(state)
+        for g, state in zip(parts["policy"].generators, payload["rng"]["policy"], strict=True):
+            g.set_state(state)
+        rng_restore(payload["rng"]["global"])
+        restore_carrier(parts["collector"], TensorDict(payload["games"]))
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+        raise CheckpointError(f"{source}: malformed population checkpoint "
+                              f"({type(err).__name__}: {first_line(err, 160)})") from None
+    parts["policy"].params.update_(params)
+    return carry
+
+
+def export_members(cfg, carry, run_dir: Path, iteration: int) -> list[Path]:
+    """Each member as a single-agent checkpoint (what load_agent reads) under members/member_K."""
+    paths = []
+    for k in range(cfg.population.size):
+        payload = {"format": dict(CHECKPOINT_FORMAT), "config": to_yaml(member_config(cfg, k)),
+                   "model": {n: str(v) for n, v in cfg.model.items()},
+                   "params": carry["params"][k].cpu().to_dict(), "member_of": str(run_dir),
+                   "member": k}
+        paths.append(save_checkpoint(payload, run_dir / "members" / f"member_{k}", iteration,
+                                     keep=1))
+    return paths
+
+
+def evaluate_members(cfg, carry, parts, console) -> list[dict]:
+    iteration = carry["counters"]["iteration"]
+    results = []
+    for k in range(cfg.population.size):
+        net = member_net(cfg, carry["params"], k, parts["device"])
+        for i, opponent in enumerate(cfg.eval.opponents):
+            r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
+                           seed=cfg.seed * 1000 + i, greedy=cfg.eval.greedy_policy,
+                           device=cfg.device)
+            r.update(iteration=iteration, member=k)
+            results.append(r)
+            console.print(f"eval @ it {iteration} member {k}: {format_match(r)}")
+    return results
+
+
+def ranking(cfg, results: list[dict]):
+    """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games."""
+    from ..arena.elo import fit
+
+    games = []
+    for r in results:
+        me = f"member {r['member']}"
+        games += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
+        games += [(me, r["opponent"], 0.0)] * r["losses"]
+    ratings = fit(games)
+    rows = []
+    for k in range(cfg.population.size):
+        member = member_config(cfg, k)
+        elo, low, high = ratings.of(f"member {k}")
+        row = {"member": k, "seed": member.seed, "lr": member.optim.lr,
+               "entropy_coef": member.ppo.entropy_coef, "elo": elo, "elo_low": low,
+               "elo_high": high}
+        for r in results:
+            if r["member"] == k:
+                row[f"score_{r['opponent']}"] = r["score"]
+        rows.append(row)
+    rows.sort(key=lambda row: -row["elo"])
+    return rows
+
+
+def print_ranking(rows: list[dict], opponents, console) -> None:
+    from rich.table import Table
+
+    table = Table(title="population ranking (Elo: Bradley-Terry over the evaluation games, "
+                        "random = 0)")
+    for name in ("rank", "member", "seed", "lr", "entropy", "Elo", "95% CI",
+                 *[f"vs {o}" for o in opponents]):
+        table.add_column(name, justify="right")
+    for i, row in enumerate(rows, 1):
+        table.add_row(str(i), str(row["member"]), str(row["seed"]), f"{row['lr']:.2g}",
+                      f"{row['entropy_coef']:.3g}",
+                      f"{row['elo']:+.0f}", f"{row['elo_low']:+.0f}..{row['elo_high']:+.0f}",
+                      *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in opponents])
+    console.print(table)
+
+
+def train_population(cfg, resume: bool = False, log=None) -> dict:
+    """Run (or continue) the population training described by `cfg`; returns the summary."""
+    from .loop import TrainingDiverged  # noqa: F401  (raised by learn_population)
+    from .run import CheckpointWriteError, _namespaced
+
+    console = make_console()
+    log = log or console.print
+    run_dir = Path(cfg.run_dir)
+    if cfg.device == "cpu":
+        torch.set_num_threads(cfg.threads)
+        tune_allocator()
+    seed_everything(cfg.seed)
+    parts = build_population(cfg)
+    collector, policy, members = parts["collector"], parts["policy"], cfg.population.size
+    if resume:
+        remove_stale_temporaries(run_dir)
+        path, payload = load_latest(run_dir, log=log)
+        carry = restore_population(payload, cfg, parts, source=str(path))
+        log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
+    else:
+        if any(run_dir.glob("ckpt_*.pt")):
+            raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
+                             f"run_dir=...")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        carry = fresh_population_carry(cfg, parts)
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    log(f"run dir {run_dir} | population of {members} ({cfg.population.backend}) | model "
+        f"{cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
+        f"({param_count(parts['net']):,} params each) | {members} x {cfg.env.batch_size} games x "
+        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}")
+
+    aim_run = tracking = None
+    if cfg.track.aim:
+        from . import tracking
+
+        repo = cfg.track.aim_repo or str(run_dir / "aim")
+        aim_run = tracking.open_run(repo, cfg.track.experiment,
+                                    OmegaConf.to_container(cfg, resolve=True), carry["aim_hash"])
+        carry["aim_hash"] = aim_run.hash
+
+    def checkpoint():
+        iteration = carry["counters"]["iteration"]
+        try:
+            save_checkpoint(population_payload(cfg, carry, parts), run_dir, iteration,
+                            keep=cfg.keep_checkpoints)
+            export_members(cfg, carry, run_dir, iteration)
+        except OSError as err:
+            previous = list_checkpoints(run_dir)
+            kept = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint"
+            message = (f"checkpoint at iteration {iteration} failed in {run_dir}: "
+                       f"{err.strerror or err} ({kept})")
+            if cfg.on_checkpoint_error == "stop":
+                raise CheckpointWriteError(message) from None
+            log(f"warning: {message}; training continues (on_checkpoint_error=continue)")
+
+    def evaluate():
+        results = evaluate_members(cfg, carry, parts, console)
+        carry["evals"].extend(results)
+        rows = ranking(cfg, results)
+        (run_dir / "ranking.json").write_text(json.dumps(rows, indent=1))
+        if aim_run is not None:
+            for r in results:
+                tracking.track_metrics(aim_run, {f"eval_{r['opponent']}/{k}": r[k] for k in
+                                                 ("win_rate", "score", "wins", "draws", "losses")},
+                                       r["iteration"], context={"member": str(r["member"])})
+            for row in rows:
+                tracking.track_metrics(aim_run, {"eval/elo": row["elo"]}, c["iteration"],
+                                       context={"member": str(row["member"])})
+        return results, rows
+
+    c = carry["counters"]
+    by_updates = cfg.total_updates > 0
+    total = cfg.total_updates if by_updates else cfg.time_budget_s
+    stopped_by_signal = False
+    iterator = iter(collector)
+    try:
+        with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
+                                               "it" if by_updates else "s", console) as advance:
+            while True:
+                if by_updates and c["iteration"] >= cfg.total_updates:
+                    break
+                if cfg.time_budget_s and c["train_seconds"] >= cfg.time_budget_s:
+                    break
+                if stop.raised:
+                    stopped_by_signal = True
+                    break
+                t0 = time.perf_counter()
+                rollout = next(iterator)
+                after = carrier(collector)
+                with torch.no_grad():
+                    _, last_value = policy.outputs(after.get("observation"))
+                shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping,
+                              cfg.ppo.gamma)
+                zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
+                rows = cfg.env.batch_size
+                stats = [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)]
+                batch = rollout.select(*BATCH_KEYS).reshape(members, -1)
+                t1 = time.perf_counter()
+                metrics = learn_population(carry, batch, parts["update"], cfg, log=log)
+                policy.params.update_(carry["params"])
+                t2 = time.perf_counter()
+                frames = rollout.numel()
+                c["iteration"] += 1
+                c["frames"] += frames
+                c["games"] += int(sum(s["games"] for s in stats))
+                c["member_games"] = [g + int(s["games"]) for g, s in zip(c["member_games"], stats)]
+                c["train_seconds"] += t2 - t0
+                for m in metrics:
+                    m["collect_steps_per_s"] = frames / (t1 - t0)
+                    m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
+                if aim_run is not None:
+                    for k in range(members):
+                        tracking.track_metrics(aim_run, _namespaced(metrics[k], stats[k]),
+                                               c["iteration"], context={"member": str(k)})
+                if cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
+                    evaluate()
+                if c["iteration"] % cfg.checkpoint_every == 0:
+                    checkpoint()
+                mean = {key: sum(m.get(key, 0.0) for m in metrics) / members
+                        for key in metrics[0]}
+                mean_stats = {"mean_length": sum(s["mean_length"] for s in stats) / members}
+                advance(c["iteration"] if by_updates else c["train_seconds"],
+                        status_line(c, mean, mean_stats, frames / (t2 - t0)))
+        checkpoint()
+        if stopped_by_signal:
+            log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
+                f"continue with: keisei-fn train --resume {run_dir}")
+            return {"interrupted": True, "counters": dict(c)}
+        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
+        if done_now:
+            results, rows = done_now, ranking(cfg, done_now)
+        else:
+            results, rows = evaluate()
+        checkpoint()
+        print_ranking(rows, list(cfg.eval.opponents), console)
+        log(f"members exported to {run_dir / 'members'} (load one with keisei-fn eval/usi/play)")
+        return {"interrupted": False, "counters": dict(c), "eval": results, "ranking": rows}
+    finally:
+        collector.shutdown()
+        if aim_run is not None:
+            tracking.close_run(aim_run)
