@@ -20,7 +20,7 @@ from tensordict import TensorDict
 from torchrl.collectors import Collector
 
 from ..env import ShogiEnv
-from ..models import build_model, param_count, state_params
+from ..models import build_model, param_count
 from .advantage import make_gae
 from .checkpoint import (CheckpointError, check_param_shapes, list_checkpoints, load_latest,
                          remove_stale_temporaries, save_checkpoint)
@@ -187,7 +187,6 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
 
 def train_population(cfg, resume: bool = False, log=None) -> dict:
     """Run (or continue) the population training described by `cfg`; returns the summary."""
-    from .loop import TrainingDiverged  # noqa: F401  (raised by learn_population)
     from .run import CheckpointWriteError, _namespaced
 
     console = make_console()
