@@ -93,6 +93,16 @@ def hand_loss(net, batch, ppo):
 
 
 LOSS_KEYS = ("loss_objective", "loss_critic", "loss_entropy")
+
+
+def run_loss(loss, batch):
+    """The loss module's output with its per-sample loss terms averaged, as the update step does
+    (the module is built with reduction="none" so that it vmaps over a population)."""
+    out = loss(batch)
+    for key in LOSS_KEYS:
+        if key in out.keys():
+            out[key] = out[key].mean()
+    return out
 # TorchRL keeps clip_epsilon / coefficients as float32 buffers: ~1e-8 relative in float64.
 TOL = {"rtol": 1e-6, "atol": 1e-9}
 
@@ -112,7 +122,7 @@ def test_loss_matches_hand_written_ppo(overrides):
     ppo = load_config(None, overrides).ppo
     net = _net()
     batch = _batch(net)
-    out = make_loss(net, ppo)(batch.clone())
+    out = run_loss(make_loss(net, ppo), batch.clone())
     want, entropy = hand_loss(net, batch, ppo)
     for key in LOSS_KEYS:
         torch.testing.assert_close(out[key], want[key], **TOL, msg=f"{key} ({overrides})")
@@ -126,7 +136,7 @@ def test_loss_uses_the_current_value_not_the_stored_one():
     ppo = load_config().ppo
     net = _net()
     batch = _batch(net)
-    out = make_loss(net, ppo)(batch.clone())
+    out = run_loss(make_loss(net, ppo), batch.clone())
     stale = ppo.value_coef * ((batch["state_value"] - batch["value_target"]) ** 2).mean()
     assert abs(float(out["loss_critic"].detach() - stale)) > 1e-4
 
@@ -137,7 +147,7 @@ def test_gradients_match_hand_written_loss_and_reach_the_trunk():
     batch = _batch(net)
     params = [p for _, p in net.named_parameters()]
     names = [n for n, _ in net.named_parameters()]
-    out = make_loss(net, ppo)(batch.clone())
+    out = run_loss(make_loss(net, ppo), batch.clone())
     want, _ = hand_loss(net, batch, ppo)
 
     total = sum(out[k] for k in LOSS_KEYS)
@@ -168,7 +178,7 @@ def test_loss_finite_in_float32_with_single_move_rows():
     ppo = load_config().ppo
     net = _net(torch.float32)
     batch = _batch(net, torch.float32)
-    out = make_loss(net, ppo)(batch.clone())
+    out = run_loss(make_loss(net, ppo), batch.clone())
     for key in LOSS_KEYS + ("entropy", "kl_approx", "clip_fraction"):
         assert torch.isfinite(out[key]).all(), key
     total = sum(out[k] for k in LOSS_KEYS)
@@ -197,7 +207,7 @@ def test_single_move_rows_have_zero_entropy():
     lp = masked_log_softmax(logits, batch["action_mask"])
     assert (lp[single].gather(-1, batch["action"][single][:, None]) == 0).all()
     # A batch of only single-move rows: reported entropy 0, loss still finite.
-    out = loss(batch[single].clone())
+    out = run_loss(loss, batch[single].clone())
     assert float(out["entropy"]) == 0.0
     assert all(torch.isfinite(out[k]) for k in LOSS_KEYS)
 

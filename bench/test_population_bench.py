@@ -1,0 +1,133 @@
+"""Population of K agents in one process: the folded backend (members as one grouped-convolution
+network, the TorchRL loss vmapped over members) against a Python loop over members running the
+single agent's own update step, for K = 1, 4, 8.
+
+    update speed ratio  = loop time / folded time of learn_population over the same rollout batch
+    acting speed ratio  = loop time / folded time of the members' policy forward (collection)
+
+Both are medians over interleaved rounds in process CPU time (one torch thread, see
+test_train_bench.test_collector_overhead for why CPU time), > 1 meaning the folded backend is
+faster. The batch is a real rollout: build_population(cfg) collects it and GAE runs on it as in
+population_run.py. The gate: update ratio at K = 8 >= its floor in baselines.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+import train_parts
+from settings import LONG
+from keisei_fn.train.advantage import zero_sum_gae
+from keisei_fn.train.config import load_config
+from keisei_fn.train.population import learn_population, make_population_update
+from keisei_fn.train.population_run import build_population, fresh_population_carry
+from keisei_fn.train.rollout import BATCH_KEYS, carrier, shape_rewards
+
+BASELINES = json.loads((Path(__file__).parent / "baselines.json").read_text())
+ROUNDS = 7 if LONG else 4  # interleaved; the first is a warm-up
+# Per member: games x steps = samples per update call, one minibatch of 256 per epoch (the
+# default config's minibatch), 1 epoch (short) or the default's 2 (long).
+GAMES, STEPS, EPOCHS = (64, 8, 2) if LONG else (32, 8, 1)
+ACT_GAMES = 128  # the default env.batch_size per member
+
+
+def _config(members: int, backend: str):
+    return load_config(None, [f"population.size={members}", f"population.backend={backend}",
+                              f"env.batch_size={GAMES}", f"ppo.rollout_steps={STEPS}",
+                              f"ppo.epochs={EPOCHS}", "total_updates=1", "track.aim=false",
+                              "track.progress=false"])
+
+
+def _population_batch(cfg, parts):
+    rollout = next(iter(parts["collector"]))
+    after = carrier(parts["collector"])
+    with torch.no_grad():
+        _, last_value = parts["policy"].outputs(after.get("observation"))
+    shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
+    zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
+    return rollout.select(*BATCH_KEYS).reshape(cfg.population.size, -1)
+
+
+def _ratio(loop_times, folded_times) -> tuple[float, list[float]]:
+    per_round = [lo[1] / fo[1] for lo, fo in zip(loop_times[1:], folded_times[1:])]
+    return statistics.median(per_round), per_round
+
+
+@pytest.mark.parametrize("members", [1, 4, 8])
+def test_population_update_folded_vs_loop(benchmark, members):
+    cfg = _config(members, "folded")
+    torch.manual_seed(0)
+    parts = build_population(cfg)
+    try:
+        batch = _population_batch(cfg, parts)
+    finally:
+        parts["collector"].shutdown()
+    folded = parts["update"]
+    loop = make_population_update(_config(members, "loop"), parts["net"])
+    carries = {name: fresh_population_carry(cfg, parts) for name in ("folded", "loop")}
+    t_folded, t_loop = [], []
+    quiet = dict(log=lambda *a: None)
+
+    def loop_round():  # pytest-benchmark's per-round setup: untimed by it, timed by us
+        t_loop.append(train_parts.timed_both(learn_population, carries["loop"], batch, loop,
+                                             cfg, **quiet))
+
+    def folded_round():
+        t_folded.append(train_parts.timed_both(learn_population, carries["folded"], batch,
+                                               folded, cfg, **quiet))
+
+    benchmark.group = "population-update"
+    benchmark.pedantic(folded_round, setup=loop_round, rounds=ROUNDS, warmup_rounds=0)
+    ratio, per_round = _ratio(t_loop, t_folded)
+    samples = batch.batch_size[1] * EPOCHS
+    benchmark.extra_info.update(
+        members=members, samples_per_member=batch.batch_size[1], epochs=EPOCHS,
+        threads=torch.get_num_threads(), load_average_1min=os.getloadavg()[0],
+        folded_samples_per_s_per_member=samples / statistics.median(t[0] for t in t_folded[1:]),
+        loop_samples_per_s_per_member=samples / statistics.median(t[0] for t in t_loop[1:]),
+        folded_over_loop_speed=ratio, per_round=[round(r, 3) for r in per_round])
+    if members == 8:
+        floor = BASELINES["population_update_k8"]["floor"]
+        assert ratio >= floor, (
+            f"K=8: folded update speed / loop = {ratio:.2f} < floor {floor} (bench/baselines.json);"
+            f" per round {[f'{r:.2f}' for r in per_round]}")
+
+
+@pytest.mark.parametrize("members", [1, 4, 8])
+def test_population_acting_folded_vs_loop(benchmark, members):
+    """The members' policy forward over [K * 128] observations (what collection calls per step)."""
+    cfg = load_config(None, [f"population.size={members}", f"env.batch_size={ACT_GAMES}",
+                             "ppo.rollout_steps=1", "total_updates=1", "track.aim=false"])
+    parts = build_population(cfg)
+    try:
+        observation = carrier(parts["collector"]).get("observation")
+    finally:
+        parts["collector"].shutdown()
+    policy = parts["policy"]
+    t_folded, t_loop = [], []
+
+    def run(backend):
+        policy.backend = backend
+        with torch.no_grad():
+            for _ in range(3):
+                policy.outputs(observation)
+
+    def loop_round():
+        t_loop.append(train_parts.timed_both(run, "loop"))
+
+    def folded_round():
+        t_folded.append(train_parts.timed_both(run, "folded"))
+
+    benchmark.group = "population-acting"
+    benchmark.pedantic(folded_round, setup=loop_round, rounds=ROUNDS + 2, warmup_rounds=0)
+    ratio, per_round = _ratio(t_loop, t_folded)
+    benchmark.extra_info.update(
+        members=members, games_per_member=ACT_GAMES, threads=torch.get_num_threads(),
+        load_average_1min=os.getloadavg()[0], folded_over_loop_speed=ratio,
+        per_round=[round(r, 3) for r in per_round])
