@@ -72,15 +72,17 @@ def test_population_update_folded_vs_loop(benchmark, members):
     loop = make_population_update(_config(members, "loop"), parts["net"])
     carries = {name: fresh_population_carry(cfg, parts) for name in ("folded", "loop")}
     t_folded, t_loop = [], []
-    quiet = dict(log=lambda *a: None)
+
+    def quiet(log=None):
+        return None
 
     def loop_round():  # pytest-benchmark's per-round setup: untimed by it, timed by us
         t_loop.append(train_parts.timed_both(learn_population, carries["loop"], batch, loop,
-                                             cfg, **quiet))
+                                             cfg, quiet))
 
     def folded_round():
         t_folded.append(train_parts.timed_both(learn_population, carries["folded"], batch,
-                                               folded, cfg, **quiet))
+                                               folded, cfg, quiet))
 
     benchmark.group = "population-update"
     benchmark.pedantic(folded_round, setup=loop_round, rounds=ROUNDS, warmup_rounds=0)

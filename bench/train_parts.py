@@ -53,11 +53,11 @@ def sizes(model: str, long: bool) -> Sizes:
     return SIZES[model][1 if long else 0]
 
 
-def make_config(model: str, size: Sizes, compile: bool = False):
+def make_config(model: str, size: Sizes, compile: str = "off"):
     """load_config() with the model and sizes; no Aim, no progress bar (nothing is trained)."""
     overrides = [*MODELS[model], f"env.batch_size={size.batch_size}",
                  f"ppo.rollout_steps={size.rollout_steps}", f"ppo.epochs={size.epochs}",
-                 f"optim.compile={str(compile).lower()}", "track.aim=false",
+                 f"optim.compile={compile}", "track.aim=false",
                  "track.progress=false"]
     return load_config(None, overrides)
 

@@ -136,10 +136,12 @@ def _member_params(run_dir, k) -> dict:
 
 
 def test_loop_population_reproduces_single_runs_bit_for_bit(tmp_path):
+    """The population machinery (env rows, sampler and shuffle streams, per-member batches) replays
+    single runs exactly when both use the same update arithmetic (the module-swapping step)."""
     seeds = [5, 9]
     for s in seeds:
-        train(tiny(tmp_path / f"single{s}", "total_updates=3", f"seed={s}", "ppo.epochs=1"),
-              **QUIET)
+        train(tiny(tmp_path / f"single{s}", "total_updates=3", f"seed={s}", "ppo.epochs=1",
+                   "population.backend=loop"), **QUIET)
     summary = train(tiny(tmp_path / "pop", "total_updates=3", "population.size=2",
                          f"population.seeds={seeds}", "population.backend=loop", "ppo.epochs=1"),
                     **QUIET)

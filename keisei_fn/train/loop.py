@@ -26,11 +26,11 @@ from ..models import build_model, state_params
 from .advantage import make_gae
 from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
-from .loss import make_loss
+from .compile import compile_update
 from .optim import adam_init, learning_rate
 from .policy import CollectPolicy
 from .rollout import CARRIED_KEYS, carrier, restore_carrier
-from .update import make_update_step
+from .population import make_population_update, single_agent_update
 
 CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
 
@@ -78,7 +78,7 @@ def rng_restore(snap: dict) -> None:
                          snap["numpy_pos"], snap["numpy_has_gauss"], snap["numpy_cached"]))
 
 
-def build(cfg):
+def build(cfg, log=print):
     """Everything the loop needs, built from the config (no state carried yet)."""
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -98,12 +98,8 @@ def build(cfg):
     collector = Collector(env, policy, frames_per_batch=cfg.env.batch_size * cfg.ppo.rollout_steps,
                           total_frames=-1, compact_obs=True, trust_policy=True,
                           track_traj_ids=False, auto_register_policy_transforms=False)
-    loss = make_loss(net, cfg.ppo)
-    autocast = torch.bfloat16 if device.type == "cuda" else None
-    update = make_update_step(net, loss, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
-                              max_grad_norm=cfg.optim.max_grad_norm, autocast_dtype=autocast)
-    if cfg.optim.compile:
-        update = torch.compile(update)
+    update = compile_update(single_agent_update(make_population_update(cfg, net)),
+                            cfg.optim.compile, log=log)
     return {"device": device, "net": net, "policy_gen": policy_gen, "collector": collector,
             "opponent": opponent, "learner_side": learner_side,
             "update": update, "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}

@@ -158,6 +158,23 @@ def make_population_update(cfg, net) -> Callable:
     return folded_update
 
 
+def single_agent_update(population_update: Callable) -> Callable:
+    """A population-of-one update as a single agent's `update(params, opt_state, batch, lr)`.
+
+    The single agent trains through the same folded step as a population (one member): it is
+    faster than the module-swapping step even for one member (channels-last convolutions), and
+    unlike that step it compiles (README, "Populations and compilation").
+    """
+
+    def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase,
+               lr: torch.Tensor):
+        params, opt_state, metrics = population_update(
+            params.unsqueeze(0), opt_state.unsqueeze(0), batch.unsqueeze(0), lr.reshape(1))
+        return params[0], opt_state[0], metrics[0]
+
+    return update
+
+
 def member_learning_rates(cfg) -> list[float]:
     return [member_config(cfg, k).optim.lr for k in range(cfg.population.size)]
 

@@ -24,6 +24,7 @@ from ..models import build_model, param_count
 from .advantage import make_gae
 from .checkpoint import (CheckpointError, check_param_shapes, list_checkpoints, load_latest,
                          remove_stale_temporaries, save_checkpoint)
+from .compile import compile_update
 from .config import to_yaml
 from .evaluate import format_match, play_match
 from .loop import (CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot, seed_everything)
@@ -38,7 +39,7 @@ from .._errors import first_line
 from .._runtime import tune_allocator
 
 
-def build_population(cfg) -> dict:
+def build_population(cfg, log=print) -> dict:
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
@@ -53,7 +54,8 @@ def build_population(cfg) -> dict:
                           total_frames=-1, compact_obs=True, trust_policy=True,
                           track_traj_ids=False, auto_register_policy_transforms=False)
     return {"device": device, "net": net, "initial_params": params, "policy": policy,
-            "collector": collector, "update": make_population_update(cfg, net),
+            "collector": collector,
+            "update": compile_update(make_population_update(cfg, net), cfg.optim.compile, log=log),
             "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
 
 
@@ -196,7 +198,7 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
         torch.set_num_threads(cfg.threads)
         tune_allocator()
     seed_everything(cfg.seed)
-    parts = build_population(cfg)
+    parts = build_population(cfg, log=log)
     collector, policy, members = parts["collector"], parts["policy"], cfg.population.size
     if resume:
         remove_stale_temporaries(run_dir)

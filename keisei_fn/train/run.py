@@ -106,7 +106,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
         torch.set_num_threads(cfg.threads)
         tune_allocator()
     seed_everything(cfg.seed)
-    parts = build(cfg)
+    parts = build(cfg, log=log)
     net, collector = parts["net"], parts["collector"]
     if resume:
         remove_stale_temporaries(run_dir)

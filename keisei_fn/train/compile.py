@@ -1,0 +1,63 @@
+"""torch.compile for the update step: chosen by `optim.compile`, timed once, never fatal.
+
+The update compiled is the folded one (population.py): a pure function of parameter
+TensorDicts with no module state swapped in, which Dynamo traces whole (zero graph breaks,
+tests/test_compile.py). The single agent's `TensorDict.to_module` step cannot be traced under
+torch.func.grad, which is why even a population of one uses the folded step.
+
+Inductor keeps compiled kernels in an on-disk cache (TORCHINDUCTOR_CACHE_DIR, by default under
+~/.cache/keisei_fn), so a resumed or repeated run with the same shapes pays the code generation once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .._errors import first_line
+
+MODES = ("off", "default", "max-autotune")
+
+
+def use_kernel_cache() -> None:
+    """Point inductor's on-disk cache at a per-user directory that survives /tmp cleaning."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
+                          str(Path.home() / ".cache" / "keisei_fn" / "torchinductor"))
+
+
+def compile_update(update: Callable, mode: str, log=print) -> Callable:
+    """`update` under torch.compile(mode=...) ('off': unchanged).
+
+    The first call runs the step eagerly once first (tensordict fills an internal registry on first
+    use, which Dynamo guards on: compiling before it is filled compiles twice), then compiles and
+    logs how long that took. If compilation fails (no C++ compiler, an unsupported op on some
+    backend), the run warns once and continues eagerly: identical results, only slower.
+    """
+    if mode == "off":
+        return update
+    use_kernel_cache()
+    compiled = torch.compile(update, mode=mode, dynamic=False)
+    chosen: list[Callable] = []
+
+    def call(*args):
+        if chosen:
+            return chosen[0](*args)
+        update(*args)
+        start = time.perf_counter()
+        try:
+            out = compiled(*args)
+        except Exception as err:  # compilation errors come in many types
+            log(f"warning: torch.compile of the update step failed ({type(err).__name__}: "
+                f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids the try)")
+            chosen.append(update)
+            return update(*args)
+        chosen.append(compiled)
+        log(f"compiled the update step in {time.perf_counter() - start:.1f} s "
+            f"(torch.compile mode={mode}; kernels cached in {os.environ['TORCHINDUCTOR_CACHE_DIR']})")
+        return out
+
+    return call

@@ -1,0 +1,117 @@
+"""torch.compile: zero graph breaks in the policy forward, the loss forward and the whole update
+step; a compiled run matches an eager one; a failing compile falls back to eager with a warning."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from keisei_fn.models import ActorCritic, state_params
+from keisei_fn.models._population import members_forward
+from keisei_fn.train import compile as compile_module
+from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.train.config import ConfigError, load_config
+from keisei_fn.train.loss import make_loss
+from keisei_fn.train.optim import adam_init
+from keisei_fn.train.population import make_population_update
+from keisei_fn.train.run import train
+
+from test_train import TINY, flat, tiny
+
+
+def _explain(fn, *args):
+    torch._dynamo.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = torch._dynamo.explain(fn)(*args)
+    reasons = [str(r.reason).splitlines()[0] for r in out.break_reasons]
+    return out.graph_count, out.graph_break_count, reasons
+
+
+def _net():
+    torch.manual_seed(0)
+    return ActorCritic(blocks=1, channels=8, value_hidden=8)
+
+
+def _batch(n: int, members: int | None = None) -> TensorDict:
+    shape = (n,) if members is None else (members, n)
+    g = torch.Generator().manual_seed(0)
+    mask = torch.rand(*shape, 2187, generator=g) < 0.03
+    mask[..., 5] = True
+    return TensorDict({
+        "observation": torch.randn(*shape, 46, 9, 9, generator=g), "action_mask": mask,
+        "action": torch.full(shape, 5), "action_log_prob": torch.full(shape, -3.0),
+        "state_value": torch.zeros(*shape, 1), "advantage": torch.randn(*shape, 1, generator=g),
+        "value_target": torch.rand(*shape, 1, generator=g)}, batch_size=list(shape))
+
+
+def test_policy_forward_has_no_graph_breaks():
+    graphs, breaks, reasons = _explain(_net(), torch.randn(4, 46, 9, 9))
+    assert (graphs, breaks) == (1, 0), reasons
+
+
+def test_folded_members_forward_has_no_graph_breaks():
+    params = torch.stack([state_params(_net()).detach().clone() for _ in range(3)])
+    graphs, breaks, reasons = _explain(members_forward, params, torch.randn(3, 4, 46, 9, 9))
+    assert (graphs, breaks) == (1, 0), reasons
+
+
+def test_loss_forward_has_no_graph_breaks():
+    cfg = load_config(None, ["total_updates=1"])
+    batch = _batch(6)
+    logits, value = _net()(batch["observation"])
+    batch["net_logits"], batch["net_value"] = logits.detach(), value.detach()
+    graphs, breaks, reasons = _explain(make_loss(None, cfg.ppo), batch)
+    assert (graphs, breaks) == (1, 0), reasons
+
+
+def test_whole_update_step_has_no_graph_breaks():
+    cfg = load_config(None, TINY + ["total_updates=1", "population.size=2"])
+    net = _net()
+    update = make_population_update(cfg, net)
+    params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
+    opt = torch.stack([adam_init(p) for p in params.unbind(0)])
+    graphs, breaks, reasons = _explain(update, params, opt, _batch(8, 2), torch.tensor([1e-3, 2e-3]))
+    assert breaks == 0 and graphs == 1, reasons
+
+
+def test_compiled_run_matches_eager_run(tmp_path):
+    train(tiny(tmp_path / "eager", "total_updates=2"), log=lambda *a: None)
+    messages = []
+    train(tiny(tmp_path / "compiled", "total_updates=2", "optim.compile=default"),
+          log=messages.append)
+    assert any("compiled the update step in" in m for m in messages), messages
+    a = flat(read_checkpoint(list_checkpoints(tmp_path / "eager")[-1])["params"])
+    b = flat(read_checkpoint(list_checkpoints(tmp_path / "compiled")[-1])["params"])
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_compile_failure_falls_back_to_eager(monkeypatch):
+    def broken_compile(fn, **kwargs):
+        def raise_(*args):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return raise_
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    calls = []
+
+    def update(x):
+        calls.append(x)
+        return x + 1
+
+    messages = []
+    step = compile_module.compile_update(update, "default", log=messages.append)
+    assert step(1) == 2 and step(2) == 3
+    assert len(messages) == 1 and "failed (RuntimeError: no C++ compiler found)" in messages[0]
+    assert "continuing eagerly" in messages[0]
+
+
+@pytest.mark.parametrize("value", ["true", "false", "fast"])
+def test_compile_mode_is_checked(value):
+    with pytest.raises(ConfigError, match="optim.compile: .* is not one of off, default, "
+                                          "max-autotune"):
+        load_config(None, [f"optim.compile={value}"])
