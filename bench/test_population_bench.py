@@ -40,7 +40,7 @@ ACT_GAMES = 128  # the default env.batch_size per member
 def _config(members: int, backend: str):
     return load_config(None, [f"population.size={members}", f"population.backend={backend}",
                               f"env.batch_size={GAMES}", f"ppo.rollout_steps={STEPS}",
-                              f"ppo.epochs={EPOCHS}", "total_updates=1", "track.aim=false",
+                              f"ppo.epochs={EPOCHS}", "total_updates=1", "track.aim=false", "optim.compile=off",
                               "track.progress=false"])
 
 
@@ -105,7 +105,8 @@ def test_population_update_folded_vs_loop(benchmark, members):
 def test_population_acting_folded_vs_loop(benchmark, members):
     """The members' policy forward over [K * 128] observations (what collection calls per step)."""
     cfg = load_config(None, [f"population.size={members}", f"env.batch_size={ACT_GAMES}",
-                             "ppo.rollout_steps=1", "total_updates=1", "track.aim=false"])
+                             "ppo.rollout_steps=1", "total_updates=1", "track.aim=false",
+                             "optim.compile=off"])
     parts = build_population(cfg)
     try:
         observation = carrier(parts["collector"]).get("observation")

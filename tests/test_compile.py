@@ -110,7 +110,13 @@ def test_compile_failure_falls_back_to_eager(monkeypatch):
     assert "continuing eagerly" in messages[0]
 
 
-@pytest.mark.parametrize("value", ["true", "false", "fast"])
+@pytest.mark.parametrize("value, mode", [("off", "off"), ("false", "off"), ("true", "default"),
+                                         ("default", "default"), ("max-autotune", "max-autotune")])
+def test_compile_mode_spellings(value, mode):
+    assert load_config(None, [f"optim.compile={value}"]).optim.compile == mode
+
+
+@pytest.mark.parametrize("value", ["fast", "max_autotune", "1"])
 def test_compile_mode_is_checked(value):
     with pytest.raises(ConfigError, match="optim.compile: .* is not one of off, default, "
                                           "max-autotune"):

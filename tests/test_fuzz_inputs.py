@@ -16,7 +16,7 @@ from keisei_fn.train.checkpoint import CheckpointError, read_checkpoint, save_ch
 from keisei_fn.train.config import ConfigError, load_config
 from keisei_fn.train.run import resume_config, train
 
-TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=4", "ppo.minibatch_size=8",
+TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=4", "ppo.minibatch_size=8",
         "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
         "track.aim=false", "track.progress=false", "time_budget_s=0", "total_updates=1",
         "eval.games=2", "eval.max_plies=8"]

@@ -12,7 +12,7 @@ from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
 from keisei_fn.train.run import resume_config, train
 from keisei_fn.train.stats import league_stats
 
-TINY = ["env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
+TINY = ["optim.compile=off", "env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
         "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
         "track.aim=false", "track.progress=false", "time_budget_s=0", "eval.games=2",
         "eval.max_plies=8", "checkpoint_every=2", "keep_checkpoints=5"]

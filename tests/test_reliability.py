@@ -9,7 +9,7 @@ from keisei_fn.train.config import load_config
 from keisei_fn.train.loop import TrainingDiverged, build, fresh_carry, learn
 from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
 
-TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
+TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
         "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
         "track.aim=false", "track.progress=false", "time_budget_s=0", "total_updates=1"]
 

@@ -14,7 +14,7 @@ from keisei_fn.train.checkpoint import (CheckpointError, list_checkpoints, read_
 from keisei_fn.train.config import load_config
 from keisei_fn.train.run import resume_config, train
 
-TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
+TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
         "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
         "track.aim=false", "track.progress=false", "eval.games=2", "eval.max_plies=8",
         "checkpoint_every=2", "keep_checkpoints=5", "ppo.material_shaping=0.05",

@@ -34,7 +34,7 @@ cshogi = pytest.importorskip("cshogi")
 from cshogi import usi as cshogi_usi  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
+TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
         "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
         "track.aim=false", "track.progress=false", "eval.games=2", "eval.max_plies=8",
         "total_updates=1", "time_budget_s=0"]

@@ -85,7 +85,7 @@ class OptimConfig:
     """Adam epsilon"""
     max_grad_norm: float = 0.5
     """global gradient-norm clip (0 disables)"""
-    compile: str = "off"
+    compile: str = "default"
     """torch.compile the update step: 'off', 'default' or 'max-autotune' (see README, "Compilation")"""
     max_skipped_updates: int = 4
     """non-finite updates tolerated per iteration before rolling back and halving the lr"""
@@ -192,6 +192,17 @@ _LOWER_BOUNDS = (
 )
 
 
+# YAML reads `off`/`on`/`true`/`false` as booleans, which the str field then holds as "False"/"True":
+# `optim.compile=off` must mean off, and the older boolean spelling keeps working.
+_COMPILE_ALIASES = {"False": "off", "True": "default"}
+
+
+def _normalize(cfg: DictConfig) -> DictConfig:
+    if cfg.optim.compile in _COMPILE_ALIASES:
+        cfg.optim.compile = _COMPILE_ALIASES[cfg.optim.compile]
+    return cfg
+
+
 def _check_values(cfg: DictConfig) -> None:
     for key, allowed in _CHOICES.items():
         value = OmegaConf.select(cfg, key)
@@ -275,7 +286,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         except Exception as err:  # omegaconf's and yaml's errors
             raise ConfigError(f"override {item!r}: {first_line(err)}") from None
         cfg = _merge(cfg, layer, f"{key}")
-    _check_values(cfg)
+    _check_values(_normalize(cfg))
     OmegaConf.set_readonly(cfg, True)
     return cfg
 
@@ -303,5 +314,5 @@ def from_yaml(text: str) -> DictConfig:
     if not isinstance(layer, DictConfig):
         raise ConfigError("saved config: not a mapping of keys to values")
     cfg = _merge(OmegaConf.structured(TrainConfig), layer, "saved config")
-    _check_values(cfg)
+    _check_values(_normalize(cfg))
     return cfg

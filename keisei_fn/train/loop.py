@@ -26,7 +26,7 @@ from ..models import build_model, state_params
 from .advantage import make_gae
 from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
-from .compile import compile_update
+from .compile import compile_mode, compile_update
 from .optim import adam_init, learning_rate
 from .policy import CollectPolicy
 from .rollout import CARRIED_KEYS, carrier, restore_carrier
@@ -99,7 +99,7 @@ def build(cfg, log=print):
                           total_frames=-1, compact_obs=True, trust_policy=True,
                           track_traj_ids=False, auto_register_policy_transforms=False)
     update = compile_update(single_agent_update(make_population_update(cfg, net)),
-                            cfg.optim.compile, log=log)
+                            compile_mode(cfg), log=log)
     return {"device": device, "net": net, "policy_gen": policy_gen, "collector": collector,
             "opponent": opponent, "learner_side": learner_side,
             "update": update, "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}

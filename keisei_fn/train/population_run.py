@@ -24,7 +24,7 @@ from ..models import build_model, param_count
 from .advantage import make_gae
 from .checkpoint import (CheckpointError, check_param_shapes, list_checkpoints, load_latest,
                          remove_stale_temporaries, save_checkpoint)
-from .compile import compile_update
+from .compile import compile_mode, compile_update
 from .config import to_yaml
 from .evaluate import format_match, play_match
 from .loop import (CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot, seed_everything)
@@ -55,7 +55,7 @@ def build_population(cfg, log=print) -> dict:
                           track_traj_ids=False, auto_register_policy_transforms=False)
     return {"device": device, "net": net, "initial_params": params, "policy": policy,
             "collector": collector,
-            "update": compile_update(make_population_update(cfg, net), cfg.optim.compile, log=log),
+            "update": compile_update(make_population_update(cfg, net), compile_mode(cfg), log=log),
             "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
 
 
