@@ -187,6 +187,8 @@ def test_population_resume_is_exact_and_members_load_as_agents(tmp_path):
         load_agent(tmp_path / "parted")
     ranking = json.loads((tmp_path / "parted" / "ranking.json").read_text())
     assert sorted(r["member"] for r in ranking) == [0, 1]
+    # the round robin between members: member 0's score is 1 - member 1's
+    assert sum(r["score_members"] for r in ranking) == pytest.approx(1.0)
 
 
 def test_resume_with_another_population_size_is_refused(tmp_path):
@@ -218,7 +220,7 @@ def test_cli_population_run_with_aim_member_context(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "keisei_fn.cli", "train", *overrides],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "population ranking" in proc.stderr + proc.stdout
+    assert "population ranking" in proc.stdout and "vs members" in proc.stdout
     assert "member 1 vs random" in proc.stdout
     payload = read_checkpoint(list_checkpoints(run_dir)[-1])
     metrics = read_metrics(str(run_dir / "aim"), payload["aim_hash"])

@@ -129,6 +129,8 @@ class PopulationConfig:
     """per-member seeds, one per member (empty: seed, seed + 1, ...)"""
     backend: str = "folded"
     """'folded' (all members as one network of grouped convolutions; one vmapped loss) or 'loop' (a Python loop over members, the reference)"""
+    round_robin_games: int = 20
+    """games between every pair of members at each evaluation, sampled from their policies (0: none)"""
 
 
 @dataclass
@@ -188,7 +190,8 @@ _LOWER_BOUNDS = (
       "threads", "league.pool_size", "league.snapshot_every", "population.size"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
-      "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping"), 0),
+      "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping",
+      "population.round_robin_games"), 0),
 )
 
 

@@ -146,11 +146,39 @@ def evaluate_members(cfg, carry, parts, console) -> list[dict]:
     return results
 
 
-def ranking(cfg, results: list[dict]):
-    """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games."""
+def round_robin(cfg, carry, parts) -> list[tuple[str, str, float]]:
+    """`population.round_robin_games` games between every pair of members, each sampling from
+    its policy at temperature 1 (argmax players would replay the same two games), half with each
+    colour, all of a pair's games in one batch: (member a, member b, a's score) per game."""
+    from functools import partial
+
+    from ..agent import choose_moves
+    from ..arena.match import play_match as arena_match
+    from ..arena.opponents import Player
+
+    games = cfg.population.round_robin_games
+    if games == 0:
+        return []
+    players = [Player(f"member {k}", choose=partial(
+        lambda net, state, generator: choose_moves(net, state, 1.0, generator),
+        member_net(cfg, carry["params"], k, parts["device"]))) for k in range(cfg.population.size)]
+    results = []
+    for i in range(len(players)):
+        for j in range(i + 1, len(players)):
+            records = arena_match(players[i], players[j], games, max_plies=cfg.eval.max_plies,
+                                  seed=cfg.seed * 1000 + 100 * i + j, device=cfg.device,
+                                  impasse=cfg.env.impasse)
+            results += [(players[i].name, players[j].name, r.score_for(players[i].name))
+                        for r in records]
+    return results
+
+
+def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
+    """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games: those
+    against the fixed opponents and the round robin between members."""
     from ..arena.elo import fit
 
-    games = []
+    games = list(pairs)
     for r in results:
         me = f"member {r['member']}"
         games += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
@@ -166,6 +194,10 @@ def ranking(cfg, results: list[dict]):
         for r in results:
             if r["member"] == k:
                 row[f"score_{r['opponent']}"] = r["score"]
+        mine = [s if a == f"member {k}" else 1 - s for a, b, s in pairs
+                if f"member {k}" in (a, b)]
+        if mine:
+            row["score_members"] = sum(mine) / len(mine)
         rows.append(row)
     rows.sort(key=lambda row: -row["elo"])
     return rows
@@ -176,15 +208,19 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
 
     table = Table(title="population ranking (Elo: Bradley-Terry over the evaluation games, "
                         "random = 0)")
+    columns = [*opponents, *(["members"] if any("score_members" in r for r in rows) else [])]
     for name in ("rank", "member", "seed", "lr", "entropy", "Elo", "95% CI",
-                 *[f"vs {o}" for o in opponents]):
+                 *[f"vs {o}" for o in columns]):
         table.add_column(name, justify="right")
     for i, row in enumerate(rows, 1):
         table.add_row(str(i), str(row["member"]), str(row["seed"]), f"{row['lr']:.2g}",
                       f"{row['entropy_coef']:.3g}",
                       f"{row['elo']:+.0f}", f"{row['elo_low']:+.0f}..{row['elo_high']:+.0f}",
-                      *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in opponents])
-    console.print(table)
+                      *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in columns])
+    from rich.console import Console
+
+    # On stdout with the summary; logs and pipes would get rich's 80 columns, too narrow for it.
+    Console(highlight=False, width=None if console.is_terminal else 120).print(table)
 
 
 def train_population(cfg, resume: bool = False, log=None) -> dict:
@@ -244,7 +280,8 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
     def evaluate():
         results = evaluate_members(cfg, carry, parts, console)
         carry["evals"].extend(results)
-        rows = ranking(cfg, results)
+        pairs = round_robin(cfg, carry, parts)
+        rows = ranking(cfg, results, pairs)
         (run_dir / "ranking.json").write_text(json.dumps(rows, indent=1))
         if aim_run is not None:
             for r in results:
@@ -316,7 +353,7 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
             return {"interrupted": True, "counters": dict(c)}
         done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
         if done_now:
-            results, rows = done_now, ranking(cfg, done_now)
+            results, rows = done_now, json.loads((run_dir / "ranking.json").read_text())
         else:
             results, rows = evaluate()
         checkpoint()
