@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml Makefile
 run: venv
 	$(VENV)/bin/keisei-fn train run_dir=runs/$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
+# The suite, then the benchmarks' ratio gates in short mode (bench/baselines.json: engine vs the
+# cshogi loop, collector overhead, compiled vs eager update, folded population vs loop).
 test: venv
 	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=median,rounds
 
 bench: venv
 	$(PY) -m pytest bench --benchmark-only --benchmark-autosave --benchmark-storage=bench/results

@@ -183,7 +183,7 @@ def _dynamo_counts() -> dict:
             "unsupported_skips": int(sum(counters["unimplemented"].values())),
             "frames_compiled": int(counters["frames"]["ok"]),
             "frames_seen": int(counters["frames"]["total"]),
-            "first_graph_break": next(iter(counters["graph_break"]), "").splitlines()[0][:200]}
+            "first_graph_break": (next(iter(counters["graph_break"]), "").splitlines() or [""])[0][:200]}
 
 
 @pytest.mark.parametrize("model", ["default", pytest.param("9x256", marks=pytest.mark.long)])
