@@ -29,8 +29,12 @@ test: venv
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=median,rounds
 
+# Long mode (all batch sizes, compiled variants, memory, threads); JSON with the machine's info
+# under bench/results/. `make bench BENCH_LONG=` runs the short (CI) mode instead.
+BENCH_LONG ?= 1
 bench: venv
-	$(PY) -m pytest bench --benchmark-only --benchmark-autosave --benchmark-storage=bench/results
+	KEISEI_BENCH_LONG=$(BENCH_LONG) $(PY) -m pytest bench --benchmark-only --benchmark-autosave \
+		--benchmark-storage=bench/results
 
 clean:
 	rm -rf $(VENV)

@@ -251,3 +251,36 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
             f"{model}: compiled update speed / eager = {speed:.2f} < floor {gate['floor'][model]} "
             f"(bench/baselines.json); per round "
             f"{[round(e[1] / c[1], 2) for e, c in zip(t_eager, t_compiled)]}")
+
+
+# ------------------------------------------------------------------------- policy forward, GAE
+@by_model
+def test_policy_forward(benchmark, model, train_setups, bench_config):
+    """The acting policy alone (CollectPolicy: network forward, masked log-softmax, Gumbel-max
+    sample) on B live games: the per-step cost the collector adds to the engine's."""
+    s = train_setups(model)
+    td = s.bare.td.clone()
+    benchmark.group = f"policy-{model}"
+    benchmark.pedantic(s.bare.policy, args=(td,), rounds=max(bench_config.rounds, 5) * 4,
+                       warmup_rounds=2)
+    benchmark.extra_info.update(**_common(s),
+                                states_per_s=s.size.batch_size / benchmark.stats.stats.median)
+
+
+def test_gae(benchmark, train_setups, bench_config):
+    """Zero-sum GAE (TorchRL's GAE, gamma = -0.99, loop path) over one collected [B, T] rollout of
+    the default model, as run.py calls it."""
+    from keisei_fn.train.advantage import zero_sum_gae
+    from keisei_fn.train.rollout import carrier, shape_rewards
+
+    s = train_setups("default")
+    rollout = s.collect()
+    after = carrier(s.parts["collector"])
+    with torch.no_grad():
+        _, last_value = s.parts["net"](after.get("observation"))
+    shape_rewards(rollout, after.get("game"), s.cfg.ppo.material_shaping, s.cfg.ppo.gamma)
+    benchmark.group = "gae"
+    benchmark.pedantic(lambda: zero_sum_gae(s.parts["gae"], rollout.clone(), last_value),
+                       rounds=max(bench_config.rounds, 5) * 2, warmup_rounds=1)
+    benchmark.extra_info.update(**_common(s),
+                                samples_per_s=s.frames / benchmark.stats.stats.median)
