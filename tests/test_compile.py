@@ -84,6 +84,11 @@ def test_compiled_run_matches_eager_run(tmp_path):
     train(tiny(tmp_path / "compiled", "total_updates=2", "optim.compile=default"),
           log=messages.append)
     assert any("compiled the update step in" in m for m in messages), messages
+    import psutil
+
+    children = [c.cmdline() for c in psutil.Process().children(recursive=True)]
+    # multiprocessing's resource tracker stays until exit in any process that used a pool
+    assert [c for c in children if "resource_tracker" not in " ".join(c)] == [], children
     a = flat(read_checkpoint(list_checkpoints(tmp_path / "eager")[-1])["params"])
     b = flat(read_checkpoint(list_checkpoints(tmp_path / "compiled")[-1])["params"])
     for key in a:

@@ -208,7 +208,7 @@ def test_update_step_is_pure_and_matches_reference():
     state_params(ref_net).data.update_(p0)
     ref_loss = make_loss(ref_net, cfg.ppo)
     out = ref_loss(b0.clone())
-    total = sum(out[k] for k in LOSS_KEYS)
+    total = sum(out[k].mean() for k in LOSS_KEYS)  # per-sample terms (reduction="none")
     ref_params = [p for _, p in ref_net.named_parameters()]
     grads = torch.autograd.grad(total, ref_params)
     for p, g in zip(ref_params, grads):

@@ -67,8 +67,11 @@ def repo(tmp_path_factory) -> str:
 def _no_leftovers():
     """Aim must leave neither child processes nor threads behind once runs are closed."""
     threads = set(threading.enumerate())
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
     yield
-    assert psutil.Process().children(recursive=True) == []
+    # Only new children count: an earlier test's torch.compile leaves multiprocessing's resource
+    # tracker, which every process that used a process pool keeps until exit.
+    assert [c for c in psutil.Process().children(recursive=True) if c.pid not in before] == []
     assert set(threading.enumerate()) <= threads
 
 

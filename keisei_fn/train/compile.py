@@ -28,6 +28,17 @@ def kernel_cache_dir() -> str:
     return cache_dir()
 
 
+def _stop_compile_workers() -> None:
+    """Inductor compiles in a pool of worker processes that outlives the compilation; a training
+    process should not keep idle children around (nor hand them to a forked collector worker).
+    A later recompilation starts the pool again."""
+    try:
+        from torch._inductor.async_compile import shutdown_compile_workers
+    except ImportError:  # another torch version: the pool just stays
+        return
+    shutdown_compile_workers()
+
+
 def compile_mode(cfg) -> str:
     """optim.compile, except for the loop backend, whose module-swapping step Dynamo cannot trace
     under torch.func.grad (it would compile next to nothing, slowly)."""
@@ -60,6 +71,7 @@ def compile_update(update: Callable, mode: str, log=print) -> Callable:
             chosen.append(update)
             return update(*args)
         chosen.append(compiled)
+        _stop_compile_workers()
         log(f"compiled the update step in {time.perf_counter() - start:.1f} s "
             f"(torch.compile mode={mode}; kernels cached in {kernel_cache_dir()})")
         return out
