@@ -284,3 +284,46 @@ def test_gae(benchmark, train_setups, bench_config):
                        rounds=max(bench_config.rounds, 5) * 2, warmup_rounds=1)
     benchmark.extra_info.update(**_common(s),
                                 samples_per_s=s.frames / benchmark.stats.stats.median)
+
+
+def test_acting_compiled_vs_eager(benchmark, train_setups):
+    """The self-play acting policy (policy.act: network, masked log-softmax, Gumbel-max on noise
+    drawn outside) compiled as build() does with optim.compile=default, against eager, on the same
+    B = 128 games, interleaved rounds, process CPU time. Gate: compiled/eager speed >= the floor
+    in baselines.json (acting_compiled_speed)."""
+    from keisei_fn.train.compile import compile_update
+    from keisei_fn.train.policy import act
+
+    s = train_setups("default")
+    td = s.bare.td
+    net, mask, obs = s.parts["net"], td["action_mask"], td["observation"]
+    uniform = torch.rand(mask.shape, generator=torch.Generator().manual_seed(0))
+    compiled = compile_update(act, "default", log=lambda *a: None, what="the acting policy")
+    t_eager, t_compiled = [], []
+
+    def run(fn):
+        with torch.no_grad():
+            for _ in range(5):
+                fn(net, obs, mask, uniform)
+
+    with torch.no_grad():
+        compile_s = train_parts.timed(compiled, net, obs, mask, uniform)
+
+    def eager_round():
+        t_eager.append(train_parts.timed_both(run, act))
+
+    def compiled_round():
+        t_compiled.append(train_parts.timed_both(run, compiled))
+
+    benchmark.group = "acting-default"
+    benchmark.pedantic(compiled_round, setup=eager_round, rounds=9, warmup_rounds=0)
+    per_round = [e[1] / c[1] for e, c in zip(t_eager[1:], t_compiled[1:])]
+    speed = statistics.median(per_round)
+    floor = BASELINES["acting_compiled_speed"]["floor"]
+    benchmark.extra_info.update(**_common(s), compile_s=compile_s,
+                                eager_ms=1e3 * statistics.median(t[1] for t in t_eager[1:]) / 5,
+                                compiled_ms=1e3 * statistics.median(t[1] for t in t_compiled[1:]) / 5,
+                                compiled_over_eager_speed=speed,
+                                per_round=[round(r, 3) for r in per_round])
+    assert speed >= floor, (f"acting: compiled / eager speed {speed:.2f} < floor {floor} "
+                            f"(bench/baselines.json); per round {[round(r, 2) for r in per_round]}")

@@ -126,3 +126,29 @@ def test_compile_mode_is_checked(value):
     with pytest.raises(ConfigError, match="optim.compile: .* is not one of off, default, "
                                           "max-autotune"):
         load_config(None, [f"optim.compile={value}"])
+
+
+def test_acting_policy_has_no_graph_breaks_and_compiled_matches_eager():
+    from keisei_fn.train.policy import act
+    from keisei_fn.train.population import act_members
+
+    net = _net()
+    batch = _batch(16)
+    uniform = torch.rand(16, 2187, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        graphs, breaks, reasons = _explain(act, net, batch["observation"], batch["action_mask"],
+                                           uniform)
+        assert (graphs, breaks) == (1, 0), reasons
+        params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
+        members = _batch(16, 2)
+        u2 = torch.rand(2, 16, 2187, generator=torch.Generator().manual_seed(4))
+        graphs, breaks, reasons = _explain(act_members, params, members["observation"],
+                                           members["action_mask"], u2)
+        assert (graphs, breaks) == (1, 0), reasons
+        torch._dynamo.reset()
+        eager = act(net, batch["observation"], batch["action_mask"], uniform)
+        compiled = torch.compile(act, dynamic=False)(net, batch["observation"],
+                                                     batch["action_mask"], uniform)
+    assert torch.equal(eager[0], compiled[0])  # the same moves from the same noise
+    torch.testing.assert_close(eager[1], compiled[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(eager[2], compiled[2], rtol=1e-5, atol=1e-5)

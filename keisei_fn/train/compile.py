@@ -1,4 +1,5 @@
-"""torch.compile for the update step: chosen by `optim.compile`, timed once, never fatal.
+"""torch.compile for the update step and the acting policy: chosen by `optim.compile`, timed once,
+never fatal.
 
 The update compiled is the folded one (population.py): a pure function of parameter
 TensorDicts with no module state swapped in, which Dynamo traces whole (zero graph breaks,
@@ -45,10 +46,12 @@ def compile_mode(cfg) -> str:
     return cfg.optim.compile if cfg.population.backend == "folded" else "off"
 
 
-def compile_update(update: Callable, mode: str, log=print) -> Callable:
-    """`update` under torch.compile(mode=...) ('off': unchanged).
+def compile_update(update: Callable, mode: str, log=print, what: str = "the update step"
+                   ) -> Callable:
+    """`update` (a pure function: the update step, or the acting policy `policy.act`) under
+    torch.compile(mode=...) ('off': unchanged).
 
-    The first call runs the step eagerly once first (tensordict fills an internal registry on first
+    The first call runs the function eagerly once first (tensordict fills an internal registry on first
     use, which Dynamo guards on: compiling before it is filled compiles twice), then compiles and
     logs how long that took. If compilation fails (no C++ compiler, an unsupported op on some
     backend), the run warns once and continues eagerly: identical results, only slower.
@@ -66,13 +69,13 @@ def compile_update(update: Callable, mode: str, log=print) -> Callable:
         try:
             out = compiled(*args)
         except Exception as err:  # compilation errors come in many types
-            log(f"warning: torch.compile of the update step failed ({type(err).__name__}: "
+            log(f"warning: torch.compile of {what} failed ({type(err).__name__}: "
                 f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids the try)")
             chosen.append(update)
             return update(*args)
         chosen.append(compiled)
         _stop_compile_workers()
-        log(f"compiled the update step in {time.perf_counter() - start:.1f} s "
+        log(f"compiled {what} in {time.perf_counter() - start:.1f} s "
             f"(torch.compile mode={mode}; kernels cached in {kernel_cache_dir()})")
         return out
 

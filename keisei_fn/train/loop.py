@@ -28,7 +28,7 @@ from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
 from .compile import compile_mode, compile_update
 from .optim import adam_init, learning_rate
-from .policy import CollectPolicy
+from .policy import CollectPolicy, act
 from .rollout import CARRIED_KEYS, carrier, restore_carrier
 from .population import make_population_update, single_agent_update
 
@@ -92,7 +92,9 @@ def build(cfg, log=print):
         opponent = build_model(cfg.model).to(device).eval()
         rows = torch.arange(cfg.env.batch_size, device=device)
         learner_side = torch.where(rows < league_games, rows % 2, -1).to(torch.int8)
-    policy = CollectPolicy(net, policy_gen, opponent=opponent, learner_side=learner_side)
+    policy = CollectPolicy(net, policy_gen, opponent=opponent, learner_side=learner_side,
+                           act_fn=compile_update(act, compile_mode(cfg), log=log,
+                                                 what="the acting policy"))
     env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
                    impasse=cfg.env.impasse)
     collector = Collector(env, policy, frames_per_batch=cfg.env.batch_size * cfg.ppo.rollout_steps,

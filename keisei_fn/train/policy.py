@@ -36,6 +36,22 @@ def gumbel_sample(log_probs: torch.Tensor, generator: torch.Generator | None) ->
     return (log_probs + gumbel).argmax(-1)
 
 
+def gumbel_max(log_probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """`gumbel_sample` with its uniform noise drawn by the caller (so a compiled caller fuses the
+    noise transform, while the generator stays outside the graph)."""
+    gumbel = -torch.log(-torch.log(uniform.clamp_min(torch.finfo(uniform.dtype).tiny)))
+    return (log_probs + gumbel).argmax(-1)
+
+
+def act(net: nn.Module, observation: torch.Tensor, mask: torch.Tensor, uniform: torch.Tensor):
+    """(action, its log-probability, value) of a sampled move per row: the self-play policy as one
+    function of tensors, which `torch.compile` fuses (optim.compile)."""
+    logits, value = net(observation)
+    log_probs = masked_log_softmax(logits.float(), mask)
+    action = gumbel_max(log_probs, uniform)
+    return action, log_probs.gather(-1, action[..., None]).squeeze(-1), value.float()
+
+
 def masked_entropy(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Analytic entropy of the masked categorical (0 * log 0 counted as 0)."""
     return -torch.where(mask, log_probs.exp() * log_probs, 0.0).sum(-1)
@@ -58,18 +74,29 @@ class CollectPolicy(TensorDictModuleBase):
     out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
 
     def __init__(self, net: nn.Module, generator: torch.Generator, greedy: bool = False,
-                 opponent: nn.Module | None = None, learner_side: torch.Tensor | None = None):
+                 opponent: nn.Module | None = None, learner_side: torch.Tensor | None = None,
+                 act_fn=act):
         super().__init__()
         self.net = net
         self.generator = generator
         self.greedy = greedy
         self.opponent = opponent
         self.learner_side = learner_side
+        self.act_fn = act_fn  # `act`, or it compiled (train/compile.py)
 
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         mask = td.get("action_mask")
         observation = td.get("observation")
+        if self.opponent is None and not self.greedy:  # self-play: the one-function fast path
+            uniform = torch.rand(mask.shape, generator=self.generator, device=mask.device)
+            action, log_prob, value = self.act_fn(self.net, observation, mask, uniform)
+            td.set("action", action)
+            td.set("action_log_prob", log_prob)
+            td.set("state_value", value)
+            td.set("learner_move", torch.ones(mask.shape[:-1], dtype=torch.bool,
+                                              device=mask.device))
+            return td
         logits, value = self.net(observation)
         log_probs = masked_log_softmax(logits.float(), mask)
         learner_move = torch.ones(mask.shape[:-1], dtype=torch.bool, device=mask.device)

@@ -32,7 +32,7 @@ from ..models import build_model, policy_forward, state_params
 from ..models._population import members_forward
 from .loss import make_loss
 from .optim import learning_rate
-from .policy import PRECOMPUTED_KEYS, gumbel_sample, masked_log_softmax
+from .policy import PRECOMPUTED_KEYS, gumbel_max, gumbel_sample, masked_log_softmax
 from .update import LOSS_KEYS, METRIC_KEYS, make_apply_gradients, make_update_step
 
 
@@ -67,6 +67,15 @@ def _split(x: torch.Tensor, members: int) -> torch.Tensor:
     return x.reshape(members, x.shape[0] // members, *x.shape[1:])
 
 
+def act_members(params: TensorDict, observation: torch.Tensor, mask: torch.Tensor,
+                uniform: torch.Tensor):
+    """policy.act for K members on [K, B] rows: (action, its log-probability, value)."""
+    logits, value = members_forward(params, observation)
+    log_probs = masked_log_softmax(logits.float(), mask)
+    action = gumbel_max(log_probs, uniform)
+    return action, log_probs.gather(-1, action[..., None]).squeeze(-1), value.float()
+
+
 class PopulationPolicy(TensorDictModuleBase):
     """The acting policy of K members over a [K*B] env batch (member k owns rows k*B ... k*B+B-1).
 
@@ -78,12 +87,13 @@ class PopulationPolicy(TensorDictModuleBase):
     out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
 
     def __init__(self, net, params: TensorDict, generators: list[torch.Generator],
-                 backend: str = "folded"):
+                 backend: str = "folded", act_fn=act_members):
         super().__init__()
         self.net = net  # the loop backend's module (parameters swapped in per member)
         self.params = params
         self.generators = generators
         self.backend = backend
+        self.act_fn = act_fn  # act_members, or it compiled (train/compile.py)
 
     def outputs(self, observation: torch.Tensor):
         """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows."""
@@ -96,10 +106,20 @@ class PopulationPolicy(TensorDictModuleBase):
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         mask = td.get("action_mask")
-        logits, value = self.outputs(td.get("observation"))
-        log_probs = masked_log_softmax(logits.float(), _split(mask, len(self.generators)))
-        action = torch.stack([gumbel_sample(lp, g) for lp, g in zip(log_probs, self.generators)])
-        chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
+        members = len(self.generators)
+        if self.backend == "folded":
+            split = _split(mask, members)
+            # each member's noise from its own stream, exactly what its single run would draw
+            uniform = torch.stack([torch.rand(split.shape[1:], generator=g, device=mask.device)
+                                   for g in self.generators])
+            action, chosen, value = self.act_fn(
+                self.params, _split(td.get("observation"), members), split, uniform)
+        else:
+            logits, value = self.outputs(td.get("observation"))
+            log_probs = masked_log_softmax(logits.float(), _split(mask, members))
+            action = torch.stack([gumbel_sample(lp, g)
+                                  for lp, g in zip(log_probs, self.generators)])
+            chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
         td.set("action", action.flatten())
         td.set("action_log_prob", chosen.flatten())
         td.set("state_value", value.float().flatten(0, 1))

@@ -29,7 +29,7 @@ from .config import to_yaml
 from .evaluate import format_match, play_match
 from .loop import (CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot, seed_everything)
 from .optim import adam_init
-from .population import (PopulationPolicy, init_members, learn_population, make_population_update,
+from .population import (PopulationPolicy, act_members, init_members, learn_population, make_population_update,
                          member_config, member_net, member_seeds)
 from .progress import make_console, progress_bar, status_line
 from .rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier, shape_rewards
@@ -47,7 +47,9 @@ def build_population(cfg, log=print) -> dict:
     params = init_members(cfg, device)
     net = build_model(cfg.model).to(device)  # the loop backend's module; evaluation template
     generators = [torch.Generator(device=device).manual_seed(s) for s in member_seeds(cfg)]
-    policy = PopulationPolicy(net, params.clone(), generators, cfg.population.backend)
+    policy = PopulationPolicy(net, params.clone(), generators, cfg.population.backend,
+                              act_fn=compile_update(act_members, compile_mode(cfg), log=log,
+                                                    what="the acting policy"))
     env = ShogiEnv(members * cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
                    impasse=cfg.env.impasse)
     collector = Collector(env, policy, frames_per_batch=env.batch_size[0] * cfg.ppo.rollout_steps,
