@@ -117,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"keisei-fn {args.command}: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
+        from .train.collectors import CollectorWorkerDied
         from .train.loop import TrainingDiverged
         from .train.run import CheckpointWriteError
 
-        if not isinstance(err, (TrainingDiverged, CheckpointWriteError)):
+        if not isinstance(err, (TrainingDiverged, CheckpointWriteError, CollectorWorkerDied)):
             raise
         print(f"keisei-fn {args.command}: training stopped: {err}", file=sys.stderr)
         return 3

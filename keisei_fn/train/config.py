@@ -118,6 +118,14 @@ class LeagueConfig:
 
 
 @dataclass
+class CollectorConfig:
+    backend: str = "direct"
+    """'direct' (one TorchRL Collector in the training process) or 'process' (TorchRL's multi-process collector: `workers` processes, weights synced after every update)"""
+    workers: int = 2
+    """worker processes of the 'process' backend; each steps env.batch_size / workers games"""
+
+
+@dataclass
 class PopulationConfig:
     size: int = 1
     """agents trained in lockstep in one process, each with its own parameters, optimizer, RNG and env batch of env.batch_size games (1: a single agent)"""
@@ -172,6 +180,7 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     league: LeagueConfig = field(default_factory=LeagueConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
 
 
@@ -181,13 +190,14 @@ _CHOICES = {
     "optim.lr_schedule": ("constant", "linear", "cosine"),
     "population.backend": ("folded", "loop"),
     "optim.compile": ("off", "default", "max-autotune"),
+    "collector.backend": ("direct", "process"),
 }
 
 
 _LOWER_BOUNDS = (
     (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
       "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
-      "threads", "league.pool_size", "league.snapshot_every", "population.size"), 1),
+      "threads", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
       "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping",
@@ -227,6 +237,7 @@ def _check_values(cfg: DictConfig) -> None:
         if opponent not in ("random", "greedy"):
             raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} (random, greedy)")
     _check_population(cfg)
+    _check_collector(cfg)
     if cfg.total_updates == 0 and cfg.time_budget_s == 0:
         raise ConfigError("total_updates and time_budget_s are both 0: the run would never stop")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
@@ -247,6 +258,20 @@ def _check_population(cfg: DictConfig) -> None:
                           f"got {list(cfg.population.entropy_coef)}")
     if size > 1 and cfg.league.fraction > 0:
         raise ConfigError("league.fraction > 0 is not supported with population.size > 1 yet")
+
+
+def _check_collector(cfg: DictConfig) -> None:
+    if cfg.collector.backend != "process":
+        return
+    workers, games = cfg.collector.workers, cfg.env.batch_size
+    if games % workers:
+        raise ConfigError(f"collector.workers: env.batch_size={games} does not split evenly over "
+                          f"{workers} workers")
+    for key, value, why in (("league.fraction", cfg.league.fraction > 0, "league games"),
+                            ("population.size", cfg.population.size > 1, "populations")):
+        if value:
+            raise ConfigError(f"collector.backend=process does not support {why} yet "
+                              f"({key}); use collector.backend=direct")
 
 
 def default_yaml() -> str:

@@ -19,13 +19,11 @@ import signal
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.collectors import Collector
-
-from ..env import ShogiEnv
 from ..models import build_model, state_params
 from .advantage import make_gae
 from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
+from .collectors import cfg_backend, make_collector
 from .compile import compile_mode, compile_update
 from .optim import adam_init, learning_rate
 from .policy import CollectPolicy, act
@@ -92,17 +90,16 @@ def build(cfg, log=print):
         opponent = build_model(cfg.model).to(device).eval()
         rows = torch.arange(cfg.env.batch_size, device=device)
         learner_side = torch.where(rows < league_games, rows % 2, -1).to(torch.int8)
-    policy = CollectPolicy(net, policy_gen, opponent=opponent, learner_side=learner_side,
+    # Process backend: each worker samples from its own seeded global RNG (collectors.py).
+    sampler = policy_gen if cfg.collector.backend == "direct" else None
+    policy = CollectPolicy(net, sampler, opponent=opponent, learner_side=learner_side,
                            act_fn=compile_update(act, compile_mode(cfg), log=log,
                                                  what="the acting policy"))
-    env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
-                   impasse=cfg.env.impasse)
-    collector = Collector(env, policy, frames_per_batch=cfg.env.batch_size * cfg.ppo.rollout_steps,
-                          total_frames=-1, compact_obs=True, trust_policy=True,
-                          track_traj_ids=False, auto_register_policy_transforms=False)
+    collector = make_collector(cfg, policy, device)
     update = compile_update(single_agent_update(make_population_update(cfg, net)),
                             compile_mode(cfg), log=log)
     return {"device": device, "net": net, "policy_gen": policy_gen, "collector": collector,
+            "policy": policy,
             "opponent": opponent, "learner_side": learner_side,
             "update": update, "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
 
@@ -195,7 +192,8 @@ def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, f
 
 
 def checkpoint_payload(cfg, carry, parts) -> dict:
-    games = carrier(parts["collector"]).select(*CARRIED_KEYS)
+    games = (carrier(parts["collector"]).select(*CARRIED_KEYS).cpu().to_dict()
+             if cfg_backend(parts["collector"]) == "direct" else {})  # process: in the workers
     return {
         "format": dict(CHECKPOINT_FORMAT), "config": to_yaml(cfg),
         "model": {k: str(v) for k, v in cfg.model.items()},
@@ -205,7 +203,7 @@ def checkpoint_payload(cfg, carry, parts) -> dict:
         "evals": list(carry["evals"]),
         "rng": {"global": rng_snapshot(), "policy": parts["policy_gen"].get_state(),
                 "shuffle": carry["shuffle_gen"].get_state()},
-        "games": games.cpu().to_dict(),
+        "games": games,
         "league": {"pool": [p.cpu().to_dict() for p in carry["league_pool"]],
                    "rng": carry["league_gen"].get_state()},
     }
@@ -246,6 +244,7 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
         check_param_shapes(state_params(parts["net"]), snapshot, f"{source} (league pool)")
     parts["policy_gen"].set_state(payload["rng"]["policy"])
     rng_restore(payload["rng"]["global"])
-    restore_carrier(parts["collector"], TensorDict(payload["games"]))
+    if payload["games"] and cfg_backend(parts["collector"]) == "direct":
+        restore_carrier(parts["collector"], TensorDict(payload["games"]))
     state_params(parts["net"]).data.update_(params)
     return carry

@@ -15,9 +15,11 @@ from .evaluate import format_match, play_match
 from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
                    pick_league_opponent, restore, seed_everything)
 from .progress import make_console, progress_bar, status_line
-from .rollout import carrier, shape_rewards, training_batch
+from .collectors import CollectorWorkerDied, as_rows, dead_workers, state_after, sync_weights
+from .rollout import shape_rewards, training_batch
 from .stats import game_stats, league_stats
 from ..models import param_count, state_params
+from .._errors import first_line
 from .._runtime import tune_allocator
 
 
@@ -165,8 +167,20 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                     break
                 t0 = time.perf_counter()
                 pick_league_opponent(carry, parts)
-                rollout = next(iterator)
-                after = carrier(collector)
+                try:
+                    sync_weights(collector, parts["policy"])  # process backend: to the workers
+                    rollout = as_rows(next(iterator))
+                except Exception as err:
+                    dead = dead_workers(collector)
+                    if not dead:
+                        raise
+                    checkpoint()  # the last completed iteration's state is intact
+                    raise CollectorWorkerDied(
+                        f"collector worker(s) died "
+                        f"({first_line(err, 200).removeprefix('collector worker(s) died: ')}); "
+                        f"checkpoint written at iteration {c['iteration']}; continue with: "
+                        f"keisei-fn train --resume {run_dir}") from None
+                after = state_after(collector, rollout)
                 with torch.no_grad():
                     _, last_value = net(after.get("observation"))
                 shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping,

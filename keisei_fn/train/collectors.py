@@ -1,0 +1,136 @@
+"""Which TorchRL collector gathers the self-play games: `collector.backend`.
+
+- "direct": one TorchRL `Collector` stepping the whole [B] env batch in the training process.
+  The games in progress live in its carrier and are checkpointed, so resume is exact.
+- "process": TorchRL's `Collector(backend="process", num_collectors=W, sync=True)`
+  (a MultiSyncCollector): W worker processes, each stepping its own B/W games with a copy of the
+  policy; their weights are synced after every update. The rollout comes back [W, B/W, T] and is
+  flattened to [B, T] worker-major, so every row is still one game stream with its own time axis
+  and GAE never runs across workers (tests/test_collectors.py compares it with the same rows
+  computed one worker at a time).
+
+Randomness in the workers: each worker's env factory seeds that worker's global torch RNG with
+`seed + 1000 * (worker + 1)` before building its env, and the policy samples from the global RNG
+there, so runs are reproducible and the workers' games differ. The workers' games in progress
+and RNG states stay in the workers: a resumed process-backend run starts new games (its
+parameters, optimizer and counters resume exactly).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.collectors import Collector
+
+from ..env import ShogiEnv
+
+BACKENDS = ("direct", "process")
+
+
+class CollectorWorkerDied(RuntimeError):
+    """A collector worker process died; the run stops after checkpointing its last state."""
+
+
+def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, seed: int):
+    """Runs inside a worker process: seed its global RNG (the policy's sampler there), then
+    build its share of the games."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    return ShogiEnv(batch_size, device=torch.device(device), max_plies=max_plies, impasse=impasse)
+
+
+def make_collector(cfg, policy, device: torch.device) -> Collector:
+    frames = cfg.env.batch_size * cfg.ppo.rollout_steps
+    if cfg.collector.backend == "direct":
+        env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
+                       impasse=cfg.env.impasse)
+        return Collector(env, policy, frames_per_batch=frames, total_frames=-1, compact_obs=True,
+                         trust_policy=True, track_traj_ids=False,
+                         auto_register_policy_transforms=False)
+    workers = cfg.collector.workers
+    per_worker = cfg.env.batch_size // workers
+    env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
+                       cfg.seed + 1000 * (w + 1)) for w in range(workers)]
+    return Collector(env_fns, policy, backend="process", num_collectors=workers, sync=True,
+                     frames_per_batch=frames, total_frames=-1, trust_policy=True,
+                     auto_register_policy_transforms=False)
+
+
+def as_rows(rollout: TensorDictBase) -> TensorDictBase:
+    """[W, B/W, T] (process backend) or [B, T] -> [B, T], one game stream per row."""
+    return rollout.reshape(-1, rollout.shape[-1]) if rollout.ndim == 3 else rollout
+
+
+def state_after(collector: Collector, rollout: TensorDictBase) -> TensorDictBase:
+    """The games' state after the rollout's last step, [B] (what bootstraps the last value).
+
+    Direct: the collector's carrier (the rollout, by `compact_obs`, does not store next
+    observations). Process: the rollout's own last ("next", ...) entries, which are that state
+    before any auto-reset of a finished game (a finished game's value is masked by `done`).
+    """
+    if cfg_backend(collector) == "direct":
+        from .rollout import carrier
+
+        return carrier(collector)
+    return rollout[..., -1].get("next")
+
+
+def cfg_backend(collector: Collector) -> str:
+    return "direct" if hasattr(collector, "_carrier") else "process"
+
+
+def sync_weights(collector: Collector, policy, timeout: float = 300.0) -> None:
+    """Push the policy's weights to the worker processes (direct: nothing to do, shared).
+
+    TorchRL waits for every worker's acknowledgement without a timeout, so a worker that died
+    would hang the run here (next(iterator) does notice a dead worker). The push runs in a
+    helper thread while this one watches the workers: a death raises CollectorWorkerDied.
+    """
+    if cfg_backend(collector) == "direct":
+        return
+    _raise_if_dead(collector)
+    finished, failure = threading.Event(), []
+
+    def push():
+        try:
+            collector.update_policy_weights_(TensorDict.from_module(policy))
+        except BaseException as err:  # handed to the watching thread
+            failure.append(err)
+        finally:
+            finished.set()
+
+    threading.Thread(target=push, name="keisei-weight-sync", daemon=True).start()
+    start = time.monotonic()
+    while not finished.wait(0.2):
+        _raise_if_dead(collector)
+        if time.monotonic() - start > timeout:
+            raise CollectorWorkerDied(f"collector workers did not acknowledge new weights within "
+                                      f"{timeout:.0f} s")
+    if failure:
+        raise failure[0]
+
+
+def _raise_if_dead(collector: Collector) -> None:
+    dead = dead_workers(collector)
+    if dead:
+        raise CollectorWorkerDied(f"collector worker(s) died: {', '.join(dead)}")
+
+
+def worker_pids(collector: Collector) -> list[int]:
+    return [p.pid for p in getattr(collector, "procs", [])]
+
+
+def dead_workers(collector: Collector) -> list[str]:
+    """'worker N (pid P, exit code C)' for every worker process that is no longer alive."""
+    dead = []
+    for i, proc in enumerate(getattr(collector, "procs", [])):
+        try:
+            if not proc.is_alive():
+                dead.append(f"worker {i} (pid {proc.pid}, exit code {proc.exitcode})")
+        except ValueError:  # TorchRL already shut the collector down after seeing a failure
+            dead.append(f"worker {i} (stopped)")
+    return dead

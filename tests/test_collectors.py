@@ -1,0 +1,161 @@
+"""collector.backend=process: TorchRL's multi-process collector with 2 workers on loopback.
+
+GAE never runs across workers (each row is one game stream with its own time axis), weights
+reach the workers after every update, runs are reproducible, and a worker that dies stops the
+run cleanly with a checkpoint and no process left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import torch
+
+from keisei_fn.models import state_params
+from keisei_fn.train.advantage import make_gae, zero_sum_gae
+from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.train.collectors import as_rows, state_after, sync_weights
+from keisei_fn.train.config import ConfigError, load_config
+from keisei_fn.train.loop import build
+from keisei_fn.train.rollout import shape_rewards
+from keisei_fn.train.run import resume_config, train
+
+from test_train import TINY, flat, tiny
+
+PROCESS = ["collector.backend=process", "collector.workers=2"]
+
+
+def _spawned_children() -> list[psutil.Process]:
+    return [c for c in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(c.cmdline())]
+
+
+@pytest.fixture
+def process_parts():
+    cfg = load_config(None, TINY + PROCESS + ["total_updates=1", "env.batch_size=6",
+                                              "ppo.rollout_steps=12"])
+    torch.manual_seed(0)
+    parts = build(cfg, log=lambda *a: None)
+    yield cfg, parts
+    parts["collector"].shutdown()
+    assert not [c for c in _spawned_children() if c.is_running()
+                and c.status() != psutil.STATUS_ZOMBIE], "collector workers left behind"
+
+
+def test_each_row_is_one_game_stream_and_gae_never_crosses_workers(process_parts):
+    cfg, parts = process_parts
+    collector = parts["collector"]
+    iterator = iter(collector)
+    raw = next(iterator)
+    assert tuple(raw.batch_size) == (2, 3, 12)  # [workers, games per worker, time]
+    rollout = as_rows(raw)
+    # Every row continues its own game: the next step's observation is this step's "next" one,
+    # except where the game ended (then a fresh game starts).
+    nxt, obs = rollout["next", "observation"][:, :-1], rollout["observation"][:, 1:]
+    done = rollout["next", "done"][:, :-1, 0]
+    same = (nxt == obs).flatten(2).all(-1)
+    assert same[~done].all() and done.sum() < done.numel()
+    # The two workers play different games (their samplers are seeded apart).
+    assert not torch.equal(raw["action"][0], raw["action"][1])
+
+    after = state_after(collector, rollout)
+    with torch.no_grad():
+        _, last_value = parts["net"](after["observation"])
+    shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
+    gae = make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+    together = zero_sum_gae(gae, rollout.clone(), last_value)
+    for worker in range(2):  # each worker's rows alone, as if computed in its own process
+        rows = slice(3 * worker, 3 * worker + 3)
+        alone = zero_sum_gae(gae, rollout[rows].clone(), last_value[rows])
+        torch.testing.assert_close(together["advantage"][rows], alone["advantage"], rtol=0,
+                                   atol=0)
+        torch.testing.assert_close(together["value_target"][rows], alone["value_target"],
+                                   rtol=0, atol=0)
+
+
+def test_weights_reach_the_workers_after_an_update(process_parts):
+    cfg, parts = process_parts
+    collector, net = parts["collector"], parts["net"]
+    iterator = iter(collector)
+    next(iterator)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    sync_weights(collector, parts["policy"])
+    rollout = as_rows(next(iterator))
+    with torch.no_grad():
+        _, value = net(rollout["observation"].flatten(0, 1))
+    # the workers' recorded values come from the new weights
+    torch.testing.assert_close(rollout["state_value"].flatten(0, 1), value, rtol=1e-5, atol=1e-5)
+
+
+def test_process_backend_runs_are_reproducible_and_resume(tmp_path):
+    for name in ("a", "b"):
+        train(tiny(tmp_path / name, *PROCESS, "total_updates=3"), log=lambda *a: None)
+    a = flat(read_checkpoint(list_checkpoints(tmp_path / "a")[-1])["params"])
+    b = flat(read_checkpoint(list_checkpoints(tmp_path / "b")[-1])["params"])
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    summary = train(resume_config(tmp_path / "a", ["total_updates=5"]), resume=True,
+                    log=lambda *a: None)
+    assert summary["counters"]["iteration"] == 5
+    assert summary["counters"]["frames"] == 5 * 4 * 6
+    assert not [c for c in _spawned_children() if c.is_running()
+                and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "keisei_fn.cli", "train", *TINY, *PROCESS,
+           f"run_dir={run_dir}", "total_updates=100000", "checkpoint_every=3"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        trainer = psutil.Process(proc.pid)
+        deadline = time.time() + 120
+        while time.time() < deadline and not list_checkpoints(run_dir):
+            time.sleep(0.2)
+        assert list_checkpoints(run_dir), "the run never checkpointed"
+        workers = [c for c in trainer.children(recursive=True)
+                   if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2, [c.cmdline() for c in trainer.children(recursive=True)]
+        os.kill(workers[1].pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err[-2000:]
+    assert "collector worker(s) died" in err and "exit code -9" in err
+    assert f"continue with: keisei-fn train --resume {run_dir}" in err
+    last = list_checkpoints(run_dir)[-1]
+    iteration = read_checkpoint(last)["counters"]["iteration"]
+    assert f"checkpoint written at iteration {iteration}" in err
+    for worker in workers:
+        assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize("override, message", [
+    (["env.batch_size=5"], "env.batch_size=5 does not split evenly over 2 workers"),
+    (["league.fraction=0.5"], "does not support league games"),
+    (["population.size=2"], "does not support populations"),
+    (["collector.backend=ray"], "collector.backend: 'ray' is not one of direct, process"),
+])
+def test_process_backend_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, PROCESS + override)
+
+
+def test_direct_backend_is_unchanged_by_default():
+    assert load_config().collector.backend == "direct"
+    cfg = load_config(None, TINY + ["total_updates=1"])
+    parts = build(cfg, log=lambda *a: None)
+    try:
+        assert hasattr(parts["collector"], "_carrier")
+        assert state_params(parts["net"]) is not None
+    finally:
+        parts["collector"].shutdown()
