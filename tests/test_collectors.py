@@ -110,10 +110,11 @@ def test_process_backend_runs_are_reproducible_and_resume(tmp_path):
                 and c.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint(tmp_path):
-    run_dir = tmp_path / "run"
+def _kill_a_worker_mid_run(run_dir, *overrides):
+    """Start a process-backend training run, kill -9 one of its workers after the first
+    checkpoint, wait for the run to end: (exit code, stderr, the killed and first workers)."""
     cmd = [sys.executable, "-m", "keisei_fn.cli", "train", *TINY, *PROCESS,
-           f"run_dir={run_dir}", "total_updates=100000", "checkpoint_every=3"]
+           f"run_dir={run_dir}", "checkpoint_every=3", *overrides]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         trainer = psutil.Process(proc.pid)
@@ -125,11 +126,27 @@ def test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint(tmp_pat
                    if "spawn_main" in " ".join(c.cmdline())]
         assert len(workers) == 2, [c.cmdline() for c in trainer.children(recursive=True)]
         os.kill(workers[1].pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 3, err[-2000:]
+    return proc.returncode, err, workers
+
+
+def test_a_dead_worker_is_restarted_and_the_run_finishes(tmp_path):
+    code, err, workers = _kill_a_worker_mid_run(tmp_path / "run", "total_updates=25")
+    assert code == 0, err[-2000:]
+    assert "starting new workers (1 of 3 restarts" in err and "exit code -9" in err
+    assert read_checkpoint(list_checkpoints(tmp_path / "run")[-1])["counters"]["iteration"] == 25
+    for worker in workers:  # the survivor of the first generation was shut down too
+        assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    code, err, workers = _kill_a_worker_mid_run(run_dir, "total_updates=100000",
+                                                "collector.on_worker_death=stop")
+    assert code == 3, err[-2000:]
     assert "collector worker(s) died" in err and "exit code -9" in err
     assert f"continue with: keisei-fn train --resume {run_dir}" in err
     last = list_checkpoints(run_dir)[-1]
@@ -144,6 +161,7 @@ def test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint(tmp_pat
     (["league.fraction=0.5"], "does not support league games"),
     (["population.size=2"], "does not support populations"),
     (["collector.backend=ray"], "collector.backend: 'ray' is not one of direct, process"),
+    (["collector.on_worker_death=ignore"], "collector.on_worker_death: 'ignore' is not one of"),
 ])
 def test_process_backend_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):

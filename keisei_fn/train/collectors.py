@@ -10,7 +10,7 @@
   computed one worker at a time).
 
 Randomness in the workers: each worker's env factory seeds that worker's global torch RNG with
-`seed + 1000 * (worker + 1)` before building its env, and the policy samples from the global RNG
+`seed + 1000 * (worker + 1)` (plus an offset per restart of the workers) before building its env, and the policy samples from the global RNG
 there, so runs are reproducible and the workers' games differ. The workers' games in progress
 and RNG states stay in the workers: a resumed process-backend run starts new games (its
 parameters, optimizer and counters resume exactly).
@@ -43,7 +43,8 @@ def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, see
     return ShogiEnv(batch_size, device=torch.device(device), max_plies=max_plies, impasse=impasse)
 
 
-def make_collector(cfg, policy, device: torch.device) -> Collector:
+def make_collector(cfg, policy, device: torch.device, generation: int = 0) -> Collector:
+    """The configured collector; `generation` counts worker restarts (new workers get new seeds)."""
     frames = cfg.env.batch_size * cfg.ppo.rollout_steps
     if cfg.collector.backend == "direct":
         env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
@@ -54,7 +55,8 @@ def make_collector(cfg, policy, device: torch.device) -> Collector:
     workers = cfg.collector.workers
     per_worker = cfg.env.batch_size // workers
     env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
-                       cfg.seed + 1000 * (w + 1)) for w in range(workers)]
+                       cfg.seed + 1000 * (w + 1) + 1_000_003 * generation)
+               for w in range(workers)]
     return Collector(env_fns, policy, backend="process", num_collectors=workers, sync=True,
                      frames_per_batch=frames, total_frames=-1, trust_policy=True,
                      auto_register_policy_transforms=False)
@@ -134,3 +136,18 @@ def dead_workers(collector: Collector) -> list[str]:
         except ValueError:  # TorchRL already shut the collector down after seeing a failure
             dead.append(f"worker {i} (stopped)")
     return dead
+
+
+def restart_collector(collector: Collector, cfg, parts: dict, generation: int) -> Collector:
+    """A new collector with new workers in place of one that lost a worker (whose survivors are
+    shut down; TorchRL may already have done so when it noticed the death)."""
+    try:
+        collector.shutdown()
+    except Exception:  # noqa: BLE001 - a half-dead collector may fail to shut down politely
+        for proc in getattr(collector, "procs", []):
+            try:
+                proc.kill()
+            except (ValueError, OSError):
+                pass
+    parts["collector"] = make_collector(cfg, parts["policy"], parts["device"], generation)
+    return parts["collector"]

@@ -123,6 +123,10 @@ class CollectorConfig:
     """'direct' (one TorchRL Collector in the training process) or 'process' (TorchRL's multi-process collector: `workers` processes, weights synced after every update)"""
     workers: int = 2
     """worker processes of the 'process' backend; each steps env.batch_size / workers games"""
+    on_worker_death: str = "restart"
+    """when a worker process dies: 'restart' (new workers, new games; the run goes on) or 'stop' (checkpoint and exit with code 3)"""
+    max_restarts: int = 3
+    """worker deaths tolerated per run with on_worker_death=restart before the run stops anyway"""
 
 
 @dataclass
@@ -191,6 +195,7 @@ _CHOICES = {
     "population.backend": ("folded", "loop"),
     "optim.compile": ("off", "default", "max-autotune"),
     "collector.backend": ("direct", "process"),
+    "collector.on_worker_death": ("restart", "stop"),
 }
 
 
@@ -201,7 +206,7 @@ _LOWER_BOUNDS = (
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
       "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping",
-      "population.round_robin_games"), 0),
+      "population.round_robin_games", "collector.max_restarts"), 0),
 )
 
 

@@ -15,7 +15,8 @@ from .evaluate import format_match, play_match
 from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
                    pick_league_opponent, restore, seed_everything)
 from .progress import make_console, progress_bar, status_line
-from .collectors import CollectorWorkerDied, as_rows, dead_workers, state_after, sync_weights
+from .collectors import (CollectorWorkerDied, as_rows, dead_workers, restart_collector,
+                         state_after, sync_weights)
 from .rollout import shape_rewards, training_batch
 from .stats import game_stats, league_stats
 from ..models import param_count, state_params
@@ -153,6 +154,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
     by_updates = cfg.total_updates > 0
     total = cfg.total_updates if by_updates else cfg.time_budget_s
     stopped_by_signal = False
+    restarts = 0
     iterator = iter(collector)
     try:
         with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
@@ -174,10 +176,19 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                     dead = dead_workers(collector)
                     if not dead:
                         raise
+                    what = first_line(err, 200).removeprefix("collector worker(s) died: ")
+                    if (cfg.collector.on_worker_death == "restart"
+                            and restarts < cfg.collector.max_restarts):
+                        restarts += 1
+                        log(f"warning: collector worker(s) died ({what}); starting new workers "
+                            f"({restarts} of {cfg.collector.max_restarts} restarts; their games "
+                            f"in progress are lost, training state is not)")
+                        collector = restart_collector(collector, cfg, parts, restarts)
+                        iterator = iter(collector)
+                        continue
                     checkpoint()  # the last completed iteration's state is intact
                     raise CollectorWorkerDied(
-                        f"collector worker(s) died "
-                        f"({first_line(err, 200).removeprefix('collector worker(s) died: ')}); "
+                        f"collector worker(s) died ({what}); "
                         f"checkpoint written at iteration {c['iteration']}; continue with: "
                         f"keisei-fn train --resume {run_dir}") from None
                 after = state_after(collector, rollout)
