@@ -177,3 +177,9 @@ def test_direct_backend_is_unchanged_by_default():
         assert state_params(parts["net"]) is not None
     finally:
         parts["collector"].shutdown()
+
+
+def test_process_backend_with_the_compiled_acting_policy(tmp_path):
+    summary = train(tiny(tmp_path / "run", *PROCESS, "total_updates=1", "optim.compile=default"),
+                    log=lambda *a: None)
+    assert summary["counters"]["frames"] == 4 * 6

@@ -152,3 +152,15 @@ def test_acting_policy_has_no_graph_breaks_and_compiled_matches_eager():
     assert torch.equal(eager[0], compiled[0])  # the same moves from the same noise
     torch.testing.assert_close(eager[1], compiled[1], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(eager[2], compiled[2], rtol=1e-5, atol=1e-5)
+
+
+def test_compiled_acting_policy_pickles_for_worker_processes():
+    """The process collector sends the policy to spawned workers: the compiled acting function
+    must pickle (each worker compiles its own copy, quietly)."""
+    import pickle
+
+    from keisei_fn.train.policy import act
+
+    step = compile_module.compile_update(act, "default", log=print, what="the acting policy")
+    clone = pickle.loads(pickle.dumps(step))
+    assert clone.fn is act and clone.mode == "default" and clone.log is not print

@@ -51,32 +51,50 @@ def compile_update(update: Callable, mode: str, log=print, what: str = "the upda
     """`update` (a pure function: the update step, or the acting policy `policy.act`) under
     torch.compile(mode=...) ('off': unchanged).
 
-    The first call runs the function eagerly once first (tensordict fills an internal registry on first
-    use, which Dynamo guards on: compiling before it is filled compiles twice), then compiles and
-    logs how long that took. If compilation fails (no C++ compiler, an unsupported op on some
+    The first call runs the function eagerly once first (tensordict fills an internal registry on
+    first use, which Dynamo guards on: compiling before it is filled compiles twice), then compiles
+    and logs how long that took. If compilation fails (no C++ compiler, an unsupported op on some
     backend), the run warns once and continues eagerly: identical results, only slower.
     """
     if mode == "off":
         return update
-    compiled = torch.compile(update, mode=mode, dynamic=False)
-    chosen: list[Callable] = []
+    return CompiledStep(update, mode, log, what)
 
-    def call(*args):
-        if chosen:
-            return chosen[0](*args)
-        update(*args)
+
+def _quiet(*args) -> None:
+    return None
+
+
+class CompiledStep:
+    """A function compiled on its first call (see compile_update). Picklable when the function is
+    (the acting policy goes to collector worker processes, which compile their own copy)."""
+
+    def __init__(self, fn: Callable, mode: str, log=print, what: str = "the update step"):
+        self.fn, self.mode, self.log, self.what = fn, mode, log, what
+        self._compiled = torch.compile(fn, mode=mode, dynamic=False)
+        self._chosen: Callable | None = None
+
+    def __getstate__(self):
+        return {"fn": self.fn, "mode": self.mode, "what": self.what}
+
+    def __setstate__(self, state):
+        self.__init__(state["fn"], state["mode"], _quiet, state["what"])
+
+    def __call__(self, *args):
+        if self._chosen is not None:
+            return self._chosen(*args)
+        self.fn(*args)
         start = time.perf_counter()
         try:
-            out = compiled(*args)
+            out = self._compiled(*args)
         except Exception as err:  # compilation errors come in many types
-            log(f"warning: torch.compile of {what} failed ({type(err).__name__}: "
-                f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids the try)")
-            chosen.append(update)
-            return update(*args)
-        chosen.append(compiled)
+            self.log(f"warning: torch.compile of {self.what} failed ({type(err).__name__}: "
+                     f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids the "
+                     f"try)")
+            self._chosen = self.fn
+            return self.fn(*args)
+        self._chosen = self._compiled
         _stop_compile_workers()
-        log(f"compiled {what} in {time.perf_counter() - start:.1f} s "
-            f"(torch.compile mode={mode}; kernels cached in {kernel_cache_dir()})")
+        self.log(f"compiled {self.what} in {time.perf_counter() - start:.1f} s "
+                 f"(torch.compile mode={self.mode}; kernels cached in {kernel_cache_dir()})")
         return out
-
-    return call
