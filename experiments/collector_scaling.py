@@ -1,0 +1,56 @@
+"""Collection throughput by backend: direct (in process) vs TorchRL's multi-process collector with
+1 and 2 workers, default config (128 games x 32 steps per iteration, compiled acting policy).
+
+    .venv/bin/python experiments/collector_scaling.py [--iterations 5] [key=value ...]
+
+Times weight push + one collector iteration (what the training loop does per iteration), after
+two warm-up iterations (worker start-up and compilation), in wall-clock time: the workers' time is
+not in this process's CPU time. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from keisei_fn.train.collectors import sync_weights
+from keisei_fn.train.config import load_config
+from keisei_fn.train.loop import build
+
+SETTINGS = {"direct": ["collector.backend=direct"],
+            "process, 1 worker": ["collector.backend=process", "collector.workers=1"],
+            "process, 2 workers": ["collector.backend=process", "collector.workers=2"]}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    print("| backend | env steps/s (median) | per iteration |\n|---|---:|---:|")
+    for name, overrides in SETTINGS.items():
+        cfg = load_config(None, ["track.aim=false", *overrides, *args.overrides])
+        parts = build(cfg, log=lambda *a: None)
+        iterator = iter(parts["collector"])
+        times = []
+        try:
+            for i in range(args.iterations + 2):
+                start = time.perf_counter()
+                sync_weights(parts["collector"], parts["policy"])
+                rollout = next(iterator)
+                if i >= 2:
+                    times.append(time.perf_counter() - start)
+        finally:
+            parts["collector"].shutdown()
+        median = statistics.median(times)
+        print(f"| {name} | {rollout.numel() / median:,.0f} | {median:.2f} s |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
