@@ -74,14 +74,15 @@ def state_after(collector: Collector, rollout: TensorDictBase) -> TensorDictBase
     observations). Process: the rollout's own last ("next", ...) entries, which are that state
     before any auto-reset of a finished game (a finished game's value is masked by `done`).
     """
-    if cfg_backend(collector) == "direct":
+    if backend_of(collector) == "direct":
         from .rollout import carrier
 
         return carrier(collector)
     return rollout[..., -1].get("next")
 
 
-def cfg_backend(collector: Collector) -> str:
+def backend_of(collector: Collector) -> str:
+    """'direct' or 'process': which kind of collector this is (only direct has a carrier)."""
     return "direct" if hasattr(collector, "_carrier") else "process"
 
 
@@ -92,7 +93,7 @@ def sync_weights(collector: Collector, policy, timeout: float = 300.0) -> None:
     would hang the run here (next(iterator) does notice a dead worker). The push runs in a
     helper thread while this one watches the workers: a death raises CollectorWorkerDied.
     """
-    if cfg_backend(collector) == "direct":
+    if backend_of(collector) == "direct":
         return
     _raise_if_dead(collector)
     finished, failure = threading.Event(), []
@@ -120,10 +121,6 @@ def _raise_if_dead(collector: Collector) -> None:
     dead = dead_workers(collector)
     if dead:
         raise CollectorWorkerDied(f"collector worker(s) died: {', '.join(dead)}")
-
-
-def worker_pids(collector: Collector) -> list[int]:
-    return [p.pid for p in getattr(collector, "procs", [])]
 
 
 def dead_workers(collector: Collector) -> list[str]:

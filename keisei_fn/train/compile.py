@@ -20,9 +20,6 @@ import torch
 
 from .._errors import first_line
 
-MODES = ("off", "default", "max-autotune")
-
-
 def kernel_cache_dir() -> str:
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 

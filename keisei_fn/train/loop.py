@@ -23,7 +23,7 @@ from ..models import build_model, state_params
 from .advantage import make_gae
 from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
-from .collectors import cfg_backend, make_collector
+from .collectors import backend_of, make_collector
 from .compile import compile_mode, compile_update
 from .optim import adam_init, learning_rate
 from .policy import CollectPolicy, act
@@ -193,7 +193,7 @@ def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, f
 
 def checkpoint_payload(cfg, carry, parts) -> dict:
     games = (carrier(parts["collector"]).select(*CARRIED_KEYS).cpu().to_dict()
-             if cfg_backend(parts["collector"]) == "direct" else {})  # process: in the workers
+             if backend_of(parts["collector"]) == "direct" else {})  # process: in the workers
     return {
         "format": dict(CHECKPOINT_FORMAT), "config": to_yaml(cfg),
         "model": {k: str(v) for k, v in cfg.model.items()},
@@ -244,7 +244,7 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
         check_param_shapes(state_params(parts["net"]), snapshot, f"{source} (league pool)")
     parts["policy_gen"].set_state(payload["rng"]["policy"])
     rng_restore(payload["rng"]["global"])
-    if payload["games"] and cfg_backend(parts["collector"]) == "direct":
+    if payload["games"] and backend_of(parts["collector"]) == "direct":
         restore_carrier(parts["collector"], TensorDict(payload["games"]))
     state_params(parts["net"]).data.update_(params)
     return carry
