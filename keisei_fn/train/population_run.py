@@ -15,28 +15,24 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from tensordict import TensorDict
 from torchrl.collectors import Collector
 
 from ..env import ShogiEnv
 from ..models import build_model, param_count
-from .advantage import make_gae
-from .checkpoint import (CheckpointError, check_param_shapes, list_checkpoints, load_latest,
-                         remove_stale_temporaries, save_checkpoint)
+from .advantage import make_gae, zero_sum_gae
+from .checkpoint import CheckpointError, check_param_shapes, save_checkpoint
 from .compile import compile_mode, compile_update
 from .config import to_yaml
 from .evaluate import format_match, play_match
-from .loop import (CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot, seed_everything)
+from .loop import CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot
 from .optim import adam_init
-from .population import (PopulationPolicy, act_members, init_members, learn_population, make_population_update,
-                         member_config, member_net, member_seeds)
+from .population import (PopulationPolicy, act_members, init_members, learn_population,
+                         make_population_update, member_config, member_net, member_seeds)
 from .progress import make_console, progress_bar, status_line
 from .rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier, shape_rewards
-from .advantage import zero_sum_gae
 from .stats import game_stats
 from .._errors import first_line
-from .._runtime import tune_allocator
 
 
 def build_population(cfg, log=print) -> dict:
@@ -227,57 +223,30 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
 
 def train_population(cfg, resume: bool = False, log=None) -> dict:
     """Run (or continue) the population training described by `cfg`; returns the summary."""
-    from .run import CheckpointWriteError, _namespaced
+    from .run import (_namespaced, make_checkpointer, open_tracking, prepare_process,
+                      start_or_resume)
 
     console = make_console()
     log = log or console.print
     run_dir = Path(cfg.run_dir)
-    if cfg.device == "cpu":
-        torch.set_num_threads(cfg.threads)
-        tune_allocator()
-    seed_everything(cfg.seed)
+    prepare_process(cfg)
     parts = build_population(cfg, log=log)
     collector, policy, members = parts["collector"], parts["policy"], cfg.population.size
-    if resume:
-        remove_stale_temporaries(run_dir)
-        path, payload = load_latest(run_dir, log=log)
-        carry = restore_population(payload, cfg, parts, source=str(path))
-        log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
-    else:
-        if any(run_dir.glob("ckpt_*.pt")):
-            raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
-                             f"run_dir=...")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        carry = fresh_population_carry(cfg, parts)
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    carry = start_or_resume(
+        cfg, resume, lambda payload, source: restore_population(payload, cfg, parts, source),
+        lambda: fresh_population_carry(cfg, parts), log)
     log(f"run dir {run_dir} | population of {members} ({cfg.population.backend}) | model "
         f"{cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
         f"({param_count(parts['net']):,} params each) | {members} x {cfg.env.batch_size} games x "
         f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}")
+    aim_run, tracking = open_tracking(cfg, carry)
 
-    aim_run = tracking = None
-    if cfg.track.aim:
-        from . import tracking
+    def write(iteration: int) -> None:
+        save_checkpoint(population_payload(cfg, carry, parts), run_dir, iteration,
+                        keep=cfg.keep_checkpoints)
+        export_members(cfg, carry, run_dir, iteration)
 
-        repo = cfg.track.aim_repo or str(run_dir / "aim")
-        aim_run = tracking.open_run(repo, cfg.track.experiment,
-                                    OmegaConf.to_container(cfg, resolve=True), carry["aim_hash"])
-        carry["aim_hash"] = aim_run.hash
-
-    def checkpoint():
-        iteration = carry["counters"]["iteration"]
-        try:
-            save_checkpoint(population_payload(cfg, carry, parts), run_dir, iteration,
-                            keep=cfg.keep_checkpoints)
-            export_members(cfg, carry, run_dir, iteration)
-        except OSError as err:
-            previous = list_checkpoints(run_dir)
-            kept = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint"
-            message = (f"checkpoint at iteration {iteration} failed in {run_dir}: "
-                       f"{err.strerror or err} ({kept})")
-            if cfg.on_checkpoint_error == "stop":
-                raise CheckpointWriteError(message) from None
-            log(f"warning: {message}; training continues (on_checkpoint_error=continue)")
+    checkpoint = make_checkpointer(cfg, carry, write, log)
 
     def evaluate():
         results = evaluate_members(cfg, carry, parts, console)

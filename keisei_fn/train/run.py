@@ -96,6 +96,66 @@ def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[
     return results
 
 
+def prepare_process(cfg) -> None:
+    """Threads, allocator and seeds: what every training run sets first."""
+    if cfg.device == "cpu":
+        torch.set_num_threads(cfg.threads)
+        tune_allocator()
+    seed_everything(cfg.seed)
+
+
+def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log) -> dict:
+    """The carry: restored from RUN_DIR's newest good checkpoint (`restore_fn(payload, source)`),
+    or fresh (`fresh_fn()`) in a run directory that holds no run yet; the config is saved."""
+    run_dir = Path(cfg.run_dir)
+    if resume:
+        remove_stale_temporaries(run_dir)
+        path, payload = load_latest(run_dir, log=log)
+        carry = restore_fn(payload, str(path))
+        log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
+    else:
+        if any(run_dir.glob("ckpt_*.pt")):
+            raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
+                             f"run_dir=...")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        carry = fresh_fn()
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    return carry
+
+
+def open_tracking(cfg, carry: dict):
+    """(Aim run or None, the tracking module or None); the run's hash goes into the carry."""
+    if not cfg.track.aim:
+        return None, None
+    from . import tracking  # Aim is heavy to import; only when used
+
+    repo = cfg.track.aim_repo or str(Path(cfg.run_dir) / "aim")
+    aim_run = tracking.open_run(repo, cfg.track.experiment,
+                                OmegaConf.to_container(cfg, resolve=True), carry["aim_hash"])
+    carry["aim_hash"] = aim_run.hash
+    return aim_run, tracking
+
+
+def make_checkpointer(cfg, carry: dict, write, log):
+    """`checkpoint()`: `write(iteration)` with disk errors handled per `on_checkpoint_error`."""
+    run_dir = Path(cfg.run_dir)
+
+    def checkpoint():
+        iteration = carry["counters"]["iteration"]
+        try:
+            write(iteration)
+        except OSError as err:  # disk full, read-only or vanished directory, quota, ...
+            previous = list_checkpoints(run_dir)
+            kept = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint"
+            message = (f"checkpoint at iteration {iteration} failed in {run_dir}: "
+                       f"{err.strerror or err} ({kept})")
+            if cfg.on_checkpoint_error == "stop":
+                raise CheckpointWriteError(message) from None
+            log(f"warning: {message}; training continues (on_checkpoint_error=continue)")
+
+    return checkpoint
+
+
 def train(cfg, resume: bool = False, log=None) -> dict:
     """Run (or continue) the training described by `cfg`; returns the final summary."""
     if cfg.population.size > 1:
@@ -105,50 +165,19 @@ def train(cfg, resume: bool = False, log=None) -> dict:
     console = make_console()
     log = log or console.print
     run_dir = Path(cfg.run_dir)
-    if cfg.device == "cpu":
-        torch.set_num_threads(cfg.threads)
-        tune_allocator()
-    seed_everything(cfg.seed)
+    prepare_process(cfg)
     parts = build(cfg, log=log)
     net, collector = parts["net"], parts["collector"]
-    if resume:
-        remove_stale_temporaries(run_dir)
-        path, payload = load_latest(run_dir, log=log)
-        carry = restore(payload, cfg, parts, source=str(path))
-        log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
-    else:
-        if any(run_dir.glob("ckpt_*.pt")):
-            raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
-                             f"run_dir=...")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        carry = fresh_carry(cfg, parts)
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    carry = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts, source),
+                            lambda: fresh_carry(cfg, parts), log)
     log(f"run dir {run_dir} | model {cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
         f"({param_count(net):,} params) | {cfg.env.batch_size} games x "
         f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}")
-
-    aim_run = tracking = None
-    if cfg.track.aim:
-        from . import tracking  # Aim is heavy to import; only when used
-
-        repo = cfg.track.aim_repo or str(run_dir / "aim")
-        aim_run = tracking.open_run(repo, cfg.track.experiment,
-                                    OmegaConf.to_container(cfg, resolve=True), carry["aim_hash"])
-        carry["aim_hash"] = aim_run.hash
-
-    def checkpoint():
-        iteration = carry["counters"]["iteration"]
-        try:
-            save_checkpoint(checkpoint_payload(cfg, carry, parts), run_dir, iteration,
-                            keep=cfg.keep_checkpoints)
-        except OSError as err:  # disk full, read-only or vanished directory, quota, ...
-            previous = list_checkpoints(run_dir)
-            kept = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint"
-            message = (f"checkpoint at iteration {iteration} failed in {run_dir}: "
-                       f"{err.strerror or err} ({kept})")
-            if cfg.on_checkpoint_error == "stop":
-                raise CheckpointWriteError(message) from None
-            log(f"warning: {message}; training continues (on_checkpoint_error=continue)")
+    aim_run, tracking = open_tracking(cfg, carry)
+    checkpoint = make_checkpointer(
+        cfg, carry, lambda iteration: save_checkpoint(checkpoint_payload(cfg, carry, parts),
+                                                      run_dir, iteration,
+                                                      keep=cfg.keep_checkpoints), log)
 
     c = carry["counters"]
     by_updates = cfg.total_updates > 0
