@@ -224,7 +224,7 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
 def train_population(cfg, resume: bool = False, log=None) -> dict:
     """Run (or continue) the population training described by `cfg`; returns the summary."""
     from .run import (_namespaced, make_checkpointer, open_tracking, prepare_process,
-                      start_or_resume)
+                      start_or_resume, stop_reason)
 
     console = make_console()
     log = log or console.print
@@ -273,12 +273,9 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
         with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
                                                "it" if by_updates else "s", console) as advance:
             while True:
-                if by_updates and c["iteration"] >= cfg.total_updates:
-                    break
-                if cfg.time_budget_s and c["train_seconds"] >= cfg.time_budget_s:
-                    break
-                if stop.raised:
-                    stopped_by_signal = True
+                reason = stop_reason(cfg, c, stop)
+                if reason:
+                    stopped_by_signal = reason == "signal"
                     break
                 t0 = time.perf_counter()
                 rollout = next(iterator)

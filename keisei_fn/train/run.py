@@ -136,6 +136,15 @@ def open_tracking(cfg, carry: dict):
     return aim_run, tracking
 
 
+def stop_reason(cfg, counters: dict, stop) -> str | None:
+    """Why the loop ends before the next iteration ('updates', 'time', 'signal'), or None."""
+    if cfg.total_updates and counters["iteration"] >= cfg.total_updates:
+        return "updates"
+    if cfg.time_budget_s and counters["train_seconds"] >= cfg.time_budget_s:
+        return "time"
+    return "signal" if stop.raised else None
+
+
 def make_checkpointer(cfg, carry: dict, write, log):
     """`checkpoint()`: `write(iteration)` with disk errors handled per `on_checkpoint_error`."""
     run_dir = Path(cfg.run_dir)
@@ -189,12 +198,9 @@ def train(cfg, resume: bool = False, log=None) -> dict:
         with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
                                                "it" if by_updates else "s", console) as advance:
             while True:
-                if by_updates and c["iteration"] >= cfg.total_updates:
-                    break
-                if cfg.time_budget_s and c["train_seconds"] >= cfg.time_budget_s:
-                    break
-                if stop.raised:
-                    stopped_by_signal = True
+                reason = stop_reason(cfg, c, stop)
+                if reason:
+                    stopped_by_signal = reason == "signal"
                     break
                 t0 = time.perf_counter()
                 pick_league_opponent(carry, parts)
