@@ -51,6 +51,9 @@ def _train(args) -> None:
         print(to_yaml(cfg), end="")
         return
     summary = train(cfg, resume=bool(args.resume))
+    if summary.get("world", 1) > 1 and summary["rank"] == 0:
+        print(f"parameters identical on all {summary['world']} ranks "
+              f"(digest {summary['params_digest']})")
     if summary.get("eval"):
         print("final evaluation:")
         for r in summary["eval"]:

@@ -146,6 +146,14 @@ class PopulationConfig:
 
 
 @dataclass
+class DistributedConfig:
+    backend: str = "auto"
+    """torch.distributed backend under torchrun: 'auto' (nccl on CUDA, gloo on CPU), 'gloo' or 'nccl'"""
+    timeout_s: float = 1800.0
+    """how long a rank waits for the others at a collective (rank 0 evaluates while they wait)"""
+
+
+@dataclass
 class TrackConfig:
     aim: bool = True
     """log to Aim (repo under the run directory unless aim_repo is set)"""
@@ -185,6 +193,7 @@ class TrainConfig:
     league: LeagueConfig = field(default_factory=LeagueConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
 
 
@@ -196,13 +205,15 @@ _CHOICES = {
     "optim.compile": ("off", "default", "max-autotune"),
     "collector.backend": ("direct", "process"),
     "collector.on_worker_death": ("restart", "stop"),
+    "distributed.backend": ("auto", "gloo", "nccl"),
 }
 
 
 _LOWER_BOUNDS = (
     (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
       "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
-      "threads", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers"), 1),
+      "threads", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers",
+      "distributed.timeout_s"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
       "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping",

@@ -29,6 +29,7 @@ from .optim import adam_init, learning_rate
 from .policy import CollectPolicy, act
 from .rollout import CARRIED_KEYS, carrier, restore_carrier
 from .population import make_population_update, single_agent_update
+from .distributed import SINGLE, gradient_mean
 
 CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
 
@@ -76,8 +77,9 @@ def rng_restore(snap: dict) -> None:
                          snap["numpy_pos"], snap["numpy_has_gauss"], snap["numpy_cached"]))
 
 
-def build(cfg, log=print):
-    """Everything the loop needs, built from the config (no state carried yet)."""
+def build(cfg, log=print, group=SINGLE):
+    """Everything the loop needs, built from the config (no state carried yet); `group` is the
+    data-parallel group whose gradients the update averages (distributed.py)."""
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
@@ -96,8 +98,9 @@ def build(cfg, log=print):
                            act_fn=compile_update(act, compile_mode(cfg), log=log,
                                                  what="the acting policy"))
     collector = make_collector(cfg, policy, device)
-    update = compile_update(single_agent_update(make_population_update(cfg, net)),
-                            compile_mode(cfg), log=log)
+    update = compile_update(
+        single_agent_update(make_population_update(cfg, net, reduce_grads=gradient_mean(group))),
+        compile_mode(cfg), log=log)
     return {"device": device, "net": net, "policy_gen": policy_gen, "collector": collector,
             "policy": policy,
             "opponent": opponent, "learner_side": learner_side,
@@ -234,7 +237,10 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
     carry = {"params": params, "opt_state": TensorDict(payload["opt_state"]).to(device),
              "shuffle_gen": torch.Generator(device="cpu"), "counters": dict(payload["counters"]),
              "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
-    carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])
+    if "rng" in payload:  # absent for a rank the checkpoint's group did not have
+        carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])
+    else:
+        carry["shuffle_gen"].manual_seed(cfg.seed + 1 + carry["counters"]["iteration"])
     league = payload.get("league", {"pool": [], "rng": None})
     carry["league_pool"] = [TensorDict(p) for p in league["pool"]]
     carry["league_gen"] = torch.Generator(device="cpu")
@@ -242,9 +248,10 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
         carry["league_gen"].set_state(league["rng"])
     for snapshot in carry["league_pool"]:
         check_param_shapes(state_params(parts["net"]), snapshot, f"{source} (league pool)")
-    parts["policy_gen"].set_state(payload["rng"]["policy"])
-    rng_restore(payload["rng"]["global"])
-    if payload["games"] and backend_of(parts["collector"]) == "direct":
+    if "rng" in payload:
+        parts["policy_gen"].set_state(payload["rng"]["policy"])
+        rng_restore(payload["rng"]["global"])
+    if payload.get("games") and backend_of(parts["collector"]) == "direct":
         restore_carrier(parts["collector"], TensorDict(payload["games"]))
     state_params(parts["net"]).data.update_(params)
     return carry

@@ -127,13 +127,17 @@ class PopulationPolicy(TensorDictModuleBase):
         return td
 
 
-def make_population_update(cfg, net) -> Callable:
-    """`update(params[K], opt_state[K], batch[K, M], lr[K]) -> (params, opt_state, metrics[K])`."""
+def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Callable:
+    """`update(params[K], opt_state[K], batch[K, M], lr[K]) -> (params, opt_state, metrics[K])`.
+
+    `reduce_grads` (distributed.gradient_mean) averages the gradients over a data-parallel group
+    before they are applied (whole population at once: one all-reduce per update)."""
     betas, eps, clip = tuple(cfg.optim.betas), cfg.optim.eps, cfg.optim.max_grad_norm
     entropy = torch.tensor([member_config(cfg, k).ppo.entropy_coef
                             for k in range(cfg.population.size)])
     if cfg.population.backend == "loop":
-        steps = [make_update_step(net, make_loss(net, member_config(cfg, k).ppo), betas, eps, clip)
+        steps = [make_update_step(net, make_loss(net, member_config(cfg, k).ppo), betas, eps, clip,
+                                  reduce_grads=reduce_grads)
                  for k in range(cfg.population.size)]
 
         def loop_update(params, opt_state, batch, lr):
@@ -170,6 +174,8 @@ def make_population_update(cfg, net) -> Callable:
 
     def folded_update(params, opt_state, batch, lr):
         grads, metrics = grad_fn(params, batch)
+        if reduce_grads is not None:
+            grads = reduce_grads(grads)
         params, opt_state, extra = apply_gradients(params, opt_state, grads, lr)
         metrics = TensorDict(metrics, batch_size=[lr.shape[0]])
         metrics.update(extra)

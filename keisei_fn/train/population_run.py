@@ -23,6 +23,8 @@ from ..models import build_model, param_count
 from .advantage import make_gae, zero_sum_gae
 from .checkpoint import CheckpointError, check_param_shapes, save_checkpoint
 from .compile import compile_mode, compile_update
+from . import distributed
+from .distributed import SINGLE, gradient_mean
 from .config import to_yaml
 from .evaluate import format_match, play_match
 from .loop import CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot
@@ -35,7 +37,7 @@ from .stats import game_stats
 from .._errors import first_line
 
 
-def build_population(cfg, log=print) -> dict:
+def build_population(cfg, log=print, group=SINGLE) -> dict:
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
@@ -53,7 +55,8 @@ def build_population(cfg, log=print) -> dict:
                           track_traj_ids=False, auto_register_policy_transforms=False)
     return {"device": device, "net": net, "initial_params": params, "policy": policy,
             "collector": collector,
-            "update": compile_update(make_population_update(cfg, net), compile_mode(cfg), log=log),
+            "update": compile_update(make_population_update(cfg, net, gradient_mean(group)),
+                                     compile_mode(cfg), log=log),
             "gae": make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)}
 
 
@@ -100,13 +103,20 @@ def restore_population(payload: dict, cfg, parts, source: str) -> dict:
                                          batch_size=[cfg.population.size]).to(device),
                  "shuffle_gens": [], "counters": dict(payload["counters"]),
                  "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
-        for state in payload["rng"]["shuffle"]:
-            carry["shuffle_gens"].append(torch.Generator(device="cpu"))
-            carry["shuffle_gens"][-1].set_state(state)
-        for g, state in zip(parts["policy"].generators, payload["rng"]["policy"], strict=True):
-            g.set_state(state)
-        rng_restore(payload["rng"]["global"])
-        restore_carrier(parts["collector"], TensorDict(payload["games"]))
+        if "rng" in payload:
+            for state in payload["rng"]["shuffle"]:
+                carry["shuffle_gens"].append(torch.Generator(device="cpu"))
+                carry["shuffle_gens"][-1].set_state(state)
+            for g, state in zip(parts["policy"].generators, payload["rng"]["policy"],
+                                strict=True):
+                g.set_state(state)
+            rng_restore(payload["rng"]["global"])
+        else:  # a rank the checkpoint's group did not have: fresh streams (distributed.py)
+            carry["shuffle_gens"] = [
+                torch.Generator(device="cpu").manual_seed(s + 1 + carry["counters"]["iteration"])
+                for s in member_seeds(cfg)]
+        if payload.get("games"):
+            restore_carrier(parts["collector"], TensorDict(payload["games"]))
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
@@ -221,30 +231,35 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
     Console(highlight=False, width=None if console.is_terminal else 120).print(table)
 
 
-def train_population(cfg, resume: bool = False, log=None) -> dict:
-    """Run (or continue) the population training described by `cfg`; returns the summary."""
+def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
+    """Run (or continue) the population training described by `cfg`; returns the summary.
+    In a data-parallel group every rank holds the whole population (distributed.py)."""
     from .run import (_namespaced, make_checkpointer, open_tracking, prepare_process,
                       start_or_resume, stop_reason)
 
     console = make_console()
-    log = log or console.print
+    log = distributed.rank_log(group, log or console.print)
     run_dir = Path(cfg.run_dir)
     prepare_process(cfg)
-    parts = build_population(cfg, log=log)
+    parts = build_population(cfg, log=log, group=group)
     collector, policy, members = parts["collector"], parts["policy"], cfg.population.size
     carry = start_or_resume(
         cfg, resume, lambda payload, source: restore_population(payload, cfg, parts, source),
-        lambda: fresh_population_carry(cfg, parts), log)
+        lambda: fresh_population_carry(cfg, parts), log, group)
+    policy.params.update_(carry["params"])
     log(f"run dir {run_dir} | population of {members} ({cfg.population.backend}) | model "
         f"{cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
         f"({param_count(parts['net']):,} params each) | {members} x {cfg.env.batch_size} games x "
-        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}")
-    aim_run, tracking = open_tracking(cfg, carry)
+        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}"
+        f"{distributed.describe(group)}")
+    aim_run, tracking = open_tracking(cfg, carry, group)
 
     def write(iteration: int) -> None:
-        save_checkpoint(population_payload(cfg, carry, parts), run_dir, iteration,
-                        keep=cfg.keep_checkpoints)
-        export_members(cfg, carry, run_dir, iteration)
+        distributed.check_in_sync(group, carry["params"])
+        payload = distributed.group_payload(group, population_payload(cfg, carry, parts))
+        if payload is not None:
+            save_checkpoint(payload, run_dir, iteration, keep=cfg.keep_checkpoints)
+            export_members(cfg, carry, run_dir, iteration)
 
     checkpoint = make_checkpointer(cfg, carry, write, log)
 
@@ -271,9 +286,10 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
     iterator = iter(collector)
     try:
         with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
-                                               "it" if by_updates else "s", console) as advance:
+                                               "it" if by_updates else "s",
+                                               distributed.rank_console(group, console)) as advance:
             while True:
-                reason = stop_reason(cfg, c, stop)
+                reason = distributed.agree_stop(group, stop_reason(cfg, c, stop))
                 if reason:
                     stopped_by_signal = reason == "signal"
                     break
@@ -286,13 +302,15 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
                               cfg.ppo.gamma)
                 zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
                 rows = cfg.env.batch_size
-                stats = [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)]
+                stats = distributed.merge_game_stats(
+                    group, [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)])
                 batch = rollout.select(*BATCH_KEYS).reshape(members, -1)
                 t1 = time.perf_counter()
-                metrics = learn_population(carry, batch, parts["update"], cfg, log=log)
+                metrics = distributed.mean_metrics(
+                    group, learn_population(carry, batch, parts["update"], cfg, log=log))
                 policy.params.update_(carry["params"])
                 t2 = time.perf_counter()
-                frames = rollout.numel()
+                frames = rollout.numel() * group.world
                 c["iteration"] += 1
                 c["frames"] += frames
                 c["games"] += int(sum(s["games"] for s in stats))
@@ -305,7 +323,7 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
                     for k in range(members):
                         tracking.track_metrics(aim_run, _namespaced(metrics[k], stats[k]),
                                                c["iteration"], context={"member": str(k)})
-                if cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
+                if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
                     evaluate()
                 if c["iteration"] % cfg.checkpoint_every == 0:
                     checkpoint()
@@ -319,15 +337,21 @@ def train_population(cfg, resume: bool = False, log=None) -> dict:
             log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
                 f"continue with: keisei-fn train --resume {run_dir}")
             return {"interrupted": True, "counters": dict(c)}
-        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
-        if done_now:
-            results, rows = done_now, json.loads((run_dir / "ranking.json").read_text())
-        else:
-            results, rows = evaluate()
+        results, rows = [], []
+        if group.main:
+            done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
+            if done_now:
+                results, rows = done_now, json.loads((run_dir / "ranking.json").read_text())
+            else:
+                results, rows = evaluate()
         checkpoint()
-        print_ranking(rows, list(cfg.eval.opponents), console)
-        log(f"members exported to {run_dir / 'members'} (load one with keisei-fn eval/usi/play)")
-        return {"interrupted": False, "counters": dict(c), "eval": results, "ranking": rows}
+        if group.main:
+            print_ranking(rows, list(cfg.eval.opponents), console)
+            log(f"members exported to {run_dir / 'members'} (load one with keisei-fn "
+                f"eval/usi/play)")
+        return {"interrupted": False, "counters": dict(c), "eval": results, "ranking": rows,
+                "params_digest": distributed.check_in_sync(group, carry["params"]),
+                "rank": group.rank, "world": group.world}
     finally:
         collector.shutdown()
         if aim_run is not None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from .checkpoint import (list_checkpoints, load_latest, remove_stale_temporaries,
-                         save_checkpoint)
+from . import distributed
+from .checkpoint import (list_checkpoints, load_latest, read_checkpoint,
+                         remove_stale_temporaries, save_checkpoint)
 from .config import from_yaml, load_config, to_yaml
 from .evaluate import format_match, play_match
 from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
@@ -104,28 +105,42 @@ def prepare_process(cfg) -> None:
     seed_everything(cfg.seed)
 
 
-def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log) -> dict:
+def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
+                    group=distributed.SINGLE) -> dict:
     """The carry: restored from RUN_DIR's newest good checkpoint (`restore_fn(payload, source)`),
-    or fresh (`fresh_fn()`) in a run directory that holds no run yet; the config is saved."""
+    or fresh (`fresh_fn()`) in a run directory that holds no run yet; the config is saved.
+
+    In a data-parallel group, rank 0 picks the checkpoint and every rank restores its own games
+    and streams from it; the parameters and optimizer state are then rank 0's on every rank.
+    """
     run_dir = Path(cfg.run_dir)
     if resume:
-        remove_stale_temporaries(run_dir)
-        path, payload = load_latest(run_dir, log=log)
-        carry = restore_fn(payload, str(path))
+        path, payload = None, None
+        if group.main:
+            remove_stale_temporaries(run_dir)
+            path, payload = load_latest(run_dir, log=log)
+        path = distributed.from_main(group, None if path is None else str(path))
+        if payload is None:
+            payload = read_checkpoint(path)
+        carry = restore_fn(distributed.rank_payload(group, payload, log=log), str(path))
         log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
     else:
-        if any(run_dir.glob("ckpt_*.pt")):
+        if group.main and any(run_dir.glob("ckpt_*.pt")):
             raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
                              f"run_dir=...")
-        run_dir.mkdir(parents=True, exist_ok=True)
         carry = fresh_fn()
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    distributed.broadcast_tensors(group, carry["params"])
+    distributed.broadcast_tensors(group, carry["opt_state"])
+    if group.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(to_yaml(cfg))
     return carry
 
 
-def open_tracking(cfg, carry: dict):
-    """(Aim run or None, the tracking module or None); the run's hash goes into the carry."""
-    if not cfg.track.aim:
+def open_tracking(cfg, carry: dict, group=distributed.SINGLE):
+    """(Aim run or None, the tracking module or None); the run's hash goes into the carry.
+    Only rank 0 of a data-parallel group tracks."""
+    if not cfg.track.aim or not group.main:
         return None, None
     from . import tracking  # Aim is heavy to import; only when used
 
@@ -166,27 +181,44 @@ def make_checkpointer(cfg, carry: dict, write, log):
 
 
 def train(cfg, resume: bool = False, log=None) -> dict:
-    """Run (or continue) the training described by `cfg`; returns the final summary."""
-    if cfg.population.size > 1:
-        from .population_run import train_population
+    """Run (or continue) the training described by `cfg`; returns the final summary.
 
-        return train_population(cfg, resume=resume, log=log)
+    Under torchrun, every process of the group runs this (distributed.py)."""
+    group = distributed.join(cfg)
+    try:
+        cfg = distributed.rank_config(cfg, group)
+        if cfg.population.size > 1:
+            from .population_run import train_population
+
+            return train_population(cfg, resume=resume, log=log, group=group)
+        return _train_single(cfg, resume, log, group)
+    finally:
+        distributed.leave(group)
+
+
+def _train_single(cfg, resume: bool, log, group) -> dict:
     console = make_console()
-    log = log or console.print
+    log = distributed.rank_log(group, log or console.print)
     run_dir = Path(cfg.run_dir)
     prepare_process(cfg)
-    parts = build(cfg, log=log)
+    parts = build(cfg, log=log, group=group)
     net, collector = parts["net"], parts["collector"]
     carry = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts, source),
-                            lambda: fresh_carry(cfg, parts), log)
+                            lambda: fresh_carry(cfg, parts), log, group)
+    state_params(net).data.update_(carry["params"])
     log(f"run dir {run_dir} | model {cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
         f"({param_count(net):,} params) | {cfg.env.batch_size} games x "
-        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}")
-    aim_run, tracking = open_tracking(cfg, carry)
-    checkpoint = make_checkpointer(
-        cfg, carry, lambda iteration: save_checkpoint(checkpoint_payload(cfg, carry, parts),
-                                                      run_dir, iteration,
-                                                      keep=cfg.keep_checkpoints), log)
+        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}"
+        f"{distributed.describe(group)}")
+    aim_run, tracking = open_tracking(cfg, carry, group)
+
+    def write(iteration: int) -> None:
+        distributed.check_in_sync(group, carry["params"])
+        payload = distributed.group_payload(group, checkpoint_payload(cfg, carry, parts))
+        if payload is not None:
+            save_checkpoint(payload, run_dir, iteration, keep=cfg.keep_checkpoints)
+
+    checkpoint = make_checkpointer(cfg, carry, write, log)
 
     c = carry["counters"]
     by_updates = cfg.total_updates > 0
@@ -196,9 +228,10 @@ def train(cfg, resume: bool = False, log=None) -> dict:
     iterator = iter(collector)
     try:
         with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
-                                               "it" if by_updates else "s", console) as advance:
+                                               "it" if by_updates else "s",
+                                               distributed.rank_console(group, console)) as advance:
             while True:
-                reason = stop_reason(cfg, c, stop)
+                reason = distributed.agree_stop(group, stop_reason(cfg, c, stop))
                 if reason:
                     stopped_by_signal = reason == "signal"
                     break
@@ -234,12 +267,14 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                 stats = game_stats(rollout)
                 if parts["learner_side"] is not None:
                     stats.update(league_stats(rollout, parts["learner_side"]))
+                stats = distributed.merge_game_stats(group, stats)
                 batch = training_batch(rollout, parts["gae"], last_value)
                 t1 = time.perf_counter()
-                metrics = learn(carry, batch, parts["update"], cfg, log=log)
+                metrics = distributed.mean_metrics(
+                    group, learn(carry, batch, parts["update"], cfg, log=log))
                 state_params(net).data.update_(carry["params"])
                 t2 = time.perf_counter()
-                frames = rollout.numel()
+                frames = rollout.numel() * group.world
                 c["iteration"] += 1
                 grow_league_pool(carry, cfg)
                 c["frames"] += frames
@@ -249,7 +284,7 @@ def train(cfg, resume: bool = False, log=None) -> dict:
                 metrics["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
                 if aim_run is not None:
                     tracking.track_metrics(aim_run, _namespaced(metrics, stats), c["iteration"])
-                if cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
+                if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
                     record_evaluation(cfg, net, carry, run_dir, aim_run, console)
                 if c["iteration"] % cfg.checkpoint_every == 0:
                     checkpoint()
@@ -260,10 +295,14 @@ def train(cfg, resume: bool = False, log=None) -> dict:
             log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
                 f"continue with: keisei-fn train --resume {run_dir}")
             return {"interrupted": True, "counters": dict(c)}
-        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
-        results = done_now or record_evaluation(cfg, net, carry, run_dir, aim_run, console)
+        results = []
+        if group.main:
+            done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
+            results = done_now or record_evaluation(cfg, net, carry, run_dir, aim_run, console)
         checkpoint()
-        return {"interrupted": False, "counters": dict(c), "eval": results}
+        return {"interrupted": False, "counters": dict(c), "eval": results,
+                "params_digest": distributed.check_in_sync(group, carry["params"]),
+                "rank": group.rank, "world": group.world}
     finally:
         collector.shutdown()
         if aim_run is not None:

@@ -20,8 +20,12 @@ METRIC_KEYS = ("entropy", "kl_approx", "clip_fraction", "explained_variance")
 
 
 def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
-                     autocast_dtype: torch.dtype | None = None) -> Callable:
-    """Build `update(params, opt_state, batch, lr) -> (params, opt_state, metrics TensorDict)`."""
+                     autocast_dtype: torch.dtype | None = None,
+                     reduce_grads: Callable | None = None) -> Callable:
+    """Build `update(params, opt_state, batch, lr) -> (params, opt_state, metrics TensorDict)`.
+
+    `reduce_grads` (distributed.gradient_mean) averages the gradients over a data-parallel group
+    before they are applied."""
 
     def loss_fn(params: TensorDict, batch: TensorDictBase):
         autocast = (torch.autocast("cuda", dtype=autocast_dtype) if autocast_dtype is not None
@@ -39,6 +43,8 @@ def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
 
     def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase, lr: torch.Tensor):
         grads, metrics = grad_fn(params, batch)
+        if reduce_grads is not None:
+            grads = reduce_grads(grads)
         params, opt_state, extra = step(params, opt_state, grads, lr)
         metrics = TensorDict(metrics, batch_size=[])
         metrics.update(extra)

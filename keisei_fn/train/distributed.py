@@ -1,0 +1,279 @@
+"""Data-parallel learning over a torch.distributed group launched by `torchrun`.
+
+    torchrun --standalone --nproc-per-node 2 -m keisei_fn.cli train ...
+
+Every rank plays its own games (its streams are seeded from `seed` and the rank), computes the
+gradients of its own minibatches, and one all-reduce per optimizer update averages them inside
+the (compiled) update step. All ranks start from rank 0's parameters and apply the same averaged
+gradient, so their parameters stay identical: what DDP does. DDP's module wrapper is not used
+because the update is a pure function (`torch.func.grad` over a parameter TensorDict); the
+all-reduce is a functional collective, which torch.compile traces into the update's graph.
+
+Rank 0 alone tracks to Aim, evaluates, prints progress and writes checkpoints. A checkpoint holds
+every rank's games in progress and random streams (gathered to rank 0), so the group resumes
+exactly; rank 0's own entries are also at the top level, so a single process can resume it too.
+Populations compose by data parallelism: every rank holds the whole population and plays
+`env.batch_size` games per member (docs/scaling.md says why, rather than a slice per rank).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from omegaconf import OmegaConf
+from tensordict import TensorDict
+
+from .config import ConfigError
+
+# Rank r's streams start from seed + r * RANK_SEED_STRIDE (rank 0's are a single run's); far
+# apart so that members' seeds (seed + k) and workers' seeds (seed + 1000 w) never collide.
+RANK_SEED_STRIDE = 1_000_033
+_STOP_CODES = (None, "updates", "time", "signal")
+
+
+@dataclass(frozen=True)
+class Group:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+SINGLE = Group()
+
+
+def join(cfg) -> Group:
+    """The torchrun group of this process (initialised here), or SINGLE outside torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return SINGLE
+    if cfg.collector.backend != "direct":
+        raise ConfigError(f"collector.backend={cfg.collector.backend} is not supported under "
+                          f"torchrun yet; data-parallel ranks use collector.backend=direct")
+    if cfg.league.fraction > 0:
+        raise ConfigError("league.fraction > 0 is not supported under torchrun yet")
+    if not dist.is_initialized():
+        backend = cfg.distributed.backend
+        if backend == "auto":
+            backend = "nccl" if cfg.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(seconds=cfg.distributed.timeout_s))
+    return Group(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def describe(group: Group) -> str:
+    if not group.active:
+        return ""
+    return f" | data-parallel: {group.world} ranks ({dist.get_backend()})"
+
+
+def leave(group: Group) -> None:
+    if group.active and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank_config(cfg, group: Group):
+    """The config rank `group.rank` runs: its own seeds, and under `device=cuda[:N]` the GPU
+    of its local rank (torchrun starts one process per GPU)."""
+    if not group.active:
+        return cfg
+    out = OmegaConf.to_container(cfg, resolve=True)
+    offset = group.rank * RANK_SEED_STRIDE
+    if group.rank:
+        out["seed"] += offset
+        out["population"]["seeds"] = [s + offset for s in out["population"]["seeds"]]
+    if out["device"].startswith("cuda"):
+        out["device"] = f"cuda:{group.local_rank}"
+    out = OmegaConf.create(out)
+    OmegaConf.set_readonly(out, True)
+    return out
+
+
+def gradient_mean(group: Group) -> Callable[[TensorDict], TensorDict] | None:
+    """`reduce(grads) -> grads averaged over the group` (None for a single process): one
+    all-reduce of all leaves flattened together, traceable by torch.compile."""
+    if not group.active:
+        return None
+    from torch.distributed._functional_collectives import all_reduce
+
+    world = group.world
+
+    def reduce(grads: TensorDict) -> TensorDict:
+        keys = list(grads.keys(True, True))
+        leaves = [grads.get(k) for k in keys]
+        flat = torch.cat([g.reshape(-1).float() for g in leaves])
+        flat = all_reduce(flat, "sum", dist.group.WORLD) / world
+        out = grads.clone(False)
+        offset = 0
+        for key, leaf in zip(keys, leaves):
+            out.set(key, flat[offset:offset + leaf.numel()].view(leaf.shape).to(leaf.dtype))
+            offset += leaf.numel()
+        return out
+
+    return reduce
+
+
+def broadcast_tensors(group: Group, td: TensorDict) -> TensorDict:
+    """Every rank's `td` overwritten in place with rank 0's."""
+    if group.active:
+        for leaf in td.values(True, True):
+            dist.broadcast(leaf, src=0)
+    return td
+
+
+def from_main(group: Group, obj):
+    """Rank 0's `obj` on every rank (any picklable object)."""
+    if not group.active:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(group: Group, obj) -> list | None:
+    """[every rank's obj] on rank 0, None elsewhere."""
+    if not group.active:
+        return [obj]
+    out = [None] * group.world if group.main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def all_gather(group: Group, obj) -> list:
+    if not group.active:
+        return [obj]
+    out = [None] * group.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def agree_stop(group: Group, reason: str | None) -> str | None:
+    """One stop decision for the whole group (a rank out of time or signalled stops them all):
+    ranks that disagreed would wait forever in the next collective."""
+    if not group.active:
+        return reason
+    code = torch.tensor(_STOP_CODES.index(reason))
+    dist.all_reduce(code, op=dist.ReduceOp.MAX)
+    return _STOP_CODES[int(code)]
+
+
+def merge_game_stats(group: Group, stats):
+    """The group's game statistics (a dict, or a list of them per member): counts summed, means
+    weighted by the games behind them."""
+    every = all_gather(group, stats)
+    if len(every) == 1:
+        return stats
+    if isinstance(stats, list):
+        return [_merge([e[i] for e in every]) for i in range(len(stats))]
+    return _merge(every)
+
+
+def _merge(every: list[dict]) -> dict:
+    out = {}
+    games = [s["games"] for s in every]
+    for key in every[0]:
+        values = [s.get(key, 0.0) for s in every]
+        if key == "mean_length":
+            total = sum(games)
+            out[key] = (sum(v * g for v, g in zip(values, games) if g) / total if total
+                        else float("nan"))
+        else:
+            out[key] = float(sum(values))
+    return out
+
+
+def mean_metrics(group: Group, metrics):
+    """Loss metrics (a dict of floats, or a list of them per member) averaged over the group."""
+    every = all_gather(group, metrics)
+    if len(every) == 1:
+        return metrics
+    if isinstance(metrics, list):
+        return [{k: sum(e[i][k] for e in every) / len(every) for k in m}
+                for i, m in enumerate(metrics)]
+    return {k: sum(e[k] for e in every) / len(every) for k in metrics}
+
+
+# Per-rank entries of a checkpoint payload: each rank's games in progress and random streams.
+RANK_KEYS = ("games", "rng")
+
+
+def group_payload(group: Group, payload: dict) -> dict | None:
+    """Rank 0: `payload` plus every rank's RANK_KEYS under "ranks"; other ranks: None."""
+    if not group.active:
+        return payload
+    every = gather(group, {k: payload[k] for k in RANK_KEYS})
+    if not group.main:
+        return None
+    return {**payload, "ranks": every, "world": group.world}
+
+
+def rank_payload(group: Group, payload: dict, log=print) -> dict:
+    """The payload as rank `group.rank` restores it: its own games and streams.
+
+    A checkpoint written by a group of another size (or by a single process) has no entries for
+    some ranks: those start new games from fresh streams (a warning says so); rank 0 always has
+    its own (the top-level entries).
+    """
+    ranks = payload.get("ranks")
+    if ranks is not None and len(ranks) == group.world:
+        return {**payload, **ranks[group.rank]}
+    if group.main:
+        return payload
+    log(f"warning: the checkpoint was written by {len(ranks) if ranks else 1} process(es), this "
+        f"group has {group.world}: rank {group.rank} starts new games with fresh random streams")
+    return {k: v for k, v in payload.items() if k not in RANK_KEYS}
+
+
+def params_digest(params: TensorDict) -> str:
+    """A short hash of parameter values (equal on every rank when the group is in sync)."""
+    h = hashlib.sha256()
+    for key in sorted(params.keys(True, True), key=str):
+        h.update(params.get(key).detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class RanksDiverged(RuntimeError):
+    """The ranks' parameters differ: the group is out of sync and the run stops."""
+
+
+def check_in_sync(group: Group, params: TensorDict) -> str:
+    """The parameters' digest, after checking that every rank holds the same one."""
+    digest = params_digest(params)
+    every = all_gather(group, digest)
+    if len(set(every)) > 1:
+        raise RanksDiverged(f"ranks' parameters diverged (digests {every}); the last checkpoint "
+                            f"holds rank 0's")
+    return digest
+
+
+def rank_console(group: Group, console):
+    """Rank 0's console; a silent one elsewhere (progress lines come from rank 0 only)."""
+    if group.main:
+        return console
+    from rich.console import Console
+
+    return Console(quiet=True)
+
+
+def rank_log(group: Group, log):
+    """Rank 0 logs everything; other ranks only warnings, prefixed with their rank."""
+    if group.main:
+        return log
+
+    def quiet(message: str) -> None:
+        if str(message).startswith("warning"):
+            log(f"[rank {group.rank}] {message}")
+
+    return quiet

@@ -1,0 +1,51 @@
+"""Run under torchrun by tests/test_distributed.py: one data-parallel update step per rank.
+
+Each rank collects its own rollout, takes one minibatch and applies one update through the
+configured (compiled or eager) update step, whose gradients are averaged over the group; it saves
+its minibatch and the parameters before and after for the test to check against the same
+arithmetic done in one process.
+"""
+
+import sys
+
+import torch
+
+from keisei_fn.models import state_params
+from keisei_fn.train import distributed
+from keisei_fn.train.compile import compile_update
+from keisei_fn.train.config import load_config
+from keisei_fn.train.population import make_population_update, single_agent_update
+from keisei_fn.train.loop import build, fresh_carry
+from keisei_fn.train.rollout import carrier, training_batch
+
+
+def main(out_dir: str, mode: str, *overrides: str) -> None:
+    """mode: 'eager', or 'compiled' (only the update step is compiled: what the all-reduce is in)."""
+    cfg = load_config(None, [*overrides, "optim.compile=off"])
+    group = distributed.join(cfg)
+    cfg = distributed.rank_config(cfg, group)
+    torch.manual_seed(cfg.seed)
+    parts = build(cfg, log=lambda *a: None, group=group)
+    if mode == "compiled":
+        parts["update"] = compile_update(
+            single_agent_update(make_population_update(cfg, parts["net"],
+                                                       distributed.gradient_mean(group))),
+            "default", log=print)
+    carry = fresh_carry(cfg, parts)
+    distributed.broadcast_tensors(group, carry["params"])
+    state_params(parts["net"]).data.update_(carry["params"])
+    rollout = next(iter(parts["collector"]))
+    with torch.no_grad():
+        _, last_value = parts["net"](carrier(parts["collector"]).get("observation"))
+    batch = training_batch(rollout, parts["gae"], last_value)[:cfg.ppo.minibatch_size]
+    before = carry["params"].clone()
+    params, _, metrics = parts["update"](carry["params"], carry["opt_state"], batch,
+                                         torch.tensor(cfg.optim.lr))
+    torch.save({"batch": batch.to_dict(), "before": before.to_dict(), "after": params.to_dict(),
+                "skipped": float(metrics["skipped"])}, f"{out_dir}/rank{group.rank}.pt")
+    parts["collector"].shutdown()
+    distributed.leave(group)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
