@@ -208,3 +208,33 @@ def test_merged_game_stats_sum_counts_and_weight_means(monkeypatch):
     monkeypatch.setattr(distributed, "all_gather", lambda group, obj: every)
     merged = distributed.merge_game_stats(distributed.Group(0, 2), every[0])
     assert merged == {"games": 8.0, "mean_length": 25.0, "black_wins": 3.0}
+
+
+def test_ctrl_c_stops_the_group_with_a_checkpoint(tmp_path):
+    """torchrun passes SIGINT on to its workers: they agree to stop, rank 0 checkpoints, and no
+    process is left (torchrun itself exits 1 after a signal; that is its own convention)."""
+    import signal
+    import time
+
+    import psutil
+
+    cmd = [*TORCHRUN, "-m", "keisei_fn.cli", "train", *TINY, f"run_dir={tmp_path}",
+           "checkpoint_every=1", "total_updates=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(HERE)})
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "ckpt_00000002.pt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.2)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert "interrupted: checkpoint written at iteration" in out, out[-3000:]
+    iteration = int(out.split("checkpoint written at iteration ")[1].split(";")[0])
+    assert list_checkpoints(tmp_path)[-1].name == f"ckpt_{iteration:08d}.pt"
+    assert "torchrun --nproc-per-node 2 -m keisei_fn.cli train --resume" in out
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]

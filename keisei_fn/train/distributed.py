@@ -79,6 +79,13 @@ def describe(group: Group) -> str:
     return f" | data-parallel: {group.world} ranks ({dist.get_backend()})"
 
 
+def resume_command(group: Group, run_dir) -> str:
+    if not group.active:
+        return f"keisei-fn train --resume {run_dir}"
+    return (f"torchrun --nproc-per-node {group.world} -m keisei_fn.cli train --resume {run_dir} "
+            f"(add torchrun's --standalone or rendezvous options as for the first launch)")
+
+
 def leave(group: Group) -> None:
     if group.active and dist.is_initialized():
         dist.destroy_process_group()

@@ -335,7 +335,7 @@ def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
         checkpoint()
         if stopped_by_signal:
             log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
-                f"continue with: keisei-fn train --resume {run_dir}")
+                f"continue with: {distributed.resume_command(group, run_dir)}")
             return {"interrupted": True, "counters": dict(c)}
         results, rows = [], []
         if group.main:

@@ -293,7 +293,7 @@ def _train_single(cfg, resume: bool, log, group) -> dict:
         checkpoint()
         if stopped_by_signal:
             log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
-                f"continue with: keisei-fn train --resume {run_dir}")
+                f"continue with: {distributed.resume_command(group, run_dir)}")
             return {"interrupted": True, "counters": dict(c)}
         results = []
         if group.main:
