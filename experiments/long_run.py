@@ -14,7 +14,7 @@ from pathlib import Path
 
 from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.train.config import load_config
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.train.run import train_or_continue
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,11 +44,7 @@ def learning_curve(run_dir: Path) -> str:
 def main(argv: list[str]) -> int:
     cfg = load_config(HERE / "long_run.yaml", argv)
     run_dir = Path(cfg.run_dir)
-    if list_checkpoints(run_dir):
-        cfg = resume_config(run_dir, argv)
-        train(cfg, resume=True)
-    else:
-        train(cfg)
+    train_or_continue(cfg, argv)
     text = learning_curve(run_dir)
     (run_dir / "learning_curve.md").write_text(text)
     print(text)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.train.config import load_config
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.train.run import train_or_continue
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,10 +40,7 @@ def ranking_table(run_dir: Path) -> str:
 def main(argv: list[str]) -> int:
     cfg = load_config(HERE / "population_lr.yaml", argv)
     run_dir = Path(cfg.run_dir)
-    if list_checkpoints(run_dir):
-        train(resume_config(run_dir, argv), resume=True)
-    else:
-        train(cfg)
+    train_or_continue(cfg, argv)
     text = ranking_table(run_dir)
     (run_dir / "ranking.md").write_text(text)
     print(text)

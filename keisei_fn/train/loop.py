@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from .._errors import first_line
 import random
-import signal
 
 import numpy as np
 import torch
@@ -32,28 +31,6 @@ from .population import make_population_update, single_agent_update
 from .distributed import SINGLE, gradient_mean
 
 CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM: the loop finishes the current iteration, checkpoints and exits."""
-
-    def __init__(self):
-        self.raised = False
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.raised:  # a second Ctrl-C means now
-            raise KeyboardInterrupt
-        self.raised = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
 
 
 def seed_everything(seed: int) -> None:

@@ -27,11 +27,12 @@ from . import distributed
 from .distributed import SINGLE, gradient_mean
 from .config import to_yaml
 from .evaluate import format_match, play_match
-from .loop import CHECKPOINT_FORMAT, _StopFlag, rng_restore, rng_snapshot
+from .driver import Steps, drive
+from .loop import CHECKPOINT_FORMAT, rng_restore, rng_snapshot
 from .optim import adam_init
 from .population import (PopulationPolicy, act_members, init_members, learn_population,
                          make_population_update, member_config, member_net, member_seeds)
-from .progress import make_console, progress_bar, status_line
+from .progress import make_console
 from .rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier, shape_rewards
 from .stats import game_stats
 from .._errors import first_line
@@ -235,7 +236,7 @@ def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
     """Run (or continue) the population training described by `cfg`; returns the summary.
     In a data-parallel group every rank holds the whole population (distributed.py)."""
     from .run import (_namespaced, make_checkpointer, open_tracking, prepare_process,
-                      start_or_resume, stop_reason)
+                      start_or_resume)
 
     console = make_console()
     log = distributed.rank_log(group, log or console.print)
@@ -254,14 +255,9 @@ def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
         f"{distributed.describe(group)}")
     aim_run, tracking = open_tracking(cfg, carry, group)
 
-    def write(iteration: int) -> None:
-        distributed.check_in_sync(group, carry["params"])
-        payload = distributed.group_payload(group, population_payload(cfg, carry, parts))
-        if payload is not None:
-            save_checkpoint(payload, run_dir, iteration, keep=cfg.keep_checkpoints)
-            export_members(cfg, carry, run_dir, iteration)
-
-    checkpoint = make_checkpointer(cfg, carry, write, log)
+    checkpoint = make_checkpointer(
+        cfg, carry, lambda: population_payload(cfg, carry, parts), log, group,
+        also=lambda iteration: export_members(cfg, carry, run_dir, iteration))
 
     def evaluate():
         results = evaluate_members(cfg, carry, parts, console)
@@ -280,78 +276,60 @@ def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
         return results, rows
 
     c = carry["counters"]
-    by_updates = cfg.total_updates > 0
-    total = cfg.total_updates if by_updates else cfg.time_budget_s
-    stopped_by_signal = False
     iterator = iter(collector)
+
+    def iterate() -> dict:
+        t0 = time.perf_counter()
+        rollout = next(iterator)
+        after = carrier(collector)
+        with torch.no_grad():
+            _, last_value = policy.outputs(after.get("observation"))
+        shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
+        zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
+        rows = cfg.env.batch_size
+        stats = distributed.merge_game_stats(
+            group, [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)])
+        batch = rollout.select(*BATCH_KEYS).reshape(members, -1)
+        t1 = time.perf_counter()
+        metrics = distributed.mean_metrics(
+            group, learn_population(carry, batch, parts["update"], cfg, log=log))
+        policy.params.update_(carry["params"])
+        t2 = time.perf_counter()
+        frames = rollout.numel() * group.world
+        for m in metrics:
+            m["collect_steps_per_s"] = frames / (t1 - t0)
+            m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
+        return {"frames": frames, "games": sum(s["games"] for s in stats),
+                "member_metrics": metrics, "member_stats": stats,
+                # the progress line shows the members' mean
+                "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
+                            for key in metrics[0]},
+                "stats": {"mean_length": sum(s["mean_length"] for s in stats) / members}}
+
+    def record(step: dict) -> None:
+        c["member_games"] = [g + int(s["games"])
+                             for g, s in zip(c["member_games"], step["member_stats"])]
+        if aim_run is not None:
+            for k in range(members):
+                tracking.track_metrics(aim_run, _namespaced(step["member_metrics"][k],
+                                                            step["member_stats"][k]),
+                                       c["iteration"], context={"member": str(k)})
+
+    def final() -> dict:
+        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
+        if done_now:
+            results, rows = done_now, json.loads((run_dir / "ranking.json").read_text())
+        else:
+            results, rows = evaluate()
+        print_ranking(rows, list(cfg.eval.opponents), console)
+        log(f"members exported to {run_dir / 'members'} (load one with keisei-fn eval/usi/play)")
+        return {"eval": results, "ranking": rows}
+
     try:
-        with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
-                                               "it" if by_updates else "s",
-                                               distributed.rank_console(group, console)) as advance:
-            while True:
-                reason = distributed.agree_stop(group, stop_reason(cfg, c, stop))
-                if reason:
-                    stopped_by_signal = reason == "signal"
-                    break
-                t0 = time.perf_counter()
-                rollout = next(iterator)
-                after = carrier(collector)
-                with torch.no_grad():
-                    _, last_value = policy.outputs(after.get("observation"))
-                shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping,
-                              cfg.ppo.gamma)
-                zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
-                rows = cfg.env.batch_size
-                stats = distributed.merge_game_stats(
-                    group, [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)])
-                batch = rollout.select(*BATCH_KEYS).reshape(members, -1)
-                t1 = time.perf_counter()
-                metrics = distributed.mean_metrics(
-                    group, learn_population(carry, batch, parts["update"], cfg, log=log))
-                policy.params.update_(carry["params"])
-                t2 = time.perf_counter()
-                frames = rollout.numel() * group.world
-                c["iteration"] += 1
-                c["frames"] += frames
-                c["games"] += int(sum(s["games"] for s in stats))
-                c["member_games"] = [g + int(s["games"]) for g, s in zip(c["member_games"], stats)]
-                c["train_seconds"] += t2 - t0
-                for m in metrics:
-                    m["collect_steps_per_s"] = frames / (t1 - t0)
-                    m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
-                if aim_run is not None:
-                    for k in range(members):
-                        tracking.track_metrics(aim_run, _namespaced(metrics[k], stats[k]),
-                                               c["iteration"], context={"member": str(k)})
-                if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
-                    evaluate()
-                if c["iteration"] % cfg.checkpoint_every == 0:
-                    checkpoint()
-                mean = {key: sum(m.get(key, 0.0) for m in metrics) / members
-                        for key in metrics[0]}
-                mean_stats = {"mean_length": sum(s["mean_length"] for s in stats) / members}
-                advance(c["iteration"] if by_updates else c["train_seconds"],
-                        status_line(c, mean, mean_stats, frames / (t2 - t0)))
-        checkpoint()
-        if stopped_by_signal:
-            log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
-                f"continue with: {distributed.resume_command(group, run_dir)}")
-            return {"interrupted": True, "counters": dict(c)}
-        results, rows = [], []
-        if group.main:
-            done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
-            if done_now:
-                results, rows = done_now, json.loads((run_dir / "ranking.json").read_text())
-            else:
-                results, rows = evaluate()
-        checkpoint()
-        if group.main:
-            print_ranking(rows, list(cfg.eval.opponents), console)
-            log(f"members exported to {run_dir / 'members'} (load one with keisei-fn "
-                f"eval/usi/play)")
-        return {"interrupted": False, "counters": dict(c), "eval": results, "ranking": rows,
-                "params_digest": distributed.check_in_sync(group, carry["params"]),
-                "rank": group.rank, "world": group.world}
+        summary = drive(cfg, group, carry, Steps(iterate, record, evaluate, final), checkpoint,
+                        log, console)
+        summary.setdefault("ranking", [])
+        return summary
     finally:
         collector.shutdown()
         if aim_run is not None:

@@ -13,9 +13,10 @@ from .checkpoint import (list_checkpoints, load_latest, read_checkpoint,
                          remove_stale_temporaries, save_checkpoint)
 from .config import from_yaml, load_config, to_yaml
 from .evaluate import format_match, play_match
-from .loop import (_StopFlag, build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
+from .driver import Steps, drive
+from .loop import (build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
                    pick_league_opponent, restore, seed_everything)
-from .progress import make_console, progress_bar, status_line
+from .progress import make_console
 from .collectors import (CollectorWorkerDied, as_rows, dead_workers, restart_collector,
                          state_after, sync_weights)
 from .rollout import shape_rewards, training_batch
@@ -41,6 +42,14 @@ def resume_config(run_dir: str | Path, overrides=()):
     saved = from_yaml(path.read_text())
     saved.run_dir = str(run_dir)  # set as a value, not parsed from a dotlist (paths may hold ':')
     return load_config(None, list(overrides), base=saved)
+
+
+def train_or_continue(cfg, overrides=()) -> dict:
+    """Continue the run in `cfg.run_dir` (with `overrides`) if it holds checkpoints, else start
+    it: what an experiment script does when it is run again after an interruption."""
+    if list_checkpoints(cfg.run_dir):
+        return train(resume_config(cfg.run_dir, overrides), resume=True)
+    return train(cfg)
 
 
 def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
@@ -151,18 +160,20 @@ def open_tracking(cfg, carry: dict, group=distributed.SINGLE):
     return aim_run, tracking
 
 
-def stop_reason(cfg, counters: dict, stop) -> str | None:
-    """Why the loop ends before the next iteration ('updates', 'time', 'signal'), or None."""
-    if cfg.total_updates and counters["iteration"] >= cfg.total_updates:
-        return "updates"
-    if cfg.time_budget_s and counters["train_seconds"] >= cfg.time_budget_s:
-        return "time"
-    return "signal" if stop.raised else None
-
-
-def make_checkpointer(cfg, carry: dict, write, log):
-    """`checkpoint()`: `write(iteration)` with disk errors handled per `on_checkpoint_error`."""
+def make_checkpointer(cfg, carry: dict, payload_fn, log, group=distributed.SINGLE,
+                      also=None):
+    """`checkpoint()`: `payload_fn()` saved in RUN_DIR (then `also(iteration)`, e.g. member
+    exports), with disk errors handled per `on_checkpoint_error`. In a data-parallel group every
+    rank calls it: the ranks check they are in sync, and rank 0 writes every rank's games."""
     run_dir = Path(cfg.run_dir)
+
+    def write(iteration: int) -> None:
+        distributed.check_in_sync(group, carry["params"])
+        payload = distributed.group_payload(group, payload_fn())
+        if payload is not None:
+            save_checkpoint(payload, run_dir, iteration, keep=cfg.keep_checkpoints)
+            if also is not None:
+                also(iteration)
 
     def checkpoint():
         iteration = carry["counters"]["iteration"]
@@ -202,7 +213,7 @@ def _train_single(cfg, resume: bool, log, group) -> dict:
     run_dir = Path(cfg.run_dir)
     prepare_process(cfg)
     parts = build(cfg, log=log, group=group)
-    net, collector = parts["net"], parts["collector"]
+    net = parts["net"]
     carry = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts, source),
                             lambda: fresh_carry(cfg, parts), log, group)
     state_params(net).data.update_(carry["params"])
@@ -212,101 +223,90 @@ def _train_single(cfg, resume: bool, log, group) -> dict:
         f"{distributed.describe(group)}")
     aim_run, tracking = open_tracking(cfg, carry, group)
 
-    def write(iteration: int) -> None:
-        distributed.check_in_sync(group, carry["params"])
-        payload = distributed.group_payload(group, checkpoint_payload(cfg, carry, parts))
-        if payload is not None:
-            save_checkpoint(payload, run_dir, iteration, keep=cfg.keep_checkpoints)
-
-    checkpoint = make_checkpointer(cfg, carry, write, log)
-
+    checkpoint = make_checkpointer(cfg, carry, lambda: checkpoint_payload(cfg, carry, parts), log,
+                                   group)
     c = carry["counters"]
-    by_updates = cfg.total_updates > 0
-    total = cfg.total_updates if by_updates else cfg.time_budget_s
-    stopped_by_signal = False
-    restarts = 0
-    iterator = iter(collector)
+    collect = _collect_with_restarts(cfg, parts, checkpoint, c, log)
+
+    def iterate() -> dict:
+        t0 = time.perf_counter()
+        pick_league_opponent(carry, parts)
+        rollout = collect()
+        after = state_after(parts["collector"], rollout)
+        with torch.no_grad():
+            _, last_value = net(after.get("observation"))
+        shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
+        stats = game_stats(rollout)
+        if parts["learner_side"] is not None:
+            stats.update(league_stats(rollout, parts["learner_side"]))
+        stats = distributed.merge_game_stats(group, stats)
+        batch = training_batch(rollout, parts["gae"], last_value)
+        t1 = time.perf_counter()
+        metrics = distributed.mean_metrics(
+            group, learn(carry, batch, parts["update"], cfg, log=log))
+        state_params(net).data.update_(carry["params"])
+        t2 = time.perf_counter()
+        frames = rollout.numel() * group.world
+        metrics["collect_steps_per_s"] = frames / (t1 - t0)
+        metrics["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
+        return {"frames": frames, "games": stats["games"], "metrics": metrics, "stats": stats}
+
+    def record(step: dict) -> None:
+        grow_league_pool(carry, cfg)
+        if aim_run is not None:
+            tracking.track_metrics(aim_run, _namespaced(step["metrics"], step["stats"]),
+                                   c["iteration"])
+
+    def evaluate():
+        return record_evaluation(cfg, net, carry, run_dir, aim_run, console)
+
+    def final() -> dict:
+        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
+        return {"eval": done_now or evaluate()}
+
     try:
-        with _StopFlag() as stop, progress_bar(cfg.track.progress, total,
-                                               "it" if by_updates else "s",
-                                               distributed.rank_console(group, console)) as advance:
-            while True:
-                reason = distributed.agree_stop(group, stop_reason(cfg, c, stop))
-                if reason:
-                    stopped_by_signal = reason == "signal"
-                    break
-                t0 = time.perf_counter()
-                pick_league_opponent(carry, parts)
-                try:
-                    sync_weights(collector, parts["policy"])  # process backend: to the workers
-                    rollout = as_rows(next(iterator))
-                except Exception as err:
-                    dead = dead_workers(collector)
-                    if not dead:
-                        raise
-                    what = first_line(err, 200).removeprefix("collector worker(s) died: ")
-                    if (cfg.collector.on_worker_death == "restart"
-                            and restarts < cfg.collector.max_restarts):
-                        restarts += 1
-                        log(f"warning: collector worker(s) died ({what}); starting new workers "
-                            f"({restarts} of {cfg.collector.max_restarts} restarts; their games "
-                            f"in progress are lost, training state is not)")
-                        collector = restart_collector(collector, cfg, parts, restarts)
-                        iterator = iter(collector)
-                        continue
-                    checkpoint()  # the last completed iteration's state is intact
-                    raise CollectorWorkerDied(
-                        f"collector worker(s) died ({what}); "
-                        f"checkpoint written at iteration {c['iteration']}; continue with: "
-                        f"keisei-fn train --resume {run_dir}") from None
-                after = state_after(collector, rollout)
-                with torch.no_grad():
-                    _, last_value = net(after.get("observation"))
-                shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping,
-                              cfg.ppo.gamma)
-                stats = game_stats(rollout)
-                if parts["learner_side"] is not None:
-                    stats.update(league_stats(rollout, parts["learner_side"]))
-                stats = distributed.merge_game_stats(group, stats)
-                batch = training_batch(rollout, parts["gae"], last_value)
-                t1 = time.perf_counter()
-                metrics = distributed.mean_metrics(
-                    group, learn(carry, batch, parts["update"], cfg, log=log))
-                state_params(net).data.update_(carry["params"])
-                t2 = time.perf_counter()
-                frames = rollout.numel() * group.world
-                c["iteration"] += 1
-                grow_league_pool(carry, cfg)
-                c["frames"] += frames
-                c["games"] += int(stats["games"])
-                c["train_seconds"] += t2 - t0
-                metrics["collect_steps_per_s"] = frames / (t1 - t0)
-                metrics["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
-                if aim_run is not None:
-                    tracking.track_metrics(aim_run, _namespaced(metrics, stats), c["iteration"])
-                if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
-                    record_evaluation(cfg, net, carry, run_dir, aim_run, console)
-                if c["iteration"] % cfg.checkpoint_every == 0:
-                    checkpoint()
-                advance(c["iteration"] if by_updates else c["train_seconds"],
-                        status_line(c, metrics, stats, frames / (t2 - t0)))
-        checkpoint()
-        if stopped_by_signal:
-            log(f"interrupted: checkpoint written at iteration {c['iteration']}; "
-                f"continue with: {distributed.resume_command(group, run_dir)}")
-            return {"interrupted": True, "counters": dict(c)}
-        results = []
-        if group.main:
-            done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
-            results = done_now or record_evaluation(cfg, net, carry, run_dir, aim_run, console)
-        checkpoint()
-        return {"interrupted": False, "counters": dict(c), "eval": results,
-                "params_digest": distributed.check_in_sync(group, carry["params"]),
-                "rank": group.rank, "world": group.world}
+        return drive(cfg, group, carry, Steps(iterate, record, evaluate, final), checkpoint, log,
+                     console)
     finally:
-        collector.shutdown()
+        parts["collector"].shutdown()
         if aim_run is not None:
             tracking.close_run(aim_run)
+
+
+def _collect_with_restarts(cfg, parts: dict, checkpoint, counters: dict, log):
+    """`collect()`: the next rollout as [B, T] rows, weights pushed first (process backend).
+
+    A dead collector worker means new workers (`collector.on_worker_death=restart`, up to
+    `max_restarts`) or a checkpoint and CollectorWorkerDied (`stop`)."""
+    state = {"iterator": iter(parts["collector"]), "restarts": 0}
+
+    def collect():
+        while True:
+            collector = parts["collector"]
+            try:
+                sync_weights(collector, parts["policy"])
+                return as_rows(next(state["iterator"]))
+            except Exception as err:
+                dead = dead_workers(collector)
+                if not dead:
+                    raise
+                what = first_line(err, 200).removeprefix("collector worker(s) died: ")
+                if (cfg.collector.on_worker_death == "restart"
+                        and state["restarts"] < cfg.collector.max_restarts):
+                    state["restarts"] += 1
+                    log(f"warning: collector worker(s) died ({what}); starting new workers "
+                        f"({state['restarts']} of {cfg.collector.max_restarts} restarts; their "
+                        f"games in progress are lost, training state is not)")
+                    state["iterator"] = iter(restart_collector(collector, cfg, parts,
+                                                               state["restarts"]))
+                    continue
+                checkpoint()  # the last completed iteration's state is intact
+                raise CollectorWorkerDied(
+                    f"collector worker(s) died ({what}); checkpoint written at iteration "
+                    f"{counters['iteration']}; continue with: keisei-fn train --resume "
+                    f"{cfg.run_dir}") from None
+
+    return collect
 
 
 def _namespaced(metrics: dict, stats: dict) -> dict:
