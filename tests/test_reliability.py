@@ -54,12 +54,12 @@ def test_persistent_nan_rolls_back_halves_lr_then_stops_with_a_clear_error():
     before = snapshot(carry["params"])
     messages = []
     learn(carry, batch, parts["update"], cfg, log=messages.append)
-    assert carry["counters"]["lr_scale"] == 0.5 and carry["counters"]["rollbacks"] == 1
+    assert carry["counters"]["lr_scales"] == [0.5] and carry["counters"]["member_rollbacks"] == [1]
     assert any("rolled back" in m for m in messages)
     for p, q in zip(carry["params"].values(True, True), before.values(True, True)):
         assert torch.equal(p, q)
     learn(carry, batch, parts["update"], cfg, log=messages.append)
-    assert carry["counters"]["lr_scale"] == 0.25
+    assert carry["counters"]["lr_scales"] == [0.25]
     try:
         learn(carry, batch, parts["update"], cfg, log=messages.append)
     except TrainingDiverged as err:

@@ -24,10 +24,10 @@ from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
 from .collectors import backend_of, make_collector
 from .compile import compile_mode, compile_update
-from .optim import adam_init, learning_rate
+from .optim import adam_init
 from .policy import CollectPolicy, act
 from .rollout import CARRIED_KEYS, carrier, restore_carrier
-from .population import make_population_update, single_agent_update
+from .population import learn_population, make_population_update, single_agent_update
 from .distributed import SINGLE, gradient_mean
 
 CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
@@ -89,7 +89,7 @@ def fresh_carry(cfg, parts) -> dict:
     return {"params": params, "opt_state": adam_init(params),
             "shuffle_gen": torch.Generator(device="cpu").manual_seed(cfg.seed + 1),
             "counters": {"iteration": 0, "optimizer_updates": 0, "frames": 0, "games": 0,
-                         "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": 0},
+                         "train_seconds": 0.0, "lr_scales": [1.0], "member_rollbacks": [0]},
             "aim_hash": None, "evals": [],
             # League: past snapshots (CPU copies; the first is the initial network) and the
             # stream that picks one per iteration.
@@ -124,51 +124,19 @@ class TrainingDiverged(RuntimeError):
 def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, float]:
     """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step.
 
-    Non-finite updates are skipped inside the step. If more than `optim.max_skipped_updates`
-    are skipped in one iteration, the parameters and optimizer state roll back to the start of
-    the iteration and the learning rate is halved (kept in the counters, so it survives a
-    resume); after `optim.max_rollbacks` halvings the run stops with TrainingDiverged.
+    One agent is a population of one: this is population.learn_population on [1]-shaped views
+    (its non-finite-update skips, rollbacks and learning-rate cuts included).
     """
-    good_params, good_opt = carry["params"], carry["opt_state"]  # pure updates: no copy needed
-    n = batch.batch_size[0]
-    size = min(cfg.ppo.minibatch_size, n)
-    total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
-    sums: dict[str, float] = {}
-    count = 0
-    c = carry["counters"]
-    lr_scale = c.setdefault("lr_scale", 1.0)
-    for _ in range(cfg.ppo.epochs):
-        order = torch.randperm(n, generator=carry["shuffle_gen"]).to(batch.device)
-        for start in range(0, n - size + 1, size):
-            mb = batch[order[start:start + size]]
-            lr = lr_scale * learning_rate(cfg.optim.lr_schedule, cfg.optim.lr,
-                                          c["optimizer_updates"], total_updates)
-            lr_t = torch.tensor(lr, device=batch.device)
-            carry["params"], carry["opt_state"], metrics = update(
-                carry["params"], carry["opt_state"], mb, lr_t)
-            c["optimizer_updates"] += 1
-            count += 1
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            sums["lr"] = sums.get("lr", 0.0) + lr
-    skipped = int(sums.get("skipped", 0.0))
-    out = {k: v / max(count, 1) for k, v in sums.items() if k != "skipped"}
-    out["skipped_updates"] = float(skipped)
-    if skipped:
-        log(f"warning: iteration {c['iteration'] + 1}: {skipped} of {count} updates skipped "
-            f"(non-finite loss or gradient)")
-    if skipped > cfg.optim.max_skipped_updates:
-        carry["params"], carry["opt_state"] = good_params, good_opt
-        c["rollbacks"] = c.get("rollbacks", 0) + 1
-        if c["rollbacks"] > cfg.optim.max_rollbacks:
-            raise TrainingDiverged(
-                f"non-finite updates persist after {cfg.optim.max_rollbacks} rollbacks and "
-                f"learning-rate cuts (lr now {lr_scale * cfg.optim.lr:.2e}); the last checkpoint "
-                f"holds the last good parameters")
-        c["lr_scale"] = lr_scale * 0.5
-        log(f"warning: rolled back iteration {c['iteration'] + 1}'s updates; learning rate "
-            f"scaled to {c['lr_scale']:g} x optim.lr")
-    return out
+    one = {"params": carry["params"].unsqueeze(0), "opt_state": carry["opt_state"].unsqueeze(0),
+           "shuffle_gens": [carry["shuffle_gen"]], "counters": carry["counters"]}
+
+    def population_of_one(params, opt_state, minibatch, lr):
+        params, opt_state, metrics = update(params[0], opt_state[0], minibatch[0], lr[0])
+        return params.unsqueeze(0), opt_state.unsqueeze(0), metrics.unsqueeze(0)
+
+    metrics = learn_population(one, batch.unsqueeze(0), population_of_one, cfg, log=log)
+    carry["params"], carry["opt_state"] = one["params"][0], one["opt_state"][0]
+    return metrics[0]
 
 
 def checkpoint_payload(cfg, carry, parts) -> dict:
@@ -204,6 +172,15 @@ def restore(payload: dict, cfg, parts, source: str = "checkpoint") -> dict:
                               f"({type(err).__name__}: {first_line(err, 160)})") from None
 
 
+def _population_of_one_counters(counters: dict) -> dict:
+    """Counters of checkpoints written before one agent trained as a population of one."""
+    if "lr_scale" in counters:
+        counters["lr_scales"] = [counters.pop("lr_scale")]
+    if "rollbacks" in counters:
+        counters["member_rollbacks"] = [counters.pop("rollbacks")]
+    return counters
+
+
 def _restore(payload: dict, cfg, parts, source: str) -> dict:
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint action/observation encoding {payload.get('format')} "
@@ -212,7 +189,8 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
     params = TensorDict(payload["params"]).to(device)
     check_param_shapes(state_params(parts["net"]), params, source)
     carry = {"params": params, "opt_state": TensorDict(payload["opt_state"]).to(device),
-             "shuffle_gen": torch.Generator(device="cpu"), "counters": dict(payload["counters"]),
+             "shuffle_gen": torch.Generator(device="cpu"),
+             "counters": _population_of_one_counters(dict(payload["counters"])),
              "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
     if "rng" in payload:  # absent for a rank the checkpoint's group did not have
         carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])

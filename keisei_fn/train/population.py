@@ -222,6 +222,9 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
     """
     from .loop import TrainingDiverged, updates_per_iteration
 
+    def who(k: int) -> str:  # how messages name member k ("" for a single agent)
+        return f"member {k}, " if members > 1 else ""
+
     members, n = batch.batch_size
     size = min(cfg.ppo.minibatch_size, n)
     total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
@@ -252,7 +255,7 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
         skipped = round(float(means[k]["skipped"]) * count)
         out[k]["skipped_updates"] = float(skipped)
         if skipped:
-            log(f"warning: member {k}, iteration {c['iteration'] + 1}: {skipped} of {count} "
+            log(f"warning: {who(k)}iteration {c['iteration'] + 1}: {skipped} of {count} "
                 f"updates skipped (non-finite loss or gradient)")
         if skipped > cfg.optim.max_skipped_updates:
             rollback[k] = True
@@ -269,12 +272,12 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
             rollbacks[k] += 1
             if rollbacks[k] > cfg.optim.max_rollbacks:
                 raise TrainingDiverged(
-                    f"member {k}: non-finite updates persist after {cfg.optim.max_rollbacks} "
-                    f"rollbacks and learning-rate cuts; the last checkpoint holds the last good "
-                    f"parameters")
+                    f"{who(k)}non-finite updates persist after {cfg.optim.max_rollbacks} "
+                    f"rollbacks and learning-rate cuts (lr now {scales[k] * peaks[k]:.2e}); the "
+                    f"last checkpoint holds the last good parameters")
             scales[k] *= 0.5
-            log(f"warning: rolled back member {k}'s updates of iteration {c['iteration'] + 1}; "
-                f"its learning rate is now {scales[k]:g} x its lr")
+            log(f"warning: rolled back {who(k)}the updates of iteration {c['iteration'] + 1}; "
+                f"learning rate now {scales[k]:g} x {'its ' if members > 1 else ''}optim.lr")
     return out
 
 
