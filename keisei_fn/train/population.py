@@ -33,7 +33,7 @@ from ..models._population import members_forward
 from .loss import make_loss
 from .optim import learning_rate
 from .policy import PRECOMPUTED_KEYS, gumbel_max, gumbel_sample, masked_log_softmax
-from .update import LOSS_KEYS, METRIC_KEYS, make_apply_gradients, make_update_step
+from .update import make_apply_gradients, make_update_step, total_loss
 
 
 def member_seeds(cfg) -> list[int]:
@@ -149,16 +149,8 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
     # Entropy weight 1 in the loss; each member's own coefficient is applied below.
     loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
 
-    def member_loss(batch: TensorDictBase, entropy_coef: torch.Tensor):
-        out = loss_module(batch)
-        losses = {k: out[k].mean() for k in LOSS_KEYS if k in out.keys()}
-        if "loss_entropy" in losses:
-            losses["loss_entropy"] = losses["loss_entropy"] * entropy_coef
-        metrics = {k: v.detach() for k, v in losses.items()}
-        metrics.update({k: out[k].detach() for k in METRIC_KEYS if k in out.keys()})
-        return sum(losses.values()), metrics
-
-    per_member_loss = torch.func.vmap(member_loss)
+    per_member_loss = torch.func.vmap(
+        lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
 
     def population_loss(params: TensorDict, batch: TensorDictBase):
         logits, value = members_forward(params, batch.get("observation"))

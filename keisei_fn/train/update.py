@@ -19,6 +19,18 @@ LOSS_KEYS = ("loss_objective", "loss_critic", "loss_entropy")
 METRIC_KEYS = ("entropy", "kl_approx", "clip_fraction", "explained_variance")
 
 
+def total_loss(out: TensorDictBase, entropy_coef: torch.Tensor | None = None):
+    """(the sum of ClipPPOLoss's per-sample losses averaged, its metrics): the loss averages
+    here, not in TorchRL (`reduction="none"`, loss.py), so that it vmaps over members;
+    `entropy_coef` weighs the entropy bonus when the loss was built with weight 1."""
+    losses = {k: out[k].mean() for k in LOSS_KEYS if k in out.keys()}
+    if entropy_coef is not None and "loss_entropy" in losses:
+        losses["loss_entropy"] = losses["loss_entropy"] * entropy_coef
+    metrics = {k: v.detach() for k, v in losses.items()}
+    metrics.update({k: out[k].detach() for k in METRIC_KEYS if k in out.keys()})
+    return sum(losses.values()), metrics
+
+
 def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
                      autocast_dtype: torch.dtype | None = None,
                      reduce_grads: Callable | None = None) -> Callable:
@@ -31,12 +43,7 @@ def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
         autocast = (torch.autocast("cuda", dtype=autocast_dtype) if autocast_dtype is not None
                     else contextlib.nullcontext())
         with params.to_module(net), autocast:
-            out = loss_module(batch)
-        losses = {k: out[k].mean() for k in LOSS_KEYS if k in out.keys()}
-        total = sum(losses.values())
-        metrics = {k: v.detach() for k, v in losses.items()}
-        metrics.update({k: out[k].detach() for k in METRIC_KEYS if k in out.keys()})
-        return total, metrics
+            return total_loss(loss_module(batch))
 
     grad_fn = torch.func.grad(loss_fn, has_aux=True)
     step = make_apply_gradients(betas, eps, max_grad_norm)
