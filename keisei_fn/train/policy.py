@@ -90,16 +90,10 @@ class CollectPolicy(TensorDictModuleBase):
         observation = td.get("observation")
         if self.opponent is None and not self.greedy:  # self-play: the one-function fast path
             uniform = torch.rand(mask.shape, generator=self.generator, device=mask.device)
-            action, log_prob, value = self.act_fn(self.net, observation, mask, uniform)
-            td.set("action", action)
-            td.set("action_log_prob", log_prob)
-            td.set("state_value", value)
-            td.set("learner_move", torch.ones(mask.shape[:-1], dtype=torch.bool,
-                                              device=mask.device))
-            return td
+            return write_outputs(td, *self.act_fn(self.net, observation, mask, uniform))
         logits, value = self.net(observation)
         log_probs = masked_log_softmax(logits.float(), mask)
-        learner_move = torch.ones(mask.shape[:-1], dtype=torch.bool, device=mask.device)
+        learner_move = None
         if self.opponent is not None:
             side = td.get(("game", "side_to_move"))
             theirs = (self.learner_side >= 0) & (side != self.learner_side)
@@ -113,11 +107,20 @@ class CollectPolicy(TensorDictModuleBase):
             action = log_probs.argmax(-1)
         else:
             action = gumbel_sample(log_probs, self.generator)
-        td.set("action", action)
-        td.set("action_log_prob", log_probs.gather(-1, action[..., None]).squeeze(-1))
-        td.set("state_value", value.float())
-        td.set("learner_move", learner_move)
-        return td
+        return write_outputs(td, action, log_probs.gather(-1, action[..., None]).squeeze(-1),
+                             value.float(), learner_move)
+
+
+def write_outputs(td: TensorDictBase, action: torch.Tensor, log_prob: torch.Tensor,
+                  value: torch.Tensor, learner_move: torch.Tensor | None = None):
+    """An acting policy's outputs into `td` (learner_move None: every move is the learner's)."""
+    if learner_move is None:
+        learner_move = torch.ones(action.shape, dtype=torch.bool, device=action.device)
+    td.set("action", action)
+    td.set("action_log_prob", log_prob)
+    td.set("state_value", value)
+    td.set("learner_move", learner_move)
+    return td
 
 
 class _ValueFromActorPass(nn.Module):

@@ -32,7 +32,8 @@ from ..models import build_model, policy_forward, state_params
 from ..models._population import members_forward
 from .loss import make_loss
 from .optim import learning_rate
-from .policy import PRECOMPUTED_KEYS, gumbel_max, gumbel_sample, masked_log_softmax
+from .policy import (PRECOMPUTED_KEYS, gumbel_max, gumbel_sample, masked_log_softmax,
+                     write_outputs)
 from .update import make_apply_gradients, make_update_step, total_loss
 
 
@@ -120,11 +121,7 @@ class PopulationPolicy(TensorDictModuleBase):
             action = torch.stack([gumbel_sample(lp, g)
                                   for lp, g in zip(log_probs, self.generators)])
             chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
-        td.set("action", action.flatten())
-        td.set("action_log_prob", chosen.flatten())
-        td.set("state_value", value.float().flatten(0, 1))
-        td.set("learner_move", torch.ones(mask.shape[:-1], dtype=torch.bool, device=mask.device))
-        return td
+        return write_outputs(td, action.flatten(), chosen.flatten(), value.float().flatten(0, 1))
 
 
 def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Callable:
