@@ -104,6 +104,31 @@ def test_checkpoint_of_another_model_shape_is_refused_by_name(tmp_path):
         train(cfg, resume=True, log=lambda *a: None)
 
 
+def test_train_or_continue_starts_then_continues(tmp_path):
+    from keisei_fn.train.run import train_or_continue
+
+    run = tmp_path / "run"
+    assert train_or_continue(tiny(run, "total_updates=2"))["counters"]["iteration"] == 2
+    again = train_or_continue(tiny(run, "total_updates=3"), ["total_updates=3"])
+    assert again["counters"]["iteration"] == 3
+
+
+def test_checkpoint_with_the_older_single_agent_counters_resumes(tmp_path):
+    """Before one agent trained as a population of one, its counters held lr_scale/rollbacks."""
+    run = tmp_path / "run"
+    train(tiny(run, "total_updates=2"), log=lambda *a: None)
+    path = list_checkpoints(run)[-1]
+    payload = read_checkpoint(path)
+    counters = payload["counters"]
+    counters["lr_scale"], counters["rollbacks"] = 0.5, 1
+    del counters["lr_scales"], counters["member_rollbacks"]
+    path.unlink()
+    save_checkpoint(payload, run, 2)
+    summary = train(resume_config(run, ["total_updates=3"]), resume=True, log=lambda *a: None)
+    assert summary["counters"]["lr_scales"] == [0.5]
+    assert summary["counters"]["member_rollbacks"] == [1] and "lr_scale" not in summary["counters"]
+
+
 def test_new_run_refuses_to_overwrite_an_existing_run(tmp_path):
     run = tmp_path / "run"
     train(tiny(run, "total_updates=2"), log=lambda *a: None)
