@@ -63,8 +63,6 @@ def join(cfg) -> Group:
     if cfg.collector.backend != "direct":
         raise ConfigError(f"collector.backend={cfg.collector.backend} is not supported under "
                           f"torchrun yet; data-parallel ranks use collector.backend=direct")
-    if cfg.league.fraction > 0:
-        raise ConfigError("league.fraction > 0 is not supported under torchrun yet")
     if not dist.is_initialized():
         backend = cfg.distributed.backend
         if backend == "auto":
@@ -187,17 +185,20 @@ def merge_game_stats(group: Group, stats):
     return _merge(every)
 
 
+# Statistics that are means, and the count each is a mean over (stats.py).
+_MEANS = {"mean_length": "games", "league_score": "league_games"}
+
+
 def _merge(every: list[dict]) -> dict:
     out = {}
-    games = [s["games"] for s in every]
-    for key in every[0]:
-        values = [s.get(key, 0.0) for s in every]
-        if key == "mean_length":
-            total = sum(games)
-            out[key] = (sum(v * g for v, g in zip(values, games) if g) / total if total
+    for key in dict.fromkeys(k for s in every for k in s):  # a rank may lack league_score
+        if key in _MEANS:
+            weights = [s.get(_MEANS[key], 0.0) if key in s else 0.0 for s in every]
+            total = sum(weights)
+            out[key] = (sum(s[key] * w for s, w in zip(every, weights) if w) / total if total
                         else float("nan"))
         else:
-            out[key] = float(sum(values))
+            out[key] = float(sum(s.get(key, 0.0) for s in every))
     return out
 
 

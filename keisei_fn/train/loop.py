@@ -149,11 +149,12 @@ def checkpoint_payload(cfg, carry, parts) -> dict:
         "opt_state": carry["opt_state"].cpu().to_dict(),
         "counters": dict(carry["counters"]), "aim_hash": carry["aim_hash"] or "",
         "evals": list(carry["evals"]),
+        # per-rank entries (distributed.RANK_KEYS): each rank's own streams and games
         "rng": {"global": rng_snapshot(), "policy": parts["policy_gen"].get_state(),
-                "shuffle": carry["shuffle_gen"].get_state()},
+                "shuffle": carry["shuffle_gen"].get_state(),
+                "league": carry["league_gen"].get_state()},
         "games": games,
-        "league": {"pool": [p.cpu().to_dict() for p in carry["league_pool"]],
-                   "rng": carry["league_gen"].get_state()},
+        "league": {"pool": [p.cpu().to_dict() for p in carry["league_pool"]]},
     }
 
 
@@ -192,15 +193,18 @@ def _restore(payload: dict, cfg, parts, source: str) -> dict:
              "shuffle_gen": torch.Generator(device="cpu"),
              "counters": _population_of_one_counters(dict(payload["counters"])),
              "aim_hash": payload["aim_hash"] or None, "evals": list(payload["evals"])}
-    if "rng" in payload:  # absent for a rank the checkpoint's group did not have
-        carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])
-    else:
-        carry["shuffle_gen"].manual_seed(cfg.seed + 1 + carry["counters"]["iteration"])
-    league = payload.get("league", {"pool": [], "rng": None})
+    league = payload.get("league", {"pool": []})
     carry["league_pool"] = [TensorDict(p) for p in league["pool"]]
     carry["league_gen"] = torch.Generator(device="cpu")
-    if league["rng"] is not None:
-        carry["league_gen"].set_state(league["rng"])
+    if "rng" in payload:
+        carry["shuffle_gen"].set_state(payload["rng"]["shuffle"])
+        # older checkpoints kept the league's stream with its pool
+        league_rng = payload["rng"].get("league", league.get("rng"))
+        if league_rng is not None:
+            carry["league_gen"].set_state(league_rng)
+    else:  # a rank the checkpoint's group did not have (distributed.rank_payload)
+        carry["shuffle_gen"].manual_seed(cfg.seed + 1 + carry["counters"]["iteration"])
+        carry["league_gen"].manual_seed(cfg.seed + 2 + carry["counters"]["iteration"])
     for snapshot in carry["league_pool"]:
         check_param_shapes(state_params(parts["net"]), snapshot, f"{source} (league pool)")
     if "rng" in payload:

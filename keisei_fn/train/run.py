@@ -138,8 +138,8 @@ def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
             raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
                              f"run_dir=...")
         carry = fresh_fn()
-    distributed.broadcast_tensors(group, carry["params"])
-    distributed.broadcast_tensors(group, carry["opt_state"])
+    for state in (carry["params"], carry["opt_state"], *carry.get("league_pool", ())):
+        distributed.broadcast_tensors(group, state)
     if group.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
