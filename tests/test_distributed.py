@@ -252,3 +252,37 @@ def test_ctrl_c_stops_the_group_with_a_checkpoint(tmp_path):
     assert list_checkpoints(tmp_path)[-1].name == f"ckpt_{iteration:08d}.pt"
     assert "torchrun --nproc-per-node 2 -m keisei_fn.cli train --resume" in out
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_rank_killed_mid_run_stops_the_group_and_the_run_resumes(tmp_path):
+    """kill -9 of rank 1: torchrun stops rank 0 too (exit code != 0, no process left); the
+    checkpoints on disk are intact and the group resumes from the newest."""
+    import time
+
+    import psutil
+
+    cmd = [*TORCHRUN, "-m", "keisei_fn.cli", "train", *TINY, f"run_dir={tmp_path}",
+           "checkpoint_every=1", "total_updates=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(HERE)})
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "ckpt_00000003.pt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.2)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        ranks = [w for w in workers if "keisei_fn.cli" in " ".join(w.cmdline())
+                 and w.environ().get("RANK") == "1"]
+        assert len(ranks) == 1, [w.cmdline() for w in workers]
+        ranks[0].kill()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and "FAILED" in out, out[-2000:]
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    newest = list_checkpoints(tmp_path)[-1]
+    iteration = read_checkpoint(newest)["counters"]["iteration"]
+    resumed = torchrun("-m", "keisei_fn.cli", "train", "--resume", str(tmp_path),
+                       f"total_updates={iteration + 1}")
+    digest(resumed)
+    assert f"(iteration {iteration})" in resumed.stdout + resumed.stderr
