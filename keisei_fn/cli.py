@@ -121,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as err:
         from .train.collectors import CollectorWorkerDied
+        from .train.distributed import RanksDiverged
         from .train.loop import TrainingDiverged
         from .train.run import CheckpointWriteError
 
-        if not isinstance(err, (TrainingDiverged, CheckpointWriteError, CollectorWorkerDied)):
+        if not isinstance(err, (TrainingDiverged, CheckpointWriteError, CollectorWorkerDied,
+                                RanksDiverged)):
             raise
         print(f"keisei-fn {args.command}: training stopped: {err}", file=sys.stderr)
         return 3
