@@ -37,7 +37,7 @@ from keisei_fn.train.collectors import (CollectorWorkerDied, as_rows, backend_of
 from keisei_fn.train.config import ConfigError, load_config
 from keisei_fn.train.loop import build
 from keisei_fn.train.rollout import shape_rewards
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.train.run import train
 
 from test_train import TINY, flat, tiny
 
@@ -167,7 +167,7 @@ class TestOneCollector:
         assert tuple(next(iter(new)).batch_size) == (2, 3, 12)
 
 
-def test_ray_runs_are_reproducible_equal_the_process_backend_and_resume(tmp_path, ray_instance):
+def test_ray_runs_are_reproducible_and_equal_the_process_backend(tmp_path, ray_instance):
     for name, backend in (("a", RAY), ("b", RAY), ("p", ["collector.backend=process",
                                                          "collector.workers=2"])):
         train(tiny(tmp_path / name, *backend, "total_updates=3"), log=lambda *a: None)
@@ -176,11 +176,7 @@ def test_ray_runs_are_reproducible_equal_the_process_backend_and_resume(tmp_path
     for key in a:
         assert torch.equal(a[key], b[key]), key
         assert torch.equal(a[key], p[key]), key  # same seeds, same games, same updates
-    summary = train(resume_config(tmp_path / "a", ["total_updates=5"]), resume=True,
-                    log=lambda *a: None)
-    assert summary["counters"]["iteration"] == 5
-    assert summary["counters"]["frames"] == 5 * 4 * 6
-    assert ray.is_initialized()
+    assert ray.is_initialized()  # not started by the runs, so not stopped by them
 
 
 def _cli(run_dir, *overrides) -> subprocess.Popen:
@@ -258,6 +254,44 @@ def test_a_killed_actor_stops_the_run_with_exit_code_3_and_a_checkpoint():
         assert f"checkpoint written at iteration {iteration}" in err
         assert not _alive(procs + _session_processes(run_dir / "ray"))
     finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_address_auto_attaches_to_a_running_cluster_and_leaves_it_running():
+    root = _short_dir()
+    port = _free_port()
+    ray_cli = Path(sys.executable).with_name("ray")
+    subprocess.run([str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2",
+                    f"--temp-dir={root / 'cluster'}", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True, timeout=120)
+    cluster = _session_processes(root / "cluster")
+    try:
+        env = dict(os.environ, RAY_ADDRESS=f"127.0.0.1:{port}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "keisei_fn.cli", "train", *TINY, *RAY,
+             f"run_dir={root / 'run'}", "total_updates=2", "collector.ray.address=auto"],
+            env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert not (root / "run" / "ray").exists()  # the cluster's temp dir, not the run's
+        still = _alive(cluster)
+        assert any("gcs_server" in c for c in still) and any("raylet" in c for c in still)
+        assert not [c for c in _alive(_session_processes(root / "cluster"))
+                    if "Collector" in c]  # our actors are gone
+    finally:
+        for p in _session_processes(root / "cluster"):  # `ray stop` would stop every instance
+            try:
+                p.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(cluster, timeout=20)
         shutil.rmtree(root, ignore_errors=True)
 
 
