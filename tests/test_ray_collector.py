@@ -285,13 +285,18 @@ def test_address_auto_attaches_to_a_running_cluster_and_leaves_it_running():
         assert any("gcs_server" in c for c in still) and any("raylet" in c for c in still)
         assert not [c for c in _alive(_session_processes(root / "cluster"))
                     if "Collector" in c]  # our actors are gone
-    finally:
-        for p in _session_processes(root / "cluster"):  # `ray stop` would stop every instance
+    finally:  # what `ray stop` does, but only to this cluster (it would stop every instance)
+        cluster += _session_processes(root / "cluster")
+        for p in cluster:
             try:
                 p.terminate()
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(cluster, timeout=20)
+        _, left = psutil.wait_procs(cluster, timeout=10)
+        for p in left:  # gcs_server ignores SIGTERM
+            p.kill()
+        psutil.wait_procs(left, timeout=10)
+        assert not _alive(cluster)
         shutil.rmtree(root, ignore_errors=True)
 
 
