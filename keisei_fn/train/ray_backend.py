@@ -7,12 +7,13 @@ go out before every collection through TorchRL's `RayWeightSyncScheme` (a gloo p
 between this process and the actors). Worker seeds are the process backend's.
 
 The Ray runtime (`collector.ray.address`):
-- "local": a Ray instance started here by TorchRL's runtime lease, with `workers` CPUs, on
-  127.0.0.1, its temp dir (logs, sockets) in RUN_DIR/ray, and stopped by `collector.shutdown()`
-  (the lease's last release). If this process is already connected to Ray (a notebook, the
-  tests), that instance is used and left running.
+- "local": a Ray instance started here through TorchRL's runtime lease (torchrl._comm, the
+  one RayCollector itself takes), with `workers` CPUs and its temp dir (logs, sockets) in
+  RUN_DIR/ray; `collector.shutdown()`, the lease's last release, stops it. If this process is
+  already connected to Ray (a notebook, the tests), that instance is used and left running.
 - "auto": `ray.init(address="auto")` attaches to the cluster started with `ray start`;
-  shutting the collector down kills only our actors and disconnects, the cluster stays up.
+  `collector.shutdown()` kills our actors and the lease's `ray.shutdown()` only disconnects
+  this driver: the cluster stays up (tested).
 """
 
 from __future__ import annotations
