@@ -1,7 +1,8 @@
-"""Collection throughput by backend: direct (in process) vs TorchRL's multi-process collector with
-1 and 2 workers, default config (128 games x 32 steps per iteration, compiled acting policy).
+"""Collection throughput by backend: direct (in process) vs TorchRL's multi-process collector and
+its RayCollector (a local Ray instance) with 1 and 2 workers, default config (128 games x 32 steps
+per iteration, compiled acting policy).
 
-    .venv/bin/python experiments/collector_scaling.py [--iterations 5] [key=value ...]
+    .venv/bin/python experiments/collector_scaling.py [--iterations 5] [--only ray] [key=value ...]
 
 Times weight push + one collector iteration (what the training loop does per iteration), after
 two warm-up iterations (worker start-up and compilation), in wall-clock time: the workers' time is
@@ -23,18 +24,24 @@ from keisei_fn.train.loop import build
 
 SETTINGS = {"direct": ["collector.backend=direct"],
             "process, 1 worker": ["collector.backend=process", "collector.workers=1"],
-            "process, 2 workers": ["collector.backend=process", "collector.workers=2"]}
+            "process, 2 workers": ["collector.backend=process", "collector.workers=2"],
+            "ray, 1 worker": ["collector.backend=ray", "collector.workers=1"],
+            "ray, 2 workers": ["collector.backend=ray", "collector.workers=2"]}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--only", default="", help="only the settings whose name contains this")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("| backend | env steps/s (median) | per iteration |\n|---|---:|---:|")
     for name, overrides in SETTINGS.items():
-        cfg = load_config(None, ["track.aim=false", *overrides, *args.overrides])
+        if args.only not in name:
+            continue
+        cfg = load_config(None, ["track.aim=false", "run_dir=/tmp/collector_scaling", *overrides,
+                                 *args.overrides])
         parts = build(cfg, log=lambda *a: None)
         iterator = iter(parts["collector"])
         times = []

@@ -1,13 +1,20 @@
 """Shared pytest set-up for the engine test-suite.
 
 Makes the repository root and this directory importable (so the suite runs from a plain checkout
-as well as from an editable install), and configures Hypothesis for deterministic runs.
+as well as from an editable install), keeps test Ray instances on loopback, and configures
+Hypothesis for deterministic runs.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# Ray (tests/test_ray_collector.py) binds a local instance to the machine's network address unless
+# told that clusters are off; the tests keep all of its traffic on 127.0.0.1. Set before anything
+# imports Ray (torchrl does, at import).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 _TESTS = Path(__file__).resolve().parent
 _ROOT = _TESTS.parent

@@ -160,7 +160,7 @@ def test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint(tmp_pat
     (["env.batch_size=5"], "env.batch_size=5 does not split evenly over 2 workers"),
     (["league.fraction=0.5"], "does not support league games"),
     (["population.size=2"], "does not support populations"),
-    (["collector.backend=ray"], "collector.backend: 'ray' is not one of direct, process"),
+    (["collector.backend=mpi"], "collector.backend: 'mpi' is not one of direct, process, ray"),
     (["collector.on_worker_death=ignore"], "collector.on_worker_death: 'ignore' is not one of"),
 ])
 def test_process_backend_config_errors(override, message):

@@ -8,11 +8,13 @@
   flattened to [B, T] worker-major, so every row is still one game stream with its own time axis
   and GAE never runs across workers (tests/test_collectors.py compares it with the same rows
   computed one worker at a time).
+- "ray": TorchRL's `RayCollector`, one Ray actor per worker, same row layout and weight sync
+  (ray_backend.py).
 
 Randomness in the workers: each worker's env factory seeds that worker's global torch RNG with
 `seed + 1000 * (worker + 1)` (plus an offset per restart of the workers) before building its env, and the policy samples from the global RNG
 there, so runs are reproducible and the workers' games differ. The workers' games in progress
-and RNG states stay in the workers: a resumed process-backend run starts new games (its
+and RNG states stay in the workers: a resumed process- or ray-backend run starts new games (its
 parameters, optimizer and counters resume exactly).
 """
 
@@ -28,7 +30,7 @@ from torchrl.collectors import Collector
 
 from ..env import ShogiEnv
 
-BACKENDS = ("direct", "process")
+BACKENDS = ("direct", "process", "ray")
 
 
 class CollectorWorkerDied(RuntimeError):
@@ -57,13 +59,17 @@ def make_collector(cfg, policy, device: torch.device, generation: int = 0) -> Co
     env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
                        cfg.seed + 1000 * (w + 1) + 1_000_003 * generation)
                for w in range(workers)]
+    if cfg.collector.backend == "ray":
+        from .ray_backend import make_ray_collector
+
+        return make_ray_collector(cfg, policy, env_fns, frames)
     return Collector(env_fns, policy, backend="process", num_collectors=workers, sync=True,
                      frames_per_batch=frames, total_frames=-1, trust_policy=True,
                      auto_register_policy_transforms=False)
 
 
 def as_rows(rollout: TensorDictBase) -> TensorDictBase:
-    """[W, B/W, T] (process backend) or [B, T] -> [B, T], one game stream per row."""
+    """[W, B/W, T] (process and ray backends) or [B, T] -> [B, T], one game stream per row."""
     return rollout.reshape(-1, rollout.shape[-1]) if rollout.ndim == 3 else rollout
 
 
@@ -71,7 +77,7 @@ def state_after(collector: Collector, rollout: TensorDictBase) -> TensorDictBase
     """The games' state after the rollout's last step, [B] (what bootstraps the last value).
 
     Direct: the collector's carrier (the rollout, by `compact_obs`, does not store next
-    observations). Process: the rollout's own last ("next", ...) entries, which are that state
+    observations). Process and ray: the rollout's own last ("next", ...) entries, which are that state
     before any auto-reset of a finished game (a finished game's value is masked by `done`).
     """
     if backend_of(collector) == "direct":
@@ -82,8 +88,11 @@ def state_after(collector: Collector, rollout: TensorDictBase) -> TensorDictBase
 
 
 def backend_of(collector: Collector) -> str:
-    """'direct' or 'process': which kind of collector this is (only direct has a carrier)."""
-    return "direct" if hasattr(collector, "_carrier") else "process"
+    """'direct', 'process' or 'ray': which kind of collector this is (only direct has a carrier;
+    the games of the other two live in their workers)."""
+    if hasattr(collector, "_carrier"):
+        return "direct"
+    return "ray" if hasattr(collector, "remote_collectors") else "process"
 
 
 def sync_weights(collector: Collector, policy, timeout: float = 300.0) -> None:
@@ -94,6 +103,15 @@ def sync_weights(collector: Collector, policy, timeout: float = 300.0) -> None:
     helper thread while this one watches the workers: a death raises CollectorWorkerDied.
     """
     if backend_of(collector) == "direct":
+        return
+    if backend_of(collector) == "ray":  # a dead actor fails the push, no hang
+        from .ray_backend import raise_if_dead
+
+        try:
+            collector.update_policy_weights_(TensorDict.from_module(policy))
+        except Exception as err:
+            raise_if_dead(collector, err)
+            raise
         return
     _raise_if_dead(collector)
     finished, failure = threading.Event(), []
@@ -124,7 +142,12 @@ def _raise_if_dead(collector: Collector) -> None:
 
 
 def dead_workers(collector: Collector) -> list[str]:
-    """'worker N (pid P, exit code C)' for every worker process that is no longer alive."""
+    """'worker N (pid P, exit code C)' for every worker process that is no longer alive (ray:
+    every actor Ray reports dead)."""
+    if backend_of(collector) == "ray":
+        from .ray_backend import dead_actors
+
+        return dead_actors(collector)
     dead = []
     for i, proc in enumerate(getattr(collector, "procs", [])):
         try:
@@ -138,6 +161,12 @@ def dead_workers(collector: Collector) -> list[str]:
 def restart_collector(collector: Collector, cfg, parts: dict, generation: int) -> Collector:
     """A new collector with new workers in place of one that lost a worker (whose survivors are
     shut down; TorchRL may already have done so when it noticed the death)."""
+    if backend_of(collector) == "ray":
+        from .ray_backend import restart
+
+        parts["collector"] = restart(collector, lambda: make_collector(
+            cfg, parts["policy"], parts["device"], generation))
+        return parts["collector"]
     try:
         collector.shutdown()
     except Exception:  # noqa: BLE001 - a half-dead collector may fail to shut down politely

@@ -118,15 +118,24 @@ class LeagueConfig:
 
 
 @dataclass
+class RayConfig:
+    address: str = "local"
+    """'local' (start a Ray instance on this machine with `workers` CPUs, stopped when the run ends) or 'auto' (attach to the cluster started with `ray start`, left running)"""
+    ship_code: bool = True
+    """send this keisei_fn package to the Ray workers (runtime_env py_modules), so other nodes need only its dependencies installed"""
+
+
+@dataclass
 class CollectorConfig:
     backend: str = "direct"
-    """'direct' (one TorchRL Collector in the training process) or 'process' (TorchRL's multi-process collector: `workers` processes, weights synced after every update)"""
+    """'direct' (one TorchRL Collector in the training process), 'process' (TorchRL's multi-process collector: `workers` processes) or 'ray' (TorchRL's RayCollector: `workers` Ray actors); weights synced after every update"""
     workers: int = 2
-    """worker processes of the 'process' backend; each steps env.batch_size / workers games"""
+    """worker processes ('process') or Ray actors ('ray'); each steps env.batch_size / workers games"""
     on_worker_death: str = "restart"
     """when a worker process dies: 'restart' (new workers, new games; the run goes on) or 'stop' (checkpoint and exit with code 3)"""
     max_restarts: int = 3
     """worker deaths tolerated per run with on_worker_death=restart before the run stops anyway"""
+    ray: RayConfig = field(default_factory=RayConfig)
 
 
 @dataclass
@@ -203,7 +212,8 @@ _CHOICES = {
     "optim.lr_schedule": ("constant", "linear", "cosine"),
     "population.backend": ("folded", "loop"),
     "optim.compile": ("off", "default", "max-autotune"),
-    "collector.backend": ("direct", "process"),
+    "collector.backend": ("direct", "process", "ray"),
+    "collector.ray.address": ("local", "auto"),
     "collector.on_worker_death": ("restart", "stop"),
     "distributed.backend": ("auto", "gloo", "nccl"),
 }
@@ -277,8 +287,11 @@ def _check_population(cfg: DictConfig) -> None:
 
 
 def _check_collector(cfg: DictConfig) -> None:
-    if cfg.collector.backend != "process":
+    backend = cfg.collector.backend
+    if backend == "direct":
         return
+    if backend == "ray":
+        _check_ray(cfg)
     workers, games = cfg.collector.workers, cfg.env.batch_size
     if games % workers:
         raise ConfigError(f"collector.workers: env.batch_size={games} does not split evenly over "
@@ -286,8 +299,21 @@ def _check_collector(cfg: DictConfig) -> None:
     for key, value, why in (("league.fraction", cfg.league.fraction > 0, "league games"),
                             ("population.size", cfg.population.size > 1, "populations")):
         if value:
-            raise ConfigError(f"collector.backend=process does not support {why} yet "
+            raise ConfigError(f"collector.backend={backend} does not support {why} yet "
                               f"({key}); use collector.backend=direct")
+
+
+def _check_ray(cfg: DictConfig) -> None:
+    from importlib.util import find_spec
+
+    if find_spec("ray") is None:
+        raise ConfigError("collector.backend=ray needs Ray, which is not installed: "
+                          "pip install 'keisei_fn[ray]'")
+    if cfg.device != "cpu":
+        # The actors are scheduled without GPUs (see ray_backend.py), so their env and policy copy
+        # could not live on a GPU.
+        raise ConfigError(f"collector.backend=ray runs on CPU only for now (device={cfg.device}); "
+                          f"use collector.backend=direct or process")
 
 
 def default_yaml() -> str:
