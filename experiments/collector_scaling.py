@@ -1,6 +1,7 @@
 """Collection throughput by backend: direct (in process) vs TorchRL's multi-process collector and
 its RayCollector (a local Ray instance) with 1 and 2 workers, default config (128 games x 32 steps
-per iteration, compiled acting policy).
+per iteration; the measurements in docs/scaling.md were taken with the acting policy compiled,
+the default then: add optim.compile_acting=true to repeat them).
 
     .venv/bin/python experiments/collector_scaling.py [--iterations 5] [--only ray] [key=value ...]
 

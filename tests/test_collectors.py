@@ -180,6 +180,7 @@ def test_direct_backend_is_unchanged_by_default():
 
 
 def test_process_backend_with_the_compiled_acting_policy(tmp_path):
-    summary = train(tiny(tmp_path / "run", *PROCESS, "total_updates=1", "optim.compile=default"),
+    summary = train(tiny(tmp_path / "run", *PROCESS, "total_updates=1", "optim.compile=default",
+                         "optim.compile_acting=true"),
                     log=lambda *a: None)
     assert summary["counters"]["frames"] == 4 * 6

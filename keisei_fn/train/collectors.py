@@ -45,17 +45,20 @@ def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, see
     return ShogiEnv(batch_size, device=torch.device(device), max_plies=max_plies, impasse=impasse)
 
 
-def make_collector(cfg, policy, device: torch.device, generation: int = 0) -> Collector:
-    """The configured collector; `generation` counts worker restarts (new workers get new seeds)."""
-    frames = cfg.env.batch_size * cfg.ppo.rollout_steps
+def make_collector(cfg, policy, device: torch.device, generation: int = 0,
+                   games: int | None = None) -> Collector:
+    """The configured collector over `games` games (default `env.batch_size`; a population
+    plays K times that); `generation` counts worker restarts (new workers get new seeds)."""
+    games = games or cfg.env.batch_size
+    frames = games * cfg.ppo.rollout_steps
     if cfg.collector.backend == "direct":
-        env = ShogiEnv(cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
+        env = ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
                        impasse=cfg.env.impasse)
         return Collector(env, policy, frames_per_batch=frames, total_frames=-1, compact_obs=True,
                          trust_policy=True, track_traj_ids=False,
                          auto_register_policy_transforms=False)
     workers = cfg.collector.workers
-    per_worker = cfg.env.batch_size // workers
+    per_worker = games // workers
     env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
                        cfg.seed + 1000 * (w + 1) + 1_000_003 * generation)
                for w in range(workers)]

@@ -86,7 +86,9 @@ class OptimConfig:
     max_grad_norm: float = 0.5
     """global gradient-norm clip (0 disables)"""
     compile: str = "default"
-    """torch.compile the update step and the acting policy: 'off', 'default' or 'max-autotune' (see README, "Compilation")"""
+    """torch.compile the update step: 'off', 'default' or 'max-autotune' (see README, "Compilation")"""
+    compile_acting: bool = False
+    """also compile the acting policy (with optim.compile's mode); no gain measured on a 2-core CPU (README)"""
     max_skipped_updates: int = 4
     """non-finite updates tolerated per iteration before rolling back and halving the lr"""
     max_rollbacks: int = 5

@@ -23,7 +23,7 @@ from .advantage import make_gae
 from .checkpoint import CheckpointError, check_param_shapes
 from .config import to_yaml
 from .collectors import backend_of, make_collector
-from .compile import compile_mode, compile_update
+from .compile import acting_compile_mode, compile_mode, compile_update
 from .optim import adam_init
 from .policy import CollectPolicy, act
 from .rollout import CARRIED_KEYS, carrier, restore_carrier
@@ -72,7 +72,7 @@ def build(cfg, log=print, group=SINGLE):
     # Process backend: each worker samples from its own seeded global RNG (collectors.py).
     sampler = policy_gen if cfg.collector.backend == "direct" else None
     policy = CollectPolicy(net, sampler, opponent=opponent, learner_side=learner_side,
-                           act_fn=compile_update(act, compile_mode(cfg), log=log,
+                           act_fn=compile_update(act, acting_compile_mode(cfg), log=log,
                                                  what="the acting policy"))
     collector = make_collector(cfg, policy, device)
     update = compile_update(

@@ -16,18 +16,17 @@ from pathlib import Path
 
 import torch
 from tensordict import TensorDict
-from torchrl.collectors import Collector
 
-from ..env import ShogiEnv
+from . import distributed
 from ..models import build_model, param_count
 from .advantage import make_gae, zero_sum_gae
 from .checkpoint import CheckpointError, check_param_shapes, save_checkpoint
-from .compile import compile_mode, compile_update
-from . import distributed
-from .distributed import SINGLE, gradient_mean
+from .collectors import make_collector
+from .compile import acting_compile_mode, compile_mode, compile_update
 from .config import to_yaml
-from .evaluate import format_match, play_match
+from .distributed import SINGLE, gradient_mean
 from .driver import Steps, drive
+from .evaluate import format_match, play_match
 from .loop import CHECKPOINT_FORMAT, rng_restore, rng_snapshot
 from .optim import adam_init
 from .population import (PopulationPolicy, act_members, init_members, learn_population,
@@ -46,14 +45,12 @@ def build_population(cfg, log=print, group=SINGLE) -> dict:
     params = init_members(cfg, device)
     net = build_model(cfg.model).to(device)  # the loop backend's module; evaluation template
     generators = [torch.Generator(device=device).manual_seed(s) for s in member_seeds(cfg)]
+    act_fn = compile_update(act_members, acting_compile_mode(cfg), log=log,
+                            what="the acting policy")
     policy = PopulationPolicy(net, params.clone(), generators, cfg.population.backend,
-                              act_fn=compile_update(act_members, compile_mode(cfg), log=log,
-                                                    what="the acting policy"))
-    env = ShogiEnv(members * cfg.env.batch_size, device=device, max_plies=cfg.env.max_plies,
-                   impasse=cfg.env.impasse)
-    collector = Collector(env, policy, frames_per_batch=env.batch_size[0] * cfg.ppo.rollout_steps,
-                          total_frames=-1, compact_obs=True, trust_policy=True,
-                          track_traj_ids=False, auto_register_policy_transforms=False)
+                              act_fn=act_fn)
+    # direct only (config.py): member k's rows k*B ... k*B+B-1 must stay in one env batch
+    collector = make_collector(cfg, policy, device, games=members * cfg.env.batch_size)
     return {"device": device, "net": net, "initial_params": params, "policy": policy,
             "collector": collector,
             "update": compile_update(make_population_update(cfg, net, gradient_mean(group)),
