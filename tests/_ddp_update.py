@@ -9,6 +9,7 @@ arithmetic done in one process.
 import sys
 
 import torch
+import torch._dynamo
 
 from keisei_fn.models import state_params
 from keisei_fn.train import distributed
@@ -20,7 +21,8 @@ from keisei_fn.train.rollout import carrier, training_batch
 
 
 def main(out_dir: str, mode: str, *overrides: str) -> None:
-    """mode: 'eager', or 'compiled' (only the update step is compiled: what the all-reduce is in)."""
+    """mode: 'eager', 'compiled' (only the update step is compiled: what the all-reduce is in), or
+    'explain' (torch._dynamo.explain of the update step instead of running it)."""
     cfg = load_config(None, [*overrides, "optim.compile=off"])
     group = distributed.join(cfg)
     cfg = distributed.rank_config(cfg, group)
@@ -38,6 +40,15 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     with torch.no_grad():
         _, last_value = parts["net"](carrier(parts["collector"]).get("observation"))
     batch = training_batch(rollout, parts["gae"], last_value)[:cfg.ppo.minibatch_size]
+    if mode == "explain":  # the all-reduce must not break the update's graph
+        explained = torch._dynamo.explain(parts["update"])(
+            carry["params"], carry["opt_state"], batch[:cfg.ppo.minibatch_size],
+            torch.tensor(cfg.optim.lr))
+        torch.save({"graphs": explained.graph_count, "breaks": explained.graph_break_count},
+                   f"{out_dir}/rank{group.rank}.pt")
+        parts["collector"].shutdown()
+        distributed.leave(group)
+        return
     before = carry["params"].clone()
     params, _, metrics = parts["update"](carry["params"], carry["opt_state"], batch,
                                          torch.tensor(cfg.optim.lr))

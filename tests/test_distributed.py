@@ -102,6 +102,13 @@ def test_update_applies_the_mean_of_the_ranks_gradients(tmp_path, mode):
     assert moved_alone > 1e-3, "the mean gradient gave rank 0's own update: nothing was averaged"
 
 
+def test_the_all_reduce_compiles_into_the_update_graph_without_breaks(tmp_path):
+    torchrun(str(HERE / "_ddp_update.py"), str(tmp_path), "explain", *UPDATE_CFG)
+    for rank in (0, 1):
+        explained = torch.load(tmp_path / f"rank{rank}.pt")
+        assert explained == {"graphs": 1, "breaks": 0}, explained
+
+
 # ---------------------------------------------------------------- end to end, through the CLI
 
 GROUP_RUN = [*TINY, "checkpoint_every=2"]
