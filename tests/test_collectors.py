@@ -53,6 +53,12 @@ def test_each_row_is_one_game_stream_and_gae_never_crosses_workers(process_parts
     collector = parts["collector"]
     iterator = iter(collector)
     raw = next(iterator)
+    check_rows_and_gae_per_worker(cfg, parts, collector, raw)
+
+
+def check_rows_and_gae_per_worker(cfg, parts, collector, raw) -> None:
+    """Shared with tests/test_ray_collector.py: raw [2 workers, 3 games, T] flattens to rows that
+    are each one game stream, and GAE over all rows equals each worker's rows computed alone."""
     assert tuple(raw.batch_size) == (2, 3, 12)  # [workers, games per worker, time]
     rollout = as_rows(raw)
     # Every row continues its own game: the next step's observation is this step's "next" one,

@@ -30,15 +30,14 @@ import ray
 import torch
 
 from keisei_fn.train import ray_backend
-from keisei_fn.train.advantage import make_gae, zero_sum_gae
 from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.train.collectors import (CollectorWorkerDied, as_rows, backend_of, dead_workers,
-                                        restart_collector, state_after, sync_weights)
+                                        restart_collector, sync_weights)
 from keisei_fn.train.config import ConfigError, load_config
 from keisei_fn.train.loop import build
-from keisei_fn.train.rollout import shape_rewards
 from keisei_fn.train.run import train
 
+from test_collectors import check_rows_and_gae_per_worker
 from test_train import TINY, flat, tiny
 
 RAY = ["collector.backend=ray", "collector.workers=2"]
@@ -111,28 +110,7 @@ class TestOneCollector:
         assert backend_of(collector) == "ray"
         sync_weights(collector, parts["policy"])
         raw = next(iter(collector))
-        assert tuple(raw.batch_size) == (2, 3, 12)  # [workers, games per worker, time]
-        rollout = as_rows(raw)
-        nxt, obs = rollout["next", "observation"][:, :-1], rollout["observation"][:, 1:]
-        done = rollout["next", "done"][:, :-1, 0]
-        same = (nxt == obs).flatten(2).all(-1)
-        assert same[~done].all() and done.sum() < done.numel()
-        assert not torch.equal(raw["action"][0], raw["action"][1])  # seeded apart
-
-        after = state_after(collector, rollout)
-        with torch.no_grad():
-            _, last_value = parts["net"](after["observation"])
-        shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
-        gae = make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)
-        together = zero_sum_gae(gae, rollout.clone(), last_value)
-        for worker in range(2):  # each actor's rows alone, as if computed in its own process
-            rows = slice(3 * worker, 3 * worker + 3)
-            alone = zero_sum_gae(gae, rollout[rows].clone(), last_value[rows])
-            torch.testing.assert_close(together["advantage"][rows], alone["advantage"], rtol=0,
-                                       atol=0)
-            torch.testing.assert_close(together["value_target"][rows], alone["value_target"],
-                                       rtol=0, atol=0)
-
+        check_rows_and_gae_per_worker(cfg, parts, collector, raw)
 
     def test_weights_reach_the_actors_after_an_update(self, ray_parts):
         _, parts = ray_parts
