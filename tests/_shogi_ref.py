@@ -7,7 +7,6 @@ positions themselves.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -30,34 +29,20 @@ N_LABELS = 27 * 81
 NONE, MATE, REPETITION, PERPETUAL_CHECK, MOVE_CAP, IMPASSE = 0, 1, 2, 3, 4, 5
 
 
-# --------------------------------------------------------------------------- shared data
-def shared_dir() -> Path:
-    env = os.environ.get("KEISEI_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared"
-
-
-def perft_json_path() -> Path:
-    return shared_dir() / "reference" / "perft.json"
+# --------------------------------------------------------------------------- reference data
+# Vendored into the repository (tests/data/perft.json: counts computed with cshogi 1.1.0, which
+# agree with published perft tables): a clone must test itself with nothing outside it.
+PERFT_JSON = Path(__file__).resolve().parent / "data" / "perft.json"
 
 
 def load_perft_positions() -> list[dict]:
-    """Positions of shared/reference/perft.json; raises FileNotFoundError with a clear message."""
-    path = perft_json_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"perft reference file not found at {path} (set KEISEI_SHARED to the shared/ directory)"
-        )
-    with open(path) as fh:
+    """Positions of tests/data/perft.json."""
+    with open(PERFT_JSON) as fh:
         return json.load(fh)["positions"]
 
 
 def perft_sfens() -> dict[str, str]:
-    try:
-        return {p["name"]: p["sfen"] for p in load_perft_positions()}
-    except FileNotFoundError:
-        return {}
+    return {p["name"]: p["sfen"] for p in load_perft_positions()}
 
 
 # --------------------------------------------------------------------------- squares / USI
