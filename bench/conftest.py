@@ -92,3 +92,16 @@ def peer_games(bench_config):
         return cache[batch_size]
 
     return get
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Every saved benchmark JSON names its machine: CPU model, cores, ISA flags, torch, threads."""
+    from gates import machine
+
+    machine_info["keisei"] = machine()
+
+
+def pytest_report_header(config):
+    from gates import describe_machine
+
+    return f"machine: {describe_machine()}"

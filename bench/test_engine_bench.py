@@ -22,10 +22,10 @@ import torch
 
 import cshogi_peer
 import engine_loop
+from gates import BASELINES, check_floor
 from settings import CONFIG
 
 BENCH_DIR = Path(__file__).parent
-BASELINES = json.loads((BENCH_DIR / "baselines.json").read_text())
 RATIO_BATCH = 1024
 
 
@@ -180,10 +180,7 @@ def test_ratio_vs_cshogi_b1024(benchmark, bench_config, shogi):
         goal=BASELINES["ratio_b1024"]["goal"],
         floor=floor,
     )
-    assert ratio >= floor, (
-        f"ours/cshogi states/s at B=1024 = {ratio:.3f} < floor {floor} (bench/baselines.json); "
-        f"per-round ratios {[round(r, 3) for r in ratios]}"
-    )
+    check_floor("ours/cshogi states/s at B=1024", ratio, floor, ratios)
 
 
 # ---------------------------------------------------------------------------------------- memory

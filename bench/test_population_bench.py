@@ -13,15 +13,14 @@ population_run.py. The gate: update ratio at K = 8 >= its floor in baselines.jso
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-from pathlib import Path
 
 import pytest
 import torch
 
 import train_parts
+from gates import BASELINES, check_floor
 from settings import LONG
 from keisei_fn.train.advantage import zero_sum_gae
 from keisei_fn.train.compile import compile_update
@@ -30,7 +29,6 @@ from keisei_fn.train.population import learn_population, make_population_update
 from keisei_fn.train.population_run import build_population, fresh_population_carry
 from keisei_fn.train.rollout import BATCH_KEYS, carrier, shape_rewards
 
-BASELINES = json.loads((Path(__file__).parent / "baselines.json").read_text())
 ROUNDS = 7 if LONG else 4  # interleaved; the first is a warm-up
 # Per member: games x steps = samples per update call, one minibatch of 256 per epoch (the
 # default config's minibatch), 1 epoch (short) or the default's 2 (long).
@@ -112,9 +110,7 @@ def test_population_update_folded_vs_loop(benchmark, variant, members):
         folded_over_loop_speed=ratio, per_round=[round(r, 3) for r in per_round])
     floor = BASELINES["population_update_k8"]["floor"].get(variant)
     if members == 8 and floor is not None:
-        assert ratio >= floor, (
-            f"K=8 {variant}: folded update speed / loop = {ratio:.2f} < floor {floor} "
-            f"(bench/baselines.json); per round {[f'{r:.2f}' for r in per_round]}")
+        check_floor(f"K=8 {variant}: folded update speed / loop", ratio, floor, per_round)
 
 
 @pytest.mark.parametrize("members", [1, 4, 8])

@@ -14,19 +14,17 @@ default, see conftest.py).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-from pathlib import Path
 
 import pytest
 import torch
 
 import train_parts
+from gates import BASELINES, check_ceiling, check_floor
 from settings import CONFIG, LONG
 from keisei_fn.train.loop import learn
 
-BASELINES = json.loads((Path(__file__).parent / "baselines.json").read_text())
 # A compile still running after this is recorded as too slow, then skipped (env override for tests
 # of that path).
 COMPILE_LIMIT_S = float(os.environ.get("KEISEI_BENCH_COMPILE_LIMIT_S", "300"))
@@ -139,9 +137,8 @@ def test_collector_overhead(benchmark, model, train_setups):
         goal=gate["goal"],
         ceiling=ceiling,
     )
-    assert overhead <= ceiling, (
-        f"{model}: collector overhead over bare env+policy (CPU time) = {overhead:.1%} > ceiling "
-        f"{ceiling:.0%} (bench/baselines.json); per round {[f'{r:.1%}' for r in per_round]}")
+    check_ceiling(f"{model}: collector overhead over bare env+policy (CPU time)", overhead,
+                  ceiling, per_round)
 
 
 # ---------------------------------------------------------------------------------------- update
@@ -246,11 +243,8 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
     assert info["graph_breaks"] == 0, f"graph breaks in the update step: {info['first_graph_break']}"
     gate = BASELINES["compiled_update_speed"]
     if model in gate["floor"]:
-        speed = info["compiled_over_eager_speed"]
-        assert speed >= gate["floor"][model], (
-            f"{model}: compiled update speed / eager = {speed:.2f} < floor {gate['floor'][model]} "
-            f"(bench/baselines.json); per round "
-            f"{[round(e[1] / c[1], 2) for e, c in zip(t_eager, t_compiled)]}")
+        check_floor(f"{model}: compiled update speed / eager", info["compiled_over_eager_speed"],
+                    gate["floor"][model], [e[1] / c[1] for e, c in zip(t_eager, t_compiled)])
 
 
 # ------------------------------------------------------------------------- policy forward, GAE
@@ -325,5 +319,4 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
                                 compiled_ms=1e3 * statistics.median(t[1] for t in t_compiled[1:]) / 5,
                                 compiled_over_eager_speed=speed,
                                 per_round=[round(r, 3) for r in per_round])
-    assert speed >= floor, (f"acting: compiled / eager speed {speed:.2f} < floor {floor} "
-                            f"(bench/baselines.json); per round {[round(r, 2) for r in per_round]}")
+    check_floor("acting: compiled / eager speed", speed, floor, per_round)
