@@ -189,3 +189,51 @@ def test_sigterm_finishes_the_iteration_checkpoints_and_exits_cleanly(tmp_path):
     payload = read_checkpoint(list_checkpoints(run)[-1])
     assert payload["counters"]["iteration"] >= 1
     assert "final evaluation" not in out  # stopped, not finished
+
+
+def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
+    """The first iteration's compilation (2 s here, measured by compile.compile_seconds) does not
+    count against time_budget_s=1: training goes on until 1 s of iterations has passed."""
+    import time
+
+    from tensordict import TensorDict
+
+    from keisei_fn.train import distributed, driver
+
+    compiled = [0.0]
+    monkeypatch.setattr(driver, "compile_seconds", lambda: compiled[0])
+
+    def iterate():
+        if not compiled[0]:  # the first call "compiles" for 2 s
+            time.sleep(2.0)
+            compiled[0] = 2.0
+        time.sleep(0.1)
+        return {"frames": 1, "games": 0, "metrics": {}, "stats": {}}
+
+    cfg = tiny(tmp_path / "run", "time_budget_s=1", "total_updates=0", "checkpoint_every=1000",
+               "eval.every=0")
+    counters = {"iteration": 0, "frames": 0, "games": 0, "train_seconds": 0.0}
+    carry = {"counters": counters, "params": TensorDict({"w": torch.zeros(1)})}
+    steps = driver.Steps(iterate, lambda step: None, lambda: None, lambda: {"eval": []})
+    from keisei_fn.train.progress import make_console
+
+    summary = driver.drive(cfg, distributed.SINGLE, carry, steps, lambda: None,
+                           lambda *a: None, make_console())
+    c = summary["counters"]
+    assert c["compile_seconds"] == 2.0
+    assert c["iteration"] >= 8, c  # ~10 iterations of 0.1 s; with the compile counted: 1
+    assert 1.0 <= c["train_seconds"] < 1.6, c
+
+
+def test_compiled_step_reports_its_compile_time_and_the_budget_rule():
+    from keisei_fn.train.compile import compile_seconds, compile_update
+
+    lines = []
+    step = compile_update(lambda x: x * 2 + 1, "default", log=lines.append, what="a test step")
+    before = compile_seconds()
+    assert torch.equal(step(torch.ones(3)), torch.full((3,), 3.0))
+    assert compile_seconds() > before
+    assert "not counted in the time budget" in lines[0] and "compiled a test step" in lines[1], lines
+    after = compile_seconds()
+    step(torch.ones(3))  # compiled already: no more compile time
+    assert compile_seconds() == after

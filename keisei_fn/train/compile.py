@@ -20,10 +20,31 @@ import torch
 
 from .._errors import first_line
 
+# Wall seconds this process spent compiling (first calls of CompiledSteps): the trainer's clock
+# leaves them out, so `time_budget_s` buys the same training on a cold cache as on a warm one.
+_compile_seconds = 0.0
+
+
+def compile_seconds() -> float:
+    """Wall seconds spent compiling so far in this process (the driver subtracts the change)."""
+    return _compile_seconds
+
+
 def kernel_cache_dir() -> str:
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 
     return cache_dir()
+
+
+def expected_compile_cost() -> str:
+    """What a user should expect the one-time compilation to cost, from the state of the cache.
+    Figures: the default config's update on 2-core CPUs, 60-98 s cold, ~20 s warm (docs/results.md)."""
+    from pathlib import Path
+
+    cache = Path(kernel_cache_dir())
+    if cache.is_dir() and any(cache.iterdir()):
+        return f"kernel cache found in {cache}: about 20 s for the default model"
+    return "cold kernel cache: 1-2 min for the default model on a 2-core CPU, once per machine"
 
 
 def _stop_compile_workers() -> None:
@@ -87,18 +108,25 @@ class CompiledStep:
     def __call__(self, *args):
         if self._chosen is not None:
             return self._chosen(*args)
-        self.fn(*args)
+        global _compile_seconds
+        self.log(f"compiling {self.what} (torch.compile mode={self.mode}; "
+                 f"{expected_compile_cost()}); not counted in the time budget")
         start = time.perf_counter()
         try:
-            out = self._compiled(*args)
-        except Exception as err:  # compilation errors come in many types
-            self.log(f"warning: torch.compile of {self.what} failed ({type(err).__name__}: "
-                     f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids the "
-                     f"try)")
-            self._chosen = self.fn
-            return self.fn(*args)
-        self._chosen = self._compiled
-        _stop_compile_workers()
-        self.log(f"compiled {self.what} in {time.perf_counter() - start:.1f} s "
-                 f"(torch.compile mode={self.mode}; kernels cached in {kernel_cache_dir()})")
-        return out
+            self.fn(*args)
+            compile_start = time.perf_counter()
+            try:
+                out = self._compiled(*args)
+            except Exception as err:  # compilation errors come in many types
+                self.log(f"warning: torch.compile of {self.what} failed ({type(err).__name__}: "
+                         f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids "
+                         f"the try)")
+                self._chosen = self.fn
+                return self.fn(*args)
+            self._chosen = self._compiled
+            _stop_compile_workers()
+            self.log(f"compiled {self.what} in {time.perf_counter() - compile_start:.1f} s "
+                     f"(kernels cached in {kernel_cache_dir()}); training clock runs")
+            return out
+        finally:
+            _compile_seconds += time.perf_counter() - start

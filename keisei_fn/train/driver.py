@@ -13,6 +13,7 @@ import time
 from typing import Callable, NamedTuple
 
 from . import distributed
+from .compile import compile_seconds
 from .progress import progress_bar, status_line
 
 
@@ -71,13 +72,16 @@ def drive(cfg, group, carry: dict, steps: Steps, checkpoint: Callable[[], None],
             reason = distributed.agree_stop(group, stop_reason(cfg, c, stop))
             if reason:
                 break
-            start = time.perf_counter()
+            start, compiled_before = time.perf_counter(), compile_seconds()
             step = steps.iterate()
-            elapsed = time.perf_counter() - start
+            # Compiling is a one-time cost of the machine, not training: the budget leaves it out.
+            compiling = compile_seconds() - compiled_before
+            elapsed = time.perf_counter() - start - compiling
             c["iteration"] += 1
             c["frames"] += step["frames"]
             c["games"] += int(step["games"])
             c["train_seconds"] += elapsed
+            c["compile_seconds"] = c.get("compile_seconds", 0.0) + compiling
             steps.record(step)
             if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
                 steps.evaluate()
