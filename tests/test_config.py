@@ -81,6 +81,13 @@ def test_overrides_apply():
 def test_bad_override_is_one_line_config_error_naming_the_key(override, key):
     msg = _one_line_error([override])
     assert key in msg, f"message {msg!r} does not name {key!r}"
+    if "." in key:  # a top-level key's full name is also its short name in OmegaConf's text
+        assert msg.count(key) == 1, f"message {msg!r} names {key!r} more than once"
+
+
+def test_unknown_key_suggests_the_nearest_one():
+    assert _one_line_error(["model.blockz=3"]) == (
+        "model.blockz: Key 'blockz' not in 'ModelConfig'. Did you mean: 'blocks'?")
 
 
 def test_both_stop_conditions_zero_is_an_error():

@@ -367,8 +367,11 @@ def _merge(cfg: DictConfig, layer, where: str) -> DictConfig:
     try:
         return OmegaConf.merge(cfg, layer)
     except (OmegaConfBaseException, TypeError, ValueError) as err:
-        message = _short(err) if isinstance(err, OmegaConfBaseException) else str(err)
-        raise ConfigError(f"{where}: {first_line(Exception(message))}") from None
+        message = first_line(Exception(
+            _short(err) if isinstance(err, OmegaConfBaseException) else str(err)))
+        # An override's key is already in OmegaConf's message: name it once.
+        raise ConfigError(message if message.startswith(f"{where}: ") else f"{where}: {message}"
+                          ) from None
 
 
 def to_yaml(cfg: DictConfig) -> str:
