@@ -61,29 +61,49 @@ def _train(args) -> None:
             print(f"  {member}{format_match(r)}")
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it or there is
+    none to show (argparse's ArgumentDefaultsHelpFormatter would print 'default: None')."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and "default" not in text
+                and not any(action.default is none for none in (None, False, argparse.SUPPRESS))):
+            text += " (default: %(default)s)"
+        return text
+
+
+TRAIN_EPILOG = """config keys: `keisei-fn train --print-config` prints every key with its value;
+keisei_fn/train/default.yaml explains each one; docs/training.md describes the algorithm.
+Give changes as key=value, e.g. `keisei-fn train env.batch_size=64 time_budget_s=1800`."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="keisei-fn", description=__doc__)
+    parser = argparse.ArgumentParser(prog="keisei-fn", description=__doc__,
+                                     formatter_class=_HelpWithDefaults)
     # The engine's ops are small and memory-bound: on a 2-core machine one intra-op thread was
     # faster than two (measured, bench/), and much faster when the machine is busy.
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser = _with_formatter(sub.add_parser)
 
     p = sub.add_parser("perft", help="count legal move sequences from a position (batched engine)")
     p.add_argument("sfen", help="an SFEN string (quote it) or 'startpos'")
-    p.add_argument("depth", type=int)
+    p.add_argument("depth", type=int, help="plies to count (1: the legal moves)")
     p.add_argument("--chunk-size", type=int, default=16384, help="positions expanded at once")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     p.set_defaults(run=_perft)
 
     p = sub.add_parser("selfplay", help="play random self-play games and print their statistics")
-    p.add_argument("--games", type=int, default=256)
+    p.add_argument("--games", type=int, default=256, help="games to finish")
     p.add_argument("--batch-size", type=int, default=256, help="games played in parallel")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random moves")
     p.add_argument("--max-plies", type=int, default=512, help="move cap (draw, truncated)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     p.set_defaults(run=_selfplay)
 
-    p = sub.add_parser("train", help="self-play PPO training (config: keisei_fn/train/default.yaml)")
+    p = sub.add_parser("train", help="self-play PPO training (config: keisei_fn/train/default.yaml)",
+                       epilog=TRAIN_EPILOG, formatter_class=_EpilogAsIs)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. env.batch_size=64 model.blocks=4")
     p.add_argument("--config", help="a YAML file merged over the embedded defaults")
@@ -97,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _FEATURE_COMMANDS:
         importlib.import_module(module).register(sub)
     return parser
+
+
+class _EpilogAsIs(argparse.RawDescriptionHelpFormatter, _HelpWithDefaults):
+    pass
+
+
+def _with_formatter(add_parser):
+    """Subcommands, including those registered by feature modules, show their defaults."""
+    def add(name, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpWithDefaults)
+        return add_parser(name, **kwargs)
+    return add
 
 
 _FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.arena.eval_cli",

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds an external engine gets for each reply before it loses")
     p.add_argument("--think-ms", type=int, default=100, help="byoyomi sent to USI engines")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device of the agent's network")
     p.set_defaults(run=_eval)
 
     from .gnushogi_usi import add_arguments

@@ -16,13 +16,13 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a checkpoint file, or a run directory (its newest checkpoint)")
     p.add_argument("--color", choices=("black", "white"), default="black",
-                   help="your side (Black moves first; default black)")
+                   help="your side (Black moves first)")
     p.add_argument("--letters", choices=("western", "japanese"), default="western",
                    help="piece names: western (P L N S G B R K, +P) or japanese (歩 香 ... 龍)")
     p.add_argument("--temperature", type=float, default=0.0,
-                   help="0: the agent plays its best move; > 0: it samples (default 0)")
+                   help="0: the agent plays its best move; > 0: it samples")
     p.add_argument("--seed", type=int, default=0, help="seed of sampled moves")
-    p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw; default 512)")
+    p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw)")
     p.add_argument("--device", default="cpu", help="torch device of the network")
     p.set_defaults(run=_play)
 

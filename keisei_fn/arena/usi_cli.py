@@ -15,12 +15,12 @@ def register(subparsers) -> None:
                     "of the same name (the GUI may change it).")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a checkpoint file, or a run directory (its newest checkpoint)")
-    p.add_argument("--device", default="cpu", help="torch device of the network (Device)")
+    p.add_argument("--device", default="cpu", help="torch device of the network (USI option Device)")
     p.add_argument("--temperature", default="0",
-                   help="0: the best move; > 0: sample moves (Temperature, default 0)")
+                   help="0: the best move; > 0: sample moves (USI option Temperature)")
     p.add_argument("--search", default="none", metavar="{none,1ply}",
-                   help="none: the policy's move; 1ply: value-guided 1-ply search (Search)")
-    p.add_argument("--seed", default="0", help="seed of sampled moves (Seed, default 0)")
+                   help="none: the policy's move; 1ply: value-guided 1-ply search (USI option Search)")
+    p.add_argument("--seed", default="0", help="seed of sampled moves (USI option Seed)")
     p.set_defaults(run=_usi)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 
 def make_console() -> Console:
@@ -22,10 +24,11 @@ def progress_bar(enabled: bool, total: float, unit: str, console: Console):
             console.print(f"[{to:.0f}/{total:.0f} {unit}] {info}")
         yield advance
         return
-    columns = [TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-               TextColumn("{task.fields[info]}")]
-    with Progress(*columns, console=console, transient=False, refresh_per_second=2) as bar:
+    columns = [TextColumn("[bold]train"), BarColumn(bar_width=None),
+               TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn()]
+    with _BarOverStatus(*columns, console=console, transient=False, refresh_per_second=2,
+                        expand=True) as bar:
         task = bar.add_task("train", total=total, info="")
 
         def advance(to, info=""):
@@ -33,11 +36,28 @@ def progress_bar(enabled: bool, total: float, unit: str, console: Console):
         yield advance
 
 
+class _BarOverStatus(Progress):
+    """The bar, percentage, elapsed time and ETA on one line, the status on the line below: a
+    status beside the bar would squeeze the bar to nothing on an 80-column terminal."""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            if task.fields.get("info"):
+                yield Text(task.fields["info"])
+
+
+def _value(x, spec: str) -> str:
+    """A metric for the status line; '-' until there is one (no game has ended yet, say)."""
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
 def status_line(counters: dict, metrics: dict, stats: dict, steps_per_s: float) -> str:
+    length = stats.get("mean_length") if stats.get("games") else None
     return (f"it {counters['iteration']} | {counters['frames']:,} steps {steps_per_s:,.0f}/s | "
-            f"games {counters['games']:,} len {stats.get('mean_length', float('nan')):.0f} | "
-            f"ent {metrics.get('entropy', float('nan')):.2f} "
-            f"kl {metrics.get('kl_approx', float('nan')):.4f} "
-            f"ev {metrics.get('explained_variance', float('nan')):.2f}")
+            f"games {counters['games']:,} len {_value(length, '.0f')} | "
+            f"ent {_value(metrics.get('entropy'), '.2f')} "
+            f"kl {_value(metrics.get('kl_approx'), '.4f')} "
+            f"ev {_value(metrics.get('explained_variance'), '.2f')}")
 
 
