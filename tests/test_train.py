@@ -237,3 +237,22 @@ def test_compiled_step_reports_its_compile_time_and_the_budget_rule():
     after = compile_seconds()
     step(torch.ones(3))  # compiled already: no more compile time
     assert compile_seconds() == after
+
+
+def test_training_evaluation_reports_its_progress():
+    """play_match tells its progress after every ply; match_progress prints a line from it."""
+    from keisei_fn.models import build_model
+    from keisei_fn.train.evaluate import match_progress, play_match
+
+    cfg = tiny("unused", "total_updates=1")
+    calls, lines = [], []
+    printer = match_progress(lines.append, "eval vs random", 4, every_s=0.0)
+
+    def progress(plies, finished):
+        calls.append((plies, finished))
+        printer(plies, finished)
+
+    r = play_match(build_model(cfg.model), "random", 4, max_plies=12, progress=progress)
+    assert [p for p, _ in calls] == list(range(1, len(calls) + 1))
+    assert calls[-1][1] == 4 and all(a <= b for (_, a), (_, b) in zip(calls, calls[1:]))
+    assert r["games"] == 4 and lines[-1].startswith("  eval vs random: 4/4 games finished, ply")

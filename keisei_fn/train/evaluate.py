@@ -8,6 +8,8 @@ Opponents are pure functions (state, generator) -> action [B]:
 from __future__ import annotations
 
 import math
+import time
+from typing import Callable
 
 import torch
 from tensordict import TensorDict
@@ -41,8 +43,10 @@ def agent_actions(net, state: TensorDict, generator: torch.Generator, greedy: bo
 
 
 def play_match(net, opponent: str, games: int, max_plies: int = 256, seed: int = 0,
-               greedy: bool = True, device="cpu") -> dict:
-    """`games` games (agent Black in the first half, White in the rest), all in one batch.
+               greedy: bool = True, device="cpu",
+               progress: Callable[[int, int], None] | None = None) -> dict:
+    """`games` games (agent Black in the first half, White in the rest), all in one batch;
+    `progress(plies played, games finished)` is called after every ply.
 
     Returns wins/draws/losses from the agent's side, a 95% Wilson interval of the score and the
     mean game length.
@@ -57,6 +61,7 @@ def play_match(net, opponent: str, games: int, max_plies: int = 256, seed: int =
     result = torch.zeros(games, device=device)  # from the agent's side
     length = torch.zeros(games, device=device)
     live = torch.ones(games, dtype=torch.bool, device=device)
+    plies = 0
     while bool(live.any()):
         rows = live.nonzero().squeeze(1)
         sub = state[rows]
@@ -70,6 +75,9 @@ def play_match(net, opponent: str, games: int, max_plies: int = 256, seed: int =
         length[rows[ended]] = nxt["ply"][ended].float()
         state[rows] = nxt
         live[rows[ended]] = False
+        plies += 1
+        if progress is not None:
+            progress(plies, games - int(live.sum()))
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
     draws = games - wins - losses
     score = (wins + 0.5 * draws) / games
@@ -84,6 +92,22 @@ def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
+    """A `play_match` progress callback: a line at most every `every_s` seconds, so a long
+    evaluation shows it is alive."""
+    started = last = time.monotonic()
+
+    def progress(plies: int, finished: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_s:
+            last = now
+            print_line(f"  {label}: {finished}/{games} games finished, ply {plies} "
+                       f"({now - started:.0f} s)")
+
+    return progress
 
 
 def format_match(r: dict) -> str:

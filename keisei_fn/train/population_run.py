@@ -26,7 +26,7 @@ from .compile import acting_compile_mode, compile_mode, compile_update
 from .config import to_yaml
 from .distributed import SINGLE, gradient_mean
 from .driver import Steps, drive
-from .evaluate import format_match, play_match
+from .evaluate import format_match, match_progress, play_match
 from .loop import CHECKPOINT_FORMAT, rng_restore, rng_snapshot
 from .optim import adam_init
 from .population import (PopulationPolicy, act_members, init_members, learn_population,
@@ -145,7 +145,9 @@ def evaluate_members(cfg, carry, parts, console) -> list[dict]:
         for i, opponent in enumerate(cfg.eval.opponents):
             r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
                            seed=cfg.seed * 1000 + i, greedy=cfg.eval.greedy_policy,
-                           device=cfg.device)
+                           device=cfg.device, progress=match_progress(
+                               console.print, f"eval @ it {iteration} member {k} vs {opponent}",
+                               cfg.eval.games))
             r.update(iteration=iteration, member=k)
             results.append(r)
             console.print(f"eval @ it {iteration} member {k}: {format_match(r)}")

@@ -12,7 +12,7 @@ from . import distributed
 from .checkpoint import (list_checkpoints, load_latest, read_checkpoint,
                          remove_stale_temporaries, save_checkpoint)
 from .config import from_yaml, load_config, to_yaml
-from .evaluate import format_match, play_match
+from .evaluate import format_match, match_progress, play_match
 from .driver import Steps, drive
 from .loop import (build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
                    pick_league_opponent, restore, seed_everything)
@@ -57,7 +57,8 @@ def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
     for i, opponent in enumerate(cfg.eval.opponents):
         r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
                        seed=cfg.seed * 1000 + i, greedy=cfg.eval.greedy_policy,
-                       device=cfg.device)
+                       device=cfg.device, progress=match_progress(
+                           console.print, f"eval @ it {iteration} vs {opponent}", cfg.eval.games))
         r["iteration"] = iteration
         results.append(r)
         console.print(f"eval @ it {iteration}: {format_match(r)}")
