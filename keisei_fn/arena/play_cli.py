@@ -39,6 +39,11 @@ def _play(args) -> None:
     from ..agent import load_agent
     from .play import HELP, new_game, play
 
+    import time
+
+    console = Console()
+    started = time.perf_counter()
+    console.print(f"loading {args.checkpoint} ...", markup=False, highlight=False)
     try:
         net, _ = load_agent(args.checkpoint, device=args.device)
     except ValueError:  # CheckpointError included: cli.main prints it as one line, exit 2
@@ -46,7 +51,8 @@ def _play(args) -> None:
     except Exception as err:  # noqa: BLE001 - e.g. a CPU-only torch asked for "cuda"
         raise ValueError(f"cannot load {args.checkpoint} on {args.device}: "
                          f"{first_line(err)}") from None
-    console = Console()
+    console.print(f"loaded in {time.perf_counter() - started:.1f} s", markup=False,
+                  highlight=False)
     console.print(HELP, markup=False, highlight=False)
     game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)

@@ -32,6 +32,15 @@ def _usi(args) -> None:
     for name, value in (("Device", args.device), ("Temperature", args.temperature),
                         ("Search", args.search), ("Seed", args.seed)):
         options = set_option(options, name, value)
+    import sys
+    import time
+
     # A bad checkpoint must fail here, as one line and exit code 2 (cli.main), not in a GUI.
+    # stdout is the protocol's: the notes go to stderr, which GUIs show in their engine log. A
+    # failed load stays one line there; a person at a terminal is told why nothing happens yet.
+    started = time.perf_counter()
+    if sys.stderr.isatty():
+        print(f"loading {args.checkpoint} ...", file=sys.stderr, flush=True)
     agent = load_engine_agent(options)
+    print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     serve(options, agent)
