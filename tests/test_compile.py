@@ -164,3 +164,25 @@ def test_compiled_acting_policy_pickles_for_worker_processes():
     step = compile_module.compile_update(act, "default", log=print, what="the acting policy")
     clone = pickle.loads(pickle.dumps(step))
     assert clone.fn is act and clone.mode == "default" and clone.log is not print
+
+
+def test_compiled_step_does_not_recompile_when_tensordict_meets_a_new_class():
+    """tensordict memoises which classes are tensorclasses; code run between two updates (the
+    collector) adds to that memo, which must not recompile the update."""
+    from tensordict.utils import _TENSORCLASS_MEMO, is_tensorclass
+    from torch._dynamo.utils import counters
+
+    def step(td):
+        return td.apply(lambda x: x * 2 + 1)
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = compile_module.compile_update(step, "default", log=lambda *a: None)
+    td = TensorDict({"a": torch.ones(3), "b": torch.zeros(2)}, batch_size=[])
+    compiled(td)
+    frames = counters["stats"]["unique_graphs"]
+    size = len(_TENSORCLASS_MEMO)
+    is_tensorclass(type("NewToTensordict", (), {}))
+    assert len(_TENSORCLASS_MEMO) == size + 1
+    assert torch.equal(compiled(td)["a"], torch.full((3,), 3.0))
+    assert counters["stats"]["unique_graphs"] == frames >= 1, dict(counters["recompiles"])
