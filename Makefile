@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test bench clean
+.PHONY: venv run test check lint bench clean
 
 venv: $(STAMP)
 
@@ -23,11 +23,20 @@ $(STAMP): pyproject.toml Makefile
 run: venv
 	$(VENV)/bin/keisei-fn train run_dir=runs/$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
-# The suite, then the benchmarks' ratio gates in short mode (bench/baselines.json: engine vs the
-# cshogi loop, collector overhead, compiled vs eager update, folded population vs loop).
-test: venv
+# Lint (ruff) and the layer contracts (import-linter, pyproject.toml), the suite, then the
+# benchmarks' ratio gates in short mode (bench/baselines.json: engine vs the cshogi loop,
+# collector overhead, compiled vs eager update, folded population vs loop).
+test: lint
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=median,rounds
+
+# The fast lane for local work: lint, then the suite without the tests marked slow (CI runs all).
+check: lint
+	$(PY) -m pytest -q -m "not slow" tests
+
+lint: venv
+	$(VENV)/bin/ruff check keisei_fn tests bench experiments
+	$(VENV)/bin/lint-imports
 
 # Long mode (all batch sizes, compiled variants, memory, threads); JSON with the machine's info
 # under bench/results/. `make bench BENCH_LONG=` runs the short (CI) mode instead.

@@ -22,12 +22,13 @@ import torch
 import train_parts
 from gates import BASELINES, check_floor
 from settings import LONG
-from keisei_fn.train.advantage import zero_sum_gae
-from keisei_fn.train.compile import compile_update
-from keisei_fn.train.config import load_config
-from keisei_fn.train.population import learn_population, make_population_update
-from keisei_fn.train.population_run import build_population, fresh_population_carry
-from keisei_fn.train.rollout import BATCH_KEYS, carrier, shape_rewards
+from keisei_fn.algos.ppo.advantage import zero_sum_gae
+from keisei_fn.learn.compile import compile_update
+from keisei_fn.config import load_config
+from keisei_fn.learn.population import learn_population, make_population_update
+from keisei_fn.run.population import build_population, fresh_population_carry
+from keisei_fn.collect.rollout import BATCH_KEYS, carrier
+from keisei_fn.algos.ppo.batch import shape_rewards
 
 ROUNDS = 7 if LONG else 4  # interleaved; the first is a warm-up
 # Per member: games x steps = samples per update call, one minibatch of 256 per epoch (the

@@ -22,8 +22,8 @@ import torch
 
 import train_parts
 from gates import BASELINES, check_ceiling, check_floor
-from settings import CONFIG, LONG
-from keisei_fn.train.loop import learn
+from settings import LONG
+from keisei_fn.learn.population import learn
 
 # A compile still running after this is recorded as too slow, then skipped (env override for tests
 # of that path).
@@ -264,8 +264,9 @@ def test_policy_forward(benchmark, model, train_setups, bench_config):
 def test_gae(benchmark, train_setups, bench_config):
     """Zero-sum GAE (TorchRL's GAE, gamma = -0.99, loop path) over one collected [B, T] rollout of
     the default model, as run.py calls it."""
-    from keisei_fn.train.advantage import zero_sum_gae
-    from keisei_fn.train.rollout import carrier, shape_rewards
+    from keisei_fn.algos.ppo.advantage import zero_sum_gae
+    from keisei_fn.collect.rollout import carrier
+    from keisei_fn.algos.ppo.batch import shape_rewards
 
     s = train_setups("default")
     rollout = s.collect()
@@ -285,8 +286,8 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
     drawn outside) compiled as build() does with optim.compile=default, against eager, on the same
     B = 128 games, interleaved rounds, process CPU time. Gate: compiled/eager speed >= the floor
     in baselines.json (acting_compiled_speed)."""
-    from keisei_fn.train.compile import compile_update
-    from keisei_fn.train.policy import act
+    from keisei_fn.learn.compile import compile_update
+    from keisei_fn.collect.policy import act
 
     s = train_setups("default")
     td = s.bare.td

@@ -1,7 +1,7 @@
 """Pieces of the training loop for bench/test_train_bench.py: configs, a warmed-up collector, the
 bare env+policy loop it is compared with, one prepared PPO batch, and a timeout for compiling.
 
-Everything is built the way keisei_fn/train/run.py builds it (`build(cfg)`, `fresh_carry`,
+Everything is built the way keisei_fn/run/train.py builds it (`build(cfg)`, `fresh_carry`,
 `learn`), so the benchmark measures the training loop's own code paths, not a re-implementation.
 """
 
@@ -17,10 +17,11 @@ from tensordict import TensorDict, TensorDictBase
 
 from keisei_fn.env import ShogiEnv
 from keisei_fn.models import param_count
-from keisei_fn.train.config import load_config
-from keisei_fn.train.loop import build, fresh_carry
-from keisei_fn.train.policy import CollectPolicy
-from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
+from keisei_fn.config import load_config
+from keisei_fn.run.single import build, fresh_carry
+from keisei_fn.collect.policy import CollectPolicy
+from keisei_fn.collect.rollout import carrier
+from keisei_fn.algos.ppo.batch import shape_rewards, training_batch
 
 # Model overrides on top of the default config (load_config()).
 MODELS = {

@@ -19,9 +19,9 @@ import time
 
 import torch
 
-from keisei_fn.train.collectors import sync_weights
-from keisei_fn.train.config import load_config
-from keisei_fn.train.loop import build
+from keisei_fn.collect.collectors import sync_weights
+from keisei_fn.config import load_config
+from keisei_fn.run.single import build
 
 SETTINGS = {"direct": ["collector.backend=direct"],
             "process, 1 worker": ["collector.backend=process", "collector.workers=1"],

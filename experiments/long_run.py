@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.train.config import load_config
-from keisei_fn.train.run import train_or_continue
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.config import load_config
+from keisei_fn.run.train import train_or_continue
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.train.tracking import read_metrics
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.run.tracking import read_metrics
 
 
 def rss_kb(pid: int) -> int | None:

@@ -14,11 +14,10 @@ from tensordict import TensorDict
 
 from .models import build_model, state_params
 from .shogi import observe
-from .train.checkpoint import (CheckpointError, check_param_shapes, list_checkpoints,
-                               read_checkpoint)
-from .train.config import from_yaml
-from .train.loop import CHECKPOINT_FORMAT
-from .train.policy import gumbel_sample, masked_log_softmax
+from .checkpoint import CheckpointError, check_param_shapes, list_checkpoints, read_checkpoint
+from .config import from_yaml
+from .checkpoint import CHECKPOINT_FORMAT
+from .models import gumbel_sample, masked_log_softmax
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

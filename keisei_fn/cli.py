@@ -37,9 +37,9 @@ def _selfplay(args) -> None:
 
 
 def _train(args) -> None:
-    from .train.config import load_config, to_yaml
-    from .train.evaluate import format_match
-    from .train.run import resume_config, train
+    from .config import load_config, to_yaml
+    from .run.evaluate import format_match
+    from .run.train import resume_config, train
 
     if args.resume:
         if args.config:
@@ -74,7 +74,7 @@ class _HelpWithDefaults(argparse.HelpFormatter):
 
 
 TRAIN_EPILOG = """config keys: `keisei-fn train --print-config` prints every key with its value;
-keisei_fn/train/default.yaml explains each one; docs/training.md describes the algorithm.
+keisei_fn/default.yaml explains each one; docs/training.md describes the algorithm.
 Give changes as key=value, e.g. `keisei-fn train env.batch_size=64 time_budget_s=1800`."""
 
 
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     p.set_defaults(run=_selfplay)
 
-    p = sub.add_parser("train", help="self-play PPO training (config: keisei_fn/train/default.yaml)",
+    p = sub.add_parser("train", help="self-play PPO training (config: keisei_fn/default.yaml)",
                        epilog=TRAIN_EPILOG, formatter_class=_EpilogAsIs)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. env.batch_size=64 model.blocks=4")
@@ -152,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"keisei-fn {args.command}: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        from .train.collectors import CollectorWorkerDied
-        from .train.distributed import RanksDiverged
-        from .train.loop import TrainingDiverged
-        from .train.run import CheckpointWriteError
+        from .collect.errors import CollectorWorkerDied
+        from .run.distributed import RanksDiverged
+        from .learn.population import TrainingDiverged
+        from .run.session import CheckpointWriteError
 
         if not isinstance(err, (TrainingDiverged, CheckpointWriteError, CollectorWorkerDied,
                                 RanksDiverged)):

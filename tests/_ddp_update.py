@@ -12,12 +12,13 @@ import torch
 import torch._dynamo
 
 from keisei_fn.models import state_params
-from keisei_fn.train import distributed
-from keisei_fn.train.compile import compile_update
-from keisei_fn.train.config import load_config
-from keisei_fn.train.population import make_population_update, single_agent_update
-from keisei_fn.train.loop import build, fresh_carry
-from keisei_fn.train.rollout import carrier, training_batch
+from keisei_fn.run import distributed
+from keisei_fn.learn.compile import compile_update
+from keisei_fn.config import load_config
+from keisei_fn.learn.population import make_population_update, single_agent_update
+from keisei_fn.run.single import build, fresh_carry
+from keisei_fn.collect.rollout import carrier
+from keisei_fn.algos.ppo.batch import training_batch
 
 
 def main(out_dir: str, mode: str, *overrides: str) -> None:

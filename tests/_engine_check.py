@@ -52,12 +52,12 @@ def label_diff_message(ours: set[int], ref: dict[int, int], turn: int) -> str:
     if missing:
         parts.append(
             "missing (legal in cshogi, not in engine mask): "
-            + ", ".join(f"{cshogi.move_to_usi(ref[l])} [{describe_label(l, turn)}]" for l in missing)
+            + ", ".join(f"{cshogi.move_to_usi(ref[lab])} [{describe_label(lab, turn)}]" for lab in missing)
         )
     if extra:
         parts.append(
             "extra (in engine mask, illegal in cshogi): "
-            + ", ".join(describe_label(l, turn) for l in extra)
+            + ", ".join(describe_label(lab, turn) for lab in extra)
         )
     return "; ".join(parts)
 
@@ -77,10 +77,10 @@ def assert_same_moves(state, boards: list[cshogi.Board], context: list[str] | No
     assert not errors, "legal move labels differ from cshogi:\n" + "\n".join(errors)
     usi_maps = engine_usi_sets(state, label_sets)
     for i, (um, ref, b) in enumerate(zip(usi_maps, refs, boards)):
-        want = {l: cshogi.move_to_usi(m) for l, m in ref.items()}
+        want = {lab: cshogi.move_to_usi(m) for lab, m in ref.items()}
         if um != want:
-            bad = [f"{describe_label(l, b.turn)}: engine {um.get(l)!r} cshogi {want.get(l)!r}"
-                   for l in sorted(set(um) | set(want)) if um.get(l) != want.get(l)]
+            bad = [f"{describe_label(lab, b.turn)}: engine {um.get(lab)!r} cshogi {want.get(lab)!r}"
+                   for lab in sorted(set(um) | set(want)) if um.get(lab) != want.get(lab)]
             ctx = context[i] if context else b.sfen()
             errors.append(f"[game {i}] {ctx}\n  sfen {b.sfen()}\n  " + "; ".join(bad))
         assert set(um.values()) == ref_usis(b)

@@ -1,5 +1,5 @@
 """Zero-sum GAE (TorchRL's loop GAE with -gamma) against a hand-written negamax loop, and the
-potential-based material shaping of keisei_fn.train.rollout.shape_rewards.
+potential-based material shaping of keisei_fn.algos.ppo.batch.shape_rewards.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from torchrl.objectives.value.functional import vec_generalized_advantage_estima
 from keisei_fn.env import ShogiEnv
 from keisei_fn.env._shogi_env import _output
 from keisei_fn.shogi import from_sfen
-from keisei_fn.train.advantage import make_gae, zero_sum_gae
-from keisei_fn.train.material import material_balance
-from keisei_fn.train.rollout import shape_rewards
+from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
+from keisei_fn.shogi.material import material_balance
+from keisei_fn.algos.ppo.batch import shape_rewards
 
 torch.set_num_threads(1)
 

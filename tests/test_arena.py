@@ -14,14 +14,14 @@ from cshogi import CSA
 
 from keisei_fn import cli
 from keisei_fn.arena import engines
-from keisei_fn.arena.elo import expected_score, fit, score_interval
+from keisei_fn.ratings.elo import expected_score, fit, score_interval
 from keisei_fn.arena.gnushogi_usi import parse_position
 from keisei_fn.arena.match import play_match
 from keisei_fn.arena.opponents import make_player
 from keisei_fn.arena.records import (ENGINE_REASONS, RULE_REASONS, GameRecord, from_json_line,
                                      to_csa, to_json_line, usi_position)
 from keisei_fn.shogi import STARTPOS_SFEN
-from keisei_fn.train.evaluate import _wilson
+from keisei_fn.run.evaluate import _wilson
 
 GNUSHOGI = engines.find_gnushogi()
 needs_gnushogi = pytest.mark.skipif(
@@ -108,7 +108,7 @@ def tiny_run(tmp_path_factory):
     """A tiny trained checkpoint (same settings as tests/test_train.py's TINY)."""
     from test_train import tiny
 
-    from keisei_fn.train.run import train
+    from keisei_fn.run.train import train
 
     run_dir = tmp_path_factory.mktemp("arena") / "run"
     train(tiny(run_dir, "total_updates=1"), log=lambda *a: None)

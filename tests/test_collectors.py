@@ -18,13 +18,13 @@ import pytest
 import torch
 
 from keisei_fn.models import state_params
-from keisei_fn.train.advantage import make_gae, zero_sum_gae
-from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.train.collectors import as_rows, state_after, sync_weights
-from keisei_fn.train.config import ConfigError, load_config
-from keisei_fn.train.loop import build
-from keisei_fn.train.rollout import shape_rewards
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.collect.collectors import as_rows, state_after, sync_weights
+from keisei_fn.config import ConfigError, load_config
+from keisei_fn.run.single import build
+from keisei_fn.algos.ppo.batch import shape_rewards
+from keisei_fn.run.train import resume_config, train
 
 from test_train import TINY, flat, tiny
 

@@ -10,8 +10,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from keisei_fn.train.config import (ConfigError, TrainConfig, default_yaml, from_yaml,
-                                    load_config, to_yaml)
+from keisei_fn.config import ConfigError, TrainConfig, default_yaml, from_yaml, load_config, to_yaml
 
 CLI = Path(sys.executable).with_name("keisei-fn")
 

@@ -21,12 +21,12 @@ import torch
 from tensordict import TensorDict
 
 from keisei_fn.models import build_model
-from keisei_fn.train import distributed
-from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.train.config import ConfigError, load_config
-from keisei_fn.train.optim import adam_init
-from keisei_fn.train.population import make_population_update, single_agent_update
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.run import distributed
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.config import ConfigError, load_config
+from keisei_fn.learn.optim import adam_init
+from keisei_fn.learn.population import make_population_update, single_agent_update
+from keisei_fn.run.train import resume_config, train
 
 from test_train import TINY
 

@@ -4,7 +4,6 @@ errors (CheckpointError / ConfigError, both ValueError subclasses the CLI prints
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pytest
 import torch
@@ -12,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keisei_fn.agent import load_agent
-from keisei_fn.train.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from keisei_fn.train.config import ConfigError, load_config
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from keisei_fn.config import ConfigError, load_config
+from keisei_fn.run.train import resume_config, train
 
 TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=4", "ppo.minibatch_size=8",
         "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",

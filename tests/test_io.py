@@ -73,8 +73,8 @@ def test_state_fields_from_sfen():
     assert stt["board"][0].tolist() == list(b.pieces), "board codes must be cshogi's"
     # hands in drop order P L N S B R G; cshogi pieces_in_hand order is P L N S G B R
     for c in (0, 1):
-        p, l, n, s_, g, bb, r = b.pieces_in_hand[c]
-        assert stt["hands"][0, c].tolist() == [p, l, n, s_, bb, r, g]
+        p, lance, n, s_, g, bb, r = b.pieces_in_hand[c]
+        assert stt["hands"][0, c].tolist() == [p, lance, n, s_, bb, r, g]
     assert stt["side_to_move"].tolist() == [0, 0]
     assert stt["ply"].tolist() == [0, 0]
     assert stt["move_number"].tolist() == [91, 1]
@@ -215,13 +215,13 @@ def test_usi_inverse_on_all_legal_moves():
             want.append(cshogi.move_to_usi(m))
     sub = stt[torch.tensor(idx)]
     got_usi = E.action_to_usi(sub, torch.tensor(labs))
-    bad = [(sfens[i], l, w, g) for i, l, w, g in zip(idx, labs, want, got_usi) if w != g]
+    bad = [(sfens[i], label, w, g) for i, label, w, g in zip(idx, labs, want, got_usi) if w != g]
     assert not bad, "action_to_usi wrong:\n" + "\n".join(
-        f"  {s} label {l}: expected {w} got {g}" for s, l, w, g in bad[:20])
+        f"  {s} label {label}: expected {w} got {g}" for s, label, w, g in bad[:20])
     back = E.usi_to_action(sub, want).tolist()
-    bad = [(sfens[i], w, l, g) for i, w, l, g in zip(idx, want, labs, back) if l != g]
+    bad = [(sfens[i], w, label, g) for i, w, label, g in zip(idx, want, labs, back) if label != g]
     assert not bad, "usi_to_action wrong:\n" + "\n".join(
-        f"  {s} {w}: expected label {l} got {g}" for s, w, l, g in bad[:20])
+        f"  {s} {w}: expected label {label} got {g}" for s, w, label, g in bad[:20])
 
 
 BAD_USI = [

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.train.config import load_config
-from keisei_fn.train.loop import build, fresh_carry, pick_league_opponent
-from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
-from keisei_fn.train.run import resume_config, train
-from keisei_fn.train.stats import league_stats
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.config import load_config
+from keisei_fn.run.single import build, fresh_carry, pick_league_opponent
+from keisei_fn.collect.rollout import carrier
+from keisei_fn.algos.ppo.batch import shape_rewards, training_batch
+from keisei_fn.run.train import resume_config, train
+from keisei_fn.collect.stats import league_stats
 
 TINY = ["optim.compile=off", "env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
         "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",

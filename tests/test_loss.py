@@ -19,10 +19,10 @@ from keisei_fn.env import ShogiEnv
 from keisei_fn.env._shogi_env import _output
 from keisei_fn.models import ActorCritic
 from keisei_fn.shogi import from_sfen, initial_state
-from keisei_fn.train.config import load_config
-from keisei_fn.train.loss import make_loss
-from keisei_fn.train.policy import (gumbel_sample, make_actor_critic, masked_entropy,
-                                    masked_log_softmax)
+from keisei_fn.config import load_config
+from keisei_fn.algos.ppo.loss import make_loss
+from keisei_fn.models import gumbel_sample, masked_entropy, masked_log_softmax
+from keisei_fn.algos.ppo.loss import make_actor_critic
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""keisei_fn.train.optim (pure Adam, global-norm clipping, LR schedules) and the pure update step.
+"""keisei_fn.learn.optim (pure Adam, global-norm clipping, LR schedules) and the pure update step.
 
 References are torch.optim.Adam, torch.nn.utils.clip_grad_norm_ and closed-form schedules; the
 update step is checked for purity and against autograd + clip_grad_norm_ + torch.optim.Adam.
@@ -15,11 +15,11 @@ from tensordict import TensorDict
 from keisei_fn.env._shogi_env import _output
 from keisei_fn.models import ActorCritic, state_params
 from keisei_fn.shogi import from_sfen
-from keisei_fn.train.config import load_config
-from keisei_fn.train.loss import make_loss
-from keisei_fn.train.optim import (adam_init, adam_step, clip_by_global_norm, global_norm,
+from keisei_fn.config import load_config
+from keisei_fn.algos.ppo.loss import make_loss
+from keisei_fn.learn.optim import (adam_init, adam_step, clip_by_global_norm, global_norm,
                                    learning_rate)
-from keisei_fn.train.update import LOSS_KEYS, make_update_step
+from keisei_fn.learn.update import LOSS_KEYS, make_update_step
 
 torch.set_num_threads(1)
 

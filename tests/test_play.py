@@ -16,8 +16,8 @@ from keisei_fn.agent import load_agent
 from keisei_fn.arena.play import (Game, legal_moves, new_game, play, position, push_move,
                                   render_game, render_position, take_back)
 from keisei_fn.shogi import from_sfen, to_sfen
-from keisei_fn.train.config import load_config
-from keisei_fn.train.run import train
+from keisei_fn.config import load_config
+from keisei_fn.run.train import train
 from test_train import TINY
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,12 +13,12 @@ from tensordict import TensorDict
 from keisei_fn.agent import load_agent
 from keisei_fn.models import ActorCritic, state_params
 from keisei_fn.models._population import members_forward
-from keisei_fn.train.checkpoint import CheckpointError, list_checkpoints, read_checkpoint
-from keisei_fn.train.config import ConfigError, load_config
-from keisei_fn.train.loss import make_loss
-from keisei_fn.train.population import make_population_update, member_config
-from keisei_fn.train.run import resume_config, train
-from keisei_fn.train.update import make_update_step
+from keisei_fn.checkpoint import CheckpointError, list_checkpoints, read_checkpoint
+from keisei_fn.config import ConfigError, load_config
+from keisei_fn.algos.ppo.loss import make_loss
+from keisei_fn.learn.population import make_population_update, member_config
+from keisei_fn.run.train import resume_config, train
+from keisei_fn.learn.update import make_update_step
 
 from test_train import TINY, flat, tiny
 
@@ -87,7 +87,7 @@ def test_vmapped_update_equals_separate_single_agent_updates_float64():
     singles = [make_update_step(template, make_loss(template, member_config(cfg, i).ppo),
                                 betas=(0.9, 0.999), eps=cfg.optim.eps,
                                 max_grad_norm=cfg.optim.max_grad_norm) for i in range(k)]
-    from keisei_fn.train.optim import adam_init
+    from keisei_fn.learn.optim import adam_init
 
     params = torch.stack([state_params(n).detach().clone() for n in nets])
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
@@ -117,7 +117,7 @@ def test_nonfinite_member_is_skipped_alone():
     cfg = load_config(None, TINY + ["total_updates=1", "population.size=2"])
     nets = random_members(dict(arch="cnn", blocks=1, channels=4, value_hidden=4), 2)
     update = make_population_update(cfg, nets[0])
-    from keisei_fn.train.optim import adam_init
+    from keisei_fn.learn.optim import adam_init
 
     params = torch.stack([state_params(n).detach().clone() for n in nets])
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
@@ -212,7 +212,7 @@ def test_population_config_errors(override, message):
 
 
 def test_cli_population_run_with_aim_member_context(tmp_path):
-    from keisei_fn.train.tracking import read_metrics
+    from keisei_fn.run.tracking import read_metrics
 
     run_dir = tmp_path / "cli"
     overrides = [o for o in TINY if not o.startswith("track.aim")] + [

@@ -7,7 +7,7 @@ import re
 
 from rich.console import Console
 
-from keisei_fn.train.progress import progress_bar, status_line
+from keisei_fn.run.progress import progress_bar, status_line
 
 
 def _status(games: int, length: float) -> str:

@@ -29,13 +29,14 @@ import pytest
 import ray
 import torch
 
-from keisei_fn.train import ray_backend
-from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.train.collectors import (CollectorWorkerDied, as_rows, backend_of, dead_workers,
-                                        restart_collector, sync_weights)
-from keisei_fn.train.config import ConfigError, load_config
-from keisei_fn.train.loop import build
-from keisei_fn.train.run import train
+from keisei_fn.collect import ray_backend
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.collect.errors import CollectorWorkerDied
+from keisei_fn.collect.collectors import (as_rows, backend_of, dead_workers, restart_collector,
+                                          sync_weights)
+from keisei_fn.config import ConfigError, load_config
+from keisei_fn.run.single import build
+from keisei_fn.run.train import train
 
 from test_collectors import check_rows_and_gae_per_worker
 from test_train import TINY, flat, tiny

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from keisei_fn.train.config import load_config
-from keisei_fn.train.loop import TrainingDiverged, build, fresh_carry, learn
-from keisei_fn.train.rollout import carrier, shape_rewards, training_batch
+from keisei_fn.config import load_config
+from keisei_fn.learn.population import TrainingDiverged, learn
+from keisei_fn.run.single import build, fresh_carry
+from keisei_fn.collect.rollout import carrier
+from keisei_fn.algos.ppo.batch import shape_rewards, training_batch
 
 TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
         "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
@@ -41,7 +43,7 @@ def test_a_nan_minibatch_is_skipped_and_the_others_still_learn():
     metrics = learn(carry, batch, parts["update"], cfg, log=messages.append)
     assert metrics["skipped_updates"] == 2  # 2 epochs
     assert any("updates skipped" in m for m in messages)
-    for (k, p), q in zip(carry["params"].items(True, True), before.values(True, True)):
+    for k, p in carry["params"].items(True, True):
         assert torch.isfinite(p).all(), k
     changed = [not torch.equal(p, q) for p, q in zip(carry["params"].values(True, True),
                                                      before.values(True, True))]
@@ -94,7 +96,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
     import sys
     import time
 
-    from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
+    from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 
     args = TINY[:-1] + ["total_updates=100", "checkpoint_every=1", "keep_checkpoints=2",
                         "eval.games=2", "eval.max_plies=8", "track.aim=true"]
@@ -186,15 +188,16 @@ def test_disk_full_while_checkpointing_stops_cleanly_with_previous_checkpoint_in
 
     import pytest
 
-    from keisei_fn.train.checkpoint import list_checkpoints, read_checkpoint
-    from keisei_fn.train.run import CheckpointWriteError, train
+    from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+    from keisei_fn.run.session import CheckpointWriteError
+    from keisei_fn.run.train import train
 
     replace, state = _failing_replace(errno.ENOSPC)
     monkeypatch.setattr(os, "replace", replace)
     run = tmp_path / "full"
     cfg = load_config(None, TINY[:-1] + [f"run_dir={run}", "total_updates=6", "checkpoint_every=2",
                                          "eval.games=2", "eval.max_plies=8"])
-    import keisei_fn.train.run as run_module
+    import keisei_fn.run.session as run_module
 
     real_save = run_module.save_checkpoint
 
@@ -216,8 +219,8 @@ def test_read_only_run_dir_with_continue_keeps_training_and_checkpoints_when_it_
     import errno
     import os
 
-    from keisei_fn.train.checkpoint import list_checkpoints
-    from keisei_fn.train.run import train
+    from keisei_fn.checkpoint import list_checkpoints
+    from keisei_fn.run.train import train
 
     replace, state = _failing_replace(errno.EROFS)
     monkeypatch.setattr(os, "replace", replace)
@@ -242,7 +245,7 @@ def test_game_statistics_count_every_finished_game_exactly_once():
     """The original Keisei double-counted episodes. Over consecutive rollouts, the games our
     statistics count equal the games that actually restarted (ply back to 0 in the next step),
     and the outcome and winner columns each sum to that total."""
-    from keisei_fn.train.stats import game_stats
+    from keisei_fn.collect.stats import game_stats
 
     cfg = load_config(None, TINY + ["env.max_plies=12", "ppo.rollout_steps=10"])
     parts = build(cfg)

@@ -18,16 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-aim = pytest.importorskip("aim")
-
-from keisei_fn.train.tracking import (  # noqa: E402
-    close_run,
-    metric_key,
-    open_run,
-    read_hparams,
-    read_metrics,
-    track_metrics,
-)
+from keisei_fn.run.tracking import (close_run, metric_key, open_run, read_hparams, read_metrics,
+                                    track_metrics)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = {"phase": "train"}
@@ -47,7 +39,7 @@ def _python(code: str, *args) -> str:
 
 _WRITE = """
 import json, sys
-from keisei_fn.train.tracking import open_run, track_metrics, close_run
+from keisei_fn.run.tracking import open_run, track_metrics, close_run
 repo, run_hash, hparams, steps = json.loads(sys.argv[1])
 run = open_run(repo, "test", hparams, run_hash)
 for step in steps:
@@ -102,7 +94,7 @@ def test_roundtrip_in_process_and_in_a_fresh_process(repo):
     out = json.loads(_python("""
 import json, sys
 import aim
-from keisei_fn.train.tracking import read_metrics, read_hparams
+from keisei_fn.run.tracking import read_metrics, read_hparams
 repo, run_hash = json.loads(sys.argv[1])
 run = aim.Repo.from_path(repo).get_run(run_hash)
 print(json.dumps({"metrics": read_metrics(repo, run_hash), "hparams": read_hparams(repo, run_hash),

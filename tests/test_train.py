@@ -9,10 +9,9 @@ import sys
 import pytest
 import torch
 
-from keisei_fn.train.checkpoint import (CheckpointError, list_checkpoints, read_checkpoint,
-                                        save_checkpoint)
-from keisei_fn.train.config import load_config
-from keisei_fn.train.run import resume_config, train
+from keisei_fn.checkpoint import CheckpointError, list_checkpoints, read_checkpoint, save_checkpoint
+from keisei_fn.config import load_config
+from keisei_fn.run.train import resume_config, train
 
 TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
         "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
@@ -105,7 +104,7 @@ def test_checkpoint_of_another_model_shape_is_refused_by_name(tmp_path):
 
 
 def test_train_or_continue_starts_then_continues(tmp_path):
-    from keisei_fn.train.run import train_or_continue
+    from keisei_fn.run.train import train_or_continue
 
     run = tmp_path / "run"
     assert train_or_continue(tiny(run, "total_updates=2"))["counters"]["iteration"] == 2
@@ -151,7 +150,7 @@ def test_cli_train_end_to_end_with_aim_and_resume(tmp_path):
     import aim
     from aim.storage.context import Context
 
-    from keisei_fn.train.tracking import read_metrics
+    from keisei_fn.run.tracking import read_metrics
 
     aim_hash = read_checkpoint(list_checkpoints(run)[-1])["aim_hash"]
     texts = aim.Repo.from_path(str(run / "aim")).get_run(aim_hash).get_text_sequence(
@@ -198,7 +197,7 @@ def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
 
     from tensordict import TensorDict
 
-    from keisei_fn.train import distributed, driver
+    from keisei_fn.run import distributed, driver
 
     compiled = [0.0]
     monkeypatch.setattr(driver, "compile_seconds", lambda: compiled[0])
@@ -215,7 +214,7 @@ def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
     counters = {"iteration": 0, "frames": 0, "games": 0, "train_seconds": 0.0}
     carry = {"counters": counters, "params": TensorDict({"w": torch.zeros(1)})}
     steps = driver.Steps(iterate, lambda step: None, lambda: None, lambda: {"eval": []})
-    from keisei_fn.train.progress import make_console
+    from keisei_fn.run.progress import make_console
 
     summary = driver.drive(cfg, distributed.SINGLE, carry, steps, lambda: None,
                            lambda *a: None, make_console())
@@ -226,7 +225,7 @@ def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
 
 
 def test_compiled_step_reports_its_compile_time_and_the_budget_rule():
-    from keisei_fn.train.compile import compile_seconds, compile_update
+    from keisei_fn.learn.compile import compile_seconds, compile_update
 
     lines = []
     step = compile_update(lambda x: x * 2 + 1, "default", log=lines.append, what="a test step")
@@ -242,7 +241,7 @@ def test_compiled_step_reports_its_compile_time_and_the_budget_rule():
 def test_training_evaluation_reports_its_progress():
     """play_match tells its progress after every ply; match_progress prints a line from it."""
     from keisei_fn.models import build_model
-    from keisei_fn.train.evaluate import match_progress, play_match
+    from keisei_fn.run.evaluate import match_progress, play_match
 
     cfg = tiny("unused", "total_updates=1")
     calls, lines = [], []

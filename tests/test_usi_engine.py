@@ -27,8 +27,8 @@ from keisei_fn.agent import load_agent
 from keisei_fn.arena import usi_engine as ue
 from keisei_fn.cli import main as cli_main
 from keisei_fn.shogi import STARTPOS_SFEN, Reason, to_sfen, usi_to_action
-from keisei_fn.train.config import load_config
-from keisei_fn.train.run import train
+from keisei_fn.config import load_config
+from keisei_fn.run.train import train
 
 cshogi = pytest.importorskip("cshogi")
 from cshogi import usi as cshogi_usi  # noqa: E402

@@ -83,7 +83,7 @@ def summarize(records, agent: str, opponent: str) -> dict:
     """W/D/L from the agent's side, Wilson interval of the score, endings and Elo."""
     from collections import Counter
 
-    from .elo import fit, score_interval
+    from ..ratings.elo import fit, score_interval
 
     points = [r.score_for(agent) for r in records]
     n = len(points)

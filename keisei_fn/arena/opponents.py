@@ -51,7 +51,7 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
         raise ValueError("empty player spec")
     spec = spec.strip()
     if spec in BATCHED_BUILTINS:
-        from ..train.evaluate import OPPONENTS
+        from ..run.evaluate import OPPONENTS
 
         return Player(spec, choose=OPPONENTS[spec])
     kind, sep, rest = spec.partition(":")

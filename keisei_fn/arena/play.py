@@ -185,7 +185,7 @@ def render_position(sfen: str, letters: str = "western", human: int = 0,
                style=AGENT_STYLE if human == 0 else "")
     out.append("".join(f" {f} " for f in range(9, 0, -1)) + "\n")
     target = last_move[2:4] if last_move else None  # "7g7f"[2:4] and "P*5e"[2:4]: destinations
-    for r, rank in enumerate(_RANKS):
+    for rank in _RANKS:
         for f in range(9, 0, -1):
             square = f"{f}{rank}"
             piece = board.get(square)

@@ -26,7 +26,7 @@ from tensordict import TensorDict
 
 from ..agent import evaluate_position, load_agent
 from ..shogi import STARTPOS_SFEN, action_to_usi, from_sfen, step, usi_to_action
-from ..train.policy import gumbel_sample, masked_log_softmax
+from ..models import gumbel_sample, masked_log_softmax
 
 SEARCHES = ("none", "1ply")
 # Plies of history room past the moves given: a GUI resends the whole game before every `go`, and

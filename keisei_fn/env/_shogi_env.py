@@ -6,7 +6,7 @@ a function of its input), next to the network input "observation" and the legal 
 
 Self-play: one policy plays both sides. "observation" and "action_mask" are always from the side
 to move's point of view, and ("next", "reward") belongs to the side that just moved, so values and
-returns are zero-sum from each mover's side (see keisei_fn/train/advantage.py).
+returns are zero-sum from each mover's side (see keisei_fn/algos/ppo/advantage.py).
 
 ("next", "outcome") carries the engine's `Reason` code of the move (0 while the game goes on). It
 lives in the reward spec because it describes the transition, like the reward, and so survives the

@@ -1,6 +1,9 @@
-"""Actor-critic networks over the engine's observation, used through functional parameters."""
+"""Actor-critic networks over the engine's observation, used through functional parameters, and
+the distribution their policy head defines over the 2187 labels."""
 
-from ._nets import ActorCritic, build_model
+from ._distribution import gumbel_max, gumbel_sample, masked_entropy, masked_log_softmax
 from ._functional import param_count, policy_forward, state_params
+from ._nets import ActorCritic, build_model
 
-__all__ = ["ActorCritic", "build_model", "param_count", "policy_forward", "state_params"]
+__all__ = ["ActorCritic", "build_model", "gumbel_max", "gumbel_sample", "masked_entropy",
+           "masked_log_softmax", "param_count", "policy_forward", "state_params"]

@@ -5,8 +5,8 @@ See docs/engine_api.md for the state layout, codes and action labels.
 
 from ._movegen import analyze
 from ._observe import observe
-from ._sfen import from_sfen, to_sfen
-from ._state import STARTPOS_SFEN, initial_state, position_hash, reset_where
+from ._sfen import from_sfen, initial_state, to_sfen
+from ._state import STARTPOS_SFEN, position_hash, reset_where
 from ._step import step
 from ._tables import NUM_ACTIONS, NUM_OBS_PLANES, Reason
 from ._usi import action_to_usi, usi_to_action

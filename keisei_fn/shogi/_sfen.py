@@ -8,7 +8,7 @@ import torch
 from tensordict import TensorDict
 
 from ._movegen import analyze, hands_to_canonical, to_canonical
-from ._state import make_state
+from ._state import STARTPOS_SFEN, make_state
 from ._tables import DEFAULT_MAX_PLIES, HAND_MAX, KING, WHITE_OFFSET
 
 _LETTERS = "PLNSBRGK"  # index + 1 = piece type
@@ -197,3 +197,9 @@ def to_sfen(state: TensorDict) -> list[str]:
                     hs += (str(n) if n > 1 else "") + (ch if colour == 0 else ch.lower())
         out.append(f"{'/'.join(ranks)} {'bw'[side]} {hs or '-'} {move}")
     return out
+
+
+def initial_state(batch_size: int, device=None, max_plies: int = DEFAULT_MAX_PLIES) -> TensorDict:
+    """`batch_size` games at the standard start position (defined by its SFEN, in one place)."""
+    one = from_sfen([STARTPOS_SFEN], device=device, max_plies=max_plies)
+    return one.expand(batch_size).clone()

@@ -65,14 +65,6 @@ def make_state(board: torch.Tensor, hands: torch.Tensor, side: torch.Tensor,
     )
 
 
-def initial_state(batch_size: int, device=None, max_plies: int = DEFAULT_MAX_PLIES) -> TensorDict:
-    """`batch_size` games at the standard start position."""
-    from ._sfen import from_sfen  # the start position is defined by its SFEN, in one place
-
-    one = from_sfen([STARTPOS_SFEN], device=device, max_plies=max_plies)
-    return one.expand(batch_size).clone()
-
-
 def reset_where(state: TensorDict, done: torch.Tensor, fresh: TensorDict) -> TensorDict:
     """Replace the games where `done` [B] is true by `fresh` (a state of batch [B] or [1]).
 

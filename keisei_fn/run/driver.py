@@ -1,4 +1,4 @@
-"""The iteration loop both trainers share (run.py: one agent; population_run.py: K members).
+"""The iteration loop both trainers share (train.py: one agent; population.py: K members).
 
 A trainer hands `drive` its work as functions (`Steps`); `drive` owns what they have in common:
 the stop decision (update count, time budget, Ctrl-C/SIGTERM; agreed by every rank of a
@@ -13,7 +13,7 @@ import time
 from typing import Callable, NamedTuple
 
 from . import distributed
-from .compile import compile_seconds
+from ..learn.compile import compile_seconds
 from .progress import progress_bar, status_line
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
+from tensordict.nn import TensorDictModule
 from torch import nn
+from torchrl.modules import MaskedCategorical, ProbabilisticActor
 from torchrl.objectives import ClipPPOLoss
 
-from .policy import make_actor_critic, masked_entropy, masked_log_softmax
+from ...models import masked_entropy, masked_log_softmax
 
 
 class MaskedClipPPOLoss(ClipPPOLoss):
@@ -48,3 +50,45 @@ def make_loss(net: nn.Module | None, ppo_cfg, entropy_coef: float | None = None
     loss.set_keys(action="action", sample_log_prob="action_log_prob", value="state_value",
                   advantage="advantage", value_target="value_target")
     return loss
+
+
+class _ValueFromActorPass(nn.Module):
+    """Critic for ClipPPOLoss that reuses the value the actor's forward just computed.
+
+    The actor and critic share one trunk; running it twice per minibatch would cost a third of
+    the update. ClipPPOLoss evaluates the actor (log-weight, entropy) before the critic, on the
+    same TensorDict, so "value_now" is there and carries the gradient to the shared trunk.
+    """
+
+    def forward(self, value_now):
+        return value_now
+
+
+class _Precomputed(nn.Module):
+    """Trunk for a loss whose network outputs were computed beforehand (the population update
+    evaluates all members' networks as one folded network, then the loss per member)."""
+
+    def forward(self, logits, value):
+        return logits, value
+
+
+# Where the population update puts each member's network outputs for the loss to read.
+PRECOMPUTED_KEYS = ("net_logits", "net_value")
+
+
+def make_actor_critic(net: nn.Module | None):
+    """(actor, critic) TensorDict modules for TorchRL's ClipPPOLoss, both backed by `net`
+    (None: by the outputs already in the TensorDict under PRECOMPUTED_KEYS)."""
+    if net is None:
+        trunk = TensorDictModule(_Precomputed(), in_keys=list(PRECOMPUTED_KEYS),
+                                 out_keys=["logits", "value_now"])
+    else:
+        trunk = TensorDictModule(net, in_keys=["observation"], out_keys=["logits", "value_now"])
+    actor = ProbabilisticActor(
+        trunk, in_keys={"logits": "logits", "mask": "action_mask"}, out_keys=["action"],
+        distribution_class=MaskedCategorical, return_log_prob=True,
+        log_prob_key="action_log_prob",
+    )
+    critic = TensorDictModule(_ValueFromActorPass(), in_keys=["value_now"],
+                              out_keys=["state_value"])
+    return actor, critic

@@ -29,12 +29,9 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.collectors import Collector
 
 from ..env import ShogiEnv
+from .errors import CollectorWorkerDied
 
 BACKENDS = ("direct", "process", "ray")
-
-
-class CollectorWorkerDied(RuntimeError):
-    """A collector worker process died; the run stops after checkpointing its last state."""
 
 
 def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, seed: int):

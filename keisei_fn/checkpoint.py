@@ -9,7 +9,7 @@ checkpoints or the new one, never a half-written file under a checkpoint name.
 
 from __future__ import annotations
 
-from .._errors import first_line
+from ._errors import first_line
 import hashlib
 import io
 import os
@@ -133,3 +133,6 @@ def check_param_shapes(expected, params, source: str) -> None:
             raise CheckpointError(
                 f"{source}: parameter {name} has shape {None if got is None else tuple(got.shape)},"
                 f" the model config wants {tuple(value.shape)}")
+
+
+CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from omegaconf import OmegaConf
 from tensordict import TensorDict
 
-from .config import ConfigError
+from ..config import ConfigError
 
 # Rank r's streams start from seed + r * RANK_SEED_STRIDE (rank 0's are a single run's); far
 # apart so that members' seeds (seed + k) and workers' seeds (seed + 1000 w) never collide.

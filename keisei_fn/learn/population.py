@@ -30,10 +30,11 @@ from tensordict.nn import TensorDictModuleBase
 
 from ..models import build_model, policy_forward, state_params
 from ..models._population import members_forward
-from .loss import make_loss
+from ..algos.ppo.loss import make_loss
 from .optim import learning_rate
-from .policy import (PRECOMPUTED_KEYS, gumbel_max, gumbel_sample, masked_log_softmax,
-                     write_outputs)
+from ..algos.ppo.loss import PRECOMPUTED_KEYS
+from ..models import gumbel_max, gumbel_sample, masked_log_softmax
+from ..collect.policy import write_outputs
 from .update import make_apply_gradients, make_update_step, total_loss
 
 
@@ -94,7 +95,7 @@ class PopulationPolicy(TensorDictModuleBase):
         self.params = params
         self.generators = generators
         self.backend = backend
-        self.act_fn = act_fn  # act_members, or it compiled (train/compile.py)
+        self.act_fn = act_fn  # act_members, or it compiled (learn/compile.py)
 
     def outputs(self, observation: torch.Tensor):
         """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows."""
@@ -209,7 +210,7 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
     with its learning rate halved, and the run stops (TrainingDiverged) after
     `optim.max_rollbacks` such rollbacks of one member.
     """
-    from .loop import TrainingDiverged, updates_per_iteration
+    from .population import TrainingDiverged, updates_per_iteration
 
     def who(k: int) -> str:  # how messages name member k ("" for a single agent)
         return f"member {k}, " if members > 1 else ""
@@ -276,3 +277,29 @@ def member_net(cfg, params: TensorDict, k: int, device):
     state_params(net).data.update_(params[k])
     return net.eval()
 
+
+def updates_per_iteration(cfg) -> int:
+    samples = cfg.env.batch_size * cfg.ppo.rollout_steps
+    return cfg.ppo.epochs * max(1, samples // cfg.ppo.minibatch_size)
+
+
+class TrainingDiverged(RuntimeError):
+    """Non-finite updates kept coming after every rollback and learning-rate cut."""
+
+
+def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, float]:
+    """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step.
+
+    One agent is a population of one: this is population.learn_population on [1]-shaped views
+    (its non-finite-update skips, rollbacks and learning-rate cuts included).
+    """
+    one = {"params": carry["params"].unsqueeze(0), "opt_state": carry["opt_state"].unsqueeze(0),
+           "shuffle_gens": [carry["shuffle_gen"]], "counters": carry["counters"]}
+
+    def population_of_one(params, opt_state, minibatch, lr):
+        params, opt_state, metrics = update(params[0], opt_state[0], minibatch[0], lr[0])
+        return params.unsqueeze(0), opt_state.unsqueeze(0), metrics.unsqueeze(0)
+
+    metrics = learn_population(one, batch.unsqueeze(0), population_of_one, cfg, log=log)
+    carry["params"], carry["opt_state"] = one["params"][0], one["opt_state"][0]
+    return metrics[0]

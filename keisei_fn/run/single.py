@@ -19,18 +19,16 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 from ..models import build_model, state_params
-from .advantage import make_gae
-from .checkpoint import CheckpointError, check_param_shapes
-from .config import to_yaml
-from .collectors import backend_of, make_collector
-from .compile import acting_compile_mode, compile_mode, compile_update
-from .optim import adam_init
-from .policy import CollectPolicy, act
-from .rollout import CARRIED_KEYS, carrier, restore_carrier
-from .population import learn_population, make_population_update, single_agent_update
+from ..algos.ppo.advantage import make_gae
+from ..checkpoint import CHECKPOINT_FORMAT, CheckpointError, check_param_shapes
+from ..config import to_yaml
+from ..collect.collectors import backend_of, make_collector
+from ..learn.compile import acting_compile_mode, compile_mode, compile_update
+from ..learn.optim import adam_init
+from ..collect.policy import CollectPolicy, act
+from ..collect.rollout import CARRIED_KEYS, carrier, restore_carrier
+from ..learn.population import make_population_update, single_agent_update
 from .distributed import SINGLE, gradient_mean
-
-CHECKPOINT_FORMAT = {"action_labels": 2187, "observation_planes": 46}
 
 
 def seed_everything(seed: int) -> None:
@@ -110,33 +108,6 @@ def grow_league_pool(carry: dict, cfg) -> None:
     if cfg.league.fraction > 0 and carry["counters"]["iteration"] % cfg.league.snapshot_every == 0:
         carry["league_pool"].append(carry["params"].detach().cpu().clone())
         del carry["league_pool"][:-cfg.league.pool_size]
-
-
-def updates_per_iteration(cfg) -> int:
-    samples = cfg.env.batch_size * cfg.ppo.rollout_steps
-    return cfg.ppo.epochs * max(1, samples // cfg.ppo.minibatch_size)
-
-
-class TrainingDiverged(RuntimeError):
-    """Non-finite updates kept coming after every rollback and learning-rate cut."""
-
-
-def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, float]:
-    """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step.
-
-    One agent is a population of one: this is population.learn_population on [1]-shaped views
-    (its non-finite-update skips, rollbacks and learning-rate cuts included).
-    """
-    one = {"params": carry["params"].unsqueeze(0), "opt_state": carry["opt_state"].unsqueeze(0),
-           "shuffle_gens": [carry["shuffle_gen"]], "counters": carry["counters"]}
-
-    def population_of_one(params, opt_state, minibatch, lr):
-        params, opt_state, metrics = update(params[0], opt_state[0], minibatch[0], lr[0])
-        return params.unsqueeze(0), opt_state.unsqueeze(0), metrics.unsqueeze(0)
-
-    metrics = learn_population(one, batch.unsqueeze(0), population_of_one, cfg, log=log)
-    carry["params"], carry["opt_state"] = one["params"][0], one["opt_state"][0]
-    return metrics[0]
 
 
 def checkpoint_payload(cfg, carry, parts) -> dict:

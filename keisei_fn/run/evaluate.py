@@ -15,8 +15,8 @@ import torch
 from tensordict import TensorDict
 
 from ..shogi import initial_state, observe, step
-from .material import capture_gain
-from .policy import gumbel_sample, masked_log_softmax
+from ..shogi.material import capture_gain
+from ..models import gumbel_sample, masked_log_softmax
 
 
 def random_opponent(state: TensorDict, generator: torch.Generator) -> torch.Tensor:

@@ -29,7 +29,7 @@ from torchrl.collectors import Collector
 from torchrl.collectors.distributed import RayCollector
 
 from .._errors import first_line
-from .config import ConfigError
+from ..config import ConfigError
 
 # Ray puts a unix socket at TEMP/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store, and a
 # socket path may hold 107 bytes on Linux: with a 7-digit pid the suffix is 64 bytes.
@@ -55,7 +55,7 @@ class _NamingRayCollector(RayCollector):
 
 def raise_if_dead(collector, err: BaseException) -> None:
     """CollectorWorkerDied naming the dead actors, if any, in place of `err`."""
-    from .collectors import CollectorWorkerDied
+    from .errors import CollectorWorkerDied
 
     dead = dead_actors(collector)
     if dead:

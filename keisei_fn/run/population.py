@@ -19,21 +19,24 @@ from tensordict import TensorDict
 
 from . import distributed
 from ..models import build_model, param_count
-from .advantage import make_gae, zero_sum_gae
-from .checkpoint import CheckpointError, check_param_shapes, save_checkpoint
-from .collectors import make_collector
-from .compile import acting_compile_mode, compile_mode, compile_update
-from .config import to_yaml
+from ..algos.ppo.advantage import make_gae, zero_sum_gae
+from ..checkpoint import CheckpointError, check_param_shapes, save_checkpoint
+from ..collect.collectors import make_collector
+from ..learn.compile import acting_compile_mode, compile_mode, compile_update
+from ..config import to_yaml
 from .distributed import SINGLE, gradient_mean
 from .driver import Steps, drive
 from .evaluate import format_match, match_progress, play_match
-from .loop import CHECKPOINT_FORMAT, rng_restore, rng_snapshot
-from .optim import adam_init
-from .population import (PopulationPolicy, act_members, init_members, learn_population,
-                         make_population_update, member_config, member_net, member_seeds)
+from ..checkpoint import CHECKPOINT_FORMAT
+from .single import rng_restore, rng_snapshot
+from ..learn.optim import adam_init
+from ..learn.population import (PopulationPolicy, act_members, init_members, learn_population,
+                                make_population_update, member_config, member_net, member_seeds)
 from .progress import make_console
-from .rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier, shape_rewards
-from .stats import game_stats
+from .session import make_checkpointer, namespaced, open_tracking, prepare_process, start_or_resume
+from ..collect.rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier
+from ..algos.ppo.batch import shape_rewards
+from ..collect.stats import game_stats
 from .._errors import first_line
 
 
@@ -184,7 +187,7 @@ def round_robin(cfg, carry, parts) -> list[tuple[str, str, float]]:
 def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
     """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games: those
     against the fixed opponents and the round robin between members."""
-    from ..arena.elo import fit
+    from ..ratings.elo import fit
 
     games = list(pairs)
     for r in results:
@@ -234,9 +237,6 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
 def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
     """Run (or continue) the population training described by `cfg`; returns the summary.
     In a data-parallel group every rank holds the whole population (distributed.py)."""
-    from .run import (_namespaced, make_checkpointer, open_tracking, prepare_process,
-                      start_or_resume)
-
     console = make_console()
     log = distributed.rank_log(group, log or console.print)
     run_dir = Path(cfg.run_dir)
@@ -310,7 +310,7 @@ def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
                              for g, s in zip(c["member_games"], step["member_stats"])]
         if aim_run is not None:
             for k in range(members):
-                tracking.track_metrics(aim_run, _namespaced(step["member_metrics"][k],
+                tracking.track_metrics(aim_run, namespaced(step["member_metrics"][k],
                                                             step["member_stats"][k]),
                                        c["iteration"], context={"member": str(k)})
 

@@ -1,55 +1,27 @@
-"""`train(cfg)`: set up or resume a run directory, loop, checkpoint, evaluate, summarise."""
+"""What every training run does around its loop: process set-up, start or resume, tracking,
+checkpoint writing, collection with worker restarts, evaluation and its ratings."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from . import distributed
-from .checkpoint import (list_checkpoints, load_latest, read_checkpoint,
-                         remove_stale_temporaries, save_checkpoint)
-from .config import from_yaml, load_config, to_yaml
-from .evaluate import format_match, match_progress, play_match
-from .driver import Steps, drive
-from .loop import (build, checkpoint_payload, fresh_carry, grow_league_pool, learn,
-                   pick_league_opponent, restore, seed_everything)
-from .progress import make_console
-from .collectors import (CollectorWorkerDied, as_rows, dead_workers, restart_collector,
-                         state_after, sync_weights)
-from .rollout import shape_rewards, training_batch
-from .stats import game_stats, league_stats
-from ..models import param_count, state_params
 from .._errors import first_line
 from .._runtime import tune_allocator
+from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove_stale_temporaries,
+                          save_checkpoint)
+from ..collect.collectors import as_rows, dead_workers, restart_collector, sync_weights
+from ..collect.errors import CollectorWorkerDied
+from ..config import to_yaml
+from . import distributed
+from .evaluate import format_match, match_progress, play_match
+from .single import seed_everything
 
 
 class CheckpointWriteError(RuntimeError):
     """A checkpoint could not be written and the config says to stop."""
-
-
-def resume_config(run_dir: str | Path, overrides=()):
-    """The config saved in a run directory, with `overrides` (e.g. a longer budget) applied.
-
-    The run continues where it is now: `run_dir` wins over the directory recorded in the saved
-    config (the run may have been moved or copied).
-    """
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
-    saved = from_yaml(path.read_text())
-    saved.run_dir = str(run_dir)  # set as a value, not parsed from a dotlist (paths may hold ':')
-    return load_config(None, list(overrides), base=saved)
-
-
-def train_or_continue(cfg, overrides=()) -> dict:
-    """Continue the run in `cfg.run_dir` (with `overrides`) if it holds checkpoints, else start
-    it: what an experiment script does when it is run again after an interruption."""
-    if list_checkpoints(cfg.run_dir):
-        return train(resume_config(cfg.run_dir, overrides), resume=True)
-    return train(cfg)
 
 
 def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
@@ -68,7 +40,7 @@ def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
 def ratings_over_training(evals: list[dict]):
     """Bradley-Terry Elo of every evaluated snapshot ("it N") and the fixed opponents, from all
     evaluation games so far, anchored at random = 0 (see keisei_fn/arena/elo.py)."""
-    from ..arena.elo import fit
+    from ..ratings.elo import fit
 
     results = []
     for r in evals:
@@ -101,7 +73,7 @@ def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[
             tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
         tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
                                          "eval/elo_high": high}, iteration)
-        from ..arena.elo import format_ratings
+        from ..ratings.elo import format_ratings
 
         tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
     return results
@@ -192,89 +164,7 @@ def make_checkpointer(cfg, carry: dict, payload_fn, log, group=distributed.SINGL
     return checkpoint
 
 
-def train(cfg, resume: bool = False, log=None) -> dict:
-    """Run (or continue) the training described by `cfg`; returns the final summary.
-
-    Under torchrun, every process of the group runs this (distributed.py)."""
-    group = distributed.join(cfg)
-    try:
-        cfg = distributed.rank_config(cfg, group)
-        if cfg.population.size > 1:
-            from .population_run import train_population
-
-            return train_population(cfg, resume=resume, log=log, group=group)
-        return _train_single(cfg, resume, log, group)
-    finally:
-        distributed.leave(group)
-
-
-def _train_single(cfg, resume: bool, log, group) -> dict:
-    console = make_console()
-    log = distributed.rank_log(group, log or console.print)
-    run_dir = Path(cfg.run_dir)
-    prepare_process(cfg)
-    parts = build(cfg, log=log, group=group)
-    net = parts["net"]
-    carry = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts, source),
-                            lambda: fresh_carry(cfg, parts), log, group)
-    state_params(net).data.update_(carry["params"])
-    log(f"run dir {run_dir} | model {cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
-        f"({param_count(net):,} params) | {cfg.env.batch_size} games x "
-        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}"
-        f"{distributed.describe(group)}")
-    aim_run, tracking = open_tracking(cfg, carry, group)
-
-    checkpoint = make_checkpointer(cfg, carry, lambda: checkpoint_payload(cfg, carry, parts), log,
-                                   group)
-    c = carry["counters"]
-    collect = _collect_with_restarts(cfg, parts, checkpoint, c, log)
-
-    def iterate() -> dict:
-        t0 = time.perf_counter()
-        pick_league_opponent(carry, parts)
-        rollout = collect()
-        after = state_after(parts["collector"], rollout)
-        with torch.no_grad():
-            _, last_value = net(after.get("observation"))
-        shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
-        stats = game_stats(rollout)
-        if parts["learner_side"] is not None:
-            stats.update(league_stats(rollout, parts["learner_side"]))
-        stats = distributed.merge_game_stats(group, stats)
-        batch = training_batch(rollout, parts["gae"], last_value)
-        t1 = time.perf_counter()
-        metrics = distributed.mean_metrics(
-            group, learn(carry, batch, parts["update"], cfg, log=log))
-        state_params(net).data.update_(carry["params"])
-        t2 = time.perf_counter()
-        frames = rollout.numel() * group.world
-        metrics["collect_steps_per_s"] = frames / (t1 - t0)
-        metrics["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
-        return {"frames": frames, "games": stats["games"], "metrics": metrics, "stats": stats}
-
-    def record(step: dict) -> None:
-        grow_league_pool(carry, cfg)
-        if aim_run is not None:
-            tracking.track_metrics(aim_run, _namespaced(step["metrics"], step["stats"]),
-                                   c["iteration"])
-
-    def evaluate():
-        return record_evaluation(cfg, net, carry, run_dir, aim_run, console)
-
-    def final() -> dict:
-        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
-        return {"eval": done_now or evaluate()}
-
-    try:
-        return drive(cfg, group, carry, Steps(iterate, record, evaluate, final), checkpoint, log,
-                     console)
-    finally:
-        parts["collector"].shutdown()
-        if aim_run is not None:
-            tracking.close_run(aim_run)
-
-
-def _collect_with_restarts(cfg, parts: dict, checkpoint, counters: dict, log):
+def collect_with_restarts(cfg, parts: dict, checkpoint, counters: dict, log):
     """`collect()`: the next rollout as [B, T] rows, weights pushed first (process backend).
 
     A dead collector worker means new workers (`collector.on_worker_death=restart`, up to
@@ -310,7 +200,7 @@ def _collect_with_restarts(cfg, parts: dict, checkpoint, counters: dict, log):
     return collect
 
 
-def _namespaced(metrics: dict, stats: dict) -> dict:
+def namespaced(metrics: dict, stats: dict) -> dict:
     names = {"loss_objective": "losses/policy", "loss_critic": "losses/value",
              "loss_entropy": "losses/entropy_bonus", "entropy": "losses/entropy",
              "kl_approx": "losses/approx_kl", "clip_fraction": "losses/clip_fraction",

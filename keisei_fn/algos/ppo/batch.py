@@ -1,37 +1,14 @@
-"""From a collected rollout to a flat, shuffled-ready training batch."""
+"""A rollout turned into PPO's training batch: potential-based material shaping, then zero-sum
+GAE, then the keys the loss reads, flattened."""
 
 from __future__ import annotations
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.collectors import Collector
 
+from ...collect.rollout import BATCH_KEYS
+from ...shogi.material import material_balance
 from .advantage import zero_sum_gae
-from .material import material_balance
-
-# Keys the loss reads; everything else in the rollout (game state, next mirrors) stays behind.
-BATCH_KEYS = ("observation", "action_mask", "action", "action_log_prob", "state_value",
-              "advantage", "value_target")
-
-
-# What a game in progress is: enough to continue it exactly after a resume.
-CARRIED_KEYS = ("observation", "action_mask", "game")
-
-
-def carrier(collector: Collector) -> TensorDictBase:
-    """The collector's live TensorDict: the state each game is in after the last rollout.
-
-    TorchRL keeps it in a private attribute; this is the one place that reads it. It is needed to
-    bootstrap the last step's value (the rollout itself does not store next observations, by
-    `compact_obs`) and to checkpoint the games in progress for an exact resume.
-    """
-    return collector._carrier
-
-
-def restore_carrier(collector: Collector, games: TensorDictBase) -> None:
-    """Put checkpointed games back into the collector (see `carrier`)."""
-    live = carrier(collector)
-    live.update_(games.select(*CARRIED_KEYS).to(live.device))
 
 
 def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: float,

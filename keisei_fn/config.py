@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .._errors import first_line
+from ._errors import first_line
 
 
 class ConfigError(ValueError):
@@ -319,7 +319,7 @@ def _check_ray(cfg: DictConfig) -> None:
 
 
 def default_yaml() -> str:
-    return resources.files("keisei_fn.train").joinpath("default.yaml").read_text()
+    return resources.files("keisei_fn").joinpath("default.yaml").read_text()
 
 
 def _short(err: OmegaConfBaseException) -> str:
@@ -344,7 +344,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         try:
             layer = OmegaConf.load(path)
         except Exception as err:  # yaml errors come in several types
-            raise ConfigError(f"{path}: not a valid YAML config ({first_line(err)})")
+            raise ConfigError(f"{path}: not a valid YAML config ({first_line(err)})") from None
         if not isinstance(layer, DictConfig):
             raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
         cfg = _merge(cfg, layer, str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDictBase
 
-from ..shogi._movegen import hands_to_canonical, to_canonical
+from ._movegen import hands_to_canonical, to_canonical
 
 # Index = piece kind (0 empty, P L N S B R G K, +P +L +N +S +B +R); the king is never captured.
 BOARD_VALUES = (0.0, 1.0, 4.0, 4.0, 6.0, 9.0, 10.0, 6.0, 0.0, 7.0, 6.0, 6.0, 6.0, 11.0, 12.0)

@@ -1,7 +1,7 @@
 """torch.compile for the update step and the acting policy: chosen by `optim.compile`, timed once,
 never fatal.
 
-The update compiled is the folded one (population.py): a pure function of parameter
+The update compiled is the folded one (learn/population.py): a pure function of parameter
 TensorDicts with no module state swapped in, which Dynamo traces whole (zero graph breaks,
 tests/test_compile.py). The single agent's `TensorDict.to_module` step cannot be traced under
 torch.func.grad, which is why even a population of one uses the folded step.

@@ -1,0 +1,1 @@
+"""Training algorithms: what a batch of experience is turned into (losses, targets, advantages)."""

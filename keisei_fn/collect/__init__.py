@@ -1,0 +1,1 @@
+"""Collection: the acting policy, TorchRL collectors (direct, process, Ray) and rollout layout."""

@@ -1,0 +1,1 @@
+"""The functional update machinery: pure update steps, Adam, population folding, compilation."""

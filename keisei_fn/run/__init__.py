@@ -1,0 +1,1 @@
+"""A training run: the driver loop, checkpoints, tracking, progress, evaluation, distribution."""

@@ -1,0 +1,35 @@
+"""A run written by the code before the package was restructured (train/ split into collect/,
+algos/, learn/ and run/; tests/data/run_before_restructure, made by commit d170020 with a tiny
+config) still loads as it is: in `train --resume`, `eval`, `usi` and `play`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from keisei_fn.agent import load_agent
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.cli import main as cli_main
+from keisei_fn.run.train import resume_config, train
+
+OLD_RUN = Path(__file__).parent / "data" / "run_before_restructure"
+
+
+def test_old_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    summary = train(resume_config(run, ["total_updates=3"]), resume=True, log=lambda *a: None)
+    assert summary["counters"]["iteration"] == 3
+    assert read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"] == 3
+
+
+def test_old_checkpoint_plays_in_eval_usi_and_play(tmp_path, capsys):
+    from keisei_fn.arena.usi_engine import Options, load_engine_agent
+
+    net, cfg = load_agent(OLD_RUN)  # what `play` loads
+    assert cfg.model.channels == 8 and not net.training
+    agent = load_engine_agent(Options(checkpoint=str(OLD_RUN)))  # what `usi` loads
+    assert agent.checkpoint == str(OLD_RUN)
+    assert cli_main(["eval", "--agent", str(OLD_RUN), "--opponent", "random", "--games", "2",
+                     "--max-plies", "8", "--out", str(tmp_path / "eval")]) == 0
+    assert "random" in capsys.readouterr().out
