@@ -1,9 +1,9 @@
 # Two entry points do all set-up themselves: `make run` (the main job) and `make test` (the suite).
-# Both create or refresh the local venv in $(VENV). GPU users: see README ("GPU").
+# Both create or refresh the local venv in $(VENV). GPU users: see README ("torch: CPU or GPU").
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
-# Extra pip arguments for torch, e.g. a CUDA wheel index (see README, "GPU").
+# Extra pip arguments for torch, e.g. a CUDA wheel index (see README, "torch: CPU or GPU").
 TORCH_PIP_ARGS ?=
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed

@@ -70,7 +70,7 @@ class PPOConfig:
     normalize_advantage: bool = True
     """normalise advantages per minibatch"""
     material_shaping: float = 0.02
-    """potential-based material shaping, per pawn of material balance (0 disables; see rollout.py)"""
+    """potential-based material shaping, per pawn of material balance (0 disables; see algos/ppo/batch.py)"""
 
 
 @dataclass
@@ -86,9 +86,9 @@ class OptimConfig:
     max_grad_norm: float = 0.5
     """global gradient-norm clip (0 disables)"""
     compile: str = "default"
-    """torch.compile the update step: 'off', 'default' or 'max-autotune' (see README, "Compilation")"""
+    """torch.compile the update step: 'off', 'default' or 'max-autotune' (see docs/training.md, "Compilation")"""
     compile_acting: bool = False
-    """also compile the acting policy (with optim.compile's mode); no gain measured on a 2-core CPU (README)"""
+    """also compile the acting policy (with optim.compile's mode); no gain measured on a 2-core CPU (docs/results.md)"""
     max_skipped_updates: int = 4
     """non-finite updates tolerated per iteration before rolling back and halving the lr"""
     max_rollbacks: int = 5

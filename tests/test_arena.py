@@ -21,7 +21,6 @@ from keisei_fn.arena.opponents import make_player
 from keisei_fn.arena.records import (ENGINE_REASONS, RULE_REASONS, GameRecord, from_json_line,
                                      to_csa, to_json_line, usi_position)
 from keisei_fn.shogi import STARTPOS_SFEN
-from keisei_fn.run.evaluate import _wilson
 
 GNUSHOGI = engines.find_gnushogi()
 needs_gnushogi = pytest.mark.skipif(
@@ -322,8 +321,10 @@ def test_elo_edge_cases():
         fit([("a", "random", 1.0), ("b", "c", 0.5)])
     with pytest.raises(ValueError, match="itself"):
         fit([("a", "a", 0.5)])
-    for p, n in [(0.5, 10), (1.0, 4), (0.0, 7), (0.3, 100)]:
-        assert score_interval(p, n) == pytest.approx(_wilson(p, n), abs=1e-4)  # z 1.96
+    # Wilson 95% intervals as tabulated (e.g. 5 of 10: 0.2366-0.7634)
+    for p, n, low, high in [(0.5, 10, 0.2366, 0.7634), (1.0, 4, 0.5101, 1.0),
+                            (0.0, 7, 0.0, 0.3543), (0.3, 100, 0.2189, 0.3958)]:
+        assert score_interval(p, n) == pytest.approx((low, high), abs=1e-4)
 
 
 # --- the eval command ---------------------------------------------------------------------------

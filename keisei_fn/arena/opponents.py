@@ -6,7 +6,7 @@ A `Player` is data, not an object with a life of its own:
 - process-backed players (`gnushogi:DEPTH[:SECONDS]`, `usi:COMMAND`) carry an `EngineSpec`;
   the match starts one engine per game (see `match.py`) through `engines.open_session`.
 
-Spec syntax (also in README.md, "Arena"):
+Spec syntax (also in docs/arena.md):
   random | greedy                  the trainer's evaluation opponents
   PATH                             a checkpoint file, or a run directory (its newest checkpoint);
                                    our agent, argmax of the policy

@@ -1,6 +1,6 @@
 """`keisei-fn play`: a human plays a trained agent in the terminal.
 
-README.md, "Playing the agent in the terminal", documents it.
+docs/arena.md documents it.
 
 Imports nothing heavy at module level: `cli.build_parser` imports this module on every start.
 """

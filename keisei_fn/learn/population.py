@@ -179,7 +179,7 @@ def single_agent_update(population_update: Callable) -> Callable:
 
     The single agent trains through the same folded step as a population (one member): it is
     faster than the module-swapping step even for one member (channels-last convolutions), and
-    unlike that step it compiles (README, "Populations and compilation").
+    unlike that step it compiles (docs/training.md and docs/results.md).
     """
 
     def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase,

@@ -7,7 +7,7 @@ Opponents are pure functions (state, generator) -> action [B]:
 
 from __future__ import annotations
 
-import math
+
 import time
 from typing import Callable
 
@@ -17,6 +17,7 @@ from tensordict import TensorDict
 from ..shogi import initial_state, observe, step
 from ..shogi.material import capture_gain
 from ..models import gumbel_sample, masked_log_softmax
+from ..ratings.elo import score_interval
 
 
 def random_opponent(state: TensorDict, generator: torch.Generator) -> torch.Tensor:
@@ -81,17 +82,10 @@ def play_match(net, opponent: str, games: int, max_plies: int = 256, seed: int =
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
     draws = games - wins - losses
     score = (wins + 0.5 * draws) / games
-    low, high = _wilson(score, games)
+    low, high = score_interval(score, games)
     return {"opponent": opponent, "games": games, "wins": wins, "draws": draws,
             "losses": losses, "win_rate": wins / games, "score": score, "score_low": low,
             "score_high": high, "mean_length": float(length.mean())}
-
-
-def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
