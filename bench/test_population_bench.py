@@ -22,13 +22,12 @@ import torch
 import train_parts
 from gates import BASELINES, check_floor
 from settings import LONG
-from keisei_fn.algos.ppo.advantage import zero_sum_gae
 from keisei_fn.learn.compile import compile_update
 from keisei_fn.config import load_config
 from keisei_fn.learn.population import learn_population, make_population_update
 from keisei_fn.run.population import build_population, fresh_population_carry
-from keisei_fn.collect.rollout import BATCH_KEYS, carrier
-from keisei_fn.algos.ppo.batch import shape_rewards
+from keisei_fn.collect.rollout import carrier
+from keisei_fn.run.population import population_batch
 
 ROUNDS = 7 if LONG else 4  # interleaved; the first is a warm-up
 # Per member: games x steps = samples per update call, one minibatch of 256 per epoch (the
@@ -46,12 +45,8 @@ def _config(members: int, backend: str):
 
 def _population_batch(cfg, parts):
     rollout = next(iter(parts["collector"]))
-    after = carrier(parts["collector"])
-    with torch.no_grad():
-        _, last_value = parts["policy"].outputs(after.get("observation"))
-    shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
-    zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
-    return rollout.select(*BATCH_KEYS).reshape(cfg.population.size, -1)
+    return population_batch(rollout, carrier(parts["collector"]), parts["policy"], parts["gae"],
+                            cfg)
 
 
 def _ratio(loop_times, folded_times) -> tuple[float, list[float]]:

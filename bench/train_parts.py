@@ -21,7 +21,7 @@ from keisei_fn.config import load_config
 from keisei_fn.run.single import build, fresh_carry
 from keisei_fn.collect.policy import CollectPolicy
 from keisei_fn.collect.rollout import carrier
-from keisei_fn.algos.ppo.batch import shape_rewards, training_batch
+from keisei_fn.algos.ppo.batch import rollout_to_batch
 
 # Model overrides on top of the default config (load_config()).
 MODELS = {
@@ -134,12 +134,9 @@ class TrainSetup:
 
 
 def prepare_batch(rollout: TensorDictBase, parts: dict, cfg) -> TensorDict:
-    """run.py's path from a collected rollout to the batch `learn` takes."""
-    after = carrier(parts["collector"])
-    with torch.no_grad():
-        _, last_value = parts["net"](after.get("observation"))
-    shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
-    return training_batch(rollout, parts["gae"], last_value)
+    """run/train.py's path from a collected rollout to the batch `learn` takes."""
+    return rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
+                            parts["gae"], cfg.ppo)
 
 
 def new_setup(model: str, long: bool, seed: int = 0) -> TrainSetup:

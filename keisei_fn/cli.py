@@ -41,12 +41,15 @@ def _train(args) -> None:
     from .run.evaluate import format_match
     from .run.train import resume_config, train
 
+    # A training run sets its threads from the config (every rank, every resume): the flag is
+    # that key, given first so an explicit threads=N override still wins.
+    overrides = ([f"threads={args.threads}"] if args.threads else []) + list(args.overrides)
     if args.resume:
         if args.config:
             raise ValueError("--resume takes the run's saved config; give changes as key=value")
-        cfg = resume_config(args.resume, args.overrides)
+        cfg = resume_config(args.resume, overrides)
     else:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, overrides)
     if args.print_config:
         print(to_yaml(cfg), end="")
         return
@@ -83,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=_HelpWithDefaults)
     # The engine's ops are small and memory-bound: on a 2-core machine one intra-op thread was
     # faster than two (measured, bench/), and much faster when the machine is busy.
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default 1; for train: the config key "
+                             "`threads`, which this flag sets)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser = _with_formatter(sub.add_parser)
 
@@ -137,7 +142,7 @@ _FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.aren
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         print(f"keisei-fn: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
     import torch
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._runtime import tune_allocator
 
     tune_allocator()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or 1)
     try:
         args.run(args)
     except ValueError as err:  # user mistakes (bad SFEN, bad option values): one line, no trace

@@ -18,7 +18,7 @@ from keisei_fn.config import load_config
 from keisei_fn.learn.population import make_population_update, single_agent_update
 from keisei_fn.run.single import build, fresh_carry
 from keisei_fn.collect.rollout import carrier
-from keisei_fn.algos.ppo.batch import training_batch
+from keisei_fn.algos.ppo.batch import rollout_to_batch
 
 
 def main(out_dir: str, mode: str, *overrides: str) -> None:
@@ -38,9 +38,8 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     distributed.broadcast_tensors(group, carry["params"])
     state_params(parts["net"]).data.update_(carry["params"])
     rollout = next(iter(parts["collector"]))
-    with torch.no_grad():
-        _, last_value = parts["net"](carrier(parts["collector"]).get("observation"))
-    batch = training_batch(rollout, parts["gae"], last_value)[:cfg.ppo.minibatch_size]
+    batch = rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
+                             parts["gae"], cfg.ppo)[:cfg.ppo.minibatch_size]
     if mode == "explain":  # the all-reduce must not break the update's graph
         explained = torch._dynamo.explain(parts["update"])(
             carry["params"], carry["opt_state"], batch[:cfg.ppo.minibatch_size],

@@ -1,8 +1,9 @@
 """collector.backend=process: TorchRL's multi-process collector with 2 workers on loopback.
 
 GAE never runs across workers (each row is one game stream with its own time axis), weights
-reach the workers after every update, runs are reproducible, and a worker that dies stops the
-run cleanly with a checkpoint and no process left behind.
+reach the workers after every update, runs are reproducible, and a worker that dies is replaced
+(collector.on_worker_death=restart, the default) or stops the run cleanly with a checkpoint and no
+process left behind (=stop, or when max_restarts is used up).
 """
 
 from __future__ import annotations

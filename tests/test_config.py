@@ -157,3 +157,10 @@ def test_cli_print_config():
     assert "batch_size: 7" in proc.stdout
     # the rest is the resolved default config
     assert printed["ppo"]["gamma"] == 0.99 and printed["model"]["arch"] == "resnet"
+
+
+def test_cli_threads_flag_sets_the_training_config_key():
+    """`keisei-fn --threads N train` trains with N threads (the run applies the config's key)."""
+    assert yaml.safe_load(_cli("--threads", "2", "train", "--print-config").stdout)["threads"] == 2
+    explicit = _cli("--threads", "2", "train", "threads=3", "--print-config").stdout
+    assert yaml.safe_load(explicit)["threads"] == 3

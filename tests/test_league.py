@@ -9,7 +9,7 @@ from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import load_config
 from keisei_fn.run.single import build, fresh_carry, pick_league_opponent
 from keisei_fn.collect.rollout import carrier
-from keisei_fn.algos.ppo.batch import shape_rewards, training_batch
+from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.collect.stats import league_stats
 
@@ -43,11 +43,8 @@ def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
     planes = rollout.get("action") // 81
     assert (planes[theirs] == 0).all()          # the rigged snapshot moved
     assert (planes[~theirs] != 0).any()         # the near-uniform learner did not always
-    after = carrier(parts["collector"])
-    with torch.no_grad():
-        _, last_value = parts["net"](after["observation"])
-    shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
-    batch = training_batch(rollout, parts["gae"], last_value)
+    batch = rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
+                             parts["gae"], cfg.ppo)
     assert batch.batch_size[0] == int((~theirs).sum())
     assert torch.equal(batch["action"], rollout.get("action")[~theirs])
     stats = league_stats(rollout, parts["learner_side"])

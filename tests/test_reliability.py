@@ -9,7 +9,7 @@ from keisei_fn.config import load_config
 from keisei_fn.learn.population import TrainingDiverged, learn
 from keisei_fn.run.single import build, fresh_carry
 from keisei_fn.collect.rollout import carrier
-from keisei_fn.algos.ppo.batch import shape_rewards, training_batch
+from keisei_fn.algos.ppo.batch import rollout_to_batch
 
 TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
         "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
@@ -22,11 +22,8 @@ def setup(*extra):
     parts = build(cfg)
     carry = fresh_carry(cfg, parts)
     rollout = next(iter(parts["collector"]))
-    after = carrier(parts["collector"])
-    with torch.no_grad():
-        _, last_value = parts["net"](after["observation"])
-    shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
-    batch = training_batch(rollout, parts["gae"], last_value)
+    batch = rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
+                             parts["gae"], cfg.ppo)
     parts["collector"].shutdown()
     return cfg, parts, carry, batch
 

@@ -19,7 +19,8 @@ from tensordict import TensorDict
 
 from . import distributed
 from ..models import build_model, param_count
-from ..algos.ppo.advantage import make_gae, zero_sum_gae
+from ..algos.ppo.advantage import make_gae
+from ..algos.ppo.batch import rollout_to_batch
 from ..checkpoint import CheckpointError, check_param_shapes, save_checkpoint
 from ..collect.collectors import make_collector
 from ..learn.compile import acting_compile_mode, compile_mode, compile_update
@@ -34,10 +35,16 @@ from ..learn.population import (PopulationPolicy, act_members, init_members, lea
                                 make_population_update, member_config, member_net, member_seeds)
 from .progress import make_console
 from .session import make_checkpointer, namespaced, open_tracking, prepare_process, start_or_resume
-from ..collect.rollout import BATCH_KEYS, CARRIED_KEYS, carrier, restore_carrier
-from ..algos.ppo.batch import shape_rewards
+from ..collect.rollout import CARRIED_KEYS, carrier, restore_carrier
 from ..collect.stats import game_stats
 from .._errors import first_line
+
+
+def population_batch(rollout, after, policy, gae, cfg) -> TensorDict:
+    """rollout_to_batch over the [K*B, T] rollout, as [K, B*T]: member k's rows are k*B ... (all
+    moves are the learner's: populations play no league games)."""
+    return rollout_to_batch(rollout, after, lambda obs: policy.outputs(obs)[1].flatten(0, 1), gae,
+                            cfg.ppo).reshape(cfg.population.size, -1)
 
 
 def build_population(cfg, log=print, group=SINGLE) -> dict:
@@ -280,15 +287,10 @@ def train_population(cfg, resume: bool = False, log=None, group=SINGLE) -> dict:
     def iterate() -> dict:
         t0 = time.perf_counter()
         rollout = next(iterator)
-        after = carrier(collector)
-        with torch.no_grad():
-            _, last_value = policy.outputs(after.get("observation"))
-        shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
-        zero_sum_gae(parts["gae"], rollout, last_value.flatten(0, 1))
+        batch = population_batch(rollout, carrier(collector), policy, parts["gae"], cfg)
         rows = cfg.env.batch_size
         stats = distributed.merge_game_stats(
             group, [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)])
-        batch = rollout.select(*BATCH_KEYS).reshape(members, -1)
         t1 = time.perf_counter()
         metrics = distributed.mean_metrics(
             group, learn_population(carry, batch, parts["update"], cfg, log=log))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 
-from ..algos.ppo.batch import shape_rewards, training_batch
+from ..algos.ppo.batch import rollout_to_batch
 from ..checkpoint import list_checkpoints
 from ..collect.collectors import state_after
 from ..collect.stats import game_stats, league_stats
@@ -87,14 +86,11 @@ def _train_single(cfg, resume: bool, log, group) -> dict:
         pick_league_opponent(carry, parts)
         rollout = collect()
         after = state_after(parts["collector"], rollout)
-        with torch.no_grad():
-            _, last_value = net(after.get("observation"))
-        shape_rewards(rollout, after.get("game"), cfg.ppo.material_shaping, cfg.ppo.gamma)
+        batch = rollout_to_batch(rollout, after, lambda obs: net(obs)[1], parts["gae"], cfg.ppo)
         stats = game_stats(rollout)
         if parts["learner_side"] is not None:
             stats.update(league_stats(rollout, parts["learner_side"]))
         stats = distributed.merge_game_stats(group, stats)
-        batch = training_batch(rollout, parts["gae"], last_value)
         t1 = time.perf_counter()
         metrics = distributed.mean_metrics(
             group, learn(carry, batch, parts["update"], cfg, log=log))

@@ -3,6 +3,8 @@ GAE, then the keys the loss reads, flattened."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from tensordict import TensorDict, TensorDictBase
 
@@ -42,3 +44,18 @@ def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> Te
     zero_sum_gae(gae, rollout, last_value)
     flat = rollout.select(*BATCH_KEYS).reshape(-1)
     return flat[rollout.get("learner_move").reshape(-1)]
+
+
+def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
+                     value_fn: Callable[[torch.Tensor], torch.Tensor], gae, ppo) -> TensorDict:
+    """A collected [B, T] rollout to PPO's flat training batch, the one path every caller takes.
+
+    `after` holds the games in progress after the rollout (their "observation" and "game"),
+    `value_fn(observation)` the critic's value [B, 1] to bootstrap from, `ppo` the config section
+    (material_shaping, gamma). The rollout is shaped in place (its raw result kept, see
+    shape_rewards), then zero_sum_gae, then the learner's moves as a flat batch.
+    """
+    with torch.no_grad():
+        last_value = value_fn(after.get("observation"))
+    shape_rewards(rollout, after.get("game"), ppo.material_shaping, ppo.gamma)
+    return training_batch(rollout, gae, last_value)
