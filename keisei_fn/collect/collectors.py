@@ -26,7 +26,7 @@ from functools import partial
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.collectors import Collector
+from torchrl.collectors import BaseCollector, Collector, MultiCollector
 
 from ..env import ShogiEnv
 from .errors import CollectorWorkerDied
@@ -87,12 +87,14 @@ def state_after(collector: Collector, rollout: TensorDictBase) -> TensorDictBase
     return rollout[..., -1].get("next")
 
 
-def backend_of(collector: Collector) -> str:
-    """'direct', 'process' or 'ray': which kind of collector this is (only direct has a carrier;
-    the games of the other two live in their workers)."""
-    if hasattr(collector, "_carrier"):
+def backend_of(collector: BaseCollector) -> str:
+    """'direct', 'process' or 'ray', from the TorchRL class make_collector built (only direct has
+    a carrier; the games of the other two live in their workers)."""
+    if isinstance(collector, MultiCollector):
+        return "process"
+    if isinstance(collector, Collector):
         return "direct"
-    return "ray" if hasattr(collector, "remote_collectors") else "process"
+    return "ray"  # RayCollector, not imported here: importing it imports Ray, an optional extra
 
 
 def sync_weights(collector: Collector, policy, timeout: float = 300.0) -> None:
