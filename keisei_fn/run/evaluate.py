@@ -7,7 +7,6 @@ Opponents are pure functions (state, generator) -> action [B]:
 
 from __future__ import annotations
 
-
 import time
 from typing import Callable
 

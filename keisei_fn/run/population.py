@@ -19,6 +19,7 @@ from tensordict import TensorDict
 
 from . import distributed
 from ..models import build_model, param_count
+from ..ratings.elo import fit
 from ..algos.ppo.advantage import make_gae
 from ..algos.ppo.batch import rollout_to_batch
 from ..checkpoint import CheckpointError, check_param_shapes, save_checkpoint
@@ -194,8 +195,6 @@ def round_robin(cfg, carry, parts) -> list[tuple[str, str, float]]:
 def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
     """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games: those
     against the fixed opponents and the round robin between members."""
-    from ..ratings.elo import fit
-
     games = list(pairs)
     for r in results:
         me = f"member {r['member']}"

@@ -15,6 +15,7 @@ from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove
 from ..collect.collectors import as_rows, dead_workers, restart_collector, sync_weights
 from ..collect.errors import CollectorWorkerDied
 from ..config import to_yaml
+from ..ratings.elo import fit, format_ratings
 from . import distributed
 from .evaluate import format_match, match_progress, play_match
 from .single import seed_everything
@@ -40,8 +41,6 @@ def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
 def ratings_over_training(evals: list[dict]):
     """Bradley-Terry Elo of every evaluated snapshot ("it N") and the fixed opponents, from all
     evaluation games so far, anchored at random = 0 (see keisei_fn/arena/elo.py)."""
-    from ..ratings.elo import fit
-
     results = []
     for r in evals:
         me = f"it {r['iteration']}"
@@ -73,8 +72,6 @@ def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[
             tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
         tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
                                          "eval/elo_high": high}, iteration)
-        from ..ratings.elo import format_ratings
-
         tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
     return results
 
