@@ -104,7 +104,9 @@ class EvalConfig:
     opponents: list[str] = field(default_factory=lambda: ["random", "greedy"])
     """opponents: 'random', 'greedy' (one-ply material)"""
     max_plies: int = 512
-    """move cap of evaluation games (the engine's default cap)"""
+    """move cap of evaluation games (the arena referee's, as in `keisei-fn eval`)"""
+    impasse: bool = True
+    """allow the entering-king declaration in evaluation games (the arena referee's rule)"""
     greedy_policy: bool = True
     """evaluate the argmax move (False: sample from the policy)"""
 

@@ -363,3 +363,23 @@ def test_eval_cli_bad_spec_is_one_line(tiny_run, capsys):
     assert err.startswith("keisei-fn eval: error: bad gnushogi spec") and "\n" not in err
     assert cli.main(["eval", "--agent", str(tiny_run), "--opponent", "random",
                      "--games", "0"]) == 2
+
+
+def test_trainer_evaluation_is_the_arena_referee():
+    """One referee: the trainer's evaluation of a network gives the numbers `keisei-fn eval`'s
+    match runner gives for the same network, seed and rules (impasse on, 512-ply cap)."""
+    from keisei_fn.arena.match import summarize
+    from keisei_fn.arena.opponents import agent_player
+    from keisei_fn.config import load_config
+    from keisei_fn.models import build_model
+    from keisei_fn.run.evaluate import play_match as trainer_match
+
+    torch.manual_seed(5)
+    net = build_model(load_config(None, []).model).eval()
+    trainer = trainer_match(net, "greedy", 6, seed=11)
+    records = play_match(agent_player("agent", net), make_player("greedy"), 6, seed=11)
+    arena = summarize(records, "agent", "greedy")
+    assert (trainer["wins"], trainer["draws"], trainer["losses"]) == \
+        (arena["wins"], arena["draws"], arena["losses"])
+    assert trainer["mean_length"] == arena["mean_plies"]
+    assert trainer["referee"] == "512-ply cap, impasse on"

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from .referee import MAX_PLIES, describe_referee
+
 _PROGRESS_EVERY_S = 5.0
 
 
@@ -19,7 +21,11 @@ def register(subparsers) -> None:
     p.add_argument("--opponent", required=True,
                    help="random | greedy | gnushogi:DEPTH[:SECONDS] | usi:COMMAND | checkpoint")
     p.add_argument("--games", type=int, default=20, help="games, half with each colour")
-    p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw)")
+    p.add_argument("--max-plies", type=int, default=MAX_PLIES,
+                   help="move cap (a draw); the trainer's eval.max_plies default")
+    p.add_argument("--no-impasse", dest="impasse", action="store_false",
+                   help="turn off the entering-king declaration (on by default, as in the "
+                        "trainer's evaluation)")
     p.add_argument("--out", help="output directory (default: RUN_DIR/eval/<date-time>)")
     p.add_argument("--seed", type=int, default=0, help="seeds the random/greedy players")
     p.add_argument("--parallel", type=int, default=None,
@@ -45,7 +51,7 @@ def _gnushogi_usi(args) -> None:
 
 
 def _eval(args) -> None:
-    from .match import play_match
+    from .match import play_match, summarize
     from .opponents import make_player
 
     if args.games < 1:
@@ -56,7 +62,8 @@ def _eval(args) -> None:
     out = Path(args.out) if args.out else _default_out(agent.name)
     out.mkdir(parents=True, exist_ok=True)
     print(f"{agent.name} vs {opponent.name}: {args.games} games "
-          f"({(args.games + 1) // 2} as Black), max {args.max_plies} plies -> {out}",
+          f"({(args.games + 1) // 2} as Black), {describe_referee(args.max_plies, args.impasse)}"
+          f" -> {out}",
           file=sys.stderr)
     started = time.monotonic()
     tally = _progress(agent.name, args.games, started)
@@ -70,41 +77,14 @@ def _eval(args) -> None:
 
         records = play_match(agent, opponent, args.games, max_plies=args.max_plies,
                              seed=args.seed, parallel=args.parallel, device=args.device,
-                             on_game=on_game)
+                             impasse=args.impasse, on_game=on_game)
     summary = summarize(records, agent.name, opponent.name)
+    summary["referee"] = {"max_plies": args.max_plies, "impasse": args.impasse}
     summary["seconds"] = round(time.monotonic() - started, 2)
     _write_csa(records, out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_summary(summary))
     print(f"records: {out / 'games.jsonl'}, {out / 'games.csa'}, {out / 'csa'}/")
-
-
-def summarize(records, agent: str, opponent: str) -> dict:
-    """W/D/L from the agent's side, Wilson interval of the score, endings and Elo."""
-    from collections import Counter
-
-    from ..ratings.elo import fit, score_interval
-
-    points = [r.score_for(agent) for r in records]
-    n = len(points)
-    wins, losses = points.count(1.0), points.count(0.0)
-    score = sum(points) / n
-    low, high = score_interval(score, n)
-    summary = {"agent": agent, "opponent": opponent, "games": n, "wins": wins,
-               "draws": n - wins - losses, "losses": losses, "score": score,
-               "score_low": low, "score_high": high,
-               "mean_plies": sum(len(r.moves) for r in records) / n,
-               # Two deterministic players (argmax agent, gnushogi) replay the same game per
-               # colour: the interval then overstates what was measured.
-               "distinct_games": len({(r.black, r.moves) for r in records}),
-               "endings": dict(Counter(r.reason for r in records)), "elo": None}
-    if agent != opponent:
-        ratings = fit([(r.black, r.white, r.score_for(r.black)) for r in records],
-                      anchor="random" if opponent == "random" else opponent)
-        elo, e_low, e_high = ratings.of(agent)
-        summary["elo"] = {"anchor": ratings.anchor, "elo": elo, "low": e_low, "high": e_high,
-                          "regularized": ratings.regularized}
-    return summary
 
 
 def format_summary(s: dict) -> str:

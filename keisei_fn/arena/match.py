@@ -24,14 +24,18 @@ from ._process import EngineFailure
 from .engines import USI_MOVE_RE, await_move, close_session, open_session, request_move
 from .opponents import Player
 from .records import GameRecord
+from .referee import IMPASSE, MAX_PLIES
 
 _COLOURS = ("black", "white")
 
 
-def play_match(a: Player, b: Player, games: int, *, max_plies: int = 512, seed: int = 0,
-               parallel: int | None = None, device="cpu", impasse: bool = True,
-               on_game: Callable[[GameRecord], None] | None = None) -> list[GameRecord]:
-    """`games` games, `a` Black in the first ceil(games/2), `b` Black in the rest."""
+def play_match(a: Player, b: Player, games: int, *, max_plies: int = MAX_PLIES, seed: int = 0,
+               parallel: int | None = None, device="cpu", impasse: bool = IMPASSE,
+               on_game: Callable[[GameRecord], None] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> list[GameRecord]:
+    """`games` games, `a` Black in the first ceil(games/2), `b` Black in the rest.
+
+    `progress(plies played, games finished)` is called after every ply of batched play."""
     if games < 1:
         raise ValueError(f"games must be >= 1, got {games}")
     if max_plies < 1:
@@ -43,19 +47,29 @@ def play_match(a: Player, b: Player, games: int, *, max_plies: int = 512, seed: 
     generator = torch.Generator(device=device).manual_seed(seed)
     first = (games + 1) // 2
     records: list[GameRecord] = []
+    plies = 0
+
+    def ply(finished: int) -> None:
+        nonlocal plies
+        plies += 1
+        if progress is not None:
+            progress(plies, len(records) + finished)
+
     for black, white, lo, hi in ((a, b, 0, first), (b, a, first, games)):
         for start in range(lo, hi, parallel):
             n = min(parallel, hi - start)
             records += play_games(black, white, n, max_plies=max_plies, generator=generator,
                                   device=device, impasse=impasse, first_game=start,
-                                  on_game=on_game, meta={"seed": seed})
+                                  on_game=on_game, meta={"seed": seed}, on_ply=ply)
     return records
 
 
-def play_games(black: Player, white: Player, n: int, *, max_plies: int = 512,
-               generator: torch.Generator | None = None, device="cpu", impasse: bool = True,
-               first_game: int = 0, on_game=None, meta: dict | None = None) -> list[GameRecord]:
-    """n games side by side, `black` against `white`; records in game order."""
+def play_games(black: Player, white: Player, n: int, *, max_plies: int = MAX_PLIES,
+               generator: torch.Generator | None = None, device="cpu", impasse: bool = IMPASSE,
+               first_game: int = 0, on_game=None, meta: dict | None = None,
+               on_ply: Callable[[int], None] | None = None) -> list[GameRecord]:
+    """n games side by side, `black` against `white`; records in game order. `on_ply(games
+    finished)` is called after every ply."""
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(0)
     players = (black, white)
@@ -119,6 +133,8 @@ def play_games(black: Player, white: Player, n: int, *, max_plies: int = 512,
                                   _COLOURS[mover] if reward[j] > 0 else _COLOURS[1 - mover])
                         finish(g, winner, Reason.NAMES[reason[j]])
             live = [g for g in live if g not in done]
+            if on_ply is not None:
+                on_ply(len(done))
     finally:
         for table in sessions:
             for g in list(table):
@@ -155,3 +171,32 @@ def _label(state_row, reply) -> int:
         return int(usi_to_action(state_row, [reply])[0])
     except ValueError as err:
         raise EngineFailure("illegal_move", f"illegal move {reply!r}: {err}") from None
+
+
+def summarize(records: list[GameRecord], agent: str, opponent: str) -> dict:
+    """W/D/L from the agent's side, Wilson interval of the score, endings, distinct games and
+    Elo: the one summary of a match, for the arena's reports and the trainer's evaluation."""
+    from collections import Counter
+
+    from ..ratings.elo import fit, score_interval
+
+    points = [r.score_for(agent) for r in records]
+    n = len(points)
+    wins, losses = points.count(1.0), points.count(0.0)
+    score = sum(points) / n
+    low, high = score_interval(score, n)
+    summary = {"agent": agent, "opponent": opponent, "games": n, "wins": wins,
+               "draws": n - wins - losses, "losses": losses, "score": score,
+               "score_low": low, "score_high": high,
+               "mean_plies": sum(len(r.moves) for r in records) / n,
+               # Two deterministic players (argmax agent, gnushogi) replay the same game per
+               # colour: the interval then overstates what was measured.
+               "distinct_games": len({(r.black, r.moves) for r in records}),
+               "endings": dict(Counter(r.reason for r in records)), "elo": None}
+    if agent != opponent:
+        ratings = fit([(r.black, r.white, r.score_for(r.black)) for r in records],
+                      anchor="random" if opponent == "random" else opponent)
+        elo, e_low, e_high = ratings.of(agent)
+        summary["elo"] = {"anchor": ratings.anchor, "elo": elo, "low": e_low, "high": e_high,
+                          "regularized": ratings.regularized}
+    return summary

@@ -23,9 +23,31 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import torch
+from tensordict import TensorDict
+
+from ..shogi.material import capture_gain
 from .engines import EngineSpec, gnushogi_spec
 
-BATCHED_BUILTINS = ("random", "greedy")
+
+def random_opponent(state: TensorDict, generator: torch.Generator) -> torch.Tensor:
+    """A uniformly random legal move per game."""
+    mask = state["legal_mask"]
+    noise = torch.rand(mask.shape, generator=generator, device=mask.device)
+    return torch.where(mask, noise, -1.0).argmax(-1)
+
+
+def greedy_opponent(state: TensorDict, generator: torch.Generator) -> torch.Tensor:
+    """The legal move that wins the most material at once (one ply, ties broken at random)."""
+    mask = state["legal_mask"]
+    noise = torch.rand(mask.shape, generator=generator, device=mask.device) * 1e-3
+    score = capture_gain(state) + noise
+    return torch.where(mask, score, -1.0).argmax(-1)
+
+
+# The scripted players: the trainer's evaluation opponents and the bottom of every ladder.
+OPPONENTS = {"random": random_opponent, "greedy": greedy_opponent}
+BATCHED_BUILTINS = tuple(OPPONENTS)
 
 
 @dataclass(frozen=True)
@@ -51,8 +73,6 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
         raise ValueError("empty player spec")
     spec = spec.strip()
     if spec in BATCHED_BUILTINS:
-        from ..run.evaluate import OPPONENTS
-
         return Player(spec, choose=OPPONENTS[spec])
     kind, sep, rest = spec.partition(":")
     if sep and kind == "gnushogi":
@@ -94,11 +114,16 @@ def _agent(path: Path, device) -> Player:
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     net, _ = load_agent(ckpt, device=device)
-    return Player(str(ckpt), choose=partial(_agent_choose, net))
+    return agent_player(str(ckpt), net)
 
 
-def _agent_choose(net, state, generator):
-    """Our agent's argmax move for every game in the batch (the generator is unused: no ties)."""
+def agent_player(name: str, net, temperature: float = 0.0) -> Player:
+    """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
+    `temperature` from the match's generator."""
+    return Player(name, choose=partial(_agent_choose, net, temperature))
+
+
+def _agent_choose(net, temperature, state, generator):
     from ..agent import choose_moves
 
-    return choose_moves(net, state, temperature=0.0)
+    return choose_moves(net, state, temperature, generator)

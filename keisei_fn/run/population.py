@@ -39,6 +39,8 @@ from .session import make_checkpointer, namespaced, open_tracking, prepare_proce
 from ..collect.rollout import CARRIED_KEYS, carrier, restore_carrier
 from ..collect.stats import game_stats
 from .._errors import first_line
+from ..arena.match import play_match as arena_match
+from ..arena.opponents import agent_player
 
 
 def population_batch(rollout, after, policy, gae, cfg) -> TensorDict:
@@ -155,7 +157,8 @@ def evaluate_members(cfg, carry, parts, console) -> list[dict]:
         net = member_net(cfg, carry["params"], k, parts["device"])
         for i, opponent in enumerate(cfg.eval.opponents):
             r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
-                           seed=cfg.seed * 1000 + i, greedy=cfg.eval.greedy_policy,
+                           impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
+                           greedy=cfg.eval.greedy_policy,
                            device=cfg.device, progress=match_progress(
                                console.print, f"eval @ it {iteration} member {k} vs {opponent}",
                                cfg.eval.games))
@@ -169,24 +172,17 @@ def round_robin(cfg, carry, parts) -> list[tuple[str, str, float]]:
     """`population.round_robin_games` games between every pair of members, each sampling from
     its policy at temperature 1 (argmax players would replay the same two games), half with each
     colour, all of a pair's games in one batch: (member a, member b, a's score) per game."""
-    from functools import partial
-
-    from ..agent import choose_moves
-    from ..arena.match import play_match as arena_match
-    from ..arena.opponents import Player
-
     games = cfg.population.round_robin_games
     if games == 0:
         return []
-    players = [Player(f"member {k}", choose=partial(
-        lambda net, state, generator: choose_moves(net, state, 1.0, generator),
-        member_net(cfg, carry["params"], k, parts["device"]))) for k in range(cfg.population.size)]
+    players = [agent_player(f"member {k}", member_net(cfg, carry["params"], k, parts["device"]),
+                            temperature=1.0) for k in range(cfg.population.size)]
     results = []
     for i in range(len(players)):
         for j in range(i + 1, len(players)):
             records = arena_match(players[i], players[j], games, max_plies=cfg.eval.max_plies,
                                   seed=cfg.seed * 1000 + 100 * i + j, device=cfg.device,
-                                  impasse=cfg.env.impasse)
+                                  impasse=cfg.eval.impasse)
             results += [(players[i].name, players[j].name, r.score_for(players[i].name))
                         for r in records]
     return results

@@ -29,7 +29,8 @@ def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
     results = []
     for i, opponent in enumerate(cfg.eval.opponents):
         r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
-                       seed=cfg.seed * 1000 + i, greedy=cfg.eval.greedy_policy,
+                       impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
+                       greedy=cfg.eval.greedy_policy,
                        device=cfg.device, progress=match_progress(
                            console.print, f"eval @ it {iteration} vs {opponent}", cfg.eval.games))
         r["iteration"] = iteration
