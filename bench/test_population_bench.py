@@ -2,12 +2,12 @@
 network, the TorchRL loss vmapped over members) against a Python loop over members running the
 single agent's own update step, for K = 1, 4, 8.
 
-    update speed ratio  = loop time / folded time of learn_population over the same rollout batch
+    update speed ratio  = loop time / folded time of learn over the same rollout batch
     acting speed ratio  = loop time / folded time of the members' policy forward (collection)
 
 Both are medians over interleaved rounds in process CPU time (one torch thread, see
 test_train_bench.test_collector_overhead for why CPU time), > 1 meaning the folded backend is
-faster. The batch is a real rollout: build_population(cfg) collects it and GAE runs on it as in
+faster. The batch is a real rollout: build(cfg) collects it and GAE runs on it as in
 population_run.py. The gate: update ratio at K = 8 >= its floor in baselines.json.
 """
 
@@ -24,10 +24,10 @@ from gates import BASELINES, check_floor
 from settings import LONG
 from keisei_fn.learn.compile import compile_update
 from keisei_fn.config import load_config
-from keisei_fn.learn.population import learn_population, make_population_update
-from keisei_fn.run.population import build_population, fresh_population_carry
 from keisei_fn.collect.rollout import carrier
-from keisei_fn.run.population import population_batch
+from keisei_fn.learn.population import learn, make_population_update
+from keisei_fn.run.parts import build
+from keisei_fn.run.snapshot import fresh_state
 
 ROUNDS = 7 if LONG else 4  # interleaved; the first is a warm-up
 # Per member: games x steps = samples per update call, one minibatch of 256 per epoch (the
@@ -44,9 +44,8 @@ def _config(members: int, backend: str):
 
 
 def _population_batch(cfg, parts):
-    rollout = next(iter(parts["collector"]))
-    return population_batch(rollout, carrier(parts["collector"]), parts["policy"], parts["gae"],
-                            cfg)
+    rollout = next(iter(parts.collector))
+    return train_parts.prepare_batch(rollout, parts, cfg)
 
 
 def _ratio(loop_times, folded_times) -> tuple[float, list[float]]:
@@ -67,31 +66,30 @@ def test_population_update_folded_vs_loop(benchmark, variant, members):
     (Dynamo cannot trace its module-swapping step under torch.func.grad)."""
     cfg = _config(members, "folded")
     torch.manual_seed(0)
-    parts = build_population(cfg)
+    parts = build(cfg)
     try:
         batch = _population_batch(cfg, parts)
     finally:
-        parts["collector"].shutdown()
-    folded = parts["update"]
+        parts.collector.shutdown()
+    folded = parts.update
     compile_s = None
     if variant == "compiled":
         folded = compile_update(folded, "default", log=lambda *a: None)
-        compile_s = train_parts.timed(learn_population, fresh_population_carry(cfg, parts), batch,
-                                      folded, cfg, lambda *a: None)
-    loop = make_population_update(_config(members, "loop"), parts["net"])
-    carries = {name: fresh_population_carry(cfg, parts) for name in ("folded", "loop")}
+        compile_s = train_parts.timed(learn, fresh_state(cfg, parts), batch, folded, cfg,
+                                      lambda *a: None)
+    loop = make_population_update(_config(members, "loop"), parts.net)
+    states = {name: fresh_state(cfg, parts) for name in ("folded", "loop")}
     t_folded, t_loop = [], []
 
     def quiet(log=None):
         return None
 
     def loop_round():  # pytest-benchmark's per-round setup: untimed by it, timed by us
-        t_loop.append(train_parts.timed_both(learn_population, carries["loop"], batch, loop,
-                                             cfg, quiet))
+        t_loop.append(train_parts.timed_both(learn, states["loop"], batch, loop, cfg, quiet))
 
     def folded_round():
-        t_folded.append(train_parts.timed_both(learn_population, carries["folded"], batch,
-                                               folded, cfg, quiet))
+        t_folded.append(train_parts.timed_both(learn, states["folded"], batch, folded, cfg,
+                                               quiet))
 
     benchmark.group = f"population-update-{variant}"
     benchmark.pedantic(folded_round, setup=loop_round, rounds=ROUNDS, warmup_rounds=0)
@@ -115,12 +113,13 @@ def test_population_acting_folded_vs_loop(benchmark, members):
     cfg = load_config(None, [f"population.size={members}", f"env.batch_size={ACT_GAMES}",
                              "ppo.rollout_steps=1", "total_updates=1", "track.aim=false",
                              "optim.compile=off"])
-    parts = build_population(cfg)
+    parts = build(cfg)
     try:
-        observation = carrier(parts["collector"]).get("observation")
+        observation = carrier(parts.collector).get("observation")
     finally:
-        parts["collector"].shutdown()
-    policy = parts["policy"]
+        parts.collector.shutdown()
+    policy = parts.policy
+    policy.net = parts.net  # the loop backend's module
     t_folded, t_loop = [], []
 
     def run(backend):

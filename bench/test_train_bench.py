@@ -3,7 +3,7 @@ update (eager and torch.compile), for the default model and the original Keisei'
 
     collection steps/s = env.batch_size x ppo.rollout_steps / (one Collector iteration)
     bare steps/s       = the same frames through policy forward + env.step_and_maybe_reset
-    update samples/s   = batch samples x ppo.epochs / learn(carry, batch, update, cfg)
+    update samples/s   = batch samples x ppo.epochs / learn(state, batch, update, cfg)
 
 Numbers go into each benchmark's extra_info. The only gate is the collector's overhead over the
 bare loop, a ratio of interleaved rounds in the same session, in process CPU time (ceiling in
@@ -152,10 +152,10 @@ def _update_info(s: train_parts.TrainSetup, seconds: float) -> dict:
 
 @by_model
 def test_update_eager(benchmark, model, train_setups):
-    """learn(carry, batch, update, cfg) over one rollout's batch, the update step eager."""
+    """learn(state, batch, update, cfg) over one rollout's batch, the update step eager."""
     s = train_setups(model)
     benchmark.group = f"update-{model}"
-    benchmark.pedantic(learn, args=(s.carry, s.batch, s.parts["update"], s.cfg),
+    benchmark.pedantic(learn, args=(s.state, s.batch, s.parts.update, s.cfg),
                        rounds=UPDATE_ROUNDS, warmup_rounds=1)
     benchmark.extra_info.update(system="eager", **_common(s),
                                 **_update_info(s, benchmark.stats.stats.median))
@@ -197,8 +197,8 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
     s = train_setups(model)
     cfg = train_parts.make_config(model, s.size, compile="default")
     parts = train_parts.build(cfg)
-    carry = train_parts.fresh_carry(cfg, parts)
-    update = parts["update"]
+    state = train_parts.fresh_state(cfg, parts)
+    update = parts.update
     info = {"system": "torch.compile", **_common(s), "compile_limit_s": COMPILE_LIMIT_S}
     torch._dynamo.reset()
     from torch._dynamo.utils import counters
@@ -207,26 +207,26 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
     try:
         with train_parts.time_limit(COMPILE_LIMIT_S):
             with torch._inductor.config.patch(force_disable_caches=True):
-                info["compile_s"] = train_parts.timed(learn, carry, s.batch, update, cfg)
-            info["second_call_s"] = train_parts.timed(learn, carry, s.batch, update, cfg)
+                info["compile_s"] = train_parts.timed(learn, state, s.batch, update, cfg)
+            info["second_call_s"] = train_parts.timed(learn, state, s.batch, update, cfg)
     except Exception as err:  # includes train_parts.Timeout
         info["compile_error"] = _first_line(err)
         benchmark.extra_info.update(info)
         record_property("compile_error", info["compile_error"])
         pytest.skip(f"torch.compile of the update step ({model}): {info['compile_error']}")
     finally:
-        parts["collector"].shutdown()
+        parts.collector.shutdown()
     info.update(_dynamo_counts())
 
-    eager_carry = train_parts.copy_carry(s.carry)
+    eager_state = train_parts.copy_state(s.state)
     t_eager, t_compiled = [], []
 
     def eager_round():  # untimed by the benchmark: pytest-benchmark's per-round setup
-        t_eager.append(train_parts.timed_both(learn, eager_carry, s.batch, s.parts["update"],
+        t_eager.append(train_parts.timed_both(learn, eager_state, s.batch, s.parts.update,
                                               s.cfg))
 
     def compiled_round():
-        t_compiled.append(train_parts.timed_both(learn, carry, s.batch, update, cfg))
+        t_compiled.append(train_parts.timed_both(learn, state, s.batch, update, cfg))
 
     benchmark.group = f"update-{model}"
     benchmark.pedantic(compiled_round, setup=eager_round, rounds=UPDATE_ROUNDS, warmup_rounds=1)
@@ -265,17 +265,17 @@ def test_gae(benchmark, train_setups, bench_config):
     """Zero-sum GAE (TorchRL's GAE, gamma = -0.99, loop path) over one collected [B, T] rollout of
     the default model, as run.py calls it."""
     from keisei_fn.algos.ppo.advantage import zero_sum_gae
-    from keisei_fn.collect.rollout import carrier
     from keisei_fn.algos.ppo.batch import shape_rewards
+    from keisei_fn.collect.collectors import state_after
 
     s = train_setups("default")
     rollout = s.collect()
-    after = carrier(s.parts["collector"])
+    after = state_after(s.parts.collector, rollout)
     with torch.no_grad():
-        _, last_value = s.parts["net"](after.get("observation"))
+        last_value = s.parts.policy.outputs(after.get("observation"))[1][0]
     shape_rewards(rollout, after.get("game"), s.cfg.ppo.material_shaping, s.cfg.ppo.gamma)
     benchmark.group = "gae"
-    benchmark.pedantic(lambda: zero_sum_gae(s.parts["gae"], rollout.clone(), last_value),
+    benchmark.pedantic(lambda: zero_sum_gae(s.parts.gae, rollout.clone(), last_value),
                        rounds=max(bench_config.rounds, 5) * 2, warmup_rounds=1)
     benchmark.extra_info.update(**_common(s),
                                 samples_per_s=s.frames / benchmark.stats.stats.median)
@@ -291,7 +291,8 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
 
     s = train_setups("default")
     td = s.bare.td
-    net, mask, obs = s.parts["net"], td["action_mask"], td["observation"]
+    # one member's rows [1, B], as the policy hands them to `act`
+    params, mask, obs = s.state.params, td["action_mask"][None], td["observation"][None]
     uniform = torch.rand(mask.shape, generator=torch.Generator().manual_seed(0))
     compiled = compile_update(act, "default", log=lambda *a: None, what="the acting policy")
     t_eager, t_compiled = [], []
@@ -299,10 +300,10 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
     def run(fn):
         with torch.no_grad():
             for _ in range(5):
-                fn(net, obs, mask, uniform)
+                fn(params, obs, mask, uniform)
 
     with torch.no_grad():
-        compile_s = train_parts.timed(compiled, net, obs, mask, uniform)
+        compile_s = train_parts.timed(compiled, params, obs, mask, uniform)
 
     def eager_round():
         t_eager.append(train_parts.timed_both(run, act))

@@ -1,7 +1,7 @@
 """Pieces of the training loop for bench/test_train_bench.py: configs, a warmed-up collector, the
 bare env+policy loop it is compared with, one prepared PPO batch, and a timeout for compiling.
 
-Everything is built the way keisei_fn/run/train.py builds it (`build(cfg)`, `fresh_carry`,
+Everything is built the way keisei_fn/run/train.py builds it (`build(cfg)`, `fresh_state`,
 `learn`), so the benchmark measures the training loop's own code paths, not a re-implementation.
 """
 
@@ -18,10 +18,12 @@ from tensordict import TensorDict, TensorDictBase
 from keisei_fn.env import ShogiEnv
 from keisei_fn.models import param_count
 from keisei_fn.config import load_config
-from keisei_fn.run.single import build, fresh_carry
-from keisei_fn.collect.policy import CollectPolicy
-from keisei_fn.collect.rollout import carrier
 from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.collect.collectors import state_after
+from keisei_fn.collect.policy import CollectPolicy, bind
+from keisei_fn.learn.state import TrainState
+from keisei_fn.run.parts import Parts, build
+from keisei_fn.run.snapshot import fresh_state
 
 # Model overrides on top of the default config (load_config()).
 MODELS = {
@@ -95,12 +97,12 @@ class BareLoop:
         return torch.stack(out, dim=-1)
 
 
-def bare_loop(cfg, net, seed: int) -> BareLoop:
-    """A second, independent set of games for the same net (the env is stateless: the games live
-    in the TensorDict), with its own sampling generator."""
+def bare_loop(cfg, params, seed: int) -> BareLoop:
+    """A second, independent set of games for the same parameters [1] (the env is stateless: the
+    games live in the TensorDict), with its own sampling generator."""
     env = ShogiEnv(cfg.env.batch_size, device=torch.device(cfg.device),
                    max_plies=cfg.env.max_plies, impasse=cfg.env.impasse)
-    policy = CollectPolicy(net, torch.Generator(device=cfg.device).manual_seed(seed))
+    policy = CollectPolicy(params, [torch.Generator(device=cfg.device).manual_seed(seed)])
     drop = tuple(("next", key) for key in env.observation_spec.keys())
     return BareLoop(env, policy, env.reset(), drop)
 
@@ -113,13 +115,13 @@ class TrainSetup:
     model: str
     size: Sizes
     cfg: object
-    parts: dict
+    parts: Parts
     iterator: object
     """iter(collector), as run.py uses it"""
     bare: BareLoop
     batch: TensorDict
-    """one rollout's training batch (GAE done, flattened to B*T), as run.py hands it to learn"""
-    carry: dict
+    """one rollout's training batch (GAE done, [1, B*T]), as run/train.py hands it to learn"""
+    state: TrainState
     params: int
 
     @property
@@ -130,13 +132,14 @@ class TrainSetup:
         return next(self.iterator)
 
     def close(self) -> None:
-        self.parts["collector"].shutdown()
+        self.parts.collector.shutdown()
 
 
-def prepare_batch(rollout: TensorDictBase, parts: dict, cfg) -> TensorDict:
+def prepare_batch(rollout: TensorDictBase, parts: Parts, cfg) -> TensorDict:
     """run/train.py's path from a collected rollout to the batch `learn` takes."""
-    return rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
-                            parts["gae"], cfg.ppo)
+    return rollout_to_batch(rollout, state_after(parts.collector, rollout),
+                            lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
+                            cfg.ppo).reshape(cfg.population.size, -1)
 
 
 def new_setup(model: str, long: bool, seed: int = 0) -> TrainSetup:
@@ -144,24 +147,24 @@ def new_setup(model: str, long: bool, seed: int = 0) -> TrainSetup:
     cfg = make_config(model, size)
     torch.manual_seed(seed)
     parts = build(cfg)
-    iterator = iter(parts["collector"])
+    state = fresh_state(cfg, parts)
+    bind(parts.policy, state.params, list(state.policy))
+    iterator = iter(parts.collector)
     rollout = next(iterator)  # warm-up iteration, kept as the update benchmark's batch
     batch = prepare_batch(rollout, parts, cfg)
-    bare = bare_loop(cfg, parts["net"], seed + 1)
+    bare = bare_loop(cfg, state.params, seed + 1)
     bare.run(cfg.ppo.rollout_steps)  # warm-up, same number of plies as the collector's
-    return TrainSetup(model, size, cfg, parts, iterator, bare, batch, fresh_carry(cfg, parts),
-                      param_count(parts["net"]))
+    return TrainSetup(model, size, cfg, parts, iterator, bare, batch, state,
+                      param_count(parts.net))
 
 
-def copy_carry(carry: dict) -> dict:
-    """An independent carry (params and optimizer state cloned), so two update steps can run
-    side by side on the same batch without sharing state."""
-    out = dict(carry)
-    out["params"] = carry["params"].clone()
-    out["opt_state"] = carry["opt_state"].clone()
-    out["counters"] = dict(carry["counters"])
-    out["shuffle_gen"] = torch.Generator().manual_seed(int(carry["shuffle_gen"].initial_seed()))
-    return out
+def copy_state(state: TrainState) -> TrainState:
+    """An independent state (params and optimizer state cloned, own shuffle streams), so two
+    update steps can run side by side on the same batch without sharing state."""
+    return state.replace(params=state.params.clone(), opt_state=state.opt_state.clone(),
+                         counters=dict(state.counters),
+                         shuffle=tuple(torch.Generator().manual_seed(int(g.initial_seed()))
+                                       for g in state.shuffle))
 
 
 # -------------------------------------------------------------------------------------- timeout

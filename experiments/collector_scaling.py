@@ -21,7 +21,7 @@ import torch
 
 from keisei_fn.collect.collectors import sync_weights
 from keisei_fn.config import load_config
-from keisei_fn.run.single import build
+from keisei_fn.run.parts import build
 
 SETTINGS = {"direct": ["collector.backend=direct"],
             "process, 1 worker": ["collector.backend=process", "collector.workers=1"],
@@ -44,17 +44,17 @@ def main(argv: list[str]) -> int:
         cfg = load_config(None, ["track.aim=false", "run_dir=/tmp/collector_scaling", *overrides,
                                  *args.overrides])
         parts = build(cfg, log=lambda *a: None)
-        iterator = iter(parts["collector"])
+        iterator = iter(parts.collector)
         times = []
         try:
             for i in range(args.iterations + 2):
                 start = time.perf_counter()
-                sync_weights(parts["collector"], parts["policy"])
+                sync_weights(parts.collector, parts.policy)
                 rollout = next(iterator)
                 if i >= 2:
                     times.append(time.perf_counter() - start)
         finally:
-            parts["collector"].shutdown()
+            parts.collector.shutdown()
         median = statistics.median(times)
         print(f"| {name} | {rollout.numel() / median:,.0f} | {median:.2f} s |", flush=True)
     return 0

@@ -11,14 +11,15 @@ import sys
 import torch
 import torch._dynamo
 
-from keisei_fn.models import state_params
-from keisei_fn.run import distributed
-from keisei_fn.learn.compile import compile_update
-from keisei_fn.config import load_config
-from keisei_fn.learn.population import make_population_update, single_agent_update
-from keisei_fn.run.single import build, fresh_carry
-from keisei_fn.collect.rollout import carrier
 from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.collect.collectors import state_after
+from keisei_fn.collect.policy import bind
+from keisei_fn.config import load_config
+from keisei_fn.learn.compile import compile_update
+from keisei_fn.learn.population import make_population_update
+from keisei_fn.run import distributed
+from keisei_fn.run.parts import build
+from keisei_fn.run.snapshot import fresh_state
 
 
 def main(out_dir: str, mode: str, *overrides: str) -> None:
@@ -30,31 +31,29 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     torch.manual_seed(cfg.seed)
     parts = build(cfg, log=lambda *a: None, group=group)
     if mode == "compiled":
-        parts["update"] = compile_update(
-            single_agent_update(make_population_update(cfg, parts["net"],
-                                                       distributed.gradient_mean(group))),
+        parts.update = compile_update(
+            make_population_update(cfg, parts.net, distributed.gradient_mean(group)),
             "default", log=print)
-    carry = fresh_carry(cfg, parts)
-    distributed.broadcast_tensors(group, carry["params"])
-    state_params(parts["net"]).data.update_(carry["params"])
-    rollout = next(iter(parts["collector"]))
-    batch = rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
-                             parts["gae"], cfg.ppo)[:cfg.ppo.minibatch_size]
+    state = fresh_state(cfg, parts)
+    distributed.broadcast_tensors(group, state.params)
+    bind(parts.policy, state.params, list(state.policy))
+    rollout = next(iter(parts.collector))
+    batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
+                             lambda obs: parts.policy.outputs(obs)[1][0], parts.gae,
+                             cfg.ppo)[:cfg.ppo.minibatch_size].unsqueeze(0)
+    lr = torch.tensor([cfg.optim.lr])
     if mode == "explain":  # the all-reduce must not break the update's graph
-        explained = torch._dynamo.explain(parts["update"])(
-            carry["params"], carry["opt_state"], batch[:cfg.ppo.minibatch_size],
-            torch.tensor(cfg.optim.lr))
+        explained = torch._dynamo.explain(parts.update)(state.params, state.opt_state, batch, lr)
         torch.save({"graphs": explained.graph_count, "breaks": explained.graph_break_count},
                    f"{out_dir}/rank{group.rank}.pt")
-        parts["collector"].shutdown()
+        parts.collector.shutdown()
         distributed.leave(group)
         return
-    before = carry["params"].clone()
-    params, _, metrics = parts["update"](carry["params"], carry["opt_state"], batch,
-                                         torch.tensor(cfg.optim.lr))
+    before = state.params.clone()
+    params, _, metrics = parts.update(state.params, state.opt_state, batch, lr)
     torch.save({"batch": batch.to_dict(), "before": before.to_dict(), "after": params.to_dict(),
-                "skipped": float(metrics["skipped"])}, f"{out_dir}/rank{group.rank}.pt")
-    parts["collector"].shutdown()
+                "skipped": float(metrics["skipped"][0])}, f"{out_dir}/rank{group.rank}.pt")
+    parts.collector.shutdown()
     distributed.leave(group)
 
 

@@ -36,3 +36,14 @@ try:
     settings.load_profile("keisei")
 except ImportError:  # pragma: no cover - hypothesis is a test dependency
     pass
+
+
+import pytest  # noqa: E402 - after the sys.path set-up above
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """`tiny_config(*overrides)`: the tiny training config (tests/_tiny.py) in a fresh run dir."""
+    from _tiny import tiny
+
+    return lambda *extra: tiny(tmp_path / "run", *extra)

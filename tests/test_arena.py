@@ -105,7 +105,7 @@ for line in sys.stdin:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny trained checkpoint (same settings as tests/test_train.py's TINY)."""
-    from test_train import tiny
+    from _tiny import tiny
 
     from keisei_fn.run.train import train
 

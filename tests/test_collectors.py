@@ -18,16 +18,16 @@ import psutil
 import pytest
 import torch
 
-from keisei_fn.models import state_params
+from keisei_fn.collect.policy import bind
 from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.collect.collectors import as_rows, state_after, sync_weights
+from keisei_fn.collect.collectors import as_rows, backend_of, state_after, sync_weights
 from keisei_fn.config import ConfigError, load_config
-from keisei_fn.run.single import build
+from keisei_fn.run.parts import build
 from keisei_fn.algos.ppo.batch import shape_rewards
 from keisei_fn.run.train import resume_config, train
 
-from test_train import TINY, flat, tiny
+from _tiny import TINY, flat, tiny
 
 PROCESS = ["collector.backend=process", "collector.workers=2"]
 
@@ -44,14 +44,14 @@ def process_parts():
     torch.manual_seed(0)
     parts = build(cfg, log=lambda *a: None)
     yield cfg, parts
-    parts["collector"].shutdown()
+    parts.collector.shutdown()
     assert not [c for c in _spawned_children() if c.is_running()
                 and c.status() != psutil.STATUS_ZOMBIE], "collector workers left behind"
 
 
 def test_each_row_is_one_game_stream_and_gae_never_crosses_workers(process_parts):
     cfg, parts = process_parts
-    collector = parts["collector"]
+    collector = parts.collector
     iterator = iter(collector)
     raw = next(iterator)
     check_rows_and_gae_per_worker(cfg, parts, collector, raw)
@@ -73,7 +73,7 @@ def check_rows_and_gae_per_worker(cfg, parts, collector, raw) -> None:
 
     after = state_after(collector, rollout)
     with torch.no_grad():
-        _, last_value = parts["net"](after["observation"])
+        last_value = parts.policy.outputs(after["observation"])[1][0]
     shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
     gae = make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda)
     together = zero_sum_gae(gae, rollout.clone(), last_value)
@@ -88,16 +88,15 @@ def check_rows_and_gae_per_worker(cfg, parts, collector, raw) -> None:
 
 def test_weights_reach_the_workers_after_an_update(process_parts):
     cfg, parts = process_parts
-    collector, net = parts["collector"], parts["net"]
+    collector = parts.collector
     iterator = iter(collector)
     next(iterator)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    sync_weights(collector, parts["policy"])
+    params = parts.initial_params.apply(lambda p: p + 0.05 * torch.randn_like(p))
+    bind(parts.policy, params)
+    sync_weights(collector, parts.policy)
     rollout = as_rows(next(iterator))
     with torch.no_grad():
-        _, value = net(rollout["observation"].flatten(0, 1))
+        value = parts.policy.outputs(rollout["observation"].flatten(0, 1))[1][0]
     # the workers' recorded values come from the new weights
     torch.testing.assert_close(rollout["state_value"].flatten(0, 1), value, rtol=1e-5, atol=1e-5)
 
@@ -180,10 +179,9 @@ def test_direct_backend_is_unchanged_by_default():
     cfg = load_config(None, TINY + ["total_updates=1"])
     parts = build(cfg, log=lambda *a: None)
     try:
-        assert hasattr(parts["collector"], "_carrier")
-        assert state_params(parts["net"]) is not None
+        assert backend_of(parts.collector) == "direct"
     finally:
-        parts["collector"].shutdown()
+        parts.collector.shutdown()
 
 
 def test_process_backend_with_the_compiled_acting_policy(tmp_path):

@@ -19,7 +19,7 @@ from keisei_fn.learn.optim import adam_init
 from keisei_fn.learn.population import make_population_update
 from keisei_fn.run.train import train
 
-from test_train import TINY, flat, tiny
+from _tiny import TINY, flat, tiny
 
 
 def _explain(fn, *args):
@@ -132,25 +132,20 @@ def test_compile_mode_is_checked(value):
 
 def test_acting_policy_has_no_graph_breaks_and_compiled_matches_eager():
     from keisei_fn.collect.policy import act
-    from keisei_fn.learn.population import act_members
 
     net = _net()
-    batch = _batch(16)
-    uniform = torch.rand(16, 2187, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        graphs, breaks, reasons = _explain(act, net, batch["observation"], batch["action_mask"],
-                                           uniform)
-        assert (graphs, breaks) == (1, 0), reasons
-        params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
-        members = _batch(16, 2)
-        u2 = torch.rand(2, 16, 2187, generator=torch.Generator().manual_seed(4))
-        graphs, breaks, reasons = _explain(act_members, params, members["observation"],
-                                           members["action_mask"], u2)
-        assert (graphs, breaks) == (1, 0), reasons
+        for k in (1, 2):  # a single agent (a population of one) and two members
+            params = torch.stack([state_params(net).detach().clone() for _ in range(k)])
+            members = _batch(16, k)
+            u = torch.rand(k, 16, 2187, generator=torch.Generator().manual_seed(4))
+            graphs, breaks, reasons = _explain(act, params, members["observation"],
+                                               members["action_mask"], u)
+            assert (graphs, breaks) == (1, 0), reasons
         torch._dynamo.reset()
-        eager = act(net, batch["observation"], batch["action_mask"], uniform)
-        compiled = torch.compile(act, dynamic=False)(net, batch["observation"],
-                                                     batch["action_mask"], uniform)
+        eager = act(params, members["observation"], members["action_mask"], u)
+        compiled = torch.compile(act, dynamic=False)(params, members["observation"],
+                                                     members["action_mask"], u)
     assert torch.equal(eager[0], compiled[0])  # the same moves from the same noise
     torch.testing.assert_close(eager[1], compiled[1], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(eager[2], compiled[2], rtol=1e-5, atol=1e-5)

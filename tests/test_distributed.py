@@ -25,10 +25,10 @@ from keisei_fn.run import distributed
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.learn.optim import adam_init
-from keisei_fn.learn.population import make_population_update, single_agent_update
+from keisei_fn.learn.population import make_population_update
 from keisei_fn.run.train import resume_config, train
 
-from test_train import TINY
+from _tiny import TINY
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 HERE = Path(__file__).parent
@@ -62,11 +62,10 @@ def test_update_applies_the_mean_of_the_ranks_gradients(tmp_path, mode):
     torchrun(str(HERE / "_ddp_update.py"), str(tmp_path), mode, *UPDATE_CFG,
              timeout=600 if mode == "compiled" else 300)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
-    before = TensorDict(r0["before"])
-    assert (before == TensorDict(r1["before"])).all(), "ranks did not start from rank 0's params"
-    after0, after1 = TensorDict(r0["after"]), TensorDict(r1["after"])
+    before, before1, after0, after1, batch0, batch1 = (
+        TensorDict(r[key], batch_size=[1]) for key in ("before", "after", "batch") for r in (r0, r1))
+    assert (before == before1).all(), "ranks did not start from rank 0's params"
     assert (after0 == after1).all(), "ranks' parameters differ after the update"
-    batch0, batch1 = TensorDict(r0["batch"]), TensorDict(r1["batch"])
     assert not torch.equal(batch0["action"], batch1["action"]), "ranks played the same games"
     assert r0["skipped"] == 0.0
 
@@ -78,15 +77,15 @@ def test_update_applies_the_mean_of_the_ranks_gradients(tmp_path, mode):
         seen["grads"] = grads
         return grads
 
-    lr = torch.tensor(cfg.optim.lr)
-    opt = adam_init(before)
-    local = single_agent_update(make_population_update(cfg, net, reduce_grads=capture))
+    lr = torch.tensor([cfg.optim.lr])
+    opt = torch.stack([adam_init(p) for p in before.unbind(0)])
+    local = make_population_update(cfg, net, reduce_grads=capture)
     alone, _, _ = local(before, opt, batch0, lr)  # what rank 0 alone would have done
     g0 = seen["grads"]
     local(before, opt, batch1, lr)
     mean = g0.apply(lambda a, b: (a + b) / 2, seen["grads"])
-    expected, _, _ = single_agent_update(make_population_update(
-        cfg, net, reduce_grads=lambda g: mean))(before, opt, batch0, lr)
+    expected, _, _ = make_population_update(cfg, net, reduce_grads=lambda g: mean)(
+        before, opt, batch0, lr)
 
     # Adam's first step is about lr * sign(g): where |g| is near Adam's eps the sign is not
     # stable under the reassociation of compiled kernels, so those entries are not compared.

@@ -14,11 +14,9 @@ from keisei_fn.agent import load_agent
 from keisei_fn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.run.train import resume_config, train
+from _tiny import TINY as _TINY
 
-TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=4", "ppo.minibatch_size=8",
-        "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
-        "track.aim=false", "track.progress=false", "time_budget_s=0", "total_updates=1",
-        "eval.games=2", "eval.max_plies=8"]
+TINY = [*_TINY, "ppo.rollout_steps=4", "ppo.epochs=1", "total_updates=1"]
 
 
 @pytest.fixture(scope="module")

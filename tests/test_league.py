@@ -3,54 +3,56 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import load_config
-from keisei_fn.run.single import build, fresh_carry, pick_league_opponent
-from keisei_fn.collect.rollout import carrier
+from keisei_fn.collect.collectors import state_after
+from keisei_fn.collect.policy import bind
+from keisei_fn.run.parts import build
+from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.collect.stats import league_stats
+from _tiny import TINY as _TINY
 
-TINY = ["optim.compile=off", "env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
-        "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
-        "track.aim=false", "track.progress=false", "time_budget_s=0", "eval.games=2",
-        "eval.max_plies=8", "checkpoint_every=2", "keep_checkpoints=5"]
+TINY = [*_TINY, "env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.epochs=1",
+        "ppo.material_shaping=0.02"]
 
 
-def rig_to_prefer_plane(net: nn.Module, plane: int) -> None:
-    """Make a network's policy overwhelmingly prefer one move plane (a recognisable opponent)."""
-    with torch.no_grad():
-        net.policy_out.weight.zero_()
-        net.policy_out.bias.zero_()
-        net.policy_out.bias[plane] = 60.0
+def rig_to_prefer_plane(params, plane: int):
+    """Parameters [1] whose policy overwhelmingly prefers one move plane (a recognisable
+    opponent)."""
+    params = params.clone()
+    params["policy_out", "weight"].zero_()
+    params["policy_out", "bias"].zero_()
+    params["policy_out", "bias"][:, plane] = 60.0
+    return params
 
 
 def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
     cfg = load_config(None, TINY + ["total_updates=1", "league.fraction=0.5"])
     parts = build(cfg)
-    carry = fresh_carry(cfg, parts)
-    assert parts["learner_side"].tolist() == [0, 1, 0, -1, -1, -1]
-    pick_league_opponent(carry, parts)
-    rig_to_prefer_plane(parts["opponent"], 0)  # plane 0: UP moves (a pawn push, ...)
-    iterator = iter(parts["collector"])
+    state = fresh_state(cfg, parts)
+    assert parts.learner_side.tolist() == [0, 1, 0, -1, -1, -1]
+    # plane 0: UP moves (a pawn push, ...)
+    bind(parts.policy, state.params, list(state.policy), rig_to_prefer_plane(state.league[0], 0))
+    iterator = iter(parts.collector)
     rollout = next(iterator)
     side = rollout.get(("game", "side_to_move"))
-    learner = parts["learner_side"][:, None].expand_as(side)
+    learner = parts.learner_side[:, None].expand_as(side)
     theirs = (learner >= 0) & (side != learner)
     assert torch.equal(rollout.get("learner_move"), ~theirs)
     planes = rollout.get("action") // 81
     assert (planes[theirs] == 0).all()          # the rigged snapshot moved
     assert (planes[~theirs] != 0).any()         # the near-uniform learner did not always
-    batch = rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
-                             parts["gae"], cfg.ppo)
+    batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
+                             lambda obs: parts.policy.outputs(obs)[1][0], parts.gae, cfg.ppo)
     assert batch.batch_size[0] == int((~theirs).sum())
     assert torch.equal(batch["action"], rollout.get("action")[~theirs])
-    stats = league_stats(rollout, parts["learner_side"])
+    stats = league_stats(rollout, parts.learner_side)
     assert stats["league_wins"] + stats["league_draws"] + stats["league_losses"] == \
         stats["league_games"]
-    parts["collector"].shutdown()
+    parts.collector.shutdown()
 
 
 def test_league_run_resumes_exactly_with_its_pool(tmp_path):

@@ -18,7 +18,7 @@ from keisei_fn.arena.play import (Game, legal_moves, new_game, play, position, p
 from keisei_fn.shogi import from_sfen, to_sfen
 from keisei_fn.config import load_config
 from keisei_fn.run.train import train
-from test_train import TINY
+from _tiny import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 START = "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"

@@ -20,7 +20,7 @@ from keisei_fn.learn.population import make_population_update, member_config
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.learn.update import make_update_step
 
-from test_train import TINY, flat, tiny
+from _tiny import TINY, flat, tiny
 
 QUIET = dict(log=lambda *a: None)
 NETS = {

@@ -32,14 +32,15 @@ import torch
 from keisei_fn.collect import ray_backend
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.collect.errors import CollectorWorkerDied
+from keisei_fn.collect.policy import bind
 from keisei_fn.collect.collectors import (as_rows, backend_of, dead_workers, restart_collector,
                                           sync_weights)
 from keisei_fn.config import ConfigError, load_config
-from keisei_fn.run.single import build
+from keisei_fn.run.parts import build
 from keisei_fn.run.train import train
 
 from test_collectors import check_rows_and_gae_per_worker
-from test_train import TINY, flat, tiny
+from _tiny import TINY, flat, tiny
 
 RAY = ["collector.backend=ray", "collector.workers=2"]
 
@@ -98,7 +99,7 @@ def ray_parts(ray_instance):
     torch.manual_seed(0)
     parts = build(cfg, log=lambda *a: None)
     yield cfg, parts
-    parts["collector"].shutdown()
+    parts.collector.shutdown()
     assert ray.is_initialized(), "the backend shut down a Ray instance it did not start"
 
 
@@ -107,42 +108,42 @@ class TestOneCollector:
 
     def test_each_row_is_one_game_stream_and_gae_never_crosses_workers(self, ray_parts):
         cfg, parts = ray_parts
-        collector = parts["collector"]
+        collector = parts.collector
         assert backend_of(collector) == "ray"
-        sync_weights(collector, parts["policy"])
+        sync_weights(collector, parts.policy)
         raw = next(iter(collector))
         check_rows_and_gae_per_worker(cfg, parts, collector, raw)
 
     def test_weights_reach_the_actors_after_an_update(self, ray_parts):
         _, parts = ray_parts
-        collector, net = parts["collector"], parts["net"]
+        collector = parts.collector
         iterator = iter(collector)
-        sync_weights(collector, parts["policy"])
+        sync_weights(collector, parts.policy)
         next(iterator)
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(0.05 * torch.randn_like(p))
-        sync_weights(collector, parts["policy"])
+        params = parts.initial_params.apply(lambda p: p + 0.05 * torch.randn_like(p))
+        bind(parts.policy, params)
+        sync_weights(collector, parts.policy)
         rollout = as_rows(next(iterator))
         with torch.no_grad():
-            _, value = net(rollout["observation"].flatten(0, 1))
+            value = parts.policy.outputs(rollout["observation"].flatten(0, 1))[1][0]
         torch.testing.assert_close(rollout["state_value"].flatten(0, 1), value, rtol=1e-5,
                                    atol=1e-5)
 
     def test_a_killed_actor_is_reported_and_replaced(self, ray_parts):
         cfg, parts = ray_parts
-        collector = parts["collector"]
+        collector = parts.collector
         actor = collector.remote_collectors[1]
         pid = ray.get(actor.__ray_call__.remote(lambda self: os.getpid()))
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(CollectorWorkerDied, match="worker 1 .Ray actor died"):  # no hang
-            sync_weights(collector, parts["policy"])
+            sync_weights(collector, parts.policy)
             next(iter(collector))
         dead = dead_workers(collector)
         assert len(dead) == 1 and dead[0].startswith("worker 1 (Ray actor died")
-        new = restart_collector(collector, cfg, parts, generation=1)
-        assert parts["collector"] is new and not dead_workers(new)
-        sync_weights(new, parts["policy"])
+        new = parts.collector = restart_collector(collector, cfg, parts.policy, parts.device,
+                                                  generation=1)
+        assert not dead_workers(new)
+        sync_weights(new, parts.policy)
         assert tuple(next(iter(new)).batch_size) == (2, 3, 12)
 
 

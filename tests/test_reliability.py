@@ -5,80 +5,65 @@ from __future__ import annotations
 
 import torch
 
+from keisei_fn.collect.rollout import carrier
 from keisei_fn.config import load_config
 from keisei_fn.learn.population import TrainingDiverged, learn
-from keisei_fn.run.single import build, fresh_carry
-from keisei_fn.collect.rollout import carrier
-from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.run.parts import build
+from _tiny import TINY as _TINY
+from _tiny import first_batch
 
-TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=8", "ppo.minibatch_size=8",
-        "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
-        "track.aim=false", "track.progress=false", "time_budget_s=0", "total_updates=1"]
+TINY = [*_TINY, "ppo.rollout_steps=8", "total_updates=1"]
 
 
 def setup(*extra):
-    torch.manual_seed(0)
-    cfg = load_config(None, TINY + list(extra))
-    parts = build(cfg)
-    carry = fresh_carry(cfg, parts)
-    rollout = next(iter(parts["collector"]))
-    batch = rollout_to_batch(rollout, carrier(parts["collector"]), lambda obs: parts["net"](obs)[1],
-                             parts["gae"], cfg.ppo)
-    parts["collector"].shutdown()
-    return cfg, parts, carry, batch
-
-
-def snapshot(params):
-    return params.clone()
+    return first_batch("ppo.rollout_steps=8", *extra)
 
 
 def test_a_nan_minibatch_is_skipped_and_the_others_still_learn():
-    cfg, parts, carry, batch = setup()
-    batch["advantage"][0] = float("nan")  # poisons the one minibatch per epoch holding row 0
-    before = snapshot(carry["params"])
+    cfg, parts, state, batch = setup()
+    batch["advantage"][0, 0] = float("nan")  # poisons the one minibatch per epoch holding it
     messages = []
-    metrics = learn(carry, batch, parts["update"], cfg, log=messages.append)
-    assert metrics["skipped_updates"] == 2  # 2 epochs
+    after, metrics = learn(state, batch, parts.update, cfg, log=messages.append)
+    assert metrics[0]["skipped_updates"] == 2  # 2 epochs
     assert any("updates skipped" in m for m in messages)
-    for k, p in carry["params"].items(True, True):
+    for k, p in after.params.items(True, True):
         assert torch.isfinite(p).all(), k
-    changed = [not torch.equal(p, q) for p, q in zip(carry["params"].values(True, True),
-                                                     before.values(True, True))]
+    changed = [not torch.equal(p, q) for p, q in zip(after.params.values(True, True),
+                                                     state.params.values(True, True))]
     assert any(changed)  # the finite minibatches were applied
 
 
 def test_persistent_nan_rolls_back_halves_lr_then_stops_with_a_clear_error():
-    cfg, parts, carry, batch = setup("optim.max_skipped_updates=0", "optim.max_rollbacks=2")
+    cfg, parts, state, batch = setup("optim.max_skipped_updates=0", "optim.max_rollbacks=2")
     batch["advantage"][:] = float("nan")
-    before = snapshot(carry["params"])
     messages = []
-    learn(carry, batch, parts["update"], cfg, log=messages.append)
-    assert carry["counters"]["lr_scales"] == [0.5] and carry["counters"]["member_rollbacks"] == [1]
+    after, _ = learn(state, batch, parts.update, cfg, log=messages.append)
+    assert after.counters["lr_scales"] == [0.5] and after.counters["member_rollbacks"] == [1]
     assert any("rolled back" in m for m in messages)
-    for p, q in zip(carry["params"].values(True, True), before.values(True, True)):
+    for p, q in zip(after.params.values(True, True), state.params.values(True, True)):
         assert torch.equal(p, q)
-    learn(carry, batch, parts["update"], cfg, log=messages.append)
-    assert carry["counters"]["lr_scales"] == [0.25]
+    after, _ = learn(after, batch, parts.update, cfg, log=messages.append)
+    assert after.counters["lr_scales"] == [0.25]
     try:
-        learn(carry, batch, parts["update"], cfg, log=messages.append)
+        learn(after, batch, parts.update, cfg, log=messages.append)
     except TrainingDiverged as err:
         assert "rollbacks" in str(err) and "last checkpoint" in str(err)
     else:
         raise AssertionError("a run whose every update is NaN must stop")
-    for p, q in zip(carry["params"].values(True, True), before.values(True, True)):
+    for p, q in zip(after.params.values(True, True), state.params.values(True, True)):
         assert torch.equal(p, q)
 
 
 def test_update_step_with_inf_gradient_leaves_params_and_adam_state_untouched():
-    cfg, parts, carry, batch = setup()
-    mb = batch[:8].clone()
-    mb["value_target"][0] = float("inf")
-    lr = torch.tensor(1e-3)
-    params, opt, metrics = parts["update"](carry["params"], carry["opt_state"], mb, lr)
-    assert float(metrics["skipped"]) == 1.0
-    for a, b in zip(params.values(True, True), carry["params"].values(True, True)):
+    cfg, parts, state, batch = setup()
+    mb = batch[:, :8].clone()
+    mb["value_target"][0, 0] = float("inf")
+    lr = torch.tensor([1e-3])
+    params, opt, metrics = parts.update(state.params, state.opt_state, mb, lr)
+    assert float(metrics["skipped"][0]) == 1.0
+    for a, b in zip(params.values(True, True), state.params.values(True, True)):
         assert torch.equal(a, b)
-    for a, b in zip(opt.values(True, True), carry["opt_state"].values(True, True)):
+    for a, b in zip(opt.values(True, True), state.opt_state.values(True, True)):
         assert torch.equal(a, b)
 
 
@@ -246,7 +231,7 @@ def test_game_statistics_count_every_finished_game_exactly_once():
 
     cfg = load_config(None, TINY + ["env.max_plies=12", "ppo.rollout_steps=10"])
     parts = build(cfg)
-    iterator = iter(parts["collector"])
+    iterator = iter(parts.collector)
     counted = restarted = 0
     previous_last = None
     for _ in range(6):
@@ -262,7 +247,7 @@ def test_game_statistics_count_every_finished_game_exactly_once():
         if previous_last is not None:  # a restart across the rollout boundary
             restarted += int(((ply[:, 0] == 0) & (previous_last > 0)).sum())
         previous_last = ply[:, -1]
-    after = carrier(parts["collector"]).get(("game", "ply"))
+    after = carrier(parts.collector).get(("game", "ply"))
     restarted += int(((after == 0) & (previous_last > 0)).sum())
-    parts["collector"].shutdown()
+    parts.collector.shutdown()
     assert counted == restarted and counted >= 4 * 4  # 60 plies per row, cap 12

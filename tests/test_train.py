@@ -10,32 +10,10 @@ import pytest
 import torch
 
 from keisei_fn.checkpoint import CheckpointError, list_checkpoints, read_checkpoint, save_checkpoint
-from keisei_fn.config import load_config
 from keisei_fn.run.train import resume_config, train
 
-TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
-        "ppo.epochs=2", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
-        "track.aim=false", "track.progress=false", "eval.games=2", "eval.max_plies=8",
-        "checkpoint_every=2", "keep_checkpoints=5", "ppo.material_shaping=0.05",
-        "time_budget_s=0"]
+from _tiny import TINY, final_params, flat, tiny
 
-
-def tiny(run_dir, *extra):
-    return load_config(None, TINY + [f"run_dir={run_dir}", *extra])
-
-
-def final_params(run_dir) -> dict:
-    return read_checkpoint(list_checkpoints(run_dir)[-1])["params"]
-
-
-def flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat(v, prefix + k + "."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def test_resumed_run_ends_with_exactly_the_uninterrupted_parameters(tmp_path):

@@ -29,15 +29,13 @@ from keisei_fn.cli import main as cli_main
 from keisei_fn.shogi import STARTPOS_SFEN, Reason, to_sfen, usi_to_action
 from keisei_fn.config import load_config
 from keisei_fn.run.train import train
+from _tiny import TINY as _TINY
 
 cshogi = pytest.importorskip("cshogi")
 from cshogi import usi as cshogi_usi  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6", "ppo.minibatch_size=8",
-        "ppo.epochs=1", "model.blocks=1", "model.channels=8", "model.value_hidden=8",
-        "track.aim=false", "track.progress=false", "eval.games=2", "eval.max_plies=8",
-        "total_updates=1", "time_budget_s=0"]
+TINY = [*_TINY, "ppo.epochs=1", "total_updates=1"]
 MATE_IN_ONE = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"  # G*5b mates: the pawn on 5c guards the gold
 MATED = "4k4/4G4/4P4/9/9/9/9/9/4K4 w - 1"     # the position after it: White has no move
 # Kings step out and back: the start position recurs at plies 4, 8 and 12 (the 4th time).

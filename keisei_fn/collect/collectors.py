@@ -160,15 +160,13 @@ def dead_workers(collector: Collector) -> list[str]:
     return dead
 
 
-def restart_collector(collector: Collector, cfg, parts: dict, generation: int) -> Collector:
+def restart_collector(collector: Collector, cfg, policy, device, generation: int) -> Collector:
     """A new collector with new workers in place of one that lost a worker (whose survivors are
     shut down; TorchRL may already have done so when it noticed the death)."""
     if backend_of(collector) == "ray":
         from .ray_backend import restart
 
-        parts["collector"] = restart(collector, lambda: make_collector(
-            cfg, parts["policy"], parts["device"], generation))
-        return parts["collector"]
+        return restart(collector, lambda: make_collector(cfg, policy, device, generation))
     try:
         collector.shutdown()
     except Exception:  # noqa: BLE001 - a half-dead collector may fail to shut down politely
@@ -177,5 +175,4 @@ def restart_collector(collector: Collector, cfg, parts: dict, generation: int) -
                 proc.kill()
             except (ValueError, OSError):
                 pass
-    parts["collector"] = make_collector(cfg, parts["policy"], parts["device"], generation)
-    return parts["collector"]
+    return make_collector(cfg, policy, device, generation)

@@ -1,63 +1,98 @@
 """The acting policy: a sampled legal move per game, with what PPO and GAE need recorded.
 
-It reads the network's outputs through models' distribution functions, as the loss and the
-evaluation do.
+`act(params, observation, mask, uniform)` is the self-play policy as one pure function of the
+members' parameters [K] and their rows [K, B]: the network (`models.members_forward`, the one
+functional network learning also runs), the masked log-softmax and Gumbel-max on given noise.
+`CollectPolicy` is the TorchRL module a collector calls; it holds no weights of its own, only the
+parameters the trainer binds to it (`bind`) before each collection.
 """
 
 from __future__ import annotations
 
 import torch
-from tensordict import TensorDictBase
-from tensordict.nn import TensorDictModuleBase
-from torch import nn
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase, TensorDictParams
 
-from ..models import gumbel_max, gumbel_sample, masked_log_softmax
+from ..models import gumbel_max, gumbel_sample, masked_log_softmax, members_forward, policy_forward
 
 
-def act(net: nn.Module, observation: torch.Tensor, mask: torch.Tensor, uniform: torch.Tensor):
-    """(action, its log-probability, value) of a sampled move per row: the self-play policy as one
-    function of tensors, which `torch.compile` fuses (optim.compile)."""
-    logits, value = net(observation)
+def act(params: TensorDictBase, observation: torch.Tensor, mask: torch.Tensor,
+        uniform: torch.Tensor):
+    """(action, its log-probability, value) of a sampled move per row of K members' rows [K, B]:
+    one function of tensors, which `torch.compile` fuses (optim.compile_acting)."""
+    logits, value = members_forward(params, observation)
     log_probs = masked_log_softmax(logits.float(), mask)
     action = gumbel_max(log_probs, uniform)
     return action, log_probs.gather(-1, action[..., None]).squeeze(-1), value.float()
 
 
+def split_members(x: torch.Tensor, members: int) -> torch.Tensor:
+    """[K*B, ...] rows -> [K, B, ...]: member k owns rows k*B ... k*B + B - 1."""
+    return x.reshape(members, x.shape[0] // members, *x.shape[1:])
+
+
 class CollectPolicy(TensorDictModuleBase):
-    """The acting policy: samples a legal move per game and records what PPO and GAE need.
+    """The acting policy of K members over a [K*B] env batch (K = 1: a single agent).
 
     Reads "observation", "action_mask" (and ("game", "side_to_move") in league play); writes
-    "action", "action_log_prob", "state_value" and "learner_move". Randomness comes from the
-    policy's own generator, whose state is checkpointed.
+    "action", "action_log_prob", "state_value" and "learner_move".
 
-    League play: `learner_side` [B] holds, per game row, the colour the learner plays (0 Black,
-    1 White) or -1 for self-play. On the other colour's turns the `opponent` network (a frozen
-    past snapshot) picks the move; those steps are marked learner_move = False so the loss skips
-    them, while GAE still runs through them (their values come from the learner's critic).
+    - `generators[k]` is member k's sampler, whose state the train state holds and checkpoints;
+      None: the global torch RNG (inside collector worker processes, seeded per worker).
+    - `backend`: "folded" runs every member at once through `act`; "loop" (the population's
+      reference) runs member k's parameters through the `net` module one member at a time.
+    - League play (a single agent): `learner_side` [B] holds, per game row, the colour the learner
+      plays (0 Black, 1 White) or -1 for self-play. On the other colour's turns the bound
+      `opponent` parameters (a frozen past snapshot) pick the move; those steps are marked
+      learner_move = False so the loss skips them, while GAE still runs through them (their
+      values come from the learner's critic).
+
+    The parameters are registered (TensorDictParams) so that TorchRL's weight sync reaches the
+    copies of this module in collector workers.
     """
 
     in_keys = ["observation", "action_mask", ("game", "side_to_move")]
     out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
 
-    def __init__(self, net: nn.Module, generator: torch.Generator, greedy: bool = False,
-                 opponent: nn.Module | None = None, learner_side: torch.Tensor | None = None,
+    def __init__(self, params: TensorDict, generators: list[torch.Generator] | None,
+                 backend: str = "folded", net=None, learner_side: torch.Tensor | None = None,
                  act_fn=act):
         super().__init__()
-        self.net = net
-        self.generator = generator
-        self.greedy = greedy
-        self.opponent = opponent
+        self.members = params.batch_size[0]
+        self.params = TensorDictParams(params, no_convert=True)
+        self.opponent = (TensorDictParams(params[:1].clone(), no_convert=True)
+                         if learner_side is not None else None)
+        self.generators = generators
+        self.backend = backend
+        self.net = net  # the loop backend's module (parameters swapped in per member)
         self.learner_side = learner_side
         self.act_fn = act_fn  # `act`, or it compiled (learn/compile.py)
 
+    def outputs(self, observation: torch.Tensor):
+        """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows [K*B]."""
+        obs = split_members(observation, self.members)
+        if self.backend == "folded":
+            return members_forward(self.params, obs)
+        outs = [policy_forward(self.params[k], self.net, obs[k]) for k in range(self.members)]
+        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+    def _uniform(self, mask: torch.Tensor) -> torch.Tensor:
+        """Each member's noise from its own stream: exactly what its single run would draw."""
+        shape = mask.shape[1:]
+        if self.generators is None:
+            return torch.rand(mask.shape, device=mask.device)
+        return torch.stack([torch.rand(shape, generator=g, device=mask.device)
+                            for g in self.generators])
+
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
-        mask = td.get("action_mask")
+        mask = split_members(td.get("action_mask"), self.members)
         observation = td.get("observation")
-        if self.opponent is None and not self.greedy:  # self-play: the one-function fast path
-            uniform = torch.rand(mask.shape, generator=self.generator, device=mask.device)
-            return write_outputs(td, *self.act_fn(self.net, observation, mask, uniform))
-        logits, value = self.net(observation)
+        if self.opponent is None and self.backend == "folded":  # the one-function fast path
+            action, chosen, value = self.act_fn(
+                self.params, split_members(observation, self.members), mask, self._uniform(mask))
+            return write_outputs(td, action.flatten(), chosen.flatten(), value.flatten(0, 1))
+        logits, value = self.outputs(observation)
         log_probs = masked_log_softmax(logits.float(), mask)
         learner_move = None
         if self.opponent is not None:
@@ -65,16 +100,34 @@ class CollectPolicy(TensorDictModuleBase):
             theirs = (self.learner_side >= 0) & (side != self.learner_side)
             rows = theirs.nonzero().squeeze(-1)
             if rows.numel():
-                their_logits, _ = self.opponent(observation.index_select(0, rows))
-                log_probs = log_probs.index_copy(
-                    0, rows, masked_log_softmax(their_logits.float(), mask.index_select(0, rows)))
+                their_logits, _ = members_forward(
+                    self.opponent, observation.index_select(0, rows)[None])
+                log_probs = log_probs.index_copy(1, rows, masked_log_softmax(
+                    their_logits.float(), mask.index_select(1, rows)))
             learner_move = ~theirs
-        if self.greedy:
-            action = log_probs.argmax(-1)
+        if self.generators is None:
+            action = gumbel_sample(log_probs, None)
         else:
-            action = gumbel_sample(log_probs, self.generator)
-        return write_outputs(td, action, log_probs.gather(-1, action[..., None]).squeeze(-1),
-                             value.float(), learner_move)
+            action = torch.stack([gumbel_sample(lp, g)
+                                  for lp, g in zip(log_probs, self.generators)])
+        chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
+        return write_outputs(td, action.flatten(), chosen.flatten(), value.float().flatten(0, 1),
+                             learner_move)
+
+
+def bind(policy: CollectPolicy, params: TensorDictBase,
+         generators: list[torch.Generator] | None = None,
+         opponent: TensorDictBase | None = None) -> None:
+    """What the policy acts with from now on: the parameters [K], the samplers (None: the global
+    RNG, in collector workers) and a league opponent's parameters [1].
+
+    The collector holds the policy, so the train state reaches it here: in this process by
+    reference (no copy: the policy acts with the state's own tensors and generators), and in
+    collector workers through `collectors.sync_weights`, which pushes the parameters bound here."""
+    policy.params = TensorDictParams(params, no_convert=True)
+    policy.generators = generators
+    if opponent is not None:
+        policy.opponent = TensorDictParams(opponent, no_convert=True)
 
 
 def write_outputs(td: TensorDictBase, action: torch.Tensor, log_prob: torch.Tensor,
@@ -87,5 +140,3 @@ def write_outputs(td: TensorDictBase, action: torch.Tensor, log_prob: torch.Tens
     td.set("state_value", value)
     td.set("learner_move", learner_move)
     return td
-
-

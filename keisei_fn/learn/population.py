@@ -26,15 +26,11 @@ from typing import Callable
 import torch
 from omegaconf import OmegaConf
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModuleBase
 
-from ..models import build_model, policy_forward, state_params
-from ..models._population import members_forward
-from ..algos.ppo.loss import make_loss
+from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
+from ..models import build_model, members_forward, state_params
 from .optim import learning_rate
-from ..algos.ppo.loss import PRECOMPUTED_KEYS
-from ..models import gumbel_max, gumbel_sample, masked_log_softmax
-from ..collect.policy import write_outputs
+from .state import TrainState
 from .update import make_apply_gradients, make_update_step, total_loss
 
 
@@ -63,66 +59,6 @@ def init_members(cfg, device) -> TensorDict:
         torch.manual_seed(seed)
         members.append(state_params(build_model(cfg.model).to(device)).detach().clone())
     return torch.stack(members)
-
-
-def _split(x: torch.Tensor, members: int) -> torch.Tensor:
-    return x.reshape(members, x.shape[0] // members, *x.shape[1:])
-
-
-def act_members(params: TensorDict, observation: torch.Tensor, mask: torch.Tensor,
-                uniform: torch.Tensor):
-    """policy.act for K members on [K, B] rows: (action, its log-probability, value)."""
-    logits, value = members_forward(params, observation)
-    log_probs = masked_log_softmax(logits.float(), mask)
-    action = gumbel_max(log_probs, uniform)
-    return action, log_probs.gather(-1, action[..., None]).squeeze(-1), value.float()
-
-
-class PopulationPolicy(TensorDictModuleBase):
-    """The acting policy of K members over a [K*B] env batch (member k owns rows k*B ... k*B+B-1).
-
-    `params` is the members' stacked parameter TensorDict, updated in place after each learning
-    step; `generators[k]` is member k's sampler (what a single run's CollectPolicy uses).
-    """
-
-    in_keys = ["observation", "action_mask"]
-    out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
-
-    def __init__(self, net, params: TensorDict, generators: list[torch.Generator],
-                 backend: str = "folded", act_fn=act_members):
-        super().__init__()
-        self.net = net  # the loop backend's module (parameters swapped in per member)
-        self.params = params
-        self.generators = generators
-        self.backend = backend
-        self.act_fn = act_fn  # act_members, or it compiled (learn/compile.py)
-
-    def outputs(self, observation: torch.Tensor):
-        """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows."""
-        obs = _split(observation, len(self.generators))
-        if self.backend == "folded":
-            return members_forward(self.params, obs)
-        outs = [policy_forward(self.params[k], self.net, obs[k]) for k in range(obs.shape[0])]
-        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
-
-    @torch.no_grad()
-    def forward(self, td: TensorDictBase) -> TensorDictBase:
-        mask = td.get("action_mask")
-        members = len(self.generators)
-        if self.backend == "folded":
-            split = _split(mask, members)
-            # each member's noise from its own stream, exactly what its single run would draw
-            uniform = torch.stack([torch.rand(split.shape[1:], generator=g, device=mask.device)
-                                   for g in self.generators])
-            action, chosen, value = self.act_fn(
-                self.params, _split(td.get("observation"), members), split, uniform)
-        else:
-            logits, value = self.outputs(td.get("observation"))
-            log_probs = masked_log_softmax(logits.float(), _split(mask, members))
-            action = torch.stack([gumbel_sample(lp, g)
-                                  for lp, g in zip(log_probs, self.generators)])
-            chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
-        return write_outputs(td, action.flatten(), chosen.flatten(), value.float().flatten(0, 1))
 
 
 def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Callable:
@@ -174,23 +110,6 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
     return folded_update
 
 
-def single_agent_update(population_update: Callable) -> Callable:
-    """A population-of-one update as a single agent's `update(params, opt_state, batch, lr)`.
-
-    The single agent trains through the same folded step as a population (one member): it is
-    faster than the module-swapping step even for one member (channels-last convolutions), and
-    unlike that step it compiles (docs/training.md and docs/results.md).
-    """
-
-    def update(params: TensorDict, opt_state: TensorDict, batch: TensorDictBase,
-               lr: torch.Tensor):
-        params, opt_state, metrics = population_update(
-            params.unsqueeze(0), opt_state.unsqueeze(0), batch.unsqueeze(0), lr.reshape(1))
-        return params[0], opt_state[0], metrics[0]
-
-    return update
-
-
 def member_learning_rates(cfg) -> list[float]:
     return [member_config(cfg, k).optim.lr for k in range(cfg.population.size)]
 
@@ -201,8 +120,10 @@ def gather_minibatch(batch: TensorDictBase, index: torch.Tensor) -> TensorDictBa
     return batch.apply(lambda x: x[rows, index], batch_size=list(index.shape))
 
 
-def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print) -> list[dict]:
-    """PPO epochs for every member over its own [N] samples of batch [K, N]; per-member metrics.
+def learn(state: TrainState, batch: TensorDictBase, update, cfg,
+          log=print) -> tuple[TrainState, list[dict]]:
+    """PPO epochs for every member over its own [N] samples of batch [K, N]: the new state and
+    per-member metrics.
 
     Member k shuffles with its own generator exactly as a single run would, so the loop backend
     replays K single runs. Non-finite updates are skipped in the step; a member with more than
@@ -210,7 +131,6 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
     with its learning rate halved, and the run stops (TrainingDiverged) after
     `optim.max_rollbacks` such rollbacks of one member.
     """
-    from .population import TrainingDiverged, updates_per_iteration
 
     def who(k: int) -> str:  # how messages name member k ("" for a single agent)
         return f"member {k}, " if members > 1 else ""
@@ -218,22 +138,21 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
     members, n = batch.batch_size
     size = min(cfg.ppo.minibatch_size, n)
     total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
-    good_params, good_opt = carry["params"], carry["opt_state"]
-    c = carry["counters"]
+    params, opt_state = state.params, state.opt_state
+    c = dict(state.counters)
     peaks = member_learning_rates(cfg)
-    scales = c.setdefault("lr_scales", [1.0] * members)
+    scales = list(c.get("lr_scales", [1.0] * members))
     sums = TensorDict({}, batch_size=[members])
     count = 0
     for _ in range(cfg.ppo.epochs):
-        orders = torch.stack([torch.randperm(n, generator=g) for g in carry["shuffle_gens"]])
+        orders = torch.stack([torch.randperm(n, generator=g) for g in state.shuffle])
         orders = orders.to(batch.device)
         for start in range(0, n - size + 1, size):
             mb = gather_minibatch(batch, orders[:, start:start + size])
             lrs = [s * learning_rate(cfg.optim.lr_schedule, peak, c["optimizer_updates"],
                                      total_updates) for s, peak in zip(scales, peaks)]
             lr = torch.tensor(lrs, device=batch.device)
-            carry["params"], carry["opt_state"], metrics = update(
-                carry["params"], carry["opt_state"], mb, lr)
+            params, opt_state, metrics = update(params, opt_state, mb, lr)
             metrics["lr"] = lr
             c["optimizer_updates"] += 1
             count += 1
@@ -255,9 +174,9 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
         def choose(new, old):
             return torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new)
 
-        carry["params"] = carry["params"].apply(choose, good_params)
-        carry["opt_state"] = carry["opt_state"].apply(choose, good_opt)
-        rollbacks = c.setdefault("member_rollbacks", [0] * members)
+        params = params.apply(choose, state.params)
+        opt_state = opt_state.apply(choose, state.opt_state)
+        rollbacks = list(c.get("member_rollbacks", [0] * members))
         for k in rollback.nonzero().flatten().tolist():
             rollbacks[k] += 1
             if rollbacks[k] > cfg.optim.max_rollbacks:
@@ -268,7 +187,9 @@ def learn_population(carry: dict, batch: TensorDictBase, update, cfg, log=print)
             scales[k] *= 0.5
             log(f"warning: rolled back {who(k)}the updates of iteration {c['iteration'] + 1}; "
                 f"learning rate now {scales[k]:g} x {'its ' if members > 1 else ''}optim.lr")
-    return out
+        c["member_rollbacks"] = rollbacks
+    c["lr_scales"] = scales
+    return state.replace(params=params, opt_state=opt_state, counters=c), out
 
 
 def member_net(cfg, params: TensorDict, k: int, device):
@@ -285,21 +206,3 @@ def updates_per_iteration(cfg) -> int:
 
 class TrainingDiverged(RuntimeError):
     """Non-finite updates kept coming after every rollback and learning-rate cut."""
-
-
-def learn(carry: dict, batch: TensorDict, update, cfg, log=print) -> dict[str, float]:
-    """PPO epochs over one rollout's batch: shuffled minibatches through the pure update step.
-
-    One agent is a population of one: this is population.learn_population on [1]-shaped views
-    (its non-finite-update skips, rollbacks and learning-rate cuts included).
-    """
-    one = {"params": carry["params"].unsqueeze(0), "opt_state": carry["opt_state"].unsqueeze(0),
-           "shuffle_gens": [carry["shuffle_gen"]], "counters": carry["counters"]}
-
-    def population_of_one(params, opt_state, minibatch, lr):
-        params, opt_state, metrics = update(params[0], opt_state[0], minibatch[0], lr[0])
-        return params.unsqueeze(0), opt_state.unsqueeze(0), metrics.unsqueeze(0)
-
-    metrics = learn_population(one, batch.unsqueeze(0), population_of_one, cfg, log=log)
-    carry["params"], carry["opt_state"] = one["params"][0], one["opt_state"][0]
-    return metrics[0]

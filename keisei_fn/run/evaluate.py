@@ -14,6 +14,7 @@ from ..arena.match import play_match as referee_match
 from ..arena.match import summarize
 from ..arena.opponents import OPPONENTS, agent_player, make_player
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
+from ..ratings.elo import Ratings, fit
 
 AGENT = "agent"
 
@@ -64,3 +65,107 @@ def format_match(r: dict) -> str:
             f"[{100 * r['score_low']:.1f}, {100 * r['score_high']:.1f}]  "
             f"mean length {r['mean_length']:.0f}  distinct {r['distinct_games']}"
             + (f"  ({r['referee']})" if "referee" in r else ""))
+
+
+# --- the trainer's evaluation of its members ------------------------------------------------
+
+
+def evaluate_members(cfg, params, net_of, iteration: int, console) -> list[dict]:
+    """Every member against every `eval.opponents`; `net_of(k)` is member k as a module."""
+    members = params.batch_size[0]
+    results = []
+    for k in range(members):
+        net = net_of(k)
+        who = f" member {k}" if members > 1 else ""
+        for i, opponent in enumerate(cfg.eval.opponents):
+            r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
+                           impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
+                           greedy=cfg.eval.greedy_policy, device=cfg.device,
+                           progress=match_progress(console.print,
+                                                   f"eval @ it {iteration}{who} vs {opponent}",
+                                                   cfg.eval.games))
+            r["iteration"] = iteration
+            if members > 1:
+                r["member"] = k
+            results.append(r)
+            console.print(f"eval @ it {iteration}{who}: {format_match(r)}")
+    return results
+
+
+def ratings_over_training(evals) -> Ratings | None:
+    """Bradley-Terry Elo of every evaluated snapshot ("it N") and the fixed opponents, from all
+    evaluation games so far, anchored at random = 0 (ratings/elo.py)."""
+    results = []
+    for r in evals:
+        me = f"it {r['iteration']}"
+        results += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
+        results += [(me, r["opponent"], 0.0)] * r["losses"]
+    return fit(results) if results else None
+
+
+def round_robin(cfg, net_of, members: int) -> list[tuple[str, str, float]]:
+    """`population.round_robin_games` games between every pair of members, each sampling from
+    its policy at temperature 1 (argmax players would replay the same two games), half with each
+    colour, all of a pair's games in one batch: (member a, member b, a's score) per game."""
+    games = cfg.population.round_robin_games
+    if games == 0:
+        return []
+    players = [agent_player(f"member {k}", net_of(k), temperature=1.0) for k in range(members)]
+    results = []
+    for i in range(len(players)):
+        for j in range(i + 1, len(players)):
+            records = referee_match(players[i], players[j], games, max_plies=cfg.eval.max_plies,
+                                    seed=cfg.seed * 1000 + 100 * i + j, device=cfg.device,
+                                    impasse=cfg.eval.impasse)
+            results += [(players[i].name, players[j].name, r.score_for(players[i].name))
+                        for r in records]
+    return results
+
+
+def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
+    """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games: those
+    against the fixed opponents and the round robin between members."""
+    from ..learn.population import member_config
+
+    games = list(pairs)
+    for r in results:
+        me = f"member {r['member']}"
+        games += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
+        games += [(me, r["opponent"], 0.0)] * r["losses"]
+    ratings = fit(games)
+    rows = []
+    for k in range(cfg.population.size):
+        member = member_config(cfg, k)
+        elo, low, high = ratings.of(f"member {k}")
+        row = {"member": k, "seed": member.seed, "lr": member.optim.lr,
+               "entropy_coef": member.ppo.entropy_coef, "elo": elo, "elo_low": low,
+               "elo_high": high}
+        for r in results:
+            if r["member"] == k:
+                row[f"score_{r['opponent']}"] = r["score"]
+        mine = [s if a == f"member {k}" else 1 - s for a, b, s in pairs
+                if f"member {k}" in (a, b)]
+        if mine:
+            row["score_members"] = sum(mine) / len(mine)
+        rows.append(row)
+    rows.sort(key=lambda row: -row["elo"])
+    return rows
+
+
+def print_ranking(rows: list[dict], opponents, console) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="population ranking (Elo: Bradley-Terry over the evaluation games, "
+                        "random = 0)")
+    columns = [*opponents, *(["members"] if any("score_members" in r for r in rows) else [])]
+    for name in ("rank", "member", "seed", "lr", "entropy", "Elo", "95% CI",
+                 *[f"vs {o}" for o in columns]):
+        table.add_column(name, justify="right")
+    for i, row in enumerate(rows, 1):
+        table.add_row(str(i), str(row["member"]), str(row["seed"]), f"{row['lr']:.2g}",
+                      f"{row['entropy_coef']:.3g}",
+                      f"{row['elo']:+.0f}", f"{row['elo_low']:+.0f}..{row['elo_high']:+.0f}",
+                      *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in columns])
+    # On stdout with the summary; logs and pipes would get rich's 80 columns, too narrow for it.
+    Console(highlight=False, width=None if console.is_terminal else 120).print(table)

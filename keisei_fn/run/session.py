@@ -1,5 +1,5 @@
-"""What every training run does around its loop: process set-up, start or resume, tracking,
-checkpoint writing, collection with worker restarts, evaluation and its ratings."""
+"""What a training run does around its loop: process set-up, start or resume, tracking,
+checkpoint writing, collection with worker restarts."""
 
 from __future__ import annotations
 
@@ -12,69 +12,17 @@ from .._errors import first_line
 from .._runtime import tune_allocator
 from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove_stale_temporaries,
                           save_checkpoint)
-from ..collect.collectors import as_rows, dead_workers, restart_collector, sync_weights
+from ..collect.collectors import as_rows, backend_of, dead_workers, restart_collector, sync_weights
 from ..collect.errors import CollectorWorkerDied
+from ..collect.policy import bind
 from ..config import to_yaml
-from ..ratings.elo import fit, format_ratings
+from ..learn.state import TrainState
 from . import distributed
-from .evaluate import format_match, match_progress, play_match
-from .single import seed_everything
+from .snapshot import seed_everything
 
 
 class CheckpointWriteError(RuntimeError):
     """A checkpoint could not be written and the config says to stop."""
-
-
-def evaluate_all(cfg, net, iteration: int, console) -> list[dict]:
-    results = []
-    for i, opponent in enumerate(cfg.eval.opponents):
-        r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
-                       impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
-                       greedy=cfg.eval.greedy_policy,
-                       device=cfg.device, progress=match_progress(
-                           console.print, f"eval @ it {iteration} vs {opponent}", cfg.eval.games))
-        r["iteration"] = iteration
-        results.append(r)
-        console.print(f"eval @ it {iteration}: {format_match(r)}")
-    return results
-
-
-def ratings_over_training(evals: list[dict]):
-    """Bradley-Terry Elo of every evaluated snapshot ("it N") and the fixed opponents, from all
-    evaluation games so far, anchored at random = 0 (see keisei_fn/arena/elo.py)."""
-    results = []
-    for r in evals:
-        me = f"it {r['iteration']}"
-        results += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
-        results += [(me, r["opponent"], 0.0)] * r["losses"]
-    return fit(results) if results else None
-
-
-def record_evaluation(cfg, net, carry, run_dir: Path, aim_run, console) -> list[dict]:
-    """Evaluate, keep the results in the carry, refit the ratings, write and log them."""
-    import json
-
-    iteration = carry["counters"]["iteration"]
-    results = evaluate_all(cfg, net, iteration, console)
-    carry["evals"].extend(results)
-    ratings = ratings_over_training(carry["evals"])
-    table = [{"player": n, "elo": e, "low": lo, "high": hi}
-             for n, e, lo, hi in zip(ratings.names, ratings.elo, ratings.low, ratings.high)]
-    (run_dir / "ratings.json").write_text(json.dumps(
-        {"anchor": ratings.anchor, "regularized": ratings.regularized, "ratings": table},
-        indent=1))
-    elo, low, high = ratings.of(f"it {iteration}")
-    console.print(f"eval @ it {iteration}: Elo {elo:+.0f} [{low:+.0f}, {high:+.0f}] "
-                  f"(random = 0{', regularised' if ratings.regularized else ''})")
-    if aim_run is not None:
-        from . import tracking
-
-        for r in results:
-            tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
-        tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
-                                         "eval/elo_high": high}, iteration)
-        tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
-    return results
 
 
 def prepare_process(cfg) -> None:
@@ -86,8 +34,8 @@ def prepare_process(cfg) -> None:
 
 
 def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
-                    group=distributed.SINGLE) -> dict:
-    """The carry: restored from RUN_DIR's newest good checkpoint (`restore_fn(payload, source)`),
+                    group=distributed.SINGLE) -> TrainState:
+    """The train state: restored from RUN_DIR's newest good checkpoint (`restore_fn(payload, source)`),
     or fresh (`fresh_fn()`) in a run directory that holds no run yet; the config is saved.
 
     In a data-parallel group, rank 0 picks the checkpoint and every rank restores its own games
@@ -102,54 +50,53 @@ def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
         path = distributed.from_main(group, None if path is None else str(path))
         if payload is None:
             payload = read_checkpoint(path)
-        carry = restore_fn(distributed.rank_payload(group, payload, log=log), str(path))
-        log(f"resumed from {path} (iteration {carry['counters']['iteration']})")
+        state = restore_fn(distributed.rank_payload(group, payload, log=log), str(path))
+        log(f"resumed from {path} (iteration {state.counters['iteration']})")
     else:
         if group.main and any(run_dir.glob("ckpt_*.pt")):
             raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
                              f"run_dir=...")
-        carry = fresh_fn()
-    for state in (carry["params"], carry["opt_state"], *carry.get("league_pool", ())):
-        distributed.broadcast_tensors(group, state)
+        state = fresh_fn()
+    for tensors in (state.params, state.opt_state, *state.league):
+        distributed.broadcast_tensors(group, tensors)
     if group.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    return carry
+    return state
 
 
-def open_tracking(cfg, carry: dict, group=distributed.SINGLE):
-    """(Aim run or None, the tracking module or None); the run's hash goes into the carry.
-    Only rank 0 of a data-parallel group tracks."""
+def open_tracking(cfg, state: TrainState, group=distributed.SINGLE):
+    """(Aim run or None, the state with the run's hash). Only rank 0 of a data-parallel group
+    tracks."""
     if not cfg.track.aim or not group.main:
-        return None, None
+        return None, state
     from . import tracking  # Aim is heavy to import; only when used
 
     repo = cfg.track.aim_repo or str(Path(cfg.run_dir) / "aim")
     aim_run = tracking.open_run(repo, cfg.track.experiment,
-                                OmegaConf.to_container(cfg, resolve=True), carry["aim_hash"])
-    carry["aim_hash"] = aim_run.hash
-    return aim_run, tracking
+                                OmegaConf.to_container(cfg, resolve=True), state.aim_hash)
+    return aim_run, state.replace(aim_hash=aim_run.hash)
 
 
-def make_checkpointer(cfg, carry: dict, payload_fn, log, group=distributed.SINGLE,
-                      also=None):
-    """`checkpoint()`: `payload_fn()` saved in RUN_DIR (then `also(iteration)`, e.g. member
-    exports), with disk errors handled per `on_checkpoint_error`. In a data-parallel group every
-    rank calls it: the ranks check they are in sync, and rank 0 writes every rank's games."""
+def make_checkpointer(cfg, payload_fn, log, group=distributed.SINGLE, also=None):
+    """`checkpoint(state)`: `payload_fn(state)` saved in RUN_DIR (then `also(state, iteration)`,
+    e.g. member exports), with disk errors handled per `on_checkpoint_error`. In a data-parallel
+    group every rank calls it: the ranks check they are in sync, and rank 0 writes every rank's
+    games."""
     run_dir = Path(cfg.run_dir)
 
-    def write(iteration: int) -> None:
-        distributed.check_in_sync(group, carry["params"])
-        payload = distributed.group_payload(group, payload_fn())
+    def write(state: TrainState, iteration: int) -> None:
+        distributed.check_in_sync(group, state.params)
+        payload = distributed.group_payload(group, payload_fn(state))
         if payload is not None:
             save_checkpoint(payload, run_dir, iteration, keep=cfg.keep_checkpoints)
             if also is not None:
-                also(iteration)
+                also(state, iteration)
 
-    def checkpoint():
-        iteration = carry["counters"]["iteration"]
+    def checkpoint(state: TrainState) -> None:
+        iteration = state.counters["iteration"]
         try:
-            write(iteration)
+            write(state, iteration)
         except OSError as err:  # disk full, read-only or vanished directory, quota, ...
             previous = list_checkpoints(run_dir)
             kept = f"{previous[-1].name} is intact" if previous else "no earlier checkpoint"
@@ -162,37 +109,43 @@ def make_checkpointer(cfg, carry: dict, payload_fn, log, group=distributed.SINGL
     return checkpoint
 
 
-def collect_with_restarts(cfg, parts: dict, checkpoint, counters: dict, log):
-    """`collect()`: the next rollout as [B, T] rows, weights pushed first (process backend).
+def collect_with_restarts(cfg, parts, checkpoint, log):
+    """`collect(state, opponent=None)`: the next rollout as [B, T] rows, played by the state's
+    parameters (and samplers, and a league opponent's parameters), which are bound to the policy
+    and pushed to the workers (process and ray backends) first.
 
     A dead collector worker means new workers (`collector.on_worker_death=restart`, up to
     `max_restarts`) or a checkpoint and CollectorWorkerDied (`stop`)."""
-    state = {"iterator": iter(parts["collector"]), "restarts": 0}
+    live = {"iterator": iter(parts.collector), "restarts": 0}
 
-    def collect():
+    def collect(state: TrainState, opponent=None):
         while True:
-            collector = parts["collector"]
+            collector = parts.collector
             try:
-                sync_weights(collector, parts["policy"])
-                return as_rows(next(state["iterator"]))
+                direct = backend_of(collector) == "direct"
+                bind(parts.policy, state.params, list(state.policy) if direct else None,
+                     opponent)
+                sync_weights(collector, parts.policy)
+                return as_rows(next(live["iterator"]))
             except Exception as err:
                 dead = dead_workers(collector)
                 if not dead:
                     raise
                 what = first_line(err, 200).removeprefix("collector worker(s) died: ")
                 if (cfg.collector.on_worker_death == "restart"
-                        and state["restarts"] < cfg.collector.max_restarts):
-                    state["restarts"] += 1
+                        and live["restarts"] < cfg.collector.max_restarts):
+                    live["restarts"] += 1
                     log(f"warning: collector worker(s) died ({what}); starting new workers "
-                        f"({state['restarts']} of {cfg.collector.max_restarts} restarts; their "
+                        f"({live['restarts']} of {cfg.collector.max_restarts} restarts; their "
                         f"games in progress are lost, training state is not)")
-                    state["iterator"] = iter(restart_collector(collector, cfg, parts,
-                                                               state["restarts"]))
+                    parts.collector = restart_collector(collector, cfg, parts.policy,
+                                                        parts.device, live["restarts"])
+                    live["iterator"] = iter(parts.collector)
                     continue
-                checkpoint()  # the last completed iteration's state is intact
+                checkpoint(state)  # the last completed iteration's state is intact
                 raise CollectorWorkerDied(
                     f"collector worker(s) died ({what}); checkpoint written at iteration "
-                    f"{counters['iteration']}; continue with: keisei-fn train --resume "
+                    f"{state.counters['iteration']}; continue with: keisei-fn train --resume "
                     f"{cfg.run_dir}") from None
 
     return collect
@@ -208,8 +161,3 @@ def namespaced(metrics: dict, stats: dict) -> dict:
     out = {names.get(k, f"losses/{k}"): v for k, v in metrics.items()}
     out.update({f"games/{k}": v for k, v in stats.items()})
     return out
-
-
-def _eval_metrics(r: dict) -> dict:
-    return {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
-                                                        "losses", "mean_length")}

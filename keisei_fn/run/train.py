@@ -1,25 +1,45 @@
-"""`train(cfg)`: set up or resume a run directory, loop, checkpoint, evaluate, summarise."""
+"""`train(cfg)`: the one training run, for a single agent (a population of one) or K members.
+
+    parts = build(cfg)                                   # policy, collector, compiled update
+    state = fresh_state(...) or restore(checkpoint)      # TrainState: params[K], opt[K], ...
+    while no stop is agreed:
+        rollout = collect(state)                         # TorchRL collector, state's params
+        batch = rollout_to_batch(rollout, ...)           # shaping + zero-sum GAE, [K, B*T]
+        state, metrics = learn(state, batch, update)     # epochs x minibatches, pure update
+        track; evaluate every eval.every; checkpoint every checkpoint_every
+    checkpoint; evaluate; checkpoint
+
+Under torchrun, every rank of the group runs this (distributed.py); rank 0 alone evaluates,
+tracks, prints and writes checkpoints.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+import torch
 
 from ..algos.ppo.batch import rollout_to_batch
 from ..checkpoint import list_checkpoints
 from ..collect.collectors import state_after
 from ..collect.stats import game_stats, league_stats
 from ..config import from_yaml, load_config
-from ..learn.population import learn
-from ..models import param_count, state_params
+from ..learn.compile import compile_seconds
+from ..learn.population import learn, member_net
+from ..learn.state import TrainState
+from ..models import param_count
+from ..ratings.elo import format_ratings
 from . import distributed
-from .driver import Steps, drive
-from .progress import make_console
+from .driver import StopFlag, stop_reason
+from .evaluate import (evaluate_members, print_ranking, ranking, ratings_over_training,
+                       round_robin)
+from .parts import Parts, build
+from .progress import make_console, progress_bar, status_line
 from .session import (collect_with_restarts, make_checkpointer, namespaced, open_tracking,
-                      prepare_process, record_evaluation, start_or_resume)
-from .single import (build, checkpoint_payload, fresh_carry, grow_league_pool, pick_league_opponent,
-                     restore)
+                      prepare_process, start_or_resume)
+from .snapshot import checkpoint_payload, export_members, fresh_state, restore
 
 
 def resume_config(run_dir: str | Path, overrides=()):
@@ -45,81 +65,248 @@ def train_or_continue(cfg, overrides=()) -> dict:
 
 
 def train(cfg, resume: bool = False, log=None) -> dict:
-    """Run (or continue) the training described by `cfg`; returns the final summary.
-
-    Under torchrun, every process of the group runs this (distributed.py)."""
+    """Run (or continue) the training described by `cfg`; returns the final summary."""
     group = distributed.join(cfg)
     try:
         cfg = distributed.rank_config(cfg, group)
-        if cfg.population.size > 1:
-            from .population import train_population
-
-            return train_population(cfg, resume=resume, log=log, group=group)
-        return _train_single(cfg, resume, log, group)
+        return _train(cfg, resume, log, group)
     finally:
         distributed.leave(group)
 
 
-def _train_single(cfg, resume: bool, log, group) -> dict:
+def _describe(cfg, parts: Parts, group) -> str:
+    members = cfg.population.size
+    who = (f" | population of {members} ({cfg.population.backend})" if members > 1 else "")
+    each = " each" if members > 1 else ""
+    games = f"{members} x {cfg.env.batch_size}" if members > 1 else f"{cfg.env.batch_size}"
+    return (f"run dir {cfg.run_dir}{who} | model {cfg.model.arch} {cfg.model.blocks}x"
+            f"{cfg.model.channels} ({param_count(parts.net):,} params{each}) | {games} games x "
+            f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}"
+            f"{distributed.describe(group)}")
+
+
+def _train(cfg, resume: bool, log, group) -> dict:
     console = make_console()
     log = distributed.rank_log(group, log or console.print)
     run_dir = Path(cfg.run_dir)
+    members = cfg.population.size
     prepare_process(cfg)
     parts = build(cfg, log=log, group=group)
-    net = parts["net"]
-    carry = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts, source),
-                            lambda: fresh_carry(cfg, parts), log, group)
-    state_params(net).data.update_(carry["params"])
-    log(f"run dir {run_dir} | model {cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels} "
-        f"({param_count(net):,} params) | {cfg.env.batch_size} games x "
-        f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}"
-        f"{distributed.describe(group)}")
-    aim_run, tracking = open_tracking(cfg, carry, group)
-
-    checkpoint = make_checkpointer(cfg, carry, lambda: checkpoint_payload(cfg, carry, parts), log,
-                                   group)
-    c = carry["counters"]
-    collect = collect_with_restarts(cfg, parts, checkpoint, c, log)
-
-    def iterate() -> dict:
-        t0 = time.perf_counter()
-        pick_league_opponent(carry, parts)
-        rollout = collect()
-        after = state_after(parts["collector"], rollout)
-        batch = rollout_to_batch(rollout, after, lambda obs: net(obs)[1], parts["gae"], cfg.ppo)
-        stats = game_stats(rollout)
-        if parts["learner_side"] is not None:
-            stats.update(league_stats(rollout, parts["learner_side"]))
-        stats = distributed.merge_game_stats(group, stats)
-        t1 = time.perf_counter()
-        metrics = distributed.mean_metrics(
-            group, learn(carry, batch, parts["update"], cfg, log=log))
-        state_params(net).data.update_(carry["params"])
-        t2 = time.perf_counter()
-        frames = rollout.numel() * group.world
-        metrics["collect_steps_per_s"] = frames / (t1 - t0)
-        metrics["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
-        return {"frames": frames, "games": stats["games"], "metrics": metrics, "stats": stats}
-
-    def record(step: dict) -> None:
-        grow_league_pool(carry, cfg)
-        if aim_run is not None:
-            tracking.track_metrics(aim_run, namespaced(step["metrics"], step["stats"]),
-                                   c["iteration"])
-
-    def evaluate():
-        return record_evaluation(cfg, net, carry, run_dir, aim_run, console)
-
-    def final() -> dict:
-        done_now = [r for r in carry["evals"] if r["iteration"] == c["iteration"]]
-        return {"eval": done_now or evaluate()}
-
+    state = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts,
+                                                                         source),
+                            lambda: fresh_state(cfg, parts), log, group)
+    log(_describe(cfg, parts, group))
+    aim_run, state = open_tracking(cfg, state, group)
+    checkpoint = make_checkpointer(
+        cfg, lambda s: checkpoint_payload(cfg, s, parts), log, group,
+        also=(lambda s, iteration: export_members(cfg, s, run_dir, iteration))
+        if members > 1 else None)
+    collect = collect_with_restarts(cfg, parts, checkpoint, log)
+    evaluate = _evaluator(cfg, parts, run_dir, aim_run, console)
     try:
-        return drive(cfg, group, carry, Steps(iterate, record, evaluate, final), checkpoint, log,
-                     console)
+        state, reason = _loop(cfg, group, state, parts, collect, evaluate, aim_run, checkpoint,
+                              log, console)
+        checkpoint(state)
+        if reason == "signal":
+            log(f"interrupted: checkpoint written at iteration {state.counters['iteration']}; "
+                f"continue with: {distributed.resume_command(group, cfg.run_dir)}")
+            return {"interrupted": True, "counters": dict(state.counters)}
+        summary = {"eval": [], **({"ranking": []} if members > 1 else {})}
+        if group.main:
+            state, final = _final_evaluation(cfg, state, evaluate, run_dir, console, log)
+            summary.update(final)
+        checkpoint(state)
+        return {"interrupted": False, "counters": dict(state.counters), **summary,
+                "params_digest": distributed.check_in_sync(group, state.params),
+                "rank": group.rank, "world": group.world}
     finally:
-        parts["collector"].shutdown()
+        parts.collector.shutdown()
         if aim_run is not None:
+            from . import tracking
+
             tracking.close_run(aim_run)
 
 
+def _loop(cfg, group, state: TrainState, parts: Parts, collect, evaluate, aim_run, checkpoint,
+          log, console) -> tuple[TrainState, str]:
+    """Iterate until a stop is agreed by every rank: the state and why it stopped."""
+    by_updates = cfg.total_updates > 0
+    total = cfg.total_updates if by_updates else cfg.time_budget_s
+    with StopFlag() as stop, progress_bar(cfg.track.progress, total, "it" if by_updates else "s",
+                                          distributed.rank_console(group, console)) as advance:
+        while True:
+            reason = distributed.agree_stop(group, stop_reason(cfg, state.counters, stop))
+            if reason:
+                return state, reason
+            start, compiled_before = time.perf_counter(), compile_seconds()
+            state, step = iteration(cfg, group, state, parts, collect, log)
+            # Compiling is a one-time cost of the machine, not training: the budget leaves it out.
+            compiling = compile_seconds() - compiled_before
+            elapsed = time.perf_counter() - start - compiling
+            state = _grow_league(cfg, _advance(state, step, elapsed, compiling))
+            c = state.counters
+            if aim_run is not None:
+                _track(aim_run, step, c["iteration"], cfg.population.size)
+            if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
+                state, _ = evaluate(state)
+            if c["iteration"] % cfg.checkpoint_every == 0:
+                checkpoint(state)
+            advance(c["iteration"] if by_updates else c["train_seconds"],
+                    status_line(c, step["metrics"], step["stats"], step["frames"] / elapsed))
+
+
+def _pick_league_opponent(state: TrainState):
+    """A uniformly drawn pool snapshot [1] (or None without a league)."""
+    if not state.league:
+        return None
+    index = int(torch.randint(len(state.league), (1,), generator=state.league_gen))
+    return state.league[index].to(state.params.device)
+
+
+def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
+    """One collection and learning step: the new state and what it did (frames, games and
+    metrics of the whole group, per member)."""
+    members = cfg.population.size
+    t0 = time.perf_counter()
+    rollout = collect(state, _pick_league_opponent(state))
+    after = state_after(parts.collector, rollout)
+    batch = rollout_to_batch(rollout, after,
+                             lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
+                             cfg.ppo).reshape(members, -1)
+    rows = cfg.env.batch_size
+    stats = [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)]
+    if parts.learner_side is not None:
+        stats[0].update(league_stats(rollout, parts.learner_side))
+    stats = distributed.merge_game_stats(group, stats)
+    t1 = time.perf_counter()
+    state, metrics = learn(state, batch, parts.update, cfg, log=log)
+    metrics = distributed.mean_metrics(group, metrics)
+    t2 = time.perf_counter()
+    frames = rollout.numel() * group.world
+    for m in metrics:
+        m["collect_steps_per_s"] = frames / (t1 - t0)
+        m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
+    return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
+                   "member_metrics": metrics, "member_stats": stats,
+                   # the progress line shows the members' mean
+                   "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
+                               for key in metrics[0]},
+                   "stats": stats[0] if members == 1 else _pooled(stats)}
+
+
+def _pooled(stats: list[dict]) -> dict:
+    games = sum(s["games"] for s in stats)
+    return {"games": games, "mean_length": sum(s["mean_length"] * s["games"] for s in stats
+                                               if s["games"]) / games if games else float("nan")}
+
+
+def _advance(state: TrainState, step: dict, elapsed: float, compiling: float) -> TrainState:
+    """The counters after an iteration."""
+    c = dict(state.counters)
+    c["iteration"] += 1
+    c["frames"] += step["frames"]
+    c["games"] += sum(step["member_games"])
+    c["member_games"] = [g + n for g, n in zip(c["member_games"], step["member_games"])]
+    c["train_seconds"] += elapsed
+    c["compile_seconds"] = c.get("compile_seconds", 0.0) + compiling
+    return state.replace(counters=c)
+
+
+def _grow_league(cfg, state: TrainState) -> TrainState:
+    if cfg.league.fraction > 0 and state.counters["iteration"] % cfg.league.snapshot_every == 0:
+        pool = (*state.league, state.params.detach().cpu().clone())
+        return state.replace(league=pool[-cfg.league.pool_size:])
+    return state
+
+
+def _track(aim_run, step: dict, iteration: int, members: int) -> None:
+    from . import tracking
+
+    for k in range(members):
+        tracking.track_metrics(aim_run, namespaced(step["member_metrics"][k],
+                                                    step["member_stats"][k]), iteration,
+                               context={"member": str(k)} if members > 1 else None)
+
+
+def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
+    """`evaluate(state) -> (state with the results, report)`: every member against the fixed
+    opponents; one agent's Elo over training (ratings.json), or the members' ranking with their
+    round robin (ranking.json)."""
+    members = cfg.population.size
+
+    def evaluate(state: TrainState):
+        iteration = state.counters["iteration"]
+
+        def net_of(k: int):
+            return member_net(cfg, state.params, k, parts.device)
+
+        results = evaluate_members(cfg, state.params, net_of, iteration, console)
+        state = state.replace(evals=(*state.evals, *results))
+        if members == 1:
+            report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
+        else:
+            rows = ranking(cfg, results, round_robin(cfg, net_of, members))
+            (run_dir / "ranking.json").write_text(json.dumps(rows, indent=1))
+            report = rows
+            if aim_run is not None:
+                _track_ranking(aim_run, results, rows, iteration)
+        return state, report
+
+    return evaluate
+
+
+def _single_ratings(state, run_dir, aim_run, console, results, iteration):
+    ratings = ratings_over_training(state.evals)
+    table = [{"player": n, "elo": e, "low": lo, "high": hi}
+             for n, e, lo, hi in zip(ratings.names, ratings.elo, ratings.low, ratings.high)]
+    (run_dir / "ratings.json").write_text(json.dumps(
+        {"anchor": ratings.anchor, "regularized": ratings.regularized, "ratings": table},
+        indent=1))
+    elo, low, high = ratings.of(f"it {iteration}")
+    console.print(f"eval @ it {iteration}: Elo {elo:+.0f} [{low:+.0f}, {high:+.0f}] "
+                  f"(random = 0{', regularised' if ratings.regularized else ''})")
+    if aim_run is not None:
+        from . import tracking
+
+        for r in results:
+            tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
+        tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
+                                         "eval/elo_high": high}, iteration)
+        tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
+    return ratings
+
+
+def _track_ranking(aim_run, results, rows, iteration) -> None:
+    from . import tracking
+
+    for r in results:
+        tracking.track_metrics(aim_run, _eval_metrics(r), r["iteration"],
+                               context={"member": str(r["member"])})
+    for row in rows:
+        tracking.track_metrics(aim_run, {"eval/elo": row["elo"]}, iteration,
+                               context={"member": str(row["member"])})
+
+
+def _eval_metrics(r: dict) -> dict:
+    return {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
+                                                        "losses", "mean_length")}
+
+
+def _final_evaluation(cfg, state: TrainState, evaluate, run_dir: Path, console, log):
+    """The evaluation at the end of a run (unless the last iteration just had one): the state and
+    the summary's entries."""
+    iteration = state.counters["iteration"]
+    done_now = [r for r in state.evals if r["iteration"] == iteration]
+    if cfg.population.size == 1:
+        if not done_now:
+            state, _ = evaluate(state)
+            done_now = [r for r in state.evals if r["iteration"] == iteration]
+        return state, {"eval": done_now}
+    if done_now:
+        rows = json.loads((run_dir / "ranking.json").read_text())
+    else:
+        state, rows = evaluate(state)
+        done_now = [r for r in state.evals if r["iteration"] == iteration]
+    print_ranking(rows, list(cfg.eval.opponents), console)
+    log(f"members exported to {run_dir / 'members'} (load one with keisei-fn eval/usi/play)")
+    return state, {"eval": done_now, "ranking": rows}

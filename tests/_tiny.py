@@ -1,0 +1,63 @@
+"""The tiny training set-up every test trains with: one home for the config, the run and the
+first batch (a 1x8 network, 4 games, 6 steps; seconds per iteration).
+
+`TINY` is a list of overrides so that subprocess tests can pass it to `keisei-fn train`; a test
+that needs other settings appends its own (later overrides win). tests/conftest.py exposes the
+same as fixtures.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.collect.collectors import state_after
+from keisei_fn.config import load_config
+
+TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6",
+        "ppo.minibatch_size=8", "ppo.epochs=2", "model.blocks=1", "model.channels=8",
+        "model.value_hidden=8", "track.aim=false", "track.progress=false", "eval.games=2",
+        "eval.max_plies=8", "checkpoint_every=2", "keep_checkpoints=5",
+        "ppo.material_shaping=0.05", "time_budget_s=0"]
+
+
+def tiny(run_dir, *extra):
+    """The tiny config writing to `run_dir`, with `extra` overrides."""
+    return load_config(None, TINY + [f"run_dir={run_dir}", *extra])
+
+
+def final_params(run_dir) -> dict:
+    return read_checkpoint(list_checkpoints(run_dir)[-1])["params"]
+
+
+def flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def first_batch(*extra):
+    """(cfg, parts, fresh train state, the first rollout's batch [K, N]) as train() makes them;
+    the collector is shut down."""
+    from keisei_fn.collect.policy import bind
+    from keisei_fn.run.parts import build
+    from keisei_fn.run.snapshot import fresh_state
+
+    torch.manual_seed(0)
+    cfg = load_config(None, TINY + ["total_updates=1", *extra])
+    parts = build(cfg, log=lambda *a: None)
+    state = fresh_state(cfg, parts)
+    bind(parts.policy, state.params, list(state.policy))
+    try:
+        rollout = next(iter(parts.collector))
+        batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
+                                 lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1),
+                                 parts.gae, cfg.ppo).reshape(cfg.population.size, -1)
+    finally:
+        parts.collector.shutdown()
+    return cfg, parts, state, batch
