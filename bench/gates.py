@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-from functools import cache
 from pathlib import Path
 
 import torch
@@ -21,20 +20,10 @@ BASELINES = json.loads((Path(__file__).parent / "baselines.json").read_text())
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
 
 
-@cache
-def _cpu() -> tuple[str, set[str]]:
-    """(model name, flags) from /proc/cpuinfo; elsewhere platform's name and no flags."""
-    model, flags = "", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = (part.strip() for part in line.partition(":"))
-            if key == "model name" and not model:
-                model = value
-            elif key == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    return model or platform.processor() or platform.machine(), flags
+def _cpu() -> tuple[str, frozenset[str]]:
+    from keisei_fn._runtime import cpu_model_and_flags
+
+    return cpu_model_and_flags()
 
 
 def machine() -> dict:

@@ -40,7 +40,7 @@ def _config(members: int, backend: str):
     return load_config(None, [f"population.size={members}", f"population.backend={backend}",
                               f"env.batch_size={GAMES}", f"ppo.rollout_steps={STEPS}",
                               f"ppo.epochs={EPOCHS}", "total_updates=1", "track.aim=false", "optim.compile=off",
-                              "track.progress=false"])
+                              "optim.precision=fp32", "track.progress=false"])
 
 
 def _population_batch(cfg, parts):
@@ -112,7 +112,7 @@ def test_population_acting_folded_vs_loop(benchmark, members):
     """The members' policy forward over [K * 128] observations (what collection calls per step)."""
     cfg = load_config(None, [f"population.size={members}", f"env.batch_size={ACT_GAMES}",
                              "ppo.rollout_steps=1", "total_updates=1", "track.aim=false",
-                             "optim.compile=off"])
+                             "optim.compile=off", "optim.precision=fp32"])
     parts = build(cfg)
     try:
         observation = carrier(parts.collector).get("observation")

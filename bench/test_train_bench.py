@@ -247,6 +247,41 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
                     gate["floor"][model], [e[1] / c[1] for e, c in zip(t_eager, t_compiled)])
 
 
+def test_update_bf16_vs_fp32(benchmark, train_setups):
+    """The default model's update in bf16 (optim.precision=bf16: autocast around the network,
+    models/precision.py) against fp32, eager, on the same batch, interleaved rounds, process CPU
+    time. Gate: bf16/fp32 speed >= the floor in baselines.json (bf16_update_speed), on CPUs that
+    run bf16 in hardware; elsewhere `auto` picks fp32 and the test is skipped with that reason."""
+    from keisei_fn.models.precision import FAST_BF16_CPU_FLAGS, fast_bf16
+
+    if not fast_bf16(torch.device("cpu")):
+        pytest.skip(f"this CPU has none of {', '.join(FAST_BF16_CPU_FLAGS)}: bf16 is emulated "
+                    f"there and optim.precision=auto uses fp32")
+    s = train_setups("default")
+    cfg = train_parts.make_config("default", s.size, precision="bf16")
+    parts = train_parts.build(cfg)
+    parts.collector.shutdown()
+    state = train_parts.fresh_state(cfg, parts)
+    fp32_state = train_parts.copy_state(s.state)
+    t_fp32, t_bf16 = [], []
+
+    def fp32_round():
+        t_fp32.append(train_parts.timed_both(learn, fp32_state, s.batch, s.parts.update, s.cfg))
+
+    def bf16_round():
+        t_bf16.append(train_parts.timed_both(learn, state, s.batch, parts.update, cfg))
+
+    benchmark.group = "update-precision"
+    benchmark.pedantic(bf16_round, setup=fp32_round, rounds=UPDATE_ROUNDS + 1, warmup_rounds=0)
+    per_round = [f[1] / b[1] for f, b in zip(t_fp32[1:], t_bf16[1:])]
+    speed = statistics.median(per_round)
+    benchmark.extra_info.update(**_common(s), bf16_over_fp32_speed=speed,
+                                per_round=[round(r, 3) for r in per_round],
+                                **_update_info(s, statistics.median(t[0] for t in t_bf16[1:])))
+    check_floor("bf16 / fp32 update speed (eager)", speed, BASELINES["bf16_update_speed"]["floor"],
+                per_round)
+
+
 # ------------------------------------------------------------------------- policy forward, GAE
 @by_model
 def test_policy_forward(benchmark, model, train_setups, bench_config):

@@ -56,11 +56,12 @@ def sizes(model: str, long: bool) -> Sizes:
     return SIZES[model][1 if long else 0]
 
 
-def make_config(model: str, size: Sizes, compile: str = "off"):
-    """load_config() with the model and sizes; no Aim, no progress bar (nothing is trained)."""
+def make_config(model: str, size: Sizes, compile: str = "off", precision: str = "fp32"):
+    """load_config() with the model, sizes, compile mode and precision (fp32 unless asked: the
+    other gates' floors are fp32 ratios, the same on every CPU); no Aim, no progress bar."""
     overrides = [*MODELS[model], f"env.batch_size={size.batch_size}",
                  f"ppo.rollout_steps={size.rollout_steps}", f"ppo.epochs={size.epochs}",
-                 f"optim.compile={compile}", "track.aim=false",
+                 f"optim.compile={compile}", f"optim.precision={precision}", "track.aim=false",
                  "track.progress=false"]
     return load_config(None, overrides)
 

@@ -89,6 +89,8 @@ class OptimConfig:
     """torch.compile the update step: 'off', 'default' or 'max-autotune' (see docs/training.md, "Compilation")"""
     compile_acting: bool = False
     """also compile the acting policy (with optim.compile's mode); no gain measured on a 2-core CPU (docs/results.md)"""
+    precision: str = "auto"
+    """the network's arithmetic in the update: 'auto' (bf16 where the hardware has it: AVX512_BF16/AMX CPUs, CUDA), 'fp32' or 'bf16' (docs/training.md, "Precision")"""
     max_skipped_updates: int = 4
     """non-finite updates tolerated per iteration before rolling back and halving the lr"""
     max_rollbacks: int = 5
@@ -216,6 +218,7 @@ _CHOICES = {
     "optim.lr_schedule": ("constant", "linear", "cosine"),
     "population.backend": ("folded", "loop"),
     "optim.compile": ("off", "default", "max-autotune"),
+    "optim.precision": ("auto", "fp32", "bf16"),
     "collector.backend": ("direct", "process", "ray"),
     "collector.ray.address": ("local", "auto"),
     "collector.on_worker_death": ("restart", "stop"),

@@ -68,8 +68,10 @@ def test_loss_forward_has_no_graph_breaks():
     assert (graphs, breaks) == (1, 0), reasons
 
 
-def test_whole_update_step_has_no_graph_breaks():
-    cfg = load_config(None, TINY + ["total_updates=1", "population.size=2"])
+@pytest.mark.parametrize("mode", ["fp32", "bf16"])
+def test_whole_update_step_has_no_graph_breaks(mode):
+    cfg = load_config(None, TINY + ["total_updates=1", "population.size=2",
+                                    f"optim.precision={mode}"])
     net = _net()
     update = make_population_update(cfg, net)
     params = torch.stack([state_params(net).detach().clone() for _ in range(2)])

@@ -175,27 +175,31 @@ def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
 
     from tensordict import TensorDict
 
-    from keisei_fn.run import distributed, driver
+    from keisei_fn.learn.state import TrainState, fresh_counters
+    from keisei_fn.run import distributed
+    from keisei_fn.run import train as train_module
+    from keisei_fn.run.progress import make_console
 
     compiled = [0.0]
-    monkeypatch.setattr(driver, "compile_seconds", lambda: compiled[0])
+    monkeypatch.setattr(train_module, "compile_seconds", lambda: compiled[0])
 
-    def iterate():
+    def iteration(cfg, group, state, parts, collect, log):
         if not compiled[0]:  # the first call "compiles" for 2 s
             time.sleep(2.0)
             compiled[0] = 2.0
         time.sleep(0.1)
-        return {"frames": 1, "games": 0, "metrics": {}, "stats": {}}
+        return state, {"frames": 1, "member_games": [0], "metrics": {}, "stats": {}}
 
+    monkeypatch.setattr(train_module, "iteration", iteration)
     cfg = tiny(tmp_path / "run", "time_budget_s=1", "total_updates=0", "checkpoint_every=1000",
                "eval.every=0")
-    counters = {"iteration": 0, "frames": 0, "games": 0, "train_seconds": 0.0}
-    carry = {"counters": counters, "params": TensorDict({"w": torch.zeros(1)})}
-    steps = driver.Steps(iterate, lambda step: None, lambda: None, lambda: {"eval": []})
-    from keisei_fn.run.progress import make_console
-
-    summary = driver.drive(cfg, distributed.SINGLE, carry, steps, lambda: None,
-                           lambda *a: None, make_console())
+    params = TensorDict({"w": torch.zeros(1, 1)}, batch_size=[1])
+    state = TrainState(params=params, opt_state=params.clone(), counters=fresh_counters(1),
+                       shuffle=(), policy=())
+    state, reason = train_module._loop(cfg, distributed.SINGLE, state, None, None, None, None,
+                                       lambda state: None, lambda *a: None, make_console())
+    assert reason == "time"
+    summary = {"counters": state.counters}
     c = summary["counters"]
     assert c["compile_seconds"] == 2.0
     assert c["iteration"] >= 8, c  # ~10 iterations of 0.1 s; with the compile counted: 1

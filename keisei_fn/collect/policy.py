@@ -14,6 +14,7 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictParams
 
 from ..models import gumbel_max, gumbel_sample, masked_log_softmax, members_forward, policy_forward
+from ..models import precision as _precision
 
 
 def act(params: TensorDictBase, observation: torch.Tensor, mask: torch.Tensor,
@@ -41,6 +42,7 @@ class CollectPolicy(TensorDictModuleBase):
       None: the global torch RNG (inside collector worker processes, seeded per worker).
     - `backend`: "folded" runs every member at once through `act`; "loop" (the population's
       reference) runs member k's parameters through the `net` module one member at a time.
+    - `precision`: the network's arithmetic, the update's (models/precision.py).
     - League play (a single agent): `learner_side` [B] holds, per game row, the colour the learner
       plays (0 Black, 1 White) or -1 for self-play. On the other colour's turns the bound
       `opponent` parameters (a frozen past snapshot) pick the move; those steps are marked
@@ -56,7 +58,7 @@ class CollectPolicy(TensorDictModuleBase):
 
     def __init__(self, params: TensorDict, generators: list[torch.Generator] | None,
                  backend: str = "folded", net=None, learner_side: torch.Tensor | None = None,
-                 act_fn=act):
+                 act_fn=act, precision: str = "fp32"):
         super().__init__()
         self.members = params.batch_size[0]
         self.params = TensorDictParams(params, no_convert=True)
@@ -67,14 +69,20 @@ class CollectPolicy(TensorDictModuleBase):
         self.net = net  # the loop backend's module (parameters swapped in per member)
         self.learner_side = learner_side
         self.act_fn = act_fn  # `act`, or it compiled (learn/compile.py)
+        self.precision = precision
 
     def outputs(self, observation: torch.Tensor):
-        """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows [K*B]."""
+        """(logits [K, B, 2187], value [K, B, 1]) of every member on its own rows [K*B], float32
+        (computed in the policy's precision)."""
         obs = split_members(observation, self.members)
-        if self.backend == "folded":
-            return members_forward(self.params, obs)
-        outs = [policy_forward(self.params[k], self.net, obs[k]) for k in range(self.members)]
-        return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+        with _precision.autocast(self.precision, observation.device):
+            if self.backend == "folded":
+                logits, value = members_forward(self.params, obs)
+            else:
+                outs = [policy_forward(self.params[k], self.net, obs[k])
+                        for k in range(self.members)]
+                logits, value = torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+        return logits.float(), value.float()
 
     def _uniform(self, mask: torch.Tensor) -> torch.Tensor:
         """Each member's noise from its own stream: exactly what its single run would draw."""
@@ -89,8 +97,10 @@ class CollectPolicy(TensorDictModuleBase):
         mask = split_members(td.get("action_mask"), self.members)
         observation = td.get("observation")
         if self.opponent is None and self.backend == "folded":  # the one-function fast path
-            action, chosen, value = self.act_fn(
-                self.params, split_members(observation, self.members), mask, self._uniform(mask))
+            with _precision.autocast(self.precision, observation.device):
+                action, chosen, value = self.act_fn(
+                    self.params, split_members(observation, self.members), mask,
+                    self._uniform(mask))
             return write_outputs(td, action.flatten(), chosen.flatten(), value.flatten(0, 1))
         logits, value = self.outputs(observation)
         log_probs = masked_log_softmax(logits.float(), mask)
@@ -100,8 +110,9 @@ class CollectPolicy(TensorDictModuleBase):
             theirs = (self.learner_side >= 0) & (side != self.learner_side)
             rows = theirs.nonzero().squeeze(-1)
             if rows.numel():
-                their_logits, _ = members_forward(
-                    self.opponent, observation.index_select(0, rows)[None])
+                with _precision.autocast(self.precision, observation.device):
+                    their_logits, _ = members_forward(
+                        self.opponent, observation.index_select(0, rows)[None])
                 log_probs = log_probs.index_copy(1, rows, masked_log_softmax(
                     their_logits.float(), mask.index_select(1, rows)))
             learner_move = ~theirs

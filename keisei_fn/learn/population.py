@@ -8,7 +8,7 @@ other's data, so the population is K independent runs computed together.
 Two backends compute the same thing:
 
 - "folded": all members' networks run as one network of grouped convolutions
-  (models/_population.py), both when acting and in the update; the update takes
+  (models/_population.py), both when acting (collect/policy.act) and in the update; the update takes
   `torch.func.grad` of the members' summed loss, where each member's loss is TorchRL's
   ClipPPOLoss `torch.func.vmap`ped over members on its own minibatch (so advantage
   normalisation, clipping and the metrics stay per member), then vmaps the same pure
@@ -21,6 +21,7 @@ Two backends compute the same thing:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -29,6 +30,7 @@ from tensordict import TensorDict, TensorDictBase
 
 from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
 from ..models import build_model, members_forward, state_params
+from ..models import precision
 from .optim import learning_rate
 from .state import TrainState
 from .update import make_apply_gradients, make_update_step, total_loss
@@ -69,9 +71,10 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
     betas, eps, clip = tuple(cfg.optim.betas), cfg.optim.eps, cfg.optim.max_grad_norm
     entropy = torch.tensor([member_config(cfg, k).ppo.entropy_coef
                             for k in range(cfg.population.size)])
+    autocast = partial(precision.autocast, cfg.optim.precision, torch.device(cfg.device))
     if cfg.population.backend == "loop":
         steps = [make_update_step(net, make_loss(net, member_config(cfg, k).ppo), betas, eps, clip,
-                                  reduce_grads=reduce_grads)
+                                  autocast=autocast, reduce_grads=reduce_grads)
                  for k in range(cfg.population.size)]
 
         def loop_update(params, opt_state, batch, lr):
@@ -87,10 +90,11 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
         lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
 
     def population_loss(params: TensorDict, batch: TensorDictBase):
-        logits, value = members_forward(params, batch.get("observation"))
+        with autocast():  # the network only: the loss and its reductions stay float32
+            logits, value = members_forward(params, batch.get("observation"))
         batch = batch.clone(False)
-        batch.set(PRECOMPUTED_KEYS[0], logits)
-        batch.set(PRECOMPUTED_KEYS[1], value)
+        batch.set(PRECOMPUTED_KEYS[0], logits.float())
+        batch.set(PRECOMPUTED_KEYS[1], value.float())
         totals, metrics = per_member_loss(batch, entropy.to(logits.device))
         # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
         return totals.sum(), metrics

@@ -32,17 +32,16 @@ def total_loss(out: TensorDictBase, entropy_coef: torch.Tensor | None = None):
 
 
 def make_update_step(net, loss_module, betas, eps: float, max_grad_norm: float,
-                     autocast_dtype: torch.dtype | None = None,
+                     autocast: Callable = contextlib.nullcontext,
                      reduce_grads: Callable | None = None) -> Callable:
     """Build `update(params, opt_state, batch, lr) -> (params, opt_state, metrics TensorDict)`.
 
-    `reduce_grads` (distributed.gradient_mean) averages the gradients over a data-parallel group
-    before they are applied."""
+    `autocast()` is the context the loss runs in (precision.autocast); `reduce_grads`
+    (distributed.gradient_mean) averages the gradients over a data-parallel group before they are
+    applied."""
 
     def loss_fn(params: TensorDict, batch: TensorDictBase):
-        autocast = (torch.autocast("cuda", dtype=autocast_dtype) if autocast_dtype is not None
-                    else contextlib.nullcontext())
-        with params.to_module(net), autocast:
+        with params.to_module(net), autocast():
             return total_loss(loss_module(batch))
 
     grad_fn = torch.func.grad(loss_fn, has_aux=True)

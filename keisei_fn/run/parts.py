@@ -14,7 +14,7 @@ from ..collect.collectors import make_collector
 from ..collect.policy import CollectPolicy, act
 from ..learn.compile import acting_compile_mode, compile_mode, compile_update
 from ..learn.population import init_members, make_population_update
-from ..models import build_model
+from ..models import build_model, precision
 from .distributed import SINGLE, gradient_mean
 
 
@@ -55,7 +55,8 @@ def build(cfg, log=print, group=SINGLE) -> Parts:
                            net=net if cfg.population.backend == "loop" else None,
                            learner_side=learner_side,
                            act_fn=compile_update(act, acting_compile_mode(cfg), log=log,
-                                                 what="the acting policy"))
+                                                 what="the acting policy"),
+                           precision=precision.resolve(cfg.optim.precision, device))
     # direct only for populations (config.py): member k's rows k*B ... must stay in one batch
     collector = make_collector(cfg, policy, device, games=members * cfg.env.batch_size)
     update = compile_update(make_population_update(cfg, net, gradient_mean(group)),

@@ -1,0 +1,120 @@
+"""optim.precision: bf16 autocast for the network in acting and learning, float32 everywhere else.
+
+What must hold in every precision: illegal moves have probability exactly 0, PPO's ratio at the
+first epoch is 1 (the acting and the learning forward agree row by row), and a run resumes
+exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.collect.collectors import state_after
+from keisei_fn.collect.policy import bind
+from keisei_fn.config import ConfigError, load_config
+from keisei_fn.learn.population import gather_minibatch
+from keisei_fn.models import masked_log_softmax, members_forward, precision
+from keisei_fn.run.parts import build
+from keisei_fn.run.snapshot import fresh_state
+from keisei_fn.run.train import resume_config, train
+
+from _tiny import TINY, final_params, flat, tiny
+
+CPU = torch.device("cpu")
+DEFAULT_NET = ["model.blocks=2", "model.channels=32", "model.value_hidden=64"]
+
+
+def peaked(params, scale: float = 300.0):
+    """Parameters whose policy is far from uniform (logits of size ~2): where precision shows."""
+    params = params.clone()
+    params["policy_out", "weight"].mul_(scale)
+    return params
+
+
+def collect_batch(*extra):
+    """(cfg, parts, state, batch [1, N]) from one rollout of the peaked network."""
+    torch.manual_seed(0)
+    cfg = load_config(None, TINY + ["total_updates=1", "env.batch_size=32", *DEFAULT_NET, *extra])
+    parts = build(cfg, log=lambda *a: None)
+    state = fresh_state(cfg, parts)
+    state = state.replace(params=peaked(state.params))
+    bind(parts.policy, state.params, list(state.policy))
+    try:
+        rollout = next(iter(parts.collector))
+        batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
+                                 lambda obs: parts.policy.outputs(obs)[1][0], parts.gae,
+                                 cfg.ppo).unsqueeze(0)
+    finally:
+        parts.collector.shutdown()
+    return cfg, parts, state, batch
+
+
+@pytest.mark.parametrize("mode", ["fp32", "bf16"])
+def test_illegal_moves_have_probability_exactly_zero(mode):
+    cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
+    with torch.no_grad(), precision.autocast(mode, CPU):
+        logits, _ = members_forward(state.params, batch["observation"])
+    assert logits.dtype == (torch.bfloat16 if mode == "bf16" else torch.float32)
+    probs = masked_log_softmax(logits, batch["action_mask"]).exp()
+    assert probs.dtype == torch.float32
+    assert (probs[~batch["action_mask"]] == 0).all()
+    torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:-1]), rtol=0, atol=1e-5)
+    assert batch["action_mask"].gather(-1, batch["action"][..., None]).all()  # sampled legally
+
+
+@pytest.mark.parametrize("mode", ["fp32", "bf16"])
+def test_ppo_ratio_is_one_at_the_first_epoch(mode):
+    """The learner's log-probability of each collected move, computed as the update computes it
+    (its precision, a shuffled minibatch of other rows), equals the acting policy's: tolerance
+    1e-6 on the ratio, in bf16 as in fp32. The same check between a bf16 actor and an fp32
+    learner fails it by orders of magnitude, so the tolerance is not vacuous."""
+    cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
+    index = torch.randperm(batch.batch_size[1], generator=torch.Generator().manual_seed(1))[None]
+    mb = gather_minibatch(batch, index[:, :cfg.ppo.minibatch_size * 4])
+
+    def learner_log_prob(learning_precision):
+        with torch.no_grad(), precision.autocast(learning_precision, CPU):
+            logits, _ = members_forward(state.params, mb["observation"])
+        return masked_log_softmax(logits, mb["action_mask"]).gather(
+            -1, mb["action"][..., None]).squeeze(-1)
+
+    ratio = (learner_log_prob(mode) - mb["action_log_prob"]).exp()
+    assert float((ratio - 1).abs().max()) <= 1e-6
+    if mode == "bf16":
+        mixed = (learner_log_prob("fp32") - mb["action_log_prob"]).exp()
+        assert float((mixed - 1).abs().max()) > 1e-4
+    # and through the update step itself: no move is clipped, the KL estimate is ~0
+    _, _, metrics = parts.update(state.params, state.opt_state, mb, torch.tensor([cfg.optim.lr]))
+    assert float(metrics["clip_fraction"][0]) == 0.0
+    assert abs(float(metrics["kl_approx"][0])) < 1e-6
+
+
+def test_bf16_run_resumes_exactly(tmp_path):
+    extra = ["optim.precision=bf16", "ppo.epochs=1"]
+    straight, parted = tmp_path / "straight", tmp_path / "parted"
+    train(tiny(straight, "total_updates=4", *extra), log=lambda *a: None)
+    train(tiny(parted, "total_updates=2", *extra), log=lambda *a: None)
+    train(resume_config(parted, ["total_updates=4"]), resume=True, log=lambda *a: None)
+    a, b = flat(final_params(straight)), flat(final_params(parted))
+    for key in a:
+        assert a[key].dtype == torch.float32, key  # parameters stay float32
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_auto_means_bf16_exactly_where_the_hardware_has_it(monkeypatch):
+    from keisei_fn import _runtime
+
+    for flags, expected in [({"avx2", "avx512f"}, "fp32"), ({"avx512_bf16"}, "bf16"),
+                            ({"amx_bf16", "amx_tile"}, "bf16")]:
+        monkeypatch.setattr(precision, "cpu_model_and_flags",
+                            lambda flags=flags: ("test CPU", frozenset(flags)))
+        assert precision.resolve("auto", CPU) == expected
+        assert precision.resolve("fp32", CPU) == "fp32"
+        assert precision.resolve("bf16", CPU) == "bf16"
+    assert _runtime.cpu_model_and_flags()[0]  # the real reader names some CPU
+
+
+def test_precision_is_checked():
+    with pytest.raises(ConfigError, match="optim.precision: 'fp16' is not one of auto, fp32, bf16"):
+        load_config(None, ["optim.precision=fp16"])
