@@ -118,3 +118,15 @@ def test_auto_means_bf16_exactly_where_the_hardware_has_it(monkeypatch):
 def test_precision_is_checked():
     with pytest.raises(ConfigError, match="optim.precision: 'fp16' is not one of auto, fp32, bf16"):
         load_config(None, ["optim.precision=fp16"])
+
+
+def test_auto_is_resolved_when_the_update_is_built_not_inside_it(monkeypatch):
+    """Reading the CPU's flags inside the (compiled) update step would break its graph: `auto`
+    must be resolved once, when the step is built."""
+    cfg, parts, state, batch = collect_batch("optim.precision=auto")
+
+    def no_reads():
+        raise AssertionError("the update step read the CPU's flags")
+
+    monkeypatch.setattr(precision, "cpu_model_and_flags", no_reads)
+    parts.update(state.params, state.opt_state, batch[:, :8], torch.tensor([cfg.optim.lr]))

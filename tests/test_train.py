@@ -168,7 +168,7 @@ def test_sigterm_finishes_the_iteration_checkpoints_and_exits_cleanly(tmp_path):
     assert "final evaluation" not in out  # stopped, not finished
 
 
-def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
+def test_time_budget_counts_training_not_compilation(tiny_config, monkeypatch):
     """The first iteration's compilation (2 s here, measured by compile.compile_seconds) does not
     count against time_budget_s=1: training goes on until 1 s of iterations has passed."""
     import time
@@ -191,8 +191,7 @@ def test_time_budget_counts_training_not_compilation(tmp_path, monkeypatch):
         return state, {"frames": 1, "member_games": [0], "metrics": {}, "stats": {}}
 
     monkeypatch.setattr(train_module, "iteration", iteration)
-    cfg = tiny(tmp_path / "run", "time_budget_s=1", "total_updates=0", "checkpoint_every=1000",
-               "eval.every=0")
+    cfg = tiny_config("time_budget_s=1", "total_updates=0", "checkpoint_every=1000", "eval.every=0")
     params = TensorDict({"w": torch.zeros(1, 1)}, batch_size=[1])
     state = TrainState(params=params, opt_state=params.clone(), counters=fresh_counters(1),
                        shuffle=(), policy=())

@@ -71,7 +71,9 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
     betas, eps, clip = tuple(cfg.optim.betas), cfg.optim.eps, cfg.optim.max_grad_norm
     entropy = torch.tensor([member_config(cfg, k).ppo.entropy_coef
                             for k in range(cfg.population.size)])
-    autocast = partial(precision.autocast, cfg.optim.precision, torch.device(cfg.device))
+    # resolved here, once: inside the compiled step, reading the CPU's flags would break the graph
+    device = torch.device(cfg.device)
+    autocast = partial(precision.autocast, precision.resolve(cfg.optim.precision, device), device)
     if cfg.population.backend == "loop":
         steps = [make_update_step(net, make_loss(net, member_config(cfg, k).ppo), betas, eps, clip,
                                   autocast=autocast, reduce_grads=reduce_grads)
