@@ -95,8 +95,8 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
         with autocast():  # the network only: the loss and its reductions stay float32
             logits, value = members_forward(params, batch.get("observation"))
         batch = batch.clone(False)
-        batch.set(PRECOMPUTED_KEYS[0], logits.float())
-        batch.set(PRECOMPUTED_KEYS[1], value.float())
+        batch.set(PRECOMPUTED_KEYS[0], precision.upcast(logits))
+        batch.set(PRECOMPUTED_KEYS[1], precision.upcast(value))
         totals, metrics = per_member_loss(batch, entropy.to(logits.device))
         # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
         return totals.sum(), metrics

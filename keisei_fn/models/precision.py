@@ -48,3 +48,9 @@ def autocast(precision: str, device: torch.device):
     if resolve(precision, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """A network output in float32 if autocast made it bf16/fp16; float32 and float64 as they are
+    (the float64 reference tests stay float64)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
