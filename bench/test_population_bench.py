@@ -8,7 +8,7 @@ single agent's own update step, for K = 1, 4, 8.
 Both are medians over interleaved rounds in process CPU time (one torch thread, see
 test_train_bench.test_collector_overhead for why CPU time), > 1 meaning the folded backend is
 faster. The batch is a real rollout: build(cfg) collects it and GAE runs on it as in
-population_run.py. The gate: update ratio at K = 8 >= its floor in baselines.json.
+run/train.py. The gate: update ratio at K = 8 >= its floor in baselines.json.
 """
 
 from __future__ import annotations
