@@ -78,7 +78,7 @@ class OptimConfig:
     lr: float = 1e-3
     """Adam learning rate (peak)"""
     lr_schedule: str = "constant"
-    """'constant', 'linear' (to 0) or 'cosine' (to 0), stepped per optimizer update"""
+    """'constant', 'linear' (to 0) or 'cosine' (to 0) over the run: total_updates or time_budget_s, whichever is nearer its end"""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """Adam betas"""
     eps: float = 1e-5

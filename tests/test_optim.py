@@ -229,3 +229,31 @@ def test_update_step_is_pure_and_matches_reference():
         # test_adam_bias_correction_precision); a wrong gradient is off by far more.
         err = (got - want).abs().max() / want.abs().max()
         assert err < 3e-5, f"parameter {name}: update differs by {float(err):.2e} relative"
+
+
+def test_run_progress_follows_updates_or_the_time_budget():
+    from types import SimpleNamespace
+
+    from keisei_fn.learn.optim import run_progress
+
+    def cfg(total_updates, time_budget_s):
+        return SimpleNamespace(total_updates=total_updates, time_budget_s=time_budget_s)
+
+    counters = {"optimizer_updates": 30, "train_seconds": 150.0}
+    assert run_progress(cfg(10, 0), counters, 6) == pytest.approx(0.5)  # 30 of 10 x 6 updates
+    assert run_progress(cfg(0, 600), counters, 6) == pytest.approx(0.25)  # 150 of 600 s
+    assert run_progress(cfg(10, 600), counters, 6) == pytest.approx(0.5)  # nearer its end
+    assert run_progress(cfg(0, 0), counters, 6) is None  # no limit: constant LR
+
+
+def test_a_time_budgeted_run_schedules_its_learning_rate():
+    """Half of time_budget_s trained: a linear schedule's LR is half the peak in every update
+    of the iteration (before, a time-budgeted run kept every schedule constant)."""
+    from _tiny import first_batch
+    from keisei_fn.learn.population import learn
+
+    cfg, parts, state, batch = first_batch("time_budget_s=10", "total_updates=0",
+                                           "optim.lr_schedule=linear", "optim.lr=1e-3")
+    state = state.replace(counters={**state.counters, "train_seconds": 5.0})
+    _, metrics = learn(state, batch, parts.update, cfg)
+    assert metrics[0]["lr"] == pytest.approx(5e-4)

@@ -50,11 +50,29 @@ def adam_step(params: TensorDict, grads: TensorDict, state: TensorDict, lr: torc
 
 def learning_rate(schedule: str, peak: float, update: int, total: int) -> float:
     """LR at optimizer update `update` of `total` (total <= 0: unknown, so constant)."""
-    if schedule == "constant" or total <= 0:
+    return scheduled(schedule, peak, update / total if total > 0 else None)
+
+
+def scheduled(schedule: str, peak: float, progress: float | None) -> float:
+    """LR at `progress` (0 at the start of the run, 1 at its end; None: unknown, so constant)."""
+    if schedule not in ("constant", "linear", "cosine"):
+        raise ValueError(f"unknown lr schedule {schedule!r}")
+    if schedule == "constant" or progress is None:
         return peak
-    frac = min(max(update / total, 0.0), 1.0)
+    frac = min(max(progress, 0.0), 1.0)
     if schedule == "linear":
         return peak * (1.0 - frac)
-    if schedule == "cosine":
-        return peak * 0.5 * (1.0 + math.cos(math.pi * frac))
-    raise ValueError(f"unknown lr schedule {schedule!r}")
+    return peak * 0.5 * (1.0 + math.cos(math.pi * frac))  # cosine
+
+
+def run_progress(cfg, counters: dict, updates_per_iteration: int) -> float | None:
+    """How far the run is, 0 to 1, for the LR schedule: optimizer updates of `total_updates`, or
+    training seconds of `time_budget_s` (at the iteration's start), whichever is nearer its end;
+    None when the run has neither limit."""
+    fractions = []
+    if cfg.total_updates:
+        fractions.append(counters["optimizer_updates"]
+                         / (updates_per_iteration * cfg.total_updates))
+    if cfg.time_budget_s:
+        fractions.append(counters["train_seconds"] / cfg.time_budget_s)
+    return max(fractions) if fractions else None

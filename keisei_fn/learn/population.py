@@ -31,7 +31,7 @@ from tensordict import TensorDict, TensorDictBase
 from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
 from ..models import build_model, members_forward, state_params
 from ..models import precision
-from .optim import learning_rate
+from .optim import run_progress, scheduled
 from .state import TrainState
 from .update import make_apply_gradients, make_update_step, total_loss
 
@@ -143,7 +143,6 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg,
 
     members, n = batch.batch_size
     size = min(cfg.ppo.minibatch_size, n)
-    total_updates = (updates_per_iteration(cfg) * cfg.total_updates) if cfg.total_updates else 0
     params, opt_state = state.params, state.opt_state
     c = dict(state.counters)
     peaks = member_learning_rates(cfg)
@@ -155,8 +154,9 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg,
         orders = orders.to(batch.device)
         for start in range(0, n - size + 1, size):
             mb = gather_minibatch(batch, orders[:, start:start + size])
-            lrs = [s * learning_rate(cfg.optim.lr_schedule, peak, c["optimizer_updates"],
-                                     total_updates) for s, peak in zip(scales, peaks)]
+            progress = run_progress(cfg, c, updates_per_iteration(cfg))
+            lrs = [s * scheduled(cfg.optim.lr_schedule, peak, progress)
+                   for s, peak in zip(scales, peaks)]
             lr = torch.tensor(lrs, device=batch.device)
             params, opt_state, metrics = update(params, opt_state, mb, lr)
             metrics["lr"] = lr
