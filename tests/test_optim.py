@@ -18,7 +18,7 @@ from keisei_fn.shogi import from_sfen
 from keisei_fn.config import load_config
 from keisei_fn.algos.ppo.loss import make_loss
 from keisei_fn.learn.optim import (adam_init, adam_step, clip_by_global_norm, global_norm,
-                                   learning_rate)
+                                   scheduled)
 from keisei_fn.learn.update import LOSS_KEYS, make_update_step
 
 torch.set_num_threads(1)
@@ -135,17 +135,16 @@ def test_clip_disabled_with_zero_max_norm():
     ("cosine", (0.3, 0.15, 0.3 * 0.5 * (1 + math.cos(math.pi * 0.75)), 0.0)),
 ])
 def test_learning_rate_schedules(schedule, expected):
-    total = 200
-    got = [learning_rate(schedule, 0.3, u, total) for u in (0, 100, 150, 200)]
+    got = [scheduled(schedule, 0.3, progress) for progress in (0.0, 0.5, 0.75, 1.0)]
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
-    # past the end: stays at the final value; unknown total: constant peak
-    assert learning_rate(schedule, 0.3, 500, total) == pytest.approx(expected[-1], abs=1e-15)
-    assert learning_rate(schedule, 0.3, 150, 0) == 0.3
+    # past the end: stays at the final value; unknown progress: constant peak
+    assert scheduled(schedule, 0.3, 2.5) == pytest.approx(expected[-1], abs=1e-15)
+    assert scheduled(schedule, 0.3, None) == 0.3
 
 
 def test_learning_rate_unknown_schedule():
     with pytest.raises(ValueError, match="warmup"):
-        learning_rate("warmup", 0.1, 1, 10)
+        scheduled("warmup", 0.1, 0.1)
 
 
 # --------------------------------------------------------------------------- update step

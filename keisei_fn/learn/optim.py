@@ -48,11 +48,6 @@ def adam_step(params: TensorDict, grads: TensorDict, state: TensorDict, lr: torc
     return new_params, TensorDict(exp_avg=exp_avg, exp_avg_sq=exp_avg_sq, step=step)
 
 
-def learning_rate(schedule: str, peak: float, update: int, total: int) -> float:
-    """LR at optimizer update `update` of `total` (total <= 0: unknown, so constant)."""
-    return scheduled(schedule, peak, update / total if total > 0 else None)
-
-
 def scheduled(schedule: str, peak: float, progress: float | None) -> float:
     """LR at `progress` (0 at the start of the run, 1 at its end; None: unknown, so constant)."""
     if schedule not in ("constant", "linear", "cosine"):
