@@ -24,9 +24,10 @@ from gates import BASELINES, check_floor
 from settings import LONG
 from keisei_fn.learn.compile import compile_update
 from keisei_fn.config import load_config
-from keisei_fn.collect.rollout import carrier
 from keisei_fn.learn.population import learn, make_population_update
+from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
+from keisei_fn.run.session import collect_with_restarts
 from keisei_fn.run.snapshot import fresh_state
 
 ROUNDS = 7 if LONG else 4  # interleaved; the first is a warm-up
@@ -44,8 +45,9 @@ def _config(members: int, backend: str):
 
 
 def _population_batch(cfg, parts):
-    rollout = next(iter(parts.collector))
-    return train_parts.prepare_batch(rollout, parts, cfg)
+    collect = collect_with_restarts(cfg, parts, checkpoint=None, log=print)
+    _, rollout, after = collect(fresh_state(cfg, parts))
+    return train_parts.prepare_batch(rollout, after, parts, cfg)
 
 
 def _ratio(loop_times, folded_times) -> tuple[float, list[float]]:
@@ -70,7 +72,7 @@ def test_population_update_folded_vs_loop(benchmark, variant, members):
     try:
         batch = _population_batch(cfg, parts)
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
     folded = parts.update
     compile_s = None
     if variant == "compiled":
@@ -115,9 +117,9 @@ def test_population_acting_folded_vs_loop(benchmark, members):
                              "optim.compile=off", "optim.precision=fp32"])
     parts = build(cfg)
     try:
-        observation = carrier(parts.collector).get("observation")
+        observation = fresh_state(cfg, parts).games.get("observation")
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
     policy = parts.policy
     policy.net = parts.net  # the loop backend's module
     t_folded, t_loop = [], []

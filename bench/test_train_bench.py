@@ -1,7 +1,8 @@
-"""Training-loop throughput: collection (TorchRL Collector vs a bare env+policy loop) and the PPO
-update (eager and torch.compile), for the default model and the original Keisei's 9x256 ResNet.
+"""Training-loop throughput: collection (the trainer's rollout, collect/rollout.py, vs a bare
+env+policy loop) and the PPO update (eager and torch.compile), for the default model and the
+original Keisei's 9x256 ResNet.
 
-    collection steps/s = env.batch_size x ppo.rollout_steps / (one Collector iteration)
+    collection steps/s = env.batch_size x ppo.rollout_steps / (one collection of the trainer)
     bare steps/s       = the same frames through policy forward + env.step_and_maybe_reset
     update samples/s   = batch samples x ppo.epochs / learn(state, batch, update, cfg)
 
@@ -23,6 +24,7 @@ import torch
 import train_parts
 from gates import BASELINES, check_ceiling, check_floor
 from settings import LONG
+from keisei_fn.collect.collectors import shutdown
 from keisei_fn.learn.population import learn
 
 # A compile still running after this is recorded as too slow, then skipped (env override for tests
@@ -63,10 +65,11 @@ def _median_steps_per_s(benchmark, frames: int) -> float:
 # ------------------------------------------------------------------------------------ collection
 @by_model
 def test_collect(benchmark, model, train_setups, bench_config):
-    """One iteration of the Collector that build(cfg) makes (ShogiEnv + CollectPolicy)."""
+    """One collection as the trainer runs it (bind, rollout of ShogiEnv + CollectPolicy, each
+    step stored compactly)."""
     s = train_setups(model)
     benchmark.group = f"collect-{model}"
-    rollout = benchmark.pedantic(s.collect, rounds=bench_config.rounds, warmup_rounds=1)
+    rollout, _ = benchmark.pedantic(s.collect, rounds=bench_config.rounds, warmup_rounds=1)
     assert tuple(rollout.batch_size) == (s.size.batch_size, s.size.rollout_steps)
     benchmark.extra_info.update(
         system="collector", **_common(s), ms_per_iteration=1e3 * benchmark.stats.stats.median,
@@ -88,15 +91,15 @@ def test_env_policy_step(benchmark, model, train_setups, bench_config):
 
 @by_model
 def test_collector_overhead(benchmark, model, train_setups):
-    """Collector time / bare env+policy time for the same frames, interleaved round by round.
+    """Collection time / bare env+policy time for the same frames, interleaved round by round.
 
     overhead = median over rounds of (collector / bare) - 1 in process CPU time, gated by a
     ceiling in baselines.json. CPU time, not wall time: with one torch thread it is the work
     done, so the ratio holds on a loaded machine (2 cores, load ~4: single rounds measured
     +1..+8% in CPU time, -13..+27% in wall time, for the same code). The wall-time ratio is
-    recorded next to it. A third workload, the bare loop that also keeps each step and stacks
-    them ("stored"), splits the overhead into what any rollout pays to store its frames and what
-    the Collector adds beyond that.
+    recorded next to it. A third workload, the bare loop that also keeps each step whole (the
+    env's full output, as a TorchRL Collector stores it) and stacks them ("stored"), shows what
+    storing whole frames would cost.
     """
     s = train_setups(model)
     steps = s.size.rollout_steps
@@ -215,7 +218,7 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
         record_property("compile_error", info["compile_error"])
         pytest.skip(f"torch.compile of the update step ({model}): {info['compile_error']}")
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
     info.update(_dynamo_counts())
 
     eager_state = train_parts.copy_state(s.state)
@@ -260,7 +263,7 @@ def test_update_bf16_vs_fp32(benchmark, train_setups):
     s = train_setups("default")
     cfg = train_parts.make_config("default", s.size, precision="bf16")
     parts = train_parts.build(cfg)
-    parts.collector.shutdown()
+    shutdown(parts.collector)
     state = train_parts.fresh_state(cfg, parts)
     fp32_state = train_parts.copy_state(s.state)
     t_fp32, t_bf16 = [], []
@@ -301,11 +304,8 @@ def test_gae(benchmark, train_setups, bench_config):
     the default model, as run.py calls it."""
     from keisei_fn.algos.ppo.advantage import zero_sum_gae
     from keisei_fn.algos.ppo.batch import shape_rewards
-    from keisei_fn.collect.collectors import state_after
-
     s = train_setups("default")
-    rollout = s.collect()
-    after = state_after(s.parts.collector, rollout)
+    rollout, after = s.collect()
     with torch.no_grad():
         last_value = s.parts.policy.outputs(after.get("observation"))[1][0]
     shape_rewards(rollout, after.get("game"), s.cfg.ppo.material_shaping, s.cfg.ppo.gamma)

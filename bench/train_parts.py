@@ -1,5 +1,6 @@
-"""Pieces of the training loop for bench/test_train_bench.py: configs, a warmed-up collector, the
-bare env+policy loop it is compared with, one prepared PPO batch, and a timeout for compiling.
+"""Pieces of the training loop for bench/test_train_bench.py: configs, the trainer's warmed-up
+collection, the bare env+policy loop it is compared with, one prepared PPO batch, and a timeout
+for compiling.
 
 Everything is built the way keisei_fn/run/train.py builds it (`build(cfg)`, `fresh_state`,
 `learn`), so the benchmark measures the training loop's own code paths, not a re-implementation.
@@ -19,10 +20,11 @@ from keisei_fn.env import ShogiEnv
 from keisei_fn.models import param_count
 from keisei_fn.config import load_config
 from keisei_fn.algos.ppo.batch import rollout_to_batch
-from keisei_fn.collect.collectors import state_after
-from keisei_fn.collect.policy import CollectPolicy, bind
+from keisei_fn.collect.collectors import shutdown
+from keisei_fn.collect.policy import CollectPolicy
 from keisei_fn.learn.state import TrainState
 from keisei_fn.run.parts import Parts, build
+from keisei_fn.run.session import collect_with_restarts
 from keisei_fn.run.snapshot import fresh_state
 
 # Model overrides on top of the default config (load_config()).
@@ -117,8 +119,8 @@ class TrainSetup:
     size: Sizes
     cfg: object
     parts: Parts
-    iterator: object
-    """iter(collector), as run.py uses it"""
+    collect_fn: object
+    """run/session.collect_with_restarts's `collect(state) -> (state, rollout, after)`"""
     bare: BareLoop
     batch: TensorDict
     """one rollout's training batch (GAE done, [1, B*T]), as run/train.py hands it to learn"""
@@ -129,17 +131,20 @@ class TrainSetup:
     def frames(self) -> int:
         return self.size.batch_size * self.size.rollout_steps
 
-    def collect(self) -> TensorDictBase:
-        return next(self.iterator)
+    def collect(self) -> tuple[TensorDictBase, TensorDictBase]:
+        """One rollout as run/train.py collects it: (stored rollout [B, T], the states after)."""
+        state, rollout, after = self.collect_fn(self.state)
+        self.state = state
+        return rollout, after
 
     def close(self) -> None:
-        self.parts.collector.shutdown()
+        shutdown(self.parts.collector)
 
 
-def prepare_batch(rollout: TensorDictBase, parts: Parts, cfg) -> TensorDict:
+def prepare_batch(rollout: TensorDictBase, after: TensorDictBase, parts: Parts, cfg
+                  ) -> TensorDict:
     """run/train.py's path from a collected rollout to the batch `learn` takes."""
-    return rollout_to_batch(rollout, state_after(parts.collector, rollout),
-                            lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
+    return rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
                             cfg.ppo).reshape(cfg.population.size, -1)
 
 
@@ -149,13 +154,12 @@ def new_setup(model: str, long: bool, seed: int = 0) -> TrainSetup:
     torch.manual_seed(seed)
     parts = build(cfg)
     state = fresh_state(cfg, parts)
-    bind(parts.policy, state.params, list(state.policy))
-    iterator = iter(parts.collector)
-    rollout = next(iterator)  # warm-up iteration, kept as the update benchmark's batch
-    batch = prepare_batch(rollout, parts, cfg)
+    collect = collect_with_restarts(cfg, parts, checkpoint=None, log=print)
+    state, rollout, after = collect(state)  # warm-up iteration, kept as the update's batch
+    batch = prepare_batch(rollout, after, parts, cfg)
     bare = bare_loop(cfg, state.params, seed + 1)
     bare.run(cfg.ppo.rollout_steps)  # warm-up, same number of plies as the collector's
-    return TrainSetup(model, size, cfg, parts, iterator, bare, batch, state,
+    return TrainSetup(model, size, cfg, parts, collect, bare, batch, state,
                       param_count(parts.net))
 
 

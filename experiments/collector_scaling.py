@@ -19,9 +19,12 @@ import time
 
 import torch
 
-from keisei_fn.collect.collectors import sync_weights
+from keisei_fn.collect.collectors import shutdown
+from keisei_fn.collect.rollout import stored_bytes
 from keisei_fn.config import load_config
 from keisei_fn.run.parts import build
+from keisei_fn.run.session import collect_with_restarts
+from keisei_fn.run.snapshot import fresh_state
 
 SETTINGS = {"direct": ["collector.backend=direct"],
             "process, 1 worker": ["collector.backend=process", "collector.workers=1"],
@@ -37,26 +40,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    print("| backend | env steps/s (median) | per iteration |\n|---|---:|---:|")
+    print("| backend | env steps/s (median) | per iteration | stored bytes per step |\n"
+          "|---|---:|---:|---:|")
     for name, overrides in SETTINGS.items():
         if args.only not in name:
             continue
         cfg = load_config(None, ["track.aim=false", "run_dir=/tmp/collector_scaling", *overrides,
                                  *args.overrides])
         parts = build(cfg, log=lambda *a: None)
-        iterator = iter(parts.collector)
+        collect, state = collect_with_restarts(cfg, parts, None, print), fresh_state(cfg, parts)
         times = []
         try:
             for i in range(args.iterations + 2):
                 start = time.perf_counter()
-                sync_weights(parts.collector, parts.policy)
-                rollout = next(iterator)
+                state, rollout, _ = collect(state)  # binds and syncs the weights first
                 if i >= 2:
                     times.append(time.perf_counter() - start)
         finally:
-            parts.collector.shutdown()
+            shutdown(parts.collector)
         median = statistics.median(times)
-        print(f"| {name} | {rollout.numel() / median:,.0f} | {median:.2f} s |", flush=True)
+        print(f"| {name} | {rollout.numel() / median:,.0f} | {median:.2f} s | "
+              f"{stored_bytes(rollout):,} |", flush=True)
     return 0
 
 

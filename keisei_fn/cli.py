@@ -36,9 +36,11 @@ def _selfplay(args) -> None:
     print(format_summary(summary))
 
 
-def _train(args) -> None:
+def _train(args) -> int:
     from .config import load_config, to_yaml
+    from .run import launch
     from .run.evaluate import format_match
+    from .run.session import check_new_run_dir
     from .run.train import resume_config, train
 
     # A training run sets its threads from the config (every rank, every resume): the flag is
@@ -52,7 +54,12 @@ def _train(args) -> None:
         cfg = load_config(args.config, overrides)
     if args.print_config:
         print(to_yaml(cfg), end="")
-        return
+        return 0
+    ranks = 1 if launch.under_a_launcher() else launch.ranks_for(cfg)
+    if ranks > 1:  # every core: this command again as the machine's data-parallel ranks
+        if not args.resume:
+            check_new_run_dir(cfg.run_dir)  # one line here, not a failure inside a rank
+        return launch.launch(args.argv, ranks, log=lambda m: print(m, file=sys.stderr))
     summary = train(cfg, resume=bool(args.resume))
     if summary.get("world", 1) > 1 and summary["rank"] == 0:
         print(f"parameters identical on all {summary['world']} ranks "
@@ -62,6 +69,7 @@ def _train(args) -> None:
         for r in summary["eval"]:
             member = f"member {r['member']} " if "member" in r else ""
             print(f"  {member}{format_match(r)}")
+    return 0
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -141,7 +149,9 @@ _FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.aren
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what `train` re-runs as its data-parallel ranks (run/launch.py)
     if args.threads is not None and args.threads < 1:
         print(f"keisei-fn: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
@@ -152,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     torch.set_num_threads(args.threads or 1)
     try:
-        args.run(args)
+        code = args.run(args)
     except ValueError as err:  # user mistakes (bad SFEN, bad option values): one line, no trace
         print(f"keisei-fn {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -162,6 +162,8 @@ class PopulationConfig:
 
 @dataclass
 class DistributedConfig:
+    ranks: str = "auto"
+    """data-parallel ranks `keisei-fn train` starts on this machine: 'auto' (one per `threads` usable CPUs on CPU; 1 on CUDA or with collector workers) or a number (1: one process)"""
     backend: str = "auto"
     """torch.distributed backend under torchrun: 'auto' (nccl on CUDA, gloo on CPU), 'gloo' or 'nccl'"""
     timeout_s: float = 1800.0
@@ -275,6 +277,18 @@ def _check_values(cfg: DictConfig) -> None:
         raise ConfigError("total_updates and time_budget_s are both 0: the run would never stop")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device: {cfg.device!r} is not 'cpu' or 'cuda[:N]'")
+    _check_ranks(cfg)
+
+
+def _check_ranks(cfg: DictConfig) -> None:
+    ranks = str(cfg.distributed.ranks)
+    if ranks == "auto":
+        return
+    if not ranks.isdigit() or int(ranks) < 1:
+        raise ConfigError(f"distributed.ranks: {ranks!r} is not 'auto' or a number >= 1")
+    if int(ranks) > 1 and cfg.collector.backend != "direct":
+        raise ConfigError(f"distributed.ranks={ranks} needs collector.backend=direct (collector "
+                          f"workers use the other cores; data-parallel ranks play their own games)")
 
 
 def _check_population(cfg: DictConfig) -> None:

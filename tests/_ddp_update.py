@@ -12,7 +12,8 @@ import torch
 import torch._dynamo
 
 from keisei_fn.algos.ppo.batch import rollout_to_batch
-from keisei_fn.collect.collectors import state_after
+from keisei_fn.collect.collectors import next_rollout, shutdown
+from keisei_fn.env.compact import network_input
 from keisei_fn.collect.policy import bind
 from keisei_fn.config import load_config
 from keisei_fn.learn.compile import compile_update
@@ -37,23 +38,24 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     state = fresh_state(cfg, parts)
     distributed.broadcast_tensors(group, state.params)
     bind(parts.policy, state.params, list(state.policy))
-    rollout = next(iter(parts.collector))
-    batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
-                             lambda obs: parts.policy.outputs(obs)[1][0], parts.gae,
-                             cfg.ppo)[:cfg.ppo.minibatch_size].unsqueeze(0)
+    _, rollout, after = next_rollout(parts.collector, parts.policy, state.games,
+                                     cfg.ppo.rollout_steps)
+    batch = rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1][0],
+                             parts.gae, cfg.ppo)[:cfg.ppo.minibatch_size].unsqueeze(0)
+    batch = network_input(batch, cfg.env.max_plies)
     lr = torch.tensor([cfg.optim.lr])
     if mode == "explain":  # the all-reduce must not break the update's graph
         explained = torch._dynamo.explain(parts.update)(state.params, state.opt_state, batch, lr)
         torch.save({"graphs": explained.graph_count, "breaks": explained.graph_break_count},
                    f"{out_dir}/rank{group.rank}.pt")
-        parts.collector.shutdown()
+        shutdown(parts.collector)
         distributed.leave(group)
         return
     before = state.params.clone()
     params, _, metrics = parts.update(state.params, state.opt_state, batch, lr)
     torch.save({"batch": batch.to_dict(), "before": before.to_dict(), "after": params.to_dict(),
                 "skipped": float(metrics["skipped"][0])}, f"{out_dir}/rank{group.rank}.pt")
-    parts.collector.shutdown()
+    shutdown(parts.collector)
     distributed.leave(group)
 
 

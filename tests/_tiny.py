@@ -12,7 +12,7 @@ import torch
 
 from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.collect.collectors import state_after
+from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
 
 TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6",
@@ -22,7 +22,9 @@ TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollou
         "ppo.material_shaping=0.05", "time_budget_s=0",
         # the same arithmetic on every CI machine (auto is bf16 only where the CPU has it);
         # tests/test_precision.py runs bf16 explicitly
-        "optim.precision=fp32"]
+        "optim.precision=fp32",
+        # one process (auto starts one rank per core); tests/test_launch.py runs the default
+        "distributed.ranks=1"]
 
 
 def tiny(run_dir, *extra):
@@ -44,10 +46,23 @@ def flat(d, prefix=""):
     return out
 
 
+def collector_of(cfg, parts):
+    """`collect(state, opponent=None) -> (state, rollout, after)`, the trainer's own."""
+    from keisei_fn.run.session import collect_with_restarts
+
+    return collect_with_restarts(cfg, parts, checkpoint=None, log=lambda *a: None)
+
+
+def batch_of(cfg, parts, rollout, after):
+    """The stored training batch [K, N] of a rollout, as train() makes it."""
+    return rollout_to_batch(rollout, after,
+                            lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1),
+                            parts.gae, cfg.ppo).reshape(cfg.population.size, -1)
+
+
 def first_batch(*extra):
-    """(cfg, parts, fresh train state, the first rollout's batch [K, N]) as train() makes them;
-    the collector is shut down."""
-    from keisei_fn.collect.policy import bind
+    """(cfg, parts, fresh train state, the first rollout's stored batch [K, N]) as train()
+    makes them; the collector is shut down."""
     from keisei_fn.run.parts import build
     from keisei_fn.run.snapshot import fresh_state
 
@@ -55,12 +70,9 @@ def first_batch(*extra):
     cfg = load_config(None, TINY + ["total_updates=1", *extra])
     parts = build(cfg, log=lambda *a: None)
     state = fresh_state(cfg, parts)
-    bind(parts.policy, state.params, list(state.policy))
     try:
-        rollout = next(iter(parts.collector))
-        batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
-                                 lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1),
-                                 parts.gae, cfg.ppo).reshape(cfg.population.size, -1)
+        _, rollout, after = collector_of(cfg, parts)(state)
+        batch = batch_of(cfg, parts, rollout, after)
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
     return cfg, parts, state, batch

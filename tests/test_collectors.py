@@ -21,7 +21,9 @@ import torch
 from keisei_fn.collect.policy import bind
 from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.collect.collectors import as_rows, backend_of, state_after, sync_weights
+from keisei_fn.collect.collectors import (as_rows, backend_of, next_rollout, shutdown,
+                                          sync_weights)
+from keisei_fn.env.compact import network_input
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.run.parts import build
 from keisei_fn.algos.ppo.batch import shape_rewards
@@ -44,7 +46,7 @@ def process_parts():
     torch.manual_seed(0)
     parts = build(cfg, log=lambda *a: None)
     yield cfg, parts
-    parts.collector.shutdown()
+    shutdown(parts.collector)
     assert not [c for c in _spawned_children() if c.is_running()
                 and c.status() != psutil.STATUS_ZOMBIE], "collector workers left behind"
 
@@ -71,7 +73,7 @@ def check_rows_and_gae_per_worker(cfg, parts, collector, raw) -> None:
     # The two workers play different games (their samplers are seeded apart).
     assert not torch.equal(raw["action"][0], raw["action"][1])
 
-    after = state_after(collector, rollout)
+    after = rollout[:, -1].get("next")  # the states after the last step, as next_rollout takes
     with torch.no_grad():
         last_value = parts.policy.outputs(after["observation"])[1][0]
     shape_rewards(rollout, after["game"], cfg.ppo.material_shaping, cfg.ppo.gamma)
@@ -94,9 +96,10 @@ def test_weights_reach_the_workers_after_an_update(process_parts):
     params = parts.initial_params.apply(lambda p: p + 0.05 * torch.randn_like(p))
     bind(parts.policy, params)
     sync_weights(collector, parts.policy)
-    rollout = as_rows(next(iterator))
-    with torch.no_grad():
-        value = parts.policy.outputs(rollout["observation"].flatten(0, 1))[1][0]
+    _, rollout, _ = next_rollout(collector, parts.policy, None, cfg.ppo.rollout_steps, iterator)
+    with torch.no_grad():  # the observations rebuilt from the stored positions
+        obs = network_input(rollout, cfg.env.max_plies)["observation"]
+        value = parts.policy.outputs(obs.flatten(0, 1))[1][0]
     # the workers' recorded values come from the new weights
     torch.testing.assert_close(rollout["state_value"].flatten(0, 1), value, rtol=1e-5, atol=1e-5)
 
@@ -181,7 +184,7 @@ def test_direct_backend_is_unchanged_by_default():
     try:
         assert backend_of(parts.collector) == "direct"
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
 
 
 def test_process_backend_with_the_compiled_acting_policy(tmp_path):

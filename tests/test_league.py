@@ -6,14 +6,13 @@ import torch
 
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import load_config
-from keisei_fn.collect.collectors import state_after
-from keisei_fn.collect.policy import bind
+from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.collect.stats import league_stats
-from _tiny import TINY as _TINY
+from _tiny import TINY as _TINY, collector_of
 
 TINY = [*_TINY, "env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.epochs=1",
         "ppo.material_shaping=0.02"]
@@ -35,9 +34,7 @@ def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
     state = fresh_state(cfg, parts)
     assert parts.learner_side.tolist() == [0, 1, 0, -1, -1, -1]
     # plane 0: UP moves (a pawn push, ...)
-    bind(parts.policy, state.params, list(state.policy), rig_to_prefer_plane(state.league[0], 0))
-    iterator = iter(parts.collector)
-    rollout = next(iterator)
+    _, rollout, after = collector_of(cfg, parts)(state, rig_to_prefer_plane(state.league[0], 0))
     side = rollout.get(("game", "side_to_move"))
     learner = parts.learner_side[:, None].expand_as(side)
     theirs = (learner >= 0) & (side != learner)
@@ -45,14 +42,14 @@ def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
     planes = rollout.get("action") // 81
     assert (planes[theirs] == 0).all()          # the rigged snapshot moved
     assert (planes[~theirs] != 0).any()         # the near-uniform learner did not always
-    batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
-                             lambda obs: parts.policy.outputs(obs)[1][0], parts.gae, cfg.ppo)
+    batch = rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1][0],
+                             parts.gae, cfg.ppo)
     assert batch.batch_size[0] == int((~theirs).sum())
     assert torch.equal(batch["action"], rollout.get("action")[~theirs])
     stats = league_stats(rollout, parts.learner_side)
     assert stats["league_wins"] + stats["league_draws"] + stats["league_losses"] == \
         stats["league_games"]
-    parts.collector.shutdown()
+    shutdown(parts.collector)
 
 
 def test_league_run_resumes_exactly_with_its_pool(tmp_path):

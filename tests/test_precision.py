@@ -9,17 +9,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from keisei_fn.algos.ppo.batch import rollout_to_batch
-from keisei_fn.collect.collectors import state_after
-from keisei_fn.collect.policy import bind
+from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import ConfigError, load_config
+from keisei_fn.env.compact import network_input
 from keisei_fn.learn.population import gather_minibatch
 from keisei_fn.models import masked_log_softmax, members_forward, precision
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.run.train import resume_config, train
 
-from _tiny import TINY, final_params, flat, tiny
+from _tiny import TINY, batch_of, collector_of, final_params, flat, tiny
 
 CPU = torch.device("cpu")
 DEFAULT_NET = ["model.blocks=2", "model.channels=32", "model.value_hidden=64"]
@@ -33,26 +32,24 @@ def peaked(params, scale: float = 300.0):
 
 
 def collect_batch(*extra):
-    """(cfg, parts, state, batch [1, N]) from one rollout of the peaked network."""
+    """(cfg, parts, state, stored batch [1, N]) from one rollout of the peaked network."""
     torch.manual_seed(0)
     cfg = load_config(None, TINY + ["total_updates=1", "env.batch_size=32", *DEFAULT_NET, *extra])
     parts = build(cfg, log=lambda *a: None)
     state = fresh_state(cfg, parts)
     state = state.replace(params=peaked(state.params))
-    bind(parts.policy, state.params, list(state.policy))
     try:
-        rollout = next(iter(parts.collector))
-        batch = rollout_to_batch(rollout, state_after(parts.collector, rollout),
-                                 lambda obs: parts.policy.outputs(obs)[1][0], parts.gae,
-                                 cfg.ppo).unsqueeze(0)
+        _, rollout, after = collector_of(cfg, parts)(state)
+        batch = batch_of(cfg, parts, rollout, after)
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
     return cfg, parts, state, batch
 
 
 @pytest.mark.parametrize("mode", ["fp32", "bf16"])
 def test_illegal_moves_have_probability_exactly_zero(mode):
     cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
+    batch = network_input(batch, cfg.env.max_plies)
     with torch.no_grad(), precision.autocast(mode, CPU):
         logits, _ = members_forward(state.params, batch["observation"])
     assert logits.dtype == (torch.bfloat16 if mode == "bf16" else torch.float32)
@@ -71,7 +68,7 @@ def test_ppo_ratio_is_one_at_the_first_epoch(mode):
     learner fails it by orders of magnitude, so the tolerance is not vacuous."""
     cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
     index = torch.randperm(batch.batch_size[1], generator=torch.Generator().manual_seed(1))[None]
-    mb = gather_minibatch(batch, index[:, :cfg.ppo.minibatch_size * 4])
+    mb = gather_minibatch(batch, index[:, :cfg.ppo.minibatch_size * 4], cfg.env.max_plies)
 
     def learner_log_prob(learning_precision):
         with torch.no_grad(), precision.autocast(learning_precision, CPU):
@@ -129,4 +126,5 @@ def test_auto_is_resolved_when_the_update_is_built_not_inside_it(monkeypatch):
         raise AssertionError("the update step read the CPU's flags")
 
     monkeypatch.setattr(precision, "cpu_model_and_flags", no_reads)
-    parts.update(state.params, state.opt_state, batch[:, :8], torch.tensor([cfg.optim.lr]))
+    parts.update(state.params, state.opt_state, network_input(batch[:, :8], cfg.env.max_plies),
+                 torch.tensor([cfg.optim.lr]))

@@ -34,6 +34,7 @@ from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.collect.errors import CollectorWorkerDied
 from keisei_fn.collect.policy import bind
 from keisei_fn.collect.collectors import (as_rows, backend_of, dead_workers, restart_collector,
+                                          shutdown,
                                           sync_weights)
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.run.parts import build
@@ -99,7 +100,7 @@ def ray_parts(ray_instance):
     torch.manual_seed(0)
     parts = build(cfg, log=lambda *a: None)
     yield cfg, parts
-    parts.collector.shutdown()
+    shutdown(parts.collector)
     assert ray.is_initialized(), "the backend shut down a Ray instance it did not start"
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import torch
 
-from keisei_fn.collect.rollout import carrier
+from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
+from keisei_fn.env.compact import network_input
 from keisei_fn.learn.population import TrainingDiverged, learn
 from keisei_fn.run.parts import build
+from keisei_fn.run.snapshot import fresh_state
 from _tiny import TINY as _TINY
-from _tiny import first_batch
+from _tiny import collector_of, first_batch
 
 TINY = [*_TINY, "ppo.rollout_steps=8", "total_updates=1"]
 
@@ -56,7 +58,7 @@ def test_persistent_nan_rolls_back_halves_lr_then_stops_with_a_clear_error():
 
 def test_update_step_with_inf_gradient_leaves_params_and_adam_state_untouched():
     cfg, parts, state, batch = setup()
-    mb = batch[:, :8].clone()
+    mb = network_input(batch[:, :8], cfg.env.max_plies).clone()
     mb["value_target"][0, 0] = float("inf")
     lr = torch.tensor([1e-3])
     params, opt, metrics = parts.update(state.params, state.opt_state, mb, lr)
@@ -231,11 +233,11 @@ def test_game_statistics_count_every_finished_game_exactly_once():
 
     cfg = load_config(None, TINY + ["env.max_plies=12", "ppo.rollout_steps=10"])
     parts = build(cfg)
-    iterator = iter(parts.collector)
+    collect, state = collector_of(cfg, parts), fresh_state(cfg, parts)
     counted = restarted = 0
     previous_last = None
     for _ in range(6):
-        rollout = next(iterator)
+        state, rollout, _ = collect(state)
         rollout.set(("next", "game_result"), rollout.get(("next", "reward")).clone())
         stats = game_stats(rollout)
         ends = sum(v for k, v in stats.items() if k.startswith("end_"))
@@ -247,7 +249,7 @@ def test_game_statistics_count_every_finished_game_exactly_once():
         if previous_last is not None:  # a restart across the rollout boundary
             restarted += int(((ply[:, 0] == 0) & (previous_last > 0)).sum())
         previous_last = ply[:, -1]
-    after = carrier(parts.collector).get(("game", "ply"))
+    after = state.games.get(("game", "ply"))
     restarted += int(((after == 0) & (previous_last > 0)).sum())
-    parts.collector.shutdown()
+    shutdown(parts.collector)
     assert counted == restarted and counted >= 4 * 4  # 60 plies per row, cap 12

@@ -1,7 +1,8 @@
 """Which TorchRL collector gathers the self-play games: `collector.backend`.
 
-- "direct": one TorchRL `Collector` stepping the whole [B] env batch in the training process.
-  The games in progress live in its carrier and are checkpointed, so resume is exact.
+- "direct": the whole [B] env batch stepped in the training process by `rollout.rollout`, the
+  games in progress passed in and returned (the train state holds them, and checkpoints them,
+  so resume is exact); each step is stored compactly as it is played.
 - "process": TorchRL's `Collector(backend="process", num_collectors=W, sync=True)`
   (a MultiSyncCollector): W worker processes, each stepping its own B/W games with a copy of the
   policy; their weights are synced after every update. The rollout comes back [W, B/W, T] and is
@@ -15,7 +16,8 @@ Randomness in the workers: each worker's env factory seeds that worker's global 
 `seed + 1000 * (worker + 1)` (plus an offset per restart of the workers) before building its env, and the policy samples from the global RNG
 there, so runs are reproducible and the workers' games differ. The workers' games in progress
 and RNG states stay in the workers: a resumed process- or ray-backend run starts new games (its
-parameters, optimizer and counters resume exactly).
+parameters, optimizer and counters resume exactly). Their rollouts arrive as the TorchRL
+collectors stack them (every key the env emits) and are stored compactly on arrival.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torchrl.collectors import BaseCollector, Collector, MultiCollector
 
 from ..env import ShogiEnv
 from .errors import CollectorWorkerDied
+from .rollout import CARRIED_KEYS, rollout, stored_step
 
 BACKENDS = ("direct", "process", "ray")
 
@@ -43,17 +46,16 @@ def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, see
 
 
 def make_collector(cfg, policy, device: torch.device, generation: int = 0,
-                   games: int | None = None) -> Collector:
+                   games: int | None = None) -> ShogiEnv | BaseCollector:
     """The configured collector over `games` games (default `env.batch_size`; a population
-    plays K times that); `generation` counts worker restarts (new workers get new seeds)."""
+    plays K times that); `generation` counts worker restarts (new workers get new seeds).
+
+    Direct: the env itself, which `next_rollout` steps in this process."""
     games = games or cfg.env.batch_size
     frames = games * cfg.ppo.rollout_steps
     if cfg.collector.backend == "direct":
-        env = ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
-                       impasse=cfg.env.impasse)
-        return Collector(env, policy, frames_per_batch=frames, total_frames=-1, compact_obs=True,
-                         trust_policy=True, track_traj_ids=False,
-                         auto_register_policy_transforms=False)
+        return ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
+                        impasse=cfg.env.impasse)
     workers = cfg.collector.workers
     per_worker = games // workers
     env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
@@ -73,27 +75,34 @@ def as_rows(rollout: TensorDictBase) -> TensorDictBase:
     return rollout.reshape(-1, rollout.shape[-1]) if rollout.ndim == 3 else rollout
 
 
-def state_after(collector: Collector, rollout: TensorDictBase) -> TensorDictBase:
-    """The games' state after the rollout's last step, [B] (what bootstraps the last value).
+def next_rollout(collector, policy, games: TensorDictBase | None, steps: int, iterator=None):
+    """(the games in progress after it, the stored rollout [B, T], the states [B] after its last
+    step, whose values bootstrap the last step's return).
 
-    Direct: the collector's carrier (the rollout, by `compact_obs`, does not store next
-    observations). Process and ray: the rollout's own last ("next", ...) entries, which are that state
-    before any auto-reset of a finished game (a finished game's value is masked by `done`).
-    """
+    Direct: `steps` moves of `games` played here by `policy`. Process and ray: the next rollout
+    of `iterator` (over the collector), whose games stay in the workers (None is returned for
+    them); its last ("next", ...) entries are the states after it, before any auto-reset of a
+    finished game (a finished game's value is masked by `done`)."""
     if backend_of(collector) == "direct":
-        from .rollout import carrier
+        games, trajectory = rollout(collector, policy, games, steps)
+        return games, trajectory, games
+    raw = as_rows(next(iterator))
+    return None, stored_step(raw), raw[..., -1].get("next").select(*CARRIED_KEYS)
 
-        return carrier(collector)
-    return rollout[..., -1].get("next")
+
+def shutdown(collector) -> None:
+    """Stop the collector's workers (direct: nothing runs outside this process)."""
+    if backend_of(collector) != "direct":
+        collector.shutdown()
 
 
-def backend_of(collector: BaseCollector) -> str:
-    """'direct', 'process' or 'ray', from the TorchRL class make_collector built (only direct has
-    a carrier; the games of the other two live in their workers)."""
+def backend_of(collector) -> str:
+    """'direct', 'process' or 'ray', from what make_collector built (only direct's games live
+    in this process)."""
+    if isinstance(collector, ShogiEnv):
+        return "direct"
     if isinstance(collector, MultiCollector):
         return "process"
-    if isinstance(collector, Collector):
-        return "direct"
     return "ray"  # RayCollector, not imported here: importing it imports Ray, an optional extra
 
 

@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 from tensordict import TensorDict, TensorDictBase
 
 from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
+from ..env.compact import network_input
 from ..models import build_model, members_forward, state_params
 from ..models import precision
 from .optim import run_progress, scheduled
@@ -120,10 +121,13 @@ def member_learning_rates(cfg) -> list[float]:
     return [member_config(cfg, k).optim.lr for k in range(cfg.population.size)]
 
 
-def gather_minibatch(batch: TensorDictBase, index: torch.Tensor) -> TensorDictBase:
-    """batch [K, N] and per-member sample indices [K, M] -> minibatch [K, M]."""
+def gather_minibatch(batch: TensorDictBase, index: torch.Tensor, max_plies: int
+                     ) -> TensorDictBase:
+    """Stored batch [K, N] and per-member sample indices [K, M] -> minibatch [K, M] with its
+    network input rebuilt (env.compact; `max_plies` is the env's)."""
     rows = torch.arange(index.shape[0], device=index.device)[:, None]
-    return batch.apply(lambda x: x[rows, index], batch_size=list(index.shape))
+    return network_input(batch.apply(lambda x: x[rows, index], batch_size=list(index.shape)),
+                         max_plies)
 
 
 def learn(state: TrainState, batch: TensorDictBase, update, cfg,
@@ -153,7 +157,7 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg,
         orders = torch.stack([torch.randperm(n, generator=g) for g in state.shuffle])
         orders = orders.to(batch.device)
         for start in range(0, n - size + 1, size):
-            mb = gather_minibatch(batch, orders[:, start:start + size])
+            mb = gather_minibatch(batch, orders[:, start:start + size], cfg.env.max_plies)
             progress = run_progress(cfg, c, updates_per_iteration(cfg))
             lrs = [s * scheduled(cfg.optim.lr_schedule, peak, progress)
                    for s, peak in zip(scales, peaks)]

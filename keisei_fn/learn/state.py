@@ -2,8 +2,8 @@
 
 A single agent is a population of one: parameters and optimizer state are stacked [K] for K
 members. The state is passed into the trainer's functions and returned by them (`replace`), and
-it is what a checkpoint holds, with the games in progress (which live in the collector: the
-direct backend's are checkpointed with the state, the workers' stay in the workers).
+it is what a checkpoint holds, with the games in progress (the direct backend's; collector
+workers keep their own).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class TrainState:
     """every evaluation result so far"""
     aim_hash: str | None = None
     """the Aim run this run tracks to"""
+    games: TensorDict | None = None
+    """the games in progress [K*B] (direct backend; None: they live in collector workers)"""
 
     @property
     def members(self) -> int:

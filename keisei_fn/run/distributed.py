@@ -1,4 +1,5 @@
-"""Data-parallel learning over a torch.distributed group launched by `torchrun`.
+"""Data-parallel learning over a torch.distributed group: the ranks `keisei-fn train` starts on
+this machine (launch.py, distributed.ranks=auto) or ones launched by `torchrun`:
 
     torchrun --standalone --nproc-per-node 2 -m keisei_fn.cli train ...
 
@@ -78,7 +79,9 @@ def describe(group: Group) -> str:
 
 
 def resume_command(group: Group, run_dir) -> str:
-    if not group.active:
+    from .launch import LAUNCHED_ENV
+
+    if not group.active or os.environ.get(LAUNCHED_ENV):  # the command starts its ranks again
         return f"keisei-fn train --resume {run_dir}"
     return (f"torchrun --nproc-per-node {group.world} -m keisei_fn.cli train --resume {run_dir} "
             f"(add torchrun's --standalone or rendezvous options as for the first launch)")

@@ -12,7 +12,8 @@ from .._errors import first_line
 from .._runtime import tune_allocator
 from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove_stale_temporaries,
                           save_checkpoint)
-from ..collect.collectors import as_rows, backend_of, dead_workers, restart_collector, sync_weights
+from ..collect.collectors import (backend_of, dead_workers, next_rollout, restart_collector,
+                                  sync_weights)
 from ..collect.errors import CollectorWorkerDied
 from ..collect.policy import bind
 from ..config import to_yaml
@@ -53,9 +54,8 @@ def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
         state = restore_fn(distributed.rank_payload(group, payload, log=log), str(path))
         log(f"resumed from {path} (iteration {state.counters['iteration']})")
     else:
-        if group.main and any(run_dir.glob("ckpt_*.pt")):
-            raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
-                             f"run_dir=...")
+        if group.main:
+            check_new_run_dir(run_dir)
         state = fresh_fn()
     for tensors in (state.params, state.opt_state, *state.league):
         distributed.broadcast_tensors(group, tensors)
@@ -63,6 +63,13 @@ def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
     return state
+
+
+def check_new_run_dir(run_dir) -> None:
+    """A new run must not write over another: ValueError if `run_dir` holds checkpoints."""
+    if any(Path(run_dir).glob("ckpt_*.pt")):
+        raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
+                         f"run_dir=...")
 
 
 def open_tracking(cfg, state: TrainState, group=distributed.SINGLE):
@@ -110,13 +117,14 @@ def make_checkpointer(cfg, payload_fn, log, group=distributed.SINGLE, also=None)
 
 
 def collect_with_restarts(cfg, parts, checkpoint, log):
-    """`collect(state, opponent=None)`: the next rollout as [B, T] rows, played by the state's
-    parameters (and samplers, and a league opponent's parameters), which are bound to the policy
-    and pushed to the workers (process and ray backends) first.
+    """`collect(state, opponent=None) -> (state, rollout, after)`: the next stored rollout as
+    [B, T] rows (collectors.next_rollout), played by the state's parameters (and samplers, and a
+    league opponent's parameters), which are bound to the policy and pushed to the workers
+    (process and ray backends) first; the state comes back with its games moved on.
 
     A dead collector worker means new workers (`collector.on_worker_death=restart`, up to
     `max_restarts`) or a checkpoint and CollectorWorkerDied (`stop`)."""
-    live = {"iterator": iter(parts.collector), "restarts": 0}
+    live = {"iterator": _iterator(parts.collector), "restarts": 0}
 
     def collect(state: TrainState, opponent=None):
         while True:
@@ -126,7 +134,9 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                 bind(parts.policy, state.params, list(state.policy) if direct else None,
                      opponent)
                 sync_weights(collector, parts.policy)
-                return as_rows(next(live["iterator"]))
+                games, rollout, after = next_rollout(collector, parts.policy, state.games,
+                                                     cfg.ppo.rollout_steps, live["iterator"])
+                return state.replace(games=games), rollout, after
             except Exception as err:
                 dead = dead_workers(collector)
                 if not dead:
@@ -140,7 +150,7 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                         f"games in progress are lost, training state is not)")
                     parts.collector = restart_collector(collector, cfg, parts.policy,
                                                         parts.device, live["restarts"])
-                    live["iterator"] = iter(parts.collector)
+                    live["iterator"] = _iterator(parts.collector)
                     continue
                 checkpoint(state)  # the last completed iteration's state is intact
                 raise CollectorWorkerDied(
@@ -149,6 +159,11 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                     f"{cfg.run_dir}") from None
 
     return collect
+
+
+def _iterator(collector):
+    """The worker collectors' stream of rollouts (direct: none, the env is stepped in place)."""
+    return None if backend_of(collector) == "direct" else iter(collector)
 
 
 def namespaced(metrics: dict, stats: dict) -> dict:

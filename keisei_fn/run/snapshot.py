@@ -19,7 +19,7 @@ from tensordict import TensorDict
 from .._errors import first_line
 from ..checkpoint import CHECKPOINT_FORMAT, CheckpointError, check_param_shapes, save_checkpoint
 from ..collect.collectors import backend_of
-from ..collect.rollout import CARRIED_KEYS, carrier, restore_carrier
+from ..collect.rollout import CARRIED_KEYS
 from ..config import to_yaml
 from ..learn.optim import adam_init
 from ..learn.population import member_config, member_seeds
@@ -63,17 +63,23 @@ def fresh_state(cfg, parts) -> TrainState:
         # League: past snapshots (CPU copies; the first is the initial network) and the stream
         # that picks one per iteration.
         league=(params.detach().cpu().clone(),) if league else (),
-        league_gen=torch.Generator(device="cpu").manual_seed(cfg.seed + 2))
+        league_gen=torch.Generator(device="cpu").manual_seed(cfg.seed + 2),
+        games=new_games(parts))
 
 
-def _games(parts) -> dict:
-    """The games in progress (the workers keep theirs: process and ray backends)."""
+def new_games(parts) -> TensorDict | None:
+    """Every game at its start (direct backend; None: the workers start their own)."""
     if backend_of(parts.collector) != "direct":
-        return {}
-    return carrier(parts.collector).select(*CARRIED_KEYS).cpu().to_dict()
+        return None
+    return parts.collector.reset().select(*CARRIED_KEYS)
 
 
-def checkpoint_payload(cfg, state: TrainState, parts) -> dict:
+def _games(state: TrainState) -> dict:
+    """The games in progress (the workers keep theirs: process and ray backends)."""
+    return {} if state.games is None else state.games.select(*CARRIED_KEYS).cpu().to_dict()
+
+
+def checkpoint_payload(cfg, state: TrainState) -> dict:
     members = state.members
     one = members == 1
     counters = json.loads(json.dumps(state.counters))
@@ -88,7 +94,7 @@ def checkpoint_payload(cfg, state: TrainState, parts) -> dict:
         "rng": {"global": rng_snapshot(),
                 "policy": _states(state.policy, one), "shuffle": _states(state.shuffle, one),
                 **({"league": state.league_gen.get_state()} if one else {})},
-        "games": _games(parts),
+        "games": _games(state),
         **({"league": {"pool": [p[0].cpu().to_dict() for p in state.league]}} if one else {}),
     }
 
@@ -170,11 +176,19 @@ def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
         league_gen.manual_seed(cfg.seed + 2 + counters["iteration"])
     if rng is not None:
         rng_restore(rng["global"])
-    if payload.get("games") and backend_of(parts.collector) == "direct":
-        restore_carrier(parts.collector, TensorDict(payload["games"]))
+    games = new_games(parts)
+    if payload.get("games") and games is not None:
+        saved_games = TensorDict(payload["games"]).select(*CARRIED_KEYS).to(device)
+        rows = saved_games.get(("game", "board")).shape[0]
+        if rows != games.batch_size[0]:
+            raise CheckpointError(f"{source}: holds {rows} games in progress, the config plays "
+                                  f"{games.batch_size[0]}")
+        saved_games.batch_size = games.batch_size
+        games = saved_games
     return TrainState(params=params, opt_state=stacked(payload["opt_state"]), counters=counters,
                       shuffle=shuffle, policy=policy, league=pool, league_gen=league_gen,
-                      evals=tuple(payload["evals"]), aim_hash=payload["aim_hash"] or None)
+                      evals=tuple(payload["evals"]), aim_hash=payload["aim_hash"] or None,
+                      games=games)
 
 
 def export_members(cfg, state: TrainState, run_dir: Path, iteration: int) -> list[Path]:

@@ -3,7 +3,7 @@
     parts = build(cfg)                                   # policy, collector, compiled update
     state = fresh_state(...) or restore(checkpoint)      # TrainState: params[K], opt[K], ...
     while no stop is agreed:
-        rollout = collect(state)                         # TorchRL collector, state's params
+        state, rollout, after = collect(state)           # games played by the state's params
         batch = rollout_to_batch(rollout, ...)           # shaping + zero-sum GAE, [K, B*T]
         state, metrics = learn(state, batch, update)     # epochs x minibatches, pure update
         track; evaluate every eval.every; checkpoint every checkpoint_every
@@ -23,7 +23,7 @@ import torch
 
 from ..algos.ppo.batch import rollout_to_batch
 from ..checkpoint import list_checkpoints
-from ..collect.collectors import state_after
+from ..collect.collectors import shutdown
 from ..collect.stats import game_stats, league_stats
 from ..config import from_yaml, load_config
 from ..learn.compile import compile_seconds
@@ -98,7 +98,7 @@ def _train(cfg, resume: bool, log, group) -> dict:
     log(_describe(cfg, parts, group))
     aim_run, state = open_tracking(cfg, state, group)
     checkpoint = make_checkpointer(
-        cfg, lambda s: checkpoint_payload(cfg, s, parts), log, group,
+        cfg, lambda s: checkpoint_payload(cfg, s), log, group,
         also=(lambda s, iteration: export_members(cfg, s, run_dir, iteration))
         if members > 1 else None)
     collect = collect_with_restarts(cfg, parts, checkpoint, log)
@@ -120,7 +120,7 @@ def _train(cfg, resume: bool, log, group) -> dict:
                 "params_digest": distributed.check_in_sync(group, state.params),
                 "rank": group.rank, "world": group.world}
     finally:
-        parts.collector.shutdown()
+        shutdown(parts.collector)
         if aim_run is not None:
             from . import tracking
 
@@ -168,8 +168,7 @@ def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
     metrics of the whole group, per member)."""
     members = cfg.population.size
     t0 = time.perf_counter()
-    rollout = collect(state, _pick_league_opponent(state))
-    after = state_after(parts.collector, rollout)
+    state, rollout, after = collect(state, _pick_league_opponent(state))
     batch = rollout_to_batch(rollout, after,
                              lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
                              cfg.ppo).reshape(members, -1)

@@ -25,8 +25,12 @@ from ._state import max_plies_of
 from ._tables import HAND_MAX, OBS_HAND_ORDER, tables
 
 
-def observe(state: TensorDict, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Float [B, 46, 9, 9] observation of every game's side to move."""
+def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
+            max_plies: int | None = None) -> torch.Tensor:
+    """Float [B, 46, 9, 9] observation of every game's side to move.
+
+    Reads board, hands, side_to_move and ply only; `max_plies` (the ply plane's scale) defaults
+    to the state's history length, and must be given for a stored position without history."""
     T = tables(state.device)
     side = state["side_to_move"]
     cb = to_canonical(state["board"], side)
@@ -38,7 +42,7 @@ def observe(state: TensorDict, dtype: torch.dtype = torch.float32) -> torch.Tens
     hands = hands_to_canonical(state["hands"], side)[:, :, list(OBS_HAND_ORDER)].to(dtype)
     scale = torch.tensor([HAND_MAX[k] for k in OBS_HAND_ORDER], dtype=dtype, device=cb.device)
     scalars = torch.cat([(hands / scale).reshape(b, 14), (side == 0).to(dtype)[:, None],
-                         (state["ply"].to(dtype) / max_plies_of(state))[:, None],
+                         (state["ply"].to(dtype) / (max_plies or max_plies_of(state)))[:, None],
                          hands.new_zeros(b, 2)], 1)
     out[:, 28:] = scalars[:, :, None]
     return out.view(b, 46, 9, 9)

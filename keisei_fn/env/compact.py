@@ -1,0 +1,48 @@
+"""What a stored env step holds, and the network input rebuilt from it.
+
+A stored step keeps the position compactly (board, hands, side to move, ply: 100 bytes) and the
+legal moves as bits (274 bytes), instead of the 46 float planes (14,904 bytes), the bool mask
+(2,187) and the repetition history (2,300) the env carries from ply to ply. The learner rebuilds
+"observation" and "action_mask" per minibatch (`network_input`), exactly: the planes are a pure
+function of those four keys (shogi/_observe.py), and the bits are the mask.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+
+from ..shogi import NUM_ACTIONS, observe
+
+# The position keys under "game" that the observation is a function of.
+POSITION_KEYS = ("board", "hands", "side_to_move", "ply")
+MASK_BYTES = (NUM_ACTIONS + 7) // 8
+
+
+def _bit_weights(device) -> torch.Tensor:
+    return torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8, device=device)
+
+
+def pack_mask(mask: torch.Tensor) -> torch.Tensor:
+    """bool [..., 2187] -> uint8 [..., 274], bit i of byte j is label 8j + i."""
+    pad = MASK_BYTES * 8 - mask.shape[-1]
+    bits = torch.nn.functional.pad(mask.to(torch.uint8), (0, pad))
+    return (bits.view(*mask.shape[:-1], MASK_BYTES, 8) * _bit_weights(mask.device)).sum(
+        -1, dtype=torch.uint8)
+
+
+def unpack_mask(packed: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., 274] -> bool [..., 2187] (`pack_mask`'s inverse)."""
+    bits = (packed.unsqueeze(-1) & _bit_weights(packed.device)) != 0
+    return bits.flatten(-2)[..., :NUM_ACTIONS]
+
+
+def network_input(td: TensorDictBase, max_plies: int) -> TensorDictBase:
+    """`td` (any batch shape) with "observation" and "action_mask" in place of the stored
+    position ("game") and "mask_bits"; `max_plies` is the env's (the ply plane's scale)."""
+    shape = td.batch_size
+    game = td.get("game").reshape(-1)
+    out = td.exclude("game", "mask_bits")
+    out.set("observation", observe(game, max_plies=max_plies).view(*shape, -1, 9, 9))
+    out.set("action_mask", unpack_mask(td.get("mask_bits")))
+    return out
