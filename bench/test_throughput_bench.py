@@ -1,0 +1,57 @@
+"""The whole machine: end-to-end env steps/s of the default `keisei-fn train` (every core, the
+fastest correct precision) over the default of 2026-11-28 (one process, float32), the two run
+alternately in one session (bench/throughput.py).
+
+Gate: the median over rounds of (default / before) >= the floor in baselines.json, which
+depends on what the CPU has: with fast bf16 (AVX512_BF16 or AMX) the default also gains the
+bf16 update; without it, only the second rank. A machine with one usable core has nothing to
+gain and skips with that reason.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+import throughput
+from gates import BASELINES, check_floor, machine
+from settings import LONG
+from keisei_fn.config import load_config
+from keisei_fn.models.precision import fast_bf16
+from keisei_fn.run.launch import ranks_for
+
+ROUNDS = 3 if LONG else 2
+ITERATIONS = 8 if LONG else 6
+# Eager and a smaller iteration than `make run` (64 games x 16 steps), so that a round takes
+# seconds; compiling the update would add the same to both sides and slow the gate down.
+SIZE = ("optim.compile=off", "env.batch_size=64", "ppo.rollout_steps=16")
+
+
+def test_default_over_one_process_fp32(benchmark):
+    import torch
+
+    ranks = ranks_for(load_config())
+    if ranks < 2:
+        pytest.skip("one usable core: distributed.ranks=auto runs one process here")
+    bf16 = fast_bf16(torch.device("cpu"))
+    before, after, per_round = [], [], []
+
+    def one_round():
+        b = statistics.median(throughput.steps_per_s([*throughput.BEFORE, *SIZE], ITERATIONS))
+        a = statistics.median(throughput.steps_per_s([*throughput.DEFAULT, *SIZE], ITERATIONS))
+        before.append(b)
+        after.append(a)
+        per_round.append(a / b)
+
+    benchmark.group = "throughput-end-to-end"
+    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=0)
+    ratio = statistics.median(per_round)
+    gate = BASELINES["all_cores_speed"]
+    floor = gate["floor"]["bf16" if bf16 else "fp32"]
+    benchmark.extra_info.update(
+        machine=machine(), ranks=ranks, fast_bf16=bf16, before_steps_per_s=before,
+        default_steps_per_s=after, default_over_before=ratio,
+        per_round=[round(r, 3) for r in per_round])
+    check_floor(f"default ({ranks} ranks, {'bf16' if bf16 else 'fp32'}) / one process fp32, "
+                f"end-to-end env steps/s", ratio, floor, per_round)
