@@ -132,7 +132,7 @@ def test_an_existing_run_is_refused_before_any_rank_starts(tmp_path):
         f"another run_dir=..."]
 
 
-TOTAL = 40  # updates of the interrupted runs below
+TOTAL = 30  # updates of the interrupted runs below
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_kill_9_of_the_whole_group_at_random_moments_then_resume_is_exact(tmp_pa
     resume starts from the last complete checkpoint and the end equals an uninterrupted run."""
     total, args = TOTAL, [*TINY, "checkpoint_every=1", "keep_checkpoints=2", "track.aim=true"]
     run, rng, kills, progress = tmp_path / "killed", random.Random(99), 0, []
-    while kills < 6:
+    while kills < 5:
         resume = bool(list_checkpoints(run))
         cmd = ["--resume", str(run)] if resume else [*args, f"run_dir={run}",
                                                      f"total_updates={total}"]
@@ -220,7 +220,7 @@ def test_kill_9_of_the_whole_group_at_random_moments_then_resume_is_exact(tmp_pa
                      for p in group[1:]])
         kills += 1
         progress.append(read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"])
-    assert kills == 6 and progress == sorted(progress) and progress[-1] < total
+    assert kills == 5 and progress == sorted(progress) and progress[-1] < total
     final = run_cli("--resume", str(run))
     assert "warning" not in final.stderr, final.stderr[-2000:]
     assert_same_params(straight, run)  # tracking and checkpoint cadence change no arithmetic
