@@ -220,8 +220,7 @@ def test_gnushogi_usi_wrapper_plays_through_the_usi_client():
 # --- broken engines ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode, reason, games", [
-    ("hang", "engine_timeout", 2), ("stubborn", "engine_timeout", 1),
-    ("mute", "engine_timeout", 1), ("crash", "engine_crash", 2),
+    ("hang", "engine_timeout", 2), ("stubborn", "engine_timeout", 1), ("crash", "engine_crash", 2),
     ("garbage", "garbage_move", 2), ("illegal", "illegal_move", 2), ("resign", "resign", 1)])
 def test_broken_engine_loses_with_reason_and_leaves_no_process(tmp_path, mode, reason, games):
     script, pidfile = tmp_path / "fake.py", tmp_path / "pids"
@@ -237,6 +236,49 @@ def test_broken_engine_loses_with_reason_and_leaves_no_process(tmp_path, mode, r
     pids = [int(p) for p in pidfile.read_text().split()]
     assert len(pids) >= games
     assert all(gone(pid) for pid in pids), "an engine process (or its helper) survived"
+
+
+@pytest.mark.parametrize("command, why", [
+    ("{python} {script} mute {pidfile}", "died while|did not answer|timed out|within"),
+    ("/bin/false", "died while we waited for usiok")])
+def test_an_engine_that_cannot_start_stops_the_match_it_is_not_a_win(tmp_path, command, why):
+    """A handshake that fails (an engine that never answers, or exits at once: /bin/false, or a
+    program that does not speak USI) is not a game the engine lost: the match stops with one line naming the engine."""
+    import re
+
+    from keisei_fn.arena._process import EngineStartError
+
+    script, pidfile = tmp_path / "fake.py", tmp_path / "pids"
+    script.write_text(FAKE_ENGINE)
+    spec = command.format(python=sys.executable, script=script, pidfile=pidfile)
+    with pytest.raises(EngineStartError, match="failed to start") as err:
+        play_match(make_player("random"), make_player(f"usi:{spec}", timeout=1.0), 2,
+                   max_plies=20)
+    assert "\n" not in str(err.value) and re.search(why, str(err.value)), str(err.value)
+    if pidfile.exists():
+        assert all(gone(int(p)) for p in pidfile.read_text().split())
+
+
+def test_eval_cli_refuses_an_engine_that_cannot_start(tiny_run, tmp_path, capsys):
+    code = cli.main(["eval", "--agent", str(tiny_run), "--opponent", "usi:/bin/false",
+                     "--games", "2", "--out", str(tmp_path / "ev")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("keisei-fn eval: error: usi:/bin/false failed to start: ")
+    assert not (tmp_path / "ev" / "summary.json").exists()
+
+
+def test_engine_failures_are_counted_apart_and_flag_the_match(tiny_run, tmp_path, capsys):
+    script, pidfile = tmp_path / "fake.py", tmp_path / "pids"
+    script.write_text(FAKE_ENGINE)
+    code = cli.main(["eval", "--agent", str(tiny_run), "--opponent",
+                     f"usi:{sys.executable} {script} garbage {pidfile}", "--games", "2",
+                     "--timeout", "5", "--out", str(tmp_path / "ev")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "engine failures: 2 of 2 games (most games were decided by engine failures, not by " \
+           "play: this result does not measure strength" in out
+    assert json.loads((tmp_path / "ev" / "summary.json").read_text())["engine_failures"] == 2
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -339,6 +381,12 @@ def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
     assert "4/4 games" in text.err  # progress
     records = [from_json_line(line) for line in (out / "games.jsonl").read_text().splitlines()]
     assert len(records) == 4
+    # line K of games.jsonl is game K, csa/game_000K.csa
+    assert [r.meta["game"] for r in records] == [0, 1, 2, 3]
+    for r in records:
+        single = CSA.Parser.parse_str((out / "csa" / f"game_{r.meta['game']:04d}.csa")
+                                      .read_text())[0]
+        assert [cshogi.move_to_usi(m) for m in single.moves] == list(r.moves)
     agent = records[0].black
     assert [r.black == agent for r in records] == [True, True, False, False]
     parsed = CSA.Parser.parse_str((out / "games.csa").read_text())

@@ -18,13 +18,23 @@ from dataclasses import dataclass, field
 _MAX_LINE = 1 << 20
 
 
+# Reasons a game ends because an engine broke the protocol (not by the rules, not by resigning).
+ENGINE_FAILURES = ("engine_timeout", "engine_crash", "engine_error", "garbage_move",
+                   "illegal_move")
+
+
 class EngineFailure(Exception):
     """An engine broke its side of the protocol. `kind` is the recorded reason
-    (engine_timeout, engine_crash, garbage_move, illegal_move, resign), `str()` the detail."""
+    (one of ENGINE_FAILURES, or resign), `str()` the detail."""
 
     def __init__(self, kind: str, detail: str):
         super().__init__(detail)
         self.kind = kind
+
+
+class EngineStartError(ValueError):
+    """An engine could not be started or failed its handshake: the match cannot be played (a
+    user's mistake as often as not: a wrong path, a program that does not speak USI)."""
 
 
 @dataclass

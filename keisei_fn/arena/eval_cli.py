@@ -78,6 +78,9 @@ def _eval(args) -> None:
         records = play_match(agent, opponent, args.games, max_plies=args.max_plies,
                              seed=args.seed, parallel=args.parallel, device=args.device,
                              impasse=args.impasse, on_game=on_game)
+    # Streamed as games finished (a killed match keeps them); now in game order, line K-1 being
+    # csa/game_{K-1:04d}.csa, each line naming its index in meta.game.
+    _write_jsonl(records, out / "games.jsonl")
     summary = summarize(records, agent.name, opponent.name)
     summary["referee"] = {"max_plies": args.max_plies, "impasse": args.impasse}
     summary["seconds"] = round(time.monotonic() - started, 2)
@@ -93,6 +96,13 @@ def format_summary(s: dict) -> str:
              f"{100 * s['score_high']:.1f}]  mean length {s['mean_plies']:.0f} plies",
              "endings: " + ", ".join(f"{k} {v}" for k, v in sorted(s["endings"].items()))
              + f"; distinct games {s['distinct_games']} of {s['games']}"]
+    failures = s.get("engine_failures", 0)
+    if failures:
+        verdict = ("most games were decided by engine failures, not by play: this result does "
+                   "not measure strength" if failures * 2 > s["games"] else
+                   "those games count as losses of the engine")
+        lines.append(f"engine failures: {failures} of {s['games']} games ({verdict}; reasons "
+                     f"in games.jsonl)")
     e = s["elo"]
     if e is None:
         lines.append("Elo: n/a (the agent played itself)")
@@ -127,6 +137,15 @@ def _progress(agent: str, total: int, started: float):
                   f"({now - started:.0f} s)", file=sys.stderr)
 
     return tally
+
+
+def _write_jsonl(records, path: Path) -> None:
+    from .records import to_json_line
+
+    ordered = sorted(records, key=lambda r: r.meta.get("game", 0))
+    temporary = path.with_suffix(".jsonl.tmp")
+    temporary.write_text("".join(to_json_line(r) + "\n" for r in ordered))
+    temporary.replace(path)
 
 
 def _write_csa(records, out: Path) -> None:

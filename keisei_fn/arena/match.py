@@ -8,7 +8,9 @@ turn: all requests are sent before any reply is awaited, so engines think side b
 is involved, `parallel` games at a time (default 1: one engine process alive, modest CPU).
 
 An engine that times out, dies, sends garbage or an illegal move loses that game; the reason is
-recorded and the match goes on. Games end by the rules (mate, repetition, perpetual check,
+recorded and the match goes on, and the summary counts such games apart. An engine that cannot
+start or fails its handshake stops the match (EngineStartError, a one-line error): a game it never
+played is not a win. Games end by the rules (mate, repetition, perpetual check,
 entering-king declaration - on by default so a USI `bestmove win` is never needed - or the move
 cap, a draw).
 """
@@ -20,7 +22,7 @@ from typing import Callable
 import torch
 
 from ..shogi import Reason, action_to_usi, initial_state, step, usi_to_action
-from ._process import EngineFailure
+from ._process import ENGINE_FAILURES, EngineFailure, EngineStartError
 from .engines import USI_MOVE_RE, await_move, close_session, open_session, request_move
 from .opponents import Player
 from .records import GameRecord
@@ -146,9 +148,12 @@ def _engine_turn(player: Player, sessions: dict, games: list[int], moves: list[l
     """One reply (USI text or EngineFailure) per game from its engine; requests all go first."""
     results: dict[int, object] = {}
     for g in games:
-        try:
-            if g not in sessions:
+        if g not in sessions:
+            try:
                 sessions[g] = open_session(player.engine)
+            except EngineFailure as err:
+                raise EngineStartError(f"{player.name} failed to start: {err}") from None
+        try:
             request_move(sessions[g], moves[g])
         except EngineFailure as err:
             results[g] = err
@@ -192,7 +197,9 @@ def summarize(records: list[GameRecord], agent: str, opponent: str) -> dict:
                # Two deterministic players (argmax agent, gnushogi) replay the same game per
                # colour: the interval then overstates what was measured.
                "distinct_games": len({(r.black, r.moves) for r in records}),
-               "endings": dict(Counter(r.reason for r in records)), "elo": None}
+               "endings": dict(Counter(r.reason for r in records)), "elo": None,
+               # games an engine lost by breaking the protocol, not by playing
+               "engine_failures": sum(r.reason in ENGINE_FAILURES for r in records)}
     if agent != opponent:
         ratings = fit([(r.black, r.white, r.score_for(r.black)) for r in records],
                       anchor="random" if opponent == "random" else opponent)
