@@ -97,6 +97,8 @@ for line in sys.stdin:
             print("bestmove 5e5d", flush=True)
         elif mode == "resign":
             print("bestmove resign", flush=True)
+        elif mode == "win":
+            print("bestmove win", flush=True)
     elif cmd == "quit":
         break
 """
@@ -221,7 +223,8 @@ def test_gnushogi_usi_wrapper_plays_through_the_usi_client():
 
 @pytest.mark.parametrize("mode, reason, games", [
     ("hang", "engine_timeout", 2), ("stubborn", "engine_timeout", 1), ("crash", "engine_crash", 2),
-    ("garbage", "garbage_move", 2), ("illegal", "illegal_move", 2), ("resign", "resign", 1)])
+    ("garbage", "garbage_move", 2), ("illegal", "illegal_move", 2), ("resign", "resign", 1),
+    ("win", "illegal_move", 2)])  # a declaration the rules do not grant
 def test_broken_engine_loses_with_reason_and_leaves_no_process(tmp_path, mode, reason, games):
     script, pidfile = tmp_path / "fake.py", tmp_path / "pids"
     script.write_text(FAKE_ENGINE)
@@ -291,6 +294,65 @@ def test_records_of_random_games_parse_in_cshogi():
         assert_csa_round_trip(r)
         assert from_json_line(to_json_line(r)) == r
     assert usi_position(records[0]).startswith("startpos moves ")
+
+
+def test_a_usi_declaration_is_granted_by_the_rules_only():
+    """`bestmove win` from an engine: the declarer wins where the CSA 27-point rule holds
+    (cshogi's is_nyugyoku agrees), and loses by an illegal move elsewhere."""
+    from keisei_fn.arena import match
+    from keisei_fn.arena._process import EngineFailure
+    from keisei_fn.shogi import from_sfen
+
+    declarable = "RBSG1GSBR/4K4/PPP6/9/9/9/9/9/4k4 b P 1"
+    assert cshogi.Board(declarable).is_nyugyoku()
+    assert match._label(from_sfen(declarable), "win") == match._DECLARED
+    with pytest.raises(EngineFailure, match="does not grant") as err:
+        match._label(from_sfen(declarable.replace(" b P 1", " b - 1")), "win")
+    assert err.value.kind == "illegal_move"
+
+
+def kif_round_trip(record: GameRecord, tmp_path) -> None:
+    """KIF of the record read back by cshogi's KIF parser (from a Shift_JIS .kif file, as
+    eval writes it): the same players, moves and winner."""
+    from cshogi import KIF
+
+    from keisei_fn.arena.records import to_kif
+
+    path = tmp_path / "game.kif"
+    path.write_bytes(to_kif(record).encode("cp932"))
+    parsed = KIF.Parser.parse_file(str(path))
+    assert parsed.names == [record.black, record.white]
+    assert [cshogi.move_to_usi(m) for m in parsed.moves] == list(record.moves)
+    assert parsed.win == {"black": KIF.BLACK_WIN, "white": KIF.WHITE_WIN,
+                          "draw": KIF.DRAW}[record.winner], (record.reason, record.winner)
+
+
+def test_kif_records_read_back_in_cshogi(tmp_path):
+    records = play_match(make_player("random"), make_player("greedy"), 6, max_plies=200, seed=3)
+    moves = [m for r in records for m in r.moves]
+    assert any("*" in m for m in moves) and any(m.endswith("+") for m in moves)
+    for r in records:
+        kif_round_trip(r, tmp_path)
+    # every ending, with the loser to move and having just moved
+    some = records[0].moves[:6]
+    for winner, why in [("white", "mate"), ("draw", "repetition"), ("draw", "move_cap"),
+                        ("black", "impasse"), ("white", "perpetual_check"),
+                        ("white", "engine_timeout"), ("black", "engine_timeout"),
+                        ("white", "resign"), ("black", "illegal_move"),
+                        ("white", "engine_crash")]:
+        kif_round_trip(GameRecord("a", "b", some, winner, why), tmp_path)
+
+
+def test_kif_from_a_middle_game_position_is_a_board_diagram():
+    from keisei_fn.arena.records import to_kif
+
+    sfen = "8l/1l+R2P3/p2pBG1pp/kps1p4/Nn1P2G2/P1P1P2PP/1PS6/1KSG3+r1/LN2+p3L w Sbgn3p 124"
+    text = to_kif(GameRecord("a", "b", ("8d8e",), "draw", "move_cap", start_sfen=sfen))
+    lines = text.splitlines()
+    assert "後手の持駒：角　金　桂　歩三" in lines and "先手の持駒：銀" in lines
+    assert "| ・ ・ ・ ・ ・ ・ ・ ・v香|一" in lines and "後手番" in lines
+    assert "| ・v香 龍 ・ ・ 歩 ・ ・ ・|二" in lines
+    assert "   1 ８五歩(84)" in lines
 
 
 def test_csa_from_a_middle_game_position_with_hands():
@@ -391,6 +453,7 @@ def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
     assert [r.black == agent for r in records] == [True, True, False, False]
     parsed = CSA.Parser.parse_str((out / "games.csa").read_text())
     assert len(parsed) == 4 and len(list((out / "csa").glob("*.csa"))) == 4
+    assert len(list((out / "kif").glob("game_*.kif"))) == 4
     for r, p in zip(sorted(records, key=lambda r: r.meta["game"]), parsed):
         assert [cshogi.move_to_usi(m) for m in p.moves] == list(r.moves)
         assert legal_in_cshogi(r)
@@ -403,6 +466,18 @@ def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
     assert cli.main(["eval", "--agent", str(tiny_run), "--opponent", "greedy", "--games", "2",
                      "--max-plies", "8"]) == 0
     assert len(list((tiny_run / "eval").glob("*/games.jsonl"))) == 1
+
+
+@pytest.mark.parametrize("command", [["eval", "--agent", "/nonexistent/run", "--opponent",
+                                      "random"],
+                                     ["eval", "--agent", "AGENT", "--opponent", "/nonexistent/run"],
+                                     ["play", "--checkpoint", "/nonexistent/run"],
+                                     ["usi", "--checkpoint", "/nonexistent/run"]])
+def test_a_missing_checkpoint_is_said_the_same_way_everywhere(tiny_run, capsys, command):
+    command = [str(tiny_run) if c == "AGENT" else c for c in command]
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"keisei-fn {command[0]}: error: checkpoint not found: /nonexistent/run"
 
 
 def test_eval_cli_bad_spec_is_one_line(tiny_run, capsys):

@@ -491,6 +491,21 @@ def test_session_protocol_in_process(session):
     assert s.options == session.options and s.agent is session.agent
 
 
+# Black's king in the promotion zone with 11 pieces there, 27 points on the board and a pawn in
+# hand: 28, the CSA rule's minimum for Black (cshogi agrees: Board.is_nyugyoku()).
+DECLARABLE = "RBSG1GSBR/4K4/PPP6/9/9/9/9/9/4k4 b P 1"
+
+
+def test_the_engine_declares_an_entering_king_win_with_bestmove_win(session):
+    assert cshogi.Board(DECLARABLE).is_nyugyoku()
+    _, out = feed(session, f"position sfen {DECLARABLE}", "go btime 0 wtime 0 byoyomi 100")
+    assert out[-1] == "bestmove win"
+    short = DECLARABLE.replace(" b P 1", " b - 1")  # 27 points: one short
+    assert not cshogi.Board(short).is_nyugyoku()
+    _, out = feed(session, f"position sfen {short}", "go btime 0 wtime 0 byoyomi 100")
+    assert out[-1].startswith("bestmove ") and out[-1] != "bestmove win"
+
+
 def test_sampling_is_reproducible_with_the_seed(session):
     opts = ["setoption name Temperature value 2", "setoption name Seed value 11"]
     plays = ["position startpos", "go", "position startpos moves 7g7f", "go"]

@@ -147,10 +147,8 @@ def await_move(session: Session) -> str:
         move = read_until(session.proc, _usi_bestmove, session.spec.timeout, "bestmove")
         if move == "resign":
             raise EngineFailure("resign", f"{session.spec.name} resigned")
-        if move == "win":
-            # The referee declares entering-king wins itself (impasse rule) before asking.
-            raise EngineFailure("illegal_move", f"{session.spec.name} declared a win the "
-                                                "referee's impasse rule does not grant")
+        if move == "win":  # an entering-king declaration: the referee checks it (match.py)
+            return move
     else:
         move = read_until(session.proc, lambda line: _gnushogi_reply(session, line),
                           session.spec.timeout, "move")

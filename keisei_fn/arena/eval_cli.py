@@ -85,9 +85,11 @@ def _eval(args) -> None:
     summary["referee"] = {"max_plies": args.max_plies, "impasse": args.impasse}
     summary["seconds"] = round(time.monotonic() - started, 2)
     _write_csa(records, out)
+    _write_kif(records, out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_summary(summary))
-    print(f"records: {out / 'games.jsonl'}, {out / 'games.csa'}, {out / 'csa'}/")
+    print(f"records: {out / 'games.jsonl'}, {out / 'games.csa'}, {out / 'csa'}/, "
+          f"{out / 'kif'}/")
 
 
 def format_summary(s: dict) -> str:
@@ -146,6 +148,18 @@ def _write_jsonl(records, path: Path) -> None:
     temporary = path.with_suffix(".jsonl.tmp")
     temporary.write_text("".join(to_json_line(r) + "\n" for r in ordered))
     temporary.replace(path)
+
+
+def _write_kif(records, out: Path) -> None:
+    """One KIF file per game, kif/game_NNNN.kif, in Shift_JIS (cp932) as .kif files are read by
+    Shogi GUIs and kifu sites (UTF-8 KIF would be .kifu)."""
+    from .records import to_kif
+
+    folder = out / "kif"
+    folder.mkdir(exist_ok=True)
+    for i, r in enumerate(records):
+        path = folder / f"game_{r.meta.get('game', i):04d}.kif"
+        path.write_bytes(to_kif(r).encode("cp932", errors="replace"))
 
 
 def _write_csa(records, out: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from ..shogi import Reason, action_to_usi, initial_state, step, usi_to_action
+from ..shogi import Reason, action_to_usi, declarable, initial_state, step, usi_to_action
 from ._process import ENGINE_FAILURES, EngineFailure, EngineStartError
 from .engines import USI_MOVE_RE, await_move, close_session, open_session, request_move
 from .opponents import Player
@@ -99,6 +99,7 @@ def play_games(black: Player, white: Player, n: int, *, max_plies: int = MAX_PLI
             side = sub["side_to_move"].tolist()
             action = torch.full((len(live),), -1, dtype=torch.long, device=device)
             failed: dict[int, EngineFailure] = {}
+            declared: list[int] = []  # USI `bestmove win` that the rules grant
             for colour, player in enumerate(players):
                 pos = [i for i, s in enumerate(side) if s == colour]
                 if not pos:
@@ -110,13 +111,20 @@ def play_games(black: Player, white: Player, n: int, *, max_plies: int = MAX_PLI
                 for i, result in zip(pos, _engine_turn(player, sessions[colour],
                                                        [live[i] for i in pos], moves)):
                     try:
-                        action[i] = _label(sub[i:i + 1], result)
+                        label = _label(sub[i:i + 1], result)
                     except EngineFailure as err:
                         failed[i] = err
+                        continue
+                    if label == _DECLARED:
+                        declared.append(i)
+                    else:
+                        action[i] = label
             for i, err in failed.items():
                 loser = side[i]
                 finish(live[i], _COLOURS[1 - loser], err.kind, str(err))
-            ok = [i for i in range(len(live)) if i not in failed]
+            for i in declared:
+                finish(live[i], _COLOURS[side[i]], "impasse", "declared (USI bestmove win)")
+            ok = [i for i in range(len(live)) if i not in failed and i not in declared]
             if ok:
                 idx = torch.tensor(ok, device=device)
                 before, chosen = sub[idx], action[idx]
@@ -166,10 +174,19 @@ def _engine_turn(player: Player, sessions: dict, games: list[int], moves: list[l
     return [results[g] for g in games]
 
 
+_DECLARED = -2  # `_label` of a granted entering-king declaration
+
+
 def _label(state_row, reply) -> int:
-    """The action label of an engine's reply in a one-game state, or EngineFailure."""
+    """The action label of an engine's reply in a one-game state (_DECLARED for a `bestmove
+    win` the CSA 27-point rule grants), or EngineFailure."""
     if isinstance(reply, EngineFailure):
         raise reply
+    if reply == "win":  # with impasse on, the referee would have declared before asking
+        if bool(declarable(state_row)[0]):
+            return _DECLARED
+        raise EngineFailure("illegal_move", "declared an entering-king win the CSA 27-point "
+                                            "rule does not grant")
     if not USI_MOVE_RE.match(reply):
         raise EngineFailure("garbage_move", f"not a USI move: {reply!r}")
     try:

@@ -82,6 +82,8 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
     path = Path(spec)
     if path.exists():
         return _agent(path, device)
+    if "/" in spec or spec.endswith(".pt"):  # meant as a checkpoint: say it as play and usi do
+        raise ValueError(f"checkpoint not found: {spec}")
     raise ValueError(f"unknown player {spec!r}: expected random, greedy, gnushogi:DEPTH[:SECONDS]"
                      ", usi:COMMAND, or an existing checkpoint file / run directory")
 

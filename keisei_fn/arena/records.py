@@ -1,8 +1,9 @@
-"""Game records: start SFEN + USI moves + result + reason + players, and their CSA text.
+"""Game records: start SFEN + USI moves + result + reason + players, and their CSA and KIF text.
 
-The record is plain data (JSON-ready); CSA is written from it by replaying the moves on a small
-pure-Python board (CSA names the moving piece, USI does not). No legality checks here: records
-are written from games the rules engine refereed. cshogi's CSA parser reads the output (tested).
+The record is plain data (JSON-ready); CSA and KIF are written from it by replaying the moves on
+a small pure-Python board (both name the moving piece, USI does not). No legality checks here:
+records are written from games the rules engine refereed. cshogi's CSA and KIF parsers read the
+output (tested); KIF is what Shogi GUIs and kifu sites read.
 """
 
 from __future__ import annotations
@@ -129,23 +130,30 @@ def _csa_square(name: str) -> str:
     return f"{name[0]}{_RANKS.index(name[1]) + 1}"
 
 
-def _csa_move(board: dict, hands: dict, side: str, move: str) -> str:
-    """CSA move text ('7776FU'), applying the USI move to `board`/`hands` in place."""
+def _apply(board: dict, hands: dict, side: str, move: str) -> tuple[str, str | None, str, bool]:
+    """Play the USI move on `board`/`hands` in place: (the moving piece as it was, e.g. 'P' or
+    '+R' in upper case, its square or None for a drop, the destination, promoted)."""
     if move[1] == "*":
         letter, to = move[0], move[2:4]
         hands[side][letter] -= 1
         board[to] = letter if side == "b" else letter.lower()
-        return "00" + _csa_square(to) + _CSA[letter]
+        return letter, None, to, False
     frm, to, promote = move[:2], move[2:4], move.endswith("+")
     piece = board.pop(frm)
     captured = board.get(to)
     if captured is not None:
         hands[side][captured.lstrip("+").upper()] = hands[side].get(
             captured.lstrip("+").upper(), 0) + 1
-    if promote:
-        piece = "+" + piece
-    board[to] = piece
-    return _csa_square(frm) + _csa_square(to) + _CSA[piece.upper()]
+    board[to] = "+" + piece if promote else piece
+    return piece.upper(), frm, to, promote
+
+
+def _csa_move(board: dict, hands: dict, side: str, move: str) -> str:
+    """CSA move text ('7776FU'), applying the USI move to `board`/`hands` in place."""
+    piece, frm, to, promote = _apply(board, hands, side, move)
+    if frm is None:
+        return "00" + _csa_square(to) + _CSA[piece]
+    return _csa_square(frm) + _csa_square(to) + _CSA["+" + piece if promote else piece]
 
 
 def _csa_position(board: dict, hands: dict, side: str) -> list[str]:
@@ -166,3 +174,99 @@ def _csa_position(board: dict, hands: dict, side: str) -> list[str]:
             lines.append(f"P{sign}{pieces}")
     lines.append("+" if side == "b" else "-")
     return lines
+
+
+# --- KIF --------------------------------------------------------------------------------------
+
+_KIF_PIECE = {"P": "歩", "L": "香", "N": "桂", "S": "銀", "G": "金", "B": "角", "R": "飛",
+              "K": "玉", "+P": "と", "+L": "成香", "+N": "成桂", "+S": "成銀", "+B": "馬",
+              "+R": "龍"}
+_KIF_FILES = "０１２３４５６７８９"
+_KIF_RANKS = "〇一二三四五六七八九"
+_KIF_SIDE = {"black": "先手", "white": "後手"}
+
+
+def to_kif(record: GameRecord) -> str:
+    """KIF text of the game (Kifu for Windows layout: header, one numbered move per line, the
+    ending and the 'まで' result line), with our reason in a comment.
+
+    A game from the start position is written as 平手; any other start as a board diagram
+    (BOD), which GUIs read (cshogi's parser reads only the 平手/handicap headers)."""
+    board, hands, side = _parse_sfen(record.start_sfen)
+    lines = ["# KIF形式棋譜ファイル keisei-fn", f"先手：{record.black}", f"後手：{record.white}"]
+    if record.start_sfen == STARTPOS_SFEN:
+        lines.insert(1, "手合割：平手")
+    else:
+        lines[1:1] = _kif_diagram(board, hands, side)
+    lines.append("手数----指手---------消費時間--")
+    last_to = None
+    for number, move in enumerate(record.moves, 1):
+        piece, frm, to, promote = _apply(board, hands, side, move)
+        where = "同　" if to == last_to else _KIF_FILES[int(to[0])] + _KIF_RANKS[
+            _RANKS.index(to[1]) + 1]
+        name = _KIF_PIECE[piece]
+        if frm is None:
+            text = f"{where}{name}打"
+        else:
+            text = (f"{where}{name}{'成' if promote else ''}"
+                    f"({frm[0]}{_RANKS.index(frm[1]) + 1})")
+        lines.append(f"{number:>4} {text}")
+        last_to, side = to, ("w" if side == "b" else "b")
+    ending, result = _kif_ending(record, side, len(record.moves))
+    if ending:
+        lines.append(f"{len(record.moves) + 1:>4} {ending}")
+    lines.append(result)
+    lines.append(f"*keisei-fn: winner {record.winner}, reason {record.reason}"
+                 + (f" ({record.detail})" if record.detail else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _kif_ending(record: GameRecord, to_move: str, plies: int) -> tuple[str, str]:
+    """(the ending move text, the 'まで' line), chosen so that KIF readers infer our winner."""
+    if record.winner == "draw":
+        if record.reason == "repetition":
+            return "千日手", f"まで{plies}手で千日手"
+        return "持将棋", f"まで{plies}手で持将棋"  # the move cap, and any other draw
+    winner = _KIF_SIDE[record.winner]
+    loser_to_move = (record.winner == "black") == (to_move == "w")
+    if record.reason == "impasse":
+        return "入玉勝ち", f"まで{plies}手で{winner}の入玉勝ち"
+    if record.reason == "mate":
+        return "詰み", f"まで{plies}手で{winner}の勝ち"
+    if record.reason == "engine_timeout" and loser_to_move:
+        return "切れ負け", f"まで{plies}手で{winner}の勝ち"
+    if record.reason in ("resign", "engine_crash", "engine_error") and loser_to_move:
+        return "投了", f"まで{plies}手で{winner}の勝ち"
+    # perpetual check, an illegal or garbled move, or a loss of the side that just moved
+    return "反則勝ち", f"まで{plies}手で{winner}の反則勝ち"
+
+
+def _kif_diagram(board: dict, hands: dict, side: str) -> list[str]:
+    """The position as a KIF board diagram (BOD)."""
+    def in_hand(owner):
+        counts = [(p, hands[owner].get(p, 0)) for p in _HAND_ORDER]
+        text = "　".join(_KIF_PIECE[p] + (_kanji_count(n) if n > 1 else "")
+                        for p, n in counts if n)
+        return text or "なし"
+
+    lines = [f"後手の持駒：{in_hand('w')}", "  ９ ８ ７ ６ ５ ４ ３ ２ １",
+             "+---------------------------+"]
+    for r in range(9):
+        cells = []
+        for f in range(9, 0, -1):
+            piece = board.get(f"{f}{_RANKS[r]}")
+            if piece is None:
+                cells.append(" ・")
+            else:
+                mark = "v" if piece.lstrip("+").islower() else " "
+                name = _KIF_PIECE[piece.upper()]
+                cells.append(mark + {"成香": "杏", "成桂": "圭", "成銀": "全"}.get(name, name))
+        lines.append("|" + "".join(cells) + "|" + _KIF_RANKS[r + 1])
+    lines += ["+---------------------------+", f"先手の持駒：{in_hand('b')}"]
+    if side == "w":
+        lines.append("後手番")
+    return lines
+
+
+def _kanji_count(n: int) -> str:
+    return ("十" if n >= 10 else "") + ("" if n % 10 == 0 else _KIF_RANKS[n % 10])

@@ -25,7 +25,7 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import evaluate_position, load_agent
-from ..shogi import STARTPOS_SFEN, action_to_usi, from_sfen, step, usi_to_action
+from ..shogi import STARTPOS_SFEN, action_to_usi, declarable, from_sfen, step, usi_to_action
 from ..models import gumbel_sample, masked_log_softmax
 
 SEARCHES = ("none", "1ply")
@@ -221,7 +221,10 @@ def search_1ply(net, state: TensorDict, temperature: float, generator: torch.Gen
 
 def decide(net, state: TensorDict, options: Options, generator: torch.Generator | None,
            out_of_time: Callable[[], bool] = lambda: False) -> Decision:
-    """The engine's answer in `state` [1]: `resign` without a legal move, else by `options`."""
+    """The engine's answer in `state` [1]: `win` where the side to move may declare an
+    entering-king win (CSA 27-point rule), `resign` without a legal move, else by `options`."""
+    if bool(declarable(state)[0]):
+        return Decision("win", 1.0)
     if not bool(state["legal_mask"].any()):
         return Decision("resign", -1.0)
     if options.search == "1ply":
@@ -492,7 +495,7 @@ def _go(session: Session, rest: str, io: Io) -> Session:
         except Exception as err:  # noqa: BLE001 - a GUI left without a bestmove hangs
             io.write(f"info string error: search failed: {_one_line(err)}")
             decision = Decision(_first_legal(state), 0.0)
-    if decision.move != "resign":
+    if decision.move not in ("resign", "win"):
         io.write(info_line(decision))
     if session.options.search == "1ply" and decision.evaluated < decision.candidates \
             and not decision.mate:

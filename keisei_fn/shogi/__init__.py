@@ -7,7 +7,7 @@ from ._movegen import analyze
 from ._observe import observe
 from ._sfen import from_sfen, initial_state, to_sfen
 from ._state import STARTPOS_SFEN, position_hash, reset_where
-from ._step import step
+from ._step import declarable, step
 from ._tables import NUM_ACTIONS, NUM_OBS_PLANES, Reason
 from ._usi import action_to_usi, usi_to_action
 from .perft import perft
@@ -20,6 +20,6 @@ def legal_mask(state):
 
 __all__ = [
     "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN", "action_to_usi", "analyze",
-    "from_sfen", "initial_state", "legal_mask", "observe", "perft", "position_hash",
+    "declarable", "from_sfen", "initial_state", "legal_mask", "observe", "perft", "position_hash",
     "reset_where", "step", "to_sfen", "usi_to_action",
 ]

@@ -111,6 +111,16 @@ def impasse_declarable(cb: torch.Tensor, hands_c: torch.Tensor, side: torch.Tens
     return king_in & (count >= 10) & (points + hand_points >= need) & ~in_check
 
 
+def declarable(state: TensorDict) -> torch.Tensor:
+    """[B] whether the side to move may declare an entering-king win now (the rule `step`
+    applies with impasse=True): what a USI engine's `bestmove win` claims."""
+    side = state["side_to_move"]
+    cb = to_canonical(state["board"], side)
+    hands_c = hands_to_canonical(state["hands"], side)
+    _, in_check = analyze(cb, hands_c)
+    return impasse_declarable(cb, hands_c, side, in_check)
+
+
 def step(state: TensorDict, action: torch.Tensor, *, impasse: bool = False) -> TensorDict:
     """Play `action` [B] (legal labels) in every game; returns the next state.
 
