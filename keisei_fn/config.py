@@ -163,7 +163,7 @@ class PopulationConfig:
 @dataclass
 class DistributedConfig:
     ranks: str = "auto"
-    """data-parallel ranks `keisei-fn train` starts on this machine: 'auto' (one per `threads` usable CPUs on CPU; 1 on CUDA or with collector workers) or a number (1: one process)"""
+    """data-parallel ranks `keisei-fn train` starts on this machine: 'auto' (one per `threads` usable CPUs on CPU, as many as the available memory holds at 1.25 GB each; 1 on CUDA or with collector workers) or a number (1: one process)"""
     backend: str = "auto"
     """torch.distributed backend under torchrun: 'auto' (nccl on CUDA, gloo on CPU), 'gloo' or 'nccl'"""
     timeout_s: float = 1800.0

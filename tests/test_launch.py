@@ -91,8 +91,19 @@ def assert_same_params(a, b):
 ])
 def test_auto_is_one_rank_per_core_on_cpu(monkeypatch, cpus, overrides, expected):
     monkeypatch.setattr(launch, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(launch, "available_memory_gb", lambda: 64.0)
     cfg = load_config(None, ["distributed.ranks=auto", *overrides])
     assert launch.ranks_for(cfg) == expected
+
+
+@pytest.mark.parametrize("memory, expected", [(None, 16), (64.0, 16), (8.0, 6), (1.0, 1)])
+def test_auto_fits_the_ranks_in_the_available_memory(monkeypatch, memory, expected):
+    monkeypatch.setattr(launch, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(launch, "available_memory_gb", lambda: memory)
+    assert launch.ranks_for(load_config(None, ["distributed.ranks=auto"])) == expected
+    if memory is None:
+        monkeypatch.undo()
+        assert launch.available_memory_gb() is None or launch.available_memory_gb() > 0
 
 
 def test_the_default_is_auto_and_bad_values_are_refused():

@@ -1,7 +1,8 @@
 """`keisei-fn train` on every core: the command starts this machine's data-parallel ranks itself.
 
-`distributed.ranks=auto` (the default) is one rank per `threads` usable CPUs on CPU, and one
-process on CUDA or with collector workers (which use the other cores). With more than one rank,
+`distributed.ranks=auto` (the default) is one rank per `threads` usable CPUs on CPU, as many as
+the available memory holds at RANK_MEMORY_GB each, and one process on CUDA or with collector
+workers (which use the other cores). With more than one rank,
 the command re-runs itself as that many ranks under torchrun's environment contract (RANK,
 WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; distributed.join reads it), on loopback.
 torchrun's agent is not used for this single-machine case because the command must keep its own
@@ -31,6 +32,9 @@ import time
 LAUNCHED_ENV = "KEISEI_FN_LAUNCHED_RANKS"
 GRACE_S = 60.0
 """how long the other ranks get to stop after one failed, before SIGKILL"""
+RANK_MEMORY_GB = 1.25
+"""memory auto plans per rank: the default run's largest process peaked at 0.83 GB (compilation
+included; docs/results.md), so a 16-core laptop with 8 GB free gets 6 ranks, not 16"""
 
 
 def usable_cpus() -> int:
@@ -40,6 +44,18 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def available_memory_gb() -> float | None:
+    """MemAvailable of /proc/meminfo in GB (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1e6
+    except OSError:
+        pass
+    return None
+
+
 def ranks_for(cfg) -> int:
     """How many data-parallel ranks `distributed.ranks` means on this machine."""
     value = str(cfg.distributed.ranks)
@@ -47,7 +63,11 @@ def ranks_for(cfg) -> int:
         return int(value)
     if cfg.device != "cpu" or cfg.collector.backend != "direct":
         return 1
-    return max(1, usable_cpus() // cfg.threads)
+    ranks = usable_cpus() // cfg.threads
+    memory = available_memory_gb()
+    if memory is not None:
+        ranks = min(ranks, int(memory / RANK_MEMORY_GB))
+    return max(1, ranks)
 
 
 def under_a_launcher() -> bool:
