@@ -156,18 +156,19 @@ def _csa_move(board: dict, hands: dict, side: str, move: str) -> str:
     return _csa_square(frm) + _csa_square(to) + _CSA["+" + piece if promote else piece]
 
 
-def _csa_position(board: dict, hands: dict, side: str) -> list[str]:
-    lines = []
+def _diagram_rows(board: dict, empty: str, cell) -> list[str]:
+    """The board's 9 ranks, files 9 to 1, each square `empty` or `cell(piece, is_white)`."""
+    rows = []
     for r in range(9):
-        cells = []
-        for f in range(9, 0, -1):
-            piece = board.get(f"{f}{_RANKS[r]}")
-            if piece is None:
-                cells.append(" * ")
-            else:
-                sign = "-" if piece.lstrip("+").islower() else "+"
-                cells.append(sign + _CSA[piece.upper()])
-        lines.append(f"P{r + 1}" + "".join(cells))
+        pieces = (board.get(f"{f}{_RANKS[r]}") for f in range(9, 0, -1))
+        rows.append("".join(empty if p is None else cell(p.upper(), p.lstrip("+").islower())
+                            for p in pieces))
+    return rows
+
+
+def _csa_position(board: dict, hands: dict, side: str) -> list[str]:
+    rows = _diagram_rows(board, " * ", lambda p, white: ("-" if white else "+") + _CSA[p])
+    lines = [f"P{r + 1}{row}" for r, row in enumerate(rows)]
     for owner, sign in (("b", "+"), ("w", "-")):
         pieces = "".join(f"00{_CSA[p]}" * hands[owner].get(p, 0) for p in _HAND_ORDER)
         if pieces:
@@ -251,17 +252,10 @@ def _kif_diagram(board: dict, hands: dict, side: str) -> list[str]:
 
     lines = [f"後手の持駒：{in_hand('w')}", "  ９ ８ ７ ６ ５ ４ ３ ２ １",
              "+---------------------------+"]
-    for r in range(9):
-        cells = []
-        for f in range(9, 0, -1):
-            piece = board.get(f"{f}{_RANKS[r]}")
-            if piece is None:
-                cells.append(" ・")
-            else:
-                mark = "v" if piece.lstrip("+").islower() else " "
-                name = _KIF_PIECE[piece.upper()]
-                cells.append(mark + {"成香": "杏", "成桂": "圭", "成銀": "全"}.get(name, name))
-        lines.append("|" + "".join(cells) + "|" + _KIF_RANKS[r + 1])
+    short = {"成香": "杏", "成桂": "圭", "成銀": "全"}  # one character a square
+    rows = _diagram_rows(board, " ・", lambda p, white: ("v" if white else " ")
+                         + short.get(_KIF_PIECE[p], _KIF_PIECE[p]))
+    lines += [f"|{row}|{_KIF_RANKS[r + 1]}" for r, row in enumerate(rows)]
     lines += ["+---------------------------+", f"先手の持駒：{in_hand('b')}"]
     if side == "w":
         lines.append("後手番")
