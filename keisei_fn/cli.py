@@ -69,6 +69,11 @@ def _train(args) -> int:
         for r in summary["eval"]:
             member = f"member {r['member']} " if "member" in r else ""
             print(f"  {member}{format_match(r)}")
+        last = summary["eval"][-1]
+        if "ladder_elo" in last:
+            print(f"  ladder Elo {last['ladder_elo']:+.0f} [{last['ladder_low']:+.0f}, "
+                  f"{last['ladder_high']:+.0f}] (fixed scale, random = 0; keisei-fn ladder "
+                  f"RUN_DIR adds the gnushogi rungs)")
     return 0
 
 
@@ -145,7 +150,7 @@ def _with_formatter(add_parser):
 
 
 _FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.arena.eval_cli",
-                                     "keisei_fn.arena.play_cli")
+                                     "keisei_fn.arena.ladder_cli", "keisei_fn.arena.play_cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,7 +104,9 @@ class EvalConfig:
     games: int = 200
     """games per opponent (half with each colour)"""
     opponents: list[str] = field(default_factory=lambda: ["random", "greedy"])
-    """opponents: 'random', 'greedy' (one-ply material)"""
+    """opponents: 'random', 'greedy' (one-ply material), 'minimax' (two-ply material)"""
+    openings: str = "default"
+    """opening suite of evaluation games: default, a file, or none (the start position)"""
     max_plies: int = 512
     """move cap of evaluation games (the arena referee's, as in `keisei-fn eval`)"""
     impasse: bool = True
@@ -214,6 +216,9 @@ class TrainConfig:
     track: TrackConfig = field(default_factory=TrackConfig)
 
 
+# The scripted players the trainer can evaluate against (arena/opponents.py's OPPONENTS keys).
+SCRIPTED_OPPONENTS = ("random", "greedy", "minimax")
+
 _CHOICES = {
     "on_checkpoint_error": ("stop", "continue"),
     "model.arch": ("resnet", "cnn"),
@@ -269,8 +274,9 @@ def _check_values(cfg: DictConfig) -> None:
     if len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas):
         raise ConfigError(f"optim.betas: must be two numbers in [0, 1), got {list(cfg.optim.betas)}")
     for opponent in cfg.eval.opponents:
-        if opponent not in ("random", "greedy"):
-            raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} (random, greedy)")
+        if opponent not in SCRIPTED_OPPONENTS:
+            raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} "
+                              f"({', '.join(SCRIPTED_OPPONENTS)})")
     _check_population(cfg)
     _check_collector(cfg)
     if cfg.total_updates == 0 and cfg.time_budget_s == 0:

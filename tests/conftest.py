@@ -47,3 +47,15 @@ def tiny_config(tmp_path):
     from _tiny import tiny
 
     return lambda *extra: tiny(tmp_path / "run", *extra)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny trained checkpoint (same settings as tests/test_train.py's TINY)."""
+    from _tiny import tiny
+
+    from keisei_fn.run.train import train
+
+    run_dir = tmp_path_factory.mktemp("arena") / "run"
+    train(tiny(run_dir, "total_updates=1"), log=lambda *a: None)
+    return run_dir

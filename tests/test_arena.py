@@ -104,18 +104,6 @@ for line in sys.stdin:
 """
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A tiny trained checkpoint (same settings as tests/test_train.py's TINY)."""
-    from _tiny import tiny
-
-    from keisei_fn.run.train import train
-
-    run_dir = tmp_path_factory.mktemp("arena") / "run"
-    train(tiny(run_dir, "total_updates=1"), log=lambda *a: None)
-    return run_dir
-
-
 # --- players ----------------------------------------------------------------------------------
 
 def test_player_specs_and_one_line_errors(tmp_path):

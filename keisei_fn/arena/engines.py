@@ -14,7 +14,9 @@ gnushogi (1.4.x) is driven in its default xshogi mode over stdin/stdout:
   `1. ... 3c3d 0` (move number, `...`, its move, its clock in ms); `go` makes it move for the side
   it does not play, i.e. Black at the start;
 - `force` then moves for both sides, then `go`, makes it play the side to move from any position
-  reached from the start (each forced move flips its side, `go` flips it once more);
+  reached from the start (each forced move flips its side, `go` flips it once more), also in
+  the middle of a game: that is how it joins a game after an opening, or after a move a mixed
+  player (opponents.py) made without it;
 - a move it does not accept gets `Illegal move (no match) 7g7f`; when it has no move it prints
   `Black mates!`, `White mates!` or `Drawn game!` instead of a move line.
 Its move notation is USI's (files 9..1, ranks a..i, `P*5e` drops with upper-case letters, a
@@ -136,6 +138,8 @@ def request_move(session: Session, moves: list[str], start_sfen: str = STARTPOS_
     elif not session.known and not moves:
         send_line(session.proc, "go")  # gnushogi plays Black from the start
         session.echo = None
+    elif moves[:k] == session.known:
+        _gnushogi_force(session, moves[k:])  # moves made without it: an opening, a mixture
     else:
         _gnushogi_replay(session, moves)
     session.known = list(moves)
@@ -205,6 +209,12 @@ def _gnushogi_replay(session: Session, moves: list[str]) -> None:
     shutdown(session.proc, "quit", grace=0.5)
     fresh = open_session(session.spec)
     session.proc = fresh.proc
+    _gnushogi_force(session, moves)
+
+
+def _gnushogi_force(session: Session, moves: list[str]) -> None:
+    """Moves for either side on top of the game it knows (`force`, each move, then `go`: it
+    plays the side to move)."""
     send_line(session.proc, "force")
     for move in moves:
         send_line(session.proc, usi_to_gnushogi(move))

@@ -1,11 +1,12 @@
 """Games between two players, refereed by our rules engine, batched where the players allow it.
 
-`play_games(black, white, n)` plays n games side by side with fixed colours: one state
-TensorDict [n]; on every ply each batched player picks for all of its games in one call and each
+`play_games(black, white, n)` plays n games side by side with fixed colours (from the start
+position or after given opening moves): one state TensorDict [n]; on every ply each batched player picks for all of its games in one call and each
 engine (one process per game, started on its first move, closed when its game ends) is asked in
 turn: all requests are sent before any reply is awaited, so engines think side by side.
-`play_match(a, b, games)` plays both colours (a is Black in the first half) and, when an engine
-is involved, `parallel` games at a time (default 1: one engine process alive, modest CPU).
+`play_match(a, b, games)` plays game pairs: each opening of a suite twice, colours swapped, so a
+lopsided opening favours both players once (the cutechess/fishtest practice); when an engine is
+involved, `parallel` games at a time (default 1: one engine process alive, modest CPU).
 
 An engine that times out, dies, sends garbage or an illegal move loses that game; the reason is
 recorded and the match goes on, and the summary counts such games apart. An engine that cannot
@@ -24,6 +25,7 @@ import torch
 from ..shogi import Reason, action_to_usi, declarable, initial_state, step, usi_to_action
 from ._process import ENGINE_FAILURES, EngineFailure, EngineStartError
 from .engines import USI_MOVE_RE, await_move, close_session, open_session, request_move
+from .openings import Opening, replay
 from .opponents import Player
 from .records import GameRecord
 from .referee import IMPASSE, MAX_PLIES
@@ -31,23 +33,36 @@ from .referee import IMPASSE, MAX_PLIES
 _COLOURS = ("black", "white")
 
 
-def play_match(a: Player, b: Player, games: int, *, max_plies: int = MAX_PLIES, seed: int = 0,
-               parallel: int | None = None, device="cpu", impasse: bool = IMPASSE,
+def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | None = None,
+               max_plies: int = MAX_PLIES, seed: int = 0, parallel: int | None = None,
+               device="cpu", impasse: bool = IMPASSE,
                on_game: Callable[[GameRecord], None] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> list[GameRecord]:
-    """`games` games, `a` Black in the first ceil(games/2), `b` Black in the rest.
+               progress: Callable[[int, int], None] | None = None,
+               stop: Callable[[list[GameRecord]], bool] | None = None,
+               pairs_per_check: int | None = None) -> list[GameRecord]:
+    """`games` games in pairs: pair p plays opening p (cycling through `openings`; the start
+    position when None) twice, `a` Black in game 2p and `b` Black in game 2p + 1.
 
-    `progress(plies played, games finished)` is called after every ply of batched play."""
+    `progress(plies played, games finished)` is called after every ply of batched play.
+    `stop(records so far)` is asked after every `pairs_per_check` pairs (default: after each
+    pair with an engine, 16 pairs at a time for batched players); True ends the match there
+    (SPRT). Records come back in game order.
+    """
     if games < 1:
         raise ValueError(f"games must be >= 1, got {games}")
     if max_plies < 1:
         raise ValueError(f"max plies must be >= 1, got {max_plies}")
+    batched = a.batched and b.batched
     if parallel is None:
-        parallel = games if a.batched and b.batched else 1
+        parallel = games if batched else 1
     if parallel < 1:
         raise ValueError(f"parallel must be >= 1, got {parallel}")
+    if openings is not None and not openings:
+        raise ValueError("an opening suite needs at least one opening")
+    pairs = (games + 1) // 2
+    if pairs_per_check is None:
+        pairs_per_check = pairs if stop is None else (16 if batched else max(1, parallel // 2))
     generator = torch.Generator(device=device).manual_seed(seed)
-    first = (games + 1) // 2
     records: list[GameRecord] = []
     plies = 0
 
@@ -57,33 +72,54 @@ def play_match(a: Player, b: Player, games: int, *, max_plies: int = MAX_PLIES, 
         if progress is not None:
             progress(plies, len(records) + finished)
 
-    for black, white, lo, hi in ((a, b, 0, first), (b, a, first, games)):
-        for start in range(lo, hi, parallel):
-            n = min(parallel, hi - start)
-            records += play_games(black, white, n, max_plies=max_plies, generator=generator,
-                                  device=device, impasse=impasse, first_game=start,
-                                  on_game=on_game, meta={"seed": seed}, on_ply=ply)
-    return records
+    for first in range(0, pairs, pairs_per_check):
+        chunk = range(first, min(pairs, first + pairs_per_check))
+        for black, white, colour in ((a, b, 0), (b, a, 1)):
+            ids = [2 * p + colour for p in chunk if 2 * p + colour < games]
+            for lo in range(0, len(ids), parallel):
+                part = ids[lo:lo + parallel]
+                metas = [{"game": g, "pair": g // 2, "seed": seed} for g in part]
+                starts = None
+                if openings is not None:
+                    for m in metas:
+                        m["opening"] = m["pair"] % len(openings)
+                    starts = [openings[m["opening"]] for m in metas]
+                records += play_games(black, white, len(part), starts=starts, metas=metas,
+                                      max_plies=max_plies, generator=generator, device=device,
+                                      impasse=impasse, on_game=on_game, on_ply=ply)
+        if stop is not None and stop(sorted(records, key=_game_index)):
+            break
+    return sorted(records, key=_game_index)
 
 
-def play_games(black: Player, white: Player, n: int, *, max_plies: int = MAX_PLIES,
+def _game_index(record: GameRecord) -> int:
+    return record.meta.get("game", 0)
+
+
+def play_games(black: Player, white: Player, n: int, *, starts: list[Opening] | None = None,
+               metas: list[dict] | None = None, max_plies: int = MAX_PLIES,
                generator: torch.Generator | None = None, device="cpu", impasse: bool = IMPASSE,
-               first_game: int = 0, on_game=None, meta: dict | None = None,
-               on_ply: Callable[[int], None] | None = None) -> list[GameRecord]:
-    """n games side by side, `black` against `white`; records in game order. `on_ply(games
-    finished)` is called after every ply."""
+               on_game=None, on_ply: Callable[[int], None] | None = None) -> list[GameRecord]:
+    """n games side by side, `black` against `white`, game g from the start position or after
+    the moves `starts[g]` (part of its record); `metas[g]` goes into its record. Records in game
+    order. `on_ply(games finished)` is called after every ply."""
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(0)
     players = (black, white)
-    state = initial_state(n, device=device, max_plies=max_plies)
-    moves: list[list[str]] = [[] for _ in range(n)]
+    if starts is None:
+        state = initial_state(n, device=device, max_plies=max_plies)
+        moves: list[list[str]] = [[] for _ in range(n)]
+    else:
+        state = replay(starts, max_plies=max_plies, device=device, impasse=impasse)
+        moves = [list(o) for o in starts]
+    metas = metas if metas is not None else [{"game": g} for g in range(n)]
     sessions: tuple[dict, dict] = ({}, {})  # per colour: game -> engine session
     done: dict[int, GameRecord] = {}
     live = list(range(n))
 
     def finish(g: int, winner: str, reason: str, detail: str = "") -> None:
         done[g] = GameRecord(black.name, white.name, tuple(moves[g]), winner, reason,
-                             detail=detail, meta={"game": first_game + g, **(meta or {})})
+                             detail=detail, meta=metas[g])
         for colour, table in enumerate(sessions):
             if g in table:
                 mine = _COLOURS[colour]
@@ -102,14 +138,25 @@ def play_games(black: Player, white: Player, n: int, *, max_plies: int = MAX_PLI
             declared: list[int] = []  # USI `bestmove win` that the rules grant
             for colour, player in enumerate(players):
                 pos = [i for i, s in enumerate(side) if s == colour]
-                if not pos:
+                engine, asked = player, pos
+                if player.mix is not None:  # split the games between its two parts
+                    first, second, share = player.mix
+                    pick = (torch.rand(len(pos), generator=generator, device=device)
+                            < share).tolist()
+                    engine, scripted = (second, first) if second.engine else (first, second)
+                    asked = [i for i, b in zip(pos, pick) if b == (engine is second)]
+                    scripted_pos = [i for i in pos if i not in asked]
+                    if scripted_pos:
+                        idx = torch.tensor(scripted_pos, device=device)
+                        action[idx] = scripted.choose(sub[idx], generator).to(action.dtype)
+                if not asked:
                     continue
-                if player.batched:
-                    idx = torch.tensor(pos, device=device)
-                    action[idx] = player.choose(sub[idx], generator).to(action.dtype)
+                if engine.batched:
+                    idx = torch.tensor(asked, device=device)
+                    action[idx] = engine.choose(sub[idx], generator).to(action.dtype)
                     continue
-                for i, result in zip(pos, _engine_turn(player, sessions[colour],
-                                                       [live[i] for i in pos], moves)):
+                for i, result in zip(asked, _engine_turn(engine, sessions[colour],
+                                                         [live[i] for i in asked], moves)):
                     try:
                         label = _label(sub[i:i + 1], result)
                     except EngineFailure as err:
@@ -195,6 +242,22 @@ def _label(state_row, reply) -> int:
         raise EngineFailure("illegal_move", f"illegal move {reply!r}: {err}") from None
 
 
+def paired_scores(records: list[GameRecord], player: str):
+    """[((score in the pair's first game, in its second), key of the pair's two games)] for every
+    complete pair (both games of `meta["pair"]` present), from `player`'s side."""
+    games: dict[int, list[GameRecord]] = {}
+    for r in records:
+        if "pair" in r.meta:
+            games.setdefault(r.meta["pair"], []).append(r)
+    out = []
+    for pair in sorted(games):
+        both = sorted(games[pair], key=_game_index)
+        if len(both) == 2:
+            out.append(((both[0].score_for(player), both[1].score_for(player)),
+                        tuple((r.black, r.moves) for r in both)))
+    return out
+
+
 def summarize(records: list[GameRecord], agent: str, opponent: str) -> dict:
     """W/D/L from the agent's side, Wilson interval of the score, endings, distinct games and
     Elo: the one summary of a match, for the arena's reports and the trainer's evaluation."""
@@ -216,7 +279,19 @@ def summarize(records: list[GameRecord], agent: str, opponent: str) -> dict:
                "distinct_games": len({(r.black, r.moves) for r in records}),
                "endings": dict(Counter(r.reason for r in records)), "elo": None,
                # games an engine lost by breaking the protocol, not by playing
-               "engine_failures": sum(r.reason in ENGINE_FAILURES for r in records)}
+               "engine_failures": sum(r.reason in ENGINE_FAILURES for r in records),
+               "openings": len({r.meta["opening"] for r in records if "opening" in r.meta}),
+               "paired": None}
+    pairs = paired_scores(records, agent)
+    if pairs:
+        from ..ratings.pentanomial import estimate, pentanomial
+
+        paired = estimate(pentanomial([scores for scores, _ in pairs]))
+        summary["paired"] = {"pairs": paired.pairs, "counts": list(paired.counts),
+                             "score": paired.score, "score_low": paired.score_low,
+                             "score_high": paired.score_high, "elo": paired.elo,
+                             "elo_low": paired.elo_low, "elo_high": paired.elo_high,
+                             "distinct_pairs": len({key for _, key in pairs})}
     if agent != opponent:
         ratings = fit([(r.black, r.white, r.score_for(r.black)) for r in records],
                       anchor="random" if opponent == "random" else opponent)

@@ -1,17 +1,20 @@
 """Every kind of player behind one description: `make_player(spec)`.
 
 A `Player` is data, not an object with a life of its own:
-- batched players (`random`, `greedy`, our agent from a checkpoint) carry a pure move function
+- batched players (`random`, `greedy`, `minimax`, our agent from a checkpoint) carry a pure move function
   `choose(state [B], generator) -> labels [B]` that picks for many games at once;
 - process-backed players (`gnushogi:DEPTH[:SECONDS]`, `usi:COMMAND`) carry an `EngineSpec`;
   the match starts one engine per game (see `match.py`) through `engines.open_session`.
 
 Spec syntax (also in docs/arena.md):
-  random | greedy                  the trainer's evaluation opponents
+  random | greedy | minimax        scripted: a random legal move, the best capture, the best move
+                                   by a 2-ply material search
   PATH                             a checkpoint file, or a run directory (its newest checkpoint);
                                    our agent, argmax of the policy
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
+  mix:A,B,P                        each move B's with probability P, else A's (at most one of
+                                   them an engine): a player between two others, for the ladder
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
+from ..search.minimax import minimax_choose
 from ..shogi.material import capture_gain
 from .engines import EngineSpec, gnushogi_spec
 
@@ -45,8 +49,13 @@ def greedy_opponent(state: TensorDict, generator: torch.Generator) -> torch.Tens
     return torch.where(mask, score, -1.0).argmax(-1)
 
 
+def minimax_opponent(state: TensorDict, generator: torch.Generator) -> torch.Tensor:
+    """The best move by a full-width 2-ply material minimax (search/minimax.py), ties at random."""
+    return minimax_choose(state, generator, depth=2)
+
+
 # The scripted players: the trainer's evaluation opponents and the bottom of every ladder.
-OPPONENTS = {"random": random_opponent, "greedy": greedy_opponent}
+OPPONENTS = {"random": random_opponent, "greedy": greedy_opponent, "minimax": minimax_opponent}
 BATCHED_BUILTINS = tuple(OPPONENTS)
 
 
@@ -57,6 +66,9 @@ class Player:
     name: str
     choose: Callable | None = None  # (state TD [B], torch.Generator) -> LongTensor [B]
     engine: EngineSpec | None = None
+    # (a, b, p): b's move with probability p, else a's, one of them an engine (a mix of two
+    # batched players is itself batched: `choose`)
+    mix: tuple[Player, Player, float] | None = None
 
     @property
     def batched(self) -> bool:
@@ -75,6 +87,8 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
     if spec in BATCHED_BUILTINS:
         return Player(spec, choose=OPPONENTS[spec])
     kind, sep, rest = spec.partition(":")
+    if sep and kind == "mix":
+        return _mix(spec, rest, device, timeout, think_ms)
     if sep and kind == "gnushogi":
         return Player(spec, engine=_gnushogi(rest, timeout))
     if sep and kind == "usi":
@@ -86,6 +100,32 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
         raise ValueError(f"checkpoint not found: {spec}")
     raise ValueError(f"unknown player {spec!r}: expected random, greedy, gnushogi:DEPTH[:SECONDS]"
                      ", usi:COMMAND, or an existing checkpoint file / run directory")
+
+
+def _mix(spec: str, rest: str, device, timeout: float, think_ms: int) -> Player:
+    a_spec, _, tail = rest.partition(",")
+    b_spec, _, share = tail.rpartition(",")
+    try:
+        p = float(share)
+    except ValueError:
+        p = -1.0
+    if not (a_spec and b_spec and 0.0 <= p <= 1.0):
+        raise ValueError(f"bad mix spec {spec!r}: expected mix:A,B,P with players A and B and "
+                         f"P in [0, 1] the share of B's moves, e.g. mix:minimax,gnushogi:1,0.5")
+    a, b = (make_player(x, device, timeout=timeout, think_ms=think_ms) for x in (a_spec, b_spec))
+    if a.mix or b.mix:
+        raise ValueError(f"bad mix spec {spec!r}: a mix of mixes is not supported")
+    if a.batched and b.batched:
+        return Player(spec, choose=partial(_mix_choose, a.choose, b.choose, p))
+    if not (a.batched or b.batched):
+        raise ValueError(f"bad mix spec {spec!r}: at most one of A and B may be an engine")
+    return Player(spec, mix=(a, b, p))
+
+
+def _mix_choose(a, b, p, state, generator):
+    first, second = a(state, generator), b(state, generator)
+    pick = torch.rand(first.shape, generator=generator, device=first.device) < p
+    return torch.where(pick, second, first)
 
 
 def _gnushogi(rest: str, timeout: float) -> EngineSpec:

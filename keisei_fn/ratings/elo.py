@@ -177,3 +177,49 @@ def _grad_info(theta, score, count):
     w = count * prob * (1.0 - prob)
     info = np.diag(w.sum(axis=1)) - w
     return grad, info
+
+
+def place(results, ratings: dict[str, float], prior_draws: float | None = None
+          ) -> tuple[float, float, float, bool]:
+    """One player's Elo against opponents of known, fixed rating (a ladder's anchors): the
+    maximum-likelihood R of P(score) = 1 / (1 + 10^(-(R - R_opponent) / 400)), a 95% interval
+    from the observed information, and whether virtual draws were needed.
+
+    `results`: (opponent name, score in {0, 0.5, 1}) per game. As in `fit`, when every game was
+    won or every game lost the maximum is infinite: then `prior_draws` (default 1) virtual draws
+    are added against each opponent played, and the result says so.
+    """
+    score: dict[str, float] = {}
+    count: dict[str, float] = {}
+    for opponent, s in results:
+        if opponent not in ratings:
+            raise ValueError(f"{opponent!r} has no rating on this ladder")
+        if s not in (0.0, 0.5, 1.0):
+            raise ValueError(f"score must be 0, 0.5 or 1, got {s}")
+        score[opponent] = score.get(opponent, 0.0) + s
+        count[opponent] = count.get(opponent, 0.0) + 1
+    if not count:
+        raise ValueError("no games to place the player with")
+    total, games = sum(score.values()), sum(count.values())
+    regularized = prior_draws is not None and prior_draws > 0
+    if prior_draws is None and total in (0.0, games):
+        prior_draws, regularized = 1.0, True
+    if prior_draws:
+        for name in count:
+            score[name] += 0.5 * prior_draws
+            count[name] += prior_draws
+    names = sorted(count)
+    r_opp = np.array([ratings[n] for n in names]) / ELO_PER_NAT
+    s, n = np.array([score[x] for x in names]), np.array([count[x] for x in names])
+    theta = float(np.average(r_opp, weights=n))
+    for _ in range(200):  # Newton on a concave function of one variable
+        p = 1.0 / (1.0 + np.exp(-(theta - r_opp)))
+        grad, info = float((s - n * p).sum()), float((n * p * (1 - p)).sum())
+        step = grad / info
+        theta += float(np.clip(step, -2.0, 2.0))
+        if abs(step) < 1e-12:
+            break
+    p = 1.0 / (1.0 + np.exp(-(theta - r_opp)))
+    se = math.sqrt(1.0 / float((n * p * (1 - p)).sum())) * ELO_PER_NAT
+    elo = theta * ELO_PER_NAT
+    return elo, elo - Z95 * se, elo + Z95 * se, regularized

@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..arena.match import play_match as referee_match
 from ..arena.match import summarize
-from ..arena.opponents import OPPONENTS, agent_player, make_player
+from ..arena.opponents import agent_player, make_player
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
 from ..ratings.elo import Ratings, fit
 
@@ -21,20 +21,22 @@ AGENT = "agent"
 
 def play_match(net, opponent: str, games: int, max_plies: int = MAX_PLIES, seed: int = 0,
                greedy: bool = True, device="cpu", impasse: bool = IMPASSE,
-               progress: Callable[[int, int], None] | None = None) -> dict:
-    """`games` games of `net` against the scripted `opponent` (agent Black in the first half,
-    White in the rest); `progress(plies played, games finished)` is called after every ply.
+               progress: Callable[[int, int], None] | None = None, openings=None) -> dict:
+    """`games` games of `net` against the scripted `opponent`, in pairs: each opening (of the
+    `openings` suite; the start position when None) with both colours; `progress(plies played,
+    games finished)` is called after every ply.
 
     Returns wins/draws/losses from the agent's side, a 95% Wilson interval of the score, the
     mean game length, the number of distinct games and the referee's rules.
     """
-    if opponent not in OPPONENTS:
-        raise ValueError(f"unknown opponent {opponent!r}; choose from {', '.join(OPPONENTS)}")
+    player = make_player(opponent)
+    if not player.batched:
+        raise ValueError(f"the trainer evaluates against scripted players only, got {opponent!r}")
     if games < 1:
         raise ValueError("games must be >= 1")
     agent = agent_player(AGENT, net, temperature=0.0 if greedy else 1.0)
-    records = referee_match(agent, make_player(opponent), games, max_plies=max_plies, seed=seed,
-                            device=device, impasse=impasse, progress=progress)
+    records = referee_match(agent, player, games, openings=openings, max_plies=max_plies,
+                            seed=seed, device=device, impasse=impasse, progress=progress)
     s = summarize(records, AGENT, opponent)
     return {"opponent": opponent, "games": games, "wins": s["wins"], "draws": s["draws"],
             "losses": s["losses"], "win_rate": s["wins"] / games, "score": s["score"],
@@ -70,7 +72,7 @@ def format_match(r: dict) -> str:
 # --- the trainer's evaluation of its members ------------------------------------------------
 
 
-def evaluate_members(cfg, params, net_of, iteration: int, console) -> list[dict]:
+def evaluate_members(cfg, params, net_of, iteration: int, console, openings=None) -> list[dict]:
     """Every member against every `eval.opponents`; `net_of(k)` is member k as a module."""
     members = params.batch_size[0]
     results = []
@@ -80,7 +82,7 @@ def evaluate_members(cfg, params, net_of, iteration: int, console) -> list[dict]
         for i, opponent in enumerate(cfg.eval.opponents):
             r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
                            impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
-                           greedy=cfg.eval.greedy_policy, device=cfg.device,
+                           greedy=cfg.eval.greedy_policy, device=cfg.device, openings=openings,
                            progress=match_progress(console.print,
                                                    f"eval @ it {iteration}{who} vs {opponent}",
                                                    cfg.eval.games))
@@ -90,6 +92,20 @@ def evaluate_members(cfg, params, net_of, iteration: int, console) -> list[dict]
             results.append(r)
             console.print(f"eval @ it {iteration}{who}: {format_match(r)}")
     return results
+
+
+def ladder_placement(results: list[dict]):
+    """(Elo, low, high, regularized) on the engine ladder's fixed scale from one evaluation's
+    matches, or None when an opponent is not a rung."""
+    from ..arena.ladder import RUNGS, ladder_elo
+
+    if not results or any(r["opponent"] not in RUNGS for r in results):
+        return None
+    games = []
+    for r in results:
+        games += ([(r["opponent"], 1.0)] * r["wins"] + [(r["opponent"], 0.5)] * r["draws"]
+                  + [(r["opponent"], 0.0)] * r["losses"])
+    return ladder_elo(games)
 
 
 def ratings_over_training(evals) -> Ratings | None:

@@ -33,8 +33,8 @@ from ..models import param_count
 from ..ratings.elo import format_ratings
 from . import distributed
 from .driver import StopFlag, stop_reason
-from .evaluate import (evaluate_members, print_ranking, ranking, ratings_over_training,
-                       round_robin)
+from .evaluate import (evaluate_members, ladder_placement, print_ranking, ranking,
+                       ratings_over_training, round_robin)
 from .parts import Parts, build
 from .progress import make_console, progress_bar, status_line
 from .session import (collect_with_restarts, make_checkpointer, namespaced, open_tracking,
@@ -231,7 +231,14 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
     """`evaluate(state) -> (state with the results, report)`: every member against the fixed
     opponents; one agent's Elo over training (ratings.json), or the members' ranking with their
     round robin (ranking.json)."""
+    from ..arena.openings import load_suite
+
     members = cfg.population.size
+    openings = load_suite(cfg.eval.openings)  # a bad suite fails now, not after training
+    if openings is not None and max(map(len, openings)) >= cfg.eval.max_plies:
+        raise ValueError(f"eval.max_plies={cfg.eval.max_plies} leaves no room after the "
+                         f"{cfg.eval.openings} suite's openings (up to {max(map(len, openings))}"
+                         f" plies): raise it, or set eval.openings=none")
 
     def evaluate(state: TrainState):
         iteration = state.counters["iteration"]
@@ -239,7 +246,7 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
         def net_of(k: int):
             return member_net(cfg, state.params, k, parts.device)
 
-        results = evaluate_members(cfg, state.params, net_of, iteration, console)
+        results = evaluate_members(cfg, state.params, net_of, iteration, console, openings)
         state = state.replace(evals=(*state.evals, *results))
         if members == 1:
             report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
@@ -263,7 +270,15 @@ def _single_ratings(state, run_dir, aim_run, console, results, iteration):
         indent=1))
     elo, low, high = ratings.of(f"it {iteration}")
     console.print(f"eval @ it {iteration}: Elo {elo:+.0f} [{low:+.0f}, {high:+.0f}] "
-                  f"(random = 0{', regularised' if ratings.regularized else ''})")
+                  f"(this run's snapshots and opponents, random = 0"
+                  f"{', regularised' if ratings.regularized else ''})")
+    ladder = ladder_placement(results)
+    if ladder is not None:
+        for r in results:
+            r["ladder_elo"], r["ladder_low"], r["ladder_high"] = ladder[:3]
+        console.print(f"eval @ it {iteration}: ladder Elo {ladder[0]:+.0f} [{ladder[1]:+.0f}, "
+                      f"{ladder[2]:+.0f}] (the fixed scale of `keisei-fn ladder`, random = 0"
+                      f"{', regularised' if ladder[3] else ''})")
     if aim_run is not None:
         from . import tracking
 
@@ -271,6 +286,10 @@ def _single_ratings(state, run_dir, aim_run, console, results, iteration):
             tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
         tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
                                          "eval/elo_high": high}, iteration)
+        if ladder is not None:
+            tracking.track_metrics(aim_run, {"eval/ladder_elo": ladder[0],
+                                             "eval/ladder_elo_low": ladder[1],
+                                             "eval/ladder_elo_high": ladder[2]}, iteration)
         tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
     return ratings
 

@@ -1,0 +1,118 @@
+"""`keisei-fn ladder RUN`: place an agent on the engine ladder, one Elo on a fixed scale.
+
+Imports nothing heavy at module level: `cli.build_parser` imports this module on every start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .referee import MAX_PLIES, describe_referee
+
+_STOP_BELOW = 0.10  # climbing stops after a rung the agent scored less than this against
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "ladder", help="place an agent on the engine ladder: its Elo on a fixed scale")
+    p.add_argument("agent", help="checkpoint file or run directory (newest checkpoint)")
+    p.add_argument("--games", type=int, default=64,
+                   help="games against each rung (GAMES/2 openings, both colours)")
+    p.add_argument("--rungs", default="all",
+                   help="comma-separated rung names to play (default: every rung, weakest first,"
+                        " stopping above the first one the agent scores under 10%% against)")
+    p.add_argument("--openings", default="default", help="opening suite (see keisei-fn eval)")
+    p.add_argument("--max-plies", type=int, default=MAX_PLIES, help="move cap (a draw)")
+    p.add_argument("--parallel", type=int, default=None,
+                   help="engine games side by side (default: the machine's CPU count)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output directory (default: RUN_DIR/ladder/<date-time>)")
+    p.add_argument("--device", default="cpu", help="torch device of the agent's network")
+    p.set_defaults(run=_ladder)
+
+
+def _ladder(args) -> None:
+    from .ladder import RUNGS, load_anchors
+    from .match import play_match, summarize
+    from .openings import load_suite
+    from .opponents import make_player
+    from .records import to_json_line
+
+    if args.games < 2:
+        raise ValueError(f"--games must be >= 2 (one opening, both colours), got {args.games}")
+    rungs = list(RUNGS) if args.rungs == "all" else [r.strip() for r in args.rungs.split(",")]
+    unknown = [r for r in rungs if r not in RUNGS]
+    if unknown:
+        raise ValueError(f"--rungs: {', '.join(unknown)} not on the ladder ({', '.join(RUNGS)})")
+    anchors = load_anchors()
+    openings = load_suite(args.openings)
+    players = []
+    for r in rungs:
+        try:
+            players.append(make_player(r, args.device))
+        except ValueError as err:  # e.g. gnushogi not installed: the ladder stops below it
+            print(f"skipping {r}: {err}", file=sys.stderr)
+            break
+    agent = make_player(args.agent, args.device)
+    if not agent.batched or agent.mix is not None:
+        raise ValueError(f"the ladder places a checkpoint, got {args.agent!r}")
+    out = Path(args.out) if args.out else _default_out(agent.name)
+    out.mkdir(parents=True, exist_ok=True)
+    parallel = args.parallel or os.cpu_count() or 1
+    print(f"{agent.name} on the ladder: {args.games} games a rung, "
+          f"{describe_referee(args.max_plies, True)}, {args.openings} openings -> {out}",
+          file=sys.stderr)
+    started = time.monotonic()
+    rows, results = [], []
+    with open(out / "games.jsonl", "w") as jsonl:
+        for rung in players:
+            records = play_match(agent, rung, args.games, openings=openings,
+                                 max_plies=args.max_plies, seed=args.seed,
+                                 parallel=None if rung.batched else parallel,
+                                 device=args.device)
+            jsonl.writelines(to_json_line(r) + "\n" for r in records)
+            s = summarize(records, agent.name, rung.name)
+            results += [(rung.name, r.score_for(agent.name)) for r in records]
+            rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
+                         "wins": s["wins"], "draws": s["draws"], "losses": s["losses"],
+                         "score": s["score"], "paired": s["paired"],
+                         "distinct_games": s["distinct_games"]})
+            print(f"  vs {rung.name:<28} ({anchors[rung.name].elo:+6.0f})  W {s['wins']:>3} "
+                  f"D {s['draws']:>3} L {s['losses']:>3}  score {100 * s['score']:5.1f}%  "
+                  f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+            if args.rungs == "all" and s["score"] < _STOP_BELOW:
+                break
+    from .ladder import ladder_elo
+
+    elo, low, high, regularized = ladder_elo(results, anchors)
+    summary = {"agent": agent.name, "elo": elo, "low": low, "high": high,
+               "regularized": regularized, "rungs": rows, "games": len(results),
+               "referee": {"max_plies": args.max_plies, "impasse": True},
+               "suite": args.openings, "seconds": round(time.monotonic() - started, 1)}
+    (out / "ladder.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(format_ladder(summary))
+    print(f"records: {out / 'games.jsonl'}; summary: {out / 'ladder.json'}")
+
+
+def format_ladder(s: dict) -> str:
+    lines = [f"{'rung':<30} {'rung Elo':>8} {'W':>4} {'D':>4} {'L':>4} {'score':>7}  pairs "
+             "(LL LD DD/WL WD WW)"]
+    for r in s["rungs"]:
+        pairs = " ".join(str(c) for c in r["paired"]["counts"]) if r["paired"] else "-"
+        lines.append(f"{r['rung']:<30} {r['rung_elo']:>+8.0f} {r['wins']:>4} {r['draws']:>4} "
+                     f"{r['losses']:>4} {100 * r['score']:>6.1f}%  {pairs}")
+    note = " (virtual draws added: every game won or every game lost)" if s["regularized"] \
+        else ""
+    lines.append(f"ladder Elo {s['elo']:+.0f} [95% {s['low']:+.0f}, {s['high']:+.0f}] "
+                 f"(random = 0; {s['games']} games, {s['seconds']:.0f} s){note}")
+    return "\n".join(lines)
+
+
+def _default_out(agent_name: str) -> Path:
+    path = Path(agent_name)
+    run_dir = path if path.is_dir() else path.parent
+    return run_dir / "ladder" / time.strftime("%Y%m%d-%H%M%S")

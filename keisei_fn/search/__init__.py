@@ -1,0 +1,1 @@
+"""Search over the batched rules engine: pure functions of a game-state TensorDict [B]."""

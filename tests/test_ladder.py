@@ -1,0 +1,238 @@
+"""Opening suites, paired matches, mixed players, ladder placement and `keisei-fn ladder`.
+
+Independent references: cshogi replays the shipped suite (legality, distinct positions, level
+material, no check); ladder placement is checked against the closed form and a brute-force
+maximisation of the likelihood."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cshogi
+import numpy as np
+import pytest
+import torch
+from _shogi_ref import STARTPOS
+from test_minimax import _material
+
+from keisei_fn.arena.engines import find_gnushogi
+from keisei_fn.arena.ladder import BATCHED_RUNGS, RUNGS, load_anchors
+from keisei_fn.arena.match import paired_scores, play_match, summarize
+from keisei_fn.arena.openings import (DEFAULT_SUITE, format_suite, generate, load_suite,
+                                      parse_suite, suite_path)
+from keisei_fn.arena.opponents import OPPONENTS, make_player
+from keisei_fn.config import SCRIPTED_OPPONENTS
+from keisei_fn.ratings.elo import place
+
+needs_gnushogi = pytest.mark.skipif(
+    find_gnushogi() is None, reason="gnushogi is not installed (apt-get install gnushogi; "
+                                    ".ci/run does)")
+
+# --- opening suites -----------------------------------------------------------------------
+
+
+def test_the_shipped_suite_is_legal_balanced_and_distinct_by_cshogi():
+    openings = load_suite(DEFAULT_SUITE)
+    assert len(openings) == 256
+    positions = set()
+    for moves in openings:
+        assert 8 <= len(moves) <= 24
+        board = cshogi.Board(STARTPOS)
+        for move in moves:
+            m = board.move_from_usi(move)
+            assert board.is_legal(m), (moves, move)
+            board.push(m)
+        assert not board.is_game_over() and not board.is_check()
+        assert _material(board) == pytest.approx(0.0)  # level material, counted by cshogi
+        positions.add(board.sfen().rsplit(" ", 1)[0])  # without the move number
+    assert len(positions) == len(openings)
+
+
+def test_the_shipped_suite_is_what_its_header_command_generates():
+    header = [line for line in suite_path(DEFAULT_SUITE).read_text().splitlines()
+              if line.startswith("#")]
+    assert any("--count 256 --plies 8-24 --seed 0 --margin 1" in line for line in header)
+    # candidates are played in fixed batches: a smaller suite is a prefix of the larger one
+    assert generate(6, plies=(8, 24), seed=0, margin=1.0) == load_suite(DEFAULT_SUITE)[:6]
+
+
+def test_suite_files_are_checked(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1\n")
+    with pytest.raises(ValueError, match="line 1: expected 'startpos moves"):
+        load_suite(str(bad))
+    bad.write_text("# comment\nstartpos moves 7g7f 3c3d\nstartpos moves 7g7f 7g7f\n")
+    with pytest.raises(ValueError, match="opening 2, move 2"):
+        load_suite(str(bad))
+    with pytest.raises(ValueError, match="opening suite not found"):
+        load_suite(str(tmp_path / "missing.txt"))
+    assert load_suite("none") is None
+    text = format_suite([("7g7f", "3c3d"), ()], ["made by hand"])
+    assert parse_suite(text) == [("7g7f", "3c3d"), ()]
+
+
+# --- paired matches -----------------------------------------------------------------------
+
+
+def test_a_match_plays_each_opening_with_both_colours():
+    openings = load_suite(DEFAULT_SUITE)
+    records = play_match(make_player("random"), make_player("greedy"), 8, openings=openings,
+                         max_plies=120, seed=3)
+    assert [r.meta["game"] for r in records] == list(range(8))
+    for p in range(4):
+        first, second = records[2 * p], records[2 * p + 1]
+        assert first.meta["opening"] == second.meta["opening"] == p
+        assert (first.black, second.black) == ("random", "greedy")
+        assert first.moves[:len(openings[p])] == second.moves[:len(openings[p])] == openings[p]
+    pairs = paired_scores(records, "random")
+    assert [scores for scores, _ in pairs] == [
+        (records[2 * p].score_for("random"), records[2 * p + 1].score_for("random"))
+        for p in range(4)]
+    s = summarize(records, "random", "greedy")
+    assert s["paired"]["pairs"] == 4 and s["openings"] == 4
+    assert sum(c * k / 2 for k, c in enumerate(s["paired"]["counts"])) == pytest.approx(
+        s["score"] * 8)
+
+
+def test_stop_ends_the_match_between_pairs():
+    asked = []
+
+    def stop(records):
+        asked.append(len(records))
+        return len(records) >= 4
+
+    records = play_match(make_player("random"), make_player("greedy"), 20, openings=None,
+                         max_plies=40, stop=stop, pairs_per_check=2)
+    assert asked == [4] and len(records) == 4
+
+
+def test_eval_sprt_stops_when_it_decides(tmp_path, capsys):
+    from keisei_fn.cli import main
+
+    code = main(["eval", "--agent", "random", "--opponent", "greedy", "--games", "400",
+                 "--sprt=-400,-200,0.05,0.05", "--out", str(tmp_path)])
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sprt"]["decision"] == "H0" and summary["games"] < 400
+    assert summary["games"] == 2 * summary["sprt"]["pairs"]
+    assert "SPRT [-400, -200]" in capsys.readouterr().out
+    assert main(["eval", "--agent", "random", "--opponent", "greedy", "--sprt",
+                 "50,0,0.05,0.05", "--out", str(tmp_path)]) == 2
+    assert "--sprt needs ELO0 < ELO1" in capsys.readouterr().err
+
+
+# --- players ------------------------------------------------------------------------------
+
+
+def test_the_scripted_players_are_the_configs():
+    assert tuple(OPPONENTS) == SCRIPTED_OPPONENTS
+
+
+def test_a_mix_of_batched_players_is_either_part_at_the_ends():
+    from keisei_fn.arena.openings import replay
+    from keisei_fn.shogi.material import capture_gain
+
+    state = replay(load_suite(DEFAULT_SUITE)[:16])
+    g = torch.Generator().manual_seed(0)
+    greedy = make_player("greedy").choose(state, torch.Generator().manual_seed(5))
+    mixed = make_player("mix:random,greedy,1").choose(state, torch.Generator().manual_seed(5))
+    values = capture_gain(state)
+    best = values.masked_fill(~state["legal_mask"], -1e9).amax(-1)
+    assert torch.equal(values.gather(1, mixed[:, None]).squeeze(1), best)
+    assert torch.equal(values.gather(1, greedy[:, None]).squeeze(1), best)
+    anywhere = make_player("mix:greedy,random,1").choose(state, g)
+    assert state["legal_mask"].gather(1, anywhere[:, None]).all()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("mix:random,greedy", "expected mix:A,B,P"),
+    ("mix:random,greedy,1.5", "expected mix:A,B,P"),
+    ("mix:random,nobody,0.5", "unknown player"),
+    ("mix:mix:random,greedy,0.5,greedy,0.5", "expected mix:A,B,P|mix of mixes"),
+])
+def test_bad_mix_specs_say_what_is_wrong(spec, message):
+    with pytest.raises(ValueError, match=message):
+        make_player(spec)
+
+
+@needs_gnushogi
+def test_gnushogi_joins_after_an_opening_and_inside_a_mix():
+    openings = load_suite(DEFAULT_SUITE)[:2]
+    records = play_match(make_player("random"), make_player("mix:random,gnushogi:1,0.5"), 4,
+                         openings=openings, max_plies=80, seed=2)
+    assert all(r.reason in ("mate", "move_cap", "repetition", "impasse") for r in records), \
+        [(r.reason, r.detail) for r in records]
+
+
+# --- placement on the ladder --------------------------------------------------------------
+
+
+def test_placement_against_one_rung_is_the_closed_form():
+    results = [("greedy", 1.0)] * 30 + [("greedy", 0.5)] * 10 + [("greedy", 0.0)] * 20
+    elo, low, high, regularized = place(results, {"greedy": 250.0})
+    score = 35 / 60
+    assert elo == pytest.approx(250.0 + 400 * math.log10(score / (1 - score)), abs=1e-6)
+    # the interval: 1.96 / sqrt(n p (1 - p)) in natural log-odds
+    half = 1.959963984540054 / math.sqrt(60 * score * (1 - score)) * 400 / math.log(10)
+    assert (low, high) == pytest.approx((elo - half, elo + half), abs=1e-6)
+    assert not regularized
+
+
+def test_placement_maximises_the_likelihood_by_brute_force():
+    ratings = {"a": 0.0, "b": 300.0, "c": 700.0}
+    results = ([("a", 1.0)] * 9 + [("a", 0.0)] + [("b", 1.0)] * 4 + [("b", 0.5)] * 2
+               + [("b", 0.0)] * 4 + [("c", 0.0)] * 7 + [("c", 1.0)])
+    elo, *_ = place(results, ratings)
+    grid = np.arange(-500.0, 1200.0, 0.05)
+    ll = np.zeros_like(grid)
+    for name, s in results:
+        p = 1 / (1 + 10 ** (-(grid - ratings[name]) / 400))
+        ll += s * np.log(p) + (1 - s) * np.log(1 - p)
+    assert elo == pytest.approx(float(grid[ll.argmax()]), abs=0.1)
+
+
+def test_placement_with_every_game_won_adds_virtual_draws():
+    elo, low, high, regularized = place([("random", 1.0)] * 10, {"random": 0.0})
+    assert regularized and math.isfinite(elo) and elo > 0 and low < elo < high
+    with pytest.raises(ValueError, match="no rating on this ladder"):
+        place([("nobody", 1.0)], {"random": 0.0})
+
+
+def test_the_stored_anchors_rate_every_rung_in_order():
+    anchors = load_anchors()
+    elos = [anchors[r].elo for r in RUNGS]
+    assert elos[0] == 0.0 and elos == sorted(elos)
+    assert set(BATCHED_RUNGS) <= set(RUNGS)
+    assert all(make_player(r).batched for r in BATCHED_RUNGS)
+
+
+def test_ladder_command_places_a_checkpoint(tmp_path, capsys, tiny_run):
+    from keisei_fn.cli import main
+
+    out = tmp_path / "ladder"
+    code = main(["ladder", str(tiny_run), "--rungs", "random,greedy", "--games", "4",
+                 "--max-plies", "60", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "ladder.json").read_text())
+    assert [r["rung"] for r in summary["rungs"]] == ["random", "greedy"]
+    assert summary["games"] == 8 and summary["low"] < summary["elo"] < summary["high"]
+    assert "ladder Elo" in capsys.readouterr().out
+    assert len((out / "games.jsonl").read_text().splitlines()) == 8
+    assert main(["ladder", str(tiny_run), "--rungs", "random,nobody", "--out", str(out)]) == 2
+    assert "not on the ladder" in capsys.readouterr().err
+
+
+def test_eval_round_robin_of_several_players(tmp_path, capsys):
+    from keisei_fn.cli import main
+
+    code = main(["eval", "--agent", "random", "greedy", "mix:random,greedy,0.5", "--games", "4",
+                 "--max-plies", "100", "--out", str(tmp_path)])
+    assert code == 0
+    table = json.loads((tmp_path / "round_robin.json").read_text())
+    assert table["players"] == ["random", "greedy", "mix:random,greedy,0.5"]
+    assert table["score"]["1-2"] + table["score"]["2-1"] == pytest.approx(1.0)
+    assert len((tmp_path / "games.jsonl").read_text().splitlines()) == 12
+    assert "score of row vs column" in capsys.readouterr().out
+    assert main(["eval", "--agent", "random", "--out", str(tmp_path)]) == 2
+    assert "--opponent is needed" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""The material minimax against a brute force on cshogi: every legal move's value at depths 1 and
+2, on positions from random play and the perft set (drops, promotions, mates)."""
+
+from __future__ import annotations
+
+import random
+
+import cshogi
+import pytest
+import torch
+from _shogi_ref import STARTPOS, load_perft_positions
+from cshogi.dlshogi import make_move_label
+
+from keisei_fn.search.minimax import WIN, minimax_choose, move_values
+from keisei_fn.shogi import from_sfen
+from keisei_fn.shogi.material import BOARD_VALUES, HAND_VALUES
+
+# cshogi hands are P L N S G B R; the material table's are P L N S B R G
+_HAND_OF_CSHOGI = (0, 1, 2, 3, 6, 4, 5)
+_UNPROMOTED = {9: 1, 10: 2, 11: 3, 12: 4, 13: 5, 14: 6}
+_CSHOGI_TO_HAND = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6}  # piece type -> material hand index
+
+
+def _material(board: cshogi.Board) -> float:
+    """Side to move's material minus the opponent's, written from cshogi's piece lists."""
+    me = board.turn
+    total = 0.0
+    for sq in range(81):
+        piece = board.piece(sq)
+        if piece:
+            kind, colour = piece % 16, (cshogi.WHITE if piece >= 16 else cshogi.BLACK)
+            total += BOARD_VALUES[kind] * (1 if colour == me else -1)
+    for colour, hand in enumerate(board.pieces_in_hand):
+        for i, count in enumerate(hand):
+            total += HAND_VALUES[_HAND_OF_CSHOGI[i]] * count * (1 if colour == me else -1)
+    return total
+
+
+def _leaf_gain(board: cshogi.Board, move: int) -> float:
+    """What the stated last ply scores: the captured piece (board value + hand value of its
+    unpromoted kind) and a flat 2 pawns for a promotion."""
+    gain = 2.0 if cshogi.move_is_promotion(move) else 0.0
+    if not cshogi.move_is_drop(move):
+        victim = board.piece(cshogi.move_to(move)) % 16
+        if victim:
+            gain += BOARD_VALUES[victim] + HAND_VALUES[_CSHOGI_TO_HAND[_UNPROMOTED.get(victim, victim)]]
+    return gain
+
+
+def _reference(board: cshogi.Board, depth: int) -> dict[int, float]:
+    """label -> value of every legal move, by brute force."""
+    values = {}
+    for move in board.legal_moves:
+        label = make_move_label(move, board.turn)
+        if depth == 1:
+            values[label] = _material(board) + _leaf_gain(board, move)
+            continue
+        board.push(move)
+        replies = list(board.legal_moves)
+        if not replies:
+            values[label] = WIN
+        else:
+            values[label] = -max(_reference(board, depth - 1).values())
+        board.pop()
+    return values
+
+
+def _positions() -> list[str]:
+    rng = random.Random(7)
+    sfens = [p["sfen"] for p in load_perft_positions()]
+    for _ in range(24):
+        board = cshogi.Board(STARTPOS)
+        for _ in range(rng.randrange(10, 90)):
+            moves = list(board.legal_moves)
+            if not moves or board.is_draw(16):
+                break
+            board.push(rng.choice(moves))
+        if list(board.legal_moves):
+            sfens.append(board.sfen())
+    return sfens
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_move_values_match_brute_force(depth):
+    sfens = _positions()
+    state = from_sfen(sfens)
+    ours = move_values(state, depth, impasse=False)
+    for i, sfen in enumerate(sfens):
+        expected = _reference(cshogi.Board(sfen), depth)
+        legal = ours[i].isfinite().nonzero().squeeze(1).tolist()
+        assert sorted(legal) == sorted(expected), sfen
+        for label, value in expected.items():
+            assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
+
+
+def test_the_player_picks_a_best_move_and_takes_a_mate_in_one():
+    # Black to move mates with G*5b (the gold drop is guarded by the pawn on 5c).
+    mate = from_sfen(["4k4/9/4P4/9/9/9/9/9/4K4 b G 1"])
+    values = move_values(mate, 2, impasse=False)
+    choice = minimax_choose(mate, torch.Generator().manual_seed(0), impasse=False)
+    assert values[0, choice].item() == WIN
+    sfens = _positions()
+    state = from_sfen(sfens)
+    choice = minimax_choose(state, torch.Generator().manual_seed(1), impasse=False)
+    values = move_values(state, 2, impasse=False)
+    torch.testing.assert_close(values.gather(1, choice[:, None]).squeeze(1), values.amax(-1),
+                               atol=1e-4, rtol=0)
+
+
+def test_depth_must_be_positive():
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        move_values(from_sfen([STARTPOS]), 0)
