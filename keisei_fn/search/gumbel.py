@@ -1,0 +1,303 @@
+"""Gumbel MuZero search with the exact rules as its model: pure, batched functions over a tree
+of fixed capacity held in a TensorDict.
+
+The design is mctx's `gumbel_muzero_policy` (Danihelka et al., ICLR 2022, "Policy improvement by
+planning with Gumbel"), with the rules engine in place of a learned model:
+- the root samples Gumbel noise g and considers the `max_num_considered_actions` legal moves with
+  the highest g + logits; Sequential Halving spends the simulations on them, halving the set
+  each round (`considered_visits_table`), choosing by g + logits + sigma(q);
+- interior nodes choose deterministically, so that the visit counts follow the improved policy
+  softmax(logits + sigma(completed q)) (`_interior_action`);
+- sigma is `qtransform_completed_by_mix_value`: unvisited moves get the mixed value (the node's
+  raw value mixed with the prior-weighted q of the visited ones), min-max rescaled over the legal
+  moves, times (maxvisit_init + max visits) * value_scale;
+- the output is the move g + logits + sigma(q) ranks first among the most visited, the improved
+  policy softmax(logits + sigma(q)) over the 2187 labels (the training target of Gumbel
+  AlphaZero), the root value and visit counts, and the principal variation.
+
+Values are from the side to move at each node; a move's q is its reward for the mover plus
+-1 times the value of the position it leads to (negamax). The rules end games exactly (mate,
+repetition, perpetual check, impasse, the move cap): a finished position is a leaf of value 0
+whose outcome is the reward on the move into it; simulations that reach it again back it up
+again without expanding anything.
+
+One deviation from mctx: the min-max rescaling of q runs over the legal moves only (mctx also
+counts the completed value of illegal actions).
+
+Everything is batched over B games: a simulation walks down all B trees at once (a loop over
+depth, not over games or nodes), expands one node per game with one `step` and one network call,
+and backs up along all B paths at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+from ..shogi import NUM_ACTIONS, step
+
+# (state [n]) -> (logits [n, 2187] over legal moves, -inf where illegal; value [n] for the side
+# to move, in [-1, 1])
+Evaluate = Callable[[TensorDictBase], tuple[torch.Tensor, torch.Tensor]]
+
+UNVISITED = -1
+ROOT = 0
+
+
+def considered_visits_table(max_considered: int, simulations: int) -> torch.Tensor:
+    """long [max_considered + 1, simulations]: row m is the visit count an action must have to
+    be chosen at each simulation when m actions are considered (Sequential Halving)."""
+    rows = []
+    for m in range(max_considered + 1):
+        if m <= 1:
+            rows.append(list(range(simulations)))
+            continue
+        log2max = int(math.ceil(math.log2(m)))
+        sequence: list[int] = []
+        visits = [0] * m
+        considered = m
+        while len(sequence) < simulations:
+            extra = max(1, int(simulations / (log2max * considered)))
+            for _ in range(extra):
+                sequence.extend(visits[:considered])
+                for i in range(considered):
+                    visits[i] += 1
+            considered = max(2, considered // 2)
+        rows.append(sequence[:simulations])
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def new_tree(root: TensorDictBase, logits: torch.Tensor, value: torch.Tensor,
+             simulations: int) -> TensorDict:
+    """A tree of `simulations + 1` nodes per game holding the evaluated root."""
+    b, n, a = root.batch_size[0], simulations + 1, NUM_ACTIONS
+    device, dtype = value.device, value.dtype
+    states = root.unsqueeze(1).expand(b, n).clone()
+    tree = TensorDict(
+        state=states,
+        node_visits=torch.zeros(b, n, dtype=torch.long, device=device),
+        raw_values=torch.zeros(b, n, dtype=dtype, device=device),
+        node_values=torch.zeros(b, n, dtype=dtype, device=device),
+        parents=torch.full((b, n), UNVISITED, dtype=torch.long, device=device),
+        action_from_parent=torch.full((b, n), UNVISITED, dtype=torch.long, device=device),
+        terminal=torch.zeros(b, n, dtype=torch.bool, device=device),
+        children_index=torch.full((b, n, a), UNVISITED, dtype=torch.long, device=device),
+        children_prior_logits=torch.full((b, n, a), -torch.inf, dtype=dtype, device=device),
+        children_visits=torch.zeros(b, n, a, dtype=torch.long, device=device),
+        children_rewards=torch.zeros(b, n, a, dtype=dtype, device=device),
+        children_values=torch.zeros(b, n, a, dtype=dtype, device=device),
+        batch_size=[b], device=device,
+    )
+    rows = torch.arange(b, device=device)
+    root_index = torch.zeros(b, dtype=torch.long, device=device)
+    _write_node(tree, rows, root_index, logits, value, torch.zeros_like(root_index,
+                                                                        dtype=torch.bool))
+    return tree
+
+
+def _write_node(tree, rows, index, logits, value, terminal) -> None:
+    tree["children_prior_logits"][rows, index] = logits.to(tree["raw_values"].dtype)
+    value = torch.where(terminal, 0.0, value.to(tree["raw_values"].dtype))
+    tree["raw_values"][rows, index] = value
+    tree["node_values"][rows, index] = value
+    tree["node_visits"][rows, index] = 1
+    tree["terminal"][rows, index] = terminal
+
+
+def qvalues(tree: TensorDictBase, rows, node) -> torch.Tensor:
+    """[n, 2187]: reward + (-1) x child value for every move of `node` in each game (negamax)."""
+    return tree["children_rewards"][rows, node] - tree["children_values"][rows, node]
+
+
+def completed_qvalues(tree: TensorDictBase, rows, node, *, value_scale: float = 0.1,
+                      maxvisit_init: float = 50.0, epsilon: float = 1e-8) -> torch.Tensor:
+    """sigma(completed q) of `node` in each game: mctx's qtransform_completed_by_mix_value, the
+    min-max over legal moves only. Illegal moves get 0 (they are masked wherever used)."""
+    logits = tree["children_prior_logits"][rows, node]
+    legal = logits > -torch.inf
+    visits = tree["children_visits"][rows, node]
+    q = qvalues(tree, rows, node)
+    visited = visits > 0
+    # the mixed value: the raw value and the prior-weighted q of the visited moves
+    prior = torch.softmax(logits, -1).clamp(min=torch.finfo(logits.dtype).tiny)
+    total = visits.sum(-1).to(q.dtype)
+    mass = torch.where(visited, prior, 0.0).sum(-1, keepdim=True)
+    weighted = torch.where(visited, prior * q / torch.where(visited, mass, 1.0), 0.0).sum(-1)
+    mixed = (tree["raw_values"][rows, node] + total * weighted) / (total + 1)
+    completed = torch.where(visited, q, mixed[:, None])
+    low = torch.where(legal, completed, torch.inf).amin(-1, keepdim=True)
+    high = torch.where(legal, completed, -torch.inf).amax(-1, keepdim=True)
+    rescaled = (completed - low) / (high - low).clamp(min=epsilon)
+    scale = (maxvisit_init + visits.amax(-1, keepdim=True).to(q.dtype)) * value_scale
+    return torch.where(legal, scale * rescaled, 0.0)
+
+
+def _score_considered(considered_visit, gumbel, logits, sigma_q, visits) -> torch.Tensor:
+    """g + logits + sigma(q) of the moves with exactly `considered_visit` visits, -inf else."""
+    legal = logits > -torch.inf
+    centred = logits - torch.where(legal, logits, -torch.inf).amax(-1, keepdim=True)
+    score = torch.clamp(gumbel + centred + sigma_q, min=-1e9)
+    score = torch.where(visits == considered_visit[:, None], score, -torch.inf)
+    return torch.where(legal, score, -torch.inf)
+
+
+def _root_action(tree, rows, gumbel, table, max_considered: int) -> torch.Tensor:
+    logits = tree["children_prior_logits"][rows, ROOT]
+    visits = tree["children_visits"][rows, ROOT]
+    legal_count = (logits > -torch.inf).sum(-1)
+    considered = legal_count.clamp(max=max_considered)
+    index = visits.sum(-1).clamp(max=table.shape[1] - 1)
+    considered_visit = table[considered, index]
+    sigma_q = completed_qvalues(tree, rows, ROOT)
+    return _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
+
+
+def _interior_action(tree, rows, node) -> torch.Tensor:
+    logits = tree["children_prior_logits"][rows, node]
+    visits = tree["children_visits"][rows, node]
+    probs = torch.softmax(logits + completed_qvalues(tree, rows, node), -1)
+    score = probs - visits / (1 + visits.sum(-1, keepdim=True))
+    return torch.where(logits > -torch.inf, score, -torch.inf).argmax(-1)
+
+
+def _simulate(tree, gumbel, table, max_considered: int):
+    """Walk down every tree from the root: (parent node, move) of the node to expand, and the
+    leaf node reached (UNVISITED when a new node is needed, else a finished position)."""
+    b = tree.batch_size[0]
+    device = gumbel.device
+    rows = torch.arange(b, device=device)
+    node = torch.zeros(b, dtype=torch.long, device=device)
+    action = _root_action(tree, rows, gumbel, table, max_considered)
+    going = torch.ones(b, dtype=torch.bool, device=device)
+    parent = node.clone()
+    leaf = torch.full((b,), UNVISITED, dtype=torch.long, device=device)
+    for _ in range(tree["node_visits"].shape[1]):
+        child = tree["children_index"][rows, node, action]
+        parent = torch.where(going, node, parent)
+        chosen = action
+        stop_new = going & (child == UNVISITED)
+        at_leaf = going & (child != UNVISITED) & tree["terminal"][rows, child.clamp(min=0)]
+        leaf = torch.where(at_leaf, child, leaf)
+        going = going & ~stop_new & ~at_leaf
+        if not bool(going.any()):
+            return parent, chosen, leaf
+        node = torch.where(going, child, node)
+        action = torch.where(going, _interior_action(tree, rows, node), chosen)
+    return parent, action, leaf
+
+
+def _backward(tree, rows, leaf) -> None:
+    """Add the leaf's value to every node on its path (mctx's backward, negamax discount)."""
+    value = tree["node_values"][rows, leaf]
+    index = leaf
+    going = index != ROOT
+    while bool(going.any()):
+        parent = tree["parents"][rows, index].clamp(min=0)
+        action = tree["action_from_parent"][rows, index].clamp(min=0)
+        reward = tree["children_rewards"][rows, parent, action]
+        value = torch.where(going, reward - value, value)
+        count = tree["node_visits"][rows, parent]
+        parent_value = (tree["node_values"][rows, parent] * count + value) / (count + 1)
+        r, p, a = rows[going], parent[going], action[going]
+        tree["children_values"][r, p, a] = tree["node_values"][r, index[going]]
+        tree["children_visits"][r, p, a] += 1
+        tree["node_values"][r, p] = parent_value[going]
+        tree["node_visits"][r, p] = count[going] + 1
+        index = torch.where(going, parent, index)
+        going = index != ROOT
+
+
+def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator, *,
+           simulations: int = 16, max_considered: int = 16, gumbel_scale: float = 1.0,
+           impasse: bool = True) -> TensorDict:
+    """Gumbel search from each (unfinished) root position.
+
+    Returns a TensorDict [B]: `action` (the move to play), `policy` (the improved policy over the
+    2187 labels, 0 where illegal), `value` (the search's root value for the side to move),
+    `raw_value` (the network's), `visits` [B, 2187] at the root, `q` (the root's completed q
+    before scaling, where visited), `pv` [B, D] (the principal variation as labels, -1 padded)
+    and `tree`.
+    """
+    if simulations < 1:
+        raise ValueError(f"simulations must be >= 1, got {simulations}")
+    if max_considered < 1:
+        raise ValueError(f"max_considered must be >= 1, got {max_considered}")
+    if bool((root["terminated"] | root["truncated"]).any()):
+        raise ValueError("search needs positions whose game is not over")
+    logits, value = evaluate(root)
+    logits = torch.where(root["legal_mask"], logits, -torch.inf)  # legality from the rules
+    tree = new_tree(root, logits, value, simulations)
+    b = root.batch_size[0]
+    device = value.device
+    rows = torch.arange(b, device=device)
+    legal = root["legal_mask"]
+    gumbel = gumbel_scale * -torch.log(-torch.log(
+        torch.rand(legal.shape, generator=generator, device=device, dtype=value.dtype)
+        .clamp(min=1e-20, max=1 - 1e-7)))
+    table = considered_visits_table(max_considered, simulations).to(device)
+    for sim in range(simulations):
+        parent, action, leaf = _simulate(tree, gumbel, table, max_considered)
+        new = leaf == UNVISITED
+        index = torch.where(new, torch.full_like(leaf, sim + 1), leaf)
+        if bool(new.any()):
+            r, p, a = rows[new], parent[new], action[new]
+            before = tree["state"][r, p]
+            after = step(before, a, impasse=impasse)
+            ended = after["terminated"] | after["truncated"]
+            child_logits, child_value = evaluate(after)
+            n = torch.full_like(r, sim + 1)
+            tree["state"][r, n] = after
+            tree["parents"][r, n] = p
+            tree["action_from_parent"][r, n] = a
+            tree["children_index"][r, p, a] = n
+            tree["children_rewards"][r, p, a] = after["reward"].to(value.dtype)
+            legal = after["legal_mask"] & ~ended[:, None]
+            _write_node(tree, r, n, torch.where(legal, child_logits, -torch.inf), child_value,
+                        ended)
+        revisit = ~new
+        if bool(revisit.any()):  # a finished position again: one more visit of value 0
+            r, i = rows[revisit], index[revisit]
+            tree["node_visits"][r, i] += 1
+        _backward(tree, rows, index)
+    return _outputs(tree, gumbel)
+
+
+def _outputs(tree, gumbel) -> TensorDict:
+    b = tree.batch_size[0]
+    rows = torch.arange(b, device=gumbel.device)
+    logits = tree["children_prior_logits"][:, ROOT]
+    visits = tree["children_visits"][:, ROOT]
+    sigma_q = completed_qvalues(tree, rows, ROOT)
+    considered_visit = visits.amax(-1)
+    action = _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
+    policy = torch.softmax(torch.where(logits > -torch.inf, logits + sigma_q, -torch.inf), -1)
+    q = torch.where(visits > 0, qvalues(tree, rows, ROOT), torch.nan)
+    return TensorDict(action=action, policy=policy, value=tree["node_values"][:, ROOT],
+                      raw_value=tree["raw_values"][:, ROOT], visits=visits, q=q,
+                      pv=principal_variation(tree, action), tree=tree, batch_size=[b],
+                      device=gumbel.device)
+
+
+def principal_variation(tree, first: torch.Tensor) -> torch.Tensor:
+    """long [B, D]: the chosen move, then the most visited move at each node below, while the
+    node has been expanded (-1 padded)."""
+    b = tree.batch_size[0]
+    rows = torch.arange(b, device=first.device)
+    moves = [first]
+    node = tree["children_index"][rows, ROOT, first]
+    for _ in range(tree["node_visits"].shape[1]):
+        alive = node != UNVISITED
+        if not bool(alive.any()):
+            break
+        safe = node.clamp(min=0)
+        visits = tree["children_visits"][rows, safe]
+        best = visits.argmax(-1)
+        has = alive & (visits.amax(-1) > 0)
+        if not bool(has.any()):
+            break
+        moves.append(torch.where(has, best, UNVISITED))
+        node = torch.where(has, tree["children_index"][rows, safe, best], UNVISITED)
+    return torch.stack(moves, 1)

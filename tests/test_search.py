@@ -1,0 +1,221 @@
+"""The batched Gumbel search against a reference written the plain way: one game at a time,
+a tree of Python objects, cshogi as the rules, mctx's formulas (qtransform_completed_by_mix_value,
+Sequential Halving, deterministic interior selection) transcribed line by line. Both get the same
+evaluator and the same Gumbel noise; visits, the chosen move, the improved policy and the root
+value must agree."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import cshogi
+import numpy as np
+import pytest
+import torch
+from _shogi_ref import STARTPOS, load_perft_positions
+from cshogi.dlshogi import make_move_label
+from test_minimax import _material
+
+from keisei_fn.search.gumbel import considered_visits_table, search
+from keisei_fn.shogi import from_sfen
+from keisei_fn.shogi.material import material_balance
+
+A = 2187
+_LABELS = np.arange(A)
+
+
+def _logits(material: float) -> np.ndarray:
+    return np.sin(_LABELS * 0.37 + material) * 2.0
+
+
+def _value(material: float) -> float:
+    return math.tanh(material / 10.0)
+
+
+def ours_evaluate(state):
+    m = material_balance(state).double()
+    labels = torch.arange(A, dtype=torch.float64)
+    return torch.sin(labels[None, :] * 0.37 + m[:, None]) * 2.0, torch.tanh(m / 10.0)
+
+
+# --- the reference ---------------------------------------------------------------------------
+
+class Node:
+    def __init__(self, board: cshogi.Board | None, terminal: bool):
+        self.visits = 1
+        self.terminal = terminal
+        self.children: dict[int, Node] = {}
+        self.rewards: dict[int, float] = {}
+        self.moves: dict[int, int] = {}  # label -> cshogi move
+        self.logits = np.full(A, -np.inf)
+        if terminal:
+            self.raw = self.value = 0.0
+            return
+        material = _material(board)
+        self.raw = self.value = _value(material)
+        for move in board.legal_moves:
+            label = make_move_label(move, board.turn)
+            self.moves[label] = move
+            self.logits[label] = _logits(material)[label]
+
+    def child_stats(self):
+        visits = np.zeros(A)
+        q = np.zeros(A)
+        for label, child in self.children.items():
+            visits[label] = child.visits_from_parent
+            q[label] = self.rewards[label] - child.value
+        return visits, q
+
+
+def _softmax(x):
+    finite = np.isfinite(x)
+    z = np.where(finite, x - x[finite].max(), -np.inf)
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def ref_sigma(node: Node, value_scale=0.1, maxvisit_init=50.0, eps=1e-8):
+    visits, q = node.child_stats()
+    legal = np.isfinite(node.logits)
+    prior = np.maximum(_softmax(node.logits), np.finfo(np.float64).tiny)
+    visited = visits > 0
+    total = visits.sum()
+    mass = prior[visited].sum()
+    weighted = (prior[visited] * q[visited] / mass).sum() if visited.any() else 0.0
+    mixed = (node.raw + total * weighted) / (total + 1)
+    completed = np.where(visited, q, mixed)
+    low, high = completed[legal].min(), completed[legal].max()
+    rescaled = (completed - low) / max(high - low, eps)
+    return np.where(legal, (maxvisit_init + visits.max()) * value_scale * rescaled, 0.0)
+
+
+def ref_sequence(m, n):
+    if m <= 1:
+        return list(range(n))
+    log2max = int(math.ceil(math.log2(m)))
+    seq, visits, considered = [], [0] * m, m
+    while len(seq) < n:
+        extra = max(1, int(n / (log2max * considered)))
+        for _ in range(extra):
+            seq.extend(visits[:considered])
+            for i in range(considered):
+                visits[i] += 1
+        considered = max(2, considered // 2)
+    return seq[:n]
+
+
+def ref_score(considered_visit, gumbel, node):
+    visits, _ = node.child_stats()
+    legal = np.isfinite(node.logits)
+    centred = node.logits - node.logits[legal].max()
+    score = np.maximum(-1e9, gumbel + centred + ref_sigma(node))
+    score = np.where(visits == considered_visit, score, -np.inf)
+    return np.where(legal, score, -np.inf)
+
+
+def ref_search(sfen, gumbel, simulations, max_considered):
+    board = cshogi.Board(sfen)
+    root = Node(board, False)
+    legal_count = len(root.moves)
+    table = ref_sequence(min(max_considered, legal_count), simulations)
+    for _ in range(simulations):
+        path = [root]
+        visits, _ = root.child_stats()
+        label = int(np.argmax(ref_score(table[int(visits.sum())], gumbel, root)))
+        pushed = 0
+        while True:
+            node = path[-1]
+            if label not in node.children:  # expand
+                board.push(node.moves[label])
+                pushed += 1
+                reward, terminal = 0.0, False
+                if not list(board.legal_moves):
+                    reward, terminal = 1.0, True
+                else:
+                    draw = board.is_draw(16)
+                    if draw == cshogi.REPETITION_DRAW:
+                        terminal = True
+                    elif draw == cshogi.REPETITION_WIN:
+                        reward, terminal = -1.0, True
+                    elif draw == cshogi.REPETITION_LOSE:
+                        reward, terminal = 1.0, True
+                child = Node(board, terminal)
+                child.visits_from_parent = 0
+                node.children[label] = child
+                node.rewards[label] = reward
+                path.append(child)
+                break
+            child = node.children[label]
+            board.push(node.moves[label])
+            pushed += 1
+            path.append(child)
+            if child.terminal:
+                child.visits += 1
+                break
+            v, _ = child.child_stats()
+            probs = _softmax(np.where(np.isfinite(child.logits),
+                                      child.logits + ref_sigma(child), -np.inf))
+            score = np.where(np.isfinite(child.logits), probs - v / (1 + v.sum()), -np.inf)
+            label = int(np.argmax(score))
+        for _ in range(pushed):
+            board.pop()
+        # backward, as mctx: the leaf's value up the path, negamax
+        value = path[-1].value
+        for depth in range(len(path) - 1, 0, -1):
+            node, parent = path[depth], path[depth - 1]
+            label = next(k for k, c in parent.children.items() if c is node)
+            value = parent.rewards[label] - value
+            parent.value = (parent.value * parent.visits + value) / (parent.visits + 1)
+            parent.visits += 1
+            node.visits_from_parent += 1
+    visits, _ = root.child_stats()
+    action = int(np.argmax(ref_score(visits.max(), gumbel, root)))
+    policy = _softmax(np.where(np.isfinite(root.logits), root.logits + ref_sigma(root), -np.inf))
+    return action, visits, policy, root.value
+
+
+def _positions():
+    rng = random.Random(11)
+    sfens = [STARTPOS] + [p["sfen"] for p in load_perft_positions()][:6]
+    for _ in range(6):
+        board = cshogi.Board(STARTPOS)
+        for _ in range(rng.randrange(20, 80)):
+            moves = list(board.legal_moves)
+            if not moves:
+                break
+            board.push(rng.choice(moves))
+        if list(board.legal_moves):
+            sfens.append(board.sfen())
+    sfens.append("4k4/9/4P4/9/9/9/9/9/4K4 b G 1")  # mate in one
+    sfens.append("8k/9/8P/9/9/9/9/9/K8 b 2G 1")
+    return sfens
+
+
+@pytest.mark.parametrize("simulations, considered", [(1, 4), (4, 16), (16, 4), (32, 16),
+                                                     (48, 1), (40, 64)])
+def test_search_matches_the_reference(simulations, considered):
+    sfens = _positions()
+    state = from_sfen(sfens)
+    generator = torch.Generator().manual_seed(simulations)
+    out = search(state, ours_evaluate, generator, simulations=simulations,
+                 max_considered=considered, impasse=False)
+    # the same noise for the reference: search draws it first, from the same generator
+    again = torch.Generator().manual_seed(simulations)
+    u = torch.rand((len(sfens), A), generator=again, dtype=torch.float64)
+    gumbel = (-torch.log(-torch.log(u.clamp(min=1e-20, max=1 - 1e-7)))).numpy()
+    for i, sfen in enumerate(sfens):
+        action, visits, policy, value = ref_search(sfen, gumbel[i], simulations, considered)
+        assert out["visits"][i].tolist() == visits.astype(int).tolist(), (sfen, i)
+        assert int(out["action"][i]) == action, sfen
+        # our material_balance sums in float32, the reference in float64: agreement to ~1e-6
+        np.testing.assert_allclose(out["policy"][i].numpy(), policy, atol=1e-5, rtol=0)
+        assert float(out["value"][i]) == pytest.approx(value, abs=1e-6)
+
+
+def test_sequential_halving_table_is_mctx_s():
+    # mctx's docstring example: 16 simulations over 4 considered actions
+    table = considered_visits_table(4, 16)
+    assert table[4].tolist() == ref_sequence(4, 16)
+    assert table[4].tolist()[:8] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert table[1].tolist() == list(range(16))
