@@ -6,6 +6,7 @@ the same verified way (`weights_only=True`, checksum, format and shape checks).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ._errors import first_line
@@ -69,6 +70,24 @@ def evaluate_position(net, state: TensorDict):
     """(log-probabilities over legal labels [B, 2187], value for the side to move [B])."""
     logits, value = net(observe(state))
     return masked_log_softmax(logits.float(), state["legal_mask"]), value.float().squeeze(-1)
+
+
+def network_evaluate(net):
+    """The network as search's evaluator: (log-probabilities, value for the side to move)."""
+    return partial(evaluate_position, net)
+
+
+@torch.no_grad()
+def search_moves(net, state: TensorDict, generator: torch.Generator | None, simulations: int,
+                 max_considered: int = 16, impasse: bool = True, stop=None) -> TensorDict:
+    """Gumbel search with the network from every position (search/gumbel.py's outputs);
+    `stop()` may end it early."""
+    from .search.gumbel import search
+
+    if generator is None:
+        generator = torch.Generator(device=state.device).manual_seed(0)
+    return search(state, network_evaluate(net), generator, simulations=simulations,
+                  max_considered=max_considered, impasse=impasse, stop=stop)
 
 
 def choose_moves(net, state: TensorDict, temperature: float = 0.0,

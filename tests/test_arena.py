@@ -424,7 +424,7 @@ def test_elo_edge_cases():
 def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
     out = tmp_path / "ev"
     code = cli.main(["eval", "--agent", str(tiny_run), "--opponent", "random", "--games", "4",
-                     "--max-plies", "40", "--out", str(out), "--seed", "1"])
+                     "--max-plies", "40", "--openings", "none", "--out", str(out), "--seed", "1"])
     assert code == 0
     text = capsys.readouterr()
     assert "vs random: W" in text.out and "relative to random = 0" in text.out
@@ -438,7 +438,7 @@ def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
                                       .read_text())[0]
         assert [cshogi.move_to_usi(m) for m in single.moves] == list(r.moves)
     agent = records[0].black
-    assert [r.black == agent for r in records] == [True, True, False, False]
+    assert [r.black == agent for r in records] == [True, False, True, False]  # pairs
     parsed = CSA.Parser.parse_str((out / "games.csa").read_text())
     assert len(parsed) == 4 and len(list((out / "csa").glob("*.csa"))) == 4
     assert len(list((out / "kif").glob("game_*.kif"))) == 4
@@ -452,7 +452,7 @@ def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
 
     # Default output directory: the agent's run dir / eval / <date-time>.
     assert cli.main(["eval", "--agent", str(tiny_run), "--opponent", "greedy", "--games", "2",
-                     "--max-plies", "8"]) == 0
+                     "--max-plies", "8", "--openings", "none"]) == 0
     assert len(list((tiny_run / "eval").glob("*/games.jsonl"))) == 1
 
 

@@ -6,6 +6,7 @@ Every test uses its own tiny checkpoint (one PPO update of a 1x8 network), never
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import random
@@ -139,7 +140,7 @@ def test_scripted_session_over_a_pipe(run_dir):
         assert hello[1] == "id author keisei_fn developers"
         declared = {m[1] for line in hello if (m := re.match(r"option name (\S+) type ", line))}
         assert {"USI_Ponder", "Temperature", "Search", "Device"} <= declared
-        assert "option name Search type combo default none var none var 1ply" in hello
+        assert "option name Search type combo default none var none var 1ply var gumbel" in hello
 
         _send(proc, "isready")
         assert _read_until(lines, "readyok")[-1] == "readyok"
@@ -153,7 +154,7 @@ def test_scripted_session_over_a_pipe(run_dir):
         assert move in cshogi_legal(board_after(["7g7f", "3c3d"]))
         assert "info depth 1 score cp" in answer[-2] and answer[-2].endswith(f"pv {move}")
 
-        # An illegal move (no pawn on 7g any more): reported, the previous position kept.
+        # An illegal move (no pawn on 7g any more): reported, and no move for an old position.
         moved = "lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL b - 1"
         _send(proc, f"position sfen {moved} moves 7g7f")
         assert "illegal USI move '7g7f'" in _read_until(lines, "info string error")[-1]
@@ -161,6 +162,9 @@ def test_scripted_session_over_a_pipe(run_dir):
         assert "info string error" in _read_until(lines, "info string")[-1]
         _send(proc, "frobnicate now")
         assert "unknown command 'frobnicate'" in _read_until(lines, "info string")[-1]
+        _send(proc, "go byoyomi 1000")
+        assert _read_until(lines, "bestmove")[-1] == "bestmove resign"
+        _send(proc, "position startpos moves 7g7f 3c3d")
         _send(proc, "setoption name Search value 1ply")
         _send(proc, "go byoyomi 1000")
         move = _read_until(lines, "bestmove")[-1].split()[1]
@@ -390,7 +394,7 @@ def test_parse_go_and_time_budget():
     fischer = ue.parse_go("btime 60000 wtime 60000 binc 3000 winc 3000".split())
     assert ue.move_budget_s(fischer, 1, 0) == pytest.approx((2000 + 3000) / 2000)
     assert ue.parse_go("ponder btime 1 wtime 2 byoyomi 3".split()).ponder
-    assert ue.parse_go("nodes 100 depth 3".split()) == ue.GoParams()
+    assert ue.parse_go("nodes 100 depth 3".split()) == ue.GoParams(nodes=100)
     for bad in (["btime"], ["btime", "x"], ["sideways"]):
         with pytest.raises(ValueError, match="go: "):
             ue.parse_go(bad)
@@ -458,7 +462,9 @@ def test_session_protocol_in_process(session):
     s, out = feed(session, "position startpos moves 7g7f", "position startpos moves 7g7f 7g7f",
                   "go byoyomi 1000")
     assert out[0].startswith("info string error: move 2: illegal USI move '7g7f'")
-    assert s.position.moves == ("7g7f",)  # the previous position stays
+    # no answer for the previous position, which the GUI has left: a resignation, said why
+    assert "the last position command was rejected" in out[1] and out[-1] == "bestmove resign"
+    s, out = feed(s, "position startpos moves 7g7f", "go byoyomi 1000")  # a good one clears it
     assert out[-1].split()[1] in cshogi_legal(board_after(["7g7f"]))
 
     s, out = feed(s, "go infinite", "isready")
@@ -571,3 +577,63 @@ def test_fuzzed_command_lines_never_crash_the_engine(session, lines):
         assert move in cshogi_legal(board)
         board.push_usi(move)
     assert to_sfen(s.position.state)[0].split()[:3] == board.sfen().split()[:3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Gumbel search in the engine
+
+
+def _info_fields(line: str) -> dict:
+    words = line.split()
+    fields = {}
+    for key in ("depth", "seldepth", "multipv", "nodes", "nps", "time"):
+        if key in words:
+            fields[key] = int(words[words.index(key) + 1])
+    i = words.index("score")
+    fields["score"] = (words[i + 1], int(words[i + 2]))
+    fields["pv"] = words[words.index("pv") + 1:]
+    return fields
+
+
+def test_gumbel_search_reports_lines_a_gui_can_show(session):
+    moves = ["7g7f", "3c3d"]
+    s, out = feed(session, "setoption name Search value gumbel",
+                  "setoption name Simulations value 48", "setoption name MultiPV value 3",
+                  "position startpos moves " + " ".join(moves), "go btime 0 wtime 0 byoyomi 60000")
+    infos = [_info_fields(line) for line in out if line.startswith("info depth")]
+    assert [f["multipv"] for f in infos] == [1, 2, 3]
+    best = out[-1].split()[1]
+    assert infos[0]["pv"][0] == best and len({f["pv"][0] for f in infos}) == 3
+    for f in infos:
+        assert f["nodes"] == 48 and f["depth"] == len(f["pv"]) <= f["seldepth"]
+        assert f["score"][0] == "cp" and f["time"] >= 1 and f["nps"] > 0
+        board = board_after(moves)
+        for move in f["pv"]:  # every variation is a legal line, by cshogi
+            assert move in cshogi_legal(board), (f["pv"], move)
+            board.push_usi(move)
+    s, out = feed(s, "go nodes 5")
+    assert _info_fields(out[0])["nodes"] == 5
+
+
+def test_gumbel_search_proves_a_mate_in_one(session):
+    s, out = feed(session, "setoption name Search value gumbel",
+                  "setoption name Simulations value 32", f"position sfen {MATE_IN_ONE}",
+                  "go byoyomi 60000")
+    assert "score mate 1" in out[0]
+    assert board_after([out[-1].split()[1]], MATE_IN_ONE).is_game_over()
+
+
+def test_simulations_follow_the_clock():
+    options = ue.Options(checkpoint="x", search="gumbel", simulations=800)
+    assert ue.simulations_for(options, ue.GoParams(), None, 300.0) == 800
+    assert ue.simulations_for(options, ue.GoParams(nodes=100), None, 300.0) == 100
+    assert ue.simulations_for(options, ue.GoParams(byoyomi=1000), 0.5, 300.0) == 150
+    assert ue.simulations_for(options, ue.GoParams(byoyomi=1), 0.0, 300.0) == 1
+
+
+def test_value_to_centipawns():
+    assert ue.value_to_cp(0.0) == 0
+    assert ue.value_to_cp(0.5) == round(756 * math.log(3)) == -ue.value_to_cp(-0.5)
+    assert ue.value_to_cp(1.0) == 30000 and ue.value_to_cp(-1.0) == -30000
+    values = [-0.99, -0.5, -0.1, 0.0, 0.2, 0.7, 0.999]
+    assert [ue.value_to_cp(v) for v in values] == sorted(ue.value_to_cp(v) for v in values)

@@ -11,6 +11,8 @@ Spec syntax (also in docs/arena.md):
                                    by a 2-ply material search
   PATH                             a checkpoint file, or a run directory (its newest checkpoint);
                                    our agent, argmax of the policy
+  PATH@sims=N[,considered=M]       our agent with Gumbel search: N simulations, M moves
+                                   considered at the root (default 16)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -96,6 +98,9 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
     path = Path(spec)
     if path.exists():
         return _agent(path, device)
+    base, at, options = spec.rpartition("@")
+    if at and Path(base).exists():
+        return _agent(Path(base), device, **_search_options(spec, options))
     if "/" in spec or spec.endswith(".pt"):  # meant as a checkpoint: say it as play and usi do
         raise ValueError(f"checkpoint not found: {spec}")
     raise ValueError(f"unknown player {spec!r}: expected random, greedy, gnushogi:DEPTH[:SECONDS]"
@@ -151,11 +156,32 @@ def _usi(command: str, timeout: float, think_ms: int) -> EngineSpec:
     return EngineSpec(f"usi:{command}", argv, "usi", timeout=timeout, think_ms=think_ms)
 
 
-def _agent(path: Path, device) -> Player:
+_SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered"}
+
+
+def _search_options(spec: str, options: str) -> dict:
+    """`sims=N[,considered=M]` after a checkpoint's `@`."""
+    found = {}
+    for item in options.split(","):
+        key, eq, value = item.partition("=")
+        if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
+            raise ValueError(f"bad player spec {spec!r}: after '@' expected sims=N[,considered=M]"
+                             f" with whole numbers >= 1, e.g. runs/mine@sims=64")
+        found[_SEARCH_KEYS[key]] = int(value)
+    if "simulations" not in found:
+        raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
+    return found
+
+
+def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     net, _ = load_agent(ckpt, device=device)
+    if simulations:
+        name = f"{ckpt}@sims={simulations}" + (f",considered={max_considered}"
+                                               if max_considered != 16 else "")
+        return search_player(name, net, simulations, max_considered)
     return agent_player(str(ckpt), net)
 
 
@@ -165,7 +191,19 @@ def agent_player(name: str, net, temperature: float = 0.0) -> Player:
     return Player(name, choose=partial(_agent_choose, net, temperature))
 
 
+def search_player(name: str, net, simulations: int, max_considered: int = 16) -> Player:
+    """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
+    run side by side, the noise from the match's generator."""
+    return Player(name, choose=partial(_search_choose, net, simulations, max_considered))
+
+
 def _agent_choose(net, temperature, state, generator):
     from ..agent import choose_moves
 
     return choose_moves(net, state, temperature, generator)
+
+
+def _search_choose(net, simulations, max_considered, state, generator):
+    from ..agent import search_moves
+
+    return search_moves(net, state, generator, simulations, max_considered)["action"]

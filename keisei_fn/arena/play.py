@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from ..agent import choose_moves, evaluate_position
+from ..agent import choose_moves, evaluate_position, search_moves
 from ..shogi import Reason, action_to_usi, initial_state, step, to_sfen, usi_to_action
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
 from .records import GameRecord, _parse_sfen, to_csa, usi_position
@@ -92,6 +92,28 @@ def agent_move(net, state, temperature: float = 0.0,
     _, value = evaluate_position(net, state)
     action = choose_moves(net, state, temperature, generator)
     return action_to_usi(state, action)[0], float(value[0])
+
+
+def candidates(net, state, simulations: int = 0, generator: torch.Generator | None = None,
+               top: int = 3) -> tuple[str, float, list[str]]:
+    """(the move, the value for the side to move, `top` candidate descriptions): the policy's
+    favourites with their probabilities, or with `simulations`, the Gumbel search's moves
+    with visits and values (the search's move first)."""
+    if simulations <= 0:
+        log_probs, value = evaluate_position(net, state)
+        best = log_probs[0].topk(min(top, int(state["legal_mask"].sum()))).indices
+        names = action_to_usi(state.expand(len(best)), best)
+        probs = log_probs[0, best].exp().tolist()
+        return names[0], float(value[0]), [f"{n} {100 * p:.0f}%" for n, p in zip(names, probs)]
+    out = search_moves(net, state, generator, simulations)
+    visits, q = out["visits"][0], out["q"][0]
+    action = int(out["action"][0])
+    order = [action] + [a for a in visits.argsort(descending=True).tolist()
+                        if visits[a] > 0 and a != action][:top - 1]
+    names = action_to_usi(state.expand(len(order)), torch.tensor(order))
+    lines = [f"{n} {int(visits[a])} visits, value {float(q[a]):+.2f}"
+             for n, a in zip(names, order)]
+    return names[0], float(out["value"][0]), lines
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -213,7 +235,8 @@ def render_game(game: Game, letters: str = "western") -> Text:
 
 def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
          letters: str = "western", temperature: float = 0.0,
-         generator: torch.Generator | None = None, agent_name: str = "agent") -> Game:
+         generator: torch.Generator | None = None, agent_name: str = "agent",
+         simulations: int = 0) -> Game:
     """Play until `quit` or end of input; returns the final game (finished or not)."""
     def say(msg: str) -> None:  # plain text: USI like "P*5e" and '[' must not be rich markup
         console.print(msg, markup=False, highlight=False)
@@ -221,8 +244,14 @@ def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
     shown = None
     while True:
         if game.ending is None and side_to_move(game) != game.human:
-            usi, value = agent_move(net, position(game), temperature, generator)
-            say(f"agent plays {usi} (eval {value:+.2f})")
+            if simulations or temperature <= 0:
+                usi, value, lines = candidates(net, position(game), simulations, generator)
+                say(f"agent plays {usi} (eval {value:+.2f}"
+                    + (f", {simulations} simulations" if simulations else "")
+                    + "); candidates: " + "; ".join(lines))
+            else:
+                usi, value = agent_move(net, position(game), temperature, generator)
+                say(f"agent plays {usi} (eval {value:+.2f})")
             game = push_move(game, usi)
             continue
         if game is not shown:  # the board once per human turn, and once at the end

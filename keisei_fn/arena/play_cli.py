@@ -21,6 +21,9 @@ def register(subparsers) -> None:
                    help="piece names: western (P L N S G B R K, +P) or japanese (歩 香 ... 龍)")
     p.add_argument("--temperature", type=float, default=0.0,
                    help="0: the agent plays its best move; > 0: it samples")
+    p.add_argument("--simulations", type=int, default=0,
+                   help="the agent searches (Gumbel search of N simulations) and shows its "
+                        "candidates with visits and values; 0: its policy's move")
     p.add_argument("--seed", type=int, default=0, help="seed of sampled moves")
     p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw)")
     p.add_argument("--device", default="cpu", help="torch device of the network")
@@ -30,6 +33,8 @@ def register(subparsers) -> None:
 def _play(args) -> None:
     if args.temperature < 0:
         raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.simulations < 0:
+        raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
     if args.max_plies < 1:
         raise ValueError(f"--max-plies must be >= 1, got {args.max_plies}")
     import torch
@@ -57,4 +62,5 @@ def _play(args) -> None:
     game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     play(net, game, console.input, console, letters=args.letters,
-         temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint))
+         temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint),
+         simulations=args.simulations)

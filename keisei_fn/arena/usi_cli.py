@@ -18,8 +18,13 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device of the network (USI option Device)")
     p.add_argument("--temperature", default="0",
                    help="0: the best move; > 0: sample moves (USI option Temperature)")
-    p.add_argument("--search", default="none", metavar="{none,1ply}",
-                   help="none: the policy's move; 1ply: value-guided 1-ply search (USI option Search)")
+    p.add_argument("--search", default=None, metavar="{none,1ply,gumbel}",
+                   help="none: the policy's move; 1ply: value-guided 1-ply search; gumbel: Gumbel "
+                        "search (USI option Search; default none, gumbel with --simulations)")
+    p.add_argument("--simulations", default=None, metavar="N",
+                   help="Gumbel search of N simulations, fewer when the clock is short (USI "
+                        "option Simulations; implies --search gumbel)")
+    p.add_argument("--multipv", default="1", help="candidate lines reported (USI option MultiPV)")
     p.add_argument("--seed", default="0", help="seed of sampled moves (USI option Seed)")
     p.set_defaults(run=_usi)
 
@@ -29,8 +34,12 @@ def _usi(args) -> None:
 
     # The flags go through the USI options' own parsers: one set of checks, the same messages.
     options = Options(checkpoint=args.checkpoint)
-    for name, value in (("Device", args.device), ("Temperature", args.temperature),
-                        ("Search", args.search), ("Seed", args.seed)):
+    search = args.search or ("gumbel" if args.simulations is not None else "none")
+    settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
+                ("Seed", args.seed), ("MultiPV", args.multipv)]
+    if args.simulations is not None:
+        settings.append(("Simulations", args.simulations))
+    for name, value in settings:
         options = set_option(options, name, value)
     import sys
     import time

@@ -3,9 +3,10 @@
 One explicit carry, `Session` (options, loaded agent, position, RNG, an answer held back), goes
 through `handle_line`, which returns the next one; output goes through a `write(line)` callable.
 The rules engine and the network do the work with batch 1: `position` steps the engine through
-the game's moves, `go` evaluates the policy (`Search=none`) or every legal successor in batches
-(`Search=1ply`). Both take milliseconds, so `go` answers at once; with `go infinite`/`go ponder`
-the answer is held until `stop`/`ponderhit`, as the protocol requires.
+the game's moves, `go` evaluates the policy (`Search=none`), every legal successor in batches
+(`Search=1ply`), or runs a Gumbel search of `Simulations` (`Search=gumbel`, fewer when the clock
+says so: the last search's simulations/s sizes the next). With `go infinite`/`go ponder` the
+answer is held until `stop`/`ponderhit`, as the protocol requires.
 
 stdin is read by a thread (`stdin_lines`), so a `stop` arriving during a search cuts it short.
 """
@@ -25,15 +26,22 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import evaluate_position, load_agent
+from ..search.gumbel import principal_variation
 from ..shogi import STARTPOS_SFEN, action_to_usi, declarable, from_sfen, step, usi_to_action
 from ..models import gumbel_sample, masked_log_softmax
 
-SEARCHES = ("none", "1ply")
+SEARCHES = ("none", "1ply", "gumbel")
+# A value v for the side to move is read as a win probability w = (1 + v) / 2 and reported as
+# centipawns 756 ln(w / (1 - w)), the scale dlshogi reports (its "eval_coef"); +-30000 caps it.
+CP_PER_LOGIT = 756.0
+_MAX_CP = 30000
+_FIRST_RATE = 100.0  # simulations/s assumed before the first search measured this machine
 # Plies of history room past the moves given: a GUI resends the whole game before every `go`, and
 # with room to spare the next `position` only plays the new moves (see `parse_position`).
 HISTORY_SLACK = 256
 SEARCH_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
 _MAX_NETWORK_DELAY_MS = 10_000
+_MAX_SIMULATIONS = 20_000  # the tree holds ~70 KB a simulation
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,12 @@ class Options:
     temperature: float = 0.0
     """0: the best move; > 0: sample with probabilities ~ exp(score / temperature)."""
     search: str = "none"
-    """'none': the policy's move; '1ply': the successor with the best value (exact if terminal)."""
+    """'none': the policy's move; '1ply': the successor with the best value (exact if terminal);
+    'gumbel': Gumbel search (search/gumbel.py) of `simulations`, fewer if the clock says so."""
+    simulations: int = 64
+    considered: int = 16
+    """moves Sequential Halving considers at the root"""
+    multipv: int = 1
     seed: int = 0
     network_delay_ms: int = 120
     """Time kept back from every move's budget for the GUI's and the pipe's latency."""
@@ -77,6 +90,16 @@ class GoParams:
     movetime: int | None = None
     infinite: bool = False
     ponder: bool = False
+    nodes: int | None = None  # gumbel search: at most this many simulations
+
+
+@dataclass(frozen=True)
+class Line:
+    """One candidate of a search: its move's value for the mover and its principal variation."""
+    score: float               # in [-1, 1]
+    pv: tuple[str, ...]
+    visits: int = 0
+    mate: bool = False         # the first move checkmates (ends the game with a win) at once
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,10 @@ class Decision:
     mate: bool = False         # the move checkmates at once
     evaluated: int = 0         # successors scored by the 1-ply search
     candidates: int = 0        # legal moves
+    lines: tuple[Line, ...] = ()  # best first (gumbel search); empty: just `move`
+    nodes: int = 0             # simulations of the gumbel search
+    seldepth: int = 1
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,8 @@ class Session:
     generator: torch.Generator
     pending: Decision | None = None  # held back by `go infinite`/`go ponder` until stop/ponderhit
     quit: bool = False
+    rate: float = _FIRST_RATE  # simulations/s of the last gumbel search: sizes the next one
+    rejected: str | None = None  # why the last `position` failed: `go` must not use an old one
 
 
 class Io(NamedTuple):
@@ -229,14 +258,80 @@ def decide(net, state: TensorDict, options: Options, generator: torch.Generator 
         return Decision("resign", -1.0)
     if options.search == "1ply":
         return search_1ply(net, state, options.temperature, generator, out_of_time)
+    if options.search == "gumbel":
+        return gumbel_decision(net, state, options, generator, options.simulations, out_of_time)
     return policy_move(net, state, options.temperature, generator)
+
+
+def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.Generator | None,
+                    simulations: int, out_of_time: Callable[[], bool] = lambda: False
+                    ) -> Decision:
+    """Gumbel search of `state` [1]: its move, and `options.multipv` lines ranked by visits."""
+    from ..agent import search_moves
+
+    started = time.monotonic()
+    mate = mate_in_one(state)
+    if mate is not None:  # proven by the rules: no search can do better
+        return Decision(mate, 1.0, mate=True, candidates=int(state["legal_mask"].sum()),
+                        lines=(Line(1.0, (mate,), 0, True),), nodes=0, seldepth=1,
+                        seconds=time.monotonic() - started)
+    out = search_moves(net, state, generator, simulations, options.considered, stop=out_of_time)
+    seconds = time.monotonic() - started
+    tree = out["tree"]
+    visits = out["visits"][0]
+    q = out["q"][0]
+    action = int(out["action"][0])
+    ranked = [action] + [a for a in visits.argsort(descending=True, stable=True).tolist()
+                         if visits[a] > 0 and a != action]
+    lines = []
+    for a in ranked[:max(1, options.multipv)]:
+        labels = principal_variation(tree, torch.tensor([a]))[0].tolist()
+        child = int(tree["children_index"][0, 0, a])
+        mate = bool(tree["terminal"][0, child]) and float(tree["children_rewards"][0, 0, a]) > 0
+        lines.append(Line(float(q[a]), tuple(pv_moves(tree, labels)), int(visits[a]), mate))
+    return Decision(lines[0].pv[0], float(out["value"][0]), mate=lines[0].mate,
+                    candidates=int(state["legal_mask"].sum()), lines=tuple(lines),
+                    nodes=int(out["simulations"][0]), seldepth=tree_depth(tree),
+                    seconds=seconds)
+
+
+def mate_in_one(state: TensorDict) -> str | None:
+    """A move of `state` [1] that wins at once by the rules (mate, or the opponent's perpetual
+    check ending), found by one batched step of every legal move; None if there is none."""
+    legal = state["legal_mask"][0].nonzero().squeeze(1)
+    after = step(state.expand(len(legal)).clone(), legal)
+    wins = (after["terminated"] & (after["reward"] > 0)).nonzero().squeeze(1)
+    return action_to_usi(state, legal[wins[:1]])[0] if len(wins) else None
+
+
+def pv_moves(tree, labels: list[int]) -> list[str]:
+    """USI moves of a variation given as labels from the root of game 0 of `tree`."""
+    moves, node = [], 0
+    for label in labels:
+        if label < 0 or node < 0:
+            break
+        state = tree["state"][0, node:node + 1]
+        moves.append(action_to_usi(state, torch.tensor([label]))[0])
+        node = int(tree["children_index"][0, node, label])
+    return moves
+
+
+def tree_depth(tree) -> int:
+    """The deepest expanded node's depth in game 0's tree (the root has depth 0)."""
+    parents = tree["parents"][0].tolist()
+    depth = [0] * len(parents)
+    for n in range(1, len(parents)):
+        if parents[n] >= 0:
+            depth[n] = depth[parents[n]] + 1
+    return max(depth)
 
 
 _GO_NUMBERS = ("btime", "wtime", "byoyomi", "binc", "winc", "movetime", "nodes", "depth")
 
 
 def parse_go(args: list[str]) -> GoParams:
-    """GoParams of a `go` command's arguments; `nodes`/`depth` are accepted (we search depth 1)."""
+    """GoParams of a `go` command's arguments; `depth` is accepted and ignored, `nodes` caps the
+    gumbel search's simulations."""
     values, flags, i = {}, {}, 0
     while i < len(args):
         key = args[i]
@@ -250,9 +345,9 @@ def parse_go(args: list[str]) -> GoParams:
             i += 2
         else:
             raise ValueError(f"go: unknown parameter {key!r}")
-    values.pop("nodes", None)
     values.pop("depth", None)
-    return GoParams(**values, **flags)
+    nodes = values.pop("nodes", None)
+    return GoParams(**values, **flags, nodes=nodes)
 
 
 def move_budget_s(go: GoParams, side: int, network_delay_ms: int) -> float | None:
@@ -275,9 +370,45 @@ def move_budget_s(go: GoParams, side: int, network_delay_ms: int) -> float | Non
     return max(allowed - network_delay_ms, 0) / 2000
 
 
+def value_to_cp(value: float) -> int:
+    """Centipawns of a value in [-1, 1] for the side to move (CP_PER_LOGIT)."""
+    if abs(value) >= 1.0:
+        return _MAX_CP if value > 0 else -_MAX_CP
+    w = (1.0 + value) / 2.0
+    return int(max(-_MAX_CP, min(_MAX_CP, round(CP_PER_LOGIT * math.log(w / (1.0 - w))))))
+
+
+def simulations_for(options: Options, go: GoParams, budget_s: float | None, rate: float) -> int:
+    """Simulations of the next gumbel search: `Simulations`, fewer when `go nodes` or the
+    clock (`budget_s` at the last search's rate) allows fewer; at least 1. The search also
+    stops at the deadline, should the rate have dropped."""
+    n = options.simulations
+    if go.nodes is not None:
+        n = min(n, go.nodes)
+    if budget_s is not None:
+        n = min(n, int(rate * budget_s))
+    return max(1, n)
+
+
 def info_line(decision: Decision) -> str:
-    score = "mate 1" if decision.mate else f"cp {round(decision.score * 1000)}"
+    score = "mate 1" if decision.mate else f"cp {value_to_cp(decision.score)}"
     return f"info depth 1 score {score} pv {decision.move}"
+
+
+def info_lines(decision: Decision) -> list[str]:
+    """The `info` lines of an answer: one per MultiPV line after a gumbel search."""
+    if not decision.lines:
+        return [info_line(decision)]
+    ms = max(1, round(decision.seconds * 1000))
+    nps = round(decision.nodes / max(decision.seconds, 1e-6))
+    out = []
+    for k, line in enumerate(decision.lines, 1):
+        score = "mate 1" if line.mate else f"cp {value_to_cp(line.score)}"
+        multipv = f" multipv {k}" if len(decision.lines) > 1 else ""
+        out.append(f"info depth {len(line.pv)} seldepth {decision.seldepth}{multipv} "
+                   f"score {score} nodes {decision.nodes} nps {nps} time {ms} "
+                   f"pv {' '.join(line.pv)}")
+    return out
 
 
 def _first_legal(state: TensorDict) -> str:
@@ -343,6 +474,9 @@ _OPTION_FIELDS = {
     "Temperature": ("temperature", _parse_temperature),
     "Seed": ("seed", _int_parser(0, 2**31 - 1)),
     "NetworkDelay": ("network_delay_ms", _int_parser(0, _MAX_NETWORK_DELAY_MS)),
+    "Simulations": ("simulations", _int_parser(1, _MAX_SIMULATIONS)),
+    "ConsideredMoves": ("considered", _int_parser(1, 600)),
+    "MultiPV": ("multipv", _int_parser(1, 600)),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
 
@@ -360,6 +494,10 @@ def option_lines(options: Options) -> list[str]:
         f"option name Seed type spin default {o.seed} min 0 max {2**31 - 1}",
         f"option name NetworkDelay type spin default {o.network_delay_ms} min 0 "
         f"max {_MAX_NETWORK_DELAY_MS}",
+        f"option name Simulations type spin default {o.simulations} min 1 "
+        f"max {_MAX_SIMULATIONS}",
+        f"option name ConsideredMoves type spin default {o.considered} min 1 max 600",
+        f"option name MultiPV type spin default {o.multipv} min 1 max 600",
     ]
 
 
@@ -465,8 +603,14 @@ def _setoption(session: Session, rest: str, io: Io) -> Session:
 
 
 def _position(session: Session, rest: str, io: Io) -> Session:
-    # On error the previous position stays: the GUI learns of it from the info string.
-    return replace(session, position=parse_position(rest.split(), session.position))
+    # On error the next `go` must not answer for the previous position (the GUI would play that
+    # move in another one): it is remembered as rejected until a `position` succeeds.
+    try:
+        position = parse_position(rest.split(), session.position)
+    except ValueError as err:
+        io.write(f"info string error: {_one_line(err)}")
+        return replace(session, rejected=_one_line(err))
+    return replace(session, position=position, rejected=None)
 
 
 def _go(session: Session, rest: str, io: Io) -> Session:
@@ -481,22 +625,34 @@ def _go(session: Session, rest: str, io: Io) -> Session:
         go = GoParams(movetime=1000)
     session = ensure_agent(session, io)
     state = session.position.state
-    if session.agent is None:
+    if session.rejected is not None:
+        io.write(f"info string error: no position to search: the last position command was "
+                 f"rejected ({session.rejected}); resigning rather than answering for another "
+                 f"position")
+        decision = Decision("resign", -1.0)
+    elif session.agent is None:
         decision = Decision(_first_legal(state), 0.0)
     else:
         io.interrupt.clear()
         side = int(state["side_to_move"][0])
         budget = move_budget_s(go, side, session.options.network_delay_ms)
         deadline = math.inf if budget is None else time.monotonic() + budget
+        options = session.options
+        if options.search == "gumbel":
+            options = replace(options, simulations=simulations_for(options, go, budget,
+                                                                   session.rate))
         try:
             decision = decide(session.agent.net, state.to(session.agent.device),
-                              session.options, session.generator,
+                              options, session.generator,
                               lambda: time.monotonic() > deadline or io.interrupt.is_set())
         except Exception as err:  # noqa: BLE001 - a GUI left without a bestmove hangs
             io.write(f"info string error: search failed: {_one_line(err)}")
             decision = Decision(_first_legal(state), 0.0)
+        if decision.nodes > 8 and decision.seconds > 0:
+            session = replace(session, rate=decision.nodes / decision.seconds)
     if decision.move not in ("resign", "win"):
-        io.write(info_line(decision))
+        for line in info_lines(decision):
+            io.write(line)
     if session.options.search == "1ply" and decision.evaluated < decision.candidates \
             and not decision.mate:
         io.write(f"info string 1ply: scored {decision.evaluated} of {decision.candidates} moves "

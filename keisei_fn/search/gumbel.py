@@ -31,6 +31,7 @@ and backs up along all B paths at once.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -47,27 +48,31 @@ UNVISITED = -1
 ROOT = 0
 
 
+@functools.lru_cache(maxsize=256)
+def considered_visits(considered: int, simulations: int) -> tuple[int, ...]:
+    """The visit count a root move must have to be chosen at each simulation when `considered`
+    moves are considered (Sequential Halving; mctx's get_sequence_of_considered_visits)."""
+    if considered <= 1:
+        return tuple(range(simulations))
+    log2max = int(math.ceil(math.log2(considered)))
+    sequence: list[int] = []
+    visits = [0] * considered
+    m = considered
+    while len(sequence) < simulations:
+        extra = max(1, int(simulations / (log2max * m)))
+        for _ in range(extra):
+            sequence.extend(visits[:m])
+            for i in range(m):
+                visits[i] += 1
+        m = max(2, m // 2)
+    return tuple(sequence[:simulations])
+
+
 def considered_visits_table(max_considered: int, simulations: int) -> torch.Tensor:
-    """long [max_considered + 1, simulations]: row m is the visit count an action must have to
-    be chosen at each simulation when m actions are considered (Sequential Halving)."""
-    rows = []
-    for m in range(max_considered + 1):
-        if m <= 1:
-            rows.append(list(range(simulations)))
-            continue
-        log2max = int(math.ceil(math.log2(m)))
-        sequence: list[int] = []
-        visits = [0] * m
-        considered = m
-        while len(sequence) < simulations:
-            extra = max(1, int(simulations / (log2max * considered)))
-            for _ in range(extra):
-                sequence.extend(visits[:considered])
-                for i in range(considered):
-                    visits[i] += 1
-            considered = max(2, considered // 2)
-        rows.append(sequence[:simulations])
-    return torch.tensor(rows, dtype=torch.long)
+    """long [max_considered + 1, simulations]: row m is `considered_visits(m, simulations)`
+    (mctx's get_table_of_considered_visits)."""
+    return torch.tensor([considered_visits(m, simulations) for m in range(max_considered + 1)],
+                        dtype=torch.long)
 
 
 def new_tree(root: TensorDictBase, logits: torch.Tensor, value: torch.Tensor,
@@ -144,13 +149,11 @@ def _score_considered(considered_visit, gumbel, logits, sigma_q, visits) -> torc
     return torch.where(legal, score, -torch.inf)
 
 
-def _root_action(tree, rows, gumbel, table, max_considered: int) -> torch.Tensor:
+def _root_action(tree, rows, gumbel, schedule) -> torch.Tensor:
     logits = tree["children_prior_logits"][rows, ROOT]
     visits = tree["children_visits"][rows, ROOT]
-    legal_count = (logits > -torch.inf).sum(-1)
-    considered = legal_count.clamp(max=max_considered)
-    index = visits.sum(-1).clamp(max=table.shape[1] - 1)
-    considered_visit = table[considered, index]
+    index = visits.sum(-1, keepdim=True).clamp(max=schedule.shape[1] - 1)
+    considered_visit = schedule.gather(1, index).squeeze(1)
     sigma_q = completed_qvalues(tree, rows, ROOT)
     return _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
 
@@ -163,14 +166,14 @@ def _interior_action(tree, rows, node) -> torch.Tensor:
     return torch.where(logits > -torch.inf, score, -torch.inf).argmax(-1)
 
 
-def _simulate(tree, gumbel, table, max_considered: int):
+def _simulate(tree, gumbel, schedule):
     """Walk down every tree from the root: (parent node, move) of the node to expand, and the
     leaf node reached (UNVISITED when a new node is needed, else a finished position)."""
     b = tree.batch_size[0]
     device = gumbel.device
     rows = torch.arange(b, device=device)
     node = torch.zeros(b, dtype=torch.long, device=device)
-    action = _root_action(tree, rows, gumbel, table, max_considered)
+    action = _root_action(tree, rows, gumbel, schedule)
     going = torch.ones(b, dtype=torch.bool, device=device)
     parent = node.clone()
     leaf = torch.full((b,), UNVISITED, dtype=torch.long, device=device)
@@ -212,14 +215,17 @@ def _backward(tree, rows, leaf) -> None:
 
 def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator, *,
            simulations: int = 16, max_considered: int = 16, gumbel_scale: float = 1.0,
-           impasse: bool = True) -> TensorDict:
+           impasse: bool = True, stop: Callable[[], bool] | None = None) -> TensorDict:
     """Gumbel search from each (unfinished) root position.
+
+    `stop()`, asked before every simulation after the first, ends the search early (a clock);
+    the outputs then come from the simulations done (`simulations` in the output).
 
     Returns a TensorDict [B]: `action` (the move to play), `policy` (the improved policy over the
     2187 labels, 0 where illegal), `value` (the search's root value for the side to move),
-    `raw_value` (the network's), `visits` [B, 2187] at the root, `q` (the root's completed q
-    before scaling, where visited), `pv` [B, D] (the principal variation as labels, -1 padded)
-    and `tree`.
+    `raw_value` (the network's), `visits` [B, 2187] at the root, `q` (each root move's q where
+    visited, NaN elsewhere), `pv` [B, D] (the principal variation as labels, -1 padded),
+    `simulations` (done) and `tree`.
     """
     if simulations < 1:
         raise ValueError(f"simulations must be >= 1, got {simulations}")
@@ -237,9 +243,17 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     gumbel = gumbel_scale * -torch.log(-torch.log(
         torch.rand(legal.shape, generator=generator, device=device, dtype=value.dtype)
         .clamp(min=1e-20, max=1 - 1e-7)))
-    table = considered_visits_table(max_considered, simulations).to(device)
+    # each game's Sequential Halving schedule: its number of considered moves depends on how
+    # many legal moves it has
+    counts = legal.sum(-1).clamp(max=max_considered).tolist()
+    schedule = torch.tensor([considered_visits(c, simulations) for c in counts],
+                            dtype=torch.long, device=device)
+    done = 0
     for sim in range(simulations):
-        parent, action, leaf = _simulate(tree, gumbel, table, max_considered)
+        if sim and stop is not None and stop():
+            break
+        done += 1
+        parent, action, leaf = _simulate(tree, gumbel, schedule)
         new = leaf == UNVISITED
         index = torch.where(new, torch.full_like(leaf, sim + 1), leaf)
         if bool(new.any()):
@@ -262,10 +276,10 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
             r, i = rows[revisit], index[revisit]
             tree["node_visits"][r, i] += 1
         _backward(tree, rows, index)
-    return _outputs(tree, gumbel)
+    return _outputs(tree, gumbel, done)
 
 
-def _outputs(tree, gumbel) -> TensorDict:
+def _outputs(tree, gumbel, done: int) -> TensorDict:
     b = tree.batch_size[0]
     rows = torch.arange(b, device=gumbel.device)
     logits = tree["children_prior_logits"][:, ROOT]
@@ -277,17 +291,21 @@ def _outputs(tree, gumbel) -> TensorDict:
     q = torch.where(visits > 0, qvalues(tree, rows, ROOT), torch.nan)
     return TensorDict(action=action, policy=policy, value=tree["node_values"][:, ROOT],
                       raw_value=tree["raw_values"][:, ROOT], visits=visits, q=q,
-                      pv=principal_variation(tree, action), tree=tree, batch_size=[b],
+                      pv=principal_variation(tree, action), tree=tree,
+                      simulations=torch.full((b,), done, device=gumbel.device), batch_size=[b],
                       device=gumbel.device)
 
 
-def principal_variation(tree, first: torch.Tensor) -> torch.Tensor:
-    """long [B, D]: the chosen move, then the most visited move at each node below, while the
-    node has been expanded (-1 padded)."""
+def principal_variation(tree, first: torch.Tensor, node: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+    """long [B, D]: `first` played at `node` (default: the root), then the most visited move at
+    each node below, while the node has been expanded (-1 padded)."""
     b = tree.batch_size[0]
     rows = torch.arange(b, device=first.device)
     moves = [first]
-    node = tree["children_index"][rows, ROOT, first]
+    if node is None:
+        node = torch.zeros_like(first)
+    node = tree["children_index"][rows, node, first]
     for _ in range(tree["node_visits"].shape[1]):
         alive = node != UNVISITED
         if not bool(alive.any()):
