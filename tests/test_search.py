@@ -219,3 +219,73 @@ def test_sequential_halving_table_is_mctx_s():
     assert table[4].tolist() == ref_sequence(4, 16)
     assert table[4].tolist()[:8] == [0, 0, 0, 0, 1, 1, 1, 1]
     assert table[1].tolist() == list(range(16))
+
+
+def _zero(state):
+    return torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])
+
+
+def _mates_in_one(board: cshogi.Board) -> bool:
+    return bool(board.mate_move_in_1ply())
+
+
+def test_a_zero_network_finds_a_mate_in_one_and_a_mate_in_three():
+    # mate in one: every legal move considered and visited once is enough
+    sfen = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"
+    state = from_sfen([sfen])
+    legal = int(state["legal_mask"].sum())
+    out = search(state, _zero, torch.Generator().manual_seed(0), simulations=legal,
+                 max_considered=legal, impasse=False)
+    board = cshogi.Board(sfen)
+    board.push_usi(_usi(state, out["action"]))
+    assert board.is_game_over() and float(out["q"][0, out["action"][0]]) == 1.0
+    # mate in three (cshogi's mate search confirms one and no mate in one; 14 legal moves):
+    # 256 simulations find one whatever the Gumbel noise (6 seeds)
+    sfen = "9/8k/5l+P2/7L1/9/9/9/9/K8 b - 1"
+    assert cshogi.Board(sfen).mate_move(3) and not cshogi.Board(sfen).mate_move_in_1ply()
+    state = from_sfen([sfen])
+    for seed in range(6):
+        out = search(state, _zero, torch.Generator().manual_seed(seed), simulations=256,
+                     max_considered=16, impasse=False)
+        board = cshogi.Board(sfen)
+        board.push_usi(_usi(state, out["action"]))
+        replies = list(board.legal_moves)
+        assert board.is_check() and replies
+        for reply in replies:  # every defence runs into a mate in one
+            board.push(reply)
+            assert _mates_in_one(board), (seed, cshogi.move_to_usi(reply))
+            board.pop()
+
+
+def _usi(state, action):
+    from keisei_fn.shogi import action_to_usi
+
+    return action_to_usi(state, action.view(1))[0]
+
+
+def test_batched_search_equals_one_game_at_a_time_and_plays_legal_moves():
+    sfens = _positions()
+    state = from_sfen(sfens)
+    together = search(state, ours_evaluate, torch.Generator().manual_seed(5), simulations=24,
+                      max_considered=8, impasse=False)
+    generator = torch.Generator().manual_seed(5)  # the noise rows come in the same order
+    for i, sfen in enumerate(sfens):
+        alone = search(state[i:i + 1], ours_evaluate, generator, simulations=24,
+                       max_considered=8, impasse=False)
+        assert torch.equal(alone["visits"][0], together["visits"][i]), sfen
+        assert int(alone["action"][0]) == int(together["action"][i])
+        torch.testing.assert_close(alone["policy"][0], together["policy"][i])
+        board = cshogi.Board(sfen)  # the move and the whole principal variation are legal
+        labels = together["pv"][i]
+        line = _pv_usi(together["tree"][i:i + 1], labels[labels >= 0].tolist())
+        for move in line:
+            assert move in {cshogi.move_to_usi(m) for m in board.legal_moves}, (sfen, line)
+            board.push_usi(move)
+        assert line[0] == _usi(state[i:i + 1], together["action"][i])
+        assert float(together["policy"][i][~state["legal_mask"][i]].abs().sum()) == 0.0
+
+
+def _pv_usi(tree, labels):
+    from keisei_fn.arena.usi_engine import pv_moves
+
+    return pv_moves(tree, labels)
