@@ -101,10 +101,12 @@ class OptimConfig:
 class EvalConfig:
     every: int = 0
     """evaluate every N updates (0: only at the end)"""
-    games: int = 200
-    """games per opponent (half with each colour)"""
-    opponents: list[str] = field(default_factory=lambda: ["random", "greedy"])
-    """opponents: 'random', 'greedy' (one-ply material), 'minimax' (two-ply material)"""
+    games: int = 100
+    """games per opponent: GAMES/2 openings of eval.openings, each with both colours"""
+    opponents: list[str] = field(default_factory=lambda: [
+        "greedy", "mix:greedy,minimax,0.5", "minimax"])
+    """scripted opponents, rungs of the engine ladder: 'random', 'greedy' (one-ply material),
+    'minimax' (two-ply material), or 'mix:A,B,P' of two of them (B's move with probability P)"""
     openings: str = "default"
     """opening suite of evaluation games: default, a file, or none (the start position)"""
     max_plies: int = 512
@@ -219,6 +221,20 @@ class TrainConfig:
 # The scripted players the trainer can evaluate against (arena/opponents.py's OPPONENTS keys).
 SCRIPTED_OPPONENTS = ("random", "greedy", "minimax")
 
+def _scripted(spec: str) -> bool:
+    """A scripted player's spec, or a mix of two (arena/opponents.py parses them the same way)."""
+    if spec in SCRIPTED_OPPONENTS:
+        return True
+    kind, _, rest = str(spec).partition(":")
+    a, _, tail = rest.partition(",")
+    b, _, share = tail.partition(",")
+    try:
+        p = float(share)
+    except ValueError:
+        return False
+    return kind == "mix" and a in SCRIPTED_OPPONENTS and b in SCRIPTED_OPPONENTS and 0 <= p <= 1
+
+
 _CHOICES = {
     "on_checkpoint_error": ("stop", "continue"),
     "model.arch": ("resnet", "cnn"),
@@ -274,9 +290,9 @@ def _check_values(cfg: DictConfig) -> None:
     if len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas):
         raise ConfigError(f"optim.betas: must be two numbers in [0, 1), got {list(cfg.optim.betas)}")
     for opponent in cfg.eval.opponents:
-        if opponent not in SCRIPTED_OPPONENTS:
+        if not _scripted(opponent):
             raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} "
-                              f"({', '.join(SCRIPTED_OPPONENTS)})")
+                              f"({', '.join(SCRIPTED_OPPONENTS)}, or mix:A,B,P of two of them)")
     _check_population(cfg)
     _check_collector(cfg)
     if cfg.total_updates == 0 and cfg.time_budget_s == 0:

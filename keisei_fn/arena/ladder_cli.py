@@ -14,6 +14,7 @@ from pathlib import Path
 from .referee import MAX_PLIES, describe_referee
 
 _STOP_BELOW = 0.10  # climbing stops after a rung the agent scored less than this against
+_STRIDE_ABOVE = 0.90  # after a rung the agent scored at least this against, the next is skipped
 
 
 def register(subparsers) -> None:
@@ -23,8 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--games", type=int, default=64,
                    help="games against each rung (GAMES/2 openings, both colours)")
     p.add_argument("--rungs", default="all",
-                   help="comma-separated rung names to play (default: every rung, weakest first,"
-                        " stopping above the first one the agent scores under 10%% against)")
+                   help="comma-separated rung names to play (default: climb from the weakest, "
+                        "skipping a rung after a score of 90%% or more, and stopping after a "
+                        "score under 10%%)")
     p.add_argument("--openings", default="default", help="opening suite (see keisei-fn eval)")
     p.add_argument("--max-plies", type=int, default=MAX_PLIES, help="move cap (a draw)")
     p.add_argument("--parallel", type=int, default=None,
@@ -69,7 +71,9 @@ def _ladder(args) -> None:
     started = time.monotonic()
     rows, results = [], []
     with open(out / "games.jsonl", "w") as jsonl:
-        for rung in players:
+        index = 0
+        while index < len(players):
+            rung = players[index]
             records = play_match(agent, rung, args.games, openings=openings,
                                  max_plies=args.max_plies, seed=args.seed,
                                  parallel=None if rung.batched else parallel,
@@ -84,8 +88,12 @@ def _ladder(args) -> None:
             print(f"  vs {rung.name:<28} ({anchors[rung.name].elo:+6.0f})  W {s['wins']:>3} "
                   f"D {s['draws']:>3} L {s['losses']:>3}  score {100 * s['score']:5.1f}%  "
                   f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
-            if args.rungs == "all" and s["score"] < _STOP_BELOW:
-                break
+            index += 1
+            if args.rungs == "all":
+                if s["score"] < _STOP_BELOW:
+                    break
+                if s["score"] >= _STRIDE_ABOVE and index + 1 < len(players):
+                    index += 1  # far below the agent: the next rung says little more
     from .ladder import ladder_elo
 
     elo, low, high, regularized = ladder_elo(results, anchors)
