@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-plies", type=int, default=MAX_PLIES, help="move cap (a draw)")
     p.add_argument("--parallel", type=int, default=None,
                    help="engine games side by side (default: the machine's CPU count)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the rungs' random choices and the search's noise")
     p.add_argument("--out", help="output directory (default: RUN_DIR/ladder/<date-time>)")
     p.add_argument("--device", default="cpu", help="torch device of the agent's network")
     p.set_defaults(run=_ladder)
