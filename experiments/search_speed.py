@@ -3,6 +3,8 @@
     .venv/bin/python experiments/search_speed.py RUN_DIR [--repeats 3]
 
 Positions: the default opening suite's first games; one thread; the median of `--repeats`.
+The shares: time inside the network's evaluation and inside the rules engine's `step`, the
+rest being the tree's bookkeeping (selection, backup), measured by wrapping both functions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import time
 
 import torch
 
-from keisei_fn.agent import load_agent, search_moves
+import keisei_fn.search.gumbel as gumbel
+from keisei_fn.agent import load_agent, network_evaluate
 from keisei_fn.arena.openings import load_suite, replay
 
 CASES = ((1, 64), (1, 256), (16, 16), (64, 16), (128, 8))
@@ -31,15 +34,35 @@ def main(argv: list[str]) -> int:
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
-    for games, sims in CASES:
-        times = []
-        for _ in range(args.repeats):
+    spent = {"network": 0.0, "engine": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
             started = time.perf_counter()
-            search_moves(net, state[:games], generator, sims)
-            times.append(time.perf_counter() - started)
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - started
+        return wrapper
+
+    evaluate = timed("network", network_evaluate(net))
+    gumbel.step = timed("engine", gumbel.step)
+    for games, sims in CASES:
+        times, shares = [], []
+        for _ in range(args.repeats):
+            spent.update(network=0.0, engine=0.0)
+            started = time.perf_counter()
+            with torch.no_grad():
+                gumbel.search(state[:games], evaluate, generator, simulations=sims)
+            t = time.perf_counter() - started
+            times.append(t)
+            shares.append((spent["network"] / t, spent["engine"] / t))
         t = statistics.median(times)
+        net_share = statistics.median(s[0] for s in shares)
+        eng_share = statistics.median(s[1] for s in shares)
         print(f"{games:>4} games x {sims:>4} simulations: {1000 * t:7.0f} ms, "
-              f"{games * sims / t:7.0f} simulations/s")
+              f"{games * sims / t:7.0f} simulations/s; network {100 * net_share:3.0f}%, "
+              f"engine {100 * eng_share:3.0f}%, tree {100 * (1 - net_share - eng_share):3.0f}%")
     return 0
 
 

@@ -129,10 +129,14 @@ def sprt_decision(counts, elo0: float, elo1: float, alpha: float, beta: float) -
 
 def format_paired(result: PairedResult) -> str:
     tally = " ".join(f"{label} {c}" for label, c in zip(LABELS, result.counts))
-    return (f"{result.pairs} pairs ({tally})  score {100 * result.score:.1f}% "
-            f"[{100 * result.score_low:.1f}, {100 * result.score_high:.1f}]  Elo "
+    head = f"{result.pairs} pairs ({tally})  score {100 * result.score:.1f}%"
+    if not math.isfinite(result.elo):  # every pair won or every pair lost
+        return f"{head}  Elo {_elo(result.elo)} (no finite estimate from such a score)"
+    return (f"{head} [{100 * result.score_low:.1f}, {100 * result.score_high:.1f}]  Elo "
             f"{_elo(result.elo)} [{_elo(result.elo_low)}, {_elo(result.elo_high)}]")
 
 
 def _elo(value: float) -> str:
-    return f"{value:+.0f}" if math.isfinite(value) else ("+inf" if value > 0 else "-inf")
+    if not math.isfinite(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value + 0.0:+.0f}" if round(value) != 0 else "+0"  # never "-0"
