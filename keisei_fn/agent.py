@@ -15,6 +15,7 @@ from tensordict import TensorDict
 
 from .models import build_model, state_params
 from .shogi import observe
+from .shogi.material import material_balance
 from .checkpoint import CheckpointError, check_param_shapes, list_checkpoints, read_checkpoint
 from .config import from_yaml
 from .checkpoint import CHECKPOINT_FORMAT
@@ -62,14 +63,27 @@ def _build_agent(payload: dict, ckpt: Path, device):
     check_param_shapes(expected, params, str(ckpt))
     expected.data.update_(params)
     net.eval()
+    # The value head learned the shaped return (algos/ppo/batch.py): V'(s) = V(s) - Phi(s), with
+    # Phi(s) = coef * material balance. The coefficient travels with its network, so that the
+    # game's value V = V' + Phi can be read back (evaluate_position).
+    net.material_shaping = float(cfg.ppo.material_shaping)
     return net, cfg
 
 
 @torch.no_grad()
 def evaluate_position(net, state: TensorDict):
-    """(log-probabilities over legal labels [B, 2187], value for the side to move [B])."""
+    """(log-probabilities over legal labels [B, 2187], value of the game for the side to move
+    [B] in [-1, 1]).
+
+    The value head's output plus the material-shaping potential it was trained without
+    (`net.material_shaping`, set by `load_agent`; 0 for a network without it): search, the
+    1-ply search and the reported scores need the game's value, not the shaped one."""
     logits, value = net(observe(state))
-    return masked_log_softmax(logits.float(), state["legal_mask"]), value.float().squeeze(-1)
+    value = value.float().squeeze(-1)
+    coef = getattr(net, "material_shaping", 0.0)
+    if coef:
+        value = (value + coef * material_balance(state)).clamp(-1.0, 1.0)
+    return masked_log_softmax(logits.float(), state["legal_mask"]), value
 
 
 def network_evaluate(net):
@@ -79,7 +93,8 @@ def network_evaluate(net):
 
 @torch.no_grad()
 def search_moves(net, state: TensorDict, generator: torch.Generator | None, simulations: int,
-                 max_considered: int = 16, impasse: bool = True, stop=None) -> TensorDict:
+                 max_considered: int = 16, impasse: bool = True, stop=None,
+                 gumbel_scale: float = 1.0) -> TensorDict:
     """Gumbel search with the network from every position (search/gumbel.py's outputs);
     `stop()` may end it early."""
     from .search.gumbel import search
@@ -87,7 +102,8 @@ def search_moves(net, state: TensorDict, generator: torch.Generator | None, simu
     if generator is None:
         generator = torch.Generator(device=state.device).manual_seed(0)
     return search(state, network_evaluate(net), generator, simulations=simulations,
-                  max_considered=max_considered, impasse=impasse, stop=stop)
+                  max_considered=max_considered, impasse=impasse, stop=stop,
+                  gumbel_scale=gumbel_scale)
 
 
 def choose_moves(net, state: TensorDict, temperature: float = 0.0,

@@ -11,8 +11,9 @@ Spec syntax (also in docs/arena.md):
                                    by a 2-ply material search
   PATH                             a checkpoint file, or a run directory (its newest checkpoint);
                                    our agent, argmax of the policy
-  PATH@sims=N[,considered=M]       our agent with Gumbel search: N simulations, M moves
-                                   considered at the root (default 16)
+  PATH@sims=N[,considered=M][,noise=G]  our agent with Gumbel search: N simulations, M moves
+                                   considered at the root (default 16), Gumbel noise scale G
+                                   (default 0: its best move, not a sample)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -156,7 +157,7 @@ def _usi(command: str, timeout: float, think_ms: int) -> EngineSpec:
     return EngineSpec(f"usi:{command}", argv, "usi", timeout=timeout, think_ms=think_ms)
 
 
-_SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered"}
+_SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered", "noise": "gumbel_scale"}
 
 
 def _search_options(spec: str, options: str) -> dict:
@@ -164,24 +165,35 @@ def _search_options(spec: str, options: str) -> dict:
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
+        if key == "noise":
+            try:
+                found["gumbel_scale"] = float(value)
+            except ValueError:
+                found["gumbel_scale"] = -1.0
+            if not found["gumbel_scale"] >= 0:
+                raise ValueError(f"bad player spec {spec!r}: noise must be a number >= 0")
+            continue
         if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
-            raise ValueError(f"bad player spec {spec!r}: after '@' expected sims=N[,considered=M]"
-                             f" with whole numbers >= 1, e.g. runs/mine@sims=64")
+            raise ValueError(f"bad player spec {spec!r}: after '@' expected "
+                             f"sims=N[,considered=M][,noise=G] with whole numbers N, M >= 1, "
+                             f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
     if "simulations" not in found:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
 
 
-def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16) -> Player:
+def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
+           gumbel_scale: float = 0.0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     net, _ = load_agent(ckpt, device=device)
     if simulations:
-        name = f"{ckpt}@sims={simulations}" + (f",considered={max_considered}"
-                                               if max_considered != 16 else "")
-        return search_player(name, net, simulations, max_considered)
+        name = (f"{ckpt}@sims={simulations}"
+                + (f",considered={max_considered}" if max_considered != 16 else "")
+                + (f",noise={gumbel_scale:g}" if gumbel_scale else ""))
+        return search_player(name, net, simulations, max_considered, gumbel_scale)
     return agent_player(str(ckpt), net)
 
 
@@ -191,10 +203,13 @@ def agent_player(name: str, net, temperature: float = 0.0) -> Player:
     return Player(name, choose=partial(_agent_choose, net, temperature))
 
 
-def search_player(name: str, net, simulations: int, max_considered: int = 16) -> Player:
+def search_player(name: str, net, simulations: int, max_considered: int = 16,
+                  gumbel_scale: float = 0.0) -> Player:
     """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
-    run side by side, the noise from the match's generator."""
-    return Player(name, choose=partial(_search_choose, net, simulations, max_considered))
+    run side by side. To play its best, it searches without Gumbel noise by default (the noise
+    makes the move a sample of the improved policy, which self-play training wants)."""
+    return Player(name, choose=partial(_search_choose, net, simulations, max_considered,
+                                       gumbel_scale))
 
 
 def _agent_choose(net, temperature, state, generator):
@@ -203,7 +218,8 @@ def _agent_choose(net, temperature, state, generator):
     return choose_moves(net, state, temperature, generator)
 
 
-def _search_choose(net, simulations, max_considered, state, generator):
+def _search_choose(net, simulations, max_considered, gumbel_scale, state, generator):
     from ..agent import search_moves
 
-    return search_moves(net, state, generator, simulations, max_considered)["action"]
+    return search_moves(net, state, generator, simulations, max_considered,
+                        gumbel_scale=gumbel_scale)["action"]
