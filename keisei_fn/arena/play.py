@@ -105,7 +105,7 @@ def candidates(net, state, simulations: int = 0, generator: torch.Generator | No
         names = action_to_usi(state.expand(len(best)), best)
         probs = log_probs[0, best].exp().tolist()
         return names[0], float(value[0]), [f"{n} {100 * p:.0f}%" for n, p in zip(names, probs)]
-    out = search_moves(net, state, generator, simulations)
+    out = search_moves(net, state, generator, simulations, gumbel_scale=0.0)
     visits, q = out["visits"][0], out["q"][0]
     action = int(out["action"][0])
     order = [action] + [a for a in visits.argsort(descending=True).tolist()

@@ -275,7 +275,10 @@ def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.G
         return Decision(mate, 1.0, mate=True, candidates=int(state["legal_mask"].sum()),
                         lines=(Line(1.0, (mate,), 0, True),), nodes=0, seldepth=1,
                         seconds=time.monotonic() - started)
-    out = search_moves(net, state, generator, simulations, options.considered, stop=out_of_time)
+    # Temperature 0: the search's best move (no Gumbel noise); > 0: a sample of its improved
+    # policy, as Gumbel AlphaZero plays in self-play.
+    out = search_moves(net, state, generator, simulations, options.considered, stop=out_of_time,
+                       gumbel_scale=1.0 if options.temperature > 0 else 0.0)
     seconds = time.monotonic() - started
     tree = out["tree"]
     visits = out["visits"][0]
