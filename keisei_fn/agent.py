@@ -17,7 +17,7 @@ from .models import build_model, state_params
 from .shogi import observe
 from .shogi.material import material_balance
 from .checkpoint import CheckpointError, check_param_shapes, list_checkpoints, read_checkpoint
-from .config import from_yaml
+from .config import from_yaml, value_prior
 from .checkpoint import CHECKPOINT_FORMAT
 from .models import gumbel_sample, masked_log_softmax
 
@@ -66,7 +66,7 @@ def _build_agent(payload: dict, ckpt: Path, device):
     # The value head learned the shaped return (algos/ppo/batch.py): V'(s) = V(s) - Phi(s), with
     # Phi(s) = coef * material balance. The coefficient travels with its network, so that the
     # game's value V = V' + Phi can be read back (evaluate_position).
-    net.material_shaping = float(cfg.ppo.material_shaping)
+    net.material_shaping = float(value_prior(cfg))
     return net, cfg
 
 

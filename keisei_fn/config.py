@@ -74,6 +74,34 @@ class PPOConfig:
 
 
 @dataclass
+class GumbelAZConfig:
+    simulations: int = 16
+    """search simulations per self-play move"""
+    max_considered: int = 8
+    """root moves Sequential Halving considers (max_num_considered_actions)"""
+    gumbel_scale: float = 1.0
+    """scale of the root's Gumbel noise (1: the paper's exploration; 0: deterministic)"""
+    rollout_steps: int = 8
+    """self-play moves per game per iteration (each one searched)"""
+    minibatch_size: int = 256
+    """positions per optimizer update"""
+    replay_ratio: float = 4.0
+    """times each played position is trained on, on average (sets the updates per iteration)"""
+    buffer_size: int = 65536
+    """positions the replay buffer holds per member (the oldest are overwritten)"""
+    min_buffer: int = 1024
+    """positions in every replay buffer before learning starts"""
+    value_target: str = "outcome"
+    """'outcome' (the game's result from the mover's side) or 'nstep' (the search's root value td_steps plies later, the outcome within td_steps of the end)"""
+    td_steps: int = 8
+    """plies to the bootstrapping root value (value_target=nstep)"""
+    value_coef: float = 1.0
+    """value loss weight (the policy's cross-entropy has weight 1)"""
+    material_prior: float = 0.02
+    """material in the value the search reads, per pawn: the value head learns the target minus coef x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
+
+
+@dataclass
 class OptimConfig:
     lr: float = 1e-3
     """Adam learning rate (peak)"""
@@ -206,9 +234,12 @@ class TrainConfig:
     """how many recent checkpoints to keep"""
     on_checkpoint_error: str = "stop"
     """when a checkpoint cannot be written (disk full, read-only): 'stop' or 'continue'"""
+    algo: str = "ppo"
+    """'ppo' (learn from sampled moves) or 'gumbel_az' (learn from Gumbel search's improved policy and the outcome; docs/training.md)"""
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    gumbel_az: GumbelAZConfig = field(default_factory=GumbelAZConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     league: LeagueConfig = field(default_factory=LeagueConfig)
@@ -237,6 +268,8 @@ def _scripted(spec: str) -> bool:
 
 _CHOICES = {
     "on_checkpoint_error": ("stop", "continue"),
+    "algo": ("ppo", "gumbel_az"),
+    "gumbel_az.value_target": ("outcome", "nstep"),
     "model.arch": ("resnet", "cnn"),
     "optim.lr_schedule": ("constant", "linear", "cosine"),
     "population.backend": ("folded", "loop"),
@@ -253,11 +286,14 @@ _LOWER_BOUNDS = (
     (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
       "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
       "threads", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers",
-      "distributed.timeout_s"), 1),
+      "distributed.timeout_s", "gumbel_az.simulations", "gumbel_az.max_considered",
+      "gumbel_az.rollout_steps", "gumbel_az.minibatch_size", "gumbel_az.buffer_size",
+      "gumbel_az.min_buffer", "gumbel_az.td_steps"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
       "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping",
-      "population.round_robin_games", "collector.max_restarts"), 0),
+      "population.round_robin_games", "collector.max_restarts", "gumbel_az.gumbel_scale",
+      "gumbel_az.value_coef", "gumbel_az.material_prior"), 0),
 )
 
 
@@ -293,8 +329,11 @@ def _check_values(cfg: DictConfig) -> None:
         if not _scripted(opponent):
             raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} "
                               f"({', '.join(SCRIPTED_OPPONENTS)}, or mix:A,B,P of two of them)")
+    if not cfg.gumbel_az.replay_ratio > 0:
+        raise ConfigError(f"gumbel_az.replay_ratio: must be > 0, got {cfg.gumbel_az.replay_ratio}")
     _check_population(cfg)
     _check_collector(cfg)
+    _check_gumbel_az(cfg)
     if cfg.total_updates == 0 and cfg.time_budget_s == 0:
         raise ConfigError("total_updates and time_budget_s are both 0: the run would never stop")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
@@ -329,6 +368,21 @@ def _check_population(cfg: DictConfig) -> None:
         raise ConfigError("league.fraction > 0 is not supported with population.size > 1 yet")
 
 
+def _check_gumbel_az(cfg: DictConfig) -> None:
+    if cfg.algo != "gumbel_az":
+        return
+    for key, unsupported in (("collector.backend", cfg.collector.backend != "direct"),
+                             ("league.fraction", cfg.league.fraction > 0),
+                             ("population.backend", cfg.population.backend != "folded")):
+        if unsupported:
+            raise ConfigError(f"algo=gumbel_az does not support {key}="
+                              f"{OmegaConf.select(cfg, key)} yet")
+    az = cfg.gumbel_az
+    if az.min_buffer > az.buffer_size:
+        raise ConfigError(f"gumbel_az.min_buffer={az.min_buffer} is more than the buffer holds "
+                          f"(gumbel_az.buffer_size={az.buffer_size})")
+
+
 def _check_collector(cfg: DictConfig) -> None:
     backend = cfg.collector.backend
     if backend == "direct":
@@ -357,6 +411,17 @@ def _check_ray(cfg: DictConfig) -> None:
         # could not live on a GPU.
         raise ConfigError(f"collector.backend=ray runs on CPU only for now (device={cfg.device}); "
                           f"use collector.backend=direct or process")
+
+
+def rollout_steps(cfg) -> int:
+    """Moves per game per iteration, the algorithm's."""
+    return cfg.gumbel_az.rollout_steps if cfg.algo == "gumbel_az" else cfg.ppo.rollout_steps
+
+
+def value_prior(cfg) -> float:
+    """Per pawn of material balance, what the value head was trained without and the game's value
+    adds back: PPO's shaping potential, or Gumbel AlphaZero's material prior."""
+    return cfg.gumbel_az.material_prior if cfg.algo == "gumbel_az" else cfg.ppo.material_shaping
 
 
 def default_yaml() -> str:

@@ -12,6 +12,13 @@ OUTCOME_NAMES = {Reason.MATE: "mate", Reason.REPETITION: "repetition",
                  Reason.IMPASSE: "impasse"}
 
 
+def pooled_stats(stats: list[dict]) -> dict:
+    """Members' game counts and mean length together (the progress line's view of a population)."""
+    games = sum(s["games"] for s in stats)
+    return {"games": games, "mean_length": sum(s["mean_length"] * s["games"] for s in stats
+                                               if s["games"]) / games if games else float("nan")}
+
+
 def game_stats(rollout: TensorDictBase) -> dict[str, float]:
     """Counts of finished games by how they ended and who won, and their mean length.
 

@@ -28,7 +28,9 @@ import torch
 from omegaconf import OmegaConf
 from tensordict import TensorDict, TensorDictBase
 
+from ..algos.gumbel_az.loss import az_loss
 from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
+from ..config import value_prior
 from ..env.compact import network_input
 from ..models import build_model, members_forward, state_params
 from ..models import precision
@@ -86,6 +88,24 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
 
         return loop_update
 
+    population_loss = (_az_population_loss(cfg, autocast) if cfg.algo == "gumbel_az"
+                       else _ppo_population_loss(cfg, entropy, autocast))
+    grad_fn = torch.func.grad(population_loss, has_aux=True)
+    apply_gradients = torch.func.vmap(make_apply_gradients(betas, eps, clip))
+
+    def folded_update(params, opt_state, batch, lr):
+        grads, metrics = grad_fn(params, batch)
+        if reduce_grads is not None:
+            grads = reduce_grads(grads)
+        params, opt_state, extra = apply_gradients(params, opt_state, grads, lr)
+        metrics = TensorDict(metrics, batch_size=[lr.shape[0]])
+        metrics.update(extra)
+        return params, opt_state, metrics
+
+    return folded_update
+
+
+def _ppo_population_loss(cfg, entropy: torch.Tensor, autocast):
     # Entropy weight 1 in the loss; each member's own coefficient is applied below.
     loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
 
@@ -102,19 +122,20 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
         # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
         return totals.sum(), metrics
 
-    grad_fn = torch.func.grad(population_loss, has_aux=True)
-    apply_gradients = torch.func.vmap(make_apply_gradients(betas, eps, clip))
+    return population_loss
 
-    def folded_update(params, opt_state, batch, lr):
-        grads, metrics = grad_fn(params, batch)
-        if reduce_grads is not None:
-            grads = reduce_grads(grads)
-        params, opt_state, extra = apply_gradients(params, opt_state, grads, lr)
-        metrics = TensorDict(metrics, batch_size=[lr.shape[0]])
-        metrics.update(extra)
-        return params, opt_state, metrics
 
-    return folded_update
+def _az_population_loss(cfg, autocast):
+    value_coef = cfg.gumbel_az.value_coef
+
+    def population_loss(params: TensorDict, batch: TensorDictBase):
+        with autocast():
+            logits, value = members_forward(params, batch.get("observation"))
+        totals, metrics = az_loss(precision.upcast(logits), precision.upcast(value), batch,
+                                  value_coef)
+        return totals.sum(), metrics
+
+    return population_loss
 
 
 def member_learning_rates(cfg) -> list[float]:
@@ -136,37 +157,54 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg,
     per-member metrics.
 
     Member k shuffles with its own generator exactly as a single run would, so the loop backend
-    replays K single runs. Non-finite updates are skipped in the step; a member with more than
+    replays K single runs. Non-finite updates are handled as `apply_updates` says.
+    """
+    members, n = batch.batch_size
+    size = min(cfg.ppo.minibatch_size, n)
+
+    def minibatches():
+        for _ in range(cfg.ppo.epochs):
+            orders = torch.stack([torch.randperm(n, generator=g) for g in state.shuffle])
+            orders = orders.to(batch.device)
+            for start in range(0, n - size + 1, size):
+                yield gather_minibatch(batch, orders[:, start:start + size], cfg.env.max_plies)
+
+    return apply_updates(state, minibatches(), update, cfg, updates_per_iteration(cfg), log)
+
+
+def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: int,
+                  log=print) -> tuple[TrainState, list[dict]]:
+    """The update step over each minibatch [K, M] in turn, at the scheduled learning rates: the
+    new state and per-member metrics (their means over the updates).
+
+    Non-finite updates are skipped in the step; a member with more than
     `optim.max_skipped_updates` in one iteration is rolled back to its start-of-iteration state
     with its learning rate halved, and the run stops (TrainingDiverged) after
-    `optim.max_rollbacks` such rollbacks of one member.
+    `optim.max_rollbacks` such rollbacks of one member. `per_iteration` (updates per iteration)
+    places each update on the learning-rate schedule.
     """
 
     def who(k: int) -> str:  # how messages name member k ("" for a single agent)
         return f"member {k}, " if members > 1 else ""
 
-    members, n = batch.batch_size
-    size = min(cfg.ppo.minibatch_size, n)
+    members = state.members
     params, opt_state = state.params, state.opt_state
+    device = params.device
     c = dict(state.counters)
     peaks = member_learning_rates(cfg)
     scales = list(c.get("lr_scales", [1.0] * members))
     sums = TensorDict({}, batch_size=[members])
     count = 0
-    for _ in range(cfg.ppo.epochs):
-        orders = torch.stack([torch.randperm(n, generator=g) for g in state.shuffle])
-        orders = orders.to(batch.device)
-        for start in range(0, n - size + 1, size):
-            mb = gather_minibatch(batch, orders[:, start:start + size], cfg.env.max_plies)
-            progress = run_progress(cfg, c, updates_per_iteration(cfg))
-            lrs = [s * scheduled(cfg.optim.lr_schedule, peak, progress)
-                   for s, peak in zip(scales, peaks)]
-            lr = torch.tensor(lrs, device=batch.device)
-            params, opt_state, metrics = update(params, opt_state, mb, lr)
-            metrics["lr"] = lr
-            c["optimizer_updates"] += 1
-            count += 1
-            sums = metrics.float() if not sums.keys() else sums + metrics.float()
+    for mb in minibatches:
+        progress = run_progress(cfg, c, per_iteration)
+        lrs = [s * scheduled(cfg.optim.lr_schedule, peak, progress)
+               for s, peak in zip(scales, peaks)]
+        lr = torch.tensor(lrs, device=device)
+        params, opt_state, metrics = update(params, opt_state, mb, lr)
+        metrics["lr"] = lr
+        c["optimizer_updates"] += 1
+        count += 1
+        sums = metrics.float() if not sums.keys() else sums + metrics.float()
     means = (sums / max(count, 1)).cpu()
     out = [{k: float(v) for k, v in means[k].items() if k != "skipped"} for k in range(members)]
     rollback = torch.zeros(members, dtype=torch.bool)
@@ -179,7 +217,7 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg,
         if skipped > cfg.optim.max_skipped_updates:
             rollback[k] = True
     if rollback.any():
-        keep = rollback.to(batch.device)
+        keep = rollback.to(device)
 
         def choose(new, old):
             return torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new)
@@ -206,12 +244,23 @@ def member_net(cfg, params: TensorDict, k: int, device):
     """Member k as a stand-alone ActorCritic (for evaluation and export)."""
     net = build_model(cfg.model).to(device)
     state_params(net).data.update_(params[k])
+    net.material_shaping = float(value_prior(cfg))  # as agent.load_agent sets it
     return net.eval()
 
 
 def updates_per_iteration(cfg) -> int:
+    if cfg.algo == "gumbel_az":
+        return replay_updates(cfg)
     samples = cfg.env.batch_size * cfg.ppo.rollout_steps
     return cfg.ppo.epochs * max(1, samples // cfg.ppo.minibatch_size)
+
+
+def replay_updates(cfg) -> int:
+    """Gumbel AlphaZero's updates per iteration: every position played is sampled
+    `replay_ratio` times on average (the same count on every rank, so their all-reduces pair)."""
+    az = cfg.gumbel_az
+    played = cfg.env.batch_size * az.rollout_steps
+    return max(1, round(az.replay_ratio * played / az.minibatch_size))
 
 
 class TrainingDiverged(RuntimeError):

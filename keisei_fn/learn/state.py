@@ -43,6 +43,11 @@ class TrainState:
     """the Aim run this run tracks to"""
     games: TensorDict | None = None
     """the games in progress [K*B] (direct backend; None: they live in collector workers)"""
+    pending: TensorDict | None = None
+    """gumbel_az: the positions of the games in progress [K*B, max_plies], waiting for their
+    outcome (algos/gumbel_az/replay.py)"""
+    replay: tuple = ()
+    """gumbel_az: member k's replay buffer (TorchRL ReplayBuffer, with its sampling generator)"""
 
     @property
     def members(self) -> int:

@@ -189,7 +189,9 @@ def merge_game_stats(group: Group, stats):
 
 
 # Statistics that are means, and the count each is a mean over (stats.py).
-_MEANS = {"mean_length": "games", "league_score": "league_games"}
+_MEANS = {"mean_length": "games", "league_score": "league_games",
+          **{f"search/{v}_{m}": "search/finished_positions" for v in ("root_value", "raw_value")
+             for m in ("mse", "corr")}}
 
 
 def _merge(every: list[dict]) -> dict:
@@ -217,14 +219,14 @@ def mean_metrics(group: Group, metrics):
 
 
 # Per-rank entries of a checkpoint payload: each rank's games in progress and random streams.
-RANK_KEYS = ("games", "rng")
+RANK_KEYS = ("games", "rng", "replay")
 
 
 def group_payload(group: Group, payload: dict) -> dict | None:
     """Rank 0: `payload` plus every rank's RANK_KEYS under "ranks"; other ranks: None."""
     if not group.active:
         return payload
-    every = gather(group, {k: payload[k] for k in RANK_KEYS})
+    every = gather(group, {k: payload.get(k) for k in RANK_KEYS})
     if not group.main:
         return None
     return {**payload, "ranks": every, "world": group.world}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torchrl.collectors import BaseCollector
 
+from ..algos.gumbel_az.search_policy import SearchPolicy
 from ..algos.ppo.advantage import make_gae
 from ..collect.collectors import make_collector
 from ..collect.policy import CollectPolicy, act
@@ -25,7 +26,7 @@ class Parts:
     """the architecture as a module: initialiser, the loop backend's template, evaluation player"""
     initial_params: object
     """the members' initial parameters [K] (a fresh run's)"""
-    policy: CollectPolicy
+    policy: CollectPolicy | SearchPolicy
     collector: BaseCollector
     """replaced when collector workers are restarted (session.collect_with_restarts)"""
     update: object
@@ -51,12 +52,16 @@ def build(cfg, log=print, group=SINGLE) -> Parts:
         # The first rows play past snapshots, the learner taking Black and White alternately.
         rows = torch.arange(cfg.env.batch_size, device=device)
         learner_side = torch.where(rows < league_games, rows % 2, -1).to(torch.int8)
-    policy = CollectPolicy(params.clone(), None, cfg.population.backend,
-                           net=net if cfg.population.backend == "loop" else None,
-                           learner_side=learner_side,
-                           act_fn=compile_update(act, acting_compile_mode(cfg), log=log,
-                                                 what="the acting policy"),
-                           precision=precision.resolve(cfg.optim.precision, device))
+    arithmetic = precision.resolve(cfg.optim.precision, device)
+    if cfg.algo == "gumbel_az":
+        policy = SearchPolicy(params.clone(), None, cfg.gumbel_az, cfg.env.impasse, arithmetic)
+    else:
+        policy = CollectPolicy(params.clone(), None, cfg.population.backend,
+                               net=net if cfg.population.backend == "loop" else None,
+                               learner_side=learner_side,
+                               act_fn=compile_update(act, acting_compile_mode(cfg), log=log,
+                                                     what="the acting policy"),
+                               precision=arithmetic)
     # direct only for populations (config.py): member k's rows k*B ... must stay in one batch
     collector = make_collector(cfg, policy, device, games=members * cfg.env.batch_size)
     update = compile_update(make_population_update(cfg, net, gradient_mean(group)),

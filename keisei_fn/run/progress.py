@@ -54,10 +54,14 @@ def _value(x, spec: str) -> str:
 
 def status_line(counters: dict, metrics: dict, stats: dict, steps_per_s: float) -> str:
     length = stats.get("mean_length") if stats.get("games") else None
-    return (f"it {counters['iteration']} | {counters['frames']:,} steps {steps_per_s:,.0f}/s | "
-            f"games {counters['games']:,} len {_value(length, '.0f')} | "
-            f"ent {_value(metrics.get('entropy'), '.2f')} "
-            f"kl {_value(metrics.get('kl_approx'), '.4f')} "
-            f"ev {_value(metrics.get('explained_variance'), '.2f')}")
-
-
+    head = (f"it {counters['iteration']} | {counters['frames']:,} steps {steps_per_s:,.0f}/s | "
+            f"games {counters['games']:,} len {_value(length, '.0f')} | ")
+    if "replay/positions" in stats:  # gumbel_az
+        return head + (f"pol {_value(metrics.get('policy_loss'), '.2f')} "
+                       f"val {_value(metrics.get('value_loss'), '.3f')} "
+                       f"kl {_value(metrics.get('kl_improved_prior'), '.3f')} | "
+                       f"replay {stats['replay/positions']:,.0f} | "
+                       f"{_value(metrics.get('simulations_per_s'), ',.0f')} sims/s")
+    return head + (f"ent {_value(metrics.get('entropy'), '.2f')} "
+                   f"kl {_value(metrics.get('kl_approx'), '.4f')} "
+                   f"ev {_value(metrics.get('explained_variance'), '.2f')}")

@@ -16,7 +16,7 @@ from ..collect.collectors import (backend_of, dead_workers, next_rollout, restar
                                   sync_weights)
 from ..collect.errors import CollectorWorkerDied
 from ..collect.policy import bind
-from ..config import to_yaml
+from ..config import rollout_steps, to_yaml
 from ..learn.state import TrainState
 from . import distributed
 from .snapshot import seed_everything
@@ -135,7 +135,7 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                      opponent)
                 sync_weights(collector, parts.policy)
                 games, rollout, after = next_rollout(collector, parts.policy, state.games,
-                                                     cfg.ppo.rollout_steps, live["iterator"])
+                                                     rollout_steps(cfg), live["iterator"])
                 return state.replace(games=games), rollout, after
             except Exception as err:
                 dead = dead_workers(collector)

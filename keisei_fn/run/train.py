@@ -24,14 +24,15 @@ import torch
 from ..algos.ppo.batch import rollout_to_batch
 from ..checkpoint import list_checkpoints
 from ..collect.collectors import shutdown
-from ..collect.stats import game_stats, league_stats
-from ..config import from_yaml, load_config
+from ..collect.stats import game_stats, league_stats, pooled_stats
+from ..config import from_yaml, load_config, rollout_steps
 from ..learn.compile import compile_seconds
 from ..learn.population import learn, member_net
 from ..learn.state import TrainState
 from ..models import param_count
 from ..ratings.elo import format_ratings
 from . import distributed
+from .az_iteration import az_iteration
 from .driver import StopFlag, stop_reason
 from .evaluate import (evaluate_members, ladder_placement, print_ranking, ranking,
                        ratings_over_training, round_robin)
@@ -81,8 +82,16 @@ def _describe(cfg, parts: Parts, group) -> str:
     games = f"{members} x {cfg.env.batch_size}" if members > 1 else f"{cfg.env.batch_size}"
     return (f"run dir {cfg.run_dir}{who} | model {cfg.model.arch} {cfg.model.blocks}x"
             f"{cfg.model.channels} ({param_count(parts.net):,} params{each}) | {games} games x "
-            f"{cfg.ppo.rollout_steps} steps per iteration | device {cfg.device}"
+            f"{rollout_steps(cfg)} steps per iteration{_searched(cfg)} | device {cfg.device}"
             f"{distributed.describe(group)}")
+
+
+def _searched(cfg) -> str:
+    if cfg.algo != "gumbel_az":
+        return ""
+    az = cfg.gumbel_az
+    return (f", each searched ({az.simulations} simulations, {az.max_considered} considered) "
+            f"| gumbel_az: {az.replay_ratio:g} x replay of {az.buffer_size:,}")
 
 
 def _train(cfg, resume: bool, log, group) -> dict:
@@ -166,6 +175,8 @@ def _pick_league_opponent(state: TrainState):
 def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
     """One collection and learning step: the new state and what it did (frames, games and
     metrics of the whole group, per member)."""
+    if cfg.algo == "gumbel_az":
+        return az_iteration(cfg, group, state, parts, collect, log)
     members = cfg.population.size
     t0 = time.perf_counter()
     state, rollout, after = collect(state, _pick_league_opponent(state))
@@ -190,13 +201,7 @@ def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
                    # the progress line shows the members' mean
                    "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
                                for key in metrics[0]},
-                   "stats": stats[0] if members == 1 else _pooled(stats)}
-
-
-def _pooled(stats: list[dict]) -> dict:
-    games = sum(s["games"] for s in stats)
-    return {"games": games, "mean_length": sum(s["mean_length"] * s["games"] for s in stats
-                                               if s["games"]) / games if games else float("nan")}
+                   "stats": stats[0] if members == 1 else pooled_stats(stats)}
 
 
 def _advance(state: TrainState, step: dict, elapsed: float, compiling: float) -> TrainState:

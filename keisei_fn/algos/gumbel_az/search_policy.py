@@ -1,0 +1,94 @@
+"""The self-play policy of Gumbel AlphaZero: every move chosen by batched Gumbel search
+(search/gumbel.py) with the members' own network as its evaluator.
+
+`SearchPolicy` is the TorchRL module the same collection loop calls (collect/rollout.py): it reads
+the games in progress ("game", "action_mask") and writes the move, the improved policy packed over
+the legal moves, the search's root value and the network's raw one. Member k searches its own rows
+k*B ... with its own parameters and its own Gumbel stream (`generators[k]`, the train state's, so
+a resumed run draws the same noise).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase, TensorDictParams
+
+from .targets import pack_policy
+from ...models import masked_log_softmax, members_forward
+from ...models import precision as _precision
+from ...search.gumbel import search
+from ...shogi import observe
+from ...shogi.material import material_balance
+
+
+def search_root(td: TensorDictBase) -> TensorDict:
+    """The engine state search expands from, rebuilt from the env's carried keys (the games in
+    progress are never finished: the env restarts them)."""
+    game = td.get("game")
+    b, device = game.batch_size, game.device
+    false = torch.zeros(b, dtype=torch.bool, device=device)
+    return game.copy().update({
+        "legal_mask": td.get("action_mask"), "in_check": false, "terminated": false,
+        "truncated": false.clone(), "reward": torch.zeros(b, device=device),
+        "termination_reason": torch.zeros(b, dtype=torch.int8, device=device)})
+
+
+def member_evaluate(params: TensorDictBase, material_prior: float, precision: str):
+    """Search's evaluator for one member [1] of the parameters: (log-probabilities, value for the
+    side to move), the value head plus the material prior it learned without
+    (algos/gumbel_az/targets.py)."""
+
+    def evaluate(state: TensorDictBase):
+        with _precision.autocast(precision, state.device):
+            logits, value = members_forward(params, observe(state)[None])
+        value = value[0].float().squeeze(-1)
+        if material_prior:
+            value = (value + material_prior * material_balance(state)).clamp(-1.0, 1.0)
+        return masked_log_softmax(logits[0].float(), state["legal_mask"]), value
+
+    return evaluate
+
+
+class SearchPolicy(TensorDictModuleBase):
+    """Gumbel search's move for every game of K members' [K*B] env batch."""
+
+    in_keys = ["game", "action_mask"]
+    out_keys = ["action", "search_policy", "root_value", "raw_value", "learner_move"]
+
+    def __init__(self, params: TensorDict, generators, az, impasse: bool,
+                 precision: str = "fp32"):
+        super().__init__()
+        self.members = params.batch_size[0]
+        self.params = TensorDictParams(params, no_convert=True)
+        self.generators = generators
+        self.az, self.impasse, self.precision = az, impasse, precision
+        self.simulations_done = 0
+        self.search_seconds = 0.0
+
+    @torch.no_grad()
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        start = time.perf_counter()
+        root = search_root(td)
+        rows = root.batch_size[0] // self.members
+        outs = []
+        for k in range(self.members):
+            out = search(root[k * rows:(k + 1) * rows],
+                         member_evaluate(self.params[k:k + 1], self.az.material_prior,
+                                         self.precision),
+                         self.generators[k], simulations=self.az.simulations,
+                         max_considered=self.az.max_considered,
+                         gumbel_scale=self.az.gumbel_scale, impasse=self.impasse)
+            outs.append(out.exclude("tree", "pv", "visits", "q"))
+        out = torch.cat(outs)
+        mask = td.get("action_mask")
+        td.set("action", out.get("action"))
+        td.set("search_policy", pack_policy(out.get("policy"), mask))
+        td.set("root_value", out.get("value").float())
+        td.set("raw_value", out.get("raw_value").float())
+        td.set("learner_move", torch.ones_like(mask[:, 0]))
+        self.simulations_done += int(out.get("simulations").sum())
+        self.search_seconds += time.perf_counter() - start
+        return td

@@ -1,0 +1,264 @@
+"""Gumbel AlphaZero (algo=gumbel_az): its targets are the search's improved policy and the games'
+outcomes with the right sign, it learns mate in one from search alone, and a run resumes
+exactly. Mates and legal moves are judged by cshogi, independently of our engine."""
+
+from __future__ import annotations
+
+import random
+
+import cshogi
+import pytest
+import torch
+from _tiny import final_params, flat, tiny
+from cshogi.dlshogi import make_move_label
+from tensordict import TensorDict
+
+from keisei_fn.algos.gumbel_az.replay import (collect_finished, new_buffer, new_pending,
+                                              sample_minibatch, stored)
+from keisei_fn.algos.gumbel_az.search_policy import SearchPolicy, search_root
+from keisei_fn.algos.gumbel_az.targets import (POLICY_SLOTS, finished_games, pack_policy,
+                                               unpack_policy, value_targets)
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.collect.rollout import rollout
+from keisei_fn.env import ShogiEnv
+from keisei_fn.env.compact import pack_mask
+from keisei_fn.env._shogi_env import GAME_KEYS
+from keisei_fn.learn.population import init_members, make_population_update
+from keisei_fn.learn.optim import adam_init
+from keisei_fn.models import build_model, members_forward
+from keisei_fn.run.train import resume_config, train
+from keisei_fn.search.gumbel import search
+from keisei_fn.shogi import from_sfen, observe
+
+AZ = ["algo=gumbel_az", "total_updates=1", "gumbel_az.simulations=4", "gumbel_az.max_considered=4",
+      "gumbel_az.rollout_steps=6", "gumbel_az.minibatch_size=8", "gumbel_az.min_buffer=16",
+      "gumbel_az.buffer_size=512", "eval.max_plies=24"]
+
+
+def mate_in_one_positions(count: int, seed: int = 0) -> list[tuple[str, set[int]]]:
+    """(sfen, labels of its mating moves) of positions met in cshogi's random games where the
+    side to move mates in one, by cshogi's rules."""
+    rng = random.Random(seed)
+    found = []
+    while len(found) < count:
+        board = cshogi.Board()
+        for _ in range(300):
+            if board.is_game_over():
+                break
+            if board.mate_move_in_1ply():
+                mates = set()
+                for move in board.legal_moves:
+                    board.push(move)
+                    if board.is_game_over():
+                        mates.add(make_move_label(move, 1 - board.turn))
+                    board.pop()
+                found.append((board.sfen(), mates))
+                break
+            board.push(rng.choice(list(board.legal_moves)))
+    return found
+
+
+def env_td(state) -> TensorDict:
+    """An env-style TensorDict (what the collection loop hands the policy) of engine states."""
+    return TensorDict(game=state.select(*GAME_KEYS), action_mask=state["legal_mask"],
+                      batch_size=state.batch_size)
+
+
+def test_packed_policy_is_the_improved_policy_and_zero_off_the_legal_moves():
+    positions = mate_in_one_positions(6)
+    state = from_sfen([s for s, _ in positions], max_plies=64)
+    mask = state["legal_mask"]
+    policy = torch.softmax(torch.where(mask, torch.randn(mask.shape), -torch.inf), -1)
+    back = unpack_policy(pack_policy(policy, mask), mask)
+    assert torch.equal(back[~mask], torch.zeros(int((~mask).sum())))
+    # float16 keeps 11 significant bits
+    assert torch.allclose(back, policy, rtol=2 ** -11, atol=1e-7)
+    assert int(mask.sum(-1).max()) <= POLICY_SLOTS
+
+
+def test_search_policy_stores_the_search_s_improved_policy_for_each_member():
+    """Two members, each searching its own rows with its own parameters and Gumbel stream."""
+    cfg = tiny("/tmp/unused", *AZ, "population.size=2")
+    params = init_members(cfg, torch.device("cpu"))
+    positions = mate_in_one_positions(4, seed=1)
+    state = from_sfen([s for s, _ in positions], max_plies=64)
+    gens = [torch.Generator().manual_seed(11), torch.Generator().manual_seed(12)]
+    saved = [g.get_state() for g in gens]
+    td = SearchPolicy(params, gens, cfg.gumbel_az, impasse=False)(env_td(state))
+    for k in range(2):
+        rows = slice(2 * k, 2 * k + 2)
+
+        def evaluate(s, k=k):
+            logits, value = members_forward(params[k:k + 1], observe(s)[None])
+            return torch.log_softmax(torch.where(s["legal_mask"], logits[0], -torch.inf), -1), \
+                value[0].squeeze(-1) + cfg.gumbel_az.material_prior * _material(s)
+
+        reference = search(search_root(env_td(state))[rows], _clamped(evaluate),
+                           torch.Generator().set_state(saved[k]),
+                           simulations=cfg.gumbel_az.simulations,
+                           max_considered=cfg.gumbel_az.max_considered, impasse=False)
+        mask = state["legal_mask"][rows]
+        assert torch.equal(td["action"][rows], reference["action"])
+        assert torch.allclose(unpack_policy(td["search_policy"][rows], mask),
+                              reference["policy"], rtol=2 ** -11, atol=1e-7)
+        assert torch.allclose(td["root_value"][rows], reference["value"], atol=1e-6)
+
+
+def _material(s):
+    from keisei_fn.shogi.material import material_balance
+
+    return material_balance(s)
+
+
+def _clamped(evaluate):
+    def run(s):
+        log_probs, value = evaluate(s)
+        return log_probs, value.clamp(-1, 1)
+    return run
+
+
+def test_value_targets_by_hand():
+    # A game of 5 positions (plies 0-4) whose last move (ply 4, Black's) mated: +1 for Black.
+    length, reward = torch.tensor([5]), torch.tensor([1.0])
+    root = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.5, 9.0]])
+    assert value_targets(length, reward, root, "outcome", 1).tolist() == [
+        [1.0, -1.0, 1.0, -1.0, 1.0, -1.0]]
+    # n = 2: the root value two plies later (the same side to move), the outcome within 2 plies
+    # of the end; entries past the game are unused.
+    assert value_targets(length, reward, root, "nstep", 2)[0, :5].tolist() == pytest.approx(
+        [0.3, 0.4, 0.5, -1.0, 1.0])
+    # n = 1: minus the opponent's root value
+    assert value_targets(length, reward, root, "nstep", 1)[0, :4].tolist() == pytest.approx(
+        [-0.2, -0.3, -0.4, -0.5])
+
+
+def test_a_mate_gives_plus_one_to_the_mover_in_the_stored_targets():
+    """Real games from the engine, ended by mates cshogi found: every position's outcome target
+    is +1 for the side that gave mate and -1 for the other."""
+    cfg = tiny("/tmp/unused", *AZ, "gumbel_az.material_prior=0")
+    positions = mate_in_one_positions(3, seed=2)
+    state = from_sfen([s for s, _ in positions], max_plies=64)
+    pending = new_pending(3, 64, "cpu")
+    plies = state["ply"].long()
+    # The positions before the mate, recorded at their plies (the earlier plies stay unused
+    # zeros here: the outcome sign only depends on the distance to the end).
+    pending[torch.arange(3), plies] = TensorDict(
+        game=state.select("board", "hands", "side_to_move", "ply"),
+        mask_bits=pack_mask(state["legal_mask"]), root_value=torch.zeros(3),
+        raw_value=torch.zeros(3), search_policy=torch.zeros(3, POLICY_SLOTS,
+                                                            dtype=torch.float16),
+        batch_size=[3])
+    mates = torch.tensor([min(m) for _, m in positions])
+    from keisei_fn.shogi import step
+
+    after = step(state, mates)
+    assert bool(after["terminated"].all()) and bool((after["reward"] > 0).all())
+    out = finished_games(pending, after["terminated"], plies, after["reward"], cfg.gumbel_az)
+    assert out.batch_size[0] == int((plies + 1).sum())
+    # each game's positions in ply order: the mating side moves at the last ply, and at every
+    # second ply before it
+    to_end = torch.cat([torch.arange(int(p), -1, -1) for p in plies])
+    assert torch.equal(out["outcome"], torch.where(to_end % 2 == 0, 1.0, -1.0))
+    assert torch.equal(out["target_value"], out["outcome"])
+    # the recorded position before the mate is the mating side's, at +1
+    last = out.get(("game", "ply")).long() == plies.repeat_interleave(plies + 1)
+    assert int(last.sum()) == 3 and bool((out["outcome"][last] == 1).all())
+    assert torch.equal(out.get(("game", "side_to_move"))[last], state["side_to_move"])
+
+
+def test_the_replay_pipeline_carries_the_targets_from_play_to_the_minibatch():
+    """Searched self-play in the env (games capped at 12 plies, so they all end): every position
+    of every finished game reaches the buffer once, with its packed improved policy, and comes
+    out of the sampler unpacked, zero off the legal moves, summing to 1."""
+    cfg = tiny("/tmp/unused", *AZ, "env.max_plies=12")
+    params = init_members(cfg, torch.device("cpu"))
+    env = ShogiEnv(4, max_plies=12)
+    games = env.reset()
+    policy = SearchPolicy(params, [torch.Generator().manual_seed(3)], cfg.gumbel_az,
+                          impasse=False)
+    pending = new_pending(4, 12, "cpu")
+    games, trajectory = rollout(env, policy, games, 30)
+    pending, finished = collect_finished(pending, trajectory, cfg.gumbel_az)
+    done = trajectory["next", "done"].squeeze(-1)
+    assert int(done.sum()) == 8  # two capped games per row in 30 plies
+    assert finished.batch_size[0] == 8 * 12
+    assert torch.equal(finished["outcome"], torch.zeros(96))  # the cap is a draw
+    # the stored policies are the ones the search wrote at those positions
+    first = trajectory[:, :12]
+    assert torch.equal(finished[:12]["search_policy"], first[0]["search_policy"])
+    buffer = new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(0))
+    buffer.extend(stored(finished))
+    batch = sample_minibatch([buffer], 12)
+    assert batch.batch_size == torch.Size([1, 8])
+    target, mask = batch["target_policy"], batch["action_mask"]
+    assert torch.equal(target[~mask], torch.zeros(int((~mask).sum())))
+    assert torch.allclose(target.sum(-1), torch.ones(1, 8), atol=2e-3)
+
+
+@pytest.mark.slow
+def test_gumbel_az_learns_mate_in_one_from_search_alone():
+    """48 mate-in-one positions (cshogi's), an untrained network, and the machinery of a run:
+    the search's targets into a replay buffer, the compiled-able folded update sampling from
+    it. After 6 rounds the policy loss has fallen and the network's argmax mates (by cshogi) in
+    most positions; untrained it mates in almost none."""
+    cfg = tiny("/tmp/unused", "algo=gumbel_az", "total_updates=1", "gumbel_az.simulations=64",
+               "gumbel_az.max_considered=32", "gumbel_az.minibatch_size=32",
+               "gumbel_az.buffer_size=4096", "optim.lr=3e-3", "model.channels=16",
+               "model.blocks=1", "gumbel_az.material_prior=0")
+    positions = mate_in_one_positions(48, seed=4)
+    state = from_sfen([s for s, _ in positions], max_plies=64)
+    torch.manual_seed(0)
+    params = init_members(cfg, torch.device("cpu"))
+    opt = torch.stack([adam_init(p) for p in params.unbind(0)])
+    update = make_population_update(cfg, build_model(cfg.model))
+    buffer = new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(5)
+
+    def mates(params) -> float:
+        logits, _ = members_forward(params, observe(state)[None])
+        best = torch.where(state["legal_mask"], logits[0], -torch.inf).argmax(-1).tolist()
+        return sum(b in m for b, (_, m) in zip(best, positions)) / len(positions)
+
+    before = mates(params)
+    losses = []
+    for _ in range(6):
+        td = SearchPolicy(params, [gen], cfg.gumbel_az, impasse=False)(env_td(state))
+        buffer.extend(TensorDict(
+            game=state.select("board", "hands", "side_to_move", "ply"),
+            mask_bits=pack_mask(state["legal_mask"]), search_policy=td["search_policy"],
+            target_value=torch.ones(48), batch_size=[48]))
+        round_losses = []
+        for _ in range(24):
+            mb = sample_minibatch([buffer], 64)
+            params, opt, metrics = update(params, opt, mb, torch.tensor([3e-3]))
+            round_losses.append(float(metrics["policy_loss"][0]))
+        losses.append(sum(round_losses) / len(round_losses))
+    after = mates(params)
+    assert before <= 0.1, before
+    assert after >= 0.6, (before, after, losses)
+    assert losses[-1] < losses[0] - 0.5, losses
+
+
+def test_gumbel_az_run_resumes_exactly_with_its_replay_buffer(tmp_path):
+    """Parameters, buffers (contents, cursor, sampler stream) and pending positions."""
+    straight, parted = tmp_path / "straight", tmp_path / "parted"
+    train(tiny(straight, *AZ, "total_updates=10"), log=lambda *a: None)
+    train(tiny(parted, *AZ, "total_updates=5"), log=lambda *a: None)
+    summary = train(resume_config(parted, ["total_updates=10"]), resume=True,
+                    log=lambda *a: None)
+    assert summary["counters"]["iteration"] == 10 and summary["counters"]["optimizer_updates"]
+    a, b = flat(final_params(straight)), flat(final_params(parted))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ca = read_checkpoint(list_checkpoints(straight)[-1])["replay"]
+    cb = read_checkpoint(list_checkpoints(parted)[-1])["replay"]
+    assert ca["buffers"][0]["_writer"] == cb["buffers"][0]["_writer"]
+    used = ca["buffers"][0]["_storage"]["_len"]
+    assert used == cb["buffers"][0]["_storage"]["_len"] > 16
+    sa, sb = flat(ca["buffers"][0]["_storage"]), flat(cb["buffers"][0]["_storage"])
+    for k in sa:  # the storage's unused tail is uninitialised memory
+        if torch.is_tensor(sa[k]):
+            assert torch.equal(sa[k][:used], sb[k][:used]), k
+    pa, pb = flat(ca["pending"]), flat(cb["pending"])
+    for k in pa:
+        assert torch.equal(pa[k], pb[k]), k
