@@ -150,7 +150,8 @@ def _with_formatter(add_parser):
 
 
 _FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.arena.eval_cli",
-                                     "keisei_fn.arena.ladder_cli", "keisei_fn.arena.play_cli")
+                                     "keisei_fn.arena.ladder_cli", "keisei_fn.arena.play_cli",
+                                     "keisei_fn.insight.analyze_cli")
 
 
 def main(argv: list[str] | None = None) -> int:

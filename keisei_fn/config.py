@@ -127,10 +127,12 @@ class OptimConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = 0
-    """evaluate every N updates (0: only at the end)"""
+    every: int = 60
+    """evaluate every N iterations as well as at the end (0: only at the end), so that Aim draws the Elo as a curve"""
     games: int = 100
-    """games per opponent: GAMES/2 openings of eval.openings, each with both colours"""
+    """games per opponent in the final evaluation: GAMES/2 openings of eval.openings, each with both colours"""
+    every_games: int = 40
+    """games per opponent in the evaluations during training (cheaper than the final one)"""
     opponents: list[str] = field(default_factory=lambda: [
         "greedy", "mix:greedy,minimax,0.5", "minimax"])
     """scripted opponents, rungs of the engine ladder: 'random', 'greedy' (one-ply material),
@@ -285,7 +287,7 @@ _CHOICES = {
 _LOWER_BOUNDS = (
     (("env.batch_size", "env.max_plies", "ppo.rollout_steps", "ppo.epochs", "ppo.minibatch_size",
       "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
-      "threads", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers",
+      "threads", "eval.every_games", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers",
       "distributed.timeout_s", "gumbel_az.simulations", "gumbel_az.max_considered",
       "gumbel_az.rollout_steps", "gumbel_az.minibatch_size", "gumbel_az.buffer_size",
       "gumbel_az.min_buffer", "gumbel_az.td_steps"), 1),

@@ -28,7 +28,7 @@ from keisei_fn.learn.optim import adam_init
 from keisei_fn.learn.population import make_population_update
 from keisei_fn.run.train import resume_config, train
 
-from _tiny import TINY
+from _tiny import TINY, TINY_AZ
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 HERE = Path(__file__).parent
@@ -180,6 +180,20 @@ def test_population_under_torchrun(tmp_path):
     assert sorted(p.name for p in (tmp_path / "members").iterdir()) == ["member_0", "member_1"]
     payload = read_checkpoint(list_checkpoints(tmp_path)[-1])
     assert len(payload["ranks"]) == 2 and payload["population"] == 2
+
+
+def test_gumbel_az_population_under_torchrun(tmp_path):
+    """Searched self-play, replay buffers per rank and member, one agreed update count."""
+    proc = train_cli(*GROUP_RUN, *TINY_AZ, f"run_dir={tmp_path}", "total_updates=6",
+                     "population.size=2", "population.round_robin_games=0")
+    digest(proc)
+    payload = read_checkpoint(list_checkpoints(tmp_path)[-1])
+    assert payload["counters"]["optimizer_updates"] > 0
+    for rank in payload["ranks"]:
+        assert [b["_storage"]["_len"] > 0 for b in rank["replay"]["buffers"]] == [True, True]
+    boards = [r["replay"]["buffers"][0]["_storage"]["_storage"]["game"]["board"]
+              for r in payload["ranks"]]
+    assert not torch.equal(*boards), "both ranks played the same games"
 
 
 # ---------------------------------------------------------------- helpers without a group

@@ -9,7 +9,7 @@ import random
 import cshogi
 import pytest
 import torch
-from _tiny import final_params, flat, tiny
+from _tiny import TINY_AZ, final_params, flat, tiny
 from cshogi.dlshogi import make_move_label
 from tensordict import TensorDict
 
@@ -30,9 +30,7 @@ from keisei_fn.run.train import resume_config, train
 from keisei_fn.search.gumbel import search
 from keisei_fn.shogi import from_sfen, observe
 
-AZ = ["algo=gumbel_az", "total_updates=1", "gumbel_az.simulations=4", "gumbel_az.max_considered=4",
-      "gumbel_az.rollout_steps=6", "gumbel_az.minibatch_size=8", "gumbel_az.min_buffer=16",
-      "gumbel_az.buffer_size=512", "eval.max_plies=24"]
+AZ = [*TINY_AZ, "total_updates=1"]
 
 
 def mate_in_one_positions(count: int, seed: int = 0) -> list[tuple[str, set[int]]]:

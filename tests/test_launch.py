@@ -212,7 +212,7 @@ def test_kill_9_of_the_whole_group_at_random_moments_then_resume_is_exact(tmp_pa
     resume starts from the last complete checkpoint and the end equals an uninterrupted run."""
     total, args = TOTAL, [*TINY, "checkpoint_every=1", "keep_checkpoints=2", "track.aim=true"]
     run, rng, kills, progress = tmp_path / "killed", random.Random(99), 0, []
-    while kills < 5:
+    while kills < 3:
         resume = bool(list_checkpoints(run))
         cmd = ["--resume", str(run)] if resume else [*args, f"run_dir={run}",
                                                      f"total_updates={total}"]
@@ -231,7 +231,7 @@ def test_kill_9_of_the_whole_group_at_random_moments_then_resume_is_exact(tmp_pa
                      for p in group[1:]])
         kills += 1
         progress.append(read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"])
-    assert kills == 5 and progress == sorted(progress) and progress[-1] < total
+    assert kills == 3 and progress == sorted(progress) and progress[-1] < total
     final = run_cli("--resume", str(run))
     assert "warning" not in final.stderr, final.stderr[-2000:]
     assert_same_params(straight, run)  # tracking and checkpoint cadence change no arithmetic

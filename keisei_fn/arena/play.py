@@ -18,15 +18,18 @@ from rich.console import Console
 from rich.text import Text
 
 from ..agent import choose_moves, evaluate_position, search_moves
-from ..shogi import Reason, action_to_usi, initial_state, step, to_sfen, usi_to_action
+from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
+                     usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
-from .records import GameRecord, _parse_sfen, to_csa, usi_position
+from .records import HAND_ORDER, KANJI, RANKS, GameRecord, parse_sfen, to_csa, usi_position
 
 COLOURS = ("black", "white")
 HELP = """moves in USI: 7g7f (7g to 7f), 8h2b+ (and promote), P*5e (drop a pawn on 5e)
   files 9..1 run right to left, ranks a..i top to bottom; drops: P L N S G B R
-commands: undo (take back the agent's reply and your move), resign,
-  save [FILE] (CSA file + .usi move list), help, quit"""
+commands: hint (the agent's candidates for your move), undo (take back the agent's reply
+  and your move), resign, save [FILE] (CSA file + .usi move list), help, quit
+values: the agent's estimate of the game's result for the side named, from -1 (a loss)
+  through 0 (even) to +1 (a win)"""
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,15 @@ class Game:
     ending: tuple[str, str] | None = None  # (winner "black" | "white" | "draw", reason)
 
 
-def new_game(human: int, max_plies: int = 512, device="cpu") -> Game:
-    return Game((initial_state(1, device=device, max_plies=max_plies),), (), human)
+def new_game(human: int, max_plies: int = 512, device="cpu", sfen: str | None = None) -> Game:
+    """A game from the start position, or from `sfen` (ValueError if it is not a position
+    whose game can go on)."""
+    if sfen is None:
+        return Game((initial_state(1, device=device, max_plies=max_plies),), (), human)
+    state = from_sfen([sfen], device=device, max_plies=max_plies)
+    if bool((state["terminated"] | state["truncated"]).any()):
+        raise ValueError(f"--sfen: the game is already over in this position: {sfen}")
+    return Game((state,), (), human)
 
 
 def position(game: Game):
@@ -170,10 +180,6 @@ def describe_ending(ending: tuple[str, str], human: int, plies: int) -> str:
 # Piece text from the SFEN letter (Black's letters; '+' marks promotion).
 _WESTERN = {p: (p + " " if len(p) == 1 else p) for p in
             ("P", "L", "N", "S", "G", "B", "R", "K", "+P", "+L", "+N", "+S", "+B", "+R")}
-_KANJI = {"P": "歩", "L": "香", "N": "桂", "S": "銀", "G": "金", "B": "角", "R": "飛", "K": "玉",
-          "+P": "と", "+L": "杏", "+N": "圭", "+S": "全", "+B": "馬", "+R": "龍"}
-_HAND_ORDER = "RBGSNLP"  # most valuable first, as Shogi books print hands
-_RANKS = "abcdefghi"
 AGENT_STYLE, LAST_MOVE_STYLE = "bold red", "reverse"
 
 
@@ -182,47 +188,52 @@ def piece_text(piece: str, letters: str) -> str:
     name = piece.upper()
     if letters == "western":
         return _WESTERN[name]
-    return "王" if piece == "k" else _KANJI[name]
+    return "王" if piece == "k" else KANJI[name]
 
 
 def hand_text(hand: dict, letters: str) -> str:
-    names = [(piece_text(p, letters).strip(), hand.get(p, 0)) for p in _HAND_ORDER]
+    names = [(piece_text(p, letters).strip(), hand.get(p, 0)) for p in HAND_ORDER]
     return " ".join(f"{name}×{n}" for name, n in names if n) or "-"
 
 
 def render_position(sfen: str, letters: str = "western", human: int = 0,
                     last_move: str | None = None) -> Text:
-    """The board of an SFEN as rich Text, from Black's side like USI coordinates: files 9..1
-    across, ranks a..i down. Every cell is three columns: 'v' for White's pieces (the KIF
-    convention), then the piece; the agent's pieces are coloured, the last move's
-    destination is highlighted; White's hand above the board, Black's below."""
-    board, hands, side = _parse_sfen(sfen)
+    """The board of an SFEN as rich Text, from the human's side: for Black, like USI
+    coordinates (files 9..1 across, ranks a..i down), for White turned round (files 1..9,
+    ranks i..a). Every cell is three columns: 'v' for the far side's pieces (the KIF
+    convention), then the piece; the agent's pieces are coloured, the last move's destination
+    is highlighted; the far side's hand above the board, the near side's below."""
+    board, hands, side = parse_sfen(sfen)
     fields = sfen.removeprefix("sfen ").split()
     move_number = fields[3] if len(fields) > 3 else "1"
     who = {c: ("you" if c == human else "agent") for c in (0, 1)}
     mover = 0 if side == "b" else 1
     out = Text()
     out.append(f"move {move_number}: {COLOURS[mover].capitalize()} ({who[mover]}) to move\n")
-    out.append(f"☖ White ({who[1]}) in hand: {hand_text(hands['w'], letters)}\n",
-               style=AGENT_STYLE if human == 0 else "")
-    out.append("".join(f" {f} " for f in range(9, 0, -1)) + "\n")
+    far = 1 - human  # the side drawn at the top
+    marks = {0: ("☗ Black", "b"), 1: ("☖ White", "w")}
+    name, key = marks[far]
+    out.append(f"{name} ({who[far]}) in hand: {hand_text(hands[key], letters)}\n",
+               style=AGENT_STYLE if far != human else "")
+    files = range(9, 0, -1) if human == 0 else range(1, 10)
+    out.append("".join(f" {f} " for f in files) + "\n")
     target = last_move[2:4] if last_move else None  # "7g7f"[2:4] and "P*5e"[2:4]: destinations
-    for rank in _RANKS:
-        for f in range(9, 0, -1):
+    for rank in (RANKS if human == 0 else RANKS[::-1]):
+        for f in files:
             square = f"{f}{rank}"
             piece = board.get(square)
             if piece is None:
                 cell, owner = " ・" if letters == "japanese" else " . ", None
             else:
                 owner = 1 if piece.lstrip("+").islower() else 0
-                cell = ("v" if owner == 1 else " ") + piece_text(piece, letters)
+                cell = ("v" if owner == far else " ") + piece_text(piece, letters)
             style = AGENT_STYLE if owner is not None and owner != human else ""
             if square == target:
                 style = (style + " " + LAST_MOVE_STYLE).strip()
             out.append(cell, style=style)
         out.append(f"  {rank}\n")
-    out.append(f"☗ Black ({who[0]}) in hand: {hand_text(hands['b'], letters)}",
-               style=AGENT_STYLE if human == 1 else "")
+    name, key = marks[human]
+    out.append(f"{name} ({who[human]}) in hand: {hand_text(hands[key], letters)}")
     return out
 
 
@@ -246,12 +257,12 @@ def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
         if game.ending is None and side_to_move(game) != game.human:
             if simulations or temperature <= 0:
                 usi, value, lines = candidates(net, position(game), simulations, generator)
-                say(f"agent plays {usi} (eval {value:+.2f}"
+                say(f"agent plays {usi} (eval {value:+.2f} for the agent"
                     + (f", {simulations} simulations" if simulations else "")
                     + "); candidates: " + "; ".join(lines))
             else:
                 usi, value = agent_move(net, position(game), temperature, generator)
-                say(f"agent plays {usi} (eval {value:+.2f})")
+                say(f"agent plays {usi} (eval {value:+.2f} for the agent)")
             game = push_move(game, usi)
             continue
         if game is not shown:  # the board once per human turn, and once at the end
@@ -267,7 +278,9 @@ def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
         command, _, arg = line.strip().partition(" ")
         if command == "quit":
             return game
-        if command in COMMANDS:
+        if command == "hint":
+            _hint(net, game, say, simulations, generator)
+        elif command in COMMANDS:
             game = COMMANDS[command](game, arg.strip(), say, agent_name)
         elif command:
             game = _human_move(game, command, say)
@@ -285,6 +298,15 @@ def _human_move(game: Game, usi: str, say) -> Game:
         say(f"legal moves ({len(legal)}): " + " ".join(legal))
         return game
     return push_move(game, usi)
+
+
+def _hint(net, game: Game, say, simulations: int, generator) -> None:
+    """What the agent would play in the human's place."""
+    if game.ending is not None:
+        say("the game is over: save [FILE] or quit")
+        return
+    _, value, lines = candidates(net, position(game), simulations, generator, top=5)
+    say(f"hint: {'; '.join(lines)} (eval {value:+.2f} for you, by the agent's network)")
 
 
 def _undo(game: Game, _arg: str, say, _agent_name: str) -> Game:

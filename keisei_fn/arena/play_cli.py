@@ -24,6 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--simulations", type=int, default=0,
                    help="the agent searches (Gumbel search of N simulations) and shows its "
                         "candidates with visits and values; 0: its policy's move")
+    p.add_argument("--sfen", help="start from this position (SFEN) instead of the start")
     p.add_argument("--seed", type=int, default=0, help="seed of sampled moves")
     p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw)")
     p.add_argument("--device", default="cpu", help="torch device of the network")
@@ -59,7 +60,7 @@ def _play(args) -> None:
     console.print(f"loaded in {time.perf_counter() - started:.1f} s", markup=False,
                   highlight=False)
     console.print(HELP, markup=False, highlight=False)
-    game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device)
+    game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device, args.sfen)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     play(net, game, console.input, console, letters=args.letters,
          temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint),

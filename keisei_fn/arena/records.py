@@ -59,13 +59,16 @@ def usi_position(record: GameRecord) -> str:
 
 _CSA = {"P": "FU", "L": "KY", "N": "KE", "S": "GI", "G": "KI", "B": "KA", "R": "HI", "K": "OU",
         "+P": "TO", "+L": "NY", "+N": "NK", "+S": "NG", "+B": "UM", "+R": "RY"}
-_HAND_ORDER = "RBGSNLP"
-_RANKS = "abcdefghi"
+HAND_ORDER = "RBGSNLP"  # most valuable first, as Shogi books print hands
+RANKS = "abcdefghi"  # USI's rank letters, top (White's side) to bottom
+# One character per piece, as boards are drawn (KIF's own names are below).
+KANJI = {"P": "歩", "L": "香", "N": "桂", "S": "銀", "G": "金", "B": "角", "R": "飛", "K": "玉",
+         "+P": "と", "+L": "杏", "+N": "圭", "+S": "全", "+B": "馬", "+R": "龍"}
 
 
 def to_csa(record: GameRecord) -> str:
     """CSA v2.2 text of the game (players, start position, moves, ending, our reason)."""
-    board, hands, side = _parse_sfen(record.start_sfen)
+    board, hands, side = parse_sfen(record.start_sfen)
     lines = ["V2.2", f"N+{record.black}", f"N-{record.white}"]
     if record.start_sfen == STARTPOS_SFEN:
         lines += ["PI", "+"]
@@ -99,7 +102,7 @@ def _csa_ending(record: GameRecord, to_move: str) -> str:
     return "%TORYO"  # mate, resignation, or an engine that crashed / failed: it resigns
 
 
-def _parse_sfen(sfen: str):
+def parse_sfen(sfen: str):
     """({square name: piece text like 'P', '+R', 'p'}, {side: {letter: n}}, side 'b'|'w')."""
     fields = sfen.removeprefix("sfen ").split()
     rows, side, hand = fields[0], fields[1], fields[2] if len(fields) > 2 else "-"
@@ -112,7 +115,7 @@ def _parse_sfen(sfen: str):
             elif ch.isdigit():
                 f -= int(ch)
             else:
-                board[f"{f}{_RANKS[r]}"] = ("+" if promoted else "") + ch
+                board[f"{f}{RANKS[r]}"] = ("+" if promoted else "") + ch
                 f, promoted = f - 1, False
     hands = {"b": {}, "w": {}}
     count = ""
@@ -127,7 +130,7 @@ def _parse_sfen(sfen: str):
 
 
 def _csa_square(name: str) -> str:
-    return f"{name[0]}{_RANKS.index(name[1]) + 1}"
+    return f"{name[0]}{RANKS.index(name[1]) + 1}"
 
 
 def _apply(board: dict, hands: dict, side: str, move: str) -> tuple[str, str | None, str, bool]:
@@ -160,7 +163,7 @@ def _diagram_rows(board: dict, empty: str, cell) -> list[str]:
     """The board's 9 ranks, files 9 to 1, each square `empty` or `cell(piece, is_white)`."""
     rows = []
     for r in range(9):
-        pieces = (board.get(f"{f}{_RANKS[r]}") for f in range(9, 0, -1))
+        pieces = (board.get(f"{f}{RANKS[r]}") for f in range(9, 0, -1))
         rows.append("".join(empty if p is None else cell(p.upper(), p.lstrip("+").islower())
                             for p in pieces))
     return rows
@@ -170,7 +173,7 @@ def _csa_position(board: dict, hands: dict, side: str) -> list[str]:
     rows = _diagram_rows(board, " * ", lambda p, white: ("-" if white else "+") + _CSA[p])
     lines = [f"P{r + 1}{row}" for r, row in enumerate(rows)]
     for owner, sign in (("b", "+"), ("w", "-")):
-        pieces = "".join(f"00{_CSA[p]}" * hands[owner].get(p, 0) for p in _HAND_ORDER)
+        pieces = "".join(f"00{_CSA[p]}" * hands[owner].get(p, 0) for p in HAND_ORDER)
         if pieces:
             lines.append(f"P{sign}{pieces}")
     lines.append("+" if side == "b" else "-")
@@ -183,7 +186,7 @@ _KIF_PIECE = {"P": "歩", "L": "香", "N": "桂", "S": "銀", "G": "金", "B": "
               "K": "玉", "+P": "と", "+L": "成香", "+N": "成桂", "+S": "成銀", "+B": "馬",
               "+R": "龍"}
 _KIF_FILES = "０１２３４５６７８９"
-_KIF_RANKS = "〇一二三四五六七八九"
+_KIFRANKS = "〇一二三四五六七八九"
 _KIF_SIDE = {"black": "先手", "white": "後手"}
 
 
@@ -193,7 +196,7 @@ def to_kif(record: GameRecord) -> str:
 
     A game from the start position is written as 平手; any other start as a board diagram
     (BOD), which GUIs read (cshogi's parser reads only the 平手/handicap headers)."""
-    board, hands, side = _parse_sfen(record.start_sfen)
+    board, hands, side = parse_sfen(record.start_sfen)
     lines = ["# KIF形式棋譜ファイル keisei-fn", f"先手：{record.black}", f"後手：{record.white}"]
     if record.start_sfen == STARTPOS_SFEN:
         lines.insert(1, "手合割：平手")
@@ -203,14 +206,14 @@ def to_kif(record: GameRecord) -> str:
     last_to = None
     for number, move in enumerate(record.moves, 1):
         piece, frm, to, promote = _apply(board, hands, side, move)
-        where = "同　" if to == last_to else _KIF_FILES[int(to[0])] + _KIF_RANKS[
-            _RANKS.index(to[1]) + 1]
+        where = "同　" if to == last_to else _KIF_FILES[int(to[0])] + _KIFRANKS[
+            RANKS.index(to[1]) + 1]
         name = _KIF_PIECE[piece]
         if frm is None:
             text = f"{where}{name}打"
         else:
             text = (f"{where}{name}{'成' if promote else ''}"
-                    f"({frm[0]}{_RANKS.index(frm[1]) + 1})")
+                    f"({frm[0]}{RANKS.index(frm[1]) + 1})")
         lines.append(f"{number:>4} {text}")
         last_to, side = to, ("w" if side == "b" else "b")
     ending, result = _kif_ending(record, side, len(record.moves))
@@ -245,7 +248,7 @@ def _kif_ending(record: GameRecord, to_move: str, plies: int) -> tuple[str, str]
 def _kif_diagram(board: dict, hands: dict, side: str) -> list[str]:
     """The position as a KIF board diagram (BOD)."""
     def in_hand(owner):
-        counts = [(p, hands[owner].get(p, 0)) for p in _HAND_ORDER]
+        counts = [(p, hands[owner].get(p, 0)) for p in HAND_ORDER]
         text = "　".join(_KIF_PIECE[p] + (_kanji_count(n) if n > 1 else "")
                         for p, n in counts if n)
         return text or "なし"
@@ -255,7 +258,7 @@ def _kif_diagram(board: dict, hands: dict, side: str) -> list[str]:
     short = {"成香": "杏", "成桂": "圭", "成銀": "全"}  # one character a square
     rows = _diagram_rows(board, " ・", lambda p, white: ("v" if white else " ")
                          + short.get(_KIF_PIECE[p], _KIF_PIECE[p]))
-    lines += [f"|{row}|{_KIF_RANKS[r + 1]}" for r, row in enumerate(rows)]
+    lines += [f"|{row}|{_KIFRANKS[r + 1]}" for r, row in enumerate(rows)]
     lines += ["+---------------------------+", f"先手の持駒：{in_hand('b')}"]
     if side == "w":
         lines.append("後手番")
@@ -263,4 +266,4 @@ def _kif_diagram(board: dict, hands: dict, side: str) -> list[str]:
 
 
 def _kanji_count(n: int) -> str:
-    return ("十" if n >= 10 else "") + ("" if n % 10 == 0 else _KIF_RANKS[n % 10])
+    return ("十" if n >= 10 else "") + ("" if n % 10 == 0 else _KIFRANKS[n % 10])

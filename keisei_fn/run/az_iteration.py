@@ -62,6 +62,9 @@ def az_iteration(cfg, group, state: TrainState, parts, collect, log):
                                          / (t2 - t1))
     return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
                    "member_metrics": metrics, "member_stats": stats,
+                   # the oldest stored positions of member 0 (read, not sampled: the sampler's
+                   # stream stays the training's)
+                   "insight_batch": state.replay[0][:2048] if len(state.replay[0]) else None,
                    "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
                                for key in metrics[0]},
                    "stats": stats[0] if members == 1 else pooled_stats(stats)}

@@ -21,13 +21,15 @@ AGENT = "agent"
 
 def play_match(net, opponent: str, games: int, max_plies: int = MAX_PLIES, seed: int = 0,
                greedy: bool = True, device="cpu", impasse: bool = IMPASSE,
-               progress: Callable[[int, int], None] | None = None, openings=None) -> dict:
+               progress: Callable[[int, int], None] | None = None, openings=None,
+               keep: list | None = None) -> dict:
     """`games` games of `net` against the scripted `opponent`, in pairs: each opening (of the
     `openings` suite; the start position when None) with both colours; `progress(plies played,
     games finished)` is called after every ply.
 
     Returns wins/draws/losses from the agent's side, a 95% Wilson interval of the score, the
-    mean game length, the number of distinct games and the referee's rules.
+    mean game length, the number of distinct games and the referee's rules. The game records
+    are appended to `keep` (a list) when given.
     """
     player = make_player(opponent)
     if not player.batched:
@@ -37,6 +39,8 @@ def play_match(net, opponent: str, games: int, max_plies: int = MAX_PLIES, seed:
     agent = agent_player(AGENT, net, temperature=0.0 if greedy else 1.0)
     records = referee_match(agent, player, games, openings=openings, max_plies=max_plies,
                             seed=seed, device=device, impasse=impasse, progress=progress)
+    if keep is not None:
+        keep.extend(records)
     s = summarize(records, AGENT, opponent)
     return {"opponent": opponent, "games": games, "wins": s["wins"], "draws": s["draws"],
             "losses": s["losses"], "win_rate": s["wins"] / games, "score": s["score"],
@@ -72,20 +76,29 @@ def format_match(r: dict) -> str:
 # --- the trainer's evaluation of its members ------------------------------------------------
 
 
-def evaluate_members(cfg, params, net_of, iteration: int, console, openings=None) -> list[dict]:
-    """Every member against every `eval.opponents`; `net_of(k)` is member k as a module."""
+def evaluate_members(cfg, params, net_of, iteration: int, console, openings=None,
+                     samples: list | None = None, games: int | None = None) -> list[dict]:
+    """Every member against every `eval.opponents`; `net_of(k)` is member k as a module.
+    `samples` (a list) receives member 0's first game as Black against the last opponent (the
+    strongest rung), for the insight views."""
     members = params.batch_size[0]
+    games = games or cfg.eval.games
     results = []
     for k in range(members):
         net = net_of(k)
         who = f" member {k}" if members > 1 else ""
         for i, opponent in enumerate(cfg.eval.opponents):
-            r = play_match(net, opponent, cfg.eval.games, max_plies=cfg.eval.max_plies,
+            last = k == 0 and i == len(cfg.eval.opponents) - 1
+            kept = [] if samples is not None and last else None
+            r = play_match(net, opponent, games, max_plies=cfg.eval.max_plies,
                            impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
                            greedy=cfg.eval.greedy_policy, device=cfg.device, openings=openings,
                            progress=match_progress(console.print,
                                                    f"eval @ it {iteration}{who} vs {opponent}",
-                                                   cfg.eval.games))
+                                                   games),
+                           keep=kept)
+            if kept:
+                samples.extend([g for g in kept if g.black == AGENT][:1])
             r["iteration"] = iteration
             if members > 1:
                 r["member"] = k

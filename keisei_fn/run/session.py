@@ -82,6 +82,12 @@ def open_tracking(cfg, state: TrainState, group=distributed.SINGLE):
     repo = cfg.track.aim_repo or str(Path(cfg.run_dir) / "aim")
     aim_run = tracking.open_run(repo, cfg.track.experiment,
                                 OmegaConf.to_container(cfg, resolve=True), state.aim_hash)
+    if state.aim_hash is None:  # a readable name and tags in Aim's Runs explorer, not a hash
+        tracking.describe_run(aim_run, str(cfg.run_dir),
+                              [cfg.algo, f"{cfg.model.arch} {cfg.model.blocks}x"
+                                         f"{cfg.model.channels}"]
+                              + ([f"population {cfg.population.size}"]
+                                 if cfg.population.size > 1 else []))
     return aim_run, state.replace(aim_hash=aim_run.hash)
 
 
@@ -172,7 +178,9 @@ def namespaced(metrics: dict, stats: dict) -> dict:
              "kl_approx": "losses/approx_kl", "clip_fraction": "losses/clip_fraction",
              "explained_variance": "losses/explained_variance", "grad_norm": "losses/grad_norm",
              "lr": "charts/learning_rate", "collect_steps_per_s": "charts/collect_steps_per_s",
-             "update_samples_per_s": "charts/update_samples_per_s"}
+             "update_samples_per_s": "charts/update_samples_per_s",
+             "simulations_per_s": "charts/simulations_per_s"}
     out = {names.get(k, f"losses/{k}"): v for k, v in metrics.items()}
-    out.update({f"games/{k}": v for k, v in stats.items()})
+    # gumbel_az's search/ and replay/ statistics keep their own namespace
+    out.update({(k if "/" in k else f"games/{k}"): v for k, v in stats.items()})
     return out

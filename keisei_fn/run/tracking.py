@@ -39,7 +39,9 @@ import aimrocks.errors
 from aim.sdk.errors import MissingRunError
 from aim.sdk.utils import clean_repo_path
 
-__all__ = ["open_run", "track_metrics", "close_run", "read_metrics", "read_hparams", "metric_key"]
+__all__ = ["open_run", "track_metrics", "track_text", "track_images", "track_figure",
+           "track_distribution", "close_run", "read_metrics", "read_sequences", "read_hparams",
+           "metric_key"]
 
 _OWNER_PID = "_keisei_owner_pid"
 _INDEX_WAIT_S = 10.0  # `aim up` holds the index only while indexing one run; this is ample
@@ -115,6 +117,37 @@ def track_text(run: aim.Run, name: str, text: str, step: int) -> None:
     run.track(aim.Text(text), name=name, step=operator.index(step))
 
 
+def describe_run(run: aim.Run, name: str, tags: list[str]) -> None:
+    """The run's name (shown in Aim's Runs explorer instead of its hash) and tags."""
+    _check_owner(run)
+    run.name = name
+    for tag in tags:
+        run.add_tag(tag)
+
+
+def track_images(run: aim.Run, name: str, images: list, step: int,
+                 captions: list[str] = ()) -> None:
+    """Record PIL images at `step` (Aim's Images explorer shows them as one sequence)."""
+    _check_owner(run)
+    captions = list(captions) or [""] * len(images)
+    run.track([aim.Image(im, caption=c) for im, c in zip(images, captions)], name=name,
+              step=operator.index(step))
+
+
+def track_figure(run: aim.Run, name: str, figure, step: int) -> None:
+    """Record a plotly figure at `step` (Aim's Figures explorer)."""
+    _check_owner(run)
+    run.track(aim.Figure(figure), name=name, step=operator.index(step))
+
+
+def track_distribution(run: aim.Run, name: str, values, step: int,
+                       context: dict | None = None) -> None:
+    """Record a histogram of `values` at `step` (Aim's Distributions)."""
+    _check_owner(run)
+    run.track(aim.Distribution(values), name=name, step=operator.index(step),
+              context=context or {})
+
+
 def close_run(run: aim.Run) -> None:
     """Finish `run` so that other processes can read all of it and reopen it to continue.
 
@@ -155,6 +188,19 @@ def read_metrics(repo: str, run_hash: str) -> dict[str, list[tuple[int, float]]]
                 (int(s), float(v)) for s, v in zip(steps, values)
             ]
         return dict(sorted(out.items()))
+
+
+def read_sequences(repo: str, run_hash: str) -> dict[str, list[tuple[str, dict]]]:
+    """The non-metric sequences of run `run_hash` by kind ("images", "figures",
+    "distributions", "texts"): [(name, context)]."""
+    kinds = {"images": "aim.image", "figures": "aim.figure",
+             "distributions": "aim.distribution", "texts": "aim.text"}
+    with _private_repo(repo) as private:
+        _index_run(private, run_hash)
+        run = aim.Run(run_hash, repo=private, read_only=True)
+        return {kind: sorted(((name, ctx.to_dict()) for name, ctx, _ in
+                              run.iter_sequence_info_by_type(dtype)), key=repr)
+                for kind, dtype in kinds.items()}
 
 
 def read_hparams(repo: str, run_hash: str) -> dict:

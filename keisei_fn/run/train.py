@@ -27,7 +27,7 @@ from ..collect.collectors import shutdown
 from ..collect.stats import game_stats, league_stats, pooled_stats
 from ..config import from_yaml, load_config, rollout_steps
 from ..learn.compile import compile_seconds
-from ..learn.population import learn, member_net
+from ..learn.population import learn, member_learning_rates, member_net
 from ..learn.state import TrainState
 from ..models import param_count
 from ..ratings.elo import format_ratings
@@ -155,9 +155,9 @@ def _loop(cfg, group, state: TrainState, parts: Parts, collect, evaluate, aim_ru
             state = _grow_league(cfg, _advance(state, step, elapsed, compiling))
             c = state.counters
             if aim_run is not None:
-                _track(aim_run, step, c["iteration"], cfg.population.size)
+                _track(aim_run, step, c["iteration"], cfg)
             if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
-                state, _ = evaluate(state)
+                state, _ = evaluate(state, step)
             if c["iteration"] % cfg.checkpoint_every == 0:
                 checkpoint(state)
             advance(c["iteration"] if by_updates else c["train_seconds"],
@@ -198,6 +198,7 @@ def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
         m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
     return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
                    "member_metrics": metrics, "member_stats": stats,
+                   "insight_batch": batch[0],  # member 0's, for the evaluation's views
                    # the progress line shows the members' mean
                    "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
                                for key in metrics[0]},
@@ -223,12 +224,20 @@ def _grow_league(cfg, state: TrainState) -> TrainState:
     return state
 
 
-def _track(aim_run, step: dict, iteration: int, members: int) -> None:
+def _track(aim_run, step: dict, iteration: int, cfg) -> None:
     from . import tracking
 
+    members = cfg.population.size
+    peaks = member_learning_rates(cfg)
     for k in range(members):
-        tracking.track_metrics(aim_run, namespaced(step["member_metrics"][k],
-                                                    step["member_stats"][k]), iteration,
+        metrics = dict(step["member_metrics"][k])
+        # a constant learning rate is a param (in the run's hparams), not a flat chart; it is
+        # charted when a schedule or a rollback moves it
+        lr = metrics.get("lr")
+        if cfg.optim.lr_schedule == "constant" and lr is not None and abs(lr - peaks[k]) <= (
+                1e-6 * peaks[k]):  # the lr went through float32
+            metrics.pop("lr")
+        tracking.track_metrics(aim_run, namespaced(metrics, step["member_stats"][k]), iteration,
                                context={"member": str(k)} if members > 1 else None)
 
 
@@ -245,13 +254,23 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
                          f"{cfg.eval.openings} suite's openings (up to {max(map(len, openings))}"
                          f" plies): raise it, or set eval.openings=none")
 
-    def evaluate(state: TrainState):
+    def evaluate(state: TrainState, step: dict | None = None):
+        """`step`: the iteration just done (an evaluation during training: eval.every_games
+        games, and distributions drawn from its batch); None: the final evaluation."""
         iteration = state.counters["iteration"]
 
         def net_of(k: int):
             return member_net(cfg, state.params, k, parts.device)
 
-        results = evaluate_members(cfg, state.params, net_of, iteration, console, openings)
+        samples = [] if aim_run is not None and members == 1 else None
+        results = evaluate_members(cfg, state.params, net_of, iteration, console, openings,
+                                   samples=samples,
+                                   games=cfg.eval.every_games if step is not None else None)
+        if samples is not None:
+            _track_insight(cfg, aim_run, net_of(0), samples, step, iteration, console.print)
+        for r in results:  # where on the training clock (Elo against time: docs/training.md)
+            r["train_seconds"] = round(state.counters["train_seconds"], 1)
+            r["frames"] = state.counters["frames"]
         state = state.replace(evals=(*state.evals, *results))
         if members == 1:
             report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
@@ -264,6 +283,16 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
         return state, report
 
     return evaluate
+
+
+def _track_insight(cfg, aim_run, net, samples, step, iteration, log) -> None:
+    from . import insight
+
+    if samples:
+        insight.track_sample_game(aim_run, net, samples[0], iteration, log)
+    if step is not None and step.get("insight_batch") is not None:
+        insight.track_distributions(aim_run, net, step["insight_batch"], cfg.env.max_plies,
+                                    iteration)
 
 
 def _single_ratings(state, run_dir, aim_run, console, results, iteration):

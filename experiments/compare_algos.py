@@ -1,0 +1,117 @@
+"""Training set-ups side by side at equal wall clock, placed on the ladder with and without search.
+
+    .venv/bin/python experiments/compare_algos.py --budget 1800 --out /tmp/cmp \\
+        --arm "ppo=eval.every=90" --arm "az=algo=gumbel_az eval.every=40" [--sims 64]
+
+Every arm is one `keisei-fn train` process (one rank, one thread), all started at once, so each
+trains with the other cores busy, for `--budget` seconds of training (compilation and the
+evaluations along the way are not counted). Each arm's evaluations along the run give its Elo
+against the training clock (the trainer's three rungs, `eval/ladder_elo`); at the end
+`keisei-fn ladder` places each final network on the whole ladder playing its policy's argmax,
+and again with `--sims` simulations of Gumbel search per move. Prints a markdown table and
+writes OUT/compare.json. Runs already finished in OUT are reused (an interrupted comparison
+continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+
+CLI = [sys.executable, "-m", "keisei_fn.cli"]
+
+
+def _train(out: Path, arms: dict[str, list[str]], budget: float) -> None:
+    procs = {}
+    for name, overrides in arms.items():
+        run = out / name
+        if list_checkpoints(run) and (run / "ratings.json").is_file():
+            print(f"{name}: already trained in {run}", file=sys.stderr)
+            continue
+        log = open(out / f"{name}.log", "w")
+        cmd = [*CLI, "train", f"run_dir={run}", "distributed.ranks=1", "track.progress=false",
+               f"time_budget_s={budget}", *overrides]
+        print(f"{name}: {shlex.join(cmd[2:])}", file=sys.stderr)
+        procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    for name, proc in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"{name} failed: see {out / (name + '.log')}")
+
+
+def _ladder(agent: str, out: Path) -> dict:
+    summary = out / "ladder.json"
+    if not summary.is_file():
+        subprocess.run([*CLI, "ladder", agent, "--out", str(out), "--parallel", "1"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return json.loads(summary.read_text())
+
+
+def _curve(run: Path) -> list[tuple[float, float, float, float]]:
+    """(training seconds, ladder Elo, low, high) of every evaluation along the run."""
+    payload = read_checkpoint(list_checkpoints(run)[-1])
+    points = {}
+    for r in payload["evals"]:
+        if "ladder_elo" in r:
+            points[r["iteration"]] = (r.get("train_seconds", float("nan")), r["ladder_elo"],
+                                      r["ladder_low"], r["ladder_high"])
+    return [points[k] for k in sorted(points)]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arm", action="append", required=True,
+                        help="NAME=OVERRIDES (space-separated key=value)")
+    parser.add_argument("--budget", type=float, default=1800)
+    parser.add_argument("--sims", type=int, default=64)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    arms = {}
+    for arm in args.arm:
+        name, _, overrides = arm.partition("=")
+        arms[name] = overrides.split()
+    started = time.time()
+    _train(out, arms, args.budget)
+    rows = []
+    for name in arms:
+        run = out / name
+        counters = read_checkpoint(list_checkpoints(run)[-1])["counters"]
+        plain = _ladder(str(run), run / "ladder_argmax")
+        searched = _ladder(f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}")
+        rows.append({"arm": name, "overrides": arms[name], "frames": counters["frames"],
+                     "train_seconds": counters["train_seconds"],
+                     "iterations": counters["iteration"], "curve": _curve(run),
+                     "ladder": {k: plain[k] for k in ("elo", "low", "high")},
+                     "ladder_search": {k: searched[k] for k in ("elo", "low", "high")}})
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
+               f"torch {torch.__version__}, one rank and one thread per arm, all arms at once")
+    (out / "compare.json").write_text(json.dumps(
+        {"machine": machine, "budget": args.budget, "sims": args.sims, "rows": rows,
+         "seconds": round(time.time() - started)}, indent=1))
+    print(f"{machine}; {args.budget:.0f} s of training each\n")
+    print(f"| arm | env steps | ladder Elo (argmax) | ladder Elo (@sims={args.sims}) | "
+          f"Elo along the run (training s: Elo) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        curve = ", ".join(f"{s:.0f}: {e:+.0f}" for s, e, _, _ in r["curve"])
+        p, q = r["ladder"], r["ladder_search"]
+        print(f"| {r['arm']} | {r['frames']:,} | {p['elo']:+.0f} [{p['low']:+.0f}, "
+              f"{p['high']:+.0f}] | {q['elo']:+.0f} [{q['low']:+.0f}, {q['high']:+.0f}] | "
+              f"{curve} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,134 @@
+"""The views in a real browser: `aim up` on a small tracked run, driven by headless Chromium
+through Playwright (Debian's chromium, launched by path: `playwright install` needs the
+internet), and the page `keisei-fn analyze` writes.
+
+Marked `browser`; CI installs chromium (.ci/run) and runs them. Without chromium or Playwright
+they skip, saying which is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from _tiny import tiny
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _browser():
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright for Python is not installed (pip install playwright)")
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory):
+    from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+    from keisei_fn.run.train import train
+
+    run = tmp_path_factory.mktemp("browser") / "run"
+    train(tiny(run, "total_updates=4", "track.aim=true", "eval.every=2", "eval.max_plies=30"),
+          log=lambda *a: None)
+    return run, read_checkpoint(list_checkpoints(run)[-1])["aim_hash"]
+
+
+@pytest.fixture(scope="module")
+def aim_ui(tracked_run):
+    run, _ = tracked_run
+    port = _free_port()
+    aim = Path(sys.executable).parent / "aim"
+    proc = subprocess.Popen([str(aim), "up", "--repo", str(run / "aim"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(base, timeout=2)
+            break
+        except OSError:
+            assert proc.poll() is None, "aim up exited"
+            assert time.monotonic() < deadline, "aim up did not answer in 90 s"
+            time.sleep(0.5)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page():
+    sync_playwright = _browser()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def _wait_for_count(page, selector: str, at_least: int, timeout_s: float = 30) -> int:
+    """Charts draw after their data arrives: poll rather than capture once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        count = page.locator(selector).count()
+        if count >= at_least or time.monotonic() > deadline:
+            return count
+        page.wait_for_timeout(250)
+
+
+def test_aim_shows_the_loss_curves_the_boards_and_the_value_timeline(aim_ui, tracked_run, page):
+    run, aim_hash = tracked_run
+    page.goto(f"{aim_ui}/runs/{aim_hash}/metrics")
+    page.get_by_text("losses/policy", exact=True).first.wait_for(timeout=30_000)
+    # every chart is an SVG whose curve is a path with a drawn line
+    assert _wait_for_count(page, "svg path[d^='M']", 10) >= 10
+    assert page.get_by_text("charts/learning_rate").count() == 0  # a param, not a chart
+    page.goto(f"{aim_ui}/runs/{aim_hash}/images")
+    page.get_by_text("insight/boards").first.wait_for(timeout=30_000)
+    assert _wait_for_count(page, "img[src^='data:image'], img[src^='blob:']", 4) >= 4
+    page.goto(f"{aim_ui}/runs/{aim_hash}/figures")
+    page.get_by_text("insight/value_timeline").first.wait_for(timeout=30_000)
+    assert _wait_for_count(page, "svg.main-svg", 1) >= 1
+    page.get_by_text("value for Black").first.wait_for(timeout=30_000)
+    # the Runs explorer names the run after its directory
+    page.goto(f"{aim_ui}/runs")
+    page.get_by_text(str(run)).first.wait_for(timeout=30_000)
+
+
+def test_the_analyze_page_shows_the_board_and_the_arrows(tiny_run, tmp_path, page):
+    out = subprocess.run([sys.executable, "-m", "keisei_fn.cli", "analyze", "--checkpoint",
+                          str(tiny_run), "--sfen", "startpos", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((tmp_path / "index.html").as_uri())
+    board = page.locator("svg.shogi-board")
+    assert board.count() == 1 and board.bounding_box()["width"] > 300
+    assert page.locator("svg.shogi-board g.piece").count() == 40
+    assert page.locator("svg.shogi-board g.arrow").count() == 5
+    assert page.locator("p.value").inner_text().startswith("Value ")
+    assert errors == []
