@@ -35,7 +35,7 @@ def test_every_piece_of_the_position_is_drawn_on_its_square(flip):
     assert drawn == board
     # cshogi agrees on the occupied squares (an independent SFEN reader)
     ref = cshogi.Board(MIDGAME)
-    occupied = {f"{9 - sq // 9}{'abcdefghi'[sq % 9]}" for sq in range(81) if ref.piece(sq)}
+    occupied = {f"{sq // 9 + 1}{'abcdefghi'[sq % 9]}" for sq in range(81) if ref.piece(sq)}
     assert set(drawn) == occupied
     # pieces sit inside their squares, White's upside down from Black's side
     for g in _by_class(root, "piece"):
@@ -129,4 +129,4 @@ def test_training_puts_games_boards_and_distributions_in_aim(tmp_path):
         tracking._index_run(repo, aim_hash)
         aim_run = aim.Run(aim_hash, repo=repo, read_only=True)
         assert aim_run.name == str(run)
-        assert {"ppo", "resnet 1x8"} <= {t.name for t in aim_run.props.tags}
+        assert {"ppo", "resnet 1x8"} <= set(aim_run.props.tags)

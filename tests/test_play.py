@@ -179,7 +179,7 @@ def test_the_board_is_drawn_from_the_human_s_side():
     # White at the bottom: files 1..9 across, ranks i..a down; the far side (Black) marked v
     assert " 1  2  3  4  5  6  7  8  9" in text
     assert rows[0].startswith("vL vN vS vG vK vG vS vN vL ") and rows[0].endswith("i")
-    assert rows[1].startswith(" . vB  .  .  .  .  . vR  . ")
+    assert rows[1].startswith(" . vR  .  .  .  .  . vB  . ")  # 2h and 8h, from the left
     assert rows[8].startswith(" L  N  S  G  K  G  S  N  L ") and rows[8].endswith("a")
     assert text.index("Black (agent) in hand") < text.index("White (you) in hand")
 
