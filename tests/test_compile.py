@@ -68,7 +68,8 @@ def test_loss_forward_has_no_graph_breaks():
     assert (graphs, breaks) == (1, 0), reasons
 
 
-@pytest.mark.parametrize("mode", ["auto", "fp32", "bf16"])
+# ("auto" is one of these two on any machine)
+@pytest.mark.parametrize("mode", ["fp32", "bf16"])
 def test_whole_update_step_has_no_graph_breaks(mode):
     cfg = load_config(None, TINY + ["total_updates=1", "population.size=2",
                                     f"optim.precision={mode}"])

@@ -191,7 +191,7 @@ def test_gumbel_az_population_under_torchrun(tmp_path):
     assert payload["counters"]["optimizer_updates"] > 0
     for rank in payload["ranks"]:
         assert [b["_storage"]["_len"] > 0 for b in rank["replay"]["buffers"]] == [True, True]
-    boards = [r["replay"]["buffers"][0]["_storage"]["_storage"]["game"]["board"]
+    boards = [r["replay"]["buffers"][0]["_storage"]["_storage"]["game.board"]
               for r in payload["ranks"]]
     assert not torch.equal(*boards), "both ranks played the same games"
 

@@ -82,8 +82,9 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
 
     from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 
-    args = TINY[:-1] + ["total_updates=100", "checkpoint_every=1", "keep_checkpoints=2",
-                        "eval.games=2", "eval.max_plies=8", "track.aim=true"]
+    # One process: killing the default's group of ranks is tests/test_launch.py's case.
+    args = TINY + ["total_updates=100", "checkpoint_every=1", "keep_checkpoints=2",
+                   "eval.games=2", "eval.max_plies=8", "track.aim=true"]
 
     def command(run, resume):
         base = [sys.executable, "-m", "keisei_fn.cli", "train"]
