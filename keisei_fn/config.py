@@ -127,7 +127,7 @@ class OptimConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = 60
+    every: int = 100
     """evaluate every N iterations as well as at the end (0: only at the end), so that Aim draws the Elo as a curve"""
     games: int = 100
     """games per opponent in the final evaluation: GAMES/2 openings of eval.openings, each with both colours"""
