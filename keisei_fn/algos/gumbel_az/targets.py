@@ -88,11 +88,12 @@ def finished_games(pending: TensorDictBase, done: torch.Tensor, ply: torch.Tenso
         return None
     games = pending[rows]
     length = ply[rows].long() + 1
-    target = value_targets(length, reward[rows], games.get("root_value"), cfg.value_target,
-                           cfg.td_steps)
+    root = games.get("root_value")
+    outcome = value_targets(length, reward[rows], root, "outcome", cfg.td_steps)
+    target = (outcome if cfg.value_target == "outcome"
+              else value_targets(length, reward[rows], root, cfg.value_target, cfg.td_steps))
     valid = torch.arange(games.batch_size[1], device=rows.device) < length[:, None]
     out = games[valid]
-    out.set("outcome", value_targets(length, reward[rows], games.get("root_value"), "outcome",
-                                     1)[valid])
+    out.set("outcome", outcome[valid])
     out.set("target_value", learned_value(target[valid], out.get("game"), cfg.material_prior))
     return out
