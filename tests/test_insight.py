@@ -14,6 +14,7 @@ from _tiny import tiny
 
 from keisei_fn.arena.records import GameRecord, parse_sfen, to_json_line
 from keisei_fn.insight.board import board_svg, destination_heat, square_center
+from keisei_fn.insight.render import RenderUnavailable, png_image
 
 SVG = "{http://www.w3.org/2000/svg}"
 MIDGAME = "ln1g3nl/1r2kgs2/p1pppp1pp/1p4p2/7P1/2P6/PP1PPPP1P/1BG4R1/LNS1KGSNL b Bs 15"
@@ -116,7 +117,6 @@ def test_training_puts_games_boards_and_distributions_in_aim(tmp_path):
                "eval.every_games=2"), log=lambda *a: None)
     aim_hash = read_checkpoint(list_checkpoints(run)[-1])["aim_hash"]
     seqs = tracking.read_sequences(str(run / "aim"), aim_hash)
-    assert ("insight/boards", {}) in seqs["images"]
     assert ("insight/value_timeline", {}) in seqs["figures"]
     assert ("insight/advantage", {"normalised": "yes"}) in seqs["distributions"]
     assert any(n == "insight/policy_entropy" for n, _ in seqs["distributions"])
@@ -130,3 +130,8 @@ def test_training_puts_games_boards_and_distributions_in_aim(tmp_path):
         aim_run = aim.Run(aim_hash, repo=repo, read_only=True)
         assert aim_run.name == str(run)
         assert {"ppo", "resnet 1x8"} <= set(aim_run.props.tags)
+    try:  # last: everything above holds without the system's libcairo too
+        png_image(board_svg(MIDGAME))
+    except RenderUnavailable as err:  # like gnushogi: a system library, named in the reason
+        pytest.skip(f"board images need libcairo: {err}")
+    assert ("insight/boards", {}) in seqs["images"]

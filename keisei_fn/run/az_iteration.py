@@ -44,8 +44,8 @@ def az_iteration(cfg, group, state: TrainState, parts, collect, log):
     seconds = policy.search_seconds - search0
     sims = (policy.simulations_done - sims0) * group.world
     t1 = time.perf_counter()
-    fullest = min(len(b) for b in state.replay)
-    ready = min(distributed.all_gather(group, fullest)) >= az.min_buffer
+    emptiest = min(len(b) for b in state.replay)
+    ready = min(distributed.all_gather(group, emptiest)) >= az.min_buffer
     metrics = [{} for _ in range(members)]
     if ready:
         updates = replay_updates(cfg)
@@ -62,9 +62,10 @@ def az_iteration(cfg, group, state: TrainState, parts, collect, log):
                                          / (t2 - t1))
     return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
                    "member_metrics": metrics, "member_stats": stats,
-                   # the oldest stored positions of member 0 (read, not sampled: the sampler's
-                   # stream stays the training's)
-                   "insight_batch": state.replay[0][:2048] if len(state.replay[0]) else None,
+                   # read only at an evaluation: member 0's oldest stored positions (read, not
+                   # sampled, so that the sampler's stream stays the training's)
+                   "insight_batch": lambda: state.replay[0][:2048] if len(state.replay[0])
+                   else None,
                    "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
                                for key in metrics[0]},
                    "stats": stats[0] if members == 1 else pooled_stats(stats)}

@@ -198,7 +198,7 @@ def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
         m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
     return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
                    "member_metrics": metrics, "member_stats": stats,
-                   "insight_batch": batch[0],  # member 0's, for the evaluation's views
+                   "insight_batch": lambda: batch[0],  # member 0's, for an evaluation's views
                    # the progress line shows the members' mean
                    "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
                                for key in metrics[0]},
@@ -290,9 +290,9 @@ def _track_insight(cfg, aim_run, net, samples, step, iteration, log) -> None:
 
     if samples:
         insight.track_sample_game(aim_run, net, samples[0], iteration, log)
-    if step is not None and step.get("insight_batch") is not None:
-        insight.track_distributions(aim_run, net, step["insight_batch"], cfg.env.max_plies,
-                                    iteration)
+    batch = step["insight_batch"]() if step is not None else None
+    if batch is not None:
+        insight.track_distributions(aim_run, net, batch, cfg.env.max_plies, iteration)
 
 
 def _single_ratings(state, run_dir, aim_run, console, results, iteration):
