@@ -10,7 +10,8 @@ against the training clock (the trainer's three rungs, `eval/ladder_elo`); at th
 `keisei-fn ladder` places each final network on the whole ladder playing its policy's argmax,
 and again with `--sims` simulations of Gumbel search per move. Prints a markdown table and
 writes OUT/compare.json. Runs already finished in OUT are reused (an interrupted comparison
-continues).
+continues), and a larger `--budget` resumes them to it: the 120-minute comparison is the
+30-minute one continued.
 """
 
 from __future__ import annotations
@@ -37,11 +38,17 @@ def _train(out: Path, arms: dict[str, list[str]], budget: float) -> None:
     for name, overrides in arms.items():
         run = out / name
         if list_checkpoints(run) and (run / "ratings.json").is_file():
-            print(f"{name}: already trained in {run}", file=sys.stderr)
-            continue
-        log = open(out / f"{name}.log", "w")
-        cmd = [*CLI, "train", f"run_dir={run}", "distributed.ranks=1", "track.progress=false",
-               f"time_budget_s={budget}", *overrides]
+            trained = read_checkpoint(list_checkpoints(run)[-1])["counters"]["train_seconds"]
+            if trained >= budget - 1:
+                print(f"{name}: already trained in {run}", file=sys.stderr)
+                continue
+            # A longer budget continues the finished run: resume is exact, so 30 minutes then
+            # 90 more train the same network as 120 minutes at once (compilation is not counted).
+            cmd = [*CLI, "train", "--resume", str(run), f"time_budget_s={budget}"]
+        else:
+            cmd = [*CLI, "train", f"run_dir={run}", "distributed.ranks=1",
+                   "track.progress=false", f"time_budget_s={budget}", *overrides]
+        log = open(out / f"{name}.log", "a")
         print(f"{name}: {shlex.join(cmd[2:])}", file=sys.stderr)
         procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     for name, proc in procs.items():
@@ -88,8 +95,9 @@ def main(argv: list[str]) -> int:
     for name in arms:
         run = out / name
         counters = read_checkpoint(list_checkpoints(run)[-1])["counters"]
-        plain = _ladder(str(run), run / "ladder_argmax")
-        searched = _ladder(f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}")
+        tag = f"{args.budget:.0f}s"
+        plain = _ladder(str(run), run / f"ladder_argmax_{tag}")
+        searched = _ladder(f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}_{tag}")
         rows.append({"arm": name, "overrides": arms[name], "frames": counters["frames"],
                      "train_seconds": counters["train_seconds"],
                      "iterations": counters["iteration"], "curve": _curve(run),

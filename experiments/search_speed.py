@@ -5,6 +5,8 @@
 Positions: the default opening suite's first games; one thread; the median of `--repeats`.
 The shares: time inside the network's evaluation and inside the rules engine's `step`, the
 rest being the tree's bookkeeping (selection, backup), measured by wrapping both functions.
+Each case runs one simulation after the other (mctx's order) and with `batched_rounds` (each
+Sequential Halving round's visits side by side), interleaved, and prints the speed-up.
 """
 
 from __future__ import annotations
@@ -48,21 +50,28 @@ def main(argv: list[str]) -> int:
     evaluate = timed("network", network_evaluate(net))
     gumbel.step = timed("engine", gumbel.step)
     for games, sims in CASES:
-        times, shares = [], []
+        results = {}
         for _ in range(args.repeats):
-            spent.update(network=0.0, engine=0.0)
-            started = time.perf_counter()
-            with torch.no_grad():
-                gumbel.search(state[:games], evaluate, generator, simulations=sims)
-            t = time.perf_counter() - started
-            times.append(t)
-            shares.append((spent["network"] / t, spent["engine"] / t))
-        t = statistics.median(times)
-        net_share = statistics.median(s[0] for s in shares)
-        eng_share = statistics.median(s[1] for s in shares)
-        print(f"{games:>4} games x {sims:>4} simulations: {1000 * t:7.0f} ms, "
-              f"{games * sims / t:7.0f} simulations/s; network {100 * net_share:3.0f}%, "
-              f"engine {100 * eng_share:3.0f}%, tree {100 * (1 - net_share - eng_share):3.0f}%")
+            for batched in (False, True):
+                spent.update(network=0.0, engine=0.0)
+                started = time.perf_counter()
+                with torch.no_grad():
+                    gumbel.search(state[:games], evaluate, generator, simulations=sims,
+                                  batched_rounds=batched)
+                t = time.perf_counter() - started
+                results.setdefault(batched, []).append(
+                    (t, spent["network"] / t, spent["engine"] / t))
+        for batched, runs in results.items():
+            t = statistics.median(r[0] for r in runs)
+            net_share = statistics.median(r[1] for r in runs)
+            eng_share = statistics.median(r[2] for r in runs)
+            mode = "batched rounds" if batched else "sequential"
+            print(f"{games:>4} games x {sims:>4} simulations, {mode:>14}: {1000 * t:7.0f} ms, "
+                  f"{games * sims / t:7.0f} simulations/s; network {100 * net_share:3.0f}%, "
+                  f"engine {100 * eng_share:3.0f}%, tree {100 * (1 - net_share - eng_share):3.0f}%")
+        ratio = (statistics.median(r[0] for r in results[False])
+                 / statistics.median(r[0] for r in results[True]))
+        print(f"{'':>31}batched rounds / sequential: {ratio:.2f}x")
     return 0
 
 

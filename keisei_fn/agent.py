@@ -91,10 +91,15 @@ def network_evaluate(net):
     return partial(evaluate_position, net)
 
 
+# Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
+# Halving round's visits side by side by default (docs/search.md, "Batched rounds").
+PLAY_BATCHED_ROUNDS = False
+
+
 @torch.no_grad()
 def search_moves(net, state: TensorDict, generator: torch.Generator | None, simulations: int,
                  max_considered: int = 16, impasse: bool = True, stop=None,
-                 gumbel_scale: float = 1.0) -> TensorDict:
+                 gumbel_scale: float = 1.0, batched_rounds: bool = False) -> TensorDict:
     """Gumbel search with the network from every position (search/gumbel.py's outputs);
     `stop()` may end it early."""
     from .search.gumbel import search
@@ -103,7 +108,7 @@ def search_moves(net, state: TensorDict, generator: torch.Generator | None, simu
         generator = torch.Generator(device=state.device).manual_seed(0)
     return search(state, network_evaluate(net), generator, simulations=simulations,
                   max_considered=max_considered, impasse=impasse, stop=stop,
-                  gumbel_scale=gumbel_scale)
+                  gumbel_scale=gumbel_scale, batched_rounds=batched_rounds)
 
 
 def choose_moves(net, state: TensorDict, temperature: float = 0.0,

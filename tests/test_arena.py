@@ -17,6 +17,7 @@ from keisei_fn.arena import engines
 from keisei_fn.ratings.elo import expected_score, fit, score_interval
 from keisei_fn.arena.gnushogi_usi import parse_position
 from keisei_fn.arena.match import play_match
+from keisei_fn.agent import PLAY_BATCHED_ROUNDS
 from keisei_fn.arena.opponents import make_player
 from keisei_fn.arena.records import (ENGINE_REASONS, RULE_REASONS, GameRecord, from_json_line,
                                      to_csa, to_json_line, usi_position)
@@ -131,6 +132,11 @@ def test_gnushogi_spec_bounds():
 def test_agent_player_is_batched(tiny_run):
     player = make_player(str(tiny_run))
     assert player.batched and player.name.endswith(".pt")
+    searcher = make_player(f"{tiny_run}@sims=4,rounds=batched")
+    other = "sequential" if PLAY_BATCHED_ROUNDS else "batched"
+    assert searcher.batched and searcher.name.endswith(("@sims=4", f",rounds={other}"))
+    with pytest.raises(ValueError, match="rounds must be one of sequential, batched"):
+        make_player(f"{tiny_run}@sims=4,rounds=side")
     from keisei_fn.shogi import initial_state
 
     state = initial_state(3)

@@ -74,9 +74,11 @@ def test_packed_policy_is_the_improved_policy_and_zero_off_the_legal_moves():
     assert int(mask.sum(-1).max()) <= POLICY_SLOTS
 
 
-def test_search_policy_stores_the_search_s_improved_policy_for_each_member():
+@pytest.mark.parametrize("batched_rounds", [False, True])
+def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batched_rounds):
     """Two members, each searching its own rows with its own parameters and Gumbel stream."""
-    cfg = tiny("/tmp/unused", *AZ, "population.size=2")
+    cfg = tiny("/tmp/unused", *AZ, "population.size=2",
+               f"gumbel_az.batched_rounds={str(batched_rounds).lower()}")
     params = init_members(cfg, torch.device("cpu"))
     positions = mate_in_one_positions(4, seed=1)
     state = from_sfen([s for s, _ in positions], max_plies=64)
@@ -94,7 +96,8 @@ def test_search_policy_stores_the_search_s_improved_policy_for_each_member():
         reference = search(search_root(env_td(state))[rows], _clamped(evaluate),
                            torch.Generator().set_state(saved[k]),
                            simulations=cfg.gumbel_az.simulations,
-                           max_considered=cfg.gumbel_az.max_considered, impasse=False)
+                           max_considered=cfg.gumbel_az.max_considered, impasse=False,
+                           batched_rounds=batched_rounds)
         mask = state["legal_mask"][rows]
         assert torch.equal(td["action"][rows], reference["action"])
         assert torch.allclose(unpack_policy(td["search_policy"][rows], mask),

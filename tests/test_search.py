@@ -114,61 +114,77 @@ def ref_score(considered_visit, gumbel, node):
     return np.where(legal, score, -np.inf)
 
 
-def ref_search(sfen, gumbel, simulations, max_considered):
+def ref_simulate(board, root, label):
+    """One simulation starting with `label` at the root: down, expand, back up."""
+    path = [root]
+    pushed = 0
+    while True:
+        node = path[-1]
+        if label not in node.children:  # expand
+            board.push(node.moves[label])
+            pushed += 1
+            reward, terminal = 0.0, False
+            if not list(board.legal_moves):
+                reward, terminal = 1.0, True
+            else:
+                draw = board.is_draw(16)
+                if draw == cshogi.REPETITION_DRAW:
+                    terminal = True
+                elif draw == cshogi.REPETITION_WIN:
+                    reward, terminal = -1.0, True
+                elif draw == cshogi.REPETITION_LOSE:
+                    reward, terminal = 1.0, True
+            child = Node(board, terminal)
+            child.visits_from_parent = 0
+            node.children[label] = child
+            node.rewards[label] = reward
+            path.append(child)
+            break
+        child = node.children[label]
+        board.push(node.moves[label])
+        pushed += 1
+        path.append(child)
+        if child.terminal:
+            child.visits += 1
+            break
+        v, _ = child.child_stats()
+        probs = _softmax(np.where(np.isfinite(child.logits),
+                                  child.logits + ref_sigma(child), -np.inf))
+        score = np.where(np.isfinite(child.logits), probs - v / (1 + v.sum()), -np.inf)
+        label = int(np.argmax(score))
+    for _ in range(pushed):
+        board.pop()
+    # backward, as mctx: the leaf's value up the path, negamax
+    value = path[-1].value
+    for depth in range(len(path) - 1, 0, -1):
+        node, parent = path[depth], path[depth - 1]
+        label = next(k for k, c in parent.children.items() if c is node)
+        value = parent.rewards[label] - value
+        parent.value = (parent.value * parent.visits + value) / (parent.visits + 1)
+        parent.visits += 1
+        node.visits_from_parent += 1
+
+
+def ref_search(sfen, gumbel, simulations, max_considered, batched_rounds=False):
     board = cshogi.Board(sfen)
     root = Node(board, False)
     legal_count = len(root.moves)
     table = ref_sequence(min(max_considered, legal_count), simulations)
-    for _ in range(simulations):
-        path = [root]
+    sim = 0
+    while sim < simulations:
         visits, _ = root.child_stats()
-        label = int(np.argmax(ref_score(table[int(visits.sum())], gumbel, root)))
-        pushed = 0
-        while True:
-            node = path[-1]
-            if label not in node.children:  # expand
-                board.push(node.moves[label])
-                pushed += 1
-                reward, terminal = 0.0, False
-                if not list(board.legal_moves):
-                    reward, terminal = 1.0, True
-                else:
-                    draw = board.is_draw(16)
-                    if draw == cshogi.REPETITION_DRAW:
-                        terminal = True
-                    elif draw == cshogi.REPETITION_WIN:
-                        reward, terminal = -1.0, True
-                    elif draw == cshogi.REPETITION_LOSE:
-                        reward, terminal = 1.0, True
-                child = Node(board, terminal)
-                child.visits_from_parent = 0
-                node.children[label] = child
-                node.rewards[label] = reward
-                path.append(child)
-                break
-            child = node.children[label]
-            board.push(node.moves[label])
-            pushed += 1
-            path.append(child)
-            if child.terminal:
-                child.visits += 1
-                break
-            v, _ = child.child_stats()
-            probs = _softmax(np.where(np.isfinite(child.logits),
-                                      child.logits + ref_sigma(child), -np.inf))
-            score = np.where(np.isfinite(child.logits), probs - v / (1 + v.sum()), -np.inf)
-            label = int(np.argmax(score))
-        for _ in range(pushed):
-            board.pop()
-        # backward, as mctx: the leaf's value up the path, negamax
-        value = path[-1].value
-        for depth in range(len(path) - 1, 0, -1):
-            node, parent = path[depth], path[depth - 1]
-            label = next(k for k, c in parent.children.items() if c is node)
-            value = parent.rewards[label] - value
-            parent.value = (parent.value * parent.visits + value) / (parent.visits + 1)
-            parent.visits += 1
-            node.visits_from_parent += 1
+        score = ref_score(table[sim], gumbel, root)
+        if not batched_rounds:
+            ref_simulate(board, root, int(np.argmax(score)))
+            sim += 1
+            continue
+        # the paper's halving: the round's moves ranked once, then each visited once
+        width = 1
+        while sim + width < simulations and table[sim + width] == table[sim]:
+            width += 1
+        for label in np.argsort(-score, kind="stable")[:width]:
+            ref_simulate(board, root, int(label))
+        sim += width
     visits, _ = root.child_stats()
     action = int(np.argmax(ref_score(visits.max(), gumbel, root)))
     policy = _softmax(np.where(np.isfinite(root.logits), root.logits + ref_sigma(root), -np.inf))
@@ -192,25 +208,42 @@ def _positions():
     return sfens
 
 
+@pytest.mark.parametrize("batched_rounds", [False, True], ids=["sequential", "batched_rounds"])
 @pytest.mark.parametrize("simulations, considered", [(1, 4), (4, 16), (16, 4), (32, 16),
                                                      (48, 1), (40, 64)])
-def test_search_matches_the_reference(simulations, considered):
+def test_search_matches_the_reference(simulations, considered, batched_rounds):
     sfens = _positions()
     state = from_sfen(sfens)
     generator = torch.Generator().manual_seed(simulations)
     out = search(state, ours_evaluate, generator, simulations=simulations,
-                 max_considered=considered, impasse=False)
+                 max_considered=considered, impasse=False, batched_rounds=batched_rounds)
     # the same noise for the reference: search draws it first, from the same generator
     again = torch.Generator().manual_seed(simulations)
     u = torch.rand((len(sfens), A), generator=again, dtype=torch.float64)
     gumbel = (-torch.log(-torch.log(u.clamp(min=1e-20, max=1 - 1e-7)))).numpy()
     for i, sfen in enumerate(sfens):
-        action, visits, policy, value = ref_search(sfen, gumbel[i], simulations, considered)
+        action, visits, policy, value = ref_search(sfen, gumbel[i], simulations, considered,
+                                                   batched_rounds)
         assert out["visits"][i].tolist() == visits.astype(int).tolist(), (sfen, i)
         assert int(out["action"][i]) == action, sfen
         # our material_balance sums in float32, the reference in float64: agreement to ~1e-6
         np.testing.assert_allclose(out["policy"][i].numpy(), policy, atol=1e-5, rtol=0)
         assert float(out["value"][i]) == pytest.approx(value, abs=1e-6)
+    assert out["simulations"].tolist() == [simulations] * len(sfens)
+
+
+def test_batched_rounds_is_a_different_halving():
+    # so that the reference comparison above can tell the two apart: on these positions the
+    # rounds choose differently at least once
+    sfens = _positions()
+    differ = 0
+    for seed in range(3):
+        gumbel = np.random.default_rng(seed).gumbel(size=A)
+        for sfen in sfens:
+            a = ref_search(sfen, gumbel, 32, 16, False)[1]
+            b = ref_search(sfen, gumbel, 32, 16, True)[1]
+            differ += not np.array_equal(a, b)
+    assert differ > 0
 
 
 def test_sequential_halving_table_is_mctx_s():

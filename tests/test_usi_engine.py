@@ -406,10 +406,12 @@ def test_options_parse_and_reject():
     o = ue.set_option(o, "Search", "1ply")
     o = ue.set_option(o, "USI_Ponder", "true")
     o = ue.set_option(o, "USI_Hash", "1024")
-    assert (o.temperature, o.search, o.ponder) == (0.5, "1ply", True)
+    o = ue.set_option(o, "rounds", "batched")
+    assert (o.temperature, o.search, o.ponder, o.rounds) == (0.5, "1ply", True, "batched")
     for name, value, message in [("Temperature", "-1", ">= 0"), ("Temperature", "nan", ">= 0"),
                                  ("Search", "2ply", "none, 1ply"), ("Seed", "-3", "0.."),
-                                 ("Device", "", "non-empty"), ("NoSuch", "1", "unknown option")]:
+                                 ("Device", "", "non-empty"), ("NoSuch", "1", "unknown option"),
+                                 ("Rounds", "parallel", "sequential, batched")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             ue.set_option(o, name, value)
 
@@ -595,9 +597,10 @@ def _info_fields(line: str) -> dict:
     return fields
 
 
-def test_gumbel_search_reports_lines_a_gui_can_show(session):
+@pytest.mark.parametrize("rounds", ["sequential", "batched"])
+def test_gumbel_search_reports_lines_a_gui_can_show(session, rounds):
     moves = ["7g7f", "3c3d"]
-    s, out = feed(session, "setoption name Search value gumbel",
+    s, out = feed(session, "setoption name Search value gumbel", f"setoption name Rounds value {rounds}",
                   "setoption name Simulations value 48", "setoption name MultiPV value 3",
                   "position startpos moves " + " ".join(moves), "go btime 0 wtime 0 byoyomi 60000")
     infos = [_info_fields(line) for line in out if line.startswith("info depth")]

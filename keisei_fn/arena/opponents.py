@@ -32,6 +32,8 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
+from ..agent import PLAY_BATCHED_ROUNDS
+from ..search.gumbel import ROUNDS
 from ..search.minimax import minimax_choose
 from ..shogi.material import capture_gain
 from .engines import EngineSpec, gnushogi_spec
@@ -161,10 +163,16 @@ _SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered", "noise": 
 
 
 def _search_options(spec: str, options: str) -> dict:
-    """`sims=N[,considered=M]` after a checkpoint's `@`."""
+    """`sims=N[,considered=M][,noise=G][,rounds=batched|sequential]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
+        if key == "rounds":
+            if value not in ROUNDS:
+                raise ValueError(f"bad player spec {spec!r}: rounds must be one of "
+                                 f"{', '.join(ROUNDS)}, got {value!r}")
+            found["batched_rounds"] = value == "batched"
+            continue
         if key == "noise":
             try:
                 found["gumbel_scale"] = float(value)
@@ -175,7 +183,8 @@ def _search_options(spec: str, options: str) -> dict:
             continue
         if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
             raise ValueError(f"bad player spec {spec!r}: after '@' expected "
-                             f"sims=N[,considered=M][,noise=G] with whole numbers N, M >= 1, "
+                             f"sims=N[,considered=M][,noise=G][,rounds=R] with whole numbers "
+                             f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
     if "simulations" not in found:
@@ -184,7 +193,7 @@ def _search_options(spec: str, options: str) -> dict:
 
 
 def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
-           gumbel_scale: float = 0.0) -> Player:
+           gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -192,8 +201,11 @@ def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
     if simulations:
         name = (f"{ckpt}@sims={simulations}"
                 + (f",considered={max_considered}" if max_considered != 16 else "")
-                + (f",noise={gumbel_scale:g}" if gumbel_scale else ""))
-        return search_player(name, net, simulations, max_considered, gumbel_scale)
+                + (f",noise={gumbel_scale:g}" if gumbel_scale else "")
+                + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
+                   else f",rounds={'batched' if batched_rounds else 'sequential'}"))
+        return search_player(name, net, simulations, max_considered, gumbel_scale,
+                             batched_rounds)
     return agent_player(str(ckpt), net)
 
 
@@ -204,12 +216,12 @@ def agent_player(name: str, net, temperature: float = 0.0) -> Player:
 
 
 def search_player(name: str, net, simulations: int, max_considered: int = 16,
-                  gumbel_scale: float = 0.0) -> Player:
+                  gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS) -> Player:
     """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
     run side by side. To play its best, it searches without Gumbel noise by default (the noise
     makes the move a sample of the improved policy, which self-play training wants)."""
     return Player(name, choose=partial(_search_choose, net, simulations, max_considered,
-                                       gumbel_scale))
+                                       gumbel_scale, batched_rounds))
 
 
 def _agent_choose(net, temperature, state, generator):
@@ -218,8 +230,9 @@ def _agent_choose(net, temperature, state, generator):
     return choose_moves(net, state, temperature, generator)
 
 
-def _search_choose(net, simulations, max_considered, gumbel_scale, state, generator):
+def _search_choose(net, simulations, max_considered, gumbel_scale, batched_rounds, state,
+                   generator):
     from ..agent import search_moves
 
     return search_moves(net, state, generator, simulations, max_considered,
-                        gumbel_scale=gumbel_scale)["action"]
+                        gumbel_scale=gumbel_scale, batched_rounds=batched_rounds)["action"]

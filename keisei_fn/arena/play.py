@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from ..agent import choose_moves, evaluate_position, search_moves
+from ..agent import PLAY_BATCHED_ROUNDS, choose_moves, evaluate_position, search_moves
 from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
@@ -115,7 +115,8 @@ def candidates(net, state, simulations: int = 0, generator: torch.Generator | No
         names = action_to_usi(state.expand(len(best)), best)
         probs = log_probs[0, best].exp().tolist()
         return names[0], float(value[0]), [f"{n} {100 * p:.0f}%" for n, p in zip(names, probs)]
-    out = search_moves(net, state, generator, simulations, gumbel_scale=0.0)
+    out = search_moves(net, state, generator, simulations, gumbel_scale=0.0,
+                       batched_rounds=PLAY_BATCHED_ROUNDS)
     visits, q = out["visits"][0], out["q"][0]
     action = int(out["action"][0])
     order = [action] + [a for a in visits.argsort(descending=True).tolist()

@@ -25,8 +25,8 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 import torch
 from tensordict import TensorDict
 
-from ..agent import evaluate_position, load_agent
-from ..search.gumbel import principal_variation
+from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, load_agent
+from ..search.gumbel import ROUNDS, principal_variation
 from ..shogi import STARTPOS_SFEN, action_to_usi, declarable, from_sfen, step, usi_to_action
 from ..models import gumbel_sample, masked_log_softmax
 
@@ -57,6 +57,9 @@ class Options:
     simulations: int = 64
     considered: int = 16
     """moves Sequential Halving considers at the root"""
+    rounds: str = ROUNDS[PLAY_BATCHED_ROUNDS]
+    """'batched': each Sequential Halving round's visits side by side; 'sequential': one
+    simulation after the other (docs/search.md, "Batched rounds")."""
     multipv: int = 1
     seed: int = 0
     network_delay_ms: int = 120
@@ -278,7 +281,8 @@ def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.G
     # Temperature 0: the search's best move (no Gumbel noise); > 0: a sample of its improved
     # policy, as Gumbel AlphaZero plays in self-play.
     out = search_moves(net, state, generator, simulations, options.considered, stop=out_of_time,
-                       gumbel_scale=1.0 if options.temperature > 0 else 0.0)
+                       gumbel_scale=1.0 if options.temperature > 0 else 0.0,
+                       batched_rounds=options.rounds == "batched")
     seconds = time.monotonic() - started
     tree = out["tree"]
     visits = out["visits"][0]
@@ -449,6 +453,12 @@ def _parse_search(value: str) -> str:
     return value
 
 
+def _parse_rounds(value: str) -> str:
+    if value not in ROUNDS:
+        raise ValueError(f"expected one of {', '.join(ROUNDS)}, got {value!r}")
+    return value
+
+
 def _parse_temperature(value: str) -> float:
     try:
         t = float(value)
@@ -479,6 +489,7 @@ _OPTION_FIELDS = {
     "NetworkDelay": ("network_delay_ms", _int_parser(0, _MAX_NETWORK_DELAY_MS)),
     "Simulations": ("simulations", _int_parser(1, _MAX_SIMULATIONS)),
     "ConsideredMoves": ("considered", _int_parser(1, 600)),
+    "Rounds": ("rounds", _parse_rounds),
     "MultiPV": ("multipv", _int_parser(1, 600)),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
@@ -500,6 +511,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name Simulations type spin default {o.simulations} min 1 "
         f"max {_MAX_SIMULATIONS}",
         f"option name ConsideredMoves type spin default {o.considered} min 1 max 600",
+        f"option name Rounds type combo default {o.rounds} " + " ".join(f"var {r}" for r in ROUNDS),
         f"option name MultiPV type spin default {o.multipv} min 1 max 600",
     ]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..agent import evaluate_position, search_moves
+from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, search_moves
 from ..arena.records import GameRecord
 from ..shogi import action_to_usi, from_sfen, step, to_sfen, usi_to_action
 from .board import board_svg, destination_heat
@@ -52,7 +52,8 @@ def position_report(net, sfen: str, top: int = 5, simulations: int = 0, seed: in
               "moves": [{"move": m, "prob": float(p)} for m, p in zip(usi, probs[order])],
               "top": top}
     if simulations:
-        out = search_moves(net, state, torch.Generator().manual_seed(seed), simulations)
+        out = search_moves(net, state, torch.Generator().manual_seed(seed), simulations,
+                           batched_rounds=PLAY_BATCHED_ROUNDS)
         visits, q, policy = out["visits"][0], out["q"][0], out["policy"][0]
         # most visited first, ties (e.g. one visit each) by the improved policy
         by_policy = legal[policy[legal].argsort(descending=True)]

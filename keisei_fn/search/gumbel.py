@@ -46,6 +46,7 @@ Evaluate = Callable[[TensorDictBase], tuple[torch.Tensor, torch.Tensor]]
 
 UNVISITED = -1
 ROOT = 0
+ROUNDS = ("sequential", "batched")  # the names of `batched_rounds` False / True, for users
 
 
 @functools.lru_cache(maxsize=256)
@@ -166,17 +167,14 @@ def _interior_action(tree, rows, node) -> torch.Tensor:
     return torch.where(logits > -torch.inf, score, -torch.inf).argmax(-1)
 
 
-def _simulate(tree, gumbel, schedule):
-    """Walk down every tree from the root: (parent node, move) of the node to expand, and the
-    leaf node reached (UNVISITED when a new node is needed, else a finished position)."""
-    b = tree.batch_size[0]
-    device = gumbel.device
-    rows = torch.arange(b, device=device)
-    node = torch.zeros(b, dtype=torch.long, device=device)
-    action = _root_action(tree, rows, gumbel, schedule)
-    going = torch.ones(b, dtype=torch.bool, device=device)
+def _descend(tree, rows, action):
+    """Walk down from the root, starting with `action` there, one walk per entry of `rows` (its
+    game): (parent node, move) of the node to expand, and the leaf node reached (UNVISITED when a
+    new node is needed, else a finished position)."""
+    node = torch.zeros_like(action)
+    going = torch.ones_like(action, dtype=torch.bool)
     parent = node.clone()
-    leaf = torch.full((b,), UNVISITED, dtype=torch.long, device=device)
+    leaf = torch.full_like(action, UNVISITED)
     for _ in range(tree["node_visits"].shape[1]):
         child = tree["children_index"][rows, node, action]
         parent = torch.where(going, node, parent)
@@ -193,32 +191,90 @@ def _simulate(tree, gumbel, schedule):
 
 
 def _backward(tree, rows, leaf) -> None:
-    """Add the leaf's value to every node on its path (mctx's backward, negamax discount)."""
+    """Add each walk's leaf value to every node on its path (mctx's backward, negamax discount).
+
+    Walks of one game share only the root (they start with distinct root moves), so everything
+    below it is written per walk and the root's statistics are summed per game at the end."""
     value = tree["node_values"][rows, leaf]
     index = leaf
     going = index != ROOT
+    b = tree.batch_size[0]
+    root_sum = torch.zeros(b, dtype=value.dtype, device=value.device)
+    root_count = torch.zeros(b, dtype=torch.long, device=value.device)
     while bool(going.any()):
         parent = tree["parents"][rows, index].clamp(min=0)
         action = tree["action_from_parent"][rows, index].clamp(min=0)
         reward = tree["children_rewards"][rows, parent, action]
         value = torch.where(going, reward - value, value)
-        count = tree["node_visits"][rows, parent]
-        parent_value = (tree["node_values"][rows, parent] * count + value) / (count + 1)
-        r, p, a = rows[going], parent[going], action[going]
+        r, p, a, v = rows[going], parent[going], action[going], value[going]
         tree["children_values"][r, p, a] = tree["node_values"][r, index[going]]
         tree["children_visits"][r, p, a] += 1
-        tree["node_values"][r, p] = parent_value[going]
-        tree["node_visits"][r, p] = count[going] + 1
+        inner = p != ROOT
+        ri, pi = r[inner], p[inner]
+        count = tree["node_visits"][ri, pi]
+        tree["node_values"][ri, pi] = (tree["node_values"][ri, pi] * count + v[inner]) / (count + 1)
+        tree["node_visits"][ri, pi] = count + 1
+        at_root = ~inner
+        root_sum.index_add_(0, r[at_root], v[at_root])
+        root_count.index_add_(0, r[at_root], torch.ones_like(r[at_root]))
         index = torch.where(going, parent, index)
         going = index != ROOT
+    count = tree["node_visits"][:, ROOT]
+    tree["node_values"][:, ROOT] = ((tree["node_values"][:, ROOT] * count + root_sum)
+                                    / (count + root_count))
+    tree["node_visits"][:, ROOT] = count + root_count
+
+
+def _expand(tree, rows, parent, action, leaf, index, evaluate, impasse: bool) -> None:
+    """Give each walk that stopped at an unexpanded move the node `index`: one batched `step`
+    and one evaluation; a walk that reached a finished position visits it once more."""
+    new = leaf == UNVISITED
+    dtype = tree["raw_values"].dtype
+    if bool(new.any()):
+        r, p, a, n = rows[new], parent[new], action[new], index[new]
+        after = step(tree["state"][r, p], a, impasse=impasse)
+        ended = after["terminated"] | after["truncated"]
+        child_logits, child_value = evaluate(after)
+        tree["state"][r, n] = after
+        tree["parents"][r, n] = p
+        tree["action_from_parent"][r, n] = a
+        tree["children_index"][r, p, a] = n
+        tree["children_rewards"][r, p, a] = after["reward"].to(dtype)
+        legal = after["legal_mask"] & ~ended[:, None]
+        _write_node(tree, r, n, torch.where(legal, child_logits, -torch.inf), child_value, ended)
+    revisit = ~new
+    if bool(revisit.any()):  # a finished position again: one more visit of value 0
+        tree["node_visits"][rows[revisit], leaf[revisit]] += 1
+    _backward(tree, rows, torch.where(new, index, leaf))
+
+
+def round_waves(sequence: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(first simulation, width) of each run of equal required visit counts in a Sequential
+    Halving sequence: one visit of each move a round keeps (`batched_rounds`)."""
+    waves: list[tuple[int, int]] = []
+    for i, visit in enumerate(sequence):
+        if waves and sequence[i - 1] == visit:
+            waves[-1] = (waves[-1][0], waves[-1][1] + 1)
+        else:
+            waves.append((i, 1))
+    return waves
 
 
 def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator, *,
            simulations: int = 16, max_considered: int = 16, gumbel_scale: float = 1.0,
-           impasse: bool = True, stop: Callable[[], bool] | None = None) -> TensorDict:
+           impasse: bool = True, stop: Callable[[], bool] | None = None,
+           batched_rounds: bool = False) -> TensorDict:
     """Gumbel search from each (unfinished) root position.
 
-    `stop()`, asked before every simulation after the first, ends the search early (a clock);
+    `batched_rounds` searches the visits of each Sequential Halving round side by side (the
+    moves a round visits are ranked once, at its start, as in the paper's Algorithm 2), instead
+    of one simulation after the other, ranking before each (mctx's order). Within a round each
+    walk goes down its own root move's subtree, so the tree is the same as if they ran one after
+    the other; only the choice of the round's moves can differ. At B = 1 it takes a few
+    batched steps in place of `simulations` small ones.
+
+    `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
+    the search early (a clock);
     the outputs then come from the simulations done (`simulations` in the output).
 
     Returns a TensorDict [B]: `action` (the move to play), `policy` (the improved policy over the
@@ -246,40 +302,59 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     # each game's Sequential Halving schedule: its number of considered moves depends on how
     # many legal moves it has
     counts = legal.sum(-1).clamp(max=max_considered).tolist()
-    schedule = torch.tensor([considered_visits(c, simulations) for c in counts],
-                            dtype=torch.long, device=device)
+    sequences = [considered_visits(c, simulations) for c in counts]
+    schedule = torch.tensor(sequences, dtype=torch.long, device=device)
+    if batched_rounds:
+        return _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop)
     done = 0
     for sim in range(simulations):
         if sim and stop is not None and stop():
             break
         done += 1
-        parent, action, leaf = _simulate(tree, gumbel, schedule)
-        new = leaf == UNVISITED
-        index = torch.where(new, torch.full_like(leaf, sim + 1), leaf)
-        if bool(new.any()):
-            r, p, a = rows[new], parent[new], action[new]
-            before = tree["state"][r, p]
-            after = step(before, a, impasse=impasse)
-            ended = after["terminated"] | after["truncated"]
-            child_logits, child_value = evaluate(after)
-            n = torch.full_like(r, sim + 1)
-            tree["state"][r, n] = after
-            tree["parents"][r, n] = p
-            tree["action_from_parent"][r, n] = a
-            tree["children_index"][r, p, a] = n
-            tree["children_rewards"][r, p, a] = after["reward"].to(value.dtype)
-            legal = after["legal_mask"] & ~ended[:, None]
-            _write_node(tree, r, n, torch.where(legal, child_logits, -torch.inf), child_value,
-                        ended)
-        revisit = ~new
-        if bool(revisit.any()):  # a finished position again: one more visit of value 0
-            r, i = rows[revisit], index[revisit]
-            tree["node_visits"][r, i] += 1
-        _backward(tree, rows, index)
+        action = _root_action(tree, rows, gumbel, schedule)
+        parent, action, leaf = _descend(tree, rows, action)
+        _expand(tree, rows, parent, action, leaf, torch.full_like(leaf, sim + 1), evaluate,
+                impasse)
+    return _outputs(tree, gumbel, torch.full((b,), done, device=device))
+
+
+def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop) -> TensorDict:
+    """The simulations of each Sequential Halving wave side by side: the moves the round visits
+    are chosen at its start, then all searched at once, each in its own subtree."""
+    b = tree.batch_size[0]
+    device = gumbel.device
+    waves = [round_waves(seq) for seq in sequences]
+    count = max(len(w) for w in waves)
+    width = max(n for w in waves for _, n in w)
+    starts = torch.tensor([[s for s, _ in w] + [0] * (count - len(w)) for w in waves],
+                          dtype=torch.long, device=device)
+    widths = torch.tensor([[n for _, n in w] + [0] * (count - len(w)) for w in waves],
+                          dtype=torch.long, device=device)
+    rows = torch.arange(b, device=device)
+    slots = torch.arange(width, device=device)
+    done = torch.zeros(b, dtype=torch.long, device=device)
+    for t in range(count):
+        if t and stop is not None and stop():
+            break
+        start, wide = starts[:, t], widths[:, t]
+        logits = tree["children_prior_logits"][:, ROOT]
+        visits = tree["children_visits"][:, ROOT]
+        sigma_q = completed_qvalues(tree, rows, ROOT)
+        considered_visit = schedule.gather(1, start[:, None]).squeeze(1)
+        score = _score_considered(considered_visit, gumbel, logits, sigma_q, visits)
+        # stable: among equal scores the lowest label first, as argmax takes it
+        ranked = torch.sort(score, dim=-1, descending=True, stable=True)
+        chosen = ranked.indices[:, :width]
+        take = (slots[None, :] < wide[:, None]) & (ranked.values[:, :width] > -torch.inf)
+        walk_rows = rows[:, None].expand(b, width)[take]
+        index = (start[:, None] + slots[None, :] + 1)[take]
+        parent, action, leaf = _descend(tree, walk_rows, chosen[take])
+        _expand(tree, walk_rows, parent, action, leaf, index, evaluate, impasse)
+        done += take.sum(-1)
     return _outputs(tree, gumbel, done)
 
 
-def _outputs(tree, gumbel, done: int) -> TensorDict:
+def _outputs(tree, gumbel, done: torch.Tensor) -> TensorDict:
     b = tree.batch_size[0]
     rows = torch.arange(b, device=gumbel.device)
     logits = tree["children_prior_logits"][:, ROOT]
@@ -292,7 +367,7 @@ def _outputs(tree, gumbel, done: int) -> TensorDict:
     return TensorDict(action=action, policy=policy, value=tree["node_values"][:, ROOT],
                       raw_value=tree["raw_values"][:, ROOT], visits=visits, q=q,
                       pv=principal_variation(tree, action), tree=tree,
-                      simulations=torch.full((b,), done, device=gumbel.device), batch_size=[b],
+                      simulations=done, batch_size=[b],
                       device=gumbel.device)
 
 

@@ -80,7 +80,8 @@ class SearchPolicy(TensorDictModuleBase):
                                          self.precision),
                          self.generators[k], simulations=self.az.simulations,
                          max_considered=self.az.max_considered,
-                         gumbel_scale=self.az.gumbel_scale, impasse=self.impasse)
+                         gumbel_scale=self.az.gumbel_scale, impasse=self.impasse,
+                         batched_rounds=self.az.batched_rounds)
             outs.append(out.exclude("tree", "pv", "visits", "q"))
         out = torch.cat(outs)
         mask = td.get("action_mask")
