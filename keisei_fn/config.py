@@ -190,6 +190,8 @@ class PopulationConfig:
     """per-member ppo.entropy_coef, one per member (empty: every member uses ppo.entropy_coef)"""
     seeds: list[int] = field(default_factory=list)
     """per-member seeds, one per member (empty: seed, seed + 1, ...)"""
+    simulations: list[int] = field(default_factory=list)
+    """per-member gumbel_az.simulations, one per member (empty: every member uses gumbel_az.simulations)"""
     backend: str = "folded"
     """'folded' (all members as one network of grouped convolutions; one vmapped loss) or 'loop' (a Python loop over members, the reference)"""
     round_robin_games: int = 20
@@ -358,13 +360,18 @@ def _check_ranks(cfg: DictConfig) -> None:
 
 def _check_population(cfg: DictConfig) -> None:
     size = cfg.population.size
-    for key in ("lr", "entropy_coef", "seeds"):
+    for key in ("lr", "entropy_coef", "seeds", "simulations"):
         values = list(cfg.population[key])
         if values and len(values) != size:
             raise ConfigError(f"population.{key}: {len(values)} values for population.size={size} "
                               f"(give one per member, or none)")
     if any(not lr > 0 for lr in cfg.population.lr):
         raise ConfigError(f"population.lr: every value must be > 0, got {list(cfg.population.lr)}")
+    if cfg.population.simulations and cfg.algo != "gumbel_az":
+        raise ConfigError("population.simulations is a gumbel_az setting (algo=gumbel_az)")
+    if any(not n >= 1 for n in cfg.population.simulations):
+        raise ConfigError(f"population.simulations: every value must be >= 1, "
+                          f"got {list(cfg.population.simulations)}")
     if any(not c >= 0 for c in cfg.population.entropy_coef):
         raise ConfigError(f"population.entropy_coef: every value must be >= 0, "
                           f"got {list(cfg.population.entropy_coef)}")

@@ -23,7 +23,7 @@ from keisei_fn.collect.rollout import rollout
 from keisei_fn.env import ShogiEnv
 from keisei_fn.env.compact import pack_mask
 from keisei_fn.env._shogi_env import GAME_KEYS
-from keisei_fn.learn.population import init_members, make_population_update
+from keisei_fn.learn.population import init_members, make_population_update, member_config
 from keisei_fn.learn.optim import adam_init
 from keisei_fn.models import build_model, members_forward
 from keisei_fn.run.train import resume_config, train
@@ -74,17 +74,24 @@ def test_packed_policy_is_the_improved_policy_and_zero_off_the_legal_moves():
     assert int(mask.sum(-1).max()) <= POLICY_SLOTS
 
 
-@pytest.mark.parametrize("batched_rounds", [False, True])
-def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batched_rounds):
-    """Two members, each searching its own rows with its own parameters and Gumbel stream."""
+@pytest.mark.parametrize("batched_rounds, simulations", [(False, []), (True, [3, 6])])
+def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batched_rounds,
+                                                                          simulations):
+    """Two members, each searching its own rows with its own parameters, Gumbel stream and
+    (population.simulations) simulation count."""
     cfg = tiny("/tmp/unused", *AZ, "population.size=2",
-               f"gumbel_az.batched_rounds={str(batched_rounds).lower()}")
+               f"gumbel_az.batched_rounds={str(batched_rounds).lower()}",
+               f"population.simulations=[{','.join(map(str, simulations))}]")
+    sims = [member_config(cfg, k).gumbel_az.simulations for k in range(2)]
+    assert sims == (simulations or [cfg.gumbel_az.simulations] * 2)
     params = init_members(cfg, torch.device("cpu"))
     positions = mate_in_one_positions(4, seed=1)
     state = from_sfen([s for s, _ in positions], max_plies=64)
     gens = [torch.Generator().manual_seed(11), torch.Generator().manual_seed(12)]
     saved = [g.get_state() for g in gens]
-    td = SearchPolicy(params, gens, cfg.gumbel_az, impasse=False)(env_td(state))
+    policy = SearchPolicy(params, gens, cfg.gumbel_az, impasse=False, simulations=sims)
+    td = policy(env_td(state))
+    assert policy.simulations_done == 2 * sum(sims)
     for k in range(2):
         rows = slice(2 * k, 2 * k + 2)
 
@@ -94,8 +101,7 @@ def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batch
                 value[0].squeeze(-1) + cfg.gumbel_az.material_prior * _material(s)
 
         reference = search(search_root(env_td(state))[rows], _clamped(evaluate),
-                           torch.Generator().set_state(saved[k]),
-                           simulations=cfg.gumbel_az.simulations,
+                           torch.Generator().set_state(saved[k]), simulations=sims[k],
                            max_considered=cfg.gumbel_az.max_considered, impasse=False,
                            batched_rounds=batched_rounds)
         mask = state["legal_mask"][rows]

@@ -205,6 +205,12 @@ def test_resume_with_another_population_size_is_refused(tmp_path):
     (["population.backend=vmap"], "population.backend: 'vmap' is not one of folded, loop"),
     (["population.size=0"], "population.size: must be >= 1"),
     (["population.size=2", "league.fraction=0.5"], "league.fraction > 0 is not supported"),
+    (["population.size=2", "population.simulations=[4,8]"],
+     "population.simulations is a gumbel_az setting"),
+    (["algo=gumbel_az", "population.size=2", "population.simulations=[4]"],
+     "population.simulations: 1 values for"),
+    (["algo=gumbel_az", "population.size=2", "population.simulations=[4,0]"],
+     "population.simulations: every value must be >= 1"),
 ])
 def test_population_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -44,14 +44,17 @@ def member_seeds(cfg) -> list[int]:
 
 
 def member_config(cfg, k: int):
-    """The single-agent config member `k` is trained with (its seed, lr and entropy bonus)."""
+    """The single-agent config member `k` is trained with (its seed, lr, entropy bonus and
+    search simulations)."""
     member = OmegaConf.to_container(cfg, resolve=True)
     member["seed"] = member_seeds(cfg)[k]
     if cfg.population.lr:
         member["optim"]["lr"] = cfg.population.lr[k]
     if cfg.population.entropy_coef:
         member["ppo"]["entropy_coef"] = cfg.population.entropy_coef[k]
-    member["population"].update(size=1, lr=[], entropy_coef=[], seeds=[])
+    if cfg.population.simulations:
+        member["gumbel_az"]["simulations"] = cfg.population.simulations[k]
+    member["population"].update(size=1, lr=[], entropy_coef=[], seeds=[], simulations=[])
     member = OmegaConf.create(member)
     OmegaConf.set_readonly(member, True)
     return member

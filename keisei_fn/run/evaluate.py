@@ -169,6 +169,8 @@ def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
         row = {"member": k, "seed": member.seed, "lr": member.optim.lr,
                "entropy_coef": member.ppo.entropy_coef, "elo": elo, "elo_low": low,
                "elo_high": high}
+        if cfg.algo == "gumbel_az":
+            row["simulations"] = member.gumbel_az.simulations
         for r in results:
             if r["member"] == k:
                 row[f"score_{r['opponent']}"] = r["score"]
@@ -188,12 +190,13 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
     table = Table(title="population ranking (Elo: Bradley-Terry over the evaluation games, "
                         "random = 0)")
     columns = [*opponents, *(["members"] if any("score_members" in r for r in rows) else [])]
-    for name in ("rank", "member", "seed", "lr", "entropy", "Elo", "95% CI",
-                 *[f"vs {o}" for o in columns]):
+    searched = all("simulations" in r for r in rows)
+    for name in ("rank", "member", "seed", "lr", "sims" if searched else "entropy", "Elo",
+                 "95% CI", *[f"vs {o}" for o in columns]):
         table.add_column(name, justify="right")
     for i, row in enumerate(rows, 1):
         table.add_row(str(i), str(row["member"]), str(row["seed"]), f"{row['lr']:.2g}",
-                      f"{row['entropy_coef']:.3g}",
+                      str(row["simulations"]) if searched else f"{row['entropy_coef']:.3g}",
                       f"{row['elo']:+.0f}", f"{row['elo_low']:+.0f}..{row['elo_high']:+.0f}",
                       *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in columns])
     # On stdout with the summary; logs and pipes would get rich's 80 columns, too narrow for it.

@@ -90,7 +90,9 @@ def _searched(cfg) -> str:
     if cfg.algo != "gumbel_az":
         return ""
     az = cfg.gumbel_az
-    return (f", each searched ({az.simulations} simulations, {az.max_considered} considered) "
+    sims = ("/".join(map(str, cfg.population.simulations)) if cfg.population.simulations
+            else az.simulations)
+    return (f", each searched ({sims} simulations, {az.max_considered} considered) "
             f"| gumbel_az: {az.replay_ratio:g} x replay of {az.buffer_size:,}")
 
 

@@ -59,9 +59,11 @@ class SearchPolicy(TensorDictModuleBase):
     out_keys = ["action", "search_policy", "root_value", "raw_value", "learner_move"]
 
     def __init__(self, params: TensorDict, generators, az, impasse: bool,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", simulations: list[int] | None = None):
         super().__init__()
         self.members = params.batch_size[0]
+        # member k's simulations per move (population.simulations), else gumbel_az.simulations
+        self.simulations = list(simulations or [az.simulations] * self.members)
         self.params = TensorDictParams(params, no_convert=True)
         self.generators = generators
         self.az, self.impasse, self.precision = az, impasse, precision
@@ -78,7 +80,7 @@ class SearchPolicy(TensorDictModuleBase):
             out = search(root[k * rows:(k + 1) * rows],
                          member_evaluate(self.params[k:k + 1], self.az.material_prior,
                                          self.precision),
-                         self.generators[k], simulations=self.az.simulations,
+                         self.generators[k], simulations=self.simulations[k],
                          max_considered=self.az.max_considered,
                          gumbel_scale=self.az.gumbel_scale, impasse=self.impasse,
                          batched_rounds=self.az.batched_rounds)
