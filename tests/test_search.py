@@ -235,15 +235,10 @@ def test_search_matches_the_reference(simulations, considered, batched_rounds):
 def test_batched_rounds_is_a_different_halving():
     # so that the reference comparison above can tell the two apart: on these positions the
     # rounds choose differently at least once
-    sfens = _positions()
-    differ = 0
-    for seed in range(3):
-        gumbel = np.random.default_rng(seed).gumbel(size=A)
-        for sfen in sfens:
-            a = ref_search(sfen, gumbel, 32, 16, False)[1]
-            b = ref_search(sfen, gumbel, 32, 16, True)[1]
-            differ += not np.array_equal(a, b)
-    assert differ > 0
+    gumbel = np.random.default_rng(0).gumbel(size=A)
+    assert any(not np.array_equal(ref_search(sfen, gumbel, 32, 16, False)[1],
+                                  ref_search(sfen, gumbel, 32, 16, True)[1])
+               for sfen in _positions())
 
 
 def test_sequential_halving_table_is_mctx_s():
