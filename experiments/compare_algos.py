@@ -80,7 +80,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--arm", action="append", required=True,
                         help="NAME=OVERRIDES (space-separated key=value)")
     parser.add_argument("--budget", type=float, default=1800)
-    parser.add_argument("--sims", type=int, default=64)
+    parser.add_argument("--sims", type=int, default=64,
+                        help="simulations of the searched ladder (0: argmax only)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -97,7 +98,9 @@ def main(argv: list[str]) -> int:
         counters = read_checkpoint(list_checkpoints(run)[-1])["counters"]
         tag = f"{args.budget:.0f}s"
         plain = _ladder(str(run), run / f"ladder_argmax_{tag}")
-        searched = _ladder(f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}_{tag}")
+        searched = (_ladder(f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}_{tag}")
+                    if args.sims else {"elo": float("nan"), "low": float("nan"),
+                                       "high": float("nan")})
         rows.append({"arm": name, "overrides": arms[name], "frames": counters["frames"],
                      "train_seconds": counters["train_seconds"],
                      "iterations": counters["iteration"], "curve": _curve(run),

@@ -447,16 +447,12 @@ def _parse_device(value: str) -> str:
         raise ValueError(f"not a torch device: {value!r} ({err})") from None
 
 
-def _parse_search(value: str) -> str:
-    if value not in SEARCHES:
-        raise ValueError(f"expected one of {', '.join(SEARCHES)}, got {value!r}")
-    return value
-
-
-def _parse_rounds(value: str) -> str:
-    if value not in ROUNDS:
-        raise ValueError(f"expected one of {', '.join(ROUNDS)}, got {value!r}")
-    return value
+def _choice_parser(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+    return parse
 
 
 def _parse_temperature(value: str) -> float:
@@ -483,13 +479,13 @@ _OPTION_FIELDS = {
     "USI_Hash": (None, str),  # every GUI sends it; this engine keeps no hash table
     "Checkpoint": ("checkpoint", _parse_text),
     "Device": ("device", _parse_device),
-    "Search": ("search", _parse_search),
+    "Search": ("search", _choice_parser(SEARCHES)),
     "Temperature": ("temperature", _parse_temperature),
     "Seed": ("seed", _int_parser(0, 2**31 - 1)),
     "NetworkDelay": ("network_delay_ms", _int_parser(0, _MAX_NETWORK_DELAY_MS)),
     "Simulations": ("simulations", _int_parser(1, _MAX_SIMULATIONS)),
     "ConsideredMoves": ("considered", _int_parser(1, 600)),
-    "Rounds": ("rounds", _parse_rounds),
+    "Rounds": ("rounds", _choice_parser(ROUNDS)),
     "MultiPV": ("multipv", _int_parser(1, 600)),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
