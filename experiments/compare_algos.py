@@ -8,7 +8,7 @@ trains with the other cores busy, for `--budget` seconds of training (compilatio
 evaluations along the way are not counted). Each arm's evaluations along the run give its Elo
 against the training clock (the trainer's three rungs, `eval/ladder_elo`); at the end
 `keisei-fn ladder` places each final network on the whole ladder playing its policy's argmax,
-and again with `--sims` simulations of Gumbel search per move. Prints a markdown table and
+and again with `--sims` simulations of Gumbel search per move (the ladders one per core). Prints a markdown table and
 writes OUT/compare.json. Runs already finished in OUT are reused (an interrupted comparison
 continues), and a larger `--budget` resumes them to it: the 120-minute comparison is the
 30-minute one continued.
@@ -24,6 +24,7 @@ import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -92,15 +93,22 @@ def main(argv: list[str]) -> int:
         arms[name] = overrides.split()
     started = time.time()
     _train(out, arms, args.budget)
+    tag = f"{args.budget:.0f}s"
+    jobs = {}
+    for name in arms:
+        run = out / name
+        jobs[name, "plain"] = (str(run), run / f"ladder_argmax_{tag}")
+        if args.sims:
+            jobs[name, "search"] = (f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}_{tag}")
+    # one ladder per core: each is one process and one thread
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        ladders = dict(zip(jobs, pool.map(lambda job: _ladder(*job), jobs.values())))
+    nan = {"elo": float("nan"), "low": float("nan"), "high": float("nan")}
     rows = []
     for name in arms:
         run = out / name
         counters = read_checkpoint(list_checkpoints(run)[-1])["counters"]
-        tag = f"{args.budget:.0f}s"
-        plain = _ladder(str(run), run / f"ladder_argmax_{tag}")
-        searched = (_ladder(f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}_{tag}")
-                    if args.sims else {"elo": float("nan"), "low": float("nan"),
-                                       "high": float("nan")})
+        plain, searched = ladders[name, "plain"], ladders.get((name, "search"), nan)
         rows.append({"arm": name, "overrides": arms[name], "frames": counters["frames"],
                      "train_seconds": counters["train_seconds"],
                      "iterations": counters["iteration"], "curve": _curve(run),

@@ -335,3 +335,67 @@ def test_the_network_value_gets_its_shaping_potential_back(tiny_run):
     expected = (raw + cfg.ppo.material_shaping * material_balance(state)).clamp(-1, 1)
     torch.testing.assert_close(value, expected)
     assert float(material_balance(state)[0]) > 0 > float(material_balance(state)[1])
+
+
+# --- forced results: what the tree proves, against brute force with cshogi -----------------------
+
+def _brute_win(board: cshogi.Board, plies: int) -> bool:
+    """The side to move mates within `plies` (odd) whatever the defence (cshogi, no network)."""
+    if plies == 1:
+        return bool(board.mate_move_in_1ply())
+    for move in list(board.legal_moves):
+        board.push(move)
+        try:
+            if not list(board.legal_moves):
+                return True
+            if all(_brute_reply_loses(board, reply, plies - 2) for reply in list(board.legal_moves)):
+                return True
+        finally:
+            board.pop()
+    return False
+
+
+def _brute_reply_loses(board, reply, plies) -> bool:
+    board.push(reply)
+    try:
+        return _brute_win(board, plies)
+    finally:
+        board.pop()
+
+
+def _claims_hold(sfen, state, root_plies):
+    """Every root move the tree calls a win in d (a loss in d) is one by brute force."""
+    for label in (root_plies != 0).nonzero().flatten().tolist():
+        d = int(root_plies[label])
+        board = cshogi.Board(sfen)
+        board.push_usi(_usi(state, torch.tensor(label)))
+        if d > 0:  # after our move the opponent is mated at once, or every reply loses
+            assert d % 2 == 1, d
+            replies = list(board.legal_moves)
+            assert not replies if d == 1 else all(
+                _brute_reply_loses(board, r, d - 2) for r in replies), (sfen, label, d)
+        else:  # the opponent mates within |d| - 1 plies
+            assert _brute_win(board, -d - 1), (sfen, label, d)
+
+
+def test_forced_results_are_proofs_checked_by_brute_force():
+    from keisei_fn.search.gumbel import forced_results, move_results
+
+    mate3 = "9/8k/5l+P2/7L1/9/9/9/9/K8 b - 1"
+    mate1 = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"
+    mated = "9/8k/5l+P+L1/9/9/9/9/9/K8 w - 2"  # mate3 after 2d2c+: both replies get mated
+    sfens = [mate3, mate1, mated, STARTPOS]
+    state = from_sfen(sfens)
+    out = search(state, _zero, torch.Generator().manual_seed(1), simulations=128,
+                 max_considered=600, impasse=False, batched_rounds=True)
+    win, loss = forced_results(out["tree"])
+    root = move_results(out["tree"], win, loss)
+    found = {}
+    for i, sfen in enumerate(sfens):
+        _claims_hold(sfen, state[i:i + 1], root[i])
+        found[sfen] = (int(win[i, 0]), int(loss[i, 0]))
+    assert found[mate1][0] == 1 and found[mate3][0] == 3, found
+    assert found[STARTPOS] == (0, 0)
+    board = cshogi.Board(mated)
+    assert all(_brute_reply_loses(board, m, 1) for m in list(board.legal_moves))
+    assert found[mated][1] == 2, found

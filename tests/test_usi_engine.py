@@ -626,6 +626,36 @@ def test_gumbel_search_proves_a_mate_in_one(session):
     assert board_after([out[-1].split()[1]], MATE_IN_ONE).is_game_over()
 
 
+def test_gumbel_search_reports_a_proven_mate_in_three_and_plays_it(session, monkeypatch):
+    # cshogi: a mate in 3 and none in 1; the search proves it by the rules (docs/search.md).
+    # A network that knows nothing (uniform policy, value 0), so that only the proof can tell.
+    import keisei_fn.agent as agent
+
+    def know_nothing(state):
+        return torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(agent, "network_evaluate", lambda net: know_nothing)
+    mate3 = "9/8k/5l+P2/7L1/9/9/9/9/K8 b - 1"
+    assert cshogi.Board(mate3).mate_move(3) and not cshogi.Board(mate3).mate_move_in_1ply()
+    # with Gumbel noise (Temperature > 0): without it, the ties of a know-nothing network are
+    # broken by label order, and the mating move is halved away before its subtree is searched
+    s, out = feed(session, "setoption name Search value gumbel", "setoption name Temperature value 1",
+                  "setoption name Simulations value 128", "setoption name ConsideredMoves value 600",
+                  "setoption name MultiPV value 2", f"position sfen {mate3}", "go byoyomi 60000")
+    infos = [_info_fields(line) for line in out if line.startswith("info depth")]
+    assert infos[0]["score"] == ("mate", 3), out
+    board = board_after([out[-1].split()[1]], mate3)
+    for reply in list(board.legal_moves):  # every defence is mated next move (cshogi)
+        board.push(reply)
+        assert board.mate_move_in_1ply(), cshogi.move_to_usi(reply)
+        board.pop()
+    # from the defender's side: mated in 2 whatever it plays
+    mated = "9/8k/5l+P+L1/9/9/9/9/9/K8 w - 2"
+    s, out = feed(s, "setoption name MultiPV value 1", "setoption name Temperature value 0",
+                  f"position sfen {mated}", "go byoyomi 60000")
+    assert _info_fields(out[0])["score"] == ("mate", -2), out
+
+
 def test_simulations_follow_the_clock():
     options = ue.Options(checkpoint="x", search="gumbel", simulations=800)
     assert ue.simulations_for(options, ue.GoParams(), None, 300.0) == 800

@@ -26,7 +26,7 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, load_agent
-from ..search.gumbel import ROUNDS, principal_variation
+from ..search.gumbel import ROUNDS, forced_results, move_results, principal_variation
 from ..shogi import STARTPOS_SFEN, action_to_usi, declarable, from_sfen, step, usi_to_action
 from ..models import gumbel_sample, masked_log_softmax
 
@@ -102,14 +102,14 @@ class Line:
     score: float               # in [-1, 1]
     pv: tuple[str, ...]
     visits: int = 0
-    mate: bool = False         # the first move checkmates (ends the game with a win) at once
+    mate: int = 0              # plies to a forced end the search proved: + win, - loss, 0 none
 
 
 @dataclass(frozen=True)
 class Decision:
     move: str                  # USI move, or "resign"
     score: float               # for the side to move, in [-1, 1]
-    mate: bool = False         # the move checkmates at once
+    mate: int = 0              # plies to a forced end the search proved: + win, - loss, 0 none
     evaluated: int = 0         # successors scored by the 1-ply search
     candidates: int = 0        # legal moves
     lines: tuple[Line, ...] = ()  # best first (gumbel search); empty: just `move`
@@ -248,7 +248,7 @@ def search_1ply(net, state: TensorDict, temperature: float, generator: torch.Gen
     else:
         pick = gumbel_sample(scores / temperature, generator)
     return Decision(action_to_usi(state, order[pick].view(1))[0], float(scores[pick]),
-                    mate=bool(wins[pick]), evaluated=len(scores), candidates=len(legal))
+                    mate=int(wins[pick]), evaluated=len(scores), candidates=len(legal))
 
 
 def decide(net, state: TensorDict, options: Options, generator: torch.Generator | None,
@@ -275,8 +275,8 @@ def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.G
     started = time.monotonic()
     mate = mate_in_one(state)
     if mate is not None:  # proven by the rules: no search can do better
-        return Decision(mate, 1.0, mate=True, candidates=int(state["legal_mask"].sum()),
-                        lines=(Line(1.0, (mate,), 0, True),), nodes=0, seldepth=1,
+        return Decision(mate, 1.0, mate=1, candidates=int(state["legal_mask"].sum()),
+                        lines=(Line(1.0, (mate,), 0, 1),), nodes=0, seldepth=1,
                         seconds=time.monotonic() - started)
     # Temperature 0: the search's best move (no Gumbel noise); > 0: a sample of its improved
     # policy, as Gumbel AlphaZero plays in self-play.
@@ -288,18 +288,23 @@ def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.G
     visits = out["visits"][0]
     q = out["q"][0]
     action = int(out["action"][0])
+    # what the tree proves by the rules: a proven win is played (the shortest), whatever the
+    # visits say, and every line reports its forced result as `score mate N`
+    forced = move_results(tree, *forced_results(tree))[0]
+    if int(forced.max()) > 0:
+        action = int(torch.where(forced > 0, forced, forced.max() + 1).argmin())
     ranked = [action] + [a for a in visits.argsort(descending=True, stable=True).tolist()
                          if visits[a] > 0 and a != action]
     lines = []
     for a in ranked[:max(1, options.multipv)]:
         labels = principal_variation(tree, torch.tensor([a]))[0].tolist()
-        child = int(tree["children_index"][0, 0, a])
-        mate = bool(tree["terminal"][0, child]) and float(tree["children_rewards"][0, 0, a]) > 0
-        lines.append(Line(float(q[a]), tuple(pv_moves(tree, labels)), int(visits[a]), mate))
-    return Decision(lines[0].pv[0], float(out["value"][0]), mate=lines[0].mate,
-                    candidates=int(state["legal_mask"].sum()), lines=tuple(lines),
-                    nodes=int(out["simulations"][0]), seldepth=tree_depth(tree),
-                    seconds=seconds)
+        mate = int(forced[a])
+        score = float(q[a]) if not mate else (1.0 if mate > 0 else -1.0)
+        lines.append(Line(score, tuple(pv_moves(tree, labels)), int(visits[a]), mate))
+    return Decision(lines[0].pv[0], lines[0].score if lines[0].mate else float(out["value"][0]),
+                    mate=lines[0].mate, candidates=int(state["legal_mask"].sum()),
+                    lines=tuple(lines), nodes=int(out["simulations"][0]),
+                    seldepth=tree_depth(tree), seconds=seconds)
 
 
 def mate_in_one(state: TensorDict) -> str | None:
@@ -397,9 +402,13 @@ def simulations_for(options: Options, go: GoParams, budget_s: float | None, rate
     return max(1, n)
 
 
+def _score(mate: int, value: float) -> str:
+    """USI's score: `mate N` (plies; negative when the engine is mated) when proven, else cp."""
+    return f"mate {mate}" if mate else f"cp {value_to_cp(value)}"
+
+
 def info_line(decision: Decision) -> str:
-    score = "mate 1" if decision.mate else f"cp {value_to_cp(decision.score)}"
-    return f"info depth 1 score {score} pv {decision.move}"
+    return f"info depth 1 score {_score(decision.mate, decision.score)} pv {decision.move}"
 
 
 def info_lines(decision: Decision) -> list[str]:
@@ -410,7 +419,7 @@ def info_lines(decision: Decision) -> list[str]:
     nps = round(decision.nodes / max(decision.seconds, 1e-6))
     out = []
     for k, line in enumerate(decision.lines, 1):
-        score = "mate 1" if line.mate else f"cp {value_to_cp(line.score)}"
+        score = _score(line.mate, line.score)
         multipv = f" multipv {k}" if len(decision.lines) > 1 else ""
         out.append(f"info depth {len(line.pv)} seldepth {decision.seldepth}{multipv} "
                    f"score {score} nodes {decision.nodes} nps {nps} time {ms} "
