@@ -231,3 +231,16 @@ def test_cli_missing_checkpoint_is_a_one_line_error(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "keisei-fn play: error: checkpoint not found" in lines[0]
+
+
+def test_candidates_say_what_the_search_proved(monkeypatch):
+    # White to move, mated in two whatever it plays (tests/test_search.py checks it by brute
+    # force); a network that knows nothing, so that only the rules' proof can say so
+    import keisei_fn.agent as agent
+    from keisei_fn.arena.play import candidates
+
+    monkeypatch.setattr(agent, "network_evaluate", lambda net: lambda state: (
+        torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])))
+    state = from_sfen(["9/8k/5l+P+L1/9/9/9/9/9/K8 w - 2"])
+    _, _, lines = candidates(None, state, simulations=128)
+    assert len(lines) == 2 and all(line.endswith("loses by force in 2 plies") for line in lines)

@@ -33,7 +33,7 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import PLAY_BATCHED_ROUNDS
-from ..search.gumbel import ROUNDS
+from ..search.gumbel import ROUNDS, proven_moves
 from ..search.minimax import minimax_choose
 from ..shogi.material import capture_gain
 from .engines import EngineSpec, gnushogi_spec
@@ -234,5 +234,6 @@ def _search_choose(net, simulations, max_considered, gumbel_scale, batched_round
                    generator):
     from ..agent import search_moves
 
-    return search_moves(net, state, generator, simulations, max_considered,
-                        gumbel_scale=gumbel_scale, batched_rounds=batched_rounds)["action"]
+    return proven_moves(search_moves(net, state, generator, simulations, max_considered,
+                                     gumbel_scale=gumbel_scale,
+                                     batched_rounds=batched_rounds))[0]

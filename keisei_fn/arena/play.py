@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..agent import PLAY_BATCHED_ROUNDS, choose_moves, evaluate_position, search_moves
+from ..search.gumbel import proven_moves
 from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
@@ -118,13 +119,23 @@ def candidates(net, state, simulations: int = 0, generator: torch.Generator | No
     out = search_moves(net, state, generator, simulations, gumbel_scale=0.0,
                        batched_rounds=PLAY_BATCHED_ROUNDS)
     visits, q = out["visits"][0], out["q"][0]
-    action = int(out["action"][0])
+    action, forced = proven_moves(out)
+    action, forced = int(action[0]), forced[0]
     order = [action] + [a for a in visits.argsort(descending=True).tolist()
                         if visits[a] > 0 and a != action][:top - 1]
     names = action_to_usi(state.expand(len(order)), torch.tensor(order))
-    lines = [f"{n} {int(visits[a])} visits, value {float(q[a]):+.2f}"
+    lines = [f"{n} {int(visits[a])} visits, value {float(q[a]):+.2f}{_forced(int(forced[a]))}"
              for n, a in zip(names, order)]
     return names[0], float(out["value"][0]), lines
+
+
+def _forced(plies: int) -> str:
+    """What the search proved about a move, in words (search.gumbel.move_results)."""
+    if plies > 0:
+        return f", wins by force in {plies} {'ply' if plies == 1 else 'plies'}"
+    if plies < 0:
+        return f", loses by force in {-plies} plies"
+    return ""
 
 
 # --- records ----------------------------------------------------------------------------------

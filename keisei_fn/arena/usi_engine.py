@@ -26,7 +26,7 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, load_agent
-from ..search.gumbel import ROUNDS, forced_results, move_results, principal_variation
+from ..search.gumbel import ROUNDS, principal_variation, proven_moves
 from ..shogi import STARTPOS_SFEN, action_to_usi, declarable, from_sfen, step, usi_to_action
 from ..models import gumbel_sample, masked_log_softmax
 
@@ -287,12 +287,10 @@ def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.G
     tree = out["tree"]
     visits = out["visits"][0]
     q = out["q"][0]
-    action = int(out["action"][0])
     # what the tree proves by the rules: a proven win is played (the shortest), whatever the
     # visits say, and every line reports its forced result as `score mate N`
-    forced = move_results(tree, *forced_results(tree))[0]
-    if int(forced.max()) > 0:
-        action = int(torch.where(forced > 0, forced, forced.max() + 1).argmin())
+    action, forced = proven_moves(out)
+    action, forced = int(action[0]), forced[0]
     ranked = [action] + [a for a in visits.argsort(descending=True, stable=True).tolist()
                          if visits[a] > 0 and a != action]
     lines = []

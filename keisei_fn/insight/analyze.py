@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, search_moves
+from ..search.gumbel import proven_moves
 from ..arena.records import GameRecord
 from ..shogi import action_to_usi, from_sfen, step, to_sfen, usi_to_action
 from .board import board_svg, destination_heat
@@ -59,12 +60,13 @@ def position_report(net, sfen: str, top: int = 5, simulations: int = 0, seed: in
         by_policy = legal[policy[legal].argsort(descending=True)]
         by_visits = by_policy[visits[by_policy].argsort(descending=True, stable=True)]
         pv = [int(a) for a in out["pv"][0].tolist() if a >= 0]
+        move, forced = proven_moves(out)
         report["search"] = {
             "simulations": simulations, "value": float(out["value"][0]),
-            "move": _moves_of(state, out["action"][:1])[0],
+            "move": _moves_of(state, move[:1])[0], "forced": int(forced[0, move[0]]),
             "candidates": [{"move": m, "visits": int(visits[a]), "prior": float(log_probs[0, a]
                                                                                 .exp()),
-                            "improved": float(policy[a]),
+                            "improved": float(policy[a]), "forced": int(forced[0, a]),
                             "q": None if math.isnan(float(q[a])) else float(q[a])}
                            for m, a in zip(_moves_of(state, by_visits[:top]), by_visits[:top])],
             "pv": _pv_usi(state, pv)}

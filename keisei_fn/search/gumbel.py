@@ -432,6 +432,16 @@ def forced_results(tree) -> tuple[torch.Tensor, torch.Tensor]:
     return win, loss
 
 
+def proven_moves(out: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+    """(move [B], plies [B, 2187]) after a search: the search's move, or the shortest win the
+    tree proves where it proves one (a proof beats any estimate); and each root move's forced
+    result (`move_results`: + win, - loss, 0 unknown)."""
+    tree = out["tree"]
+    plies = move_results(tree, *forced_results(tree))
+    shortest = torch.where(plies > 0, plies, torch.iinfo(plies.dtype).max).argmin(-1)
+    return torch.where((plies > 0).any(-1), shortest, out["action"]), plies
+
+
 def principal_variation(tree, first: torch.Tensor, node: torch.Tensor | None = None
                         ) -> torch.Tensor:
     """long [B, D]: `first` played at `node` (default: the root), then the most visited move at
