@@ -82,7 +82,7 @@ class GumbelAZConfig:
     gumbel_scale: float = 1.0
     """scale of the root's Gumbel noise (1: the paper's exploration; 0: deterministic)"""
     batched_rounds: bool = False
-    """search each Sequential Halving round's visits side by side (1.2-1.3x faster at 128 games; docs/search.md) instead of one simulation after the other (mctx's order)"""
+    """search each Sequential Halving round's visits side by side (1.3x faster at 64-128 games; docs/search.md) instead of one simulation after the other (mctx's order)"""
     rollout_steps: int = 8
     """self-play moves per game per iteration (each one searched)"""
     minibatch_size: int = 256
