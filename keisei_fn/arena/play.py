@@ -124,12 +124,12 @@ def candidates(net, state, simulations: int = 0, generator: torch.Generator | No
     order = [action] + [a for a in visits.argsort(descending=True).tolist()
                         if visits[a] > 0 and a != action][:top - 1]
     names = action_to_usi(state.expand(len(order)), torch.tensor(order))
-    lines = [f"{n} {int(visits[a])} visits, value {float(q[a]):+.2f}{_forced(int(forced[a]))}"
+    lines = [f"{n} {int(visits[a])} visits, value {float(q[a]):+.2f}{forced_words(int(forced[a]))}"
              for n, a in zip(names, order)]
     return names[0], float(out["value"][0]), lines
 
 
-def _forced(plies: int) -> str:
+def forced_words(plies: int) -> str:
     """What the search proved about a move, in words (search.gumbel.move_results)."""
     if plies > 0:
         return f", wins by force in {plies} {'ply' if plies == 1 else 'plies'}"

@@ -82,10 +82,10 @@ def _analyze(args) -> None:
             print(f"{i + 1:>3} {m['move']:<7} {100 * m['prob']:>6.1f}%")
         if "search" in report:
             s = report["search"]
-            proof = (f", a forced win in {s['forced']} plies" if s["forced"] > 0 else
-                     f", a move that loses by force in {-s['forced']} plies" if s["forced"] < 0
-                     else "")
-            print(f"search ({s['simulations']} simulations): plays {s['move']}{proof}, root value "
+            from ..arena.play import forced_words
+
+            print(f"search ({s['simulations']} simulations): plays {s['move']}"
+                  f"{forced_words(s['forced'])}, root value "
                   f"{s['value']:+.3f}, principal variation {' '.join(s['pv'])}")
             print(f"    {'move':<7} {'visits':>6} {'q':>7} {'prior':>7} {'improved':>8}")
             for c in s["candidates"]:
