@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.run.evaluate import ladder_placement
 
 CLI = [sys.executable, "-m", "keisei_fn.cli"]
 
@@ -65,15 +66,30 @@ def _ladder(agent: str, out: Path) -> dict:
     return json.loads(summary.read_text())
 
 
-def _curve(run: Path) -> list[tuple[float, float, float, float]]:
-    """(training seconds, ladder Elo, low, high) of every evaluation along the run."""
+def _agents(run: Path) -> dict[str, Path]:
+    """The arm's networks to place on the ladder: the run itself, or each member of a population
+    (named ARM/member_K)."""
+    members = sorted((run / "members").glob("member_*"), key=lambda p: int(p.name.split("_")[1]))
+    if not members:
+        return {run.name: run}
+    return {f"{run.name}/{m.name}": m for m in members}
+
+
+def _curve(run: Path, member: int | None = None) -> list[tuple[float, float, float, float]]:
+    """(training seconds, ladder Elo, low, high) of every evaluation along the run (of one
+    member's, for a population: placed here from its matches, as the trainer does for one agent)."""
     payload = read_checkpoint(list_checkpoints(run)[-1])
-    points = {}
+    by_iteration = {}
     for r in payload["evals"]:
-        if "ladder_elo" in r:
-            points[r["iteration"]] = (r.get("train_seconds", float("nan")), r["ladder_elo"],
-                                      r["ladder_low"], r["ladder_high"])
-    return [points[k] for k in sorted(points)]
+        if r.get("member") == member:
+            by_iteration.setdefault(r["iteration"], []).append(r)
+    points = []
+    for iteration in sorted(by_iteration):
+        results = by_iteration[iteration]
+        placed = ladder_placement(results)
+        if placed is not None:
+            points.append((results[0].get("train_seconds", float("nan")), *placed[:3]))
+    return points
 
 
 def main(argv: list[str]) -> int:
@@ -96,10 +112,12 @@ def main(argv: list[str]) -> int:
     tag = f"{args.budget:.0f}s"
     jobs = {}
     for name in arms:
-        run = out / name
-        jobs[name, "plain"] = (str(run), run / f"ladder_argmax_{tag}")
-        if args.sims:
-            jobs[name, "search"] = (f"{run}@sims={args.sims}", run / f"ladder_sims{args.sims}_{tag}")
+        for entry, agent in _agents(out / name).items():
+            ladders = out / name / "ladders" / entry
+            jobs[entry, "plain"] = (str(agent), ladders / f"argmax_{tag}")
+            if args.sims:
+                jobs[entry, "search"] = (f"{agent}@sims={args.sims}",
+                                         ladders / f"sims{args.sims}_{tag}")
     # one ladder per core: each is one process and one thread
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         ladders = dict(zip(jobs, pool.map(lambda job: _ladder(*job), jobs.values())))
@@ -108,12 +126,16 @@ def main(argv: list[str]) -> int:
     for name in arms:
         run = out / name
         counters = read_checkpoint(list_checkpoints(run)[-1])["counters"]
-        plain, searched = ladders[name, "plain"], ladders.get((name, "search"), nan)
-        rows.append({"arm": name, "overrides": arms[name], "frames": counters["frames"],
-                     "train_seconds": counters["train_seconds"],
-                     "iterations": counters["iteration"], "curve": _curve(run),
-                     "ladder": {k: plain[k] for k in ("elo", "low", "high")},
-                     "ladder_search": {k: searched[k] for k in ("elo", "low", "high")}})
+        for entry in _agents(run):
+            plain, searched = ladders[entry, "plain"], ladders.get((entry, "search"), nan)
+            # a population's members share its frames (each played 1/K of them)
+            rows.append({"arm": entry, "overrides": arms[name], "frames": counters["frames"],
+                         "train_seconds": counters["train_seconds"],
+                         "iterations": counters["iteration"],
+                         "curve": _curve(run, None if entry == name
+                                         else int(entry.rsplit("_", 1)[1])),
+                         "ladder": {k: plain[k] for k in ("elo", "low", "high")},
+                         "ladder_search": {k: searched[k] for k in ("elo", "low", "high")}})
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
                f"torch {torch.__version__}, one rank and one thread per arm, all arms at once")
     (out / "compare.json").write_text(json.dumps(

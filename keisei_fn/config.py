@@ -242,6 +242,8 @@ class TrainConfig:
     """when a checkpoint cannot be written (disk full, read-only): 'stop' or 'continue'"""
     algo: str = "ppo"
     """'ppo' (learn from sampled moves) or 'gumbel_az' (learn from Gumbel search's improved policy and the outcome; docs/training.md)"""
+    init_from: str = ""
+    """a checkpoint or run directory whose network starts a new run, e.g. Gumbel AlphaZero from a PPO network (parameters only: the optimizer, counters and games start fresh; '' = random initialisation)"""
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)

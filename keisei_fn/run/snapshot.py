@@ -52,8 +52,38 @@ def _generators(seeds, device="cpu") -> tuple[torch.Generator, ...]:
     return tuple(torch.Generator(device=device).manual_seed(s) for s in seeds)
 
 
-def fresh_state(cfg, parts) -> TrainState:
+def starting_network(cfg, log=print) -> TensorDict | None:
+    """`init_from`'s parameters (on the CPU), checked against this run's model, or None.
+
+    Read before anything is built, so that a wrong path or model fails at once rather than after
+    compilation."""
+    if not cfg.init_from:
+        return None
+    from ..agent import load_agent
+    from ..config import value_prior
+    from ..models import state_params
+
+    net, source = load_agent(cfg.init_from)
+    if dict(source.model) != dict(cfg.model):
+        differ = ", ".join(f"model.{k}={source.model[k]} here {cfg.model[k]}"
+                           for k in cfg.model if source.model.get(k) != cfg.model[k])
+        raise CheckpointError(f"init_from {cfg.init_from}: its network does not fit this run's "
+                              f"model ({differ}); set the same model.* or init_from=''")
+    if value_prior(source) != value_prior(cfg):
+        # The value head learned the game's value minus this prior: with another one, its
+        # readings start off by the difference times the material balance, until it re-learns.
+        log(f"note: init_from {cfg.init_from} learned its value with a material prior of "
+            f"{value_prior(source)} per pawn, this run uses {value_prior(cfg)}")
+    log(f"initial network: {cfg.init_from} ({source.algo}), for every member")
+    return state_params(net).detach().cpu().clone()
+
+
+def fresh_state(cfg, parts, start: TensorDict | None = None) -> TrainState:
+    """A new run's state; `start` (starting_network) replaces every member's initial network."""
     params = parts.initial_params
+    if start is not None:
+        check_param_shapes(params[0], start, cfg.init_from)
+        params = torch.stack([start.to(params.device)] * params.batch_size[0]).contiguous()
     seeds = member_seeds(cfg)
     league = parts.learner_side is not None
     return TrainState(

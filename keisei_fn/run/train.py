@@ -40,7 +40,8 @@ from .parts import Parts, build
 from .progress import make_console, progress_bar, status_line
 from .session import (collect_with_restarts, make_checkpointer, namespaced, open_tracking,
                       prepare_process, start_or_resume)
-from .snapshot import checkpoint_payload, export_members, fresh_state, restore
+from .snapshot import (checkpoint_payload, export_members, fresh_state, restore,
+                       starting_network)
 
 
 def resume_config(run_dir: str | Path, overrides=()):
@@ -102,10 +103,11 @@ def _train(cfg, resume: bool, log, group) -> dict:
     run_dir = Path(cfg.run_dir)
     members = cfg.population.size
     prepare_process(cfg)
+    start = None if resume else starting_network(cfg, log)
     parts = build(cfg, log=log, group=group)
     state = start_or_resume(cfg, resume, lambda payload, source: restore(payload, cfg, parts,
                                                                          source),
-                            lambda: fresh_state(cfg, parts), log, group)
+                            lambda: fresh_state(cfg, parts, start), log, group)
     log(_describe(cfg, parts, group))
     aim_run, state = open_tracking(cfg, state, group)
     checkpoint = make_checkpointer(
