@@ -28,7 +28,7 @@ run: venv
 # benchmarks' ratio gates in short mode (bench/baselines.json: engine vs the cshogi loop,
 # collector overhead, compiled vs eager update, folded population vs loop).
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=median,rounds
 
 # The fast lane for local work: lint, then the suite without the tests marked slow (CI runs all).

@@ -71,6 +71,8 @@ class PPOConfig:
     """normalise advantages per minibatch"""
     material_shaping: float = 0.02
     """potential-based material shaping, per pawn of material balance (0 disables; see algos/ppo/batch.py)"""
+    target_kl: float = 0.0
+    """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy reaches this (checked after each epoch; 0 disables)"""
 
 
 @dataclass
@@ -299,7 +301,7 @@ _LOWER_BOUNDS = (
       "gumbel_az.min_buffer", "gumbel_az.td_steps"), 1),
     (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
       "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
-      "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping",
+      "ppo.entropy_coef", "ppo.value_coef", "ppo.material_shaping", "ppo.target_kl",
       "population.round_robin_games", "collector.max_restarts", "gumbel_az.gumbel_scale",
       "gumbel_az.value_coef", "gumbel_az.material_prior"), 0),
 )

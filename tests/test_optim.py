@@ -238,11 +238,13 @@ def test_run_progress_follows_updates_or_the_time_budget():
     def cfg(total_updates, time_budget_s):
         return SimpleNamespace(total_updates=total_updates, time_budget_s=time_budget_s)
 
-    counters = {"optimizer_updates": 30, "train_seconds": 150.0}
-    assert run_progress(cfg(10, 0), counters, 6) == pytest.approx(0.5)  # 30 of 10 x 6 updates
-    assert run_progress(cfg(0, 600), counters, 6) == pytest.approx(0.25)  # 150 of 600 s
-    assert run_progress(cfg(10, 600), counters, 6) == pytest.approx(0.5)  # nearer its end
-    assert run_progress(cfg(0, 0), counters, 6) is None  # no limit: constant LR
+    counters = {"iteration": 4, "train_seconds": 150.0}
+    # 4 iterations and 6 of the fifth's 6 updates, of 10 iterations
+    assert run_progress(cfg(10, 0), counters, 6, 6) == pytest.approx(0.5)
+    assert run_progress(cfg(10, 0), counters, 3, 6) == pytest.approx(0.45)
+    assert run_progress(cfg(0, 600), counters, 6, 6) == pytest.approx(0.25)  # 150 of 600 s
+    assert run_progress(cfg(10, 600), counters, 6, 6) == pytest.approx(0.5)  # nearer its end
+    assert run_progress(cfg(0, 0), counters, 6, 6) is None  # no limit: constant LR
 
 
 def test_a_time_budgeted_run_schedules_its_learning_rate():

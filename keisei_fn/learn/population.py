@@ -154,13 +154,15 @@ def gather_minibatch(batch: TensorDictBase, index: torch.Tensor, max_plies: int
                          max_plies)
 
 
-def learn(state: TrainState, batch: TensorDictBase, update, cfg,
-          log=print) -> tuple[TrainState, list[dict]]:
+def learn(state: TrainState, batch: TensorDictBase, update, cfg, log=print,
+          agree=None) -> tuple[TrainState, list[dict]]:
     """PPO epochs for every member over its own [N] samples of batch [K, N]: the new state and
     per-member metrics.
 
     Member k shuffles with its own generator exactly as a single run would, so the loop backend
-    replays K single runs. Non-finite updates are handled as `apply_updates` says.
+    replays K single runs. With `ppo.target_kl`, a member stops its epochs once an epoch's
+    approximate KL reaches it (`agree` averages that KL over a data-parallel group, so every rank
+    stops together). Non-finite updates are handled as `apply_updates` says.
     """
     members, n = batch.batch_size
     size = min(cfg.ppo.minibatch_size, n)
@@ -172,19 +174,27 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg,
             for start in range(0, n - size + 1, size):
                 yield gather_minibatch(batch, orders[:, start:start + size], cfg.env.max_plies)
 
-    return apply_updates(state, minibatches(), update, cfg, updates_per_iteration(cfg), log)
+    per_epoch = len(range(0, n - size + 1, size))
+    return apply_updates(state, minibatches(), update, cfg, updates_per_iteration(cfg), log,
+                         kl_stop=(per_epoch, cfg.ppo.target_kl, agree)
+                         if cfg.ppo.target_kl > 0 else None)
 
 
 def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: int,
-                  log=print) -> tuple[TrainState, list[dict]]:
+                  log=print, kl_stop=None) -> tuple[TrainState, list[dict]]:
     """The update step over each minibatch [K, M] in turn, at the scheduled learning rates: the
-    new state and per-member metrics (their means over the updates).
+    new state and per-member metrics (their means over the updates each member made).
 
     Non-finite updates are skipped in the step; a member with more than
     `optim.max_skipped_updates` in one iteration is rolled back to its start-of-iteration state
     with its learning rate halved, and the run stops (TrainingDiverged) after
     `optim.max_rollbacks` such rollbacks of one member. `per_iteration` (updates per iteration)
     places each update on the learning-rate schedule.
+
+    `kl_stop=(updates per epoch, target, agree)`: after each epoch, a member whose mean
+    `kl_approx` over that epoch (each measured before its update) reached `target` makes no
+    more updates this iteration (one host sync per epoch); the rest go on, and the iteration
+    ends when none is left. `agree(kl[K])` makes the decision the group's.
     """
 
     def who(k: int) -> str:  # how messages name member k ("" for a single agent)
@@ -197,26 +207,55 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
     peaks = member_learning_rates(cfg)
     scales = list(c.get("lr_scales", [1.0] * members))
     sums = TensorDict({}, batch_size=[members])
+    made = torch.zeros(members, device=device)  # updates each member made
+    active = torch.ones(members, dtype=torch.bool, device=device)
+    epoch_kl = torch.zeros(members, device=device)
+    everyone = True  # every member still updating (kept on the host: no sync per update)
     count = 0
     for mb in minibatches:
-        progress = run_progress(cfg, c, per_iteration)
+        progress = run_progress(cfg, c, count, per_iteration)
         lrs = [s * scheduled(cfg.optim.lr_schedule, peak, progress)
                for s, peak in zip(scales, peaks)]
         lr = torch.tensor(lrs, device=device)
-        params, opt_state, metrics = update(params, opt_state, mb, lr)
+        new_params, new_opt, metrics = update(params, opt_state, mb, lr)
+        if everyone:
+            params, opt_state = new_params, new_opt
+        else:  # some members stopped early: theirs stay as they are
+            keep = partial(_select, active)
+            params = new_params.apply(keep, params)
+            opt_state = new_opt.apply(keep, opt_state)
         metrics["lr"] = lr
+        weight = active.float()
         c["optimizer_updates"] += 1
         count += 1
-        sums = metrics.float() if not sums.keys() else sums + metrics.float()
-    means = (sums / max(count, 1)).cpu()
+        made += weight
+        step = metrics.float().apply(partial(_scale, weight))
+        sums = step if not sums.keys() else sums + step
+        if kl_stop is not None:
+            per_epoch, target, agree = kl_stop
+            epoch_kl += metrics["kl_approx"].float()
+            if count % per_epoch == 0:
+                kl = epoch_kl / per_epoch
+                if agree is not None:
+                    kl = agree(kl)
+                active &= kl < target
+                epoch_kl.zero_()
+                everyone = bool(active.all())  # the one host sync of the epoch
+                if not everyone and not active.any():
+                    break
+    means = sums.apply(partial(_scale, 1.0 / made.clamp(min=1))).cpu()
+    made = made.cpu()
     out = [{k: float(v) for k, v in means[k].items() if k != "skipped"} for k in range(members)]
+    per_epoch = kl_stop[0] if kl_stop is not None else None
     rollback = torch.zeros(members, dtype=torch.bool)
     for k in range(members):
-        skipped = round(float(means[k]["skipped"]) * count)
+        if per_epoch:
+            out[k]["epochs"] = float(made[k]) / per_epoch
+        skipped = round(float(means[k]["skipped"]) * float(made[k])) if sums.keys() else 0
         out[k]["skipped_updates"] = float(skipped)
         if skipped:
-            log(f"warning: {who(k)}iteration {c['iteration'] + 1}: {skipped} of {count} "
-                f"updates skipped (non-finite loss or gradient)")
+            log(f"warning: {who(k)}iteration {c['iteration'] + 1}: {skipped} of "
+                f"{int(made[k])} updates skipped (non-finite loss or gradient)")
         if skipped > cfg.optim.max_skipped_updates:
             rollback[k] = True
     if rollback.any():
@@ -241,6 +280,16 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
         c["member_rollbacks"] = rollbacks
     c["lr_scales"] = scales
     return state.replace(params=params, opt_state=opt_state, counters=c), out
+
+
+def _select(rows: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """Member k's row of `new` where rows[k], else of `old`."""
+    return torch.where(rows.view(-1, *[1] * (new.dim() - 1)), new, old)
+
+
+def _scale(rows: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Member k's row of `value` times rows[k]."""
+    return value * rows.view(-1, *[1] * (value.dim() - 1))
 
 
 def member_net(cfg, params: TensorDict, k: int, device):

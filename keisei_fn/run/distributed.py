@@ -177,6 +177,20 @@ def agree_stop(group: Group, reason: str | None) -> str | None:
     return _STOP_CODES[int(code)]
 
 
+def group_mean(group: Group) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """`mean(tensor) -> its mean over the group` (None for a single process): for decisions every
+    rank must take alike, such as PPO's KL early stop."""
+    if not group.active:
+        return None
+
+    def mean(tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor / group.world
+
+    return mean
+
+
 def merge_game_stats(group: Group, stats):
     """The group's game statistics (a dict, or a list of them per member): counts summed, means
     weighted by the games behind them."""

@@ -64,4 +64,5 @@ def status_line(counters: dict, metrics: dict, stats: dict, steps_per_s: float) 
                        f"{_value(metrics.get('simulations_per_s'), ',.0f')} sims/s")
     return head + (f"ent {_value(metrics.get('entropy'), '.2f')} "
                    f"kl {_value(metrics.get('kl_approx'), '.4f')} "
-                   f"ev {_value(metrics.get('explained_variance'), '.2f')}")
+                   f"ev {_value(metrics.get('explained_variance'), '.2f')}"
+                   + (f" ep {metrics['epochs']:.1f}" if "epochs" in metrics else ""))

@@ -179,7 +179,8 @@ def namespaced(metrics: dict, stats: dict) -> dict:
              "explained_variance": "losses/explained_variance", "grad_norm": "losses/grad_norm",
              "lr": "charts/learning_rate", "collect_steps_per_s": "charts/collect_steps_per_s",
              "update_samples_per_s": "charts/update_samples_per_s",
-             "simulations_per_s": "charts/simulations_per_s"}
+             "simulations_per_s": "charts/simulations_per_s",
+             "epochs": "charts/epochs"}  # epochs run (ppo.target_kl may stop them early)
     out = {names.get(k, f"losses/{k}"): v for k, v in metrics.items()}
     # gumbel_az's search/ and replay/ statistics keep their own namespace
     out.update({(k if "/" in k else f"games/{k}"): v for k, v in stats.items()})

@@ -193,13 +193,14 @@ def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
         stats[0].update(league_stats(rollout, parts.learner_side))
     stats = distributed.merge_game_stats(group, stats)
     t1 = time.perf_counter()
-    state, metrics = learn(state, batch, parts.update, cfg, log=log)
+    state, metrics = learn(state, batch, parts.update, cfg, log=log,
+                           agree=distributed.group_mean(group))
     metrics = distributed.mean_metrics(group, metrics)
     t2 = time.perf_counter()
     frames = rollout.numel() * group.world
     for m in metrics:
         m["collect_steps_per_s"] = frames / (t1 - t0)
-        m["update_samples_per_s"] = frames * cfg.ppo.epochs / (t2 - t1)
+        m["update_samples_per_s"] = frames * m.get("epochs", cfg.ppo.epochs) / (t2 - t1)
     return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
                    "member_metrics": metrics, "member_stats": stats,
                    "insight_batch": lambda: batch[0],  # member 0's, for an evaluation's views

@@ -12,12 +12,22 @@ from ...models import masked_entropy, masked_log_softmax
 
 
 class MaskedClipPPOLoss(ClipPPOLoss):
-    """ClipPPOLoss whose entropy is computed exactly over the legal moves.
+    """ClipPPOLoss whose entropy is computed exactly over the legal moves, and whose
+    `kl_approx` is the non-negative k3 estimator.
 
     The parent falls back to a Monte-Carlo entropy (always under torch.compile, or whenever the
     analytic value is not finite), which crashes for MaskedCategorical; the masked analytic
     entropy is exact, cheap and finite (a single legal move gives 0).
     """
+
+    def _log_weight(self, tensordict, adv_shape: torch.Size):
+        log_weight, dist, k1, log_is_weight = super()._log_weight(tensordict, adv_shape)
+        # TorchRL's diagnostic is k1 = log(pi_old / pi_new): unbiased but noisy, and negative on
+        # a minibatch whose sampled moves gained probability. The KL early stop
+        # (ppo.target_kl) reads k3 = (r - 1) - log r, r = pi_new / pi_old: also unbiased, never
+        # negative and of lower variance (Schulman, "Approximating KL divergence"; cleanrl's).
+        log_ratio = -k1
+        return log_weight, dist, torch.expm1(log_ratio) - log_ratio, log_is_weight
 
     def _get_entropy(self, dist, adv_shape: torch.Size) -> torch.Tensor:
         log_probs = masked_log_softmax(dist.logits, dist.mask)
