@@ -173,8 +173,11 @@ def test_league_under_torchrun(tmp_path):
 
 
 def test_population_under_torchrun(tmp_path):
+    # with a KL early stop that member 1 (a large lr) reaches and member 0 does not: the ranks
+    # must agree on every stop, or their all-reduces would no longer pair
     proc = train_cli(*GROUP_RUN, f"run_dir={tmp_path}", "total_updates=2", "population.size=2",
-                     "population.round_robin_games=2")
+                     "population.round_robin_games=2", "ppo.epochs=3", "ppo.target_kl=1e-4",
+                     "population.lr=[1e-7,0.05]")
     digest(proc)
     assert (tmp_path / "ranking.json").is_file()
     assert sorted(p.name for p in (tmp_path / "members").iterdir()) == ["member_0", "member_1"]
