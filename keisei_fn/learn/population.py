@@ -259,13 +259,9 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
         if skipped > cfg.optim.max_skipped_updates:
             rollback[k] = True
     if rollback.any():
-        keep = rollback.to(device)
-
-        def choose(new, old):
-            return torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new)
-
-        params = params.apply(choose, state.params)
-        opt_state = opt_state.apply(choose, state.opt_state)
+        back = partial(_select, rollback.to(device))  # the start-of-iteration state's rows
+        params = state.params.apply(back, params)
+        opt_state = state.opt_state.apply(back, opt_state)
         rollbacks = list(c.get("member_rollbacks", [0] * members))
         for k in rollback.nonzero().flatten().tolist():
             rollbacks[k] += 1
