@@ -211,6 +211,7 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
     active = torch.ones(members, dtype=torch.bool, device=device)
     epoch_kl = torch.zeros(members, device=device)
     everyone = True  # every member still updating (kept on the host: no sync per update)
+    per_epoch, target, agree = kl_stop if kl_stop is not None else (0, None, None)
     count = 0
     for mb in minibatches:
         progress = run_progress(cfg, c, count, per_iteration)
@@ -231,8 +232,7 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
         made += weight
         step = metrics.float().apply(partial(_scale, weight))
         sums = step if not sums.keys() else sums + step
-        if kl_stop is not None:
-            per_epoch, target, agree = kl_stop
+        if per_epoch:
             epoch_kl += metrics["kl_approx"].float()
             if count % per_epoch == 0:
                 kl = epoch_kl / per_epoch
@@ -246,7 +246,6 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
     means = sums.apply(partial(_scale, 1.0 / made.clamp(min=1))).cpu()
     made = made.cpu()
     out = [{k: float(v) for k, v in means[k].items() if k != "skipped"} for k in range(members)]
-    per_epoch = kl_stop[0] if kl_stop is not None else None
     rollback = torch.zeros(members, dtype=torch.bool)
     for k in range(members):
         if per_epoch:
