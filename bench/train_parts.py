@@ -17,7 +17,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from keisei_fn.env import ShogiEnv
-from keisei_fn.models import param_count
+from keisei_fn.models import net_spec, param_count
 from keisei_fn.config import load_config
 from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.collect.collectors import shutdown
@@ -105,7 +105,8 @@ def bare_loop(cfg, params, seed: int) -> BareLoop:
     games live in the TensorDict), with its own sampling generator."""
     env = ShogiEnv(cfg.env.batch_size, device=torch.device(cfg.device),
                    max_plies=cfg.env.max_plies, impasse=cfg.env.impasse)
-    policy = CollectPolicy(params, [torch.Generator(device=cfg.device).manual_seed(seed)])
+    policy = CollectPolicy(params, [torch.Generator(device=cfg.device).manual_seed(seed)],
+                           net_spec(cfg.model))
     drop = tuple(("next", key) for key in env.observation_spec.keys())
     return BareLoop(env, policy, env.reset(), drop)
 

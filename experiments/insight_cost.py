@@ -37,7 +37,7 @@ def _median_seconds(fn, repeats: int = 5) -> float:
 
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
-    net, _ = load_agent(argv[0])
+    agent, _ = load_agent(argv[0])
     with open(argv[1]) as f:
         records = [from_json_line(line) for line in f if line.strip()]
     record = max(records[:20], key=lambda r: len(r.moves))
@@ -51,8 +51,8 @@ def main(argv: list[str]) -> int:
                              lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
                              cfg.ppo)
     run = tracking.open_run(tempfile.mkdtemp(), "insight-cost", {})
-    game = _median_seconds(lambda i: insight.track_sample_game(run, net, record, i))
-    dist = _median_seconds(lambda i: insight.track_distributions(run, net, batch,
+    game = _median_seconds(lambda i: insight.track_sample_game(run, agent, record, i))
+    dist = _median_seconds(lambda i: insight.track_distributions(run, agent, batch,
                                                                  cfg.env.max_plies, i))
     tracking.close_run(run)
     print(f"sample game of {len(record.moves)} plies: {game:.2f} s; distributions of "

@@ -20,7 +20,7 @@ import time
 import torch
 
 import keisei_fn.search.gumbel as gumbel
-from keisei_fn.agent import load_agent, network_evaluate
+from keisei_fn.agent import evaluator, load_agent
 from keisei_fn.arena.openings import load_suite, replay
 
 CASES = ((1, 64), (1, 256), (16, 16), (64, 16), (128, 8))
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    net, _ = load_agent(args.run)
+    agent, _ = load_agent(args.run)
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
                 spent[name] += time.perf_counter() - started
         return wrapper
 
-    evaluate = timed("network", network_evaluate(net))
+    evaluate = timed("network", evaluator(agent))
     gumbel.step = timed("engine", gumbel.step)
     for games, sims in CASES:
         results = {}

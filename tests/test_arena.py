@@ -489,11 +489,13 @@ def test_trainer_evaluation_is_the_arena_referee():
     from keisei_fn.arena.match import summarize
     from keisei_fn.arena.opponents import agent_player
     from keisei_fn.config import load_config
-    from keisei_fn.models import build_model
+    from keisei_fn.agent import member_agent
+    from keisei_fn.models import build_model, state_params
     from keisei_fn.run.evaluate import play_match as trainer_match
 
     torch.manual_seed(5)
-    net = build_model(load_config(None, []).model).eval()
+    cfg = load_config(None, [])
+    net = member_agent(cfg, state_params(build_model(cfg.model)).detach()[None])
     trainer = trainer_match(net, "greedy", 6, seed=11)
     records = play_match(agent_player("agent", net), make_player("greedy"), 6, seed=11)
     arena = summarize(records, "agent", "greedy")

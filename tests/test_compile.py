@@ -10,7 +10,7 @@ import torch
 from tensordict import TensorDict
 
 from keisei_fn.models import ActorCritic, state_params
-from keisei_fn.models._population import members_forward
+from keisei_fn.models import NetSpec, members_forward
 from keisei_fn.learn import compile as compile_module
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
@@ -55,7 +55,8 @@ def test_policy_forward_has_no_graph_breaks():
 
 def test_folded_members_forward_has_no_graph_breaks():
     params = torch.stack([state_params(_net()).detach().clone() for _ in range(3)])
-    graphs, breaks, reasons = _explain(members_forward, params, torch.randn(3, 4, 46, 9, 9))
+    graphs, breaks, reasons = _explain(members_forward, params, torch.randn(3, 4, 46, 9, 9),
+                                       NetSpec(blocks=1))
     assert (graphs, breaks) == (1, 0), reasons
 
 
@@ -143,12 +144,13 @@ def test_acting_policy_has_no_graph_breaks_and_compiled_matches_eager():
             members = _batch(16, k)
             u = torch.rand(k, 16, 2187, generator=torch.Generator().manual_seed(4))
             graphs, breaks, reasons = _explain(act, params, members["observation"],
-                                               members["action_mask"], u)
+                                               members["action_mask"], u, NetSpec(blocks=1))
             assert (graphs, breaks) == (1, 0), reasons
         torch._dynamo.reset()
-        eager = act(params, members["observation"], members["action_mask"], u)
+        eager = act(params, members["observation"], members["action_mask"], u, NetSpec(blocks=1))
         compiled = torch.compile(act, dynamic=False)(params, members["observation"],
-                                                     members["action_mask"], u)
+                                                     members["action_mask"], u,
+                                                     NetSpec(blocks=1))
     assert torch.equal(eager[0], compiled[0])  # the same moves from the same noise
     torch.testing.assert_close(eager[1], compiled[1], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(eager[2], compiled[2], rtol=1e-5, atol=1e-5)

@@ -25,7 +25,7 @@ from keisei_fn.env.compact import pack_mask
 from keisei_fn.env._shogi_env import GAME_KEYS
 from keisei_fn.learn.population import init_members, make_population_update, member_config
 from keisei_fn.learn.optim import adam_init
-from keisei_fn.models import build_model, members_forward
+from keisei_fn.models import build_model, members_forward, net_spec
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.search.gumbel import search
 from keisei_fn.shogi import from_sfen, observe
@@ -89,14 +89,15 @@ def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batch
     state = from_sfen([s for s, _ in positions], max_plies=64)
     gens = [torch.Generator().manual_seed(11), torch.Generator().manual_seed(12)]
     saved = [g.get_state() for g in gens]
-    policy = SearchPolicy(params, gens, cfg.gumbel_az, impasse=False, simulations=sims)
+    policy = SearchPolicy(params, gens, cfg.gumbel_az, impasse=False, spec=net_spec(cfg.model),
+                          simulations=sims)
     td = policy(env_td(state))
     assert policy.simulations_done == 2 * sum(sims)
     for k in range(2):
         rows = slice(2 * k, 2 * k + 2)
 
         def evaluate(s, k=k):
-            logits, value = members_forward(params[k:k + 1], observe(s)[None])
+            logits, value = members_forward(params[k:k + 1], observe(s)[None], net_spec(cfg.model))
             return torch.log_softmax(torch.where(s["legal_mask"], logits[0], -torch.inf), -1), \
                 value[0].squeeze(-1) + cfg.gumbel_az.material_prior * _material(s)
 
@@ -182,7 +183,7 @@ def test_the_replay_pipeline_carries_the_targets_from_play_to_the_minibatch():
     env = ShogiEnv(4, max_plies=12)
     games = env.reset()
     policy = SearchPolicy(params, [torch.Generator().manual_seed(3)], cfg.gumbel_az,
-                          impasse=False)
+                          impasse=False, spec=net_spec(cfg.model))
     pending = new_pending(4, 12, "cpu")
     games, trajectory = rollout(env, policy, games, 30)
     pending, finished = collect_finished(pending, trajectory, cfg.gumbel_az)
@@ -222,14 +223,15 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
     gen = torch.Generator().manual_seed(5)
 
     def mates(params) -> float:
-        logits, _ = members_forward(params, observe(state)[None])
+        logits, _ = members_forward(params, observe(state)[None], net_spec(cfg.model))
         best = torch.where(state["legal_mask"], logits[0], -torch.inf).argmax(-1).tolist()
         return sum(b in m for b, (_, m) in zip(best, positions)) / len(positions)
 
     before = mates(params)
     losses = []
     for _ in range(6):
-        td = SearchPolicy(params, [gen], cfg.gumbel_az, impasse=False)(env_td(state))
+        td = SearchPolicy(params, [gen], cfg.gumbel_az, impasse=False,
+                          spec=net_spec(cfg.model))(env_td(state))
         buffer.extend(TensorDict(
             game=state.select("board", "hands", "side_to_move", "ply"),
             mask_bits=pack_mask(state["legal_mask"]), search_policy=td["search_policy"],

@@ -33,10 +33,46 @@ def test_old_run_resumes(tmp_path):
 def test_old_checkpoint_plays_in_eval_usi_and_play(tmp_path, capsys):
     from keisei_fn.arena.usi_engine import Options, load_engine_agent
 
-    net, cfg = load_agent(OLD_RUN)  # what `play` loads
-    assert cfg.model.channels == 8 and not net.training
-    agent = load_engine_agent(Options(checkpoint=str(OLD_RUN)))  # what `usi` loads
-    assert agent.checkpoint == str(OLD_RUN)
+    agent, cfg = load_agent(OLD_RUN)  # what `play` loads
+    assert cfg.model.channels == 8 and agent.params["stem", "weight"].shape[:2] == (1, 8)
+    loaded = load_engine_agent(Options(checkpoint=str(OLD_RUN)))  # what `usi` loads
+    assert loaded.checkpoint == str(OLD_RUN)
     assert cli_main(["eval", "--agent", str(OLD_RUN), "--opponent", "random", "--games", "2",
                      "--max-plies", "60", "--out", str(tmp_path / "eval")]) == 0
     assert "random" in capsys.readouterr().out
+
+
+# Runs written by commit cb5f785, before the second restructuring (tests/data/*_before_restructure,
+# the tiny config of tests/_tiny.py): a Gumbel AlphaZero run (its replay buffer and pending
+# positions in the checkpoint), a population of 2 and a run collected by worker processes.
+FIXTURES = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("az_before_restructure", []),
+    ("population_before_restructure", []),
+    pytest.param("process_before_restructure", [], marks=pytest.mark.slow),
+])
+def test_runs_before_the_second_restructuring_resume(tmp_path, name, extra):
+    run = tmp_path / name
+    shutil.copytree(FIXTURES / name, run)
+    before = read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"]
+    summary = train(resume_config(run, [f"total_updates={before + 2}", *extra]), resume=True,
+                    log=lambda *a: None)
+    assert summary["counters"]["iteration"] == before + 2
+    assert read_checkpoint(list_checkpoints(run)[-1])["counters"]["iteration"] == before + 2
+
+
+@pytest.mark.parametrize("agent", ["az_before_restructure",
+                                   "population_before_restructure/members/member_1",
+                                   "process_before_restructure"])
+def test_runs_before_the_second_restructuring_play(tmp_path, capsys, agent):
+    from keisei_fn.arena.usi_engine import Options, load_engine_agent
+
+    path = FIXTURES / agent
+    loaded, cfg = load_agent(path)
+    assert loaded.params["stem", "weight"].shape[:2] == (1, cfg.model.channels)
+    assert load_engine_agent(Options(checkpoint=str(path))).checkpoint == str(path)
+    assert cli_main(["eval", "--agent", f"{path}@sims=4", "--opponent", "greedy", "--games", "2",
+                     "--max-plies", "40", "--out", str(tmp_path / "eval")]) == 0
+    assert "greedy" in capsys.readouterr().out

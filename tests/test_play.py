@@ -236,10 +236,10 @@ def test_cli_missing_checkpoint_is_a_one_line_error(tmp_path):
 def test_candidates_say_what_the_search_proved(monkeypatch):
     # White to move, mated in two whatever it plays (tests/test_search.py checks it by brute
     # force); a network that knows nothing, so that only the rules' proof can say so
-    import keisei_fn.agent as agent
+    import keisei_fn.agent.decision as decide_module
     from keisei_fn.arena.play import candidates
 
-    monkeypatch.setattr(agent, "network_evaluate", lambda net: lambda state: (
+    monkeypatch.setattr(decide_module, "evaluator", lambda agent: lambda state: (
         torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])))
     state = from_sfen(["9/8k/5l+P+L1/9/9/9/9/9/K8 w - 2"])
     _, _, lines = candidates(None, state, simulations=128)

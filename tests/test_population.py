@@ -11,8 +11,7 @@ import torch
 from tensordict import TensorDict
 
 from keisei_fn.agent import load_agent
-from keisei_fn.models import ActorCritic, state_params
-from keisei_fn.models._population import members_forward
+from keisei_fn.models import ActorCritic, NetSpec, members_forward, state_params
 from keisei_fn.checkpoint import CheckpointError, list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.algos.ppo.loss import make_loss
@@ -47,7 +46,9 @@ def test_folded_network_equals_each_member_network(name):
     nets = random_members(NETS[name], 3)
     params = torch.stack([state_params(n).detach().clone() for n in nets])
     obs = torch.randn(3, 5, 46, 9, 9, dtype=torch.float64)
-    logits, value = members_forward(params, obs)
+    spec = NETS[name]
+    logits, value = members_forward(params, obs, NetSpec(spec.get("arch", "resnet"), spec["blocks"],
+                                                         spec.get("se_ratio", 4) > 0))
     assert logits.shape == (3, 5, 2187) and value.shape == (3, 5, 1)
     for k, net in enumerate(nets):
         want_logits, want_value = net(obs[k])
@@ -114,7 +115,9 @@ def test_vmapped_update_equals_separate_single_agent_updates_float64():
 
 
 def test_nonfinite_member_is_skipped_alone():
-    cfg = load_config(None, TINY + ["total_updates=1", "population.size=2"])
+    # the update's forward follows the config's model, not the parameters' names
+    cfg = load_config(None, TINY + ["total_updates=1", "population.size=2", "model.arch=cnn",
+                                    "model.blocks=1", "model.channels=4", "model.value_hidden=4"])
     nets = random_members(dict(arch="cnn", blocks=1, channels=4, value_hidden=4), 2)
     update = make_population_update(cfg, nets[0])
     from keisei_fn.learn.optim import adam_init
@@ -180,9 +183,9 @@ def test_population_resume_is_exact_and_members_load_as_agents(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert a[key].shape[0] == 2 and torch.equal(a[key], b[key]), key
-    net, cfg = load_agent(tmp_path / "parted" / "members" / "member_1")
+    agent, cfg = load_agent(tmp_path / "parted" / "members" / "member_1")
     assert cfg.ppo.entropy_coef == 0.02 and cfg.population.size == 1 and cfg.seed == 1
-    assert torch.equal(state_params(net)["stem", "weight"], b["stem.weight"][1])
+    assert torch.equal(agent.params["stem", "weight"][0], b["stem.weight"][1])
     with pytest.raises(CheckpointError, match="population of 2 agents; load one member"):
         load_agent(tmp_path / "parted")
     ranking = json.loads((tmp_path / "parted" / "ranking.json").read_text())

@@ -13,7 +13,7 @@ from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.env.compact import network_input
 from keisei_fn.learn.population import gather_minibatch
-from keisei_fn.models import masked_log_softmax, members_forward, precision
+from keisei_fn.models import masked_log_softmax, members_forward, net_spec, precision
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.run.train import resume_config, train
@@ -51,7 +51,7 @@ def test_illegal_moves_have_probability_exactly_zero(mode):
     cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
     batch = network_input(batch, cfg.env.max_plies)
     with torch.no_grad(), precision.autocast(mode, CPU):
-        logits, _ = members_forward(state.params, batch["observation"])
+        logits, _ = members_forward(state.params, batch["observation"], net_spec(cfg.model))
     assert logits.dtype == (torch.bfloat16 if mode == "bf16" else torch.float32)
     probs = masked_log_softmax(logits, batch["action_mask"]).exp()
     assert probs.dtype == torch.float32
@@ -72,7 +72,7 @@ def test_ppo_ratio_is_one_at_the_first_epoch(mode):
 
     def learner_log_prob(learning_precision):
         with torch.no_grad(), precision.autocast(learning_precision, CPU):
-            logits, _ = members_forward(state.params, mb["observation"])
+            logits, _ = members_forward(state.params, mb["observation"], net_spec(cfg.model))
         return masked_log_softmax(logits, mb["action_mask"]).gather(
             -1, mb["action"][..., None]).squeeze(-1)
 

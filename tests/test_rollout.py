@@ -12,7 +12,7 @@ from keisei_fn.collect.rollout import rollout, stored_bytes
 from keisei_fn.config import load_config
 from keisei_fn.env import ShogiEnv
 from keisei_fn.env.compact import MASK_BYTES, network_input, pack_mask, unpack_mask
-from keisei_fn.models import build_model, state_params
+from keisei_fn.models import build_model, net_spec, state_params
 
 GAMES, STEPS, MAX_PLIES = 6, 10, 14  # several games end (the cap) inside the rollouts
 
@@ -21,7 +21,7 @@ def _policy(seed: int) -> CollectPolicy:
     torch.manual_seed(0)
     cfg = load_config(None, ["model.blocks=1", "model.channels=8", "model.value_hidden=8"])
     params = state_params(build_model(cfg.model)).detach().clone().unsqueeze(0)
-    return CollectPolicy(params, [torch.Generator().manual_seed(seed)])
+    return CollectPolicy(params, [torch.Generator().manual_seed(seed)], net_spec(cfg.model))
 
 
 def _env() -> ShogiEnv:

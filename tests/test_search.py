@@ -314,24 +314,25 @@ def test_batched_search_equals_one_game_at_a_time_and_plays_legal_moves():
 
 
 def _pv_usi(tree, labels):
-    from keisei_fn.arena.usi_engine import pv_moves
+    from keisei_fn.agent.decision import tree_moves
 
-    return pv_moves(tree, labels)
+    return tree_moves(tree, labels)
 
 
 def test_the_network_value_gets_its_shaping_potential_back(tiny_run):
-    """The value head learned V - Phi (potential-based material shaping); evaluate_position and
-    so the search see V = output + coef * material balance, clamped to [-1, 1]."""
-    from keisei_fn.agent import evaluate_position, load_agent
+    """The value head learned V - Phi (potential-based material shaping); `evaluate` and so the
+    search see V = output + coef * material balance, clamped to [-1, 1]."""
+    from dataclasses import replace
+
+    from keisei_fn.agent import evaluate, load_agent
     from keisei_fn.shogi.material import material_balance
 
-    net, cfg = load_agent(tiny_run)
-    assert net.material_shaping == cfg.ppo.material_shaping > 0
+    agent, cfg = load_agent(tiny_run)
+    assert agent.value_prior == cfg.ppo.material_shaping > 0
     state = from_sfen(["lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b R 1",
                        "lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w R 1"])
-    _, value = evaluate_position(net, state)
-    net.material_shaping = 0.0
-    _, raw = evaluate_position(net, state)
+    _, value = evaluate(agent, state)
+    _, raw = evaluate(replace(agent, value_prior=0.0), state)
     expected = (raw + cfg.ppo.material_shaping * material_balance(state)).clamp(-1, 1)
     torch.testing.assert_close(value, expected)
     assert float(material_balance(state)[0]) > 0 > float(material_balance(state)[1])

@@ -10,7 +10,7 @@ from _tiny import first_batch
 from omegaconf import OmegaConf
 
 from keisei_fn.learn.population import gather_minibatch, learn
-from keisei_fn.models import masked_log_softmax, members_forward
+from keisei_fn.models import masked_log_softmax, members_forward, net_spec
 
 
 def _with(cfg, **ppo):
@@ -75,7 +75,7 @@ def test_kl_approx_is_the_k3_estimator_by_hand():
     mb = gather_minibatch(batch, torch.arange(cfg.ppo.minibatch_size)[None], cfg.env.max_plies)
     moved = state.params.apply(lambda p: p + 0.05 * torch.randn_like(p))
     with torch.no_grad():
-        logits, _ = members_forward(moved, mb["observation"])
+        logits, _ = members_forward(moved, mb["observation"], net_spec(cfg.model))
     new = masked_log_softmax(logits, mb["action_mask"]).gather(
         -1, mb["action"][..., None]).squeeze(-1)
     log_ratio = new - mb["action_log_prob"]

@@ -221,7 +221,8 @@ def test_compiled_step_reports_its_compile_time_and_the_budget_rule():
 
 def test_training_evaluation_reports_its_progress():
     """play_match tells its progress after every ply; match_progress prints a line from it."""
-    from keisei_fn.models import build_model
+    from keisei_fn.agent import member_agent
+    from keisei_fn.models import build_model, state_params
     from keisei_fn.run.evaluate import match_progress, play_match
 
     cfg = tiny("unused", "total_updates=1")
@@ -232,7 +233,8 @@ def test_training_evaluation_reports_its_progress():
         calls.append((plies, finished))
         printer(plies, finished)
 
-    r = play_match(build_model(cfg.model), "random", 4, max_plies=12, progress=progress)
+    agent = member_agent(cfg, state_params(build_model(cfg.model)).detach()[None])
+    r = play_match(agent, "random", 4, max_plies=12, progress=progress)
     assert [p for p, _ in calls] == list(range(1, len(calls) + 1))
     assert calls[-1][1] == 4 and all(a <= b for (_, a), (_, b) in zip(calls, calls[1:]))
     assert r["games"] == 4 and lines[-1].startswith("  eval vs random: 4/4 games finished, ply")

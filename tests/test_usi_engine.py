@@ -24,7 +24,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keisei_fn.agent import load_agent
+import keisei_fn.agent.decision as decide_module
+from keisei_fn.agent import load_agent, one_ply_scores
 from keisei_fn.arena import usi_engine as ue
 from keisei_fn.cli import main as cli_main
 from keisei_fn.shogi import STARTPOS_SFEN, Reason, to_sfen, usi_to_action
@@ -416,12 +417,18 @@ def test_options_parse_and_reject():
             ue.set_option(o, name, value)
 
 
+def one_ply(net, state, generator, temperature=0.0, out_of_time=lambda: False):
+    """The engine's 1-ply search (Search=1ply) in `state` [1]."""
+    options = ue.Options(checkpoint="-", search="1ply", temperature=temperature)
+    return ue.decide_move(net, state, options, generator, out_of_time)
+
+
 def test_1ply_search_takes_a_mate_in_one(net):
     state = ue.parse_position(["sfen", *MATE_IN_ONE.split()]).state
     board = cshogi.Board(MATE_IN_ONE)
     assert board.mate_move_in_1ply()  # cshogi agrees that one exists
     for temperature in (0.0, 5.0):  # sampling never passes up a mate
-        decision = ue.search_1ply(net, state, temperature, torch.Generator().manual_seed(0))
+        decision = one_ply(net, state, torch.Generator().manual_seed(0), temperature)
         assert decision.mate and decision.score == 1.0
         after = board_after([decision.move], MATE_IN_ONE)
         assert after.is_game_over(), decision.move
@@ -431,7 +438,7 @@ def test_1ply_search_takes_a_mate_in_one(net):
 def test_score_moves_counts_repetition_and_mate_exactly(net):
     state = ue.parse_position(["startpos", "moves", *KING_SHUFFLE]).state
     legal = state["legal_mask"][0].nonzero().squeeze(1)
-    scores, wins = ue.score_moves(net, state, legal)
+    scores, wins = one_ply_scores(net, state, legal)
     back = usi_to_action(state, ["5b5a"]).item()
     row = (legal == back).nonzero().item()
     assert scores[row].item() == 0.0 and not wins[row]  # 4th occurrence: an exact draw
@@ -440,23 +447,23 @@ def test_score_moves_counts_repetition_and_mate_exactly(net):
 
     mate_state = ue.parse_position(["sfen", *MATE_IN_ONE.split()]).state
     gold = usi_to_action(mate_state, ["G*5b"])
-    scores, wins = ue.score_moves(net, mate_state, gold)
+    scores, wins = one_ply_scores(net, mate_state, gold)
     assert scores.tolist() == [1.0] and wins.tolist() == [True]
 
 
 def test_1ply_search_respects_the_deadline(net, monkeypatch):
     state = ue.parse_position(["startpos"]).state
     board = cshogi.Board()
-    at_once = ue.search_1ply(net, state, 0.0, None, out_of_time=lambda: True)
+    at_once = one_ply(net, state, None, out_of_time=lambda: True)
     assert at_once.evaluated == 0 and at_once.move in cshogi_legal(board)
-    policy = ue.policy_move(net, state, 0.0, None)
+    policy = ue.decide_move(net, state, ue.Options(checkpoint="-"), None)
     assert at_once.move == policy.move  # out of time: the policy's favourite
-    monkeypatch.setattr(ue, "SEARCH_CHUNK", 8)
+    monkeypatch.setattr(decide_module, "ONE_PLY_CHUNK", 8)
     calls = iter([False, True])
-    one_batch = ue.search_1ply(net, state, 0.0, None, out_of_time=lambda: next(calls))
+    one_batch = one_ply(net, state, None, out_of_time=lambda: next(calls))
     assert one_batch.evaluated == 8 and one_batch.candidates == 30
     assert one_batch.move in cshogi_legal(board)
-    full = ue.search_1ply(net, state, 0.0, None)
+    full = one_ply(net, state, None)
     assert full.evaluated == full.candidates == 30
 
 
@@ -629,12 +636,10 @@ def test_gumbel_search_proves_a_mate_in_one(session):
 def test_gumbel_search_reports_a_proven_mate_in_three_and_plays_it(session, monkeypatch):
     # cshogi: a mate in 3 and none in 1; the search proves it by the rules (docs/search.md).
     # A network that knows nothing (uniform policy, value 0), so that only the proof can tell.
-    import keisei_fn.agent as agent
-
     def know_nothing(state):
         return torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])
 
-    monkeypatch.setattr(agent, "network_evaluate", lambda net: know_nothing)
+    monkeypatch.setattr(decide_module, "evaluator", lambda agent: know_nothing)
     mate3 = "9/8k/5l+P2/7L1/9/9/9/9/K8 b - 1"
     assert cshogi.Board(mate3).mate_move(3) and not cshogi.Board(mate3).mate_move_in_1ply()
     # with Gumbel noise (Temperature > 0): without it, the ties of a know-nothing network are

@@ -1,25 +1,78 @@
-"""A trained agent from a checkpoint: the network and how it picks moves.
+"""A trained network as a player: `Agent` (one member's parameters, its architecture, the value
+prior) and `evaluate`, the one way every consumer reads it.
 
-Shared by evaluation, the USI engine and the terminal game, so every consumer reads checkpoints
-the same verified way (`weights_only=True`, checksum, format and shape checks).
+Shared by evaluation, the USI engine, the terminal game, `analyze`, insight and self-play search,
+so every consumer runs the same functional forward that learning differentiates
+(`models.members_forward`) and reads checkpoints the same verified way (`weights_only=True`,
+checksum, format and shape checks).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ._errors import first_line
 import torch
-from tensordict import TensorDict
+from tensordict import TensorDict, TensorDictBase
 
-from .models import build_model, state_params
-from .shogi import observe
-from .shogi.material import material_balance
-from .checkpoint import CheckpointError, check_param_shapes, list_checkpoints, read_checkpoint
-from .config import from_yaml, value_prior
-from .checkpoint import CHECKPOINT_FORMAT
-from .models import gumbel_sample, masked_log_softmax
+from .._errors import first_line
+from ..checkpoint import (CHECKPOINT_FORMAT, CheckpointError, check_param_shapes,
+                          list_checkpoints, read_checkpoint)
+from ..config import from_yaml, value_prior
+from ..models import (NetSpec, build_model, masked_log_softmax, members_forward, net_spec,
+                      state_params)
+from ..models import precision as _precision
+from ..shogi import observe
+from ..shogi.material import material_balance
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One network as a player.
+
+    `params` are one member's parameters stacked on a leading [1] (the layout learning folds);
+    `value_prior` is the material coefficient (per pawn) the value head learned without
+    (PPO's potential-based shaping, Gumbel AZ's material prior): `evaluate` adds it back, so
+    every reader sees the game's value. It travels in the checkpoint's config (`value_prior`).
+    """
+
+    params: TensorDictBase
+    spec: NetSpec
+    value_prior: float = 0.0
+    precision: str = "fp32"
+
+    @property
+    def device(self) -> torch.device:
+        return self.params["stem", "weight"].device
+
+
+def with_value_prior(value: torch.Tensor, state: TensorDictBase, coef: float) -> torch.Tensor:
+    """The game's value for the side to move from the value head's `value` [B]: the head's
+    output plus the material prior it learned without, clamped to [-1, 1]. The one place the
+    prior is applied."""
+    if not coef:
+        return value
+    return (value + coef * material_balance(state)).clamp(-1.0, 1.0)
+
+
+def evaluate(agent: Agent, state: TensorDictBase):
+    """(log-probabilities over the legal labels [B, 2187], the game's value for the side to move
+    [B] in [-1, 1]), both float32; the network runs in `agent.precision`."""
+    with _precision.autocast(agent.precision, state.device):
+        logits, value = members_forward(agent.params, observe(state)[None], agent.spec)
+    value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
+    return masked_log_softmax(logits[0].float(), state["legal_mask"]), value
+
+
+def evaluator(agent: Agent):
+    """`evaluate` bound to `agent`: search's evaluator (search/gumbel.py's `Evaluate`)."""
+    return partial(evaluate, agent)
+
+
+def member_agent(cfg, params: TensorDictBase, k: int = 0, precision: str = "fp32") -> Agent:
+    """Member k of a population's parameters [K] (a run's train state) as an `Agent`."""
+    return Agent(params[k:k + 1], net_spec(cfg.model), float(value_prior(cfg)), precision)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -35,8 +88,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_agent(path: str | Path, device="cpu"):
-    """(net in eval mode, config) from a checkpoint file or run directory."""
+def load_agent(path: str | Path, device="cpu") -> tuple[Agent, object]:
+    """(the agent, its run's config) from a checkpoint file or run directory."""
     ckpt = resolve_checkpoint(path)
     payload = read_checkpoint(ckpt)
     try:
@@ -57,65 +110,9 @@ def _build_agent(payload: dict, ckpt: Path, device):
         raise CheckpointError(f"{ckpt} holds a population of {payload['population']} agents; "
                               f"load one member instead, e.g. {members / 'member_0'}")
     cfg = from_yaml(payload["config"])
-    net = build_model(cfg.model).to(device)
     params = TensorDict(payload["params"]).to(device)
-    expected = state_params(net)
+    with torch.device("meta"):  # the expected names and shapes, without initialising anything
+        expected = state_params(build_model(cfg.model))
     check_param_shapes(expected, params, str(ckpt))
-    expected.data.update_(params)
-    net.eval()
-    # The value head learned the shaped return (algos/ppo/batch.py): V'(s) = V(s) - Phi(s), with
-    # Phi(s) = coef * material balance. The coefficient travels with its network, so that the
-    # game's value V = V' + Phi can be read back (evaluate_position).
-    net.material_shaping = float(value_prior(cfg))
-    return net, cfg
-
-
-@torch.no_grad()
-def evaluate_position(net, state: TensorDict):
-    """(log-probabilities over legal labels [B, 2187], value of the game for the side to move
-    [B] in [-1, 1]).
-
-    The value head's output plus the material-shaping potential it was trained without
-    (`net.material_shaping`, set by `load_agent`; 0 for a network without it): search, the
-    1-ply search and the reported scores need the game's value, not the shaped one."""
-    logits, value = net(observe(state))
-    value = value.float().squeeze(-1)
-    coef = getattr(net, "material_shaping", 0.0)
-    if coef:
-        value = (value + coef * material_balance(state)).clamp(-1.0, 1.0)
-    return masked_log_softmax(logits.float(), state["legal_mask"]), value
-
-
-def network_evaluate(net):
-    """The network as search's evaluator: (log-probabilities, value for the side to move)."""
-    return partial(evaluate_position, net)
-
-
-# Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
-# Halving round's visits side by side by default (docs/search.md, "Batched rounds").
-PLAY_BATCHED_ROUNDS = False
-
-
-@torch.no_grad()
-def search_moves(net, state: TensorDict, generator: torch.Generator | None, simulations: int,
-                 max_considered: int = 16, impasse: bool = True, stop=None,
-                 gumbel_scale: float = 1.0, batched_rounds: bool = False) -> TensorDict:
-    """Gumbel search with the network from every position (search/gumbel.py's outputs);
-    `stop()` may end it early."""
-    from .search.gumbel import search
-
-    if generator is None:
-        generator = torch.Generator(device=state.device).manual_seed(0)
-    return search(state, network_evaluate(net), generator, simulations=simulations,
-                  max_considered=max_considered, impasse=impasse, stop=stop,
-                  gumbel_scale=gumbel_scale, batched_rounds=batched_rounds)
-
-
-def choose_moves(net, state: TensorDict, temperature: float = 0.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Labels [B]: argmax of the policy (temperature 0) or a sample at `temperature`."""
-    log_probs, _ = evaluate_position(net, state)
-    if temperature <= 0:
-        return log_probs.argmax(-1)
-    return gumbel_sample(masked_log_softmax(log_probs / temperature, state["legal_mask"]),
-                         generator)
+    params = params.select(*expected.keys(True, True)).apply(lambda t: t.detach().float())
+    return member_agent(cfg, params.unsqueeze(0)), cfg

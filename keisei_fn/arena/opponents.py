@@ -32,8 +32,8 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
-from ..agent import PLAY_BATCHED_ROUNDS
-from ..search.gumbel import ROUNDS, proven_moves
+from ..agent import PLAY_BATCHED_ROUNDS, Agent, SearchConfig, Settings, decide
+from ..search.gumbel import ROUNDS
 from ..search.minimax import minimax_choose
 from ..shogi.material import capture_gain
 from .engines import EngineSpec, gnushogi_spec
@@ -197,43 +197,34 @@ def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
-    net, _ = load_agent(ckpt, device=device)
+    agent, _ = load_agent(ckpt, device=device)
     if simulations:
         name = (f"{ckpt}@sims={simulations}"
                 + (f",considered={max_considered}" if max_considered != 16 else "")
                 + (f",noise={gumbel_scale:g}" if gumbel_scale else "")
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}"))
-        return search_player(name, net, simulations, max_considered, gumbel_scale,
-                             batched_rounds)
-    return agent_player(str(ckpt), net)
+        return search_player(name, agent, SearchConfig(simulations, max_considered,
+                                                       gumbel_scale, batched_rounds))
+    return agent_player(str(ckpt), agent)
 
 
-def agent_player(name: str, net, temperature: float = 0.0) -> Player:
+def agent_player(name: str, agent: Agent, temperature: float = 0.0) -> Player:
     """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
     `temperature` from the match's generator."""
-    return Player(name, choose=partial(_agent_choose, net, temperature))
+    return Player(name, choose=partial(_decide_moves, agent,
+                                       Settings(temperature=temperature, top=1)))
 
 
-def search_player(name: str, net, simulations: int, max_considered: int = 16,
-                  gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS) -> Player:
+def search_player(name: str, agent: Agent, search: SearchConfig) -> Player:
     """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
     run side by side. To play its best, it searches without Gumbel noise by default (the noise
-    makes the move a sample of the improved policy, which self-play training wants)."""
-    return Player(name, choose=partial(_search_choose, net, simulations, max_considered,
-                                       gumbel_scale, batched_rounds))
+    makes the move a sample of the improved policy, which self-play training wants); a win the
+    search proves by the rules is played."""
+    return Player(name, choose=partial(_decide_moves, agent,
+                                       Settings(search="gumbel", gumbel=search, top=1)))
 
 
-def _agent_choose(net, temperature, state, generator):
-    from ..agent import choose_moves
-
-    return choose_moves(net, state, temperature, generator)
-
-
-def _search_choose(net, simulations, max_considered, gumbel_scale, batched_rounds, state,
-                   generator):
-    from ..agent import search_moves
-
-    return proven_moves(search_moves(net, state, generator, simulations, max_considered,
-                                     gumbel_scale=gumbel_scale,
-                                     batched_rounds=batched_rounds))[0]
+def _decide_moves(agent: Agent, settings: Settings, state: TensorDict,
+                  generator: torch.Generator) -> torch.Tensor:
+    return decide(agent, state, settings, generator).action

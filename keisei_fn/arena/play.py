@@ -17,8 +17,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from ..agent import PLAY_BATCHED_ROUNDS, choose_moves, evaluate_position, search_moves
-from ..search.gumbel import proven_moves
+from ..agent import SearchConfig, Settings, decide, usi_moves
 from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
@@ -95,38 +94,32 @@ def resign(game: Game) -> Game:
     return replace(game, ending=(COLOURS[1 - game.human], "resign"))
 
 
-def agent_move(net, state, temperature: float = 0.0,
+def agent_move(agent, state, temperature: float = 0.0,
                generator: torch.Generator | None = None) -> tuple[str, float]:
     """(the agent's USI move, its value-head evaluation for the side to move, in [-1, 1])."""
-    # Two forward passes, once per agent move: cheap next to a human's thinking time, and the
-    # move is picked by the same `choose_moves` as everywhere else.
-    _, value = evaluate_position(net, state)
-    action = choose_moves(net, state, temperature, generator)
-    return action_to_usi(state, action)[0], float(value[0])
+    found = decide(agent, state, Settings(temperature=temperature, top=1), generator)
+    return usi_moves(state, found.action)[0], float(found.value[0])
 
 
-def candidates(net, state, simulations: int = 0, generator: torch.Generator | None = None,
+def candidates(agent, state, simulations: int = 0, generator: torch.Generator | None = None,
                top: int = 3) -> tuple[str, float, list[str]]:
     """(the move, the value for the side to move, `top` candidate descriptions): the policy's
     favourites with their probabilities, or with `simulations`, the Gumbel search's moves
     with visits and values (the search's move first)."""
     if simulations <= 0:
-        log_probs, value = evaluate_position(net, state)
-        best = log_probs[0].topk(min(top, int(state["legal_mask"].sum()))).indices
-        names = action_to_usi(state.expand(len(best)), best)
-        probs = log_probs[0, best].exp().tolist()
-        return names[0], float(value[0]), [f"{n} {100 * p:.0f}%" for n, p in zip(names, probs)]
-    out = search_moves(net, state, generator, simulations, gumbel_scale=0.0,
-                       batched_rounds=PLAY_BATCHED_ROUNDS)
-    visits, q = out["visits"][0], out["q"][0]
-    action, forced = proven_moves(out)
-    action, forced = int(action[0]), forced[0]
-    order = [action] + [a for a in visits.argsort(descending=True).tolist()
-                        if visits[a] > 0 and a != action][:top - 1]
-    names = action_to_usi(state.expand(len(order)), torch.tensor(order))
-    lines = [f"{n} {int(visits[a])} visits, value {float(q[a]):+.2f}{forced_words(int(forced[a]))}"
-             for n, a in zip(names, order)]
-    return names[0], float(out["value"][0]), lines
+        found = decide(agent, state, Settings(top=top))
+        names = usi_moves(state, found.candidates[0])
+        return names[0], float(found.value[0]), [f"{n} {100 * p:.0f}%" for n, p
+                                                 in zip(names, found.prior[0].tolist())]
+    found = decide(agent, state, Settings(search="gumbel", top=top,
+                                          gumbel=SearchConfig(simulations)), generator)
+    # the move played, then the other moves the search visited
+    shown = [i for i, (a, n) in enumerate(zip(found.candidates[0].tolist(),
+                                              found.visits[0].tolist())) if a >= 0 and (n or not i)]
+    names = usi_moves(state, found.candidates[0, shown])
+    lines = [f"{n} {int(found.visits[0, i])} visits, value {float(found.q[0, i]):+.2f}"
+             f"{forced_words(int(found.forced[0, i]))}" for n, i in zip(names, shown)]
+    return names[0], float(found.value[0]), lines
 
 
 def forced_words(plies: int) -> str:
@@ -256,7 +249,7 @@ def render_game(game: Game, letters: str = "western") -> Text:
 
 # --- the loop ---------------------------------------------------------------------------------
 
-def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
+def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
          letters: str = "western", temperature: float = 0.0,
          generator: torch.Generator | None = None, agent_name: str = "agent",
          simulations: int = 0) -> Game:
@@ -268,12 +261,12 @@ def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
     while True:
         if game.ending is None and side_to_move(game) != game.human:
             if simulations or temperature <= 0:
-                usi, value, lines = candidates(net, position(game), simulations, generator)
+                usi, value, lines = candidates(agent, position(game), simulations, generator)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent"
                     + (f", {simulations} simulations" if simulations else "")
                     + "); candidates: " + "; ".join(lines))
             else:
-                usi, value = agent_move(net, position(game), temperature, generator)
+                usi, value = agent_move(agent, position(game), temperature, generator)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent)")
             game = push_move(game, usi)
             continue
@@ -291,7 +284,7 @@ def play(net, game: Game, input_fn: Callable[[str], str], console: Console, *,
         if command == "quit":
             return game
         if command == "hint":
-            _hint(net, game, say, simulations, generator)
+            _hint(agent, game, say, simulations, generator)
         elif command in COMMANDS:
             game = COMMANDS[command](game, arg.strip(), say, agent_name)
         elif command:
@@ -312,12 +305,12 @@ def _human_move(game: Game, usi: str, say) -> Game:
     return push_move(game, usi)
 
 
-def _hint(net, game: Game, say, simulations: int, generator) -> None:
+def _hint(agent, game: Game, say, simulations: int, generator) -> None:
     """What the agent would play in the human's place."""
     if game.ending is not None:
         say("the game is over: save [FILE] or quit")
         return
-    _, value, lines = candidates(net, position(game), simulations, generator, top=5)
+    _, value, lines = candidates(agent, position(game), simulations, generator, top=5)
     say(f"hint: {'; '.join(lines)} (eval {value:+.2f} for you, by the agent's network)")
 
 

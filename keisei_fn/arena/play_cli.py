@@ -51,7 +51,7 @@ def _play(args) -> None:
     started = time.perf_counter()
     console.print(f"loading {args.checkpoint} ...", markup=False, highlight=False)
     try:
-        net, _ = load_agent(args.checkpoint, device=args.device)
+        agent, _ = load_agent(args.checkpoint, device=args.device)
     except ValueError:  # CheckpointError included: cli.main prints it as one line, exit 2
         raise
     except Exception as err:  # noqa: BLE001 - e.g. a CPU-only torch asked for "cuda"
@@ -62,6 +62,6 @@ def _play(args) -> None:
     console.print(HELP, markup=False, highlight=False)
     game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device, args.sfen)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    play(net, game, console.input, console, letters=args.letters,
+    play(agent, game, console.input, console, letters=args.letters,
          temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint),
          simulations=args.simulations)

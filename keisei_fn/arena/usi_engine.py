@@ -25,12 +25,12 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 import torch
 from tensordict import TensorDict
 
-from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, load_agent
-from ..search.gumbel import ROUNDS, principal_variation, proven_moves
+from ..agent import (PLAY_BATCHED_ROUNDS, SEARCHES, SearchConfig, Settings, decide, load_agent,
+                     usi_moves, variation_moves)
+from ..agent import Agent as Network
+from ..search.gumbel import ROUNDS
 from ..shogi import STARTPOS_SFEN, action_to_usi, declarable, from_sfen, step, usi_to_action
-from ..models import gumbel_sample, masked_log_softmax
 
-SEARCHES = ("none", "1ply", "gumbel")
 # A value v for the side to move is read as a win probability w = (1 + v) / 2 and reported as
 # centipawns 756 ln(w / (1 - w)), the scale dlshogi reports (its "eval_coef"); +-30000 caps it.
 CP_PER_LOGIT = 756.0
@@ -39,7 +39,6 @@ _FIRST_RATE = 100.0  # simulations/s assumed before the first search measured th
 # Plies of history room past the moves given: a GUI resends the whole game before every `go`, and
 # with room to spare the next `position` only plays the new moves (see `parse_position`).
 HISTORY_SLACK = 256
-SEARCH_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
 _MAX_NETWORK_DELAY_MS = 10_000
 _MAX_SIMULATIONS = 20_000  # the tree holds ~70 KB a simulation
 
@@ -70,7 +69,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Agent:
-    net: torch.nn.Module
+    """The loaded network and what it was loaded from (reloaded when the options change)."""
+    network: Network
     checkpoint: str
     device: str
 
@@ -191,139 +191,49 @@ def parse_position(args: list[str], previous: Position | None = None) -> Positio
 # Choosing a move
 
 
-def policy_move(net, state: TensorDict, temperature: float,
-                generator: torch.Generator | None) -> Decision:
-    """The network's own move in `state` [1] (legal moves exist): argmax, or a sample at T."""
-    log_probs, value = evaluate_position(net, state)
-    if temperature <= 0:
-        action = log_probs.argmax(-1)
-    else:
-        action = gumbel_sample(masked_log_softmax(log_probs / temperature, state["legal_mask"]),
-                               generator)
-    return Decision(action_to_usi(state, action)[0], float(value[0]),
-                    candidates=int(state["legal_mask"].sum()))
+def settings_of(options: Options) -> Settings:
+    """What `decide` is asked for by the engine's options."""
+    return Settings(search=options.search, temperature=options.temperature,
+                    gumbel=SearchConfig(options.simulations, options.considered,
+                                        # temperature 0: the search's best move (no Gumbel
+                                        # noise); > 0: a sample of its improved policy, as
+                                        # Gumbel AlphaZero plays in self-play
+                                        1.0 if options.temperature > 0 else 0.0,
+                                        options.rounds == "batched"),
+                    top=max(1, options.multipv), lines=max(1, options.multipv),
+                    mate_in_one=True)
 
 
-def score_moves(net, state: TensorDict, actions: torch.Tensor):
-    """(scores [N], wins [N]) of playing each legal label of `actions` [N] in `state` [1].
-
-    Scores are for the mover. A move that ends the game scores its exact outcome from the
-    engine's terminal flags (mate +1, repetition 0, perpetual check +1/-1); any other move scores
-    minus the value head's estimate for the opponent, who moves next (value in [-1, 1]).
-    """
-    succ = step(state.expand(actions.shape[0]).clone(), actions)
-    _, value = evaluate_position(net, succ)
-    done = succ["terminated"]
-    return torch.where(done, succ["reward"], -value), done & (succ["reward"] > 0)
-
-
-def search_1ply(net, state: TensorDict, temperature: float, generator: torch.Generator | None,
+def decide_move(agent: Network, state: TensorDict, options: Options,
+                generator: torch.Generator | None,
                 out_of_time: Callable[[], bool] = lambda: False) -> Decision:
-    """Value-guided 1-ply search of `state` [1] (legal moves exist).
-
-    Successors are scored in batches of `SEARCH_CHUNK`, the policy's favourites first, so a
-    deadline (`out_of_time`, checked before every batch) keeps the moves most worth scoring; if
-    not even one batch fits, the policy's favourite is played. A mate in one is always taken.
-    """
-    legal = state["legal_mask"][0].nonzero().squeeze(1)
-    log_probs, value = evaluate_position(net, state)
-    order = legal[log_probs[0, legal].argsort(descending=True, stable=True)]
-    scores, wins = [], []
-    for chunk in order.split(SEARCH_CHUNK):
-        if out_of_time():
-            break
-        s, w = score_moves(net, state, chunk)
-        scores.append(s)
-        wins.append(w)
-        if w.any():  # nothing beats a mate
-            break
-    if not scores:
-        return Decision(action_to_usi(state, order[:1])[0], float(value[0]),
-                        candidates=len(legal))
-    scores, wins = torch.cat(scores), torch.cat(wins)
-    if wins.any():
-        pick = wins.to(torch.uint8).argmax()
-    elif temperature <= 0:
-        pick = scores.argmax()  # ties: the first, i.e. the policy's preference
-    else:
-        pick = gumbel_sample(scores / temperature, generator)
-    return Decision(action_to_usi(state, order[pick].view(1))[0], float(scores[pick]),
-                    mate=int(wins[pick]), evaluated=len(scores), candidates=len(legal))
-
-
-def decide(net, state: TensorDict, options: Options, generator: torch.Generator | None,
-           out_of_time: Callable[[], bool] = lambda: False) -> Decision:
     """The engine's answer in `state` [1]: `win` where the side to move may declare an
-    entering-king win (CSA 27-point rule), `resign` without a legal move, else by `options`."""
+    entering-king win (CSA 27-point rule), `resign` without a legal move, else `decide`'s move
+    by `options`, with its lines for the `info` output."""
     if bool(declarable(state)[0]):
         return Decision("win", 1.0)
     if not bool(state["legal_mask"].any()):
         return Decision("resign", -1.0)
+    found = decide(agent, state, settings_of(options), generator, stop=out_of_time)
+    move = usi_moves(state, found.action)[0]
+    legal = int(found.legal[0])
     if options.search == "1ply":
-        return search_1ply(net, state, options.temperature, generator, out_of_time)
-    if options.search == "gumbel":
-        return gumbel_decision(net, state, options, generator, options.simulations, out_of_time)
-    return policy_move(net, state, options.temperature, generator)
-
-
-def gumbel_decision(net, state: TensorDict, options: Options, generator: torch.Generator | None,
-                    simulations: int, out_of_time: Callable[[], bool] = lambda: False
-                    ) -> Decision:
-    """Gumbel search of `state` [1]: its move, and `options.multipv` lines ranked by visits."""
-    from ..agent import search_moves
-
-    started = time.monotonic()
-    mate = mate_in_one(state)
-    if mate is not None:  # proven by the rules: no search can do better
-        return Decision(mate, 1.0, mate=1, candidates=int(state["legal_mask"].sum()),
-                        lines=(Line(1.0, (mate,), 0, 1),), nodes=0, seldepth=1,
-                        seconds=time.monotonic() - started)
-    # Temperature 0: the search's best move (no Gumbel noise); > 0: a sample of its improved
-    # policy, as Gumbel AlphaZero plays in self-play.
-    out = search_moves(net, state, generator, simulations, options.considered, stop=out_of_time,
-                       gumbel_scale=1.0 if options.temperature > 0 else 0.0,
-                       batched_rounds=options.rounds == "batched")
-    seconds = time.monotonic() - started
-    tree = out["tree"]
-    visits = out["visits"][0]
-    q = out["q"][0]
-    # what the tree proves by the rules: a proven win is played (the shortest), whatever the
-    # visits say, and every line reports its forced result as `score mate N`
-    action, forced = proven_moves(out)
-    action, forced = int(action[0]), forced[0]
-    ranked = [action] + [a for a in visits.argsort(descending=True, stable=True).tolist()
-                         if visits[a] > 0 and a != action]
+        return Decision(move, float(found.value[0]), mate=int(found.mate[0]),
+                        evaluated=int(found.evaluated[0]), candidates=legal)
+    if options.search != "gumbel":
+        return Decision(move, float(found.value[0]), candidates=legal)
     lines = []
-    for a in ranked[:max(1, options.multipv)]:
-        labels = principal_variation(tree, torch.tensor([a]))[0].tolist()
-        mate = int(forced[a])
-        score = float(q[a]) if not mate else (1.0 if mate > 0 else -1.0)
-        lines.append(Line(score, tuple(pv_moves(tree, labels)), int(visits[a]), mate))
-    return Decision(lines[0].pv[0], lines[0].score if lines[0].mate else float(out["value"][0]),
-                    mate=lines[0].mate, candidates=int(state["legal_mask"].sum()),
-                    lines=tuple(lines), nodes=int(out["simulations"][0]),
-                    seldepth=tree_depth(tree), seconds=seconds)
-
-
-def mate_in_one(state: TensorDict) -> str | None:
-    """A move of `state` [1] that wins at once by the rules (mate, or the opponent's perpetual
-    check ending), found by one batched step of every legal move; None if there is none."""
-    legal = state["legal_mask"][0].nonzero().squeeze(1)
-    after = step(state.expand(len(legal)).clone(), legal)
-    wins = (after["terminated"] & (after["reward"] > 0)).nonzero().squeeze(1)
-    return action_to_usi(state, legal[wins[:1]])[0] if len(wins) else None
-
-
-def pv_moves(tree, labels: list[int]) -> list[str]:
-    """USI moves of a variation given as labels from the root of game 0 of `tree`."""
-    moves, node = [], 0
-    for label in labels:
-        if label < 0 or node < 0:
+    for i in range(min(options.multipv, found.candidates.shape[1])):
+        if found.candidates[0, i] < 0 or (i and not found.visits[0, i]):
             break
-        state = tree["state"][0, node:node + 1]
-        moves.append(action_to_usi(state, torch.tensor([label]))[0])
-        node = int(tree["children_index"][0, node, label])
-    return moves
+        mate = int(found.forced[0, i])
+        score = float(found.q[0, i]) if not mate else (1.0 if mate > 0 else -1.0)
+        pv = variation_moves(state, found, 0, i) if i < found.pv.shape[1] else []
+        lines.append(Line(score, tuple(pv), int(found.visits[0, i]), mate))
+    return Decision(move, float(found.value[0]), mate=int(found.mate[0]), candidates=legal,
+                    lines=tuple(lines), nodes=int(found.simulations[0]),
+                    seldepth=tree_depth(found.tree) if found.tree is not None else 1,
+                    seconds=found.seconds)
 
 
 def tree_depth(tree) -> int:
@@ -541,13 +451,13 @@ def load_engine_agent(options: Options) -> Agent:
     """The network of `options.checkpoint` on `options.device`; ValueError when unusable
     (CheckpointError is one; a missing device's RuntimeError becomes one)."""
     try:
-        net, _ = load_agent(options.checkpoint, device=options.device)
+        network, _ = load_agent(options.checkpoint, device=options.device)
     except ValueError:
         raise
     except Exception as err:  # noqa: BLE001 - e.g. AssertionError from a CPU-only torch on "cuda"
         raise ValueError(f"cannot load {options.checkpoint} on {options.device}: "
                          f"{_one_line(err)}") from None
-    return Agent(net, options.checkpoint, options.device)
+    return Agent(network, options.checkpoint, options.device)
 
 
 def new_session(options: Options, agent: Agent | None = None) -> Session:
@@ -660,7 +570,7 @@ def _go(session: Session, rest: str, io: Io) -> Session:
             options = replace(options, simulations=simulations_for(options, go, budget,
                                                                    session.rate))
         try:
-            decision = decide(session.agent.net, state.to(session.agent.device),
+            decision = decide_move(session.agent.network, state.to(session.agent.device),
                               options, session.generator,
                               lambda: time.monotonic() > deadline or io.interrupt.is_set())
         except Exception as err:  # noqa: BLE001 - a GUI left without a bestmove hangs

@@ -1,6 +1,6 @@
 """The acting policy: a sampled legal move per game, with what PPO and GAE need recorded.
 
-`act(params, observation, mask, uniform)` is the self-play policy as one pure function of the
+`act(params, observation, mask, uniform, spec)` is the self-play policy as one pure function of the
 members' parameters [K] and their rows [K, B]: the network (`models.members_forward`, the one
 functional network learning also runs), the masked log-softmax and Gumbel-max on given noise.
 `CollectPolicy` is the TorchRL module a collector calls; it holds no weights of its own, only the
@@ -13,15 +13,16 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictParams
 
-from ..models import gumbel_max, gumbel_sample, masked_log_softmax, members_forward, policy_forward
+from ..models import (NetSpec, gumbel_max, gumbel_sample, masked_log_softmax, members_forward,
+                      policy_forward)
 from ..models import precision as _precision
 
 
 def act(params: TensorDictBase, observation: torch.Tensor, mask: torch.Tensor,
-        uniform: torch.Tensor):
+        uniform: torch.Tensor, spec: NetSpec):
     """(action, its log-probability, value) of a sampled move per row of K members' rows [K, B]:
     one function of tensors, which `torch.compile` fuses (optim.compile_acting)."""
-    logits, value = members_forward(params, observation)
+    logits, value = members_forward(params, observation, spec)
     log_probs = masked_log_softmax(logits.float(), mask)
     action = gumbel_max(log_probs, uniform)
     return action, log_probs.gather(-1, action[..., None]).squeeze(-1), value.float()
@@ -57,9 +58,11 @@ class CollectPolicy(TensorDictModuleBase):
     out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
 
     def __init__(self, params: TensorDict, generators: list[torch.Generator] | None,
-                 backend: str = "folded", net=None, learner_side: torch.Tensor | None = None,
-                 act_fn=act, precision: str = "fp32"):
+                 spec: NetSpec, backend: str = "folded", net=None,
+                 learner_side: torch.Tensor | None = None, act_fn=act, precision: str = "fp32"):
         super().__init__()
+        # not `spec`: TorchRL's collectors read a policy's `spec` as its output spec
+        self.architecture = spec
         self.members = params.batch_size[0]
         self.params = TensorDictParams(params, no_convert=True)
         self.opponent = (TensorDictParams(params[:1].clone(), no_convert=True)
@@ -77,7 +80,7 @@ class CollectPolicy(TensorDictModuleBase):
         obs = split_members(observation, self.members)
         with _precision.autocast(self.precision, observation.device):
             if self.backend == "folded":
-                logits, value = members_forward(self.params, obs)
+                logits, value = members_forward(self.params, obs, self.architecture)
             else:
                 outs = [policy_forward(self.params[k], self.net, obs[k])
                         for k in range(self.members)]
@@ -100,7 +103,7 @@ class CollectPolicy(TensorDictModuleBase):
             with _precision.autocast(self.precision, observation.device):
                 action, chosen, value = self.act_fn(
                     self.params, split_members(observation, self.members), mask,
-                    self._uniform(mask))
+                    self._uniform(mask), self.architecture)
             return write_outputs(td, action.flatten(), chosen.flatten(), value.flatten(0, 1))
         logits, value = self.outputs(observation)
         log_probs = masked_log_softmax(logits.float(), mask)
@@ -112,7 +115,7 @@ class CollectPolicy(TensorDictModuleBase):
             if rows.numel():
                 with _precision.autocast(self.precision, observation.device):
                     their_logits, _ = members_forward(
-                        self.opponent, observation.index_select(0, rows)[None])
+                        self.opponent, observation.index_select(0, rows)[None], self.architecture)
                 log_probs = log_probs.index_copy(1, rows, masked_log_softmax(
                     their_logits.float(), mask.index_select(1, rows)))
             learner_move = ~theirs

@@ -1,8 +1,8 @@
 """What a trained network thinks of a position or a whole game, as data and as an HTML page.
 
-`position_report(net, sfen)`: every legal move with the policy's probability, the value for the
+`position_report(agent, sfen)`: every legal move with the policy's probability, the value for the
 side to move (and, with `simulations`, the search's visits, q values, improved policy and
-principal variation). `game_report(net, record)`: for every ply, the value from both sides and
+principal variation). `game_report(agent, record)`: for every ply, the value from both sides and
 the policy's probability and rank of the move that was played. `write_page` turns either into a
 self-contained HTML page (inline SVG boards and timeline, no script, no network).
 """
@@ -15,8 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..agent import PLAY_BATCHED_ROUNDS, evaluate_position, search_moves
-from ..search.gumbel import proven_moves
+from ..agent import SearchConfig, Settings, decide, evaluate, usi_moves, variation_moves
 from ..arena.records import GameRecord
 from ..shogi import action_to_usi, from_sfen, step, to_sfen, usi_to_action
 from .board import board_svg, destination_heat
@@ -31,60 +30,41 @@ def expected_score(value: float) -> float:
     return (value + 1.0) / 2.0
 
 
-def _moves_of(state, labels: torch.Tensor) -> list[str]:
-    return action_to_usi(state.expand(labels.numel()).clone(), labels)
-
-
 @torch.no_grad()
-def position_report(net, sfen: str, top: int = 5, simulations: int = 0, seed: int = 0,
+def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: int = 0,
                     max_plies: int = 512) -> dict:
     """The network's (and optionally the search's) view of one position."""
     state = from_sfen([sfen], max_plies=max_plies)
     if bool((state["terminated"] | state["truncated"]).any()):
         raise ValueError(f"the game is over in this position: {sfen}")
-    log_probs, value = evaluate_position(net, state)
-    legal = state["legal_mask"][0].nonzero().squeeze(-1)
-    probs = log_probs[0, legal].exp()
-    order = probs.argsort(descending=True)
-    labels = legal[order]
-    usi = _moves_of(state, labels)
+    policy = decide(agent, state, Settings(top=0))
+    labels = policy.candidates[0]
     side = "black" if int(state["side_to_move"][0]) == 0 else "white"
-    report = {"sfen": to_sfen(state)[0], "side_to_move": side, "value": float(value[0]),
-              "moves": [{"move": m, "prob": float(p)} for m, p in zip(usi, probs[order])],
+    report = {"sfen": to_sfen(state)[0], "side_to_move": side, "value": float(policy.value[0]),
+              "moves": [{"move": m, "prob": float(p)}
+                        for m, p in zip(usi_moves(state, labels), policy.prior[0])],
               "top": top}
     if simulations:
-        out = search_moves(net, state, torch.Generator().manual_seed(seed), simulations,
-                           batched_rounds=PLAY_BATCHED_ROUNDS)
-        visits, q, policy = out["visits"][0], out["q"][0], out["policy"][0]
-        # most visited first, ties (e.g. one visit each) by the improved policy
-        by_policy = legal[policy[legal].argsort(descending=True)]
-        by_visits = by_policy[visits[by_policy].argsort(descending=True, stable=True)]
-        pv = [int(a) for a in out["pv"][0].tolist() if a >= 0]
-        move, forced = proven_moves(out)
+        # with the root's Gumbel noise (seeded by `seed`), as the improved policy is sampled
+        found = decide(agent, state, Settings(search="gumbel", top=top, gumbel=SearchConfig(
+            simulations, gumbel_scale=1.0)), torch.Generator().manual_seed(seed))
+        shown = found.candidates[0][found.candidates[0] >= 0]
+        q = found.q[0]
         report["search"] = {
-            "simulations": simulations, "value": float(out["value"][0]),
-            "move": _moves_of(state, move[:1])[0], "forced": int(forced[0, move[0]]),
-            "candidates": [{"move": m, "visits": int(visits[a]), "prior": float(log_probs[0, a]
-                                                                                .exp()),
-                            "improved": float(policy[a]), "forced": int(forced[0, a]),
-                            "q": None if math.isnan(float(q[a])) else float(q[a])}
-                           for m, a in zip(_moves_of(state, by_visits[:top]), by_visits[:top])],
-            "pv": _pv_usi(state, pv)}
+            "simulations": simulations, "value": float(found.value[0]),
+            "move": usi_moves(state, found.action)[0], "forced": int(found.mate[0]),
+            "candidates": [{"move": m, "visits": int(found.visits[0, i]),
+                            "prior": float(found.prior[0, i]),
+                            "improved": float(found.improved[0, i]),
+                            "forced": int(found.forced[0, i]),
+                            "q": None if math.isnan(float(q[i])) else float(q[i])}
+                           for i, m in enumerate(usi_moves(state, shown))],
+            "pv": variation_moves(state, found)}
     return report
 
 
-def _pv_usi(state, labels: list[int]) -> list[str]:
-    moves = []
-    for a in labels:
-        if bool((state["terminated"] | state["truncated"]).any()):
-            break
-        moves.append(action_to_usi(state, torch.tensor([a]))[0])
-        state = step(state, torch.tensor([a]))
-    return moves
-
-
 @torch.no_grad()
-def game_report(net, record: GameRecord, max_plies: int = 512) -> dict:
+def game_report(agent, record: GameRecord, max_plies: int = 512) -> dict:
     """Every position of a recorded game: value from Black's side and the side to move's, and
     the policy's probability and rank of the move played there."""
     state = from_sfen([record.start_sfen], max_plies=max_plies)
@@ -98,7 +78,7 @@ def game_report(net, record: GameRecord, max_plies: int = 512) -> dict:
     plies = []
     if states:
         batch = torch.cat(states)
-        log_probs, value = evaluate_position(net, batch)
+        log_probs, value = evaluate(agent, batch)
         played = torch.tensor(labels)
         chosen = log_probs.gather(1, played[:, None]).squeeze(1)
         ranks = (log_probs > chosen[:, None]).sum(1) + 1
@@ -200,7 +180,7 @@ def position_page(report: dict, title: str, style: str = "kanji") -> str:
     return _page(title, body)
 
 
-def game_page(report: dict, net, title: str, style: str = "kanji", top: int = 3) -> str:
+def game_page(report: dict, agent, title: str, style: str = "kanji", top: int = 3) -> str:
     plies = report["plies"]
     marks = swings(plies)
     body = [f"<p>{escape(report['black'])} (Black) vs {escape(report['white'])} (White): "
@@ -210,7 +190,7 @@ def game_page(report: dict, net, title: str, style: str = "kanji", top: int = 3)
         if i >= len(plies):
             continue
         p = plies[i]
-        pos = position_report(net, p["sfen"], top=top)
+        pos = position_report(agent, p["sfen"], top=top)
         arrows = [(m["move"], m["prob"]) for m in pos["moves"][:top]]
         body.append(board_svg(p["sfen"], style=style, arrows=arrows,
                               last_move=plies[i - 1]["move"] if i else None,

@@ -69,11 +69,11 @@ def _analyze(args) -> None:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.simulations < 0:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
-    net, _ = load_agent(args.checkpoint, args.device)
+    agent, _ = load_agent(args.checkpoint, args.device)
     out = _out_dir(args)
     if args.sfen is not None:
         sfen = STARTPOS_SFEN if args.sfen.strip() == "startpos" else args.sfen
-        report = position_report(net, sfen, top=args.top, simulations=args.simulations)
+        report = position_report(agent, sfen, top=args.top, simulations=args.simulations)
         side = report["side_to_move"]
         print(f"{report['sfen']}\n{side} to move; value {report['value']:+.3f} for {side}: "
               f"{VALUE_MEANING} (expected score {100 * expected_score(report['value']):.0f}%)")
@@ -95,7 +95,7 @@ def _analyze(args) -> None:
         page = position_page(report, f"keisei-fn analyze: {report['sfen']}", args.style)
     else:
         record = _record(args.record)
-        report = game_report(net, record)
+        report = game_report(agent, record)
         plies = report["plies"]
         if not plies:
             raise ValueError(f"--record {args.record}: the game has no moves")
@@ -111,6 +111,6 @@ def _analyze(args) -> None:
                 print(f"  ply {i - 1} {before['move']:<7} ({before['mover']}, policy "
                       f"{100 * before['prob']:.0f}%, rank {before['rank']}): "
                       f"{before['value_black']:+.2f} -> {plies[i]['value_black']:+.2f}")
-        page = game_page(report, net, f"keisei-fn analyze: {args.record}", args.style)
+        page = game_page(report, agent, f"keisei-fn analyze: {args.record}", args.style)
     path = write_page(page, out)
     print(f"page: {path}", file=sys.stderr)

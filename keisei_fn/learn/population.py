@@ -30,9 +30,8 @@ from tensordict import TensorDict, TensorDictBase
 
 from ..algos.gumbel_az.loss import az_loss
 from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
-from ..config import value_prior
 from ..env.compact import network_input
-from ..models import build_model, members_forward, state_params
+from ..models import build_model, members_forward, net_spec, state_params
 from ..models import precision
 from .optim import run_progress, scheduled
 from .state import TrainState
@@ -109,6 +108,7 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
 
 
 def _ppo_population_loss(cfg, entropy: torch.Tensor, autocast):
+    spec = net_spec(cfg.model)
     # Entropy weight 1 in the loss; each member's own coefficient is applied below.
     loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
 
@@ -117,7 +117,7 @@ def _ppo_population_loss(cfg, entropy: torch.Tensor, autocast):
 
     def population_loss(params: TensorDict, batch: TensorDictBase):
         with autocast():  # the network only: the loss and its reductions stay float32
-            logits, value = members_forward(params, batch.get("observation"))
+            logits, value = members_forward(params, batch.get("observation"), spec)
         batch = batch.clone(False)
         batch.set(PRECOMPUTED_KEYS[0], precision.upcast(logits))
         batch.set(PRECOMPUTED_KEYS[1], precision.upcast(value))
@@ -129,11 +129,12 @@ def _ppo_population_loss(cfg, entropy: torch.Tensor, autocast):
 
 
 def _az_population_loss(cfg, autocast):
+    spec = net_spec(cfg.model)
     value_coef = cfg.gumbel_az.value_coef
 
     def population_loss(params: TensorDict, batch: TensorDictBase):
         with autocast():
-            logits, value = members_forward(params, batch.get("observation"))
+            logits, value = members_forward(params, batch.get("observation"), spec)
         totals, metrics = az_loss(precision.upcast(logits), precision.upcast(value), batch,
                                   value_coef)
         return totals.sum(), metrics
@@ -285,14 +286,6 @@ def _select(rows: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.T
 def _scale(rows: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """Member k's row of `value` times rows[k]."""
     return value * rows.view(-1, *[1] * (value.dim() - 1))
-
-
-def member_net(cfg, params: TensorDict, k: int, device):
-    """Member k as a stand-alone ActorCritic (for evaluation and export)."""
-    net = build_model(cfg.model).to(device)
-    state_params(net).data.update_(params[k])
-    net.material_shaping = float(value_prior(cfg))  # as agent.load_agent sets it
-    return net.eval()
 
 
 def updates_per_iteration(cfg) -> int:

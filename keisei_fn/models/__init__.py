@@ -4,7 +4,7 @@ the distribution their policy head defines over the 2187 labels."""
 from ._distribution import gumbel_max, gumbel_sample, masked_entropy, masked_log_softmax
 from ._functional import param_count, policy_forward, state_params
 from ._nets import ActorCritic, build_model
-from ._population import members_forward
+from ._population import NetSpec, members_forward, net_spec
 
-__all__ = ["ActorCritic", "build_model", "gumbel_max", "gumbel_sample", "masked_entropy",
+__all__ = ["ActorCritic", "NetSpec", "net_spec", "build_model", "gumbel_max", "gumbel_sample", "masked_entropy",
            "masked_log_softmax", "members_forward", "param_count", "policy_forward", "state_params"]

@@ -1,10 +1,13 @@
 """A population of K networks of one architecture evaluated as one network: members folded into
 grouped convolutions.
 
-`members_forward(params, observation)` takes the members' parameters stacked on a leading [K]
-dimension (the TensorDict `torch.stack` of K `state_params(net)`) and observations [K, B, 46, 9, 9],
-and returns what each member's `ActorCritic.forward` returns, stacked: logits [K, B, 2187] and
-values [K, B, 1].
+`members_forward(params, observation, spec)` takes the members' parameters stacked on a leading
+[K] dimension (the TensorDict `torch.stack` of K `state_params(net)`), observations
+[K, B, 46, 9, 9] and the architecture (`NetSpec`, from the model config: the parameters' names
+are not read to guess it), and returns what each member's `ActorCritic.forward` returns, stacked:
+logits [K, B, 2187] and values [K, B, 1]. It is the one forward of the package: acting, learning,
+self-play search and every player (`agent.evaluate`) run it; `ActorCritic` initialises the
+parameters and is the tests' oracle.
 
 Why not `torch.func.vmap` over the module: vmap's batching rule for conv2d also folds members into
 groups, but in the contiguous layout, where oneDNN's grouped convolution (and above all its
@@ -19,11 +22,27 @@ k*C ... k*C + C - 1 and a convolution with `groups=K` applies member k's kernels
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from tensordict import TensorDictBase
 
 from ..shogi import NUM_ACTIONS
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What the folded forward needs to know of the architecture (hashable: a constant to
+    `torch.compile`)."""
+    arch: str = "resnet"  # 'resnet' or 'cnn'
+    blocks: int = 2
+    squeeze_excite: bool = True
+
+
+def net_spec(model) -> NetSpec:
+    """The `NetSpec` of a `model` config section (keisei_fn/config.py, ModelConfig)."""
+    return NetSpec(str(model.arch), int(model.blocks), int(model.se_ratio) > 0)
 
 _CL = torch.channels_last
 
@@ -45,24 +64,22 @@ def _squeeze_excite(x: torch.Tensor, p: TensorDictBase, members: int) -> torch.T
     return x * torch.sigmoid(w).reshape(batch, -1, 1, 1) + b.reshape(batch, -1, 1, 1)
 
 
-def _block(x: torch.Tensor, p: TensorDictBase, members: int) -> torch.Tensor:
-    if "conv1" not in p.keys():  # the plain CNN's layer
+def _block(x: torch.Tensor, p: TensorDictBase, members: int, spec: NetSpec) -> torch.Tensor:
+    if spec.arch == "cnn":
         return torch.relu(_conv(x, p["conv"], members, 1))
     y = _conv(torch.relu(_conv(x, p["conv1"], members, 1)), p["conv2"], members, 1)
-    if "se" in p.keys():
+    if spec.squeeze_excite:
         y = _squeeze_excite(y, p["se"], members)
     return torch.relu(x + y)
 
 
-def members_forward(params: TensorDictBase, observation: torch.Tensor):
+def members_forward(params: TensorDictBase, observation: torch.Tensor, spec: NetSpec):
     """(logits [K, B, 2187], value [K, B, 1]) of K members on their own observations [K, B, ...]."""
     members, batch = observation.shape[:2]
     x = observation.transpose(0, 1).reshape(batch, -1, *observation.shape[-2:])
     x = torch.relu(_conv(x.contiguous(memory_format=_CL), params["stem"], members, 1))
-    tower = params.get("tower", None)
-    if tower is not None:
-        for name in sorted(tower.keys(), key=int):
-            x = _block(x, tower[name], members)
+    for block in range(spec.blocks):
+        x = _block(x, params["tower", str(block)], members, spec)
     policy = _conv(torch.relu(_conv(x, params["policy_conv"], members, 1)),
                    params["policy_out"], members, 0)
     logits = policy.reshape(batch, members, NUM_ACTIONS).transpose(0, 1)

@@ -19,11 +19,11 @@ from ..ratings.elo import Ratings, fit
 AGENT = "agent"
 
 
-def play_match(net, opponent: str, games: int, max_plies: int = MAX_PLIES, seed: int = 0,
+def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, seed: int = 0,
                greedy: bool = True, device="cpu", impasse: bool = IMPASSE,
                progress: Callable[[int, int], None] | None = None, openings=None,
                keep: list | None = None) -> dict:
-    """`games` games of `net` against the scripted `opponent`, in pairs: each opening (of the
+    """`games` games of `agent` (agent.Agent) against the scripted `opponent`, in pairs: each opening (of the
     `openings` suite; the start position when None) with both colours; `progress(plies played,
     games finished)` is called after every ply.
 
@@ -36,8 +36,7 @@ def play_match(net, opponent: str, games: int, max_plies: int = MAX_PLIES, seed:
         raise ValueError(f"the trainer evaluates against scripted players only, got {opponent!r}")
     if games < 1:
         raise ValueError("games must be >= 1")
-    agent = agent_player(AGENT, net, temperature=0.0 if greedy else 1.0)
-    records = referee_match(agent, player, games, openings=openings, max_plies=max_plies,
+    records = referee_match(agent_player(AGENT, agent, temperature=0.0 if greedy else 1.0), player, games, openings=openings, max_plies=max_plies,
                             seed=seed, device=device, impasse=impasse, progress=progress)
     if keep is not None:
         keep.extend(records)
@@ -76,21 +75,21 @@ def format_match(r: dict) -> str:
 # --- the trainer's evaluation of its members ------------------------------------------------
 
 
-def evaluate_members(cfg, params, net_of, iteration: int, console, openings=None,
+def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=None,
                      samples: list | None = None, games: int | None = None) -> list[dict]:
-    """Every member against every `eval.opponents`; `net_of(k)` is member k as a module.
+    """Every member against every `eval.opponents`; `agent_of(k)` is member k (agent.Agent).
     `samples` (a list) receives member 0's first game as Black against the last opponent (the
     strongest rung), for the insight views."""
     members = params.batch_size[0]
     games = games or cfg.eval.games
     results = []
     for k in range(members):
-        net = net_of(k)
+        agent = agent_of(k)
         who = f" member {k}" if members > 1 else ""
         for i, opponent in enumerate(cfg.eval.opponents):
             last = k == 0 and i == len(cfg.eval.opponents) - 1
             kept = [] if samples is not None and last else None
-            r = play_match(net, opponent, games, max_plies=cfg.eval.max_plies,
+            r = play_match(agent, opponent, games, max_plies=cfg.eval.max_plies,
                            impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
                            greedy=cfg.eval.greedy_policy, device=cfg.device, openings=openings,
                            progress=match_progress(console.print,
@@ -132,14 +131,14 @@ def ratings_over_training(evals) -> Ratings | None:
     return fit(results) if results else None
 
 
-def round_robin(cfg, net_of, members: int) -> list[tuple[str, str, float]]:
+def round_robin(cfg, agent_of, members: int) -> list[tuple[str, str, float]]:
     """`population.round_robin_games` games between every pair of members, each sampling from
     its policy at temperature 1 (argmax players would replay the same two games), half with each
     colour, all of a pair's games in one batch: (member a, member b, a's score) per game."""
     games = cfg.population.round_robin_games
     if games == 0:
         return []
-    players = [agent_player(f"member {k}", net_of(k), temperature=1.0) for k in range(members)]
+    players = [agent_player(f"member {k}", agent_of(k), temperature=1.0) for k in range(members)]
     results = []
     for i in range(len(players)):
         for j in range(i + 1, len(players)):

@@ -15,7 +15,7 @@ from ..env.compact import network_input
 from ..insight.analyze import game_report, position_report, swings
 from ..insight.board import board_svg
 from ..insight.render import RenderUnavailable, png_image, timeline_figure
-from ..models import masked_entropy, masked_log_softmax
+from ..models import masked_entropy, masked_log_softmax, members_forward
 from . import tracking
 
 # Game phases for the entropy distributions, by ply (the opening suite ends by ply 24).
@@ -24,10 +24,10 @@ SAMPLE_POSITIONS = 2048
 _warned: set[str] = set()
 
 
-def track_sample_game(aim_run, net, record, iteration: int, log=print) -> None:
+def track_sample_game(aim_run, agent, record, iteration: int, log=print) -> None:
     """The value timeline and 4 boards (the 3 biggest swings and the last position) of one
     evaluation game."""
-    report = game_report(net, record)
+    report = game_report(agent, record)
     plies = report["plies"]
     if not plies:
         return
@@ -40,7 +40,7 @@ def track_sample_game(aim_run, net, record, iteration: int, log=print) -> None:
     try:
         for i in dict.fromkeys(marks):
             p = plies[i]
-            top = position_report(net, p["sfen"], top=3)["moves"][:3]
+            top = position_report(agent, p["sfen"], top=3)["moves"][:3]
             svg = board_svg(p["sfen"], style="letters", arrows=[(m["move"], m["prob"])
                                                                  for m in top],
                             last_move=plies[i - 1]["move"] if i else None,
@@ -58,7 +58,7 @@ def track_sample_game(aim_run, net, record, iteration: int, log=print) -> None:
 
 
 @torch.no_grad()
-def track_distributions(aim_run, net, flat, max_plies: int, iteration: int) -> None:
+def track_distributions(aim_run, agent, flat, max_plies: int, iteration: int) -> None:
     """Member 0's last training batch [N] (stored positions): advantages (PPO) before and after
     normalisation, and the policy's entropy over a sample of its positions by game phase."""
     if "advantage" in flat.keys():
@@ -71,9 +71,9 @@ def track_distributions(aim_run, net, flat, max_plies: int, iteration: int) -> N
                                     iteration, {"normalised": "yes"})
     sample = flat[:SAMPLE_POSITIONS]
     inputs = network_input(sample, max_plies)
-    logits, _ = net(inputs.get("observation"))
+    logits, _ = members_forward(agent.params, inputs.get("observation")[None], agent.spec)
     mask = inputs.get("action_mask")
-    entropy = masked_entropy(masked_log_softmax(logits.float(), mask), mask)
+    entropy = masked_entropy(masked_log_softmax(logits[0].float(), mask), mask)
     ply = sample.get(("game", "ply")).long()
     for name, low, high in PHASES:
         chosen = (ply >= low) & (ply < high)

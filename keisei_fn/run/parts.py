@@ -15,7 +15,7 @@ from ..collect.collectors import make_collector
 from ..collect.policy import CollectPolicy, act
 from ..learn.compile import acting_compile_mode, compile_mode, compile_update
 from ..learn.population import init_members, make_population_update, member_config
-from ..models import build_model, precision
+from ..models import build_model, net_spec, precision
 from .distributed import SINGLE, gradient_mean
 
 
@@ -54,11 +54,12 @@ def build(cfg, log=print, group=SINGLE) -> Parts:
         learner_side = torch.where(rows < league_games, rows % 2, -1).to(torch.int8)
     arithmetic = precision.resolve(cfg.optim.precision, device)
     if cfg.algo == "gumbel_az":
-        policy = SearchPolicy(params.clone(), None, cfg.gumbel_az, cfg.env.impasse, arithmetic,
+        policy = SearchPolicy(params.clone(), None, cfg.gumbel_az, cfg.env.impasse,
+                              net_spec(cfg.model), arithmetic,
                               [member_config(cfg, k).gumbel_az.simulations
                                for k in range(members)])
     else:
-        policy = CollectPolicy(params.clone(), None, cfg.population.backend,
+        policy = CollectPolicy(params.clone(), None, net_spec(cfg.model), cfg.population.backend,
                                net=net if cfg.population.backend == "loop" else None,
                                learner_side=learner_side,
                                act_fn=compile_update(act, acting_compile_mode(cfg), log=log,

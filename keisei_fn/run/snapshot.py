@@ -61,9 +61,8 @@ def starting_network(cfg, log=print) -> TensorDict | None:
         return None
     from ..agent import load_agent
     from ..config import value_prior
-    from ..models import state_params
 
-    net, source = load_agent(cfg.init_from)
+    agent, source = load_agent(cfg.init_from)
     if dict(source.model) != dict(cfg.model):
         differ = ", ".join(f"model.{k}={source.model[k]} here {cfg.model[k]}"
                            for k in cfg.model if source.model.get(k) != cfg.model[k])
@@ -75,7 +74,7 @@ def starting_network(cfg, log=print) -> TensorDict | None:
         log(f"note: init_from {cfg.init_from} learned its value with a material prior of "
             f"{value_prior(source)} per pawn, this run uses {value_prior(cfg)}")
     log(f"initial network: {cfg.init_from} ({source.algo}), for every member")
-    return state_params(net).detach().cpu().clone()
+    return agent.params[0].detach().cpu().clone()
 
 
 def fresh_state(cfg, parts, start: TensorDict | None = None) -> TrainState:

@@ -27,7 +27,8 @@ from ..collect.collectors import shutdown
 from ..collect.stats import game_stats, league_stats, pooled_stats
 from ..config import from_yaml, load_config, rollout_steps
 from ..learn.compile import compile_seconds
-from ..learn.population import learn, member_learning_rates, member_net
+from ..agent import member_agent
+from ..learn.population import learn, member_learning_rates
 from ..learn.state import TrainState
 from ..models import param_count
 from ..ratings.elo import format_ratings
@@ -264,15 +265,15 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
         games, and distributions drawn from its batch); None: the final evaluation."""
         iteration = state.counters["iteration"]
 
-        def net_of(k: int):
-            return member_net(cfg, state.params, k, parts.device)
+        def agent_of(k: int):
+            return member_agent(cfg, state.params, k)
 
         samples = [] if aim_run is not None and members == 1 else None
-        results = evaluate_members(cfg, state.params, net_of, iteration, console, openings,
+        results = evaluate_members(cfg, state.params, agent_of, iteration, console, openings,
                                    samples=samples,
                                    games=cfg.eval.every_games if step is not None else None)
         if samples is not None:
-            _track_insight(cfg, aim_run, net_of(0), samples, step, iteration, console.print)
+            _track_insight(cfg, aim_run, agent_of(0), samples, step, iteration, console.print)
         for r in results:  # where on the training clock (Elo against time: docs/training.md)
             r["train_seconds"] = round(state.counters["train_seconds"], 1)
             r["frames"] = state.counters["frames"]
@@ -280,7 +281,7 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
         if members == 1:
             report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
         else:
-            rows = ranking(cfg, results, round_robin(cfg, net_of, members))
+            rows = ranking(cfg, results, round_robin(cfg, agent_of, members))
             (run_dir / "ranking.json").write_text(json.dumps(rows, indent=1))
             report = rows
             if aim_run is not None:
@@ -290,14 +291,14 @@ def _evaluator(cfg, parts: Parts, run_dir: Path, aim_run, console):
     return evaluate
 
 
-def _track_insight(cfg, aim_run, net, samples, step, iteration, log) -> None:
+def _track_insight(cfg, aim_run, agent, samples, step, iteration, log) -> None:
     from . import insight
 
     if samples:
-        insight.track_sample_game(aim_run, net, samples[0], iteration, log)
+        insight.track_sample_game(aim_run, agent, samples[0], iteration, log)
     batch = step["insight_batch"]() if step is not None else None
     if batch is not None:
-        insight.track_distributions(aim_run, net, batch, cfg.env.max_plies, iteration)
+        insight.track_distributions(aim_run, agent, batch, cfg.env.max_plies, iteration)
 
 
 def _single_ratings(state, run_dir, aim_run, console, results, iteration):

@@ -17,11 +17,9 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictParams
 
 from .targets import pack_policy
-from ...models import masked_log_softmax, members_forward
-from ...models import precision as _precision
+from ...agent import Agent, evaluator
+from ...models import NetSpec
 from ...search.gumbel import search
-from ...shogi import observe
-from ...shogi.material import material_balance
 
 
 def search_root(td: TensorDictBase) -> TensorDict:
@@ -36,31 +34,16 @@ def search_root(td: TensorDictBase) -> TensorDict:
         "termination_reason": torch.zeros(b, dtype=torch.int8, device=device)})
 
 
-def member_evaluate(params: TensorDictBase, material_prior: float, precision: str):
-    """Search's evaluator for one member [1] of the parameters: (log-probabilities, value for the
-    side to move), the value head plus the material prior it learned without
-    (algos/gumbel_az/targets.py)."""
-
-    def evaluate(state: TensorDictBase):
-        with _precision.autocast(precision, state.device):
-            logits, value = members_forward(params, observe(state)[None])
-        value = value[0].float().squeeze(-1)
-        if material_prior:
-            value = (value + material_prior * material_balance(state)).clamp(-1.0, 1.0)
-        return masked_log_softmax(logits[0].float(), state["legal_mask"]), value
-
-    return evaluate
-
-
 class SearchPolicy(TensorDictModuleBase):
     """Gumbel search's move for every game of K members' [K*B] env batch."""
 
     in_keys = ["game", "action_mask"]
     out_keys = ["action", "search_policy", "root_value", "raw_value", "learner_move"]
 
-    def __init__(self, params: TensorDict, generators, az, impasse: bool,
+    def __init__(self, params: TensorDict, generators, az, impasse: bool, spec: NetSpec,
                  precision: str = "fp32", simulations: list[int] | None = None):
         super().__init__()
+        self.architecture = spec
         self.members = params.batch_size[0]
         # member k's simulations per move (population.simulations), else gumbel_az.simulations
         self.simulations = list(simulations or [az.simulations] * self.members)
@@ -70,6 +53,11 @@ class SearchPolicy(TensorDictModuleBase):
         self.simulations_done = 0
         self.search_seconds = 0.0
 
+    def member(self, k: int) -> Agent:
+        """Member k as the players see it: the same forward, with the material prior its value
+        head learned without (algos/gumbel_az/targets.py)."""
+        return Agent(self.params[k:k + 1], self.architecture, self.az.material_prior, self.precision)
+
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         start = time.perf_counter()
@@ -78,8 +66,7 @@ class SearchPolicy(TensorDictModuleBase):
         outs = []
         for k in range(self.members):
             out = search(root[k * rows:(k + 1) * rows],
-                         member_evaluate(self.params[k:k + 1], self.az.material_prior,
-                                         self.precision),
+                         evaluator(self.member(k)),
                          self.generators[k], simulations=self.simulations[k],
                          max_considered=self.az.max_considered,
                          gumbel_scale=self.az.gumbel_scale, impasse=self.impasse,

@@ -1,0 +1,12 @@
+"""A trained agent: its network as a value (`Agent`, `evaluate`, `load_agent`) and how it picks
+moves (`decide` with `Settings`/`SearchConfig`, returning `Decisions`)."""
+
+from .decision import (PLAY_BATCHED_ROUNDS, SEARCHES, Decisions, SearchConfig, Settings, decide,
+                     mate_in_one, one_ply_scores, usi_moves, variation_moves)
+from .network import (Agent, evaluate, evaluator, load_agent, member_agent, resolve_checkpoint,
+                      with_value_prior)
+
+__all__ = ["Agent", "Decisions", "PLAY_BATCHED_ROUNDS", "SEARCHES", "SearchConfig", "Settings",
+           "decide", "evaluate", "evaluator", "load_agent", "mate_in_one", "member_agent",
+           "one_ply_scores", "resolve_checkpoint", "usi_moves", "variation_moves",
+           "with_value_prior"]

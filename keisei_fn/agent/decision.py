@@ -1,0 +1,345 @@
+"""How an agent picks its moves: one function from (agent, B positions, settings) to decisions.
+
+`decide` is the decision layer of every player: the USI engine, `play`, `analyze` and the batched
+players of `eval`/`ladder` (all the games of a match at once). Its settings say how to choose
+(`Settings`: the policy's move, a 1-ply search over the value, or Gumbel search with a
+`SearchConfig`); its output (`Decisions`) holds the move, the value, the ranked candidates with
+what the search saw of each, the principal variations and what the search proved by the rules.
+Turning a decision into protocol text (USI `info` lines, the terminal's hints) is the callers'.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tensordict import TensorDictBase
+
+from ..models import gumbel_sample, masked_log_softmax
+from ..search.gumbel import UNVISITED, principal_variation, proven_moves, search
+from ..shogi import action_to_usi, step
+from .network import Agent, evaluate, evaluator
+
+# Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
+# Halving round's visits side by side by default (docs/search.md, "Batched rounds").
+PLAY_BATCHED_ROUNDS = False
+SEARCHES = ("none", "1ply", "gumbel")
+ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Gumbel search's settings (search/gumbel.py)."""
+    simulations: int = 64
+    considered: int = 16
+    """moves Sequential Halving considers at the root (max_num_considered_actions)"""
+    gumbel_scale: float = 0.0
+    """0: the search's best move, without noise (play); 1: a sample of its improved policy
+    (self-play's exploration)"""
+    batched_rounds: bool = PLAY_BATCHED_ROUNDS
+    impasse: bool = True
+    """the entering-king declaration ends games inside the tree (the arena referee's rule)"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How `decide` chooses."""
+    search: str = "none"
+    """'none': the policy's move; '1ply': the successor with the best value (exact where the
+    move ends the game); 'gumbel': Gumbel search (`gumbel`)"""
+    temperature: float = 0.0
+    """0: the best move; > 0: a sample (the policy's at this temperature, or the 1-ply scores')"""
+    gumbel: SearchConfig = field(default_factory=SearchConfig)
+    top: int = 5
+    """ranked candidates reported per position (0: every legal move)"""
+    lines: int = 1
+    """principal variations computed, for the first `lines` candidates (USI's MultiPV)"""
+    mate_in_one: bool = False
+    """before a Gumbel search, take a move that wins at once by the rules (found by one batched
+    step of every legal move)"""
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What `decide` chose in each of B positions; candidates [B, M] are ranked best first (the
+    chosen move first), -1 padded where a position has fewer legal moves."""
+    action: torch.Tensor       # long [B]: the move played
+    value: torch.Tensor        # [B]: for the side to move in [-1, 1] (the search's root value,
+    #                            the network's, or the chosen successor's score; +-1 when proven)
+    mate: torch.Tensor         # long [B]: plies to the forced end the chosen move leads to
+    #                            (+ win, - loss, 0 unproven)
+    candidates: torch.Tensor   # long [B, M]
+    prior: torch.Tensor        # [B, M]: the policy's probability
+    visits: torch.Tensor       # long [B, M]: root visits (0 without a search)
+    q: torch.Tensor            # [B, M]: the search's q (NaN where unvisited; `forced` says
+    #                            what is proven) / the 1-ply score; NaN without a search
+    improved: torch.Tensor     # [B, M]: the search's improved policy (the prior without one)
+    forced: torch.Tensor       # long [B, M]: what the search proved of each move (as `mate`)
+    pv: torch.Tensor           # long [B, L, D]: principal variation of the first L candidates
+    legal: torch.Tensor        # long [B]: legal moves
+    simulations: torch.Tensor  # long [B]: search simulations done (0 without a search)
+    evaluated: torch.Tensor    # long [B]: successors the 1-ply search scored
+    seconds: float = 0.0
+    tree: TensorDictBase | None = None  # the search's tree (for the variations' moves)
+
+
+@torch.no_grad()
+def decide(agent: Agent, state: TensorDictBase, settings: Settings = Settings(),
+           generator: torch.Generator | None = None,
+           stop: Callable[[], bool] | None = None) -> Decisions:
+    """The agent's decisions in `state` [B] (every position has a legal move). `stop()`, when
+    given, is a clock: the searches end early when it says so (the 1-ply search between
+    batches of successors, Gumbel search between simulations)."""
+    started = time.monotonic()
+    legal = state["legal_mask"]
+    if not bool(legal.any(-1).all()):
+        raise ValueError("decide needs positions with a legal move")
+    if settings.search not in SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {settings.search!r}")
+    if settings.search == "gumbel":
+        decisions = _gumbel(agent, state, settings, generator, stop)
+    elif settings.search == "1ply":
+        decisions = _one_ply(agent, state, settings, generator, stop)
+    else:
+        decisions = _policy(agent, state, settings, generator)
+    return _with(decisions, seconds=time.monotonic() - started)
+
+
+def _with(decisions: Decisions, **changes) -> Decisions:
+    from dataclasses import replace
+
+    return replace(decisions, **changes)
+
+
+def _width(settings: Settings, legal: torch.Tensor) -> int:
+    most = int(legal.sum(-1).max())
+    return most if settings.top <= 0 else min(settings.top, most)
+
+
+def _ranked(order: torch.Tensor, legal: torch.Tensor, width: int) -> torch.Tensor:
+    """The first `width` labels of each row's `order` [B, 2187], -1 where not legal."""
+    top = order[:, :width]
+    return torch.where(legal.gather(1, top), top, UNVISITED)
+
+
+def _gather(values: torch.Tensor, labels: torch.Tensor, fill) -> torch.Tensor:
+    got = values.gather(1, labels.clamp(min=0))
+    return torch.where(labels >= 0, got, torch.as_tensor(fill, dtype=got.dtype,
+                                                         device=got.device))
+
+
+def _sample_or_best(scores: torch.Tensor, temperature: float,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    if temperature <= 0:
+        return scores.argmax(-1)
+    return gumbel_sample(scores / temperature, generator)
+
+
+def _policy(agent, state, settings, generator) -> Decisions:
+    log_probs, value = evaluate(agent, state)
+    legal = state["legal_mask"]
+    if settings.temperature <= 0:
+        action = log_probs.argmax(-1)
+    else:
+        action = gumbel_sample(masked_log_softmax(log_probs / settings.temperature, legal),
+                               generator)
+    width = _width(settings, legal)
+    if width == 1:  # the players of a match: just the move
+        candidates = action[:, None]
+    else:  # the chosen move first (a sample need not be the favourite), then the policy's order
+        by_prior = log_probs.argsort(dim=-1, descending=True, stable=True)
+        order = torch.cat([action[:, None], by_prior[by_prior != action[:, None]]
+                           .view(len(action), -1)], 1)
+        candidates = _ranked(order, legal, width)
+    prior = _gather(log_probs.exp(), candidates, 0.0)
+    zeros = torch.zeros(len(action), dtype=torch.long, device=action.device)
+    return Decisions(action, value, zeros, candidates, prior, torch.zeros_like(candidates),
+                     torch.full_like(prior, torch.nan), prior, torch.zeros_like(candidates),
+                     candidates[:, :settings.lines, None], legal.sum(-1), zeros, zeros)
+
+
+def one_ply_scores(agent: Agent, state: TensorDictBase, actions: torch.Tensor):
+    """(scores [N], wins [N]) of playing each legal label of `actions` [N] in `state` [1], for
+    the mover: a move that ends the game scores its exact outcome from the engine's terminal
+    flags (mate +1, repetition 0, perpetual check +1/-1), any other minus the value of the
+    position for the opponent, who moves next."""
+    after = step(state.expand(actions.shape[0]).clone(), actions)
+    _, value = evaluate(agent, after)
+    done = after["terminated"]
+    return torch.where(done, after["reward"], -value), done & (after["reward"] > 0)
+
+
+def _one_ply_row(agent, state, settings, generator, stop):
+    """The 1-ply search of one position [1]: successors scored in batches of `ONE_PLY_CHUNK`, the
+    policy's favourites first, so a deadline keeps the moves most worth scoring; if not even one
+    batch fits, the policy's favourite is played. A mate in one is always taken."""
+    log_probs, value = evaluate(agent, state)
+    legal = state["legal_mask"][0].nonzero().squeeze(1)
+    order = legal[log_probs[0, legal].argsort(descending=True, stable=True)]
+    scores, wins = [], []
+    for chunk in order.split(ONE_PLY_CHUNK):
+        if stop is not None and stop():
+            break
+        s, w = one_ply_scores(agent, state, chunk)
+        scores.append(s)
+        wins.append(w)
+        if w.any():  # nothing beats a mate
+            break
+    if not scores:
+        return log_probs[0], order[:1], value.new_full((1,), float(value[0])), \
+            torch.zeros(1, dtype=torch.bool), 0
+    scores, wins = torch.cat(scores), torch.cat(wins)
+    if wins.any():
+        pick = int(wins.to(torch.uint8).argmax())
+    else:  # ties: the first, i.e. the policy's preference
+        pick = int(_sample_or_best(scores, settings.temperature, generator))
+    evaluated = len(scores)
+    rest = [i for i in scores.argsort(descending=True, stable=True).tolist() if i != pick]
+    ranked = [pick] + rest
+    return (log_probs[0], order[ranked], scores[ranked], wins[ranked], evaluated)
+
+
+def _one_ply(agent, state, settings, generator, stop) -> Decisions:
+    rows = [_one_ply_row(agent, state[b:b + 1], settings, generator, stop)
+            for b in range(state.batch_size[0])]
+    legal = state["legal_mask"]
+    width = _width(settings, legal)
+    b, device = len(rows), legal.device
+    candidates = torch.full((b, width), UNVISITED, dtype=torch.long, device=device)
+    q = torch.full((b, width), torch.nan, device=device)
+    mate = torch.zeros(b, dtype=torch.long, device=device)
+    evaluated = torch.zeros_like(mate)
+    prior = torch.zeros(b, width, device=device)
+    for i, (log_probs, labels, scores, wins, count) in enumerate(rows):
+        n = min(width, len(labels))
+        candidates[i, :n] = labels[:n]
+        q[i, :n] = scores[:n] if count else torch.nan
+        prior[i, :n] = log_probs[labels[:n]].exp()
+        mate[i] = int(wins[0])
+        evaluated[i] = count
+    value = torch.where(evaluated > 0, q[:, 0].nan_to_num(0.0),
+                        torch.stack([s[0] for _, _, s, _, _ in rows]).to(device))
+    zeros = torch.zeros_like(candidates)
+    forced = zeros.clone()
+    forced[:, 0] = mate
+    return Decisions(candidates[:, 0], value, mate, candidates, prior, zeros, q, prior, forced,
+                     candidates[:, :settings.lines, None], legal.sum(-1),
+                     torch.zeros_like(mate), evaluated)
+
+
+def mate_in_one(state: TensorDictBase) -> torch.Tensor:
+    """long [B]: a move of each position that wins at once by the rules (mate, or the opponent's
+    perpetual check ending), -1 where there is none; one batched step of every legal move."""
+    legal = state["legal_mask"]
+    rows, labels = legal.nonzero(as_tuple=True)
+    found = torch.full((legal.shape[0],), UNVISITED, dtype=torch.long, device=legal.device)
+    if not len(rows):
+        return found
+    after = step(state[rows].clone(), labels)
+    wins = after["terminated"] & (after["reward"] > 0)
+    # the smallest winning label of each row (deterministic on every device)
+    none = torch.iinfo(torch.long).max
+    first = torch.full_like(found, none).scatter_reduce_(
+        0, rows, torch.where(wins, labels, none), "amin")
+    return torch.where(first < none, first, found)
+
+
+def _gumbel(agent, state, settings, generator, stop) -> Decisions:
+    config = settings.gumbel
+    legal = state["legal_mask"]
+    b, device = legal.shape[0], legal.device
+    mates = mate_in_one(state) if settings.mate_in_one else None
+    if mates is not None and bool((mates >= 0).all()):
+        return _proven_at_once(agent, state, settings, mates)
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(0)
+    out = search(state, evaluator(agent), generator, simulations=config.simulations,
+                 max_considered=config.considered, impasse=config.impasse, stop=stop,
+                 gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds)
+    action, forced = proven_moves(out)
+    visits, policy = out["visits"], out["policy"]
+    # most visited first, ties by the improved policy, the move played (a proof's) first of all
+    by_policy = policy.argsort(dim=-1, descending=True, stable=True)
+    by_visits = by_policy.gather(1, visits.gather(1, by_policy)
+                                 .argsort(dim=-1, descending=True, stable=True))
+    order = torch.cat([action[:, None], by_visits[by_visits != action[:, None]].view(b, -1)], 1)
+    candidates = _ranked(order, legal, _width(settings, legal))
+    cand_forced = _gather(forced, candidates, 0)
+    q = _gather(out["q"], candidates, torch.nan)
+    mate = cand_forced[:, 0]
+    value = torch.where(mate != 0, mate.sign().to(out["value"].dtype), out["value"])
+    lines = [principal_variation(out["tree"], candidates[:, i].clamp(min=0))
+             for i in range(min(settings.lines, candidates.shape[1]))]
+    depth = max(line.shape[1] for line in lines)
+    pv = torch.stack([torch.nn.functional.pad(line, (0, depth - line.shape[1]), value=UNVISITED)
+                      for line in lines], 1)
+    pv = torch.where(candidates[:, :len(lines), None] >= 0, pv, UNVISITED)
+    prior = _gather(out["tree"]["children_prior_logits"][:, 0].softmax(-1), candidates, 0.0)
+    decisions = Decisions(candidates[:, 0], value, mate, candidates, prior,
+                          _gather(visits, candidates, 0), q, _gather(policy, candidates, 0.0),
+                          cand_forced, pv, legal.sum(-1), out["simulations"],
+                          torch.zeros(b, dtype=torch.long, device=device), tree=out["tree"])
+    if mates is not None and bool((mates >= 0).any()):
+        decisions = _take_mates(decisions, mates)
+    return decisions
+
+
+def _proven_at_once(agent, state, settings, mates) -> Decisions:
+    """Every position has a mate in one: play it, no search needed."""
+    _, value = evaluate(agent, state)
+    legal = state["legal_mask"]
+    b = legal.shape[0]
+    ones = torch.ones(b, dtype=torch.long, device=legal.device)
+    zeros = torch.zeros_like(ones)
+    one = mates[:, None]
+    prior = torch.ones(b, 1, device=legal.device)
+    return Decisions(mates, torch.ones_like(value), ones, one, prior, zeros[:, None],
+                     prior.clone(), prior.clone(), ones[:, None], one[:, None], legal.sum(-1),
+                     zeros, zeros)
+
+
+def _take_mates(decisions: Decisions, mates: torch.Tensor) -> Decisions:
+    """Rows with a mate in one play it first, whatever the search said."""
+    found = mates >= 0
+    d = decisions
+    candidates = d.candidates.clone()
+    candidates[found, 0] = mates[found]
+    forced = d.forced.clone()
+    forced[found, 0] = 1
+    pv = d.pv.clone()
+    pv[found, 0, 0], pv[found, 0, 1:] = mates[found], UNVISITED
+    return _with(d, action=torch.where(found, mates, d.action),
+                 value=torch.where(found, torch.ones_like(d.value), d.value),
+                 mate=torch.where(found, 1, d.mate), candidates=candidates, forced=forced,
+                 pv=pv)
+
+
+def variation_moves(state: TensorDictBase, decisions: Decisions, row: int = 0,
+                    line: int = 0) -> list[str]:
+    """USI moves of candidate `line`'s principal variation in position `row` of `state`."""
+    labels = decisions.pv[row, line].tolist()
+    if decisions.tree is None:
+        return usi_moves(state[row:row + 1], decisions.pv[row, line, :1]) if labels[0] >= 0 \
+            else []
+    return tree_moves(decisions.tree, labels, row)
+
+
+def tree_moves(tree: TensorDictBase, labels: list[int], row: int = 0) -> list[str]:
+    """USI moves of a variation given as labels from the root of game `row` of a search's
+    tree, read off the tree's own node states (no engine step)."""
+    moves, node = [], 0
+    for label in labels:
+        if label < 0 or node < 0:
+            break
+        node_state = tree["state"][row, node:node + 1]
+        moves.append(action_to_usi(node_state, torch.tensor([label],
+                                                            device=node_state.device))[0])
+        node = int(tree["children_index"][row, node, label])
+    return moves
+
+
+def usi_moves(state: TensorDictBase, labels: torch.Tensor) -> list[str]:
+    """USI moves of labels [N] in position `state` [1]."""
+    return action_to_usi(state.expand(labels.numel()).clone(), labels)

@@ -1,0 +1,142 @@
+"""One forward and one decision layer (keisei_fn/agent): every player reads the network through
+the functional forward learning differentiates, and picks its move through `decide`.
+
+The oracle is `ActorCritic.forward`, the module the players ran before (commit cb5f785): the
+same logits and values, so the same moves, except where the top two logits differ by less
+than 1e-5 (float sums in another order)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from keisei_fn.agent import (Agent, SearchConfig, Settings, decide, evaluate,
+                             mate_in_one, with_value_prior)
+from keisei_fn.config import load_config
+from keisei_fn.models import build_model, masked_log_softmax, net_spec, state_params
+from keisei_fn.search.gumbel import proven_moves, search
+from keisei_fn.shogi import from_sfen, initial_state, observe, step
+from keisei_fn.shogi.material import material_balance
+
+cshogi = pytest.importorskip("cshogi")
+
+PRIOR = 0.05
+
+
+def _network(arch="resnet", se_ratio=4, seed=0):
+    cfg = load_config(None, ["model.blocks=2", "model.channels=8", "model.value_hidden=8",
+                             f"model.arch={arch}", f"model.se_ratio={se_ratio}"])
+    torch.manual_seed(seed)
+    net = build_model(cfg.model).eval()
+    with torch.no_grad():  # away from the zero-initialised branches: well separated logits
+        for p in net.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    agent = Agent(state_params(net).detach().clone()[None], net_spec(cfg.model), PRIOR)
+    return net, agent
+
+
+def _oracle(net, state):
+    """What the players computed before: the module's forward plus the prior."""
+    with torch.no_grad():
+        logits, value = net(observe(state))
+    value = with_value_prior(value.squeeze(-1), state, PRIOR)
+    return masked_log_softmax(logits, state["legal_mask"]), value
+
+
+def _positions(n=48, seed=0):
+    """Positions of random games from the start, plies 0 ... (distinct, unfinished)."""
+    g = torch.Generator().manual_seed(seed)
+    state = initial_state(n, max_plies=256)
+    rows = []
+    for ply in range(40):
+        if ply % 8 == 0:
+            rows.append(state.clone())
+        legal = state["legal_mask"].float()
+        state = step(state, torch.multinomial(legal, 1, generator=g).squeeze(1))
+        alive = ~(state["terminated"] | state["truncated"])
+        assert bool(alive.all())
+    return torch.cat(rows)
+
+
+def _near_tie(log_probs):
+    top2 = log_probs.topk(2, dim=-1).values
+    return (top2[:, 0] - top2[:, 1]) < 1e-5
+
+
+@pytest.mark.parametrize("arch, se", [("resnet", 4), ("resnet", 0), ("cnn", 0)])
+def test_one_forward_matches_the_module(arch, se):
+    net, agent = _network(arch, se)
+    state = _positions()
+    log_probs, value = evaluate(agent, state)
+    want_lp, want_value = _oracle(net, state)
+    legal = state["legal_mask"]
+    torch.testing.assert_close(log_probs[legal], want_lp[legal], rtol=0, atol=1e-5)
+    torch.testing.assert_close(value, want_value, rtol=0, atol=1e-5)
+    moves = decide(agent, state).action
+    same = moves == want_lp.argmax(-1)
+    assert bool((same | _near_tie(want_lp)).all())
+    assert int(same.sum()) >= len(moves) - 2  # ties are rare with separated logits
+
+
+def test_the_value_prior_is_added_once():
+    net, agent = _network()
+    state = from_sfen(["lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b R 1"])
+    _, with_prior = evaluate(agent, state)
+    _, without = evaluate(Agent(agent.params, agent.spec, 0.0), state)
+    expected = (without + PRIOR * material_balance(state)).clamp(-1, 1)
+    torch.testing.assert_close(with_prior, expected)
+    assert float(material_balance(state)[0]) > 0
+
+
+def test_gumbel_decision_is_the_search_with_the_oracle_network():
+    """`decide` with a Gumbel search plays what search/gumbel.py plays over the module, proofs
+    included (`proven_moves`), and ranks its candidates by visits."""
+    net, agent = _network()
+    state = _positions(8, seed=3)
+    config = SearchConfig(simulations=32, considered=8)
+    found = decide(agent, state, Settings(search="gumbel", gumbel=config, top=4),
+                   torch.Generator().manual_seed(1))
+    out = search(state, lambda s: _oracle(net, s), torch.Generator().manual_seed(1),
+                 simulations=32, max_considered=8, gumbel_scale=0.0)
+    want, _ = proven_moves(out)
+    assert torch.equal(found.action, want)
+    assert torch.equal(found.candidates[:, 0], found.action)
+    visits = found.visits[:, 1:]
+    assert bool((visits[:, :-1] >= visits[:, 1:]).all())
+    assert torch.equal(found.simulations, torch.full((state.batch_size[0],), 32))
+
+
+def test_policy_decisions_rank_candidates_and_sample_at_temperature():
+    net, agent = _network()
+    state = _positions(8)
+    found = decide(agent, state, Settings(top=5))
+    log_probs, _ = _oracle(net, state)
+    assert torch.equal(found.candidates[:, 0], found.action)
+    assert bool((found.prior[:, :-1] >= found.prior[:, 1:] - 1e-6).all())
+    counts = torch.zeros(2187)
+    one = state[:1]
+    for seed in range(200):
+        a = decide(agent, one, Settings(temperature=1.0, top=1),
+                   torch.Generator().manual_seed(seed)).action
+        counts[a] += 1
+    assert int((counts > 0).sum()) > 1  # a sample, not the argmax
+    assert bool(one["legal_mask"][0][counts > 0].all())
+
+
+def test_batched_mate_in_one_agrees_with_cshogi():
+    sfens = ["4k4/9/4P4/9/9/9/9/9/4K4 b G 1",        # G*5b mates
+             "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"]  # none
+    state = from_sfen(sfens)
+    found = mate_in_one(state)
+    for sfen, label in zip(sfens, found.tolist()):
+        board = cshogi.Board(sfen)
+        assert (label >= 0) == bool(board.mate_move_in_1ply())
+    one_ply = decide(_network()[1], state[:1], Settings(search="gumbel", mate_in_one=True,
+                                                          gumbel=SearchConfig(simulations=4)))
+    assert int(one_ply.mate[0]) == 1 and int(one_ply.action[0]) == int(found[0])
+
+
+def test_decide_refuses_finished_positions():
+    _, agent = _network()
+    with pytest.raises(ValueError, match="legal move"):
+        decide(agent, from_sfen(["4k4/4G4/4P4/9/9/9/9/9/4K4 w - 1"]))
