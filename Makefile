@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The main job: self-play PPO on the embedded default config (about 10 minutes of training on a
-# 2-core CPU), then an evaluation against random and greedy players. Extra overrides: ARGS="k=v".
+# 2-core CPU), then an evaluation against the three fixed
+# players (greedy, mix:greedy,minimax,0.5 and minimax) and a ladder Elo. Extra overrides: ARGS="k=v".
 run: venv
 	$(VENV)/bin/keisei-fn train run_dir=runs/$$(date +%Y%m%d-%H%M%S) $(ARGS)
 

@@ -37,6 +37,7 @@ def _selfplay(args) -> None:
 
 
 def _train(args) -> int:
+    from ._runtime import survive_lost_output
     from .config import load_config, to_yaml
     from .run import launch
     from .run.evaluate import format_match
@@ -55,6 +56,7 @@ def _train(args) -> int:
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0
+    survive_lost_output()  # a dead `| tee` or a closed terminal must not cost the checkpoint
     ranks = 1 if launch.under_a_launcher() else launch.ranks_for(cfg)
     if ranks > 1:  # every core: this command again as the machine's data-parallel ranks
         if not args.resume:

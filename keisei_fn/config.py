@@ -172,7 +172,7 @@ class RayConfig:
 @dataclass
 class CollectorConfig:
     backend: str = "direct"
-    """'direct' (one TorchRL Collector in the training process), 'process' (TorchRL's multi-process collector: `workers` processes) or 'ray' (TorchRL's RayCollector: `workers` Ray actors); weights synced after every update"""
+    """'direct' (the project's own rollout loop over ShogiEnv in the training process, collect/rollout.py), 'process' (TorchRL's multi-process collector: `workers` processes) or 'ray' (TorchRL's RayCollector: `workers` Ray actors); weights synced after every update"""
     workers: int = 2
     """worker processes ('process') or Ray actors ('ray'); each steps env.batch_size / workers games"""
     on_worker_death: str = "restart"

@@ -1,4 +1,4 @@
-"""When the training loop stops: the update count, the time budget, or Ctrl-C/SIGTERM (the
+"""When the training loop stops: the update count, the time budget, or Ctrl-C/SIGTERM/SIGHUP (the
 loop in train.py has every rank of a data-parallel group agree on it)."""
 
 from __future__ import annotations
@@ -7,14 +7,15 @@ import signal
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM: the loop finishes the current iteration, checkpoints and exits."""
+    """Set by SIGINT/SIGTERM/SIGHUP (a closed terminal): the loop finishes the current
+    iteration, checkpoints and exits."""
 
     def __init__(self):
         self.raised = False
         self._old = {}
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
