@@ -32,9 +32,10 @@ test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=median,rounds
 
-# The fast lane for local work: lint, then the suite without the tests marked slow (CI runs all).
+# The fast lane for local work: lint, then the suite without the slow lane (every subprocess,
+# worker, torchrun, Ray, browser and kill test: tests/conftest.py), on two workers (CI runs all).
 check: lint
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -n 2 -m "not slow" tests
 
 lint: venv
 	$(VENV)/bin/ruff check keisei_fn tests bench experiments

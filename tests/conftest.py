@@ -59,3 +59,81 @@ def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("arena") / "run"
     train(tiny(run_dir, "total_updates=1"), log=lambda *a: None)
     return run_dir
+
+
+# --- test lanes ---------------------------------------------------------------------------------
+# `make check` runs `-m "not slow"`: no test there may start a process (a subprocess, a torchrun
+# group, Ray, a browser, worker processes) or kill one. The slow lane is the modules and tests
+# named here (and those marked in place: perft's deep cases, the learning checks); `make test`
+# runs both lanes. The guard below makes a fast test that starts a process fail with that
+# message, so a new one cannot slip into the fast lane unnoticed.
+SLOW_MODULES = {"test_browser.py", "test_distributed.py", "test_interrupt.py", "test_launch.py",
+                "test_ray_collector.py"}
+SLOW_TESTS = {
+    # subprocesses (the CLI as a user runs it, USI engines as child processes)
+    "test_config.py::test_cli_bad_override_exits_2_with_one_line",
+    "test_config.py::test_cli_print_config",
+    "test_config.py::test_cli_threads_flag_sets_the_training_config_key",
+    "test_insight.py::test_analyze_a_position_and_a_game",
+    "test_play.py::test_cli_missing_checkpoint_is_a_one_line_error",
+    "test_population.py::test_cli_population_run_with_aim_member_context",
+    "test_self_contained.py::test_reference_tests_pass_from_a_copy_with_no_shared_directory",
+    "test_train.py::test_cli_train_end_to_end_with_aim_and_resume",
+    "test_usi_engine.py::test_scripted_session_over_a_pipe",
+    "test_usi_engine.py::test_complete_games_driven_by_cshogi",
+    "test_usi_engine.py::test_engine_resigns_when_mated",
+    "test_arena.py::test_broken_engine_loses_with_reason_and_leaves_no_process",
+    "test_arena.py::test_an_engine_that_cannot_start_stops_the_match_it_is_not_a_win",
+    "test_arena.py::test_eval_cli_refuses_an_engine_that_cannot_start",
+    "test_arena.py::test_engine_failures_are_counted_apart_and_flag_the_match",
+    "test_ladder.py::test_eval_sprt_stops_when_it_decides",
+    "test_self_contained.py::test_no_source_file_names_a_path_outside_the_repository",
+    # worker processes (collector.backend=process)
+    "test_collectors.py::test_weights_reach_the_workers_after_an_update",
+    "test_collectors.py::test_each_row_is_one_game_stream_and_gae_never_crosses_workers",
+    "test_collectors.py::test_process_backend_runs_are_reproducible_and_resume",
+    "test_collectors.py::test_process_backend_with_the_compiled_acting_policy",
+    # torch.compile (inductor compiles in worker processes)
+    "test_compile.py::test_compiled_run_matches_eager_run",
+    "test_compile.py::test_acting_policy_has_no_graph_breaks_and_compiled_matches_eager",
+    "test_compile.py::test_compiled_step_does_not_recompile_when_tensordict_meets_a_new_class",
+    "test_train.py::test_compiled_step_reports_its_compile_time_and_the_budget_rule",
+    # Aim's repository (its storage starts processes) in a fresh or forked process
+    "test_insight.py::test_training_puts_games_boards_and_distributions_in_aim",
+    "test_tracking.py::test_roundtrip_in_process_and_in_a_fresh_process",
+    "test_tracking.py::test_resume_in_a_separate_process_continues_the_sequence",
+    "test_tracking.py::test_resume_after_the_writer_crashed_without_closing",
+    "test_tracking.py::test_non_finite_values_are_skipped_not_written",
+    "test_tracking.py::test_a_forked_child_cannot_use_the_run",
+    # kill tests
+    "test_collectors.py::test_a_dead_worker_is_restarted_and_the_run_finishes",
+    "test_collectors.py::test_a_worker_killed_mid_run_stops_the_run_cleanly_with_a_checkpoint",
+    "test_reliability.py::test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result",
+    "test_train.py::test_sigterm_finishes_the_iteration_checkpoints_and_exits_cleanly",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.name
+        # a test's id without its parameters; a method keeps its class (Class::test)
+        name = "::".join([module, *item.nodeid.split("[")[0].split("::")[1:]])
+        if module in SLOW_MODULES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
+def _refuse_process(*args, **kwargs):
+    raise RuntimeError("a test of the fast lane started a process: add it to SLOW_TESTS in "
+                       "tests/conftest.py (every subprocess, worker, torchrun, Ray, browser and "
+                       "kill test is slow)")
+
+
+@pytest.fixture(autouse=True)
+def _fast_lane_starts_no_process(request, monkeypatch):
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import multiprocessing.process
+    import subprocess
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", _refuse_process)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", _refuse_process)

@@ -21,15 +21,17 @@ import torch
 from keisei_fn.collect.policy import bind
 from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.collect.collectors import (as_rows, backend_of, next_rollout, shutdown,
+from keisei_fn.collect.collectors import (as_rows, next_rollout, shutdown,
                                           sync_weights)
 from keisei_fn.env.compact import network_input
 from keisei_fn.config import ConfigError, load_config
+from keisei_fn.learn.compile import STRICT_ENV
 from keisei_fn.run.parts import build
+from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.algos.ppo.batch import shape_rewards
 from keisei_fn.run.train import resume_config, train
 
-from _tiny import TINY, flat, tiny
+from _tiny import TINY, collector_of, flat, tiny
 
 PROCESS = ["collector.backend=process", "collector.workers=2"]
 
@@ -177,17 +179,22 @@ def test_process_backend_config_errors(override, message):
         load_config(None, PROCESS + override)
 
 
-def test_direct_backend_is_unchanged_by_default():
-    assert load_config().collector.backend == "direct"
-    cfg = load_config(None, TINY + ["total_updates=1"])
+def test_the_default_backend_collects_in_this_process(tiny_config):
+    """The default collects in the training process: this test is in the fast lane, whose guard
+    (tests/conftest.py) fails it if building or collecting starts a process."""
+    cfg = tiny_config("total_updates=1")
     parts = build(cfg, log=lambda *a: None)
     try:
-        assert backend_of(parts.collector) == "direct"
+        state = fresh_state(cfg, parts)
+        _, rollout, _ = collector_of(cfg, parts)(state)
+        assert tuple(rollout.batch_size) == (cfg.env.batch_size, cfg.ppo.rollout_steps)
     finally:
         shutdown(parts.collector)
 
 
-def test_process_backend_with_the_compiled_acting_policy(tmp_path):
+def test_process_backend_with_the_compiled_acting_policy(tmp_path, monkeypatch):
+    # strict: a compilation that fails in a worker raises there instead of running eagerly
+    monkeypatch.setenv(STRICT_ENV, "1")
     summary = train(tiny(tmp_path / "run", *PROCESS, "total_updates=1", "optim.compile=default",
                          "optim.compile_acting=true"),
                     log=lambda *a: None)

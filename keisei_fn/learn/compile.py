@@ -13,12 +13,17 @@ generation once: measured 60 s cold, 21 s warm for the default config's update o
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
 import torch
 
 from .._errors import first_line
+
+# Set (to anything) in the environment, a failed compilation raises instead of falling back to
+# eager: how tests tell a compiled run from a silent fallback, in worker processes too.
+STRICT_ENV = "KEISEI_COMPILE_STRICT"
 
 # Wall seconds this process spent compiling (first calls of CompiledSteps): the trainer's clock
 # leaves them out, so `time_budget_s` buys the same training on a cold cache as on a warm one.
@@ -128,6 +133,8 @@ class CompiledStep:
             try:
                 out = self._compiled(*args)
             except Exception as err:  # compilation errors come in many types
+                if os.environ.get(STRICT_ENV):  # tests: a fallback is a failure, even in a worker
+                    raise
                 self.log(f"warning: torch.compile of {self.what} failed ({type(err).__name__}: "
                          f"{first_line(err, 200)}); continuing eagerly (optim.compile=off avoids "
                          f"the try)")

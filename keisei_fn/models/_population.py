@@ -54,7 +54,10 @@ def _conv(x: torch.Tensor, p: TensorDictBase, members: int, padding: int) -> tor
 
 def _linear(x: torch.Tensor, p: TensorDictBase) -> torch.Tensor:
     """x [B, K, in] -> [B, K, out] with member k's weight [out, in]."""
-    return torch.einsum("bki,koi->bko", x, p["weight"]) + p["bias"]
+    weight, bias = p["weight"], p["bias"]
+    if weight.shape[0] == 1:  # one member (a player, a single agent): a plain matmul is cheaper
+        return F.linear(x[:, 0], weight[0], bias[0])[:, None]
+    return torch.einsum("bki,koi->bko", x, weight) + bias
 
 
 def _squeeze_excite(x: torch.Tensor, p: TensorDictBase, members: int) -> torch.Tensor:

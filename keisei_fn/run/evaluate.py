@@ -8,11 +8,14 @@ mean the same thing. Both colours; all games of a match in one batch.
 from __future__ import annotations
 
 import time
+
+import torch
 from typing import Callable
 
 from ..arena.match import play_match as referee_match
 from ..arena.match import summarize
 from ..arena.opponents import agent_player, make_player
+from ..insight.value_quality import agent_values, format_quality, value_quality
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
 from ..ratings.elo import Ratings, fit
 
@@ -86,9 +89,10 @@ def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=No
     for k in range(members):
         agent = agent_of(k)
         who = f" member {k}" if members > 1 else ""
+        pooled = []
         for i, opponent in enumerate(cfg.eval.opponents):
             last = k == 0 and i == len(cfg.eval.opponents) - 1
-            kept = [] if samples is not None and last else None
+            kept = []
             r = play_match(agent, opponent, games, max_plies=cfg.eval.max_plies,
                            impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
                            greedy=cfg.eval.greedy_policy, device=cfg.device, openings=openings,
@@ -96,13 +100,19 @@ def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=No
                                                    f"eval @ it {iteration}{who} vs {opponent}",
                                                    games),
                            keep=kept)
-            if kept:
+            if samples is not None and last:
                 samples.extend([g for g in kept if g.black == AGENT][:1])
+            values = agent_values(agent, kept, AGENT, cfg.eval.max_plies)
+            pooled.append(values)
+            r["value_quality"] = value_quality(values)
             r["iteration"] = iteration
             if members > 1:
                 r["member"] = k
             results.append(r)
             console.print(f"eval @ it {iteration}{who}: {format_match(r)}")
+        quality = value_quality({key: torch.cat([v[key] for v in pooled]) for key in pooled[0]})
+        results[-1]["value_quality_all"] = quality  # over all of this member's games
+        console.print(f"eval @ it {iteration}{who}: {format_quality(quality)}")
     return results
 
 

@@ -346,8 +346,13 @@ def _track_ranking(aim_run, results, rows, iteration) -> None:
 
 
 def _eval_metrics(r: dict) -> dict:
-    return {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
-                                                        "losses", "mean_length")}
+    metrics = {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
+                                                           "losses", "mean_length")}
+    # the value's quality over all of the evaluation's games (insight/value_quality.py), by phase
+    for phase, stats in r.get("value_quality_all", {}).items():
+        for k in ("corr", "brier", "mean_abs"):
+            metrics[f"value_quality/{phase}/{k}"] = stats[k]
+    return metrics
 
 
 def _final_evaluation(cfg, state: TrainState, evaluate, run_dir: Path, console, log):

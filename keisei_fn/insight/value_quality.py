@@ -1,0 +1,99 @@
+"""How well an agent's value predicts the results of its games, by phase.
+
+The value is read as search reads it (`agent.evaluate`: undiscounted, the value prior added), for
+the side to move, at every position of the agent's own games where it was to move; the result is
+that game's, from the same side: 1 (won), 1/2 (drawn), 0 (lost). Per phase, counted in plies
+before the game's end and in plies from its start:
+- `corr`: Pearson correlation of the value with the result (as -1, 0, +1);
+- `brier`: mean of ((v + 1) / 2 - result)^2; a constant 1/2 scores 0.25 on decisive games;
+- `mean_abs`: mean |v|, how much the value commits.
+
+The games are replayed side by side (one batched engine step and one network call per ply), so an
+evaluation's few hundred games cost seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..agent import Agent, evaluate
+from ..arena.records import GameRecord
+from ..shogi import from_sfen, step, usi_to_action
+
+# (low, high) plies; high None: open-ended
+PLIES_TO_END = ((0, 10), (10, 30), (30, 60), (60, None))
+PLIES_FROM_START = ((0, 40), (40, 80), (80, 160), (160, None))
+
+
+def _phase_name(kind: str, low: int, high: int | None) -> str:
+    return f"{kind}_{low}-{high}" if high is not None else f"{kind}_{low}+"
+
+
+@torch.no_grad()
+def agent_values(agent: Agent, records: list[GameRecord], name: str,
+                 max_plies: int = 512) -> dict[str, torch.Tensor]:
+    """Every position of `records` where the player `name` was to move: its value `v`, the
+    game's `result` for it (1, 1/2, 0), `to_end` (plies left) and `ply` (from the start)."""
+    games = [r for r in records if name in (r.black, r.white) and r.moves]
+    out = {"v": [], "result": [], "to_end": [], "ply": []}
+    if not games:
+        return {k: torch.zeros(0) for k in out}
+    state = from_sfen([r.start_sfen for r in games], device=agent.device,
+                      max_plies=max(len(r.moves) for r in games) + 1)
+    lengths = torch.tensor([len(r.moves) for r in games], device=agent.device)
+    colour = torch.tensor([0 if r.black == name else 1 for r in games], device=agent.device)
+    score = torch.tensor([r.score_for(name) for r in games], device=agent.device)
+    for ply in range(int(lengths.max())):
+        rows = (lengths > ply).nonzero().squeeze(1)
+        current = state[rows]
+        mine = current["side_to_move"].long() == colour[rows]
+        if bool(mine.any()):
+            _, value = evaluate(agent, current[mine])
+            out["v"].append(value)
+            out["result"].append(score[rows][mine])
+            out["to_end"].append(lengths[rows][mine] - ply)
+            out["ply"].append(torch.full_like(value, ply))
+        moves = [games[i].moves[ply] for i in rows.tolist()]
+        state[rows] = step(current, usi_to_action(current, moves))
+    return {k: torch.cat(v).float().cpu() for k, v in out.items()}
+
+
+def _stats(v: torch.Tensor, result: torch.Tensor) -> dict:
+    n = int(v.numel())
+    if n == 0:
+        return {"n": 0, "corr": math.nan, "brier": math.nan, "mean_abs": math.nan}
+    signed = 2 * result - 1
+    brier = float((((v + 1) / 2 - result) ** 2).mean())
+    if n < 2 or float(v.std()) == 0 or float(signed.std()) == 0:
+        corr = math.nan
+    else:
+        corr = float(torch.corrcoef(torch.stack([v, signed]))[0, 1])
+    return {"n": n, "corr": corr, "brier": brier, "mean_abs": float(v.abs().mean())}
+
+
+def value_quality(values: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """`all` and each phase of `PLIES_TO_END` / `PLIES_FROM_START` -> `_stats`."""
+    v, result = values["v"], values["result"]
+    report = {"all": _stats(v, result)}
+    for kind, phases, key in (("to_end", PLIES_TO_END, "to_end"),
+                              ("from_start", PLIES_FROM_START, "ply")):
+        for low, high in phases:
+            where = (values[key] >= low) & ((values[key] < high) if high is not None
+                                            else torch.ones_like(v, dtype=torch.bool))
+            report[_phase_name(kind, low, high)] = _stats(v[where], result[where])
+    return report
+
+
+def format_quality(report: dict[str, dict]) -> str:
+    """One line: correlation and Brier score by plies before the end."""
+    parts = []
+    for low, high in PLIES_TO_END:
+        s = report[_phase_name("to_end", low, high)]
+        label = f"{low}-{high}" if high is not None else f"{low}+"
+        parts.append(f"{label}: r {s['corr']:+.2f} B {s['brier']:.3f}" if s["n"] else
+                     f"{label}: -")
+    a = report["all"]
+    return (f"value vs result (plies before the end; r correlation, B Brier, 0.25 a coin): "
+            f"{'; '.join(parts)}; all r {a['corr']:+.2f} B {a['brier']:.3f} n {a['n']}")
