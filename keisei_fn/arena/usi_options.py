@@ -1,0 +1,138 @@
+"""The USI engine's options: their values (`Options`), their declarations in the `usi` answer and
+`setoption` (names in any case, values checked, one-line errors)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from ..agent import PLAY_BATCHED_ROUNDS, SEARCHES
+from ..search.gumbel import ROUNDS
+
+MAX_NETWORK_DELAY_MS = 10_000
+MAX_SIMULATIONS = 20_000  # the tree holds ~70 KB a simulation
+
+
+@dataclass(frozen=True)
+class Options:
+    """Engine settings (USI names in `_OPTION_FIELDS`); the CLI flags give the defaults."""
+    checkpoint: str
+    device: str = "cpu"
+    temperature: float = 0.0
+    """0: the best move; > 0: sample with probabilities ~ exp(score / temperature)."""
+    search: str = "none"
+    """'none': the policy's move; '1ply': the successor with the best value (exact if terminal);
+    'gumbel': Gumbel search (search/gumbel.py) of `simulations`, fewer if the clock says so."""
+    simulations: int = 64
+    considered: int = 16
+    """moves Sequential Halving considers at the root"""
+    rounds: str = ROUNDS[PLAY_BATCHED_ROUNDS]
+    """'batched': each Sequential Halving round's visits side by side; 'sequential': one
+    simulation after the other (docs/search.md, "Batched rounds")."""
+    multipv: int = 1
+    seed: int = 0
+    network_delay_ms: int = 120
+    """Time kept back from every move's budget for the GUI's and the pipe's latency."""
+    ponder: bool = False
+    """USI_Ponder: informational only (pondering costs this engine nothing)."""
+
+
+def _parse_bool(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value.lower() == "true"
+
+
+def _parse_text(value: str) -> str:
+    if not value:
+        raise ValueError("expected a non-empty value")
+    return value
+
+
+def _parse_device(value: str) -> str:
+    try:
+        return str(torch.device(_parse_text(value)))
+    except RuntimeError as err:
+        raise ValueError(f"not a torch device: {value!r} ({err})") from None
+
+
+def _choice_parser(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+    return parse
+
+
+def _parse_temperature(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        t = math.nan
+    if not (math.isfinite(t) and t >= 0):
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+    return t
+
+
+def _int_parser(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
+            raise ValueError(f"expected an integer in {low}..{high}, got {value!r}")
+        return int(value)
+    return parse
+
+
+# USI name -> (Options field or None for accepted-and-ignored, parser of the value text).
+_OPTION_FIELDS = {
+    "USI_Ponder": ("ponder", _parse_bool),
+    "USI_Hash": (None, str),  # every GUI sends it; this engine keeps no hash table
+    "Checkpoint": ("checkpoint", _parse_text),
+    "Device": ("device", _parse_device),
+    "Search": ("search", _choice_parser(SEARCHES)),
+    "Temperature": ("temperature", _parse_temperature),
+    "Seed": ("seed", _int_parser(0, 2**31 - 1)),
+    "NetworkDelay": ("network_delay_ms", _int_parser(0, MAX_NETWORK_DELAY_MS)),
+    "Simulations": ("simulations", _int_parser(1, MAX_SIMULATIONS)),
+    "ConsideredMoves": ("considered", _int_parser(1, 600)),
+    "Rounds": ("rounds", _choice_parser(ROUNDS)),
+    "MultiPV": ("multipv", _int_parser(1, 600)),
+}
+_OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
+
+
+def option_lines(options: Options) -> list[str]:
+    """The `option` declarations of the `usi` answer, with the current values as defaults."""
+    o = options
+    return [
+        f"option name USI_Ponder type check default {str(o.ponder).lower()}",
+        f"option name Checkpoint type string default {o.checkpoint}",
+        f"option name Device type string default {o.device}",
+        f"option name Search type combo default {o.search} "
+        + " ".join(f"var {s}" for s in SEARCHES),
+        f"option name Temperature type string default {o.temperature:g}",
+        f"option name Seed type spin default {o.seed} min 0 max {2**31 - 1}",
+        f"option name NetworkDelay type spin default {o.network_delay_ms} min 0 "
+        f"max {MAX_NETWORK_DELAY_MS}",
+        f"option name Simulations type spin default {o.simulations} min 1 "
+        f"max {MAX_SIMULATIONS}",
+        f"option name ConsideredMoves type spin default {o.considered} min 1 max 600",
+        f"option name Rounds type combo default {o.rounds} " + " ".join(f"var {r}" for r in ROUNDS),
+        f"option name MultiPV type spin default {o.multipv} min 1 max 600",
+    ]
+
+
+def set_option(options: Options, name: str, value: str) -> Options:
+    """`options` with USI option `name` (any case) set; ValueError if unknown or a bad value."""
+    canonical = _OPTION_BY_LOWER.get(name.lower())
+    if canonical is None:
+        raise ValueError(f"unknown option {name!r} (ignored)")
+    field, parse = _OPTION_FIELDS[canonical]
+    try:
+        parsed = parse(value)
+    except ValueError as err:
+        raise ValueError(f"option {canonical}: {err}") from None
+    return options if field is None else replace(options, **{field: parsed})
