@@ -9,10 +9,13 @@ warm-up) are left out.
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 STATUS = re.compile(r"\[(\d+)/\d+ it\] it \d+ \| [\d,]+ steps ([\d,]+)/s")
@@ -36,3 +39,29 @@ def steps_per_s(overrides, iterations: int) -> list[float]:
         rates = {int(m[1]): float(m[2].replace(",", ""))
                  for m in STATUS.finditer(proc.stdout + proc.stderr)}
         return [rate for it, rate in sorted(rates.items()) if it > WARM_UP]
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, every process), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process and its waited-for children (the runs it measures)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def with_foreign_load(fn):
+    """(fn(), the cores other processes kept busy meanwhile, averaged over its wall time); None
+    for the load where /proc/stat is not there (not Linux)."""
+    if not Path("/proc/stat").is_file():
+        return fn(), None
+    busy, own, start = _busy_seconds(), _own_seconds(), time.monotonic()
+    out = fn()
+    wall = max(time.monotonic() - start, 1e-9)
+    foreign = (_busy_seconds() - busy) - (_own_seconds() - own)
+    return out, max(0.0, foreign / wall)
