@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
+    from ._errors import TrainingStopped
     from ._runtime import tune_allocator
 
     tune_allocator()
@@ -174,15 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # user mistakes (bad SFEN, bad option values): one line, no trace
         print(f"keisei-fn {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except RuntimeError as err:
-        from .collect.errors import CollectorWorkerDied
-        from .run.distributed import RanksDiverged
-        from .learn.population import TrainingDiverged
-        from .run.session import CheckpointWriteError
-
-        if not isinstance(err, (TrainingDiverged, CheckpointWriteError, CollectorWorkerDied,
-                                RanksDiverged)):
-            raise
+    except TrainingStopped as err:
         print(f"keisei-fn {args.command}: training stopped: {err}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:

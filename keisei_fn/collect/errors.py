@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._errors import TrainingStopped
 
-class CollectorWorkerDied(RuntimeError):
+
+class CollectorWorkerDied(TrainingStopped):
     """A collector worker process died; the run stops after checkpointing its last state."""

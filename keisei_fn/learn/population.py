@@ -28,6 +28,7 @@ import torch
 from omegaconf import OmegaConf
 from tensordict import TensorDict, TensorDictBase
 
+from .._errors import TrainingStopped
 from ..algos.gumbel_az.loss import az_loss
 from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
 from ..env.compact import network_input
@@ -303,5 +304,5 @@ def replay_updates(cfg) -> int:
     return max(1, round(az.replay_ratio * played / az.minibatch_size))
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(TrainingStopped):
     """Non-finite updates kept coming after every rollback and learning-rate cut."""

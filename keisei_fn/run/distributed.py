@@ -30,6 +30,7 @@ import torch.distributed as dist
 from omegaconf import OmegaConf
 from tensordict import TensorDict
 
+from .._errors import TrainingStopped
 from ..config import ConfigError
 
 # Rank r's streams start from seed + r * RANK_SEED_STRIDE (rank 0's are a single run's); far
@@ -271,7 +272,7 @@ def params_digest(params: TensorDict) -> str:
     return h.hexdigest()[:16]
 
 
-class RanksDiverged(RuntimeError):
+class RanksDiverged(TrainingStopped):
     """The ranks' parameters differ: the group is out of sync and the run stops."""
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from .._errors import TrainingStopped
 from .._errors import first_line
 from .._runtime import tune_allocator
 from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove_stale_temporaries,
@@ -22,7 +23,7 @@ from . import distributed
 from .snapshot import seed_everything
 
 
-class CheckpointWriteError(RuntimeError):
+class CheckpointWriteError(TrainingStopped):
     """A checkpoint could not be written and the config says to stop."""
 
 
