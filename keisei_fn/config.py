@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ._errors import first_line
+from .player_spec import SCRIPTED, is_scripted
 
 
 class ConfigError(ValueError):
@@ -260,20 +261,7 @@ class TrainConfig:
 
 
 # The scripted players the trainer can evaluate against (arena/opponents.py's OPPONENTS keys).
-SCRIPTED_OPPONENTS = ("random", "greedy", "minimax")
-
-def _scripted(spec: str) -> bool:
-    """A scripted player's spec, or a mix of two (arena/opponents.py parses them the same way)."""
-    if spec in SCRIPTED_OPPONENTS:
-        return True
-    kind, _, rest = str(spec).partition(":")
-    a, _, tail = rest.partition(",")
-    b, _, share = tail.partition(",")
-    try:
-        p = float(share)
-    except ValueError:
-        return False
-    return kind == "mix" and a in SCRIPTED_OPPONENTS and b in SCRIPTED_OPPONENTS and 0 <= p <= 1
+SCRIPTED_OPPONENTS = SCRIPTED
 
 
 _CHOICES = {
@@ -336,7 +324,7 @@ def _check_values(cfg: DictConfig) -> None:
     if len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas):
         raise ConfigError(f"optim.betas: must be two numbers in [0, 1), got {list(cfg.optim.betas)}")
     for opponent in cfg.eval.opponents:
-        if not _scripted(opponent):
+        if not is_scripted(opponent):
             raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} "
                               f"({', '.join(SCRIPTED_OPPONENTS)}, or mix:A,B,P of two of them)")
     if not cfg.gumbel_az.replay_ratio > 0:

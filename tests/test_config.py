@@ -164,3 +164,24 @@ def test_cli_threads_flag_sets_the_training_config_key():
     assert yaml.safe_load(_cli("--threads", "2", "train", "--print-config").stdout)["threads"] == 2
     explicit = _cli("--threads", "2", "train", "threads=3", "--print-config").stdout
     assert yaml.safe_load(explicit)["threads"] == 3
+
+
+@pytest.mark.parametrize("spec", ["greedy", "minimax", "mix:greedy,minimax,0.5",
+                                  " mix:random,greedy,1 ", "mix:greedy,minimax,2",
+                                  "mix:greedy,gnushogi:1,0.5", "gnushogi:1", "mix:greedy",
+                                  "runs/nowhere", ""])
+def test_config_and_arena_read_player_specs_with_one_parser(spec):
+    """`eval.opponents` takes exactly the specs the arena builds as players in this process."""
+    from keisei_fn.arena.opponents import make_player
+
+    try:
+        in_process = make_player(spec).batched
+    except ValueError:
+        in_process = False
+    try:
+        load_config(None, [f"eval.opponents=[{spec!r}]"] if spec.strip() else
+                    ["eval.opponents=['']"])
+        accepted = True
+    except ConfigError:
+        accepted = False
+    assert accepted == in_process

@@ -33,6 +33,7 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import PLAY_BATCHED_ROUNDS, Agent, SearchConfig, Settings, decide
+from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
 from ..search.gumbel import ROUNDS
 from ..search.minimax import minimax_choose
 from ..shogi.material import capture_gain
@@ -60,7 +61,7 @@ def minimax_opponent(state: TensorDict, generator: torch.Generator) -> torch.Ten
 
 
 # The scripted players: the trainer's evaluation opponents and the bottom of every ladder.
-OPPONENTS = {"random": random_opponent, "greedy": greedy_opponent, "minimax": minimax_opponent}
+OPPONENTS = dict(zip(SCRIPTED, (random_opponent, greedy_opponent, minimax_opponent)))
 BATCHED_BUILTINS = tuple(OPPONENTS)
 
 
@@ -86,18 +87,16 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
     `timeout` is the seconds an external engine gets for every reply; `think_ms` the byoyomi
     sent to USI engines.
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("empty player spec")
-    spec = spec.strip()
-    if spec in BATCHED_BUILTINS:
+    parsed = parse_player_spec(spec)  # the config's parser too
+    spec = parsed.text
+    if parsed.kind == "scripted":
         return Player(spec, choose=OPPONENTS[spec])
-    kind, sep, rest = spec.partition(":")
-    if sep and kind == "mix":
-        return _mix(spec, rest, device, timeout, think_ms)
-    if sep and kind == "gnushogi":
-        return Player(spec, engine=_gnushogi(rest, timeout))
-    if sep and kind == "usi":
-        return Player(spec, engine=_usi(rest, timeout, think_ms))
+    if parsed.kind == "mix":
+        return _mix(parsed, device, timeout, think_ms)
+    if parsed.kind == "gnushogi":
+        return Player(spec, engine=_gnushogi(parsed.rest, timeout))
+    if parsed.kind == "usi":
+        return Player(spec, engine=_usi(parsed.rest, timeout, think_ms))
     path = Path(spec)
     if path.exists():
         return _agent(path, device)
@@ -110,17 +109,9 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
                      ", usi:COMMAND, or an existing checkpoint file / run directory")
 
 
-def _mix(spec: str, rest: str, device, timeout: float, think_ms: int) -> Player:
-    a_spec, _, tail = rest.partition(",")
-    b_spec, _, share = tail.rpartition(",")
-    try:
-        p = float(share)
-    except ValueError:
-        p = -1.0
-    if not (a_spec and b_spec and 0.0 <= p <= 1.0):
-        raise ValueError(f"bad mix spec {spec!r}: expected mix:A,B,P with players A and B and "
-                         f"P in [0, 1] the share of B's moves, e.g. mix:minimax,gnushogi:1,0.5")
-    a, b = (make_player(x, device, timeout=timeout, think_ms=think_ms) for x in (a_spec, b_spec))
+def _mix(parsed: PlayerSpec, device, timeout: float, think_ms: int) -> Player:
+    spec, p = parsed.text, parsed.share
+    a, b = (make_player(x, device, timeout=timeout, think_ms=think_ms) for x in parsed.mix)
     if a.mix or b.mix:
         raise ValueError(f"bad mix spec {spec!r}: a mix of mixes is not supported")
     if a.batched and b.batched:
