@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from keisei_fn.agent import (Agent, SearchConfig, Settings, decide, evaluate,
+from keisei_fn.agent import (Agent, SearchConfig, Settings, decide, evaluate, usi_moves,
                              mate_in_one, with_value_prior)
 from keisei_fn.config import load_config
 from keisei_fn.models import build_model, masked_log_softmax, net_spec, state_params
@@ -140,3 +140,22 @@ def test_decide_refuses_finished_positions():
     _, agent = _network()
     with pytest.raises(ValueError, match="legal move"):
         decide(agent, from_sfen(["4k4/4G4/4P4/9/9/9/9/9/4K4 w - 1"]))
+
+
+def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
+    """`PATH@mate=1`: the argmax player plays a mate in one where there is one (cshogi agrees),
+    and the policy's move elsewhere."""
+    from keisei_fn.arena.opponents import make_player
+
+    state = from_sfen(["4k4/9/4P4/9/9/9/9/9/4K4 b G 1",
+                       "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"])
+    plain = make_player(str(tiny_run)).choose(state, torch.Generator().manual_seed(0))
+    mating = make_player(f"{tiny_run}@mate=1")
+    assert mating.name.endswith("@mate=1")
+    moves = mating.choose(state, torch.Generator().manual_seed(0))
+    board = cshogi.Board("4k4/9/4P4/9/9/9/9/9/4K4 b G 1")
+    board.push_usi(usi_moves(state[:1], moves[:1])[0])
+    assert board.is_game_over()
+    assert int(moves[1]) == int(plain[1])
+    with pytest.raises(ValueError, match="mate must be 0 or 1"):
+        make_player(f"{tiny_run}@mate=2")

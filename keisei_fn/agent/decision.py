@@ -57,8 +57,8 @@ class Settings:
     lines: int = 1
     """principal variations computed, for the first `lines` candidates (USI's MultiPV)"""
     mate_in_one: bool = False
-    """before a Gumbel search, take a move that wins at once by the rules (found by one batched
-    step of every legal move)"""
+    """take a move that wins at once by the rules where there is one (found by one batched step
+    of every legal move), before any search or the policy's choice"""
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,14 @@ def decide(agent: Agent, state: TensorDictBase, settings: Settings = Settings(),
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {settings.search!r}")
     if settings.search == "gumbel":
         decisions = _gumbel(agent, state, settings, generator, stop)
-    elif settings.search == "1ply":
+    elif settings.search == "1ply":  # takes a mate in one by itself
         decisions = _one_ply(agent, state, settings, generator, stop)
     else:
         decisions = _policy(agent, state, settings, generator)
+        if settings.mate_in_one:
+            mates = mate_in_one(state)
+            if bool((mates >= 0).any()):
+                decisions = _take_mates(decisions, mates)
     return _with(decisions, seconds=time.monotonic() - started)
 
 

@@ -11,7 +11,8 @@ Spec syntax (also in docs/arena.md):
                                    by a 2-ply material search
   PATH                             a checkpoint file, or a run directory (its newest checkpoint);
                                    our agent, argmax of the policy
-  PATH@sims=N[,considered=M][,noise=G]  our agent with Gumbel search: N simulations, M moves
+  PATH@mate=1                      our agent's argmax, a mate in one played first
+  PATH@sims=N[,considered=M][,noise=G][,mate=1]  our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
@@ -154,10 +155,17 @@ _SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered", "noise": 
 
 
 def _search_options(spec: str, options: str) -> dict:
-    """`sims=N[,considered=M][,noise=G][,rounds=batched|sequential]` after a checkpoint's `@`."""
+    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=1]` after a
+    checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
+        if key == "mate":
+            if value not in ("0", "1"):
+                raise ValueError(f"bad player spec {spec!r}: mate must be 0 or 1 (take a mate "
+                                 f"in one), got {value!r}")
+            found["mate_in_one"] = value == "1"
+            continue
         if key == "rounds":
             if value not in ROUNDS:
                 raise ValueError(f"bad player spec {spec!r}: rounds must be one of "
@@ -174,17 +182,19 @@ def _search_options(spec: str, options: str) -> dict:
             continue
         if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
             raise ValueError(f"bad player spec {spec!r}: after '@' expected "
-                             f"sims=N[,considered=M][,noise=G][,rounds=R] with whole numbers "
+                             f"sims=N[,considered=M][,noise=G][,rounds=R][,mate=1] with whole "
+                             f"numbers "
                              f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
-    if "simulations" not in found:
+    if "simulations" not in found and set(found) - {"mate_in_one"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
 
 
 def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
-           gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS) -> Player:
+           gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
+           mate_in_one: bool = False) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -194,26 +204,34 @@ def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
                 + (f",considered={max_considered}" if max_considered != 16 else "")
                 + (f",noise={gumbel_scale:g}" if gumbel_scale else "")
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
-                   else f",rounds={'batched' if batched_rounds else 'sequential'}"))
+                   else f",rounds={'batched' if batched_rounds else 'sequential'}")
+                + (",mate=1" if mate_in_one else ""))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
-                                                       gumbel_scale, batched_rounds))
-    return agent_player(str(ckpt), agent)
+                                                       gumbel_scale, batched_rounds),
+                             mate_in_one)
+    return agent_player(f"{ckpt}@mate=1" if mate_in_one else str(ckpt), agent,
+                        mate_in_one=mate_in_one)
 
 
-def agent_player(name: str, agent: Agent, temperature: float = 0.0) -> Player:
+def agent_player(name: str, agent: Agent, temperature: float = 0.0,
+                 mate_in_one: bool = False) -> Player:
     """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
-    `temperature` from the match's generator."""
+    `temperature` from the match's generator; with `mate_in_one`, a move that mates at once is
+    played first."""
     return Player(name, choose=partial(_decide_moves, agent,
-                                       Settings(temperature=temperature, top=1)))
+                                       Settings(temperature=temperature, top=1,
+                                                mate_in_one=mate_in_one)))
 
 
-def search_player(name: str, agent: Agent, search: SearchConfig) -> Player:
+def search_player(name: str, agent: Agent, search: SearchConfig,
+                  mate_in_one: bool = False) -> Player:
     """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
     run side by side. To play its best, it searches without Gumbel noise by default (the noise
     makes the move a sample of the improved policy, which self-play training wants); a win the
     search proves by the rules is played."""
     return Player(name, choose=partial(_decide_moves, agent,
-                                       Settings(search="gumbel", gumbel=search, top=1)))
+                                       Settings(search="gumbel", gumbel=search, top=1,
+                                                mate_in_one=mate_in_one)))
 
 
 def _decide_moves(agent: Agent, settings: Settings, state: TensorDict,
