@@ -156,6 +156,12 @@ def gather_minibatch(batch: TensorDictBase, index: torch.Tensor, max_plies: int
                          max_plies)
 
 
+def fork_generator(generator: torch.Generator) -> torch.Generator:
+    """A new generator on the same device in the same state: drawing from it leaves `generator`
+    where it was."""
+    return torch.Generator(device=generator.device).set_state(generator.get_state())
+
+
 def learn(state: TrainState, batch: TensorDictBase, update, cfg, log=print,
           agree=None) -> tuple[TrainState, list[dict]]:
     """PPO epochs for every member over its own [N] samples of batch [K, N]: the new state and
@@ -168,6 +174,9 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg, log=print,
     """
     members, n = batch.batch_size
     size = min(cfg.ppo.minibatch_size, n)
+    # the shuffle streams advance in copies that the new state carries: the state passed in is
+    # left as it was, so learning twice from it gives the same result
+    state = state.replace(shuffle=tuple(fork_generator(g) for g in state.shuffle))
 
     def minibatches():
         for _ in range(cfg.ppo.epochs):
