@@ -74,6 +74,8 @@ class PPOConfig:
     """potential-based material shaping, per pawn of material balance (0 disables; see algos/ppo/batch.py)"""
     target_kl: float = 0.0
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy reaches this (checked after each epoch; 0 disables)"""
+    mate_in_one: bool = False
+    """self-play plays a move that mates at once wherever there is one, in place of the policy's sample (recorded with its probability under the policy), so that won games end in a result instead of the move cap"""
 
 
 @dataclass

@@ -81,3 +81,40 @@ def test_mask_bits_round_trip(fill):
     one[2186] = True
     assert pack_mask(one).nonzero().flatten().tolist() == [273]
     assert int(pack_mask(one)[273]) == 1 << (2186 % 8)
+
+
+def test_self_play_plays_a_mate_in_one_when_asked():
+    """ppo.mate_in_one: where a move mates at once (cshogi agrees), the acting policy plays it,
+    recorded with its log-probability under the policy; elsewhere it samples as before."""
+    import cshogi
+
+    from keisei_fn.collect.policy import bind
+    from keisei_fn.env import ShogiEnv
+    from keisei_fn.models import masked_log_softmax, members_forward
+    from keisei_fn.run.parts import build
+    from keisei_fn.run.snapshot import fresh_state
+    from keisei_fn.shogi import from_sfen, step
+
+    from _tiny import tiny
+
+    mate = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"
+    cfg = tiny("/tmp/unused", "total_updates=1", "ppo.mate_in_one=true")
+    parts = build(cfg, log=lambda *a: None)
+    state = fresh_state(cfg, parts)
+    bind(parts.policy, state.params, state.policy)
+    td = ShogiEnv(4, max_plies=cfg.env.max_plies).reset()
+    position = from_sfen([mate], max_plies=cfg.env.max_plies)
+    game = td.get("game")
+    for key in game.keys():
+        game.get(key)[::2] = position.get(key)[0]  # rows 0 and 2: the mate-in-one position
+    td.get("action_mask")[::2] = position["legal_mask"][0]
+    out = parts.policy(td.clone())
+    for row in (0, 2):
+        after = step(position, out["action"][row:row + 1])
+        assert bool(after["terminated"][0]) and float(after["reward"][0]) > 0
+    board = cshogi.Board(mate)
+    assert board.mate_move_in_1ply()
+    logits, _ = members_forward(state.params, td["observation"][None], parts.policy.architecture)
+    log_probs = masked_log_softmax(logits[0], td["action_mask"])
+    want = log_probs.gather(1, out["action"][:, None]).squeeze(1)
+    torch.testing.assert_close(out["action_log_prob"], want)

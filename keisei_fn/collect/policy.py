@@ -15,6 +15,8 @@ from tensordict.nn import TensorDictModuleBase, TensorDictParams
 
 from ..models import (NetSpec, gumbel_max, gumbel_sample, masked_log_softmax, members_forward,
                       policy_forward)
+from ..agent import mate_in_one
+from ..env.compact import engine_state
 from ..models import precision as _precision
 
 
@@ -59,8 +61,10 @@ class CollectPolicy(TensorDictModuleBase):
 
     def __init__(self, params: TensorDict, generators: list[torch.Generator] | None,
                  spec: NetSpec, backend: str = "folded", net=None,
-                 learner_side: torch.Tensor | None = None, act_fn=act, precision: str = "fp32"):
+                 learner_side: torch.Tensor | None = None, act_fn=act, precision: str = "fp32",
+                 mate_in_one: bool = False):
         super().__init__()
+        self.mate_in_one = mate_in_one  # ppo.mate_in_one
         # not `spec`: TorchRL's collectors read a policy's `spec` as its output spec
         self.architecture = spec
         self.members = params.batch_size[0]
@@ -99,7 +103,8 @@ class CollectPolicy(TensorDictModuleBase):
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         mask = split_members(td.get("action_mask"), self.members)
         observation = td.get("observation")
-        if self.opponent is None and self.backend == "folded":  # the one-function fast path
+        if self.opponent is None and self.backend == "folded" and not self.mate_in_one:
+            # the one-function fast path
             with _precision.autocast(self.precision, observation.device):
                 action, chosen, value = self.act_fn(
                     self.params, split_members(observation, self.members), mask,
@@ -124,6 +129,9 @@ class CollectPolicy(TensorDictModuleBase):
         else:
             action = torch.stack([gumbel_sample(lp, g)
                                   for lp, g in zip(log_probs, self.generators)])
+        if self.mate_in_one:  # a mate in one is played (with its probability under the policy)
+            mates = split_members(mate_in_one(engine_state(td)), self.members)
+            action = torch.where(mates >= 0, mates, action)
         chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
         return write_outputs(td, action.flatten(), chosen.flatten(), value.float().flatten(0, 1),
                              learner_move)

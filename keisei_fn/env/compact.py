@@ -37,6 +37,19 @@ def unpack_mask(packed: torch.Tensor) -> torch.Tensor:
     return bits.flatten(-2)[..., :NUM_ACTIONS]
 
 
+def engine_state(td: TensorDictBase) -> TensorDictBase:
+    """The engine state of the games an env step carries ("game" and "action_mask"), for the
+    engine's functions (search, a mate search); the games in progress are never finished (the
+    env restarts them)."""
+    game = td.get("game")
+    b, device = game.batch_size, game.device
+    false = torch.zeros(b, dtype=torch.bool, device=device)
+    return game.copy().update({
+        "legal_mask": td.get("action_mask"), "in_check": false, "terminated": false,
+        "truncated": false.clone(), "reward": torch.zeros(b, device=device),
+        "termination_reason": torch.zeros(b, dtype=torch.int8, device=device)})
+
+
 def network_input(td: TensorDictBase, max_plies: int) -> TensorDictBase:
     """`td` (any batch shape) with "observation" and "action_mask" in place of the stored
     position ("game") and "mask_bits"; `max_plies` is the env's (the ply plane's scale)."""

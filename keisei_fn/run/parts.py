@@ -64,7 +64,7 @@ def build(cfg, log=print, group=SINGLE) -> Parts:
                                learner_side=learner_side,
                                act_fn=compile_update(act, acting_compile_mode(cfg), log=log,
                                                      what="the acting policy"),
-                               precision=arithmetic)
+                               precision=arithmetic, mate_in_one=cfg.ppo.mate_in_one)
     # direct only for populations (config.py): member k's rows k*B ... must stay in one batch
     collector = make_collector(cfg, policy, device, games=members * cfg.env.batch_size)
     update = compile_update(make_population_update(cfg, net, gradient_mean(group)),

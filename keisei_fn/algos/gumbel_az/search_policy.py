@@ -19,19 +19,13 @@ from tensordict.nn import TensorDictModuleBase, TensorDictParams
 from .targets import pack_policy
 from ...agent import Agent, evaluator
 from ...models import NetSpec
+from ...env.compact import engine_state
 from ...search.gumbel import search
 
 
 def search_root(td: TensorDictBase) -> TensorDict:
-    """The engine state search expands from, rebuilt from the env's carried keys (the games in
-    progress are never finished: the env restarts them)."""
-    game = td.get("game")
-    b, device = game.batch_size, game.device
-    false = torch.zeros(b, dtype=torch.bool, device=device)
-    return game.copy().update({
-        "legal_mask": td.get("action_mask"), "in_check": false, "terminated": false,
-        "truncated": false.clone(), "reward": torch.zeros(b, device=device),
-        "termination_reason": torch.zeros(b, dtype=torch.int8, device=device)})
+    """The engine state search expands from, rebuilt from the env's carried keys."""
+    return engine_state(td)
 
 
 class SearchPolicy(TensorDictModuleBase):
