@@ -152,6 +152,8 @@ class EvalConfig:
     """allow the entering-king declaration in evaluation games (the arena referee's rule)"""
     greedy_policy: bool = True
     """evaluate the argmax move (False: sample from the policy)"""
+    mate_in_one: bool = True
+    """the agent plays a move that mates at once wherever there is one (as `keisei-fn eval`/`ladder` players do by default); false: the policy's move alone"""
 
 
 @dataclass

@@ -143,15 +143,17 @@ def test_decide_refuses_finished_positions():
 
 
 def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
-    """`PATH@mate=1`: the argmax player plays a mate in one where there is one (cshogi agrees),
-    and the policy's move elsewhere."""
+    """`PATH` (and `PATH@mate=1`): the argmax player plays a mate in one where there is one
+    (cshogi agrees), and the policy's move elsewhere; `PATH@mate=0` is the policy alone."""
     from keisei_fn.arena.opponents import make_player
 
     state = from_sfen(["4k4/9/4P4/9/9/9/9/9/4K4 b G 1",
                        "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"])
-    plain = make_player(str(tiny_run)).choose(state, torch.Generator().manual_seed(0))
+    bare = make_player(f"{tiny_run}@mate=0")
+    assert bare.name.endswith("@mate=0")
+    plain = bare.choose(state, torch.Generator().manual_seed(0))
     mating = make_player(f"{tiny_run}@mate=1")
-    assert mating.name.endswith("@mate=1")
+    assert mating.name == make_player(str(tiny_run)).name
     moves = mating.choose(state, torch.Generator().manual_seed(0))
     board = cshogi.Board("4k4/9/4P4/9/9/9/9/9/4K4 b G 1")
     board.push_usi(usi_moves(state[:1], moves[:1])[0])

@@ -9,9 +9,9 @@ A `Player` is data, not an object with a life of its own:
 Spec syntax (also in docs/arena.md):
   random | greedy | minimax        scripted: a random legal move, the best capture, the best move
                                    by a 2-ply material search
-  PATH                             a checkpoint file, or a run directory (its newest checkpoint);
-                                   our agent, argmax of the policy
-  PATH@mate=1                      our agent's argmax, a mate in one played first
+  PATH                             a checkpoint file, or a run directory (its newest checkpoint):
+                                   our agent, its policy's argmax, a mate in one played first
+  PATH@mate=0                      the policy's argmax alone
   PATH@sims=N[,considered=M][,noise=G][,mate=1]  our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample)
@@ -194,7 +194,7 @@ def _search_options(spec: str, options: str) -> dict:
 
 def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
-           mate_in_one: bool = False) -> Player:
+           mate_in_one: bool = True) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -205,11 +205,11 @@ def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
                 + (f",noise={gumbel_scale:g}" if gumbel_scale else "")
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
-                + (",mate=1" if mate_in_one else ""))
+                + ("" if mate_in_one else ",mate=0"))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds),
                              mate_in_one)
-    return agent_player(f"{ckpt}@mate=1" if mate_in_one else str(ckpt), agent,
+    return agent_player(str(ckpt) if mate_in_one else f"{ckpt}@mate=0", agent,
                         mate_in_one=mate_in_one)
 
 

@@ -24,6 +24,7 @@ AGENT = "agent"
 
 def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, seed: int = 0,
                greedy: bool = True, device="cpu", impasse: bool = IMPASSE,
+               mate_in_one: bool = True,
                progress: Callable[[int, int], None] | None = None, openings=None,
                keep: list | None = None) -> dict:
     """`games` games of `agent` (agent.Agent) against the scripted `opponent`, in pairs: each opening (of the
@@ -39,7 +40,8 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
         raise ValueError(f"the trainer evaluates against scripted players only, got {opponent!r}")
     if games < 1:
         raise ValueError("games must be >= 1")
-    records = referee_match(agent_player(AGENT, agent, temperature=0.0 if greedy else 1.0), player, games, openings=openings, max_plies=max_plies,
+    records = referee_match(agent_player(AGENT, agent, temperature=0.0 if greedy else 1.0,
+                                         mate_in_one=mate_in_one), player, games, openings=openings, max_plies=max_plies,
                             seed=seed, device=device, impasse=impasse, progress=progress)
     if keep is not None:
         keep.extend(records)
@@ -96,6 +98,7 @@ def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=No
             r = play_match(agent, opponent, games, max_plies=cfg.eval.max_plies,
                            impasse=cfg.eval.impasse, seed=cfg.seed * 1000 + i,
                            greedy=cfg.eval.greedy_policy, device=cfg.device, openings=openings,
+                           mate_in_one=cfg.eval.mate_in_one,
                            progress=match_progress(console.print,
                                                    f"eval @ it {iteration}{who} vs {opponent}",
                                                    games),
