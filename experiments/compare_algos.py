@@ -142,15 +142,17 @@ def main(argv: list[str]) -> int:
         {"machine": machine, "budget": args.budget, "sims": args.sims, "rows": rows,
          "seconds": round(time.time() - started)}, indent=1))
     print(f"{machine}; {args.budget:.0f} s of training each\n")
-    print(f"| arm | env steps | ladder Elo (argmax) | ladder Elo (@sims={args.sims}) | "
+    search = f" ladder Elo (@sims={args.sims}) |" if args.sims else ""
+    print(f"| arm | env steps | ladder Elo (argmax) |{search} "
           f"Elo along the run (training s: Elo) |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|" + ("---|" if args.sims else "") + "---|")
     for r in rows:
         curve = ", ".join(f"{s:.0f}: {e:+.0f}" for s, e, _, _ in r["curve"])
         p, q = r["ladder"], r["ladder_search"]
+        searched = (f" {q['elo']:+.0f} [{q['low']:+.0f}, {q['high']:+.0f}] |" if args.sims
+                    else "")
         print(f"| {r['arm']} | {r['frames']:,} | {p['elo']:+.0f} [{p['low']:+.0f}, "
-              f"{p['high']:+.0f}] | {q['elo']:+.0f} [{q['low']:+.0f}, {q['high']:+.0f}] | "
-              f"{curve} |")
+              f"{p['high']:+.0f}] |{searched} {curve} |")
     return 0
 
 

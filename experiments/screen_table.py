@@ -32,8 +32,12 @@ def main(out: str, dest: str) -> None:
                "train_seconds": round(counters["train_seconds"], 1), "ladders": {}}
         (dest / run.name).mkdir(exist_ok=True)
         shutil.copy(run / "config.yaml", dest / run.name / "config.yaml")
-        for ladder in sorted(run.glob("ladder_*/ladder.json")):
-            kind = ladder.parent.name.removeprefix("ladder_")
+        # laddered by hand (RUN/ladder_KIND) or by compare_algos.py (RUN/ladders/ARM/KIND_BUDGETs)
+        found = [(p, p.parent.name.removeprefix("ladder_"))
+                 for p in sorted(run.glob("ladder_*/ladder.json"))]
+        found += [(p, p.parent.name.rsplit("_", 1)[0])
+                  for p in sorted(run.glob("ladders/*/*/ladder.json"))]
+        for ladder, kind in found:
             data = json.loads(ladder.read_text())
             shutil.copy(ladder, dest / run.name / f"ladder_{kind}.json")
             arm["ladders"][kind] = {k: data[k] for k in ("agent", "elo", "low", "high", "games")}
