@@ -87,6 +87,12 @@ SLOW_TESTS = {
     "test_arena.py::test_eval_cli_refuses_an_engine_that_cannot_start",
     "test_arena.py::test_engine_failures_are_counted_apart_and_flag_the_match",
     "test_ladder.py::test_eval_sprt_stops_when_it_decides",
+    # GNU Shogi (skipped, saying so, where it is not installed)
+    "test_arena.py::test_gnushogi_plays_complete_legal_games_with_both_colours",
+    "test_arena.py::test_gnushogi_replays_any_position_and_leaves_no_process",
+    "test_arena.py::test_gnushogi_usi_wrapper_plays_through_the_usi_client",
+    "test_ladder.py::test_gnushogi_joins_after_an_opening_and_inside_a_mix",
+    "test_usi_engine.py::test_cshogi_drives_our_engine_against_gnushogi_through_our_adapter",
     "test_self_contained.py::test_no_source_file_names_a_path_outside_the_repository",
     # worker processes (collector.backend=process)
     "test_collectors.py::test_weights_reach_the_workers_after_an_update",
