@@ -11,7 +11,7 @@ Turning a decision into protocol text (USI `info` lines, the terminal's hints) i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -112,8 +112,6 @@ def decide(agent: Agent, state: TensorDictBase, settings: Settings = Settings(),
 
 
 def _with(decisions: Decisions, **changes) -> Decisions:
-    from dataclasses import replace
-
     return replace(decisions, **changes)
 
 
