@@ -15,7 +15,8 @@ from tensordict import TensorDict
 
 from keisei_fn.algos.gumbel_az.replay import (collect_finished, new_buffer, new_pending,
                                               sample_minibatch, stored)
-from keisei_fn.algos.gumbel_az.search_policy import SearchPolicy, search_root
+from keisei_fn.algos.gumbel_az.search_policy import SearchPolicy
+from keisei_fn.env.compact import engine_state
 from keisei_fn.algos.gumbel_az.targets import (POLICY_SLOTS, finished_games, pack_policy,
                                                unpack_policy, value_targets)
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
@@ -101,7 +102,7 @@ def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batch
             return torch.log_softmax(torch.where(s["legal_mask"], logits[0], -torch.inf), -1), \
                 value[0].squeeze(-1) + cfg.gumbel_az.material_prior * _material(s)
 
-        reference = search(search_root(env_td(state))[rows], _clamped(evaluate),
+        reference = search(engine_state(env_td(state))[rows], _clamped(evaluate),
                            torch.Generator().set_state(saved[k]), simulations=sims[k],
                            max_considered=cfg.gumbel_az.max_considered, impasse=False,
                            batched_rounds=batched_rounds)

@@ -23,11 +23,6 @@ from ...env.compact import engine_state
 from ...search.gumbel import search
 
 
-def search_root(td: TensorDictBase) -> TensorDict:
-    """The engine state search expands from, rebuilt from the env's carried keys."""
-    return engine_state(td)
-
-
 class SearchPolicy(TensorDictModuleBase):
     """Gumbel search's move for every game of K members' [K*B] env batch."""
 
@@ -55,7 +50,7 @@ class SearchPolicy(TensorDictModuleBase):
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         start = time.perf_counter()
-        root = search_root(td)
+        root = engine_state(td)  # the positions search expands from
         rows = root.batch_size[0] // self.members
         outs = []
         for k in range(self.members):
