@@ -11,7 +11,6 @@ in the heap for reuse.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import io
 import os
@@ -28,11 +27,9 @@ _TRIM_THRESHOLD = 1 << 30
 @functools.lru_cache(maxsize=None)
 def tune_allocator() -> bool:
     """Keep freed memory for reuse (glibc only). Returns whether the settings were applied."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+    # the C library already loaded in this process (find_library would start `ldconfig`)
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
