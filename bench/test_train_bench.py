@@ -329,16 +329,17 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
     # one member's rows [1, B], as the policy hands them to `act`
     params, mask, obs = s.state.params, td["action_mask"][None], td["observation"][None]
     uniform = torch.rand(mask.shape, generator=torch.Generator().manual_seed(0))
+    spec = s.bare.policy.architecture
     compiled = compile_update(act, "default", log=lambda *a: None, what="the acting policy")
     t_eager, t_compiled = [], []
 
     def run(fn):
         with torch.no_grad():
             for _ in range(5):
-                fn(params, obs, mask, uniform)
+                fn(params, obs, mask, uniform, spec)
 
     with torch.no_grad():
-        compile_s = train_parts.timed(compiled, params, obs, mask, uniform)
+        compile_s = train_parts.timed(compiled, params, obs, mask, uniform, spec)
 
     def eager_round():
         t_eager.append(train_parts.timed_both(run, act))
