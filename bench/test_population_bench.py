@@ -24,7 +24,8 @@ from gates import BASELINES, check_floor
 from settings import LONG
 from keisei_fn.learn.compile import compile_update
 from keisei_fn.config import load_config
-from keisei_fn.learn.population import learn, make_population_update
+from keisei_fn.algos.ppo.learn import learn
+from keisei_fn.algos.registry import make_update
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
 from keisei_fn.run.session import collect_with_restarts
@@ -79,7 +80,7 @@ def test_population_update_folded_vs_loop(benchmark, variant, members):
         folded = compile_update(folded, "default", log=lambda *a: None)
         compile_s = train_parts.timed(learn, fresh_state(cfg, parts), batch, folded, cfg,
                                       lambda *a: None)
-    loop = make_population_update(_config(members, "loop"), parts.net)
+    loop = make_update(_config(members, "loop"), parts.net)
     states = {name: fresh_state(cfg, parts) for name in ("folded", "loop")}
     t_folded, t_loop = [], []
 

@@ -25,7 +25,7 @@ import train_parts
 from gates import BASELINES, check_ceiling, check_floor
 from settings import LONG
 from keisei_fn.collect.collectors import shutdown
-from keisei_fn.learn.population import learn
+from keisei_fn.algos.ppo.learn import learn
 
 # A compile still running after this is recorded as too slow, then skipped (env override for tests
 # of that path).
@@ -302,15 +302,16 @@ def test_policy_forward(benchmark, model, train_setups, bench_config):
 def test_gae(benchmark, train_setups, bench_config):
     """Zero-sum GAE (TorchRL's GAE, gamma = -0.99, loop path) over one collected [B, T] rollout of
     the default model, as run.py calls it."""
-    from keisei_fn.algos.ppo.advantage import zero_sum_gae
+    from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
     from keisei_fn.algos.ppo.batch import shape_rewards
     s = train_setups("default")
     rollout, after = s.collect()
     with torch.no_grad():
         last_value = s.parts.policy.outputs(after.get("observation"))[1][0]
     shape_rewards(rollout, after.get("game"), s.cfg.ppo.material_shaping, s.cfg.ppo.gamma)
+    gae = make_gae(s.cfg.ppo.gamma, s.cfg.ppo.gae_lambda)
     benchmark.group = "gae"
-    benchmark.pedantic(lambda: zero_sum_gae(s.parts.gae, rollout.clone(), last_value),
+    benchmark.pedantic(lambda: zero_sum_gae(gae, rollout.clone(), last_value),
                        rounds=max(bench_config.rounds, 5) * 2, warmup_rounds=1)
     benchmark.extra_info.update(**_common(s),
                                 samples_per_s=s.frames / benchmark.stats.stats.median)

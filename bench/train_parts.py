@@ -19,7 +19,7 @@ from tensordict import TensorDict, TensorDictBase
 from keisei_fn.env import ShogiEnv
 from keisei_fn.models import net_spec, param_count
 from keisei_fn.config import load_config
-from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.algos.ppo.batch import policy_batch
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.collect.policy import CollectPolicy
 from keisei_fn.learn.state import TrainState
@@ -145,8 +145,7 @@ class TrainSetup:
 def prepare_batch(rollout: TensorDictBase, after: TensorDictBase, parts: Parts, cfg
                   ) -> TensorDict:
     """run/train.py's path from a collected rollout to the batch `learn` takes."""
-    return rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
-                            cfg.ppo).reshape(cfg.population.size, -1)
+    return policy_batch(rollout, after, parts.policy, cfg)
 
 
 def new_setup(model: str, long: bool, seed: int = 0) -> TrainSetup:

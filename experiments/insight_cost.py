@@ -17,7 +17,7 @@ import time
 import torch
 
 from keisei_fn.agent import load_agent
-from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.algos.ppo.batch import policy_batch
 from keisei_fn.arena.records import from_json_line
 from keisei_fn.config import load_config
 from keisei_fn.run import insight, tracking
@@ -47,9 +47,7 @@ def main(argv: list[str]) -> int:
     state = fresh_state(cfg, parts)
     collect = collect_with_restarts(cfg, parts, None, lambda *a: None)
     state, rollout, after = collect(state)
-    batch = rollout_to_batch(rollout, after,
-                             lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
-                             cfg.ppo)
+    batch = policy_batch(rollout, after, parts.policy, cfg)
     run = tracking.open_run(tempfile.mkdtemp(), "insight-cost", {})
     game = _median_seconds(lambda i: insight.track_sample_game(run, agent, record, i))
     dist = _median_seconds(lambda i: insight.track_distributions(run, agent, batch,

@@ -17,7 +17,8 @@ from keisei_fn.env.compact import network_input
 from keisei_fn.collect.policy import bind
 from keisei_fn.config import load_config
 from keisei_fn.learn.compile import compile_update
-from keisei_fn.learn.population import make_population_update
+from keisei_fn.algos.ppo.advantage import make_gae
+from keisei_fn.algos.registry import make_update
 from keisei_fn.run import distributed
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
@@ -33,7 +34,7 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     parts = build(cfg, log=lambda *a: None, group=group)
     if mode == "compiled":
         parts.update = compile_update(
-            make_population_update(cfg, parts.net, distributed.gradient_mean(group)),
+            make_update(cfg, parts.net, distributed.gradient_mean(group)),
             "default", log=print)
     state = fresh_state(cfg, parts)
     distributed.broadcast_tensors(group, state.params)
@@ -41,7 +42,7 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     _, rollout, after = next_rollout(parts.collector, parts.policy, state.games,
                                      cfg.ppo.rollout_steps)
     batch = rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1][0],
-                             parts.gae, cfg.ppo)[:cfg.ppo.minibatch_size].unsqueeze(0)
+                             make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo)[:cfg.ppo.minibatch_size].unsqueeze(0)
     batch = network_input(batch, cfg.env.max_plies)
     lr = torch.tensor([cfg.optim.lr])
     if mode == "explain":  # the all-reduce must not break the update's graph

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from keisei_fn.algos.ppo.batch import rollout_to_batch
+from keisei_fn.algos.ppo.batch import policy_batch
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
@@ -61,9 +61,7 @@ def collector_of(cfg, parts):
 
 def batch_of(cfg, parts, rollout, after):
     """The stored training batch [K, N] of a rollout, as train() makes it."""
-    return rollout_to_batch(rollout, after,
-                            lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1),
-                            parts.gae, cfg.ppo).reshape(cfg.population.size, -1)
+    return policy_batch(rollout, after, parts.policy, cfg)
 
 
 def first_batch(*extra):
@@ -82,3 +80,25 @@ def first_batch(*extra):
     finally:
         shutdown(parts.collector)
     return cfg, parts, state, batch
+
+
+def assert_resumes_exactly(tmp_path, *overrides, total: int = 4, split: int = 2) -> dict:
+    """Train `total` iterations straight, and `split` then resumed to `total`, with the tiny
+    config and `overrides`: the final checkpoints' parameters and optimizer state must be equal
+    bit for bit. Returns the resumed run's summary."""
+    from keisei_fn.run.train import resume_config, train
+
+    straight, parted = tmp_path / "straight", tmp_path / "parted"
+    train(tiny(straight, *overrides, f"total_updates={total}"), log=lambda *a: None)
+    train(tiny(parted, *overrides, f"total_updates={split}"), log=lambda *a: None)
+    summary = train(resume_config(parted, [f"total_updates={total}"]), resume=True,
+                    log=lambda *a: None)
+    assert summary["counters"]["iteration"] == total
+    a = read_checkpoint(list_checkpoints(straight)[-1])
+    b = read_checkpoint(list_checkpoints(parted)[-1])
+    for part in ("params", "opt_state"):
+        fa, fb = flat(a[part]), flat(b[part])
+        assert fa.keys() == fb.keys(), part
+        for k in fa:
+            assert torch.equal(fa[k], fb[k]), f"{part}.{k} differs after resuming"
+    return summary

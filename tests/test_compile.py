@@ -16,7 +16,7 @@ from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.algos.ppo.loss import make_loss
 from keisei_fn.learn.optim import adam_init
-from keisei_fn.learn.population import make_population_update
+from keisei_fn.algos.registry import make_update
 from keisei_fn.run.train import train
 
 from _tiny import TINY, flat, tiny
@@ -75,7 +75,7 @@ def test_whole_update_step_has_no_graph_breaks(mode):
     cfg = load_config(None, TINY + ["total_updates=1", "population.size=2",
                                     f"optim.precision={mode}"])
     net = _net()
-    update = make_population_update(cfg, net)
+    update = make_update(cfg, net)
     params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
     graphs, breaks, reasons = _explain(update, params, opt, _batch(8, 2), torch.tensor([1e-3, 2e-3]))

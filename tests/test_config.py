@@ -10,7 +10,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from keisei_fn.config import ConfigError, TrainConfig, default_yaml, from_yaml, load_config, to_yaml
+from keisei_fn.config import ConfigError, schema as config_schema, default_yaml, from_yaml, load_config, to_yaml
 
 CLI = Path(sys.executable).with_name("keisei-fn")
 
@@ -26,7 +26,7 @@ def _one_line_error(overrides=(), path=None) -> str:
 def test_defaults_load_and_match_schema_defaults():
     cfg = load_config()
     # The embedded YAML and the dataclass defaults are two copies of the same numbers.
-    schema = OmegaConf.to_container(OmegaConf.structured(TrainConfig))
+    schema = OmegaConf.to_container(OmegaConf.structured(config_schema()))
     assert OmegaConf.to_container(cfg) == schema
     assert cfg.env.batch_size == 128 and cfg.ppo.gamma == 0.99 and cfg.model.arch == "resnet"
     assert list(cfg.optim.betas) == [0.9, 0.999]
@@ -35,7 +35,7 @@ def test_defaults_load_and_match_schema_defaults():
 
 def test_default_yaml_has_every_schema_key():
     embedded = yaml.safe_load(default_yaml())
-    schema = OmegaConf.to_container(OmegaConf.structured(TrainConfig))
+    schema = OmegaConf.to_container(OmegaConf.structured(config_schema()))
 
     def keys(d, prefix=""):
         out = set()

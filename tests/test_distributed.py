@@ -25,7 +25,7 @@ from keisei_fn.run import distributed
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.learn.optim import adam_init
-from keisei_fn.learn.population import make_population_update
+from keisei_fn.algos.registry import make_update
 from keisei_fn.run.train import resume_config, train
 
 from _tiny import TINY, TINY_AZ
@@ -79,12 +79,12 @@ def test_update_applies_the_mean_of_the_ranks_gradients(tmp_path, mode):
 
     lr = torch.tensor([cfg.optim.lr])
     opt = torch.stack([adam_init(p) for p in before.unbind(0)])
-    local = make_population_update(cfg, net, reduce_grads=capture)
+    local = make_update(cfg, net, reduce_grads=capture)
     alone, _, _ = local(before, opt, batch0, lr)  # what rank 0 alone would have done
     g0 = seen["grads"]
     local(before, opt, batch1, lr)
     mean = g0.apply(lambda a, b: (a + b) / 2, seen["grads"])
-    expected, _, _ = make_population_update(cfg, net, reduce_grads=lambda g: mean)(
+    expected, _, _ = make_update(cfg, net, reduce_grads=lambda g: mean)(
         before, opt, batch0, lr)
 
     # Adam's first step is about lr * sign(g): where |g| is near Adam's eps the sign is not
@@ -193,8 +193,8 @@ def test_gumbel_az_population_under_torchrun(tmp_path):
     payload = read_checkpoint(list_checkpoints(tmp_path)[-1])
     assert payload["counters"]["optimizer_updates"] > 0
     for rank in payload["ranks"]:
-        assert [b["_storage"]["_len"] > 0 for b in rank["replay"]["buffers"]] == [True, True]
-    boards = [r["replay"]["buffers"][0]["_storage"]["_storage"]["game.board"]
+        assert [b["_storage"]["_len"] > 0 for b in rank["algo_state"]["buffers"]] == [True, True]
+    boards = [r["algo_state"]["buffers"][0]["_storage"]["_storage"]["game.board"]
               for r in payload["ranks"]]
     assert not torch.equal(*boards), "both ranks played the same games"
 

@@ -24,7 +24,8 @@ from keisei_fn.collect.rollout import rollout
 from keisei_fn.env import ShogiEnv
 from keisei_fn.env.compact import pack_mask
 from keisei_fn.env._shogi_env import GAME_KEYS
-from keisei_fn.learn.population import init_members, make_population_update, member_config
+from keisei_fn.algos.registry import make_update
+from keisei_fn.learn.population import init_members, member_config
 from keisei_fn.learn.optim import adam_init
 from keisei_fn.models import build_model, members_forward, net_spec
 from keisei_fn.run.train import resume_config, train
@@ -219,7 +220,7 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
     torch.manual_seed(0)
     params = init_members(cfg, torch.device("cpu"))
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
-    update = make_population_update(cfg, build_model(cfg.model))
+    update = make_update(cfg, build_model(cfg.model))
     buffer = new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(5)
 
@@ -260,8 +261,8 @@ def test_gumbel_az_run_resumes_exactly_with_its_replay_buffer(tmp_path):
     a, b = flat(final_params(straight)), flat(final_params(parted))
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    ca = read_checkpoint(list_checkpoints(straight)[-1])["replay"]
-    cb = read_checkpoint(list_checkpoints(parted)[-1])["replay"]
+    ca = read_checkpoint(list_checkpoints(straight)[-1])["algo_state"]
+    cb = read_checkpoint(list_checkpoints(parted)[-1])["algo_state"]
     assert ca["buffers"][0]["_writer"] == cb["buffers"][0]["_writer"]
     used = ca["buffers"][0]["_storage"]["_len"]
     assert used == cb["buffers"][0]["_storage"]["_len"] > 16

@@ -9,6 +9,7 @@ from keisei_fn.config import load_config
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
+from keisei_fn.algos.ppo.advantage import make_gae
 from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.collect.stats import league_stats
@@ -43,7 +44,7 @@ def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
     assert (planes[theirs] == 0).all()          # the rigged snapshot moved
     assert (planes[~theirs] != 0).any()         # the near-uniform learner did not always
     batch = rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1][0],
-                             parts.gae, cfg.ppo)
+                             make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo)
     assert batch.batch_size[0] == int((~theirs).sum())
     assert torch.equal(batch["action"], rollout.get("action")[~theirs])
     stats = league_stats(rollout, parts.learner_side)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 import pytest
+import contextlib
+
 import torch
 from tensordict import TensorDict
 
@@ -19,7 +21,8 @@ from keisei_fn.config import load_config
 from keisei_fn.algos.ppo.loss import make_loss
 from keisei_fn.learn.optim import (adam_init, adam_step, clip_by_global_norm, global_norm,
                                    scheduled)
-from keisei_fn.learn.update import LOSS_KEYS, make_update_step
+from keisei_fn.algos.ppo.loss import LOSS_KEYS, member_loss
+from keisei_fn.learn.update import make_update_step
 
 torch.set_num_threads(1)
 
@@ -174,9 +177,9 @@ def test_update_step_is_pure_and_matches_reference():
     cfg = load_config()
     net = ActorCritic(blocks=1, channels=8, value_hidden=16).double()
     net_before = state_params(net).detach().clone()
-    loss = make_loss(net, cfg.ppo)
     betas, eps, max_norm, lr = (0.9, 0.999), 1e-8, 0.5, 1e-2
-    update = make_update_step(net, loss, betas=betas, eps=eps, max_grad_norm=max_norm)
+    update = make_update_step(member_loss(cfg, net, contextlib.nullcontext), betas=betas, eps=eps,
+                              max_grad_norm=max_norm)
 
     params = state_params(net).detach().clone()
     # A mid-training optimizer state, so the update depends on the gradient's magnitude (at the
@@ -251,7 +254,7 @@ def test_a_time_budgeted_run_schedules_its_learning_rate():
     """Half of time_budget_s trained: a linear schedule's LR is half the peak in every update
     of the iteration (before, a time-budgeted run kept every schedule constant)."""
     from _tiny import first_batch
-    from keisei_fn.learn.population import learn
+    from keisei_fn.algos.ppo.learn import learn
 
     cfg, parts, state, batch = first_batch("time_budget_s=10", "total_updates=0",
                                            "optim.lr_schedule=linear", "optim.lr=1e-3")

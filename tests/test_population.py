@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+import contextlib
+
 import torch
 from tensordict import TensorDict
 
@@ -14,8 +16,9 @@ from keisei_fn.agent import load_agent
 from keisei_fn.models import ActorCritic, NetSpec, members_forward, state_params
 from keisei_fn.checkpoint import CheckpointError, list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
-from keisei_fn.algos.ppo.loss import make_loss
-from keisei_fn.learn.population import make_population_update, member_config
+from keisei_fn.algos.ppo.loss import member_loss
+from keisei_fn.algos.registry import make_update
+from keisei_fn.learn.population import member_config
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.learn.update import make_update_step
 
@@ -84,8 +87,8 @@ def test_vmapped_update_equals_separate_single_agent_updates_float64():
     spec = dict(arch="resnet", blocks=1, channels=8, se_ratio=4, value_hidden=8)
     nets = random_members(spec, k)
     template = nets[0]
-    folded = make_population_update(cfg, template)
-    singles = [make_update_step(template, make_loss(template, member_config(cfg, i).ppo),
+    folded = make_update(cfg, template)
+    singles = [make_update_step(member_loss(member_config(cfg, i), template, contextlib.nullcontext),
                                 betas=(0.9, 0.999), eps=cfg.optim.eps,
                                 max_grad_norm=cfg.optim.max_grad_norm) for i in range(k)]
     from keisei_fn.learn.optim import adam_init
@@ -119,7 +122,7 @@ def test_nonfinite_member_is_skipped_alone():
     cfg = load_config(None, TINY + ["total_updates=1", "population.size=2", "model.arch=cnn",
                                     "model.blocks=1", "model.channels=4", "model.value_hidden=4"])
     nets = random_members(dict(arch="cnn", blocks=1, channels=4, value_hidden=4), 2)
-    update = make_population_update(cfg, nets[0])
+    update = make_update(cfg, nets[0])
     from keisei_fn.learn.optim import adam_init
 
     params = torch.stack([state_params(n).detach().clone() for n in nets])
@@ -209,7 +212,7 @@ def test_resume_with_another_population_size_is_refused(tmp_path):
     (["population.size=0"], "population.size: must be >= 1"),
     (["population.size=2", "league.fraction=0.5"], "league.fraction > 0 is not supported"),
     (["population.size=2", "population.simulations=[4,8]"],
-     "population.simulations is a gumbel_az setting"),
+     "population.simulations: algo=ppo has no simulations setting"),
     (["algo=gumbel_az", "population.size=2", "population.simulations=[4]"],
      "population.simulations: 1 values for"),
     (["algo=gumbel_az", "population.size=2", "population.simulations=[4,0]"],

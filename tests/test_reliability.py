@@ -8,7 +8,8 @@ import torch
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
 from keisei_fn.env.compact import network_input
-from keisei_fn.learn.population import TrainingDiverged, learn
+from keisei_fn.algos.ppo.learn import learn
+from keisei_fn.learn.population import TrainingDiverged
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from _tiny import TINY as _TINY

@@ -9,7 +9,8 @@ import torch
 from _tiny import first_batch
 from omegaconf import OmegaConf
 
-from keisei_fn.learn.population import gather_minibatch, learn
+from keisei_fn.algos.ppo.learn import learn
+from keisei_fn.learn.population import gather_minibatch
 from keisei_fn.models import masked_log_softmax, members_forward, net_spec
 
 

@@ -175,6 +175,9 @@ def test_time_budget_counts_training_not_compilation(tiny_config, monkeypatch):
 
     from tensordict import TensorDict
 
+    from types import SimpleNamespace
+
+    from keisei_fn.algos.base import IterationReport
     from keisei_fn.learn.state import TrainState, fresh_counters
     from keisei_fn.run import distributed
     from keisei_fn.run import train as train_module
@@ -183,19 +186,20 @@ def test_time_budget_counts_training_not_compilation(tiny_config, monkeypatch):
     compiled = [0.0]
     monkeypatch.setattr(train_module, "compile_seconds", lambda: compiled[0])
 
-    def iteration(cfg, group, state, parts, collect, log):
+    def iteration(ctx, state):
         if not compiled[0]:  # the first call "compiles" for 2 s
             time.sleep(2.0)
             compiled[0] = 2.0
         time.sleep(0.1)
-        return state, {"frames": 1, "member_games": [0], "metrics": {}, "stats": {}}
+        return state, IterationReport(1, [0], [{}], [{}])
 
-    monkeypatch.setattr(train_module, "iteration", iteration)
+    parts = SimpleNamespace(algorithm=SimpleNamespace(iteration=iteration), policy=None,
+                            update=None)
     cfg = tiny_config("time_budget_s=1", "total_updates=0", "checkpoint_every=1000", "eval.every=0")
     params = TensorDict({"w": torch.zeros(1, 1)}, batch_size=[1])
     state = TrainState(params=params, opt_state=params.clone(), counters=fresh_counters(1),
                        shuffle=(), policy=())
-    state, reason = train_module._loop(cfg, distributed.SINGLE, state, None, None, None, None,
+    state, reason = train_module._loop(cfg, distributed.SINGLE, state, parts, None, None, None,
                                        lambda state: None, lambda *a: None, make_console())
     assert reason == "time"
     summary = {"counters": state.counters}

@@ -30,6 +30,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.collectors import BaseCollector, Collector, MultiCollector
 
+from ..config import rollout_steps
 from ..env import ShogiEnv
 from .errors import CollectorWorkerDied
 from .rollout import CARRIED_KEYS, rollout, stored_step
@@ -52,7 +53,7 @@ def make_collector(cfg, policy, device: torch.device, generation: int = 0,
 
     Direct: the env itself, which `next_rollout` steps in this process."""
     games = games or cfg.env.batch_size
-    frames = games * cfg.ppo.rollout_steps
+    frames = games * rollout_steps(cfg)
     if cfg.collector.backend == "direct":
         return ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
                         impasse=cfg.env.impasse)

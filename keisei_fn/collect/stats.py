@@ -30,7 +30,9 @@ def game_stats(rollout: TensorDictBase) -> dict[str, float]:
     outcome = rollout.get(("next", "outcome")).squeeze(-1)[done].long()
     mover = rollout.get(("game", "side_to_move"))[done].long()
     length = rollout.get(("game", "ply"))[done].float() + 1
-    raw = rollout.get(("next", "game_result")).squeeze(-1)[done]
+    # "game_result": the reward before an algorithm's shaping (algos/ppo/batch.py); unshaped, the
+    # reward is the result
+    raw = rollout.get(("next", "game_result"), rollout.get(("next", "reward"))).squeeze(-1)[done]
     games = int(done.sum())
     out = {"games": float(games)}
     for code, name in OUTCOME_NAMES.items():

@@ -9,14 +9,17 @@ Two backends compute the same thing:
 
 - "folded": all members' networks run as one network of grouped convolutions
   (models/_population.py), both when acting (collect/policy.act) and in the update; the update takes
-  `torch.func.grad` of the members' summed loss, where each member's loss is TorchRL's
-  ClipPPOLoss `torch.func.vmap`ped over members on its own minibatch (so advantage
-  normalisation, clipping and the metrics stay per member), then vmaps the same pure
-  clip + Adam + non-finite-guard step a single agent uses (update.make_apply_gradients).
-  Members' gradients are independent because the summed loss separates.
-- "loop": a Python loop over members through the single agent's own update step; the reference
-  the folded backend is tested and benchmarked against. With identical settings it reproduces K
-  single runs bit for bit (tests/test_population.py).
+  `torch.func.grad` of the members' summed loss (the algorithm's `population_loss`, e.g. PPO's
+  ClipPPOLoss `torch.func.vmap`ped over members, so advantage normalisation, clipping and the
+  metrics stay per member), then vmaps the same pure clip + Adam + non-finite-guard step a single
+  agent uses (update.make_apply_gradients). Members' gradients are independent because the
+  summed loss separates.
+- "loop": a Python loop over members through the single agent's own update step (the
+  algorithm's `member_loss`); the reference the folded backend is tested and benchmarked against.
+  With identical settings it reproduces K single runs bit for bit (tests/test_population.py).
+
+What is the algorithm's comes in as functions (algos/base.py); nothing here knows PPO or Gumbel
+AlphaZero.
 """
 
 from __future__ import annotations
@@ -29,14 +32,13 @@ from omegaconf import OmegaConf
 from tensordict import TensorDict, TensorDictBase
 
 from .._errors import TrainingStopped
-from ..algos.gumbel_az.loss import az_loss
-from ..algos.ppo.loss import PRECOMPUTED_KEYS, make_loss
+from ..config import MEMBER_KEYS
 from ..env.compact import network_input
-from ..models import build_model, members_forward, net_spec, state_params
+from ..models import build_model, state_params
 from ..models import precision
 from .optim import run_progress, scheduled
 from .state import TrainState
-from .update import make_apply_gradients, make_update_step, total_loss
+from .update import make_apply_gradients, make_update_step
 
 
 def member_seeds(cfg) -> list[int]:
@@ -44,17 +46,16 @@ def member_seeds(cfg) -> list[int]:
 
 
 def member_config(cfg, k: int):
-    """The single-agent config member `k` is trained with (its seed, lr, entropy bonus and
-    search simulations)."""
+    """The single-agent config member `k` is trained with (its seed, lr, and the algorithm's
+    options that `population.*` lists set per member: MEMBER_KEYS)."""
     member = OmegaConf.to_container(cfg, resolve=True)
     member["seed"] = member_seeds(cfg)[k]
     if cfg.population.lr:
         member["optim"]["lr"] = cfg.population.lr[k]
-    if cfg.population.entropy_coef:
-        member["ppo"]["entropy_coef"] = cfg.population.entropy_coef[k]
-    if cfg.population.simulations:
-        member["gumbel_az"]["simulations"] = cfg.population.simulations[k]
-    member["population"].update(size=1, lr=[], entropy_coef=[], seeds=[], simulations=[])
+    for key in MEMBER_KEYS:
+        if cfg.population[key]:
+            member[cfg.algo][key] = cfg.population[key][k]
+    member["population"].update(size=1, lr=[], seeds=[], **{key: [] for key in MEMBER_KEYS})
     member = OmegaConf.create(member)
     OmegaConf.set_readonly(member, True)
     return member
@@ -69,20 +70,28 @@ def init_members(cfg, device) -> TensorDict:
     return torch.stack(members)
 
 
-def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Callable:
+def loss_autocast(cfg) -> Callable:
+    """The context a loss runs its network under (precision.autocast), resolved once here:
+    inside the compiled step, reading the CPU's flags would break the graph."""
+    device = torch.device(cfg.device)
+    return partial(precision.autocast, precision.resolve(cfg.optim.precision, device), device)
+
+
+def make_population_update(cfg, population_loss: Callable, member_loss: Callable | None = None,
+                           reduce_grads: Callable | None = None) -> Callable:
     """`update(params[K], opt_state[K], batch[K, M], lr[K]) -> (params, opt_state, metrics[K])`.
 
-    `reduce_grads` (distributed.gradient_mean) averages the gradients over a data-parallel group
-    before they are applied (whole population at once: one all-reduce per update)."""
+    - `population_loss(params[K], batch[K, M]) -> (the members' summed loss, {name: [K]})`: the
+      folded backend's (population.backend=folded).
+    - `member_loss(k) -> loss_fn(params, batch) -> (loss, metrics)`: member k's alone, which the
+      loop backend runs one member at a time (the reference).
+    - `reduce_grads` (group.gradient_mean) averages the gradients over a data-parallel group
+      before they are applied (whole population at once: one all-reduce per update)."""
     betas, eps, clip = tuple(cfg.optim.betas), cfg.optim.eps, cfg.optim.max_grad_norm
-    entropy = torch.tensor([member_config(cfg, k).ppo.entropy_coef
-                            for k in range(cfg.population.size)])
-    # resolved here, once: inside the compiled step, reading the CPU's flags would break the graph
-    device = torch.device(cfg.device)
-    autocast = partial(precision.autocast, precision.resolve(cfg.optim.precision, device), device)
     if cfg.population.backend == "loop":
-        steps = [make_update_step(net, make_loss(net, member_config(cfg, k).ppo), betas, eps, clip,
-                                  autocast=autocast, reduce_grads=reduce_grads)
+        if member_loss is None:
+            raise ValueError(f"algo={cfg.algo} has no per-member loss for population.backend=loop")
+        steps = [make_update_step(member_loss(k), betas, eps, clip, reduce_grads=reduce_grads)
                  for k in range(cfg.population.size)]
 
         def loop_update(params, opt_state, batch, lr):
@@ -91,8 +100,6 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
 
         return loop_update
 
-    population_loss = (_az_population_loss(cfg, autocast) if cfg.algo == "gumbel_az"
-                       else _ppo_population_loss(cfg, entropy, autocast))
     grad_fn = torch.func.grad(population_loss, has_aux=True)
     apply_gradients = torch.func.vmap(make_apply_gradients(betas, eps, clip))
 
@@ -106,41 +113,6 @@ def make_population_update(cfg, net, reduce_grads: Callable | None = None) -> Ca
         return params, opt_state, metrics
 
     return folded_update
-
-
-def _ppo_population_loss(cfg, entropy: torch.Tensor, autocast):
-    spec = net_spec(cfg.model)
-    # Entropy weight 1 in the loss; each member's own coefficient is applied below.
-    loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
-
-    per_member_loss = torch.func.vmap(
-        lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
-
-    def population_loss(params: TensorDict, batch: TensorDictBase):
-        with autocast():  # the network only: the loss and its reductions stay float32
-            logits, value = members_forward(params, batch.get("observation"), spec)
-        batch = batch.clone(False)
-        batch.set(PRECOMPUTED_KEYS[0], precision.upcast(logits))
-        batch.set(PRECOMPUTED_KEYS[1], precision.upcast(value))
-        totals, metrics = per_member_loss(batch, entropy.to(logits.device))
-        # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
-        return totals.sum(), metrics
-
-    return population_loss
-
-
-def _az_population_loss(cfg, autocast):
-    spec = net_spec(cfg.model)
-    value_coef = cfg.gumbel_az.value_coef
-
-    def population_loss(params: TensorDict, batch: TensorDictBase):
-        with autocast():
-            logits, value = members_forward(params, batch.get("observation"), spec)
-        totals, metrics = az_loss(precision.upcast(logits), precision.upcast(value), batch,
-                                  value_coef)
-        return totals.sum(), metrics
-
-    return population_loss
 
 
 def member_learning_rates(cfg) -> list[float]:
@@ -160,35 +132,6 @@ def fork_generator(generator: torch.Generator) -> torch.Generator:
     """A new generator on the same device in the same state: drawing from it leaves `generator`
     where it was."""
     return torch.Generator(device=generator.device).set_state(generator.get_state())
-
-
-def learn(state: TrainState, batch: TensorDictBase, update, cfg, log=print,
-          agree=None) -> tuple[TrainState, list[dict]]:
-    """PPO epochs for every member over its own [N] samples of batch [K, N]: the new state and
-    per-member metrics.
-
-    Member k shuffles with its own generator exactly as a single run would, so the loop backend
-    replays K single runs. With `ppo.target_kl`, a member stops its epochs once an epoch's
-    approximate KL reaches it (`agree` averages that KL over a data-parallel group, so every rank
-    stops together). Non-finite updates are handled as `apply_updates` says.
-    """
-    members, n = batch.batch_size
-    size = min(cfg.ppo.minibatch_size, n)
-    # the shuffle streams advance in copies that the new state carries: the state passed in is
-    # left as it was, so learning twice from it gives the same result
-    state = state.replace(shuffle=tuple(fork_generator(g) for g in state.shuffle))
-
-    def minibatches():
-        for _ in range(cfg.ppo.epochs):
-            orders = torch.stack([torch.randperm(n, generator=g) for g in state.shuffle])
-            orders = orders.to(batch.device)
-            for start in range(0, n - size + 1, size):
-                yield gather_minibatch(batch, orders[:, start:start + size], cfg.env.max_plies)
-
-    per_epoch = len(range(0, n - size + 1, size))
-    return apply_updates(state, minibatches(), update, cfg, updates_per_iteration(cfg), log,
-                         kl_stop=(per_epoch, cfg.ppo.target_kl, agree)
-                         if cfg.ppo.target_kl > 0 else None)
 
 
 def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: int,
@@ -296,21 +239,6 @@ def _select(rows: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.T
 def _scale(rows: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """Member k's row of `value` times rows[k]."""
     return value * rows.view(-1, *[1] * (value.dim() - 1))
-
-
-def updates_per_iteration(cfg) -> int:
-    if cfg.algo == "gumbel_az":
-        return replay_updates(cfg)
-    samples = cfg.env.batch_size * cfg.ppo.rollout_steps
-    return cfg.ppo.epochs * max(1, samples // cfg.ppo.minibatch_size)
-
-
-def replay_updates(cfg) -> int:
-    """Gumbel AlphaZero's updates per iteration: every position played is sampled
-    `replay_ratio` times on average (the same count on every rank, so their all-reduces pair)."""
-    az = cfg.gumbel_az
-    played = cfg.env.batch_size * az.rollout_steps
-    return max(1, round(az.replay_ratio * played / az.minibatch_size))
 
 
 class TrainingDiverged(TrainingStopped):

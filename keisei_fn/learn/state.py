@@ -43,11 +43,9 @@ class TrainState:
     """the Aim run this run tracks to"""
     games: TensorDict | None = None
     """the games in progress [K*B] (direct backend; None: they live in collector workers)"""
-    pending: TensorDict | None = None
-    """gumbel_az: the positions of the games in progress [K*B, max_plies], waiting for their
-    outcome (algos/gumbel_az/replay.py)"""
-    replay: tuple = ()
-    """gumbel_az: member k's replay buffer (TorchRL ReplayBuffer, with its sampling generator)"""
+    extra: object = None
+    """the algorithm's own state (algos/base.py; gumbel_az: its replay buffers and the pending
+    positions of the games in progress), checkpointed by the algorithm"""
 
     @property
     def members(self) -> int:
@@ -55,3 +53,12 @@ class TrainState:
 
     def replace(self, **changes) -> "TrainState":
         return replace(self, **changes)
+
+
+def pick_league_opponent(state: TrainState) -> TensorDict | None:
+    """A uniformly drawn pool snapshot [1] (or None without a league); draws from
+    `state.league_gen`, in place."""
+    if not state.league:
+        return None
+    index = int(torch.randint(len(state.league), (1,), generator=state.league_gen))
+    return state.league[index].to(state.params.device)

@@ -166,8 +166,10 @@ def round_robin(cfg, agent_of, members: int) -> list[tuple[str, str, float]]:
 def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
     """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games: those
     against the fixed opponents and the round robin between members."""
+    from ..algos import registry
     from ..learn.population import member_config
 
+    algorithm = registry.get(cfg.algo)
     games = list(pairs)
     for r in results:
         me = f"member {r['member']}"
@@ -178,11 +180,10 @@ def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
     for k in range(cfg.population.size):
         member = member_config(cfg, k)
         elo, low, high = ratings.of(f"member {k}")
-        row = {"member": k, "seed": member.seed, "lr": member.optim.lr,
-               "entropy_coef": member.ppo.entropy_coef, "elo": elo, "elo_low": low,
-               "elo_high": high}
-        if cfg.algo == "gumbel_az":
-            row["simulations"] = member.gumbel_az.simulations
+        row = {"member": k, "seed": member.seed, "lr": member.optim.lr, "elo": elo,
+               "elo_low": low, "elo_high": high,
+               # what the algorithm's options vary per member (population.*)
+               **{key: member[cfg.algo][key] for key in algorithm.ranking_keys}}
         for r in results:
             if r["member"] == k:
                 row[f"score_{r['opponent']}"] = r["score"]
@@ -202,13 +203,15 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
     table = Table(title="population ranking (Elo: Bradley-Terry over the evaluation games, "
                         "random = 0)")
     columns = [*opponents, *(["members"] if any("score_members" in r for r in rows) else [])]
-    searched = all("simulations" in r for r in rows)
-    for name in ("rank", "member", "seed", "lr", "sims" if searched else "entropy", "Elo",
-                 "95% CI", *[f"vs {o}" for o in columns]):
+    fixed = ("member", "seed", "lr", "elo", "elo_low", "elo_high", "score_members")
+    # the algorithm's per-member options (Algorithm.ranking_keys) sit between lr and Elo
+    options = [k for k in rows[0] if k not in fixed and not k.startswith("score_")]
+    for name in ("rank", "member", "seed", "lr", *options, "Elo", "95% CI",
+                 *[f"vs {o}" for o in columns]):
         table.add_column(name, justify="right")
     for i, row in enumerate(rows, 1):
         table.add_row(str(i), str(row["member"]), str(row["seed"]), f"{row['lr']:.2g}",
-                      str(row["simulations"]) if searched else f"{row['entropy_coef']:.3g}",
+                      *[f"{row[k]:.3g}" for k in options],
                       f"{row['elo']:+.0f}", f"{row['elo_low']:+.0f}..{row['elo_high']:+.0f}",
                       *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in columns])
     # On stdout with the summary; logs and pipes would get rich's 80 columns, too narrow for it.

@@ -17,8 +17,8 @@ import torch
 from tensordict import TensorDict
 
 from .._errors import first_line
+from ..algos import registry
 from ..checkpoint import CHECKPOINT_FORMAT, CheckpointError, check_param_shapes, save_checkpoint
-from ..algos.gumbel_az.replay import new_buffer, new_pending
 from ..collect.collectors import backend_of
 from ..collect.rollout import CARRIED_KEYS
 from ..config import to_yaml
@@ -94,25 +94,7 @@ def fresh_state(cfg, parts, start: TensorDict | None = None) -> TrainState:
         # that picks one per iteration.
         league=(params.detach().cpu().clone(),) if league else (),
         league_gen=torch.Generator(device="cpu").manual_seed(cfg.seed + 2),
-        games=new_games(parts), **new_replay(cfg, parts))
-
-
-def new_replay(cfg, parts) -> dict:
-    """gumbel_az: empty replay buffers (member k samples with seed_k + 3) and pending games."""
-    if cfg.algo != "gumbel_az":
-        return {}
-    return {"replay": tuple(new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(s + 3))
-                            for s in member_seeds(cfg)),
-            "pending": new_pending(cfg.population.size * cfg.env.batch_size, cfg.env.max_plies,
-                                   parts.device)}
-
-
-def _replay(state: TrainState) -> dict:
-    """gumbel_az's buffers (contents, cursor and sampling stream) and pending positions."""
-    if state.pending is None:
-        return {}
-    return {"buffers": [b.state_dict() for b in state.replay],
-            "pending": state.pending.cpu().to_dict()}
+        games=new_games(parts), extra=parts.algorithm.new_extra(cfg, parts.device))
 
 
 def new_games(parts) -> TensorDict | None:
@@ -142,7 +124,7 @@ def checkpoint_payload(cfg, state: TrainState) -> dict:
         "rng": {"global": rng_snapshot(),
                 "policy": _states(state.policy, one), "shuffle": _states(state.shuffle, one),
                 **({"league": state.league_gen.get_state()} if one else {})},
-        "games": _games(state), "replay": _replay(state),
+        "games": _games(state), "algo_state": registry.get(cfg.algo).save_extra(state.extra),
         **({"league": {"pool": [p[0].cpu().to_dict() for p in state.league]}} if one else {}),
     }
 
@@ -236,27 +218,10 @@ def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
     return TrainState(params=params, opt_state=stacked(payload["opt_state"]), counters=counters,
                       shuffle=shuffle, policy=policy, league=pool, league_gen=league_gen,
                       evals=tuple(payload["evals"]), aim_hash=payload["aim_hash"] or None,
-                      games=games, **_restore_replay(payload.get("replay"), cfg, parts, source))
-
-
-def _restore_replay(saved: dict | None, cfg, parts, source: str) -> dict:
-    """gumbel_az's buffers and pending positions as saved; empty ones (with a warning-free fresh
-    start) for a checkpoint without them, e.g. a rank the writing group did not have."""
-    fresh = new_replay(cfg, parts)
-    if not fresh or not saved:
-        return fresh
-    if len(saved["buffers"]) != len(fresh["replay"]):
-        raise CheckpointError(f"{source}: holds {len(saved['buffers'])} replay buffers, the "
-                              f"config trains {len(fresh['replay'])} members")
-    for buffer, state in zip(fresh["replay"], saved["buffers"]):
-        buffer.load_state_dict(state)
-    shape = fresh["pending"].batch_size
-    rows = saved["pending"]["root_value"].shape
-    if rows != shape:
-        raise CheckpointError(f"{source}: holds pending positions of {rows[0]} games x "
-                              f"{rows[1]} plies, the config plays {shape[0]} x {shape[1]}")
-    pending = TensorDict(saved["pending"], batch_size=shape).to(parts.device)
-    return {"replay": fresh["replay"], "pending": pending}
+                      games=games, extra=parts.algorithm.restore_extra(
+                          # "replay": where checkpoints before the algorithm interface kept it
+                          payload.get("algo_state", payload.get("replay")), cfg, parts.device,
+                          source))
 
 
 def export_members(cfg, state: TrainState, run_dir: Path, iteration: int) -> list[Path]:

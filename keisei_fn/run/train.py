@@ -1,11 +1,9 @@
 """`train(cfg)`: the one training run, for a single agent (a population of one) or K members.
 
-    parts = build(cfg)                                   # policy, collector, compiled update
+    parts = build(cfg)                                   # algorithm, policy, collector, update
     state = fresh_state(...) or restore(checkpoint)      # TrainState: params[K], opt[K], ...
     while no stop is agreed:
-        state, rollout, after = collect(state)           # games played by the state's params
-        batch = rollout_to_batch(rollout, ...)           # shaping + zero-sum GAE, [K, B*T]
-        state, metrics = learn(state, batch, update)     # epochs x minibatches, pure update
+        state, report = algorithm.iteration(ctx, state)  # collect, then learn (algos/*)
         track; evaluate every eval.every; checkpoint every checkpoint_every
     checkpoint; evaluate; checkpoint
 
@@ -19,21 +17,18 @@ import json
 import time
 from pathlib import Path
 
-import torch
 
-from ..algos.ppo.batch import rollout_to_batch
+from ..algos.base import IterationContext, IterationReport
 from ..checkpoint import list_checkpoints
 from ..collect.collectors import shutdown
-from ..collect.stats import game_stats, league_stats, pooled_stats
 from ..config import from_yaml, load_config, rollout_steps
 from ..learn.compile import compile_seconds
 from ..agent import member_agent
-from ..learn.population import learn, member_learning_rates
+from ..learn.population import member_learning_rates
 from ..learn.state import TrainState
 from ..models import param_count
 from ..ratings.elo import format_ratings
 from . import distributed
-from .az_iteration import az_iteration
 from .driver import StopFlag, stop_reason
 from .evaluate import (evaluate_members, ladder_placement, print_ranking, ranking,
                        ratings_over_training, round_robin)
@@ -84,18 +79,8 @@ def _describe(cfg, parts: Parts, group) -> str:
     games = f"{members} x {cfg.env.batch_size}" if members > 1 else f"{cfg.env.batch_size}"
     return (f"run dir {cfg.run_dir}{who} | model {cfg.model.arch} {cfg.model.blocks}x"
             f"{cfg.model.channels} ({param_count(parts.net):,} params{each}) | {games} games x "
-            f"{rollout_steps(cfg)} steps per iteration{_searched(cfg)} | device {cfg.device}"
+            f"{rollout_steps(cfg)} steps per iteration{parts.algorithm.describe(cfg)} | device {cfg.device}"
             f"{distributed.describe(group)}")
-
-
-def _searched(cfg) -> str:
-    if cfg.algo != "gumbel_az":
-        return ""
-    az = cfg.gumbel_az
-    sims = ("/".join(map(str, cfg.population.simulations)) if cfg.population.simulations
-            else az.simulations)
-    return (f", each searched ({sims} simulations, {az.max_considered} considered) "
-            f"| gumbel_az: {az.replay_ratio:g} x replay of {az.buffer_size:,}")
 
 
 def _train(cfg, resume: bool, log, group) -> dict:
@@ -153,7 +138,8 @@ def _loop(cfg, group, state: TrainState, parts: Parts, collect, evaluate, aim_ru
             if reason:
                 return state, reason
             start, compiled_before = time.perf_counter(), compile_seconds()
-            state, step = iteration(cfg, group, state, parts, collect, log)
+            state, step = parts.algorithm.iteration(
+                IterationContext(cfg, parts.policy, parts.update, collect, group, log), state)
             # Compiling is a one-time cost of the machine, not training: the budget leaves it out.
             compiling = compile_seconds() - compiled_before
             elapsed = time.perf_counter() - start - compiling
@@ -166,58 +152,17 @@ def _loop(cfg, group, state: TrainState, parts: Parts, collect, evaluate, aim_ru
             if c["iteration"] % cfg.checkpoint_every == 0:
                 checkpoint(state)
             advance(c["iteration"] if by_updates else c["train_seconds"],
-                    status_line(c, step["metrics"], step["stats"], step["frames"] / elapsed))
+                    status_line(c, step.metrics, step.stats, step.frames / elapsed))
 
 
-def _pick_league_opponent(state: TrainState):
-    """A uniformly drawn pool snapshot [1] (or None without a league)."""
-    if not state.league:
-        return None
-    index = int(torch.randint(len(state.league), (1,), generator=state.league_gen))
-    return state.league[index].to(state.params.device)
-
-
-def iteration(cfg, group, state: TrainState, parts: Parts, collect, log):
-    """One collection and learning step: the new state and what it did (frames, games and
-    metrics of the whole group, per member)."""
-    if cfg.algo == "gumbel_az":
-        return az_iteration(cfg, group, state, parts, collect, log)
-    members = cfg.population.size
-    t0 = time.perf_counter()
-    state, rollout, after = collect(state, _pick_league_opponent(state))
-    batch = rollout_to_batch(rollout, after,
-                             lambda obs: parts.policy.outputs(obs)[1].flatten(0, 1), parts.gae,
-                             cfg.ppo).reshape(members, -1)
-    rows = cfg.env.batch_size
-    stats = [game_stats(rollout[k * rows:(k + 1) * rows]) for k in range(members)]
-    if parts.learner_side is not None:
-        stats[0].update(league_stats(rollout, parts.learner_side))
-    stats = distributed.merge_game_stats(group, stats)
-    t1 = time.perf_counter()
-    state, metrics = learn(state, batch, parts.update, cfg, log=log,
-                           agree=distributed.group_mean(group))
-    metrics = distributed.mean_metrics(group, metrics)
-    t2 = time.perf_counter()
-    frames = rollout.numel() * group.world
-    for m in metrics:
-        m["collect_steps_per_s"] = frames / (t1 - t0)
-        m["update_samples_per_s"] = frames * m.get("epochs", cfg.ppo.epochs) / (t2 - t1)
-    return state, {"frames": frames, "member_games": [int(s["games"]) for s in stats],
-                   "member_metrics": metrics, "member_stats": stats,
-                   "insight_batch": lambda: batch[0],  # member 0's, for an evaluation's views
-                   # the progress line shows the members' mean
-                   "metrics": {key: sum(m.get(key, 0.0) for m in metrics) / members
-                               for key in metrics[0]},
-                   "stats": stats[0] if members == 1 else pooled_stats(stats)}
-
-
-def _advance(state: TrainState, step: dict, elapsed: float, compiling: float) -> TrainState:
+def _advance(state: TrainState, step: IterationReport, elapsed: float, compiling: float
+             ) -> TrainState:
     """The counters after an iteration."""
     c = dict(state.counters)
     c["iteration"] += 1
-    c["frames"] += step["frames"]
-    c["games"] += sum(step["member_games"])
-    c["member_games"] = [g + n for g, n in zip(c["member_games"], step["member_games"])]
+    c["frames"] += step.frames
+    c["games"] += sum(step.member_games)
+    c["member_games"] = [g + n for g, n in zip(c["member_games"], step.member_games)]
     c["train_seconds"] += elapsed
     c["compile_seconds"] = c.get("compile_seconds", 0.0) + compiling
     return state.replace(counters=c)
@@ -230,20 +175,20 @@ def _grow_league(cfg, state: TrainState) -> TrainState:
     return state
 
 
-def _track(aim_run, step: dict, iteration: int, cfg) -> None:
+def _track(aim_run, step: IterationReport, iteration: int, cfg) -> None:
     from . import tracking
 
     members = cfg.population.size
     peaks = member_learning_rates(cfg)
     for k in range(members):
-        metrics = dict(step["member_metrics"][k])
+        metrics = dict(step.member_metrics[k])
         # a constant learning rate is a param (in the run's hparams), not a flat chart; it is
         # charted when a schedule or a rollback moves it
         lr = metrics.get("lr")
         if cfg.optim.lr_schedule == "constant" and lr is not None and abs(lr - peaks[k]) <= (
                 1e-6 * peaks[k]):  # the lr went through float32
             metrics.pop("lr")
-        tracking.track_metrics(aim_run, namespaced(metrics, step["member_stats"][k]), iteration,
+        tracking.track_metrics(aim_run, namespaced(metrics, step.member_stats[k]), iteration,
                                context={"member": str(k)} if members > 1 else None)
 
 
@@ -296,7 +241,7 @@ def _track_insight(cfg, aim_run, agent, samples, step, iteration, log) -> None:
 
     if samples:
         insight.track_sample_game(aim_run, agent, samples[0], iteration, log)
-    batch = step["insight_batch"]() if step is not None else None
+    batch = step.insight_batch() if step is not None else None
     if batch is not None:
         insight.track_distributions(aim_run, agent, batch, cfg.env.max_plies, iteration)
 

@@ -3,6 +3,7 @@ GAE, then the keys the loss reads, flattened."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -10,7 +11,7 @@ from tensordict import TensorDict, TensorDictBase
 
 from ...collect.rollout import BATCH_KEYS
 from ...shogi.material import material_balance
-from .advantage import zero_sum_gae
+from .advantage import make_gae, zero_sum_gae
 
 
 def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: float,
@@ -59,3 +60,17 @@ def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
         last_value = value_fn(after.get("observation"))
     shape_rewards(rollout, after.get("game"), ppo.material_shaping, ppo.gamma)
     return training_batch(rollout, gae, last_value)
+
+
+@lru_cache(maxsize=8)
+def _gae(gamma: float, lmbda: float):
+    return make_gae(gamma, lmbda)
+
+
+def policy_batch(rollout: TensorDictBase, after: TensorDictBase, policy, cfg) -> TensorDict:
+    """A [K*B, T] rollout of K members to their training batch [K, N]: `rollout_to_batch` with
+    the acting policy's critic to bootstrap from and the GAE of `cfg.ppo`."""
+    return rollout_to_batch(rollout, after,
+                            lambda obs: policy.outputs(obs)[1].flatten(0, 1),
+                            _gae(cfg.ppo.gamma, cfg.ppo.gae_lambda),
+                            cfg.ppo).reshape(cfg.population.size, -1)

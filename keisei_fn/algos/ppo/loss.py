@@ -1,14 +1,19 @@
-"""TorchRL's ClipPPOLoss over masked moves, with the analytic masked entropy."""
+"""TorchRL's ClipPPOLoss over masked moves, with the analytic masked entropy; the loss of one member
+and of a folded population."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule
 from torch import nn
 from torchrl.modules import MaskedCategorical, ProbabilisticActor
 from torchrl.objectives import ClipPPOLoss
 
-from ...models import masked_entropy, masked_log_softmax
+from ...learn.population import member_config
+from ...models import masked_entropy, masked_log_softmax, members_forward, net_spec, precision
 
 
 class MaskedClipPPOLoss(ClipPPOLoss):
@@ -102,3 +107,56 @@ def make_actor_critic(net: nn.Module | None):
     critic = TensorDictModule(_ValueFromActorPass(), in_keys=["value_now"],
                               out_keys=["state_value"])
     return actor, critic
+
+
+LOSS_KEYS = ("loss_objective", "loss_critic", "loss_entropy")
+METRIC_KEYS = ("entropy", "kl_approx", "clip_fraction", "explained_variance")
+
+
+def total_loss(out: TensorDictBase, entropy_coef: torch.Tensor | None = None):
+    """(the sum of ClipPPOLoss's per-sample losses averaged, its metrics): the loss averages
+    here, not in TorchRL (`reduction="none"`, make_loss), so that it vmaps over members;
+    `entropy_coef` weighs the entropy bonus when the loss was built with weight 1."""
+    losses = {k: out[k].mean() for k in LOSS_KEYS if k in out.keys()}
+    if entropy_coef is not None and "loss_entropy" in losses:
+        losses["loss_entropy"] = losses["loss_entropy"] * entropy_coef
+    metrics = {k: v.detach() for k, v in losses.items()}
+    metrics.update({k: out[k].detach() for k in METRIC_KEYS if k in out.keys()})
+    return sum(losses.values()), metrics
+
+
+def member_loss(cfg, net: nn.Module, autocast: Callable) -> Callable:
+    """One member's `loss(params, batch) -> (loss, metrics)` with its own `cfg.ppo`: the loss
+    module over `net`, whose parameters are swapped in functionally (`TensorDict.to_module`)."""
+    loss_module = make_loss(net, cfg.ppo)
+
+    def loss_fn(params: TensorDict, batch: TensorDictBase):
+        with params.to_module(net), autocast():
+            return total_loss(loss_module(batch))
+
+    return loss_fn
+
+
+def population_loss(cfg, autocast: Callable) -> Callable:
+    """`loss(params[K], batch[K, M]) -> (the members' summed loss, metrics [K])`: the members'
+    folded network once, then ClipPPOLoss vmapped over members, each with its own entropy
+    coefficient (population.entropy_coef)."""
+    entropy = torch.tensor([member_config(cfg, k).ppo.entropy_coef
+                            for k in range(cfg.population.size)])
+    spec = net_spec(cfg.model)
+    # Entropy weight 1 in the loss; each member's own coefficient is applied below.
+    loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
+    per_member_loss = torch.func.vmap(
+        lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
+
+    def loss(params: TensorDict, batch: TensorDictBase):
+        with autocast():  # the network only: the loss and its reductions stay float32
+            logits, value = members_forward(params, batch.get("observation"), spec)
+        batch = batch.clone(False)
+        batch.set(PRECOMPUTED_KEYS[0], precision.upcast(logits))
+        batch.set(PRECOMPUTED_KEYS[1], precision.upcast(value))
+        totals, metrics = per_member_loss(batch, entropy.to(logits.device))
+        # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
+        return totals.sum(), metrics
+
+    return loss

@@ -1,0 +1,164 @@
+"""Gumbel AlphaZero as the trainer sees it: searched self-play, finished games into the replay
+buffers, then a fixed number of updates sampled from them.
+
+    state, rollout, _ = ctx.collect(state)               # every move by Gumbel search
+    finished = collect_finished(extra.pending, rollout)  # positions of games that ended
+    extra.replay[k].extend(member k's finished positions)
+    if every rank's buffers hold gumbel_az.min_buffer:   # agreed, so the all-reduces pair
+        state, metrics = apply_updates(state, replay minibatches x updates_per_iteration(cfg))
+
+Its own state (`TrainState.extra`, an `AZState`) is the replay buffers and the pending positions.
+Both are mutable holders, changed in place by an iteration (`ReplayBuffer.extend`, writes into
+`pending`): the one place the train state is not a value (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDict
+
+from ...checkpoint import CheckpointError
+from ...collect.stats import game_stats
+from ...learn.group import all_gather, mean_metrics, merge_game_stats
+from ...learn.population import apply_updates, member_config, member_seeds
+from ...learn.state import TrainState
+from ...models import members_forward, net_spec, precision
+from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs
+from .loss import az_loss
+from ...config.sections import GumbelAZConfig
+from .replay import calibration, collect_finished, new_buffer, new_pending, sample_minibatch, stored
+from .search_policy import SearchPolicy
+
+
+@dataclass(frozen=True)
+class AZState:
+    replay: tuple
+    """member k's replay buffer (TorchRL ReplayBuffer, with its sampling generator)"""
+    pending: TensorDict
+    """the positions of the games in progress [K*B, max_plies], waiting for their outcome"""
+
+
+def updates_per_iteration(cfg) -> int:
+    """Every position played is sampled `replay_ratio` times on average (the same count on every
+    rank, so their all-reduces pair)."""
+    az = cfg.gumbel_az
+    played = cfg.env.batch_size * az.rollout_steps
+    return max(1, round(az.replay_ratio * played / az.minibatch_size))
+
+
+def make_policy(cfg, inputs: PolicyInputs) -> SearchPolicy:
+    return SearchPolicy(inputs.params, None, cfg.gumbel_az, cfg.env.impasse, net_spec(cfg.model),
+                        inputs.precision, [member_config(cfg, k).gumbel_az.simulations
+                                           for k in range(cfg.population.size)])
+
+
+def population_loss(cfg, autocast):
+    spec = net_spec(cfg.model)
+    value_coef = cfg.gumbel_az.value_coef
+
+    def loss(params: TensorDict, batch):
+        with autocast():
+            logits, value = members_forward(params, batch.get("observation"), spec)
+        totals, metrics = az_loss(precision.upcast(logits), precision.upcast(value), batch,
+                                  value_coef)
+        return totals.sum(), metrics
+
+    return loss
+
+
+def new_extra(cfg, device) -> AZState:
+    """Empty replay buffers (member k samples with seed_k + 3) and pending games."""
+    return AZState(tuple(new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(s + 3))
+                         for s in member_seeds(cfg)),
+                   new_pending(cfg.population.size * cfg.env.batch_size, cfg.env.max_plies,
+                               device))
+
+
+def save_extra(extra: AZState) -> dict:
+    """The buffers (contents, cursor and sampling stream) and pending positions."""
+    return {"buffers": [b.state_dict() for b in extra.replay],
+            "pending": extra.pending.cpu().to_dict()}
+
+
+def restore_extra(saved: dict | None, cfg, device, source: str) -> AZState:
+    """As saved; empty ones for a checkpoint without them (a rank the writing group did not
+    have)."""
+    fresh = new_extra(cfg, device)
+    if not saved:
+        return fresh
+    if len(saved["buffers"]) != len(fresh.replay):
+        raise CheckpointError(f"{source}: holds {len(saved['buffers'])} replay buffers, the "
+                              f"config trains {len(fresh.replay)} members")
+    for buffer, state in zip(fresh.replay, saved["buffers"]):
+        buffer.load_state_dict(state)
+    shape = fresh.pending.batch_size
+    rows = saved["pending"]["root_value"].shape
+    if rows != shape:
+        raise CheckpointError(f"{source}: holds pending positions of {rows[0]} games x "
+                              f"{rows[1]} plies, the config plays {shape[0]} x {shape[1]}")
+    return AZState(fresh.replay, TensorDict(saved["pending"], batch_size=shape).to(device))
+
+
+def _member_rows(td, k: int, rows: int):
+    return td[k * rows:(k + 1) * rows]
+
+
+def iteration(ctx: IterationContext, state: TrainState) -> tuple[TrainState, IterationReport]:
+    cfg, group, policy = ctx.cfg, ctx.group, ctx.policy
+    members, rows, az = cfg.population.size, cfg.env.batch_size, cfg.gumbel_az
+    extra: AZState = state.extra
+    t0 = time.perf_counter()
+    sims0, search0 = policy.simulations_done, policy.search_seconds
+    state, rollout, _ = ctx.collect(state)
+    rollout.set(("next", "game_result"), rollout.get(("next", "reward")).clone())
+    stats = []
+    for k in range(members):
+        _, finished = collect_finished(_member_rows(extra.pending, k, rows),
+                                       _member_rows(rollout, k, rows), az)
+        stats.append(game_stats(_member_rows(rollout, k, rows)))
+        if finished is not None:
+            extra.replay[k].extend(stored(finished))
+            stats[k].update({f"search/{n}": v for n, v in calibration(finished).items()})
+        stats[k]["replay/positions"] = float(len(extra.replay[k]))
+    stats = merge_game_stats(group, stats)
+    seconds = policy.search_seconds - search0
+    sims = (policy.simulations_done - sims0) * group.world
+    t1 = time.perf_counter()
+    emptiest = min(len(b) for b in extra.replay)
+    ready = min(all_gather(group, emptiest)) >= az.min_buffer
+    metrics = [{} for _ in range(members)]
+    updates = updates_per_iteration(cfg)
+    if ready:
+        minibatches = (sample_minibatch(extra.replay, cfg.env.max_plies) for _ in range(updates))
+        state, metrics = apply_updates(state, minibatches, ctx.update, cfg, updates, ctx.log)
+        metrics = mean_metrics(group, metrics)
+    t2 = time.perf_counter()
+    frames = rollout.numel() * group.world
+    for m in metrics:
+        m["collect_steps_per_s"] = frames / (t1 - t0)
+        m["simulations_per_s"] = sims / max(seconds, 1e-9)
+        if ready:
+            m["update_samples_per_s"] = updates * az.minibatch_size * group.world / (t2 - t1)
+    # read only at an evaluation: member 0's oldest stored positions (read, not sampled, so
+    # that the sampler's stream stays the training's)
+    first = extra.replay[0]
+    return state, IterationReport(frames, [int(s["games"]) for s in stats], metrics, stats,
+                                  insight_batch=lambda: first[:2048] if len(first) else None)
+
+
+def describe(cfg) -> str:
+    az = cfg.gumbel_az
+    sims = ("/".join(map(str, cfg.population.simulations)) if cfg.population.simulations
+            else az.simulations)
+    return (f", each searched ({sims} simulations, {az.max_considered} considered) "
+            f"| gumbel_az: {az.replay_ratio:g} x replay of {az.buffer_size:,}")
+
+
+GUMBEL_AZ = Algorithm(name="gumbel_az", section=GumbelAZConfig, make_policy=make_policy,
+                      population_loss=population_loss, iteration=iteration,
+                      updates_per_iteration=updates_per_iteration, new_extra=new_extra,
+                      save_extra=save_extra, restore_extra=restore_extra, describe=describe,
+                      ranking_keys=("simulations",))

@@ -1,0 +1,165 @@
+"""The algorithms' config sections: each algorithm's options are the section of its name.
+
+A section is a dataclass with
+- a `rollout_steps` field (moves per game per iteration),
+- `VALUE_PRIOR`: the name of its field holding the material coefficient per pawn that the value
+  head learned without and every reader adds back (agent/network.py), or None,
+- `check(cfg)`: raises ConfigError for a bad value of its own keys, or a setting its algorithm
+  does not support.
+
+The shipped algorithms' sections are here, part of the schema; another algorithm brings its own
+(algos/registry.register calls `register_section`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, make_dataclass
+from functools import lru_cache
+
+from .._checks import ConfigError, at_least, in_unit_interval, one_of
+from .schema import GenericConfig
+
+
+@dataclass
+class PPOConfig:
+    rollout_steps: int = 32
+    """env steps per game per collection (frames per batch = rollout_steps x env.batch_size)"""
+    epochs: int = 2
+    """passes over each rollout"""
+    minibatch_size: int = 256
+    """samples per optimizer update"""
+    gamma: float = 0.99
+    """discount; used as -gamma so each mover's return is zero-sum (see advantage.py)"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    clip_epsilon: float = 0.2
+    """PPO ratio clip"""
+    clip_value: bool = False
+    """clip the value update around the collection-time value"""
+    entropy_coef: float = 0.01
+    """entropy bonus weight"""
+    value_coef: float = 0.5
+    """value loss weight"""
+    normalize_advantage: bool = True
+    """normalise advantages per minibatch"""
+    material_shaping: float = 0.02
+    """potential-based material shaping, per pawn of material balance (0 disables; see algos/ppo/batch.py)"""
+    target_kl: float = 0.0
+    """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy reaches this (checked after each epoch; 0 disables)"""
+    mate_in_one: bool = False
+    """self-play plays a move that mates at once wherever there is one, in place of the policy's sample (recorded with its probability under the policy), so that won games end in a result instead of the move cap"""
+
+    VALUE_PRIOR = "material_shaping"
+
+    @staticmethod
+    def check(cfg) -> None:
+        at_least(cfg.ppo, "ppo", ("rollout_steps", "epochs", "minibatch_size"), 1)
+        at_least(cfg.ppo, "ppo", ("entropy_coef", "value_coef", "material_shaping",
+                                  "target_kl"), 0)
+        in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda"))
+
+
+@dataclass
+class GumbelAZConfig:
+    simulations: int = 4
+    """search simulations per self-play move (4 measured strongest of 4-32 at equal wall clock: docs/results.md)"""
+    max_considered: int = 4
+    """root moves Sequential Halving considers (max_num_considered_actions)"""
+    gumbel_scale: float = 1.0
+    """scale of the root's Gumbel noise (1: the paper's exploration; 0: deterministic)"""
+    batched_rounds: bool = False
+    """search each Sequential Halving round's visits side by side (1.3x faster at 64-128 games; docs/search.md) instead of one simulation after the other (mctx's order)"""
+    rollout_steps: int = 8
+    """self-play moves per game per iteration (each one searched)"""
+    minibatch_size: int = 256
+    """positions per optimizer update"""
+    replay_ratio: float = 4.0
+    """times each played position is trained on, on average (sets the updates per iteration)"""
+    buffer_size: int = 65536
+    """positions the replay buffer holds per member (the oldest are overwritten)"""
+    min_buffer: int = 1024
+    """positions in every replay buffer before learning starts"""
+    value_target: str = "outcome"
+    """'outcome' (the game's result from the mover's side) or 'nstep' (the search's root value td_steps plies later, the outcome within td_steps of the end)"""
+    td_steps: int = 8
+    """plies to the bootstrapping root value (value_target=nstep)"""
+    value_coef: float = 1.0
+    """value loss weight (the policy's cross-entropy has weight 1)"""
+    material_prior: float = 0.02
+    """material in the value the search reads, per pawn: the value head learns the target minus coef x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
+
+    VALUE_PRIOR = "material_prior"
+
+    @staticmethod
+    def check(cfg) -> None:
+        az = cfg.gumbel_az
+        at_least(az, "gumbel_az", ("simulations", "max_considered", "rollout_steps",
+                                   "minibatch_size", "buffer_size", "min_buffer", "td_steps"), 1)
+        at_least(az, "gumbel_az", ("gumbel_scale", "value_coef", "material_prior"), 0)
+        one_of(az, "gumbel_az", "value_target", ("outcome", "nstep"))
+        if not az.replay_ratio > 0:
+            raise ConfigError(f"gumbel_az.replay_ratio: must be > 0, got {az.replay_ratio}")
+        if cfg.algo != "gumbel_az":
+            return
+        for key, value, unsupported in (
+                ("collector.backend", cfg.collector.backend, cfg.collector.backend != "direct"),
+                ("league.fraction", cfg.league.fraction, cfg.league.fraction > 0),
+                ("population.backend", cfg.population.backend,
+                 cfg.population.backend != "folded")):
+            if unsupported:
+                raise ConfigError(f"algo=gumbel_az does not support {key}={value} yet")
+        if az.min_buffer > az.buffer_size:
+            raise ConfigError(f"gumbel_az.min_buffer={az.min_buffer} is more than the buffer "
+                              f"holds (gumbel_az.buffer_size={az.buffer_size})")
+
+
+# Each algorithm's options are the config section of its name, a dataclass that follows the
+# contract in algos/ppo/options.py. The shipped ones are part of the schema; another algorithm adds
+# its own with `register_section` (algos.registry.register does).
+_SECTIONS: dict[str, type] = {"ppo": PPOConfig, "gumbel_az": GumbelAZConfig}
+
+# population.* lists that set the active algorithm's key of the same name per member
+MEMBER_KEYS = ("entropy_coef", "simulations")
+
+
+def register_section(name: str, section: type) -> None:
+    if name in _SECTIONS and _SECTIONS[name] is not section:
+        raise ValueError(f"a config section {name!r} is already registered")
+    if name in {f.name for f in GenericConfig.__dataclass_fields__.values()}:
+        raise ValueError(f"{name!r} is a config key, not a free section name")
+    _SECTIONS[name] = section
+
+
+def unregister_section(name: str) -> None:
+    _SECTIONS.pop(name, None)
+
+
+def schema() -> type:
+    """The config's dataclass: the generic keys plus every registered algorithm's section (the
+    same class while the sections stay the same: OmegaConf merges configs of one class only)."""
+    return _schema(tuple(_SECTIONS.items()))
+
+
+@lru_cache(maxsize=None)
+def _schema(sections: tuple) -> type:
+    return make_dataclass("TrainConfig", [(name, section, field(default_factory=section))
+                                          for name, section in sections],
+                          bases=(GenericConfig,))
+
+
+def algorithm_section(cfg):
+    """The active algorithm's options (`cfg[cfg.algo]`)."""
+    return cfg[cfg.algo]
+
+
+def rollout_steps(cfg) -> int:
+    """Moves per game per iteration, the algorithm's."""
+    return algorithm_section(cfg).rollout_steps
+
+
+def value_prior(cfg) -> float:
+    """Per pawn of material balance, what the value head was trained without and the game's value
+    adds back (PPO's shaping potential, Gumbel AlphaZero's material prior): the field the
+    algorithm's section names as its VALUE_PRIOR, 0 when it has none."""
+    key = getattr(_SECTIONS[cfg.algo], "VALUE_PRIOR", None)
+    return float(algorithm_section(cfg)[key]) if key else 0.0
