@@ -48,3 +48,35 @@ def test_no_module_or_function_is_too_long():
     assert not grown, f"known long code grew (was, is): {grown}"
     fixed = sorted(set(KNOWN) - set(sizes))
     assert not fixed, f"{fixed} fit now: remove them from KNOWN"
+
+
+# Where an algorithm may be named in code: its own folder, the registry, and the schema's sections.
+ALGORITHM_HOMES = ("algos/", "config/sections.py")
+
+
+def test_no_algorithm_is_named_outside_its_home():
+    """The trainer asks the registry: a string "ppo" or "gumbel_az" elsewhere in the package's
+    code (a branch on cfg.algo, or a stand-in for one) fails here; docstrings, comments and the
+    config's default may name them. import-linter's forbidden contract covers the imports."""
+    from keisei_fn.algos import registry
+
+    names = set(registry.BUILTIN)
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(ALGORITHM_HOMES):
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        # the schema's default (`algo: str = "ppo"`) chooses, it does not branch
+        docstrings |= {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.AnnAssign)
+                       and getattr(node.target, "id", None) == "algo"}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and node.value in names
+                    and id(node) not in docstrings):
+                found.append(f"{rel}:{node.lineno} {node.value!r}")
+            if isinstance(node, ast.Attribute) and node.attr in names:
+                found.append(f"{rel}:{node.lineno} .{node.attr}")
+    assert not found, f"an algorithm named outside algos/ (ask algos.registry): {found}"

@@ -199,8 +199,9 @@ def test_time_budget_counts_training_not_compilation(tiny_config, monkeypatch):
     params = TensorDict({"w": torch.zeros(1, 1)}, batch_size=[1])
     state = TrainState(params=params, opt_state=params.clone(), counters=fresh_counters(1),
                        shuffle=(), policy=())
-    state, reason = train_module._loop(cfg, distributed.SINGLE, state, parts, None, None, None,
-                                       lambda state: None, lambda *a: None, make_console())
+    run = train_module.Run(cfg, distributed.SINGLE, parts, None, None, lambda state: None, None,
+                           lambda *a: None, make_console())
+    state, reason = train_module._loop(run, state)
     assert reason == "time"
     summary = {"counters": state.counters}
     c = summary["counters"]

@@ -2,22 +2,26 @@
 
 Every match is `arena.match.play_match` with the arena's rules (`eval.max_plies`, `eval.impasse`;
 the defaults are `keisei-fn eval`'s), so a number from training and one from `keisei-fn eval`
-mean the same thing. Both colours; all games of a match in one batch.
+mean the same thing. Both colours; all games of a match in one batch. Its report: the lines it
+prints, ratings.json or ranking.json, Aim metrics and the insight views (`evaluator`).
 """
 
 from __future__ import annotations
 
+import json
 import time
-
-import torch
+from pathlib import Path
 from typing import Callable
 
+import torch
+
+from ..agent import member_agent
 from ..arena.match import play_match as referee_match
 from ..arena.match import summarize
 from ..arena.opponents import agent_player, make_player
 from ..insight.value_quality import agent_values, format_quality, value_quality
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
-from ..ratings.elo import Ratings, fit
+from ..ratings.elo import Ratings, fit, format_ratings
 
 AGENT = "agent"
 
@@ -216,3 +220,132 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
                       *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in columns])
     # On stdout with the summary; logs and pipes would get rich's 80 columns, too narrow for it.
     Console(highlight=False, width=None if console.is_terminal else 120).print(table)
+
+
+# ------------------------------------------------ the trainer's evaluation, reported
+def evaluator(cfg, run_dir: Path, aim_run, console):
+    """`evaluate(state) -> (state with the results, report)`: every member against the fixed
+    opponents; one agent's Elo over training (ratings.json), or the members' ranking with their
+    round robin (ranking.json)."""
+    from ..arena.openings import load_suite
+
+    members = cfg.population.size
+    openings = load_suite(cfg.eval.openings)  # a bad suite fails now, not after training
+    if openings is not None and max(map(len, openings)) >= cfg.eval.max_plies:
+        raise ValueError(f"eval.max_plies={cfg.eval.max_plies} leaves no room after the "
+                         f"{cfg.eval.openings} suite's openings (up to {max(map(len, openings))}"
+                         f" plies): raise it, or set eval.openings=none")
+
+    def evaluate(state, step=None):
+        """`step`: the iteration just done (an evaluation during training: eval.every_games
+        games, and distributions drawn from its batch); None: the final evaluation."""
+        iteration = state.counters["iteration"]
+
+        def agent_of(k: int):
+            return member_agent(cfg, state.params, k)
+
+        samples = [] if aim_run is not None and members == 1 else None
+        results = evaluate_members(cfg, state.params, agent_of, iteration, console, openings,
+                                   samples=samples,
+                                   games=cfg.eval.every_games if step is not None else None)
+        if samples is not None:
+            _track_insight(cfg, aim_run, agent_of(0), samples, step, iteration, console.print)
+        for r in results:  # where on the training clock (Elo against time: docs/training.md)
+            r["train_seconds"] = round(state.counters["train_seconds"], 1)
+            r["frames"] = state.counters["frames"]
+        state = state.replace(evals=(*state.evals, *results))
+        if members == 1:
+            report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
+        else:
+            rows = ranking(cfg, results, round_robin(cfg, agent_of, members))
+            (run_dir / "ranking.json").write_text(json.dumps(rows, indent=1))
+            report = rows
+            if aim_run is not None:
+                _track_ranking(aim_run, results, rows, iteration)
+        return state, report
+
+    return evaluate
+
+
+def _track_insight(cfg, aim_run, agent, samples, step, iteration, log) -> None:
+    from . import insight
+
+    if samples:
+        insight.track_sample_game(aim_run, agent, samples[0], iteration, log)
+    batch = step.insight_batch() if step is not None else None
+    if batch is not None:
+        insight.track_distributions(aim_run, agent, batch, cfg.env.max_plies, iteration)
+
+
+def _single_ratings(state, run_dir, aim_run, console, results, iteration):
+    ratings = ratings_over_training(state.evals)
+    table = [{"player": n, "elo": e, "low": lo, "high": hi}
+             for n, e, lo, hi in zip(ratings.names, ratings.elo, ratings.low, ratings.high)]
+    (run_dir / "ratings.json").write_text(json.dumps(
+        {"anchor": ratings.anchor, "regularized": ratings.regularized, "ratings": table},
+        indent=1))
+    elo, low, high = ratings.of(f"it {iteration}")
+    console.print(f"eval @ it {iteration}: Elo {elo:+.0f} [{low:+.0f}, {high:+.0f}] "
+                  f"(this run's snapshots and opponents, random = 0"
+                  f"{', regularised' if ratings.regularized else ''})")
+    ladder = ladder_placement(results)
+    if ladder is not None:
+        for r in results:
+            r["ladder_elo"], r["ladder_low"], r["ladder_high"] = ladder[:3]
+        console.print(f"eval @ it {iteration}: ladder Elo {ladder[0]:+.0f} [{ladder[1]:+.0f}, "
+                      f"{ladder[2]:+.0f}] (the fixed scale of `keisei-fn ladder`, random = 0"
+                      f"{', regularised' if ladder[3] else ''})")
+    if aim_run is not None:
+        from . import tracking
+
+        for r in results:
+            tracking.track_metrics(aim_run, _eval_metrics(r), iteration)
+        tracking.track_metrics(aim_run, {"eval/elo": elo, "eval/elo_low": low,
+                                         "eval/elo_high": high}, iteration)
+        if ladder is not None:
+            tracking.track_metrics(aim_run, {"eval/ladder_elo": ladder[0],
+                                             "eval/ladder_elo_low": ladder[1],
+                                             "eval/ladder_elo_high": ladder[2]}, iteration)
+        tracking.track_text(aim_run, "eval/ratings", format_ratings(ratings), iteration)
+    return ratings
+
+
+def _track_ranking(aim_run, results, rows, iteration) -> None:
+    from . import tracking
+
+    for r in results:
+        tracking.track_metrics(aim_run, _eval_metrics(r), r["iteration"],
+                               context={"member": str(r["member"])})
+    for row in rows:
+        tracking.track_metrics(aim_run, {"eval/elo": row["elo"]}, iteration,
+                               context={"member": str(row["member"])})
+
+
+def _eval_metrics(r: dict) -> dict:
+    metrics = {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
+                                                           "losses", "mean_length")}
+    # the value's quality over all of the evaluation's games (insight/value_quality.py), by phase
+    for phase, stats in r.get("value_quality_all", {}).items():
+        for k in ("corr", "brier", "mean_abs"):
+            metrics[f"value_quality/{phase}/{k}"] = stats[k]
+    return metrics
+
+
+def final_evaluation(cfg, state, evaluate, run_dir: Path, console, log):
+    """The evaluation at the end of a run (unless the last iteration just had one): the state and
+    the summary's entries."""
+    iteration = state.counters["iteration"]
+    done_now = [r for r in state.evals if r["iteration"] == iteration]
+    if cfg.population.size == 1:
+        if not done_now:
+            state, _ = evaluate(state)
+            done_now = [r for r in state.evals if r["iteration"] == iteration]
+        return state, {"eval": done_now}
+    if done_now:
+        rows = json.loads((run_dir / "ranking.json").read_text())
+    else:
+        state, rows = evaluate(state)
+        done_now = [r for r in state.evals if r["iteration"] == iteration]
+    print_ranking(rows, list(cfg.eval.opponents), console)
+    log(f"members exported to {run_dir / 'members'} (load one with keisei-fn eval/usi/play)")
+    return state, {"eval": done_now, "ranking": rows}
