@@ -99,7 +99,7 @@ class ActorCritic(nn.Module):
 
 
 def build_model(cfg) -> ActorCritic:
-    """The network described by a `model` config section (see keisei_fn/config.py)."""
+    """The network described by a `model` config section (see keisei_fn/config/schema.py)."""
     return ActorCritic(arch=cfg.arch, blocks=cfg.blocks, channels=cfg.channels,
                        se_ratio=cfg.se_ratio, value_hidden=cfg.value_hidden,
                        policy_gain=cfg.policy_gain)

@@ -41,7 +41,7 @@ class NetSpec:
 
 
 def net_spec(model) -> NetSpec:
-    """The `NetSpec` of a `model` config section (keisei_fn/config.py, ModelConfig)."""
+    """The `NetSpec` of a `model` config section (keisei_fn/config/schema.py, ModelConfig)."""
     return NetSpec(str(model.arch), int(model.blocks), int(model.se_ratio) > 0)
 
 _CL = torch.channels_last

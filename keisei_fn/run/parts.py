@@ -57,7 +57,7 @@ def build(cfg, log=print, group=SINGLE) -> Parts:
     algorithm = registry.get(cfg.algo)
     policy = algorithm.make_policy(cfg, PolicyInputs(params.clone(), net, arithmetic,
                                                      learner_side, log))
-    # direct only for populations (config.py): member k's rows k*B ... must stay in one batch
+    # direct only for populations (config/__init__.py): member k's rows k*B ... must stay in one batch
     collector = make_collector(cfg, policy, device, games=members * cfg.env.batch_size)
     update = compile_update(registry.make_update(cfg, net, gradient_mean(group)),
                             compile_mode(cfg), log=log)
