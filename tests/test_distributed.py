@@ -238,7 +238,9 @@ def test_merged_game_stats_sum_counts_and_weight_means(monkeypatch):
     every = [{"games": 2.0, "mean_length": 10.0, "black_wins": 1.0, "league_games": 0.0},
              {"games": 6.0, "mean_length": 30.0, "black_wins": 2.0, "league_games": 4.0,
               "league_score": 0.75}]
-    monkeypatch.setattr(distributed, "all_gather", lambda group, obj: every)
+    from keisei_fn.learn import group
+
+    monkeypatch.setattr(group, "all_gather", lambda group, obj: every)
     merged = distributed.merge_game_stats(distributed.Group(0, 2), every[0])
     assert merged == {"games": 8.0, "mean_length": 25.0, "black_wins": 3.0, "league_games": 4.0,
                       "league_score": 0.75}
