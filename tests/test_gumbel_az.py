@@ -196,9 +196,9 @@ def test_the_replay_pipeline_carries_the_targets_from_play_to_the_minibatch():
     # the stored policies are the ones the search wrote at those positions
     first = trajectory[:, :12]
     assert torch.equal(finished[:12]["search_policy"], first[0]["search_policy"])
-    buffer = new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(0))
+    buffer = new_buffer(cfg.gumbel_az)
     buffer.extend(stored(finished))
-    batch = sample_minibatch([buffer], 12)
+    batch = sample_minibatch([buffer], [torch.Generator().manual_seed(0)], 8, 12)
     assert batch.batch_size == torch.Size([1, 8])
     target, mask = batch["target_policy"], batch["action_mask"]
     assert torch.equal(target[~mask], torch.zeros(int((~mask).sum())))
@@ -221,7 +221,8 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
     params = init_members(cfg, torch.device("cpu"))
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
     update = make_update(cfg, build_model(cfg.model))
-    buffer = new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(0))
+    buffer = new_buffer(cfg.gumbel_az)
+    sampler = torch.Generator().manual_seed(0)
     gen = torch.Generator().manual_seed(5)
 
     def mates(params) -> float:
@@ -240,7 +241,7 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
             target_value=torch.ones(48), batch_size=[48]))
         round_losses = []
         for _ in range(24):
-            mb = sample_minibatch([buffer], 64)
+            mb = sample_minibatch([buffer], [sampler], cfg.gumbel_az.minibatch_size, 64)
             params, opt, metrics = update(params, opt, mb, torch.tensor([3e-3]))
             round_losses.append(float(metrics["policy_loss"][0]))
         losses.append(sum(round_losses) / len(round_losses))
@@ -273,3 +274,33 @@ def test_gumbel_az_run_resumes_exactly_with_its_replay_buffer(tmp_path):
     pa, pb = flat(ca["pending"]), flat(cb["pending"])
     for k in pa:
         assert torch.equal(pa[k], pb[k]), k
+
+
+def test_learning_twice_from_one_state_gives_one_result(tmp_path):
+    """Gumbel AZ's learning step leaves the state it is given as it was (its samplers advance in
+    copies; the buffers are only read): two calls on one state, nothing copied by hand, end
+    equal, and differ from the state they started from."""
+    from _tiny import collector_of
+
+    from keisei_fn.algos.base import IterationContext
+    from keisei_fn.algos.gumbel_az.algorithm import learn
+    from keisei_fn.run.parts import build
+    from keisei_fn.run.snapshot import fresh_state
+
+    cfg = tiny(tmp_path, *AZ, "gumbel_az.min_buffer=512")  # collect only: learning waits
+    parts = build(cfg, log=lambda *a: None)
+    state = fresh_state(cfg, parts)
+    ctx = IterationContext(cfg, parts.policy, parts.update, collector_of(cfg, parts))
+    for _ in range(5):  # 30 plies: every game reached the 24-ply cap once
+        state, report = parts.algorithm.iteration(ctx, state)
+        assert "policy_loss" not in report.member_metrics[0]  # no update yet
+    assert len(state.extra.replay[0]) >= 8
+    before = [g.get_state() for g in state.extra.samplers]
+    a, _ = learn(state, parts.update, cfg, log=lambda *a: None)
+    b, _ = learn(state, parts.update, cfg, log=lambda *a: None)
+    for x, y in ((a.params, b.params), (a.opt_state, b.opt_state)):
+        assert all(torch.equal(u, v) for u, v in zip(x.values(True, True), y.values(True, True)))
+    assert not all(torch.equal(u, v) for u, v in zip(a.params.values(True, True),
+                                                      state.params.values(True, True)))
+    assert all(torch.equal(g.get_state(), s) for g, s in zip(state.extra.samplers, before))
+    assert not torch.equal(a.extra.samplers[0].get_state(), before[0])

@@ -7,15 +7,17 @@ buffers, then a fixed number of updates sampled from them.
     if every rank's buffers hold gumbel_az.min_buffer:   # agreed, so the all-reduces pair
         state, metrics = apply_updates(state, replay minibatches x updates_per_iteration(cfg))
 
-Its own state (`TrainState.extra`, an `AZState`) is the replay buffers and the pending positions.
-Both are mutable holders, changed in place by an iteration (`ReplayBuffer.extend`, writes into
-`pending`): the one place the train state is not a value (docs/architecture.md).
+Its own state (`TrainState.extra`, an `AZState`) is the replay buffers, the pending positions and
+the members' sampling generators. The buffers and `pending` are mutable holders that collection
+changes in place (`ReplayBuffer.extend`, writes into `pending`; docs/architecture.md); learning
+only reads them and draws from copies of the generators that the new state carries, so `learn`
+twice from one state gives one result (tests/test_gumbel_az.py).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from tensordict import TensorDict
@@ -23,7 +25,7 @@ from tensordict import TensorDict
 from ...checkpoint import CheckpointError
 from ...collect.stats import game_stats
 from ...learn.group import all_gather, mean_metrics, merge_game_stats
-from ...learn.population import apply_updates, member_config, member_seeds
+from ...learn.population import apply_updates, fork_generator, member_config, member_seeds
 from ...learn.state import TrainState
 from ...models import members_forward, net_spec, precision
 from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs
@@ -39,6 +41,8 @@ class AZState:
     """member k's replay buffer (TorchRL ReplayBuffer, with its sampling generator)"""
     pending: TensorDict
     """the positions of the games in progress [K*B, max_plies], waiting for their outcome"""
+    samplers: tuple[torch.Generator, ...]
+    """member k's minibatch sampler"""
 
 
 def updates_per_iteration(cfg) -> int:
@@ -70,22 +74,24 @@ def population_loss(cfg, autocast):
 
 
 def new_extra(cfg, device) -> AZState:
-    """Empty replay buffers (member k samples with seed_k + 3) and pending games."""
-    return AZState(tuple(new_buffer(cfg.gumbel_az, torch.Generator().manual_seed(s + 3))
-                         for s in member_seeds(cfg)),
+    """Empty replay buffers, pending games, and member k's sampler seeded seed_k + 3."""
+    return AZState(tuple(new_buffer(cfg.gumbel_az) for _ in range(cfg.population.size)),
                    new_pending(cfg.population.size * cfg.env.batch_size, cfg.env.max_plies,
-                               device))
+                               device),
+                   tuple(torch.Generator().manual_seed(s + 3) for s in member_seeds(cfg)))
 
 
 def save_extra(extra: AZState) -> dict:
     """The buffers (contents, cursor and sampling stream) and pending positions."""
     return {"buffers": [b.state_dict() for b in extra.replay],
-            "pending": extra.pending.cpu().to_dict()}
+            "pending": extra.pending.cpu().to_dict(),
+            "samplers": [g.get_state() for g in extra.samplers]}
 
 
 def restore_extra(saved: dict | None, cfg, device, source: str) -> AZState:
     """As saved; empty ones for a checkpoint without them (a rank the writing group did not
-    have)."""
+    have). A checkpoint from before the samplers were the state's (their streams were inside
+    the buffers) continues with fresh ones: it resumes, not bit for bit."""
     fresh = new_extra(cfg, device)
     if not saved:
         return fresh
@@ -99,7 +105,22 @@ def restore_extra(saved: dict | None, cfg, device, source: str) -> AZState:
     if rows != shape:
         raise CheckpointError(f"{source}: holds pending positions of {rows[0]} games x "
                               f"{rows[1]} plies, the config plays {shape[0]} x {shape[1]}")
-    return AZState(fresh.replay, TensorDict(saved["pending"], batch_size=shape).to(device))
+    for generator, state in zip(fresh.samplers, saved.get("samplers", ()), strict=False):
+        generator.set_state(state)
+    return AZState(fresh.replay, TensorDict(saved["pending"], batch_size=shape).to(device),
+                   fresh.samplers)
+
+
+def learn(state: TrainState, update, cfg, log=print) -> tuple[TrainState, list[dict]]:
+    """`updates_per_iteration(cfg)` updates on minibatches drawn from the members' buffers: the
+    new state (its samplers advanced in copies) and per-member metrics."""
+    extra: AZState = state.extra
+    samplers = tuple(fork_generator(g) for g in extra.samplers)
+    updates = updates_per_iteration(cfg)
+    minibatches = (sample_minibatch(extra.replay, samplers, cfg.gumbel_az.minibatch_size,
+                                    cfg.env.max_plies) for _ in range(updates))
+    state, metrics = apply_updates(state, minibatches, update, cfg, updates, log)
+    return state.replace(extra=replace(extra, samplers=samplers)), metrics
 
 
 def _member_rows(td, k: int, rows: int):
@@ -132,8 +153,7 @@ def iteration(ctx: IterationContext, state: TrainState) -> tuple[TrainState, Ite
     metrics = [{} for _ in range(members)]
     updates = updates_per_iteration(cfg)
     if ready:
-        minibatches = (sample_minibatch(extra.replay, cfg.env.max_plies) for _ in range(updates))
-        state, metrics = apply_updates(state, minibatches, ctx.update, cfg, updates, ctx.log)
+        state, metrics = learn(state, ctx.update, cfg, ctx.log)
         metrics = mean_metrics(group, metrics)
     t2 = time.perf_counter()
     frames = rollout.numel() * group.world

@@ -1,6 +1,7 @@
 """From searched self-play to training samples: positions wait in `pending` until their game
 ends (their value target is its outcome), then go to each member's replay buffer (TorchRL's
-`ReplayBuffer` over a `LazyTensorStorage`, sampled uniformly with the member's own generator).
+`ReplayBuffer` over a `LazyTensorStorage`), sampled uniformly with the member's own generator,
+which the train state carries.
 
 A stored position is ~1.7 KB: the compact position (board, hands, side to move, ply), the legal
 moves as bits, the improved policy packed over the legal moves (targets.py) and the value target.
@@ -60,9 +61,9 @@ def collect_finished(pending: TensorDictBase, rollout: TensorDictBase, az
     return pending, torch.cat(done_games) if done_games else None
 
 
-def new_buffer(az, generator: torch.Generator) -> ReplayBuffer:
-    return ReplayBuffer(storage=LazyTensorStorage(az.buffer_size), batch_size=az.minibatch_size,
-                        generator=generator)
+def new_buffer(az) -> ReplayBuffer:
+    """A member's buffer: it stores and overwrites the oldest; sampling is sample_minibatch's."""
+    return ReplayBuffer(storage=LazyTensorStorage(az.buffer_size), batch_size=az.minibatch_size)
 
 
 def calibration(samples: TensorDictBase) -> dict:
@@ -80,10 +81,12 @@ def calibration(samples: TensorDictBase) -> dict:
     return out
 
 
-def sample_minibatch(buffers, max_plies: int) -> TensorDict:
-    """One minibatch [K, M] from the members' buffers, as the loss reads it: "observation",
-    "action_mask", "target_policy", "target_value"."""
-    batch = torch.stack([b.sample() for b in buffers])
+def sample_minibatch(buffers, generators, size: int, max_plies: int) -> TensorDict:
+    """One minibatch [K, M = size] from the members' buffers, drawn uniformly with replacement by
+    member k's `generators[k]` (the train state's, so that the buffers only store), as the loss
+    reads it: "observation", "action_mask", "target_policy", "target_value"."""
+    batch = torch.stack([b[torch.randint(len(b), (size,), generator=g)]
+                         for b, g in zip(buffers, generators, strict=True)])
     out = network_input(batch.select(*STORED_KEYS), max_plies)
     out.set("target_policy", unpack_policy(out.pop("search_policy"), out.get("action_mask")))
     return out
