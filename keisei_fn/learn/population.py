@@ -151,15 +151,32 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
     ends when none is left. `agree(kl[K])` makes the decision the group's.
     """
 
-    def who(k: int) -> str:  # how messages name member k ("" for a single agent)
-        return f"member {k}, " if members > 1 else ""
+    c = dict(state.counters)
+    scales = list(c.get("lr_scales", [1.0] * state.members))
+    params, opt_state, sums, made = _update_loop(state, minibatches, update, cfg, per_iteration,
+                                                 c, scales, kl_stop)
+    means = sums.apply(partial(_scale, 1.0 / made.clamp(min=1))).cpu()
+    out, rollback = _member_metrics(means, made.cpu(), bool(sums.keys()), kl_stop, cfg,
+                                    c["iteration"], log)
+    if rollback.any():
+        params, opt_state = _roll_back(state, params, opt_state, rollback, scales, c, cfg, log)
+    c["lr_scales"] = scales
+    return state.replace(params=params, opt_state=opt_state, counters=c), out
 
+
+def _who(k: int, members: int) -> str:
+    """How messages name member k ("" for a single agent)."""
+    return f"member {k}, " if members > 1 else ""
+
+
+def _update_loop(state: TrainState, minibatches, update, cfg, per_iteration: int, c: dict,
+                 scales: list[float], kl_stop):
+    """The updates themselves (counting them in `c`): (params, opt_state, the members' summed
+    metrics weighted by whether they updated, the updates each member made [K])."""
     members = state.members
     params, opt_state = state.params, state.opt_state
     device = params.device
-    c = dict(state.counters)
     peaks = member_learning_rates(cfg)
-    scales = list(c.get("lr_scales", [1.0] * members))
     sums = TensorDict({}, batch_size=[members])
     made = torch.zeros(members, device=device)  # updates each member made
     active = torch.ones(members, dtype=torch.bool, device=device)
@@ -169,9 +186,8 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
     count = 0
     for mb in minibatches:
         progress = run_progress(cfg, c, count, per_iteration)
-        lrs = [s * scheduled(cfg.optim.lr_schedule, peak, progress)
-               for s, peak in zip(scales, peaks)]
-        lr = torch.tensor(lrs, device=device)
+        lr = torch.tensor([s * scheduled(cfg.optim.lr_schedule, peak, progress)
+                           for s, peak in zip(scales, peaks)], device=device)
         new_params, new_opt, metrics = update(params, opt_state, mb, lr)
         if everyone:
             params, opt_state = new_params, new_opt
@@ -197,38 +213,54 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
                 everyone = bool(active.all())  # the one host sync of the epoch
                 if not everyone and not active.any():
                     break
-    means = sums.apply(partial(_scale, 1.0 / made.clamp(min=1))).cpu()
-    made = made.cpu()
+    return params, opt_state, sums, made
+
+
+def _member_metrics(means: TensorDict, made: torch.Tensor, any_update: bool, kl_stop, cfg,
+                    iteration: int, log) -> tuple[list[dict], torch.Tensor]:
+    """Per-member metrics (epochs run, skipped updates, warned about) and which members skipped
+    more updates than optim.max_skipped_updates allows [K]."""
+    members = made.shape[0]
+    per_epoch = kl_stop[0] if kl_stop is not None else 0
     out = [{k: float(v) for k, v in means[k].items() if k != "skipped"} for k in range(members)]
     rollback = torch.zeros(members, dtype=torch.bool)
     for k in range(members):
         if per_epoch:
             out[k]["epochs"] = float(made[k]) / per_epoch
-        skipped = round(float(means[k]["skipped"]) * float(made[k])) if sums.keys() else 0
+        skipped = round(float(means[k]["skipped"]) * float(made[k])) if any_update else 0
         out[k]["skipped_updates"] = float(skipped)
         if skipped:
-            log(f"warning: {who(k)}iteration {c['iteration'] + 1}: {skipped} of "
+            log(f"warning: {_who(k, members)}iteration {iteration + 1}: {skipped} of "
                 f"{int(made[k])} updates skipped (non-finite loss or gradient)")
         if skipped > cfg.optim.max_skipped_updates:
             rollback[k] = True
-    if rollback.any():
-        back = partial(_select, rollback.to(device))  # the start-of-iteration state's rows
-        params = state.params.apply(back, params)
-        opt_state = state.opt_state.apply(back, opt_state)
-        rollbacks = list(c.get("member_rollbacks", [0] * members))
-        for k in rollback.nonzero().flatten().tolist():
-            rollbacks[k] += 1
-            if rollbacks[k] > cfg.optim.max_rollbacks:
-                raise TrainingDiverged(
-                    f"{who(k)}non-finite updates persist after {cfg.optim.max_rollbacks} "
-                    f"rollbacks and learning-rate cuts (lr now {scales[k] * peaks[k]:.2e}); the "
-                    f"last checkpoint holds the last good parameters")
-            scales[k] *= 0.5
-            log(f"warning: rolled back {who(k)}the updates of iteration {c['iteration'] + 1}; "
-                f"learning rate now {scales[k]:g} x {'its ' if members > 1 else ''}optim.lr")
-        c["member_rollbacks"] = rollbacks
-    c["lr_scales"] = scales
-    return state.replace(params=params, opt_state=opt_state, counters=c), out
+    return out, rollback
+
+
+def _roll_back(state: TrainState, params, opt_state, rollback: torch.Tensor,
+               scales: list[float], c: dict, cfg, log):
+    """The start-of-iteration rows of the members in `rollback`, their learning rates halved
+    (in `scales`) and their rollbacks counted (in `c`); TrainingDiverged past
+    optim.max_rollbacks."""
+    members = state.members
+    peaks = member_learning_rates(cfg)
+    back = partial(_select, rollback.to(params.device))
+    params = state.params.apply(back, params)
+    opt_state = state.opt_state.apply(back, opt_state)
+    rollbacks = list(c.get("member_rollbacks", [0] * members))
+    for k in rollback.nonzero().flatten().tolist():
+        rollbacks[k] += 1
+        if rollbacks[k] > cfg.optim.max_rollbacks:
+            raise TrainingDiverged(
+                f"{_who(k, members)}non-finite updates persist after {cfg.optim.max_rollbacks} "
+                f"rollbacks and learning-rate cuts (lr now {scales[k] * peaks[k]:.2e}); the "
+                f"last checkpoint holds the last good parameters")
+        scales[k] *= 0.5
+        log(f"warning: rolled back {_who(k, members)}the updates of iteration "
+            f"{c['iteration'] + 1}; learning rate now {scales[k]:g} x "
+            f"{'its ' if members > 1 else ''}optim.lr")
+    c["member_rollbacks"] = rollbacks
+    return params, opt_state
 
 
 def _select(rows: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
