@@ -133,39 +133,8 @@ def play_games(black: Player, white: Player, n: int, *, starts: list[Opening] | 
             rows = torch.tensor(live, device=device)
             sub = state[rows]
             side = sub["side_to_move"].tolist()
-            action = torch.full((len(live),), -1, dtype=torch.long, device=device)
-            failed: dict[int, EngineFailure] = {}
-            declared: list[int] = []  # USI `bestmove win` that the rules grant
-            for colour, player in enumerate(players):
-                pos = [i for i, s in enumerate(side) if s == colour]
-                engine, asked = player, pos
-                if player.mix is not None:  # split the games between its two parts
-                    first, second, share = player.mix
-                    pick = (torch.rand(len(pos), generator=generator, device=device)
-                            < share).tolist()
-                    engine, scripted = (second, first) if second.engine else (first, second)
-                    asked = [i for i, b in zip(pos, pick) if b == (engine is second)]
-                    scripted_pos = [i for i in pos if i not in asked]
-                    if scripted_pos:
-                        idx = torch.tensor(scripted_pos, device=device)
-                        action[idx] = scripted.choose(sub[idx], generator).to(action.dtype)
-                if not asked:
-                    continue
-                if engine.batched:
-                    idx = torch.tensor(asked, device=device)
-                    action[idx] = engine.choose(sub[idx], generator).to(action.dtype)
-                    continue
-                for i, result in zip(asked, _engine_turn(engine, sessions[colour],
-                                                         [live[i] for i in asked], moves)):
-                    try:
-                        label = _label(sub[i:i + 1], result)
-                    except EngineFailure as err:
-                        failed[i] = err
-                        continue
-                    if label == _DECLARED:
-                        declared.append(i)
-                    else:
-                        action[i] = label
+            action, failed, declared = _choose(players, sub, side, sessions, live, moves,
+                                               generator, device)
             for i, err in failed.items():
                 loser = side[i]
                 finish(live[i], _COLOURS[1 - loser], err.kind, str(err))
@@ -197,6 +166,47 @@ def play_games(black: Player, white: Player, n: int, *, starts: list[Opening] | 
             for g in list(table):
                 close_session(table.pop(g))
     return [done[g] for g in range(n)]
+
+
+def _choose(players, sub, side: list[int], sessions, live: list[int], moves: list[list[str]],
+            generator, device):
+    """Each live game's move [G] from the player to move (a mix splits its games between its
+    parts; engines answer in USI): (actions, {row: EngineFailure}, rows whose engine declared
+    an entering-king win)."""
+    action = torch.full((len(live),), -1, dtype=torch.long, device=device)
+    failed: dict[int, EngineFailure] = {}
+    declared: list[int] = []  # USI `bestmove win` that the rules grant
+    for colour, player in enumerate(players):
+        pos = [i for i, s in enumerate(side) if s == colour]
+        engine, asked = player, pos
+        if player.mix is not None:  # split the games between its two parts
+            first, second, share = player.mix
+            pick = (torch.rand(len(pos), generator=generator, device=device)
+                    < share).tolist()
+            engine, scripted = (second, first) if second.engine else (first, second)
+            asked = [i for i, b in zip(pos, pick) if b == (engine is second)]
+            scripted_pos = [i for i in pos if i not in asked]
+            if scripted_pos:
+                idx = torch.tensor(scripted_pos, device=device)
+                action[idx] = scripted.choose(sub[idx], generator).to(action.dtype)
+        if not asked:
+            continue
+        if engine.batched:
+            idx = torch.tensor(asked, device=device)
+            action[idx] = engine.choose(sub[idx], generator).to(action.dtype)
+            continue
+        for i, result in zip(asked, _engine_turn(engine, sessions[colour],
+                                                 [live[i] for i in asked], moves)):
+            try:
+                label = _label(sub[i:i + 1], result)
+            except EngineFailure as err:
+                failed[i] = err
+                continue
+            if label == _DECLARED:
+                declared.append(i)
+            else:
+                action[i] = label
+    return action, failed, declared
 
 
 def _engine_turn(player: Player, sessions: dict, games: list[int], moves: list[list[str]]):
