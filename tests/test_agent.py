@@ -14,7 +14,7 @@ from keisei_fn.agent import (Agent, SearchConfig, Settings, decide, evaluate, us
                              mate_in_one, with_value_prior)
 from keisei_fn.config import load_config
 from keisei_fn.models import build_model, masked_log_softmax, net_spec, state_params
-from keisei_fn.search.gumbel import proven_moves, search
+from keisei_fn.search import proven_moves, search
 from keisei_fn.shogi import from_sfen, initial_state, observe, step
 from keisei_fn.shogi.material import material_balance
 

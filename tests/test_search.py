@@ -380,7 +380,7 @@ def _claims_hold(sfen, state, root_plies):
 
 
 def test_forced_results_are_proofs_checked_by_brute_force():
-    from keisei_fn.search.gumbel import forced_results, move_results
+    from keisei_fn.search import forced_results, move_results
 
     mate3 = "9/8k/5l+P2/7L1/9/9/9/9/K8 b - 1"
     mate1 = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"

@@ -18,7 +18,8 @@ import torch
 from tensordict import TensorDictBase
 
 from ..models import gumbel_sample, masked_log_softmax
-from ..search.gumbel import UNVISITED, principal_variation, proven_moves, search
+from ..search.gumbel import search
+from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import action_to_usi, step
 from .network import Agent, evaluate, evaluator
 
