@@ -4,7 +4,8 @@ Per game and step it does the work our batched engine does: pick a random legal 
 reset the game when it is over (no legal move, repetition per ``Board.is_draw``, or the 512-ply
 cap), then generate the legal moves of the new position, write their dlshogi labels into a
 preallocated 2187-wide bool mask and fill dlshogi's 119-plane input features
-(``make_input_features``) into preallocated float32 arrays. This is the configuration the peers measured (docs/results.md)
+(``make_input_features``) into preallocated float32 arrays. This is the configuration the peers
+measured (docs/results.md)
 ("+ mask + make_input_features", ~39,000 states/s).
 """
 

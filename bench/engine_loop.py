@@ -6,7 +6,8 @@ One step of the loop, for all B games at once (no Python loop over games):
   3. ``reset_where``: replace the finished games (terminated | truncated) by fresh start positions;
   4. ``observe``: the [B, 46, 9, 9] observation the policy would see next.
 
-Sampling must not dominate the measurement (the peers' measurements, docs/results.md: uniform or Gumbel sampling over [1024, 2187]
+Sampling must not dominate the measurement (the peers' measurements, docs/results.md: uniform or
+Gumbel sampling over [1024, 2187]
 costs 20-30 ms, as much as a fast engine step). So the noise is not drawn per step: a pool of
 uint8 noise in 1..255, [B + POOL_EXTRA, 2187], is drawn once, and each step takes the window of B
 rows at a random offset (a view, no copy). ``(mask * noise).argmax(-1)`` then picks a legal move:

@@ -39,10 +39,21 @@ ACT_GAMES = 128  # the default env.batch_size per member
 
 
 def _config(members: int, backend: str):
-    return load_config(None, [f"population.size={members}", f"population.backend={backend}",
-                              f"env.batch_size={GAMES}", f"ppo.rollout_steps={STEPS}",
-                              f"ppo.epochs={EPOCHS}", "total_updates=1", "track.aim=false", "optim.compile=off",
-                              "optim.precision=fp32", "track.progress=false"])
+    return load_config(
+        None,
+        [
+            f"population.size={members}",
+            f"population.backend={backend}",
+            f"env.batch_size={GAMES}",
+            f"ppo.rollout_steps={STEPS}",
+            f"ppo.epochs={EPOCHS}",
+            "total_updates=1",
+            "track.aim=false",
+            "optim.compile=off",
+            "optim.precision=fp32",
+            "track.progress=false",
+        ],
+    )
 
 
 def _population_batch(cfg, parts):

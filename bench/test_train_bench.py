@@ -177,13 +177,17 @@ def _first_line(err: BaseException) -> str:
 def _dynamo_counts() -> dict:
     from torch._dynamo.utils import counters
 
-    return {"unique_graphs": int(counters["stats"]["unique_graphs"]),
-            "graph_breaks": int(sum(counters["graph_break"].values())),
-            # frames Dynamo gave up on and ran eagerly (e.g. everything under torch.func.grad)
-            "unsupported_skips": int(sum(counters["unimplemented"].values())),
-            "frames_compiled": int(counters["frames"]["ok"]),
-            "frames_seen": int(counters["frames"]["total"]),
-            "first_graph_break": (next(iter(counters["graph_break"]), "").splitlines() or [""])[0][:200]}
+    return {
+        "unique_graphs": int(counters["stats"]["unique_graphs"]),
+        "graph_breaks": int(sum(counters["graph_break"].values())),
+        # frames Dynamo gave up on and ran eagerly (e.g. everything under torch.func.grad)
+        "unsupported_skips": int(sum(counters["unimplemented"].values())),
+        "frames_compiled": int(counters["frames"]["ok"]),
+        "frames_seen": int(counters["frames"]["total"]),
+        "first_graph_break": (next(iter(counters["graph_break"]), "").splitlines() or [""])[0][
+            :200
+        ],
+    }
 
 
 @pytest.mark.parametrize("model", ["default", pytest.param("9x256", marks=pytest.mark.long)])
@@ -243,7 +247,9 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
     info["compiled_over_eager_speed_wall"] = statistics.median(
         [e[0] / c[0] for e, c in zip(t_eager, t_compiled)])
     benchmark.extra_info.update(info)
-    assert info["graph_breaks"] == 0, f"graph breaks in the update step: {info['first_graph_break']}"
+    assert info["graph_breaks"] == 0, (
+        f"graph breaks in the update step: {info['first_graph_break']}"
+    )
     gate = BASELINES["compiled_update_speed"]
     if model in gate["floor"]:
         check_floor(f"{model}: compiled update speed / eager", info["compiled_over_eager_speed"],
@@ -353,9 +359,12 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
     per_round = [e[1] / c[1] for e, c in zip(t_eager[1:], t_compiled[1:])]
     speed = statistics.median(per_round)
     floor = BASELINES["acting_compiled_speed"]["floor"]
-    benchmark.extra_info.update(**_common(s), compile_s=compile_s,
-                                eager_ms=1e3 * statistics.median(t[1] for t in t_eager[1:]) / 5,
-                                compiled_ms=1e3 * statistics.median(t[1] for t in t_compiled[1:]) / 5,
-                                compiled_over_eager_speed=speed,
-                                per_round=[round(r, 3) for r in per_round])
+    benchmark.extra_info.update(
+        **_common(s),
+        compile_s=compile_s,
+        eager_ms=1e3 * statistics.median(t[1] for t in t_eager[1:]) / 5,
+        compiled_ms=1e3 * statistics.median(t[1] for t in t_compiled[1:]) / 5,
+        compiled_over_eager_speed=speed,
+        per_round=[round(r, 3) for r in per_round],
+    )
     check_floor("acting: compiled / eager speed", speed, floor, per_round)

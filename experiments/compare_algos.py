@@ -8,7 +8,8 @@ trains with the other cores busy, for `--budget` seconds of training (compilatio
 evaluations along the way are not counted). Each arm's evaluations along the run give its Elo
 against the training clock (the trainer's three rungs, `eval/ladder_elo`); at the end
 `keisei-fn ladder` places each final network on the whole ladder playing its policy's argmax,
-and again with `--sims` simulations of Gumbel search per move (the ladders one per core). Prints a markdown table and
+and again with `--sims` simulations of Gumbel search per move (the ladders one per core). Prints a
+markdown table and
 writes OUT/compare.json. Runs already finished in OUT are reused (an interrupted comparison
 continues), and a larger `--budget` resumes them to it: the 120-minute comparison is the
 30-minute one continued.

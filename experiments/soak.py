@@ -57,7 +57,9 @@ def main(argv: list[str]) -> int:
     if proc.returncode != 0:
         print(f"training exited with {proc.returncode}", file=sys.stderr)
         return 1
-    (run / "soak.csv").write_text("seconds,rss_kb\n" + "".join(f"{t:.0f},{k}\n" for t, k in samples))
+    (run / "soak.csv").write_text(
+        "seconds,rss_kb\n" + "".join(f"{t:.0f},{k}\n" for t, k in samples)
+    )
 
     warm = samples[len(samples) // 4:] or samples
     # RSS swings by ~60 MB within an iteration (transient tensors of the update), so compare the
@@ -82,9 +84,11 @@ def main(argv: list[str]) -> int:
         f"games {games:.0f} = checkpoint counter {payload['counters']['games']}":
             games == payload["counters"]["games"],
     }
-    lines = [f"soak: {args.minutes:.0f} min, {payload['counters']['iteration']} iterations, "
-             f"{payload['counters']['frames']:,} env steps, RSS floor {first_floor / 1024:.0f} -> "
-             f"{last_floor / 1024:.0f} MB after warm-up (peak {max(k for _, k in warm) / 1024:.0f})"]
+    lines = [
+        f"soak: {args.minutes:.0f} min, {payload['counters']['iteration']} iterations, "
+        f"{payload['counters']['frames']:,} env steps, RSS floor {first_floor / 1024:.0f} -> "
+        f"{last_floor / 1024:.0f} MB after warm-up (peak {max(k for _, k in warm) / 1024:.0f})"
+    ]
     lines += [f"- {'ok ' if ok else 'FAIL'} {text}" for text, ok in checks.items()]
     (run / "soak.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

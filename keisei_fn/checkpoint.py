@@ -78,8 +78,10 @@ def read_checkpoint(path: str | Path) -> dict:
     if not sep or len(parts) != 3 or parts[0] != MAGIC:
         raise CheckpointError(f"{path}: not a keisei_fn checkpoint (bad header)")
     if parts[1] != str(VERSION).encode():
-        raise CheckpointError(f"{path}: checkpoint format version {parts[1].decode(errors='replace')}"
-                              f" is not supported (this build reads version {VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {parts[1].decode(errors='replace')}"
+            f" is not supported (this build reads version {VERSION})"
+        )
     if hashlib.sha256(body).hexdigest().encode() != parts[2]:
         raise CheckpointError(f"{path}: checksum mismatch (truncated or corrupted file)")
     try:
@@ -93,7 +95,8 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def remove_stale_temporaries(directory: str | Path) -> int:
-    """Delete temporary files left by a writer that was killed mid-checkpoint (one writer per run)."""
+    """Delete temporary files left by a writer that was killed mid-checkpoint (one writer per
+    run)."""
     directory = Path(directory)
     if not directory.is_dir():
         return 0
@@ -121,7 +124,9 @@ def load_latest(directory: str | Path, log=print) -> tuple[Path, dict]:
             return path, read_checkpoint(path)
         except CheckpointError as err:
             log(f"warning: {err}; trying the previous checkpoint")
-    raise CheckpointError(f"no usable checkpoint in {directory} (all {len(found)} failed to verify)")
+    raise CheckpointError(
+        f"no usable checkpoint in {directory} (all {len(found)} failed to verify)"
+    )
 
 
 def check_param_shapes(expected, params, source: str) -> None:

@@ -46,7 +46,9 @@ def play_random_games(games: int, batch_size: int = 256, seed: int = 0, max_plie
             movers = mover[done].tolist()
             lengths += state["ply"][done].tolist()
             for reason, reward, who in zip(reasons, rewards, movers):
-                winner = "draw" if reward == 0 else ("black" if (reward > 0) == (who == 0) else "white")
+                winner = (
+                    "draw" if reward == 0 else ("black" if (reward > 0) == (who == 0) else "white")
+                )
                 outcomes[(Reason.NAMES[reason], winner)] += 1
             finished += len(reasons)
             refill = done.nonzero().flatten()[: max(0, games - started)]

@@ -41,8 +41,13 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     bind(parts.policy, state.params, list(state.policy))
     _, rollout, after = next_rollout(parts.collector, parts.policy, state.games,
                                      cfg.ppo.rollout_steps)
-    batch = rollout_to_batch(rollout, after, lambda obs: parts.policy.outputs(obs)[1][0],
-                             make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo)[:cfg.ppo.minibatch_size].unsqueeze(0)
+    batch = rollout_to_batch(
+        rollout,
+        after,
+        lambda obs: parts.policy.outputs(obs)[1][0],
+        make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda),
+        cfg.ppo,
+    )[: cfg.ppo.minibatch_size].unsqueeze(0)
     batch = network_input(batch, cfg.env.max_plies)
     lr = torch.tensor([cfg.optim.lr])
     if mode == "explain":  # the all-reduce must not break the update's graph

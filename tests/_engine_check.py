@@ -39,7 +39,9 @@ def engine_usi_sets(state, label_sets: list[set[int]] | None = None) -> list[dic
         usis = E.action_to_usi(state.exclude("hash_history", "check_history")[index], actions)
     except KeyError:
         usis = E.action_to_usi(state[index], actions)
-    assert len(usis) == len(labs), f"action_to_usi returned {len(usis)} strings for {len(labs)} actions"
+    assert len(usis) == len(labs), (
+        f"action_to_usi returned {len(usis)} strings for {len(labs)} actions"
+    )
     for i, lab, u in zip(idx, labs, usis):
         out[i][lab] = u
     return out
@@ -52,7 +54,9 @@ def label_diff_message(ours: set[int], ref: dict[int, int], turn: int) -> str:
     if missing:
         parts.append(
             "missing (legal in cshogi, not in engine mask): "
-            + ", ".join(f"{cshogi.move_to_usi(ref[lab])} [{describe_label(lab, turn)}]" for lab in missing)
+            + ", ".join(
+                f"{cshogi.move_to_usi(ref[lab])} [{describe_label(lab, turn)}]" for lab in missing
+            )
         )
     if extra:
         parts.append(
@@ -73,7 +77,9 @@ def assert_same_moves(state, boards: list[cshogi.Board], context: list[str] | No
         refs.append(ref)
         if ours != ref.keys():
             ctx = context[i] if context else b.sfen()
-            errors.append(f"[game {i}] {ctx}\n  sfen {b.sfen()}\n  " + label_diff_message(ours, ref, b.turn))
+            errors.append(
+                f"[game {i}] {ctx}\n  sfen {b.sfen()}\n  " + label_diff_message(ours, ref, b.turn)
+            )
     assert not errors, "legal move labels differ from cshogi:\n" + "\n".join(errors)
     usi_maps = engine_usi_sets(state, label_sets)
     for i, (um, ref, b) in enumerate(zip(usi_maps, refs, boards)):
@@ -87,7 +93,9 @@ def assert_same_moves(state, boards: list[cshogi.Board], context: list[str] | No
     assert not errors, "action_to_usi disagrees with cshogi move_to_usi:\n" + "\n".join(errors)
 
 
-def assert_same_position(state, boards: list[cshogi.Board], context: list[str] | None = None) -> None:
+def assert_same_position(
+    state, boards: list[cshogi.Board], context: list[str] | None = None
+) -> None:
     """SFEN and in_check of every game equal cshogi's."""
     sfens = E.to_sfen(state)
     in_check = state["in_check"].cpu().tolist()
@@ -97,6 +105,8 @@ def assert_same_position(state, boards: list[cshogi.Board], context: list[str] |
         if s != b.sfen():
             errors.append(f"[game {i}] {ctx}\n  to_sfen {s!r}\n  cshogi  {b.sfen()!r}")
         elif bool(in_check[i]) != bool(b.is_check()):
-            errors.append(f"[game {i}] {ctx}\n  sfen {b.sfen()}: in_check engine {bool(in_check[i])} "
-                          f"cshogi {bool(b.is_check())}")
+            errors.append(
+                f"[game {i}] {ctx}\n  sfen {b.sfen()}: in_check engine {bool(in_check[i])} "
+                f"cshogi {bool(b.is_check())}"
+            )
     assert not errors, "position differs from cshogi:\n" + "\n".join(errors)

@@ -15,17 +15,33 @@ from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
 
-TINY = ["optim.compile=off", "env.batch_size=4", "env.max_plies=24", "ppo.rollout_steps=6",
-        "ppo.minibatch_size=8", "ppo.epochs=2", "model.blocks=1", "model.channels=8",
-        "model.value_hidden=8", "track.aim=false", "track.progress=false", "eval.games=2",
-        "eval.every_games=2",
-        "eval.max_plies=8", "eval.openings=none", "eval.opponents=[random,greedy]", "checkpoint_every=2", "keep_checkpoints=5",
-        "ppo.material_shaping=0.05", "time_budget_s=0",
-        # the same arithmetic on every CI machine (auto is bf16 only where the CPU has it);
-        # tests/test_precision.py runs bf16 explicitly
-        "optim.precision=fp32",
-        # one process (auto starts one rank per core); tests/test_launch.py runs the default
-        "distributed.ranks=1"]
+TINY = [
+    "optim.compile=off",
+    "env.batch_size=4",
+    "env.max_plies=24",
+    "ppo.rollout_steps=6",
+    "ppo.minibatch_size=8",
+    "ppo.epochs=2",
+    "model.blocks=1",
+    "model.channels=8",
+    "model.value_hidden=8",
+    "track.aim=false",
+    "track.progress=false",
+    "eval.games=2",
+    "eval.every_games=2",
+    "eval.max_plies=8",
+    "eval.openings=none",
+    "eval.opponents=[random,greedy]",
+    "checkpoint_every=2",
+    "keep_checkpoints=5",
+    "ppo.material_shaping=0.05",
+    "time_budget_s=0",
+    # the same arithmetic on every CI machine (auto is bf16 only where the CPU has it);
+    # tests/test_precision.py runs bf16 explicitly
+    "optim.precision=fp32",
+    # one process (auto starts one rank per core); tests/test_launch.py runs the default
+    "distributed.ranks=1",
+]
 
 # Gumbel AlphaZero on top of TINY: tiny searches, a buffer that fills in a few iterations.
 TINY_AZ = ["algo=gumbel_az", "gumbel_az.simulations=4", "gumbel_az.max_considered=4",

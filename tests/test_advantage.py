@@ -128,7 +128,9 @@ def test_torchrl_vectorized_gae_is_unusable_with_negative_gamma():
     except (ValueError, RuntimeError):
         pass  # "math domain error": the fast path takes a log of gamma * lambda
     else:
-        assert not torch.allclose(got, want, atol=1e-6), "vectorized GAE agrees: advantage.py's claim is stale"
+        assert not torch.allclose(got, want, atol=1e-6), (
+            "vectorized GAE agrees: advantage.py's claim is stale"
+        )
 
     value = td["state_value"]
     next_value = torch.cat([value[:, 1:], last_value[:, None]], 1)
@@ -157,7 +159,8 @@ SHAPING_SFENS = [
 def test_material_balance_by_hand():
     got = material_balance(from_sfen(SHAPING_SFENS + [
         "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"]))
-    # P(1) + G in hand (7); -R(10); White: +S on board (6) + r in hand (11) - S in Black's hand (6.5);
+    # P(1) + G in hand (7); -R(10); White: +S on board (6) + r in hand (11) - S in Black's hand
+    # (6.5);
     # -R(10); start position: 0.
     torch.testing.assert_close(got, torch.tensor([8.0, -10.0, 10.5, -10.0, 0.0]))
 

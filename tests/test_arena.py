@@ -241,7 +241,8 @@ def test_broken_engine_loses_with_reason_and_leaves_no_process(tmp_path, mode, r
     ("/bin/false", r"died (while we waited for usiok )?\(exit code 1\)")])
 def test_an_engine_that_cannot_start_stops_the_match_it_is_not_a_win(tmp_path, command, why):
     """A handshake that fails (an engine that never answers, or exits at once: /bin/false, or a
-    program that does not speak USI) is not a game the engine lost: the match stops with one line naming the engine."""
+    program that does not speak USI) is not a game the engine lost: the match stops with one line
+    naming the engine."""
     import re
 
     from keisei_fn.arena._process import EngineStartError

@@ -50,7 +50,10 @@ def _assert_td_equal(a: TensorDict, b: TensorDict, what: str):
 
 def test_contract_keys_dtypes_shapes():
     for max_plies in (512, 37):
-        for stt in (E.initial_state(3, max_plies=max_plies), E.from_sfen(_positions()[:5], max_plies=max_plies)):
+        for stt in (
+            E.initial_state(3, max_plies=max_plies),
+            E.from_sfen(_positions()[:5], max_plies=max_plies),
+        ):
             B = stt.batch_size[0]
             assert stt.batch_size == torch.Size([B])
             for k, (dt, shape) in KEYS.items():
@@ -77,7 +80,9 @@ def test_batch_of_n_equals_n_batches_of_one():
         _assert_td_equal(one, big[i:i + 1], f"from_sfen of game {i} ({s})")
         assert torch.equal(E.legal_mask(one), big_mask[i:i + 1]), f"legal_mask of {s}"
         one_next = E.step(one, actions[i:i + 1])
-        _assert_td_equal(one_next, big_next[i:i + 1], f"step of game {i} ({s}, label {int(actions[i])})")
+        _assert_td_equal(
+            one_next, big_next[i : i + 1], f"step of game {i} ({s}, label {int(actions[i])})"
+        )
         assert torch.equal(E.observe(one_next), big_obs[i:i + 1]), f"observe after step from {s}"
         assert E.to_sfen(one_next) == big_sfen[i:i + 1]
         assert E.action_to_usi(one, actions[i:i + 1]) == big_usi[i:i + 1]

@@ -15,7 +15,9 @@ def _subcommands():
     return [("", parser)] + sorted(sub.choices.items())
 
 
-@pytest.mark.parametrize("name,parser", _subcommands(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    "name,parser", _subcommands(), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_every_option_has_help_and_shows_its_default(name, parser):
     text = parser.format_help()
     for action in parser._actions:

@@ -78,7 +78,9 @@ def test_whole_update_step_has_no_graph_breaks(mode):
     update = make_update(cfg, net)
     params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
-    graphs, breaks, reasons = _explain(update, params, opt, _batch(8, 2), torch.tensor([1e-3, 2e-3]))
+    graphs, breaks, reasons = _explain(
+        update, params, opt, _batch(8, 2), torch.tensor([1e-3, 2e-3])
+    )
     assert breaks == 0 and graphs == 1, reasons
 
 

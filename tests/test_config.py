@@ -10,7 +10,14 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from keisei_fn.config import ConfigError, schema as config_schema, default_yaml, from_yaml, load_config, to_yaml
+from keisei_fn.config import (
+    ConfigError,
+    schema as config_schema,
+    default_yaml,
+    from_yaml,
+    load_config,
+    to_yaml,
+)
 
 CLI = Path(sys.executable).with_name("keisei-fn")
 

@@ -148,9 +148,13 @@ def verify_state(state, games: list[Game], idx: list[int], moves: bool = True) -
         assert mnum[j] == g.start_move_number + g.ply, f"move_number {mnum[j]}\n  {g.ctx()}"
         checks = ch[j, : g.ply + 1].tolist()
         assert checks == g.tracker.checks, (
-            f"check_history {[int(c) for c in checks]} expected {[int(c) for c in g.tracker.checks]}\n  {g.ctx()}")
+            f"check_history {[int(c) for c in checks]} "
+            f"expected {[int(c) for c in g.tracker.checks]}\n  {g.ctx()}"
+        )
         hist = hh[j, : g.ply + 1].tolist()
-        assert hist[: len(g.hashes)] == g.hashes, f"hash_history changed for earlier plies\n  {g.ctx()}"
+        assert hist[: len(g.hashes)] == g.hashes, (
+            f"hash_history changed for earlier plies\n  {g.ctx()}"
+        )
         for p in range(len(g.hashes), g.ply + 1):
             h, key = hist[p], g.tracker.keys[p]
             if key in g.hash_of_key:
@@ -165,7 +169,9 @@ def verify_state(state, games: list[Game], idx: list[int], moves: bool = True) -
         g.hashes = hist
     # the incrementally updated hash equals the hash of the same position loaded from scratch
     try:
-        scratch = E.from_sfen([g.board.sfen() for g in gs], max_plies=1)["hash_history"][:, 0].tolist()
+        scratch = E.from_sfen([g.board.sfen() for g in gs], max_plies=1)["hash_history"][
+            :, 0
+        ].tolist()
     except ValueError as exc:
         bad = []
         for g in gs:
@@ -173,12 +179,15 @@ def verify_state(state, games: list[Game], idx: list[int], moves: bool = True) -
                 E.from_sfen([g.board.sfen()])
             except ValueError:
                 bad.append(g.ctx())
-        raise AssertionError(f"from_sfen rejects a position reached by legal play: {exc}\n  "
-                             + "\n  ".join(bad[:3])) from exc
+        raise AssertionError(
+            f"from_sfen rejects a position reached by legal play: {exc}\n  " + "\n  ".join(bad[:3])
+        ) from exc
     for j, g in enumerate(gs):
         assert scratch[j] == g.hashes[-1], (
-            f"hash after the moves {g.hashes[-1]} != hash of from_sfen of the same position {scratch[j]}\n"
-            f"  {g.ctx()}")
+            f"hash after the moves {g.hashes[-1]} != hash of from_sfen of the same position "
+            f"{scratch[j]}\n"
+            f"  {g.ctx()}"
+        )
     if moves:
         assert_same_moves(sub, [g.board for g in gs], ctx)
 
@@ -196,8 +205,10 @@ def expected_outcome(g: Game, max_plies: int, impasse: bool = False):
         want_cs = g.tracker.expected_cshogi_is_draw()
         if want_cs is not None:
             assert cs == want_cs, (
-                f"TEST BUG? own repetition bookkeeping disagrees with cshogi is_draw(): {cs} vs {want_cs}\n"
-                f"  {g.ctx()}")
+                f"TEST BUG? own repetition bookkeeping disagrees with cshogi is_draw(): "
+                f"{cs} vs {want_cs}\n"
+                f"  {g.ctx()}"
+            )
         else:
             assert cs != cshogi.NOT_REPETITION
         mover, opponent = g.tracker.perpetual_since_first()
@@ -224,15 +235,25 @@ def verify_flags(new, games: list[Game], max_plies: int, impasse: bool = False) 
     kinds, errors = [], []
     for i, g in enumerate(games):
         kind, t, tr, r, rw = expected_outcome(g, max_plies, impasse)
-        kinds.append(kind if kind != "perpetual" else f"perpetual{rw:+.0f}" if rw is not None else kind)
+        kinds.append(
+            kind if kind != "perpetual" else f"perpetual{rw:+.0f}" if rw is not None else kind
+        )
         got = (bool(term[i]), bool(trunc[i]), int(reason[i]), float(reward[i]))
-        ok = got[0] == t and got[2] == r and (tr is None or got[1] == tr) and (rw is None or got[3] == rw)
+        ok = (
+            got[0] == t
+            and got[2] == r
+            and (tr is None or got[1] == tr)
+            and (rw is None or got[3] == rw)
+        )
         if not ok:
             errors.append(
-                f"[slot {i}] expected {kind}: terminated={t} truncated={tr} reason={r} reward={rw}; "
+                f"[slot {i}] expected {kind}: terminated={t} truncated={tr} reason={r} "
+                f"reward={rw}; "
                 f"engine terminated={got[0]} truncated={got[1]} reason={got[2]} reward={got[3]}\n"
                 f"  {g.ctx()}\n  final sfen {g.board.sfen()} occurrences={g.tracker.occurrences()} "
-                f"cshogi is_draw={g.board.is_draw()} checks={[int(c) for c in g.tracker.checks[-9:]]}")
+                f"cshogi is_draw={g.board.is_draw()} "
+                f"checks={[int(c) for c in g.tracker.checks[-9:]]}"
+            )
     assert not errors, "termination flags wrong:\n" + "\n".join(errors)
     return kinds
 
@@ -256,7 +277,9 @@ def run_games(starts, *, B, max_plies, n_games, seed, policies, impasse=False) -
         chosen_usi = E.action_to_usi(state, act)
         for i, g in enumerate(games):
             want = cshogi.move_to_usi(g.ref[labels[i]])
-            assert chosen_usi[i] == want, f"action_to_usi({labels[i]}) = {chosen_usi[i]!r}, cshogi {want}\n  {g.ctx()}"
+            assert chosen_usi[i] == want, (
+                f"action_to_usi({labels[i]}) = {chosen_usi[i]!r}, cshogi {want}\n  {g.ctx()}"
+            )
         new = E.step(state, act, impasse=True) if impasse else E.step(state, act)
         for g, lab in zip(games, labels):
             g.push(lab)
@@ -347,7 +370,9 @@ def play_script(start: str, usis: list[str], max_plies: int = 512):
     verify_state(state, [g], [0])
     kind = "running"
     for n, u in enumerate(usis):
-        assert kind == "running", f"TEST BUG: script continues after the game ended ({kind}) at move {n}"
+        assert kind == "running", (
+            f"TEST BUG: script continues after the game ended ({kind}) at move {n}"
+        )
         lab = next((lab for lab, m in g.ref.items() if cshogi.move_to_usi(m) == u), None)
         assert lab is not None, f"TEST BUG: {u} is illegal at {g.board.sfen()}"
         assert E.usi_to_action(state, [u]).tolist() == [lab], f"usi_to_action({u})\n  {g.ctx()}"
@@ -376,7 +401,9 @@ PERPETUAL_CYCLE = ["5a4b", "9a9b", "4b5a", "9b9a"]  # Black's rook checks on eve
 
 @pytest.mark.parametrize("colour", [0, 1], ids=["black-checks", "white-checks"])
 def test_scripted_perpetual_check_checker_loses(colour):
-    start, usis = _both_colours("4k4/9/9/9/9/9/9/9/R3K4 b - 1", ["9i9a"] + PERPETUAL_CYCLE * 3)[colour]
+    start, usis = _both_colours("4k4/9/9/9/9/9/9/9/R3K4 b - 1", ["9i9a"] + PERPETUAL_CYCLE * 3)[
+        colour
+    ]
     kind, state, g = play_script(start, usis)
     assert kind == "perpetual" and g.ply == 13
     assert int(state["termination_reason"][0]) == PERPETUAL_CHECK
@@ -385,8 +412,11 @@ def test_scripted_perpetual_check_checker_loses(colour):
 
 @pytest.mark.parametrize("colour", [0, 1], ids=["black-checks", "white-checks"])
 def test_scripted_perpetual_check_evader_moves_last(colour):
-    # the cycle starts from the quiet position, so its 4th occurrence is reached by the side in check
-    start, usis = _both_colours("R8/5k3/9/9/9/9/9/9/4K4 b - 1", ["9a9b", "4b5a", "9b9a", "5a4b"] * 3)[colour]
+    # the cycle starts from the quiet position, so its 4th occurrence is reached by the side in
+    # check
+    start, usis = _both_colours(
+        "R8/5k3/9/9/9/9/9/9/4K4 b - 1", ["9a9b", "4b5a", "9b9a", "5a4b"] * 3
+    )[colour]
     kind, state, g = play_script(start, usis)
     assert kind == "perpetual" and g.ply == 12, kind
     assert int(state["termination_reason"][0]) == PERPETUAL_CHECK

@@ -63,7 +63,8 @@ def test_update_applies_the_mean_of_the_ranks_gradients(tmp_path, mode):
              timeout=600 if mode == "compiled" else 300)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     before, before1, after0, after1, batch0, batch1 = (
-        TensorDict(r[key], batch_size=[1]) for key in ("before", "after", "batch") for r in (r0, r1))
+        TensorDict(r[key], batch_size=[1]) for key in ("before", "after", "batch") for r in (r0, r1)
+    )
     assert (before == before1).all(), "ranks did not start from rank 0's params"
     assert (after0 == after1).all(), "ranks' parameters differ after the update"
     assert not torch.equal(batch0["action"], batch1["action"]), "ranks played the same games"

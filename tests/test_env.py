@@ -74,7 +74,9 @@ def test_rollout_agrees_with_engine_and_cshogi():
         for b in range(B):
             legal = ref_moves(boards[b])
             mask = root["action_mask"][b]
-            assert set(mask.nonzero()[:, 0].tolist()) == set(legal), f"row {b} step {t}: mask vs cshogi"
+            assert set(mask.nonzero()[:, 0].tolist()) == set(legal), (
+                f"row {b} step {t}: mask vs cshogi"
+            )
             action = int(root["action"][b])
             assert mask[action], "rand_action picked an illegal move"
             mover = boards[b].turn
@@ -215,7 +217,10 @@ def test_reset_with_all_rows_flagged_and_full_reset():
     env = ShogiEnv(B, max_plies=cap)
     td = _midgame(env)
     start = _start(cap)
-    for out in (env.reset(), env.reset(td.clone().set("_reset", torch.ones(B, 1, dtype=torch.bool)))):
+    for out in (
+        env.reset(),
+        env.reset(td.clone().set("_reset", torch.ones(B, 1, dtype=torch.bool))),
+    ):
         assert out.batch_size == (B,)
         for b in range(B):
             _assert_same_game(out[b], start, f"row {b}")

@@ -24,7 +24,8 @@ HAND_SFENS = [
     "l6nl/5+P1gk/2np1S3/p1p4Pp/3P2Sp1/1PPb2P1P/P5GS1/R8/LN4bKL w RGgsn5p 1",
     "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w - 2",
     "k8/9/9/9/9/9/9/9/8K b - 1000",
-    "+l+n+sgkg+s+n+l/1+r5+b1/+p+p+p+p+p+p+p+p+p/9/9/9/+P+P+P+P+P+P+P+P+P/1+B5+R1/+L+N+SGKG+S+N+L b - 1",
+    "+l+n+sgkg+s+n+l/1+r5+b1/+p+p+p+p+p+p+p+p+p/9/9/9/+P+P+P+P+P+P+P+P+P/1+B5+R1/+L+N+SGKG+S+N+L"
+    " b - 1",
 ]
 
 
@@ -43,7 +44,9 @@ def test_round_trip_exact():
         assert cshogi.Board(s).sfen() == s, f"TEST BUG: not canonical {s}"
     out = E.to_sfen(E.from_sfen(sfens))
     bad = [(s, o) for s, o in zip(sfens, out) if s != o]
-    assert not bad, "to_sfen(from_sfen(s)) != s:\n" + "\n".join(f"  in  {s!r}\n  out {o!r}" for s, o in bad[:10])
+    assert not bad, "to_sfen(from_sfen(s)) != s:\n" + "\n".join(
+        f"  in  {s!r}\n  out {o!r}" for s, o in bad[:10]
+    )
 
 
 def test_round_trip_one_at_a_time_matches_batch():
@@ -100,7 +103,10 @@ def test_round_trip_positions_reached_from_every_perft_position():
             continue
         if out != s:
             bad.append(f"{s!r}: to_sfen gives {out!r}")
-    assert not bad, f"{len(bad)} of {len(sfens)} reachable positions fail the round trip:\n  " + "\n  ".join(bad[:8])
+    assert not bad, (
+        f"{len(bad)} of {len(sfens)} reachable positions fail the round trip:\n  "
+        + "\n  ".join(bad[:8])
+    )
 
 
 @pytest.mark.parametrize("start,usi", [
@@ -138,11 +144,13 @@ BAD_SFENS = {
     "nineteen-pawns-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 19P 1",
     "nineteen-pawns-in-white-hand": "4k4/9/9/9/9/9/9/9/4K4 b 19p 1",
     "nineteen-pawns-in-both-hands": "4k4/9/9/9/9/9/9/9/4K4 b 10P9p 1",
-    "nineteen-pawns-board-and-hand": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b P 1",
+    "nineteen-pawns-board-and-hand":
+        "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b P 1",
     "five-golds-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 5G 1",
     "five-golds-board-and-hand": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b G 1",
     "five-lances-in-hand": "4k4/9/9/9/9/9/9/9/4K4 b 5l 1",
-    "five-knights-board-and-hand": "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w n 1",
+    "five-knights-board-and-hand":
+        "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w n 1",
     "two-black-kings": "4k4/9/9/9/9/9/9/9/K3K4 b - 1",
     "two-white-kings": "k3k4/9/9/9/9/9/9/9/4K4 b - 1",
     "no-black-king": "4k4/9/9/9/9/9/9/9/9 b - 1",
@@ -253,14 +261,18 @@ BAD_USI = [
 ]
 
 
-@pytest.mark.parametrize("sfen,usi", BAD_USI, ids=[f"{i}-{u or 'empty'}" for i, (_, u) in enumerate(BAD_USI)])
+@pytest.mark.parametrize(
+    "sfen,usi", BAD_USI, ids=[f"{i}-{u or 'empty'}" for i, (_, u) in enumerate(BAD_USI)]
+)
 def test_bad_usi_raises_value_error(sfen, usi):
     assert usi not in ref_usi_set(sfen), f"TEST BUG: {usi} is legal in {sfen}"
     stt = E.from_sfen([sfen])
     with pytest.raises(ValueError) as exc:
         E.usi_to_action(stt, [usi])
     if usi:
-        assert usi in str(exc.value), f"ValueError message must contain the move {usi!r}: {exc.value}"
+        assert usi in str(exc.value), (
+            f"ValueError message must contain the move {usi!r}: {exc.value}"
+        )
 
 
 def ref_usi_set(sfen):
@@ -347,11 +359,17 @@ def test_property_mutated_sfen_only_value_error(text):
     except ValueError:
         return
     again = E.to_sfen(stt)
-    assert E.to_sfen(E.from_sfen(again)) == again, f"accepted {text!r} but output does not round-trip"
+    assert E.to_sfen(E.from_sfen(again)) == again, (
+        f"accepted {text!r} but output does not round-trip"
+    )
 
 
 @settings(max_examples=300)
-@given(text=st.one_of(st.text(max_size=12), st.text(alphabet="123456789abcdefghijPLNSGBRK*+", max_size=7)))
+@given(
+    text=st.one_of(
+        st.text(max_size=12), st.text(alphabet="123456789abcdefghijPLNSGBRK*+", max_size=7)
+    )
+)
 def test_property_usi_to_action_only_value_error(text):
     stt = E.from_sfen([STARTPOS])
     legal = ref_usi_set(STARTPOS)

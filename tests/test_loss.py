@@ -56,7 +56,9 @@ def _batch(net, dtype=torch.float64, seed=0, logp_noise=0.3) -> TensorDict:
     action = torch.where(mask, torch.rand(mask.shape, generator=g), -1.0).argmax(-1)
     with torch.no_grad():
         logits, value = net(obs)
-    logp = logits.masked_fill(~mask, float("-inf")).log_softmax(-1).gather(-1, action[:, None])[:, 0]
+    logp = (
+        logits.masked_fill(~mask, float("-inf")).log_softmax(-1).gather(-1, action[:, None])[:, 0]
+    )
     return TensorDict(
         observation=obs, action_mask=mask, action=action,
         # behaviour log-probs off from the current ones, so some ratios leave [1-eps, 1+eps]
@@ -171,7 +173,9 @@ def test_gradients_match_hand_written_loss_and_reach_the_trunk():
             continue
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-13, msg=f"critic grad of {name}")
     # and the policy head gets none of it
-    assert by_name["policy_out.weight"][0] is None or by_name["policy_out.weight"][0].abs().sum() == 0
+    assert (
+        by_name["policy_out.weight"][0] is None or by_name["policy_out.weight"][0].abs().sum() == 0
+    )
 
 
 def test_loss_finite_in_float32_with_single_move_rows():

@@ -43,7 +43,9 @@ def _leaf_gain(board: cshogi.Board, move: int) -> float:
     if not cshogi.move_is_drop(move):
         victim = board.piece(cshogi.move_to(move)) % 16
         if victim:
-            gain += BOARD_VALUES[victim] + HAND_VALUES[_CSHOGI_TO_HAND[_UNPROMOTED.get(victim, victim)]]
+            gain += (
+                BOARD_VALUES[victim] + HAND_VALUES[_CSHOGI_TO_HAND[_UNPROMOTED.get(victim, victim)]]
+            )
     return gain
 
 

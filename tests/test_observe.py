@@ -17,7 +17,22 @@ import keisei_fn.shogi as E
 from _shogi_ref import STARTPOS, perft_sfens, random_walk_sfens, ref_moves
 
 # cshogi piece type (code & 15) -> plane within a colour block
-_TYPE_PLANE = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 5: 5, 6: 6, 8: 7, 9: 8, 10: 9, 11: 10, 12: 11, 13: 12, 14: 13}
+_TYPE_PLANE = {
+    1: 0,
+    2: 1,
+    3: 2,
+    4: 3,
+    7: 4,
+    5: 5,
+    6: 6,
+    8: 7,
+    9: 8,
+    10: 9,
+    11: 10,
+    12: 11,
+    13: 12,
+    14: 13,
+}
 _HAND_MAX = [18, 4, 4, 4, 4, 2, 2]  # cshogi pieces_in_hand order P L N S G B R
 
 
@@ -51,9 +66,13 @@ def _compare(obs: torch.Tensor, boards, plies, max_plies, sfens):
             details = []
             for c in bad[:6]:
                 diff = np.flatnonzero(~np.isclose(got[i, c], want[c], atol=1e-6))
-                details.append(f"plane {c}: squares {diff[:8].tolist()} engine {got[i, c, diff[:8]].tolist()} "
-                               f"expected {want[c, diff[:8]].tolist()}")
-            raise AssertionError(f"observation differs at {sfens[i]} (ply {plies[i]}):\n  " + "\n  ".join(details))
+                details.append(
+                    f"plane {c}: squares {diff[:8].tolist()} engine {got[i, c, diff[:8]].tolist()} "
+                    f"expected {want[c, diff[:8]].tolist()}"
+                )
+            raise AssertionError(
+                f"observation differs at {sfens[i]} (ply {plies[i]}):\n  " + "\n  ".join(details)
+            )
 
 
 def test_observe_startpos_and_shape():
@@ -73,7 +92,9 @@ def test_observe_loaded_positions():
         21, 60, min_plies=1, max_plies=250, capture_bias=0.4)
     for max_plies in (512, 100):
         stt = E.from_sfen(sfens, max_plies=max_plies)
-        _compare(E.observe(stt), [cshogi.Board(s) for s in sfens], [0] * len(sfens), max_plies, sfens)
+        _compare(
+            E.observe(stt), [cshogi.Board(s) for s in sfens], [0] * len(sfens), max_plies, sfens
+        )
 
 
 def test_observe_along_random_games():

@@ -73,7 +73,9 @@ def test_adam_step_matches_torch_optim_adam(betas, eps, lr):
             # counter (see test_adam_bias_correction_precision) costs up to ~1e-5 relative.
             want = q - p0
             err = ((p - p0) - want).abs().max() / want.abs().max()
-            assert err < 1e-4, f"Adam step {k + 1}: relative error {float(err):.2e} vs torch.optim.Adam"
+            assert err < 1e-4, (
+                f"Adam step {k + 1}: relative error {float(err):.2e} vs torch.optim.Adam"
+            )
     # The moments agree exactly (they do not involve the step counter).
     _, state = traj[-1][0], traj[-1][2]
     for leaf, m, v in zip(leaves, state["exp_avg"].values(True, True),
@@ -121,7 +123,9 @@ def test_clip_by_global_norm_matches_clip_grad_norm(max_norm):
     if max_norm < want:
         assert abs(float(global_norm(clipped)) - max_norm) < 1e-5 * max_norm
     else:
-        assert all((a == b).all() for a, b in zip(clipped.values(True, True), grads.values(True, True)))
+        assert all(
+            (a == b).all() for a, b in zip(clipped.values(True, True), grads.values(True, True))
+        )
 
 
 def test_clip_disabled_with_zero_max_norm():
@@ -164,7 +168,9 @@ def _batch(net: ActorCritic, seed: int = 0) -> TensorDict:
     action = torch.where(mask, torch.rand(mask.shape, generator=g), -1.0).argmax(-1)
     with torch.no_grad():
         logits, value = net(obs)
-    logp = logits.masked_fill(~mask, float("-inf")).log_softmax(-1).gather(-1, action[:, None])[:, 0]
+    logp = (
+        logits.masked_fill(~mask, float("-inf")).log_softmax(-1).gather(-1, action[:, None])[:, 0]
+    )
     return TensorDict(
         observation=obs, action_mask=mask, action=action,
         action_log_prob=logp + 0.2 * torch.randn(n, generator=g, dtype=torch.float64),
@@ -186,8 +192,12 @@ def test_update_step_is_pure_and_matches_reference():
     # first step from zero moments Adam moves every parameter by exactly lr * sign(grad)).
     g = torch.Generator().manual_seed(7)
     opt = adam_init(params)
-    opt["exp_avg"] = opt["exp_avg"].apply(lambda m: 0.01 * torch.randn(m.shape, generator=g, dtype=m.dtype))
-    opt["exp_avg_sq"] = opt["exp_avg_sq"].apply(lambda v: 1e-3 * torch.rand(v.shape, generator=g, dtype=v.dtype))
+    opt["exp_avg"] = opt["exp_avg"].apply(
+        lambda m: 0.01 * torch.randn(m.shape, generator=g, dtype=m.dtype)
+    )
+    opt["exp_avg_sq"] = opt["exp_avg_sq"].apply(
+        lambda v: 1e-3 * torch.rand(v.shape, generator=g, dtype=v.dtype)
+    )
     opt["step"] = torch.tensor(9.0)
     batch = _batch(net)
     p0, o0, b0 = params.clone(), opt.clone(), batch.clone()
@@ -198,7 +208,9 @@ def test_update_step_is_pure_and_matches_reference():
     assert (params == p0).all(), "update modified its input params"
     assert (opt == o0).all(), "update modified its input optimizer state"
     assert (batch == b0).all(), "update modified its input batch"
-    assert (state_params(net).detach() == net_before).all(), "update modified the module's parameters"
+    assert (state_params(net).detach() == net_before).all(), (
+        "update modified the module's parameters"
+    )
     changed = [k for k, v in new_params.items(True, True) if not torch.equal(v, p0.get(k))]
     assert changed, "update returned unchanged parameters"
     assert float(new_opt["step"]) == 10.0

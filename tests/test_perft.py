@@ -54,4 +54,6 @@ def test_perft_chunking_does_not_change_counts(chunk_size):
         pos = positions[name]
         got = perft(pos["sfen"], depth, chunk_size=chunk_size)
         assert int(got) == pos["counts"][depth - 1], (
-            f"perft({name}, {depth}, chunk_size={chunk_size}) = {got}, expected {pos['counts'][depth - 1]}")
+            f"perft({name}, {depth}, chunk_size={chunk_size}) = {got}, "
+            f"expected {pos['counts'][depth - 1]}"
+        )

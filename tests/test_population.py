@@ -81,16 +81,30 @@ def test_vmapped_update_equals_separate_single_agent_updates_float64():
     """Same parameters, Adam state and metrics as K single-agent steps (each with its own lr and
     entropy coefficient), three steps in a row, float64, tolerance 1e-10."""
     k = 3
-    cfg = load_config(None, TINY + ["total_updates=1", "population.size=3", "population.lr=[1e-3,3e-3,1e-2]",
-                                    "population.entropy_coef=[0.0,0.01,0.05]",
-                                    "ppo.clip_value=true"])
+    cfg = load_config(
+        None,
+        TINY
+        + [
+            "total_updates=1",
+            "population.size=3",
+            "population.lr=[1e-3,3e-3,1e-2]",
+            "population.entropy_coef=[0.0,0.01,0.05]",
+            "ppo.clip_value=true",
+        ],
+    )
     spec = dict(arch="resnet", blocks=1, channels=8, se_ratio=4, value_hidden=8)
     nets = random_members(spec, k)
     template = nets[0]
     folded = make_update(cfg, template)
-    singles = [make_update_step(member_loss(member_config(cfg, i), template, contextlib.nullcontext),
-                                betas=(0.9, 0.999), eps=cfg.optim.eps,
-                                max_grad_norm=cfg.optim.max_grad_norm) for i in range(k)]
+    singles = [
+        make_update_step(
+            member_loss(member_config(cfg, i), template, contextlib.nullcontext),
+            betas=(0.9, 0.999),
+            eps=cfg.optim.eps,
+            max_grad_norm=cfg.optim.max_grad_norm,
+        )
+        for i in range(k)
+    ]
     from keisei_fn.learn.optim import adam_init
 
     params = torch.stack([state_params(n).detach().clone() for n in nets])
@@ -138,7 +152,9 @@ def test_nonfinite_member_is_skipped_alone():
 
 
 def _member_params(run_dir, k) -> dict:
-    return flat(read_checkpoint(list_checkpoints(run_dir / "members" / f"member_{k}")[-1])["params"])
+    return flat(
+        read_checkpoint(list_checkpoints(run_dir / "members" / f"member_{k}")[-1])["params"]
+    )
 
 
 def test_loop_population_reproduces_single_runs_bit_for_bit(tmp_path):

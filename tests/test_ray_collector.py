@@ -297,13 +297,19 @@ def test_ray_temp_dir_is_in_the_run_dir_unless_too_long(tmp_path):
     shutil.rmtree(short), shutil.rmtree(again)
 
 
-@pytest.mark.parametrize("override, message", [
-    (["env.batch_size=5"], "env.batch_size=5 does not split evenly over 2 workers"),
-    (["league.fraction=0.5"], "collector.backend=ray does not support league games"),
-    (["population.size=2"], "collector.backend=ray does not support populations"),
-    (["collector.ray.address=10.0.0.1:6379"], "collector.ray.address: '10.0.0.1:6379' is not one of local, auto"),
-    (["device=cuda"], "collector.backend=ray runs on CPU only"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["env.batch_size=5"], "env.batch_size=5 does not split evenly over 2 workers"),
+        (["league.fraction=0.5"], "collector.backend=ray does not support league games"),
+        (["population.size=2"], "collector.backend=ray does not support populations"),
+        (
+            ["collector.ray.address=10.0.0.1:6379"],
+            "collector.ray.address: '10.0.0.1:6379' is not one of local, auto",
+        ),
+        (["device=cuda"], "collector.backend=ray runs on CPU only"),
+    ],
+)
 def test_ray_backend_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, RAY + override)

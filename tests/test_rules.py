@@ -152,12 +152,16 @@ def _check_reference(cid, sfen, present, absent, extra):
     b = cshogi.Board(sfen)
     f = sfen.split()
     f[1] = "w" if f[1] == "b" else "b"
-    assert not cshogi.Board(" ".join(f)).is_check(), f"TEST BUG [{cid}]: side not to move in check {sfen}"
+    assert not cshogi.Board(" ".join(f)).is_check(), (
+        f"TEST BUG [{cid}]: side not to move in check {sfen}"
+    )
     ref = ref_usis(b)
     for u in present:
         assert u in ref, f"TEST BUG [{cid}]: {u} expected legal but cshogi disagrees at {sfen}"
     for u in absent:
-        assert u not in ref, f"TEST BUG [{cid}]: {u} expected illegal but cshogi disagrees at {sfen}"
+        assert u not in ref, (
+            f"TEST BUG [{cid}]: {u} expected illegal but cshogi disagrees at {sfen}"
+        )
     if "in_check" in extra:
         assert bool(b.is_check()) == extra["in_check"], f"TEST BUG [{cid}] in_check at {sfen}"
     if extra.get("king_only"):
@@ -184,7 +188,9 @@ def _run_case(cid, sfen, present, absent, extra):
             assert lab not in labels, f"[{cid}] label {lab} of illegal {u} is set at {sfen}"
     if "in_check" in extra:
         got = bool(st["in_check"][0])
-        assert got == extra["in_check"], f"[{cid}] in_check engine {got} expected {extra['in_check']} at {sfen}"
+        assert got == extra["in_check"], (
+            f"[{cid}] in_check engine {got} expected {extra['in_check']} at {sfen}"
+        )
     if extra.get("no_moves"):
         assert not bool(st["legal_mask"].any()), f"[{cid}] legal_mask must be empty at {sfen}"
     return labels
@@ -254,7 +260,9 @@ def test_step_result_position(sfen, usi, expect_sfen_after, flip):
     nxt, b = _step_usi(sfen, usi)
     assert b.sfen() == expect_sfen_after, "TEST BUG: expectation disagrees with cshogi"
     got = E.to_sfen(nxt)[0]
-    assert got == expect_sfen_after, f"after {usi} from {sfen}: engine {got!r} expected {expect_sfen_after!r}"
+    assert got == expect_sfen_after, (
+        f"after {usi} from {sfen}: engine {got!r} expected {expect_sfen_after!r}"
+    )
     assert not bool(nxt["terminated"][0]) and int(nxt["termination_reason"][0]) == NONE
 
 
@@ -277,6 +285,8 @@ def test_step_mate_terminates(sfen, usi, flip):
     assert bool(nxt["terminated"][0]), f"{usi} from {sfen}: no legal reply, game must be terminated"
     assert int(nxt["termination_reason"][0]) == MATE, (
         f"{usi} from {sfen}: reason {int(nxt['termination_reason'][0])}, expected MATE (1)")
-    assert float(nxt["reward"][0]) == 1.0, f"{usi} from {sfen}: mover's reward {float(nxt['reward'][0])}"
+    assert float(nxt["reward"][0]) == 1.0, (
+        f"{usi} from {sfen}: mover's reward {float(nxt['reward'][0])}"
+    )
     assert not bool(nxt["truncated"][0])
     assert not bool(nxt["legal_mask"].any())

@@ -349,7 +349,9 @@ def _brute_win(board: cshogi.Board, plies: int) -> bool:
         try:
             if not list(board.legal_moves):
                 return True
-            if all(_brute_reply_loses(board, reply, plies - 2) for reply in list(board.legal_moves)):
+            if all(
+                _brute_reply_loses(board, reply, plies - 2) for reply in list(board.legal_moves)
+            ):
                 return True
         finally:
             board.pop()

@@ -43,7 +43,8 @@ from keisei_fn.run.tracking import open_run, track_metrics, close_run
 repo, run_hash, hparams, steps = json.loads(sys.argv[1])
 run = open_run(repo, "test", hparams, run_hash)
 for step in steps:
-    track_metrics(run, {"losses/policy": step / 4, "games/end_mate": step}, step, {"phase": "train"})
+    metrics = {"losses/policy": step / 4, "games/end_mate": step}
+    track_metrics(run, metrics, step, {"phase": "train"})
 close_run(run)
 print(run.hash)
 """

@@ -1,4 +1,5 @@
-"""Training run: exact resume, atomic verified checkpoints, corrupt-checkpoint fallback, tiny e2e."""
+"""Training run: exact resume, atomic verified checkpoints, corrupt-checkpoint fallback, tiny
+e2e."""
 
 from __future__ import annotations
 
@@ -218,7 +219,9 @@ def test_compiled_step_reports_its_compile_time_and_the_budget_rule():
     before = compile_seconds()
     assert torch.equal(step(torch.ones(3)), torch.full((3,), 3.0))
     assert compile_seconds() > before
-    assert "not counted in the time budget" in lines[0] and "compiled a test step" in lines[1], lines
+    assert "not counted in the time budget" in lines[0] and "compiled a test step" in lines[1], (
+        lines
+    )
     after = compile_seconds()
     step(torch.ones(3))  # compiled already: no more compile time
     assert compile_seconds() == after

@@ -607,9 +607,15 @@ def _info_fields(line: str) -> dict:
 @pytest.mark.parametrize("rounds", ["sequential", "batched"])
 def test_gumbel_search_reports_lines_a_gui_can_show(session, rounds):
     moves = ["7g7f", "3c3d"]
-    s, out = feed(session, "setoption name Search value gumbel", f"setoption name Rounds value {rounds}",
-                  "setoption name Simulations value 48", "setoption name MultiPV value 3",
-                  "position startpos moves " + " ".join(moves), "go btime 0 wtime 0 byoyomi 60000")
+    s, out = feed(
+        session,
+        "setoption name Search value gumbel",
+        f"setoption name Rounds value {rounds}",
+        "setoption name Simulations value 48",
+        "setoption name MultiPV value 3",
+        "position startpos moves " + " ".join(moves),
+        "go btime 0 wtime 0 byoyomi 60000",
+    )
     infos = [_info_fields(line) for line in out if line.startswith("info depth")]
     assert [f["multipv"] for f in infos] == [1, 2, 3]
     best = out[-1].split()[1]
@@ -644,9 +650,16 @@ def test_gumbel_search_reports_a_proven_mate_in_three_and_plays_it(session, monk
     assert cshogi.Board(mate3).mate_move(3) and not cshogi.Board(mate3).mate_move_in_1ply()
     # with Gumbel noise (Temperature > 0): without it, the ties of a know-nothing network are
     # broken by label order, and the mating move is halved away before its subtree is searched
-    s, out = feed(session, "setoption name Search value gumbel", "setoption name Temperature value 1",
-                  "setoption name Simulations value 128", "setoption name ConsideredMoves value 600",
-                  "setoption name MultiPV value 2", f"position sfen {mate3}", "go byoyomi 60000")
+    s, out = feed(
+        session,
+        "setoption name Search value gumbel",
+        "setoption name Temperature value 1",
+        "setoption name Simulations value 128",
+        "setoption name ConsideredMoves value 600",
+        "setoption name MultiPV value 2",
+        f"position sfen {mate3}",
+        "go byoyomi 60000",
+    )
     infos = [_info_fields(line) for line in out if line.startswith("info depth")]
     assert infos[0]["score"] == ("mate", 3), out
     board = board_after([out[-1].split()[1]], mate3)

@@ -29,10 +29,13 @@ def register(subparsers) -> None:
     p.add_argument("--openings", default="default",
                    help="opening suite: default (256 balanced openings shipped with keisei-fn), "
                         "a file of 'startpos moves ...' lines, or none (the start position)")
-    p.add_argument("--sprt", metavar="ELO0,ELO1,ALPHA,BETA",
-                   help="stop as soon as a sequential probability ratio test decides between "
-                        "Elo <= ELO0 and Elo >= ELO1, e.g. --sprt=0,50,0.05,0.05 (write it with '=' "
-                        "when ELO0 is negative)")
+    p.add_argument(
+        "--sprt",
+        metavar="ELO0,ELO1,ALPHA,BETA",
+        help="stop as soon as a sequential probability ratio test decides between "
+        "Elo <= ELO0 and Elo >= ELO1, e.g. --sprt=0,50,0.05,0.05 (write it with '=' "
+        "when ELO0 is negative)",
+    )
     p.add_argument("--max-plies", type=int, default=MAX_PLIES,
                    help="move cap (a draw); the trainer's eval.max_plies default")
     p.add_argument("--no-impasse", dest="impasse", action="store_false",

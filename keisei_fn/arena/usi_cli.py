@@ -15,7 +15,9 @@ def register(subparsers) -> None:
                     "of the same name (the GUI may change it).")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a checkpoint file, or a run directory (its newest checkpoint)")
-    p.add_argument("--device", default="cpu", help="torch device of the network (USI option Device)")
+    p.add_argument(
+        "--device", default="cpu", help="torch device of the network (USI option Device)"
+    )
     p.add_argument("--temperature", default="0",
                    help="0: the best move; > 0: sample moves (USI option Temperature)")
     p.add_argument("--search", default=None, metavar="{none,1ply,gumbel}",

@@ -13,7 +13,8 @@
   (ray_backend.py).
 
 Randomness in the workers: each worker's env factory seeds that worker's global torch RNG with
-`seed + 1000 * (worker + 1)` (plus an offset per restart of the workers) before building its env, and the policy samples from the global RNG
+`seed + 1000 * (worker + 1)` (plus an offset per restart of the workers) before building its env,
+and the policy samples from the global RNG
 there, so runs are reproducible and the workers' games differ. The workers' games in progress
 and RNG states stay in the workers: a resumed process- or ray-backend run starts new games (its
 parameters, optimizer and counters resume exactly). Their rollouts arrive as the TorchRL

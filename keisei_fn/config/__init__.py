@@ -1,4 +1,5 @@
-"""Training configuration: typed dataclasses (the schema), an embedded default YAML, dotlist overrides.
+"""Training configuration: typed dataclasses (the schema), an embedded default YAML, dotlist
+overrides.
 
 `load_config(path, overrides)` merges default.yaml <- file <- `key=value` overrides onto the
 schema, so an unknown key or a value of the wrong type fails with one line naming the key,
@@ -44,16 +45,45 @@ _CHOICES = {
 
 
 _LOWER_BOUNDS = (
-    (("env.batch_size", "env.max_plies", "model.channels", "checkpoint_every", "keep_checkpoints", "eval.max_plies", "eval.games",
-      "threads", "eval.every_games", "league.pool_size", "league.snapshot_every", "population.size", "collector.workers",
-      "distributed.timeout_s"), 1),
-    (("model.blocks", "model.se_ratio", "total_updates", "time_budget_s", "eval.every",
-      "optim.max_grad_norm", "optim.max_skipped_updates", "optim.max_rollbacks",
-      "population.round_robin_games", "collector.max_restarts"), 0),
+    (
+        (
+            "env.batch_size",
+            "env.max_plies",
+            "model.channels",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "eval.max_plies",
+            "eval.games",
+            "threads",
+            "eval.every_games",
+            "league.pool_size",
+            "league.snapshot_every",
+            "population.size",
+            "collector.workers",
+            "distributed.timeout_s",
+        ),
+        1,
+    ),
+    (
+        (
+            "model.blocks",
+            "model.se_ratio",
+            "total_updates",
+            "time_budget_s",
+            "eval.every",
+            "optim.max_grad_norm",
+            "optim.max_skipped_updates",
+            "optim.max_rollbacks",
+            "population.round_robin_games",
+            "collector.max_restarts",
+        ),
+        0,
+    ),
 )
 
 
-# YAML reads `off`/`on`/`true`/`false` as booleans, which the str field then holds as "False"/"True":
+# YAML reads `off`/`on`/`true`/`false` as booleans, which the str field then holds as
+# "False"/"True":
 # `optim.compile=off` must mean off, and the older boolean spelling keeps working.
 _COMPILE_ALIASES = {"False": "off", "True": "default"}
 
@@ -81,7 +111,9 @@ def _check_values(cfg: DictConfig) -> None:
     if not cfg.optim.lr > 0:
         raise ConfigError(f"optim.lr: must be > 0, got {cfg.optim.lr}")
     if len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas):
-        raise ConfigError(f"optim.betas: must be two numbers in [0, 1), got {list(cfg.optim.betas)}")
+        raise ConfigError(
+            f"optim.betas: must be two numbers in [0, 1), got {list(cfg.optim.betas)}"
+        )
     for opponent in cfg.eval.opponents:
         if not is_scripted(opponent):
             raise ConfigError(f"eval.opponents: unknown opponent {opponent!r} "

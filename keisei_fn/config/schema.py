@@ -37,7 +37,8 @@ class OptimConfig:
     lr: float = 1e-3
     """Adam learning rate (peak)"""
     lr_schedule: str = "constant"
-    """'constant', 'linear' (to 0) or 'cosine' (to 0) over the run: total_updates or time_budget_s, whichever is nearer its end"""
+    """'constant', 'linear' (to 0) or 'cosine' (to 0) over the run: total_updates or time_budget_s,
+    whichever is nearer its end"""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """Adam betas"""
     eps: float = 1e-5
@@ -45,11 +46,14 @@ class OptimConfig:
     max_grad_norm: float = 0.5
     """global gradient-norm clip (0 disables)"""
     compile: str = "default"
-    """torch.compile the update step: 'off', 'default' or 'max-autotune' (see docs/training.md, "Compilation")"""
+    """torch.compile the update step: 'off', 'default' or 'max-autotune' (see docs/training.md,
+    "Compilation")"""
     compile_acting: bool = False
-    """also compile the acting policy (with optim.compile's mode); no gain measured on a 2-core CPU (docs/results.md)"""
+    """also compile the acting policy (with optim.compile's mode); no gain measured on a 2-core CPU
+    (docs/results.md)"""
     precision: str = "auto"
-    """the network's arithmetic in the update: 'auto' (bf16 where the hardware has it: AVX512_BF16/AMX CPUs, CUDA), 'fp32' or 'bf16' (docs/training.md, "Precision")"""
+    """the network's arithmetic in the update: 'auto' (bf16 where the hardware has it:
+    AVX512_BF16/AMX CPUs, CUDA), 'fp32' or 'bf16' (docs/training.md, "Precision")"""
     max_skipped_updates: int = 4
     """non-finite updates tolerated per iteration before rolling back and halving the lr"""
     max_rollbacks: int = 5
@@ -59,9 +63,11 @@ class OptimConfig:
 @dataclass
 class EvalConfig:
     every: int = 100
-    """evaluate every N iterations as well as at the end (0: only at the end), so that Aim draws the Elo as a curve"""
+    """evaluate every N iterations as well as at the end (0: only at the end), so that Aim draws the
+    Elo as a curve"""
     games: int = 100
-    """games per opponent in the final evaluation: GAMES/2 openings of eval.openings, each with both colours"""
+    """games per opponent in the final evaluation: GAMES/2 openings of eval.openings, each with both
+    colours"""
     every_games: int = 40
     """games per opponent in the evaluations during training (cheaper than the final one)"""
     opponents: list[str] = field(default_factory=lambda: [
@@ -77,7 +83,8 @@ class EvalConfig:
     greedy_policy: bool = True
     """evaluate the argmax move (False: sample from the policy)"""
     mate_in_one: bool = True
-    """the agent plays a move that mates at once wherever there is one (as `keisei-fn eval`/`ladder` players do by default); false: the policy's move alone"""
+    """the agent plays a move that mates at once wherever there is one (as `keisei-fn eval`/`ladder`
+    players do by default); false: the policy's move alone"""
 
 
 @dataclass
@@ -93,19 +100,25 @@ class LeagueConfig:
 @dataclass
 class RayConfig:
     address: str = "local"
-    """'local' (start a Ray instance on this machine with `workers` CPUs, stopped when the run ends) or 'auto' (attach to the cluster started with `ray start`, left running)"""
+    """'local' (start a Ray instance on this machine with `workers` CPUs, stopped when the run ends)
+    or 'auto' (attach to the cluster started with `ray start`, left running)"""
     ship_code: bool = True
-    """send this keisei_fn package to the Ray workers (runtime_env py_modules), so other nodes need only its dependencies installed"""
+    """send this keisei_fn package to the Ray workers (runtime_env py_modules), so other nodes need
+    only its dependencies installed"""
 
 
 @dataclass
 class CollectorConfig:
     backend: str = "direct"
-    """'direct' (the project's own rollout loop over ShogiEnv in the training process, collect/rollout.py), 'process' (TorchRL's multi-process collector: `workers` processes) or 'ray' (TorchRL's RayCollector: `workers` Ray actors); weights synced after every update"""
+    """'direct' (the project's own rollout loop over ShogiEnv in the training process,
+    collect/rollout.py), 'process' (TorchRL's multi-process collector: `workers` processes) or 'ray'
+    (TorchRL's RayCollector: `workers` Ray actors); weights synced after every update"""
     workers: int = 2
-    """worker processes ('process') or Ray actors ('ray'); each steps env.batch_size / workers games"""
+    """worker processes ('process') or Ray actors ('ray'); each steps env.batch_size / workers games
+    """
     on_worker_death: str = "restart"
-    """when a worker process dies: 'restart' (new workers, new games; the run goes on) or 'stop' (checkpoint and exit with code 3)"""
+    """when a worker process dies: 'restart' (new workers, new games; the run goes on) or 'stop'
+    (checkpoint and exit with code 3)"""
     max_restarts: int = 3
     """worker deaths tolerated per run with on_worker_death=restart before the run stops anyway"""
     ray: RayConfig = field(default_factory=RayConfig)
@@ -114,7 +127,8 @@ class CollectorConfig:
 @dataclass
 class PopulationConfig:
     size: int = 1
-    """agents trained in lockstep in one process, each with its own parameters, optimizer, RNG and env batch of env.batch_size games (1: a single agent)"""
+    """agents trained in lockstep in one process, each with its own parameters, optimizer, RNG and
+    env batch of env.batch_size games (1: a single agent)"""
     lr: list[float] = field(default_factory=list)
     """per-member optim.lr, one per member (empty: every member uses optim.lr)"""
     entropy_coef: list[float] = field(default_factory=list)
@@ -122,19 +136,25 @@ class PopulationConfig:
     seeds: list[int] = field(default_factory=list)
     """per-member seeds, one per member (empty: seed, seed + 1, ...)"""
     simulations: list[int] = field(default_factory=list)
-    """per-member gumbel_az.simulations, one per member (empty: every member uses gumbel_az.simulations)"""
+    """per-member gumbel_az.simulations, one per member (empty: every member uses
+    gumbel_az.simulations)"""
     backend: str = "folded"
-    """'folded' (all members as one network of grouped convolutions; one vmapped loss) or 'loop' (a Python loop over members, the reference)"""
+    """'folded' (all members as one network of grouped convolutions; one vmapped loss) or 'loop' (a
+    Python loop over members, the reference)"""
     round_robin_games: int = 20
-    """games between every pair of members at each evaluation, sampled from their policies (0: none)"""
+    """games between every pair of members at each evaluation, sampled from their policies (0: none)
+    """
 
 
 @dataclass
 class DistributedConfig:
     ranks: str = "auto"
-    """data-parallel ranks `keisei-fn train` starts on this machine: 'auto' (one per `threads` usable CPUs on CPU, as many as the available memory holds at 1.25 GB each; 1 on CUDA or with collector workers) or a number (1: one process)"""
+    """data-parallel ranks `keisei-fn train` starts on this machine: 'auto' (one per `threads`
+    usable CPUs on CPU, as many as the available memory holds at 1.25 GB each; 1 on CUDA or with
+    collector workers) or a number (1: one process)"""
     backend: str = "auto"
-    """torch.distributed backend under torchrun: 'auto' (nccl on CUDA, gloo on CPU), 'gloo' or 'nccl'"""
+    """torch.distributed backend under torchrun: 'auto' (nccl on CUDA, gloo on CPU), 'gloo' or
+    'nccl'"""
     timeout_s: float = 1800.0
     """how long a rank waits for the others at a collective (rank 0 evaluates while they wait)"""
 
@@ -172,9 +192,13 @@ class GenericConfig:
     on_checkpoint_error: str = "stop"
     """when a checkpoint cannot be written (disk full, read-only): 'stop' or 'continue'"""
     algo: str = "ppo"
-    """the training algorithm, whose options are the section of its name: 'ppo' (learn from sampled moves) or 'gumbel_az' (learn from Gumbel search's improved policy and the outcome; docs/training.md)"""
+    """the training algorithm, whose options are the section of its name: 'ppo' (learn from sampled
+    moves) or 'gumbel_az' (learn from Gumbel search's improved policy and the outcome;
+    docs/training.md)"""
     init_from: str = ""
-    """a checkpoint or run directory whose network starts a new run, e.g. Gumbel AlphaZero from a PPO network (parameters only: the optimizer, counters and games start fresh; '' = random initialisation)"""
+    """a checkpoint or run directory whose network starts a new run, e.g. Gumbel AlphaZero from a
+    PPO network (parameters only: the optimizer, counters and games start fresh; '' = random
+    initialisation)"""
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

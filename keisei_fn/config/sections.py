@@ -43,11 +43,15 @@ class PPOConfig:
     normalize_advantage: bool = True
     """normalise advantages per minibatch"""
     material_shaping: float = 0.02
-    """potential-based material shaping, per pawn of material balance (0 disables; see algos/ppo/batch.py)"""
+    """potential-based material shaping, per pawn of material balance (0 disables; see
+    algos/ppo/batch.py)"""
     target_kl: float = 0.0
-    """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy reaches this (checked after each epoch; 0 disables)"""
+    """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
+    reaches this (checked after each epoch; 0 disables)"""
     mate_in_one: bool = False
-    """self-play plays a move that mates at once wherever there is one, in place of the policy's sample (recorded with its probability under the policy), so that won games end in a result instead of the move cap"""
+    """self-play plays a move that mates at once wherever there is one, in place of the policy's
+    sample (recorded with its probability under the policy), so that won games end in a result
+    instead of the move cap"""
 
     VALUE_PRIOR = "material_shaping"
 
@@ -62,13 +66,15 @@ class PPOConfig:
 @dataclass
 class GumbelAZConfig:
     simulations: int = 4
-    """search simulations per self-play move (4 measured strongest of 4-32 at equal wall clock: docs/results.md)"""
+    """search simulations per self-play move (4 measured strongest of 4-32 at equal wall clock:
+    docs/results.md)"""
     max_considered: int = 4
     """root moves Sequential Halving considers (max_num_considered_actions)"""
     gumbel_scale: float = 1.0
     """scale of the root's Gumbel noise (1: the paper's exploration; 0: deterministic)"""
     batched_rounds: bool = False
-    """search each Sequential Halving round's visits side by side (1.3x faster at 64-128 games; docs/search.md) instead of one simulation after the other (mctx's order)"""
+    """search each Sequential Halving round's visits side by side (1.3x faster at 64-128 games;
+    docs/search.md) instead of one simulation after the other (mctx's order)"""
     rollout_steps: int = 8
     """self-play moves per game per iteration (each one searched)"""
     minibatch_size: int = 256
@@ -80,13 +86,15 @@ class GumbelAZConfig:
     min_buffer: int = 1024
     """positions in every replay buffer before learning starts"""
     value_target: str = "outcome"
-    """'outcome' (the game's result from the mover's side) or 'nstep' (the search's root value td_steps plies later, the outcome within td_steps of the end)"""
+    """'outcome' (the game's result from the mover's side) or 'nstep' (the search's root value
+    td_steps plies later, the outcome within td_steps of the end)"""
     td_steps: int = 8
     """plies to the bootstrapping root value (value_target=nstep)"""
     value_coef: float = 1.0
     """value loss weight (the policy's cross-entropy has weight 1)"""
     material_prior: float = 0.02
-    """material in the value the search reads, per pawn: the value head learns the target minus coef x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
+    """material in the value the search reads, per pawn: the value head learns the target minus coef
+    x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
 
     VALUE_PRIOR = "material_prior"
 

@@ -87,9 +87,15 @@ class ShogiEnv(EnvBase):
             shape=b, device=dev,
         )
         self.observation_spec = Composite(
-            observation=Unbounded(shape=b + (NUM_OBS_PLANES, 9, 9), dtype=torch.float32, device=dev),
-            action_mask=Binary(n=NUM_ACTIONS, shape=b + (NUM_ACTIONS,), dtype=torch.bool, device=dev),
-            game=game, shape=b, device=dev,
+            observation=Unbounded(
+                shape=b + (NUM_OBS_PLANES, 9, 9), dtype=torch.float32, device=dev
+            ),
+            action_mask=Binary(
+                n=NUM_ACTIONS, shape=b + (NUM_ACTIONS,), dtype=torch.bool, device=dev
+            ),
+            game=game,
+            shape=b,
+            device=dev,
         )
         self.action_spec = Categorical(NUM_ACTIONS, shape=b, dtype=torch.int64, device=dev)
         self.reward_spec = Composite(

@@ -43,7 +43,8 @@ def kernel_cache_dir() -> str:
 
 def expected_compile_cost() -> str:
     """What a user should expect the one-time compilation to cost, from the state of the cache.
-    Figures: the default config's update on 2-core CPUs, 60-98 s cold, ~20 s warm (docs/results.md)."""
+    Figures: the default config's update on 2-core CPUs, 60-98 s cold, ~20 s warm
+    (docs/results.md)."""
     from pathlib import Path
 
     cache = Path(kernel_cache_dir())

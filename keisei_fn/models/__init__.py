@@ -6,5 +6,17 @@ from ._functional import param_count, policy_forward, state_params
 from ._nets import ActorCritic, build_model
 from ._population import NetSpec, members_forward, net_spec
 
-__all__ = ["ActorCritic", "NetSpec", "net_spec", "build_model", "gumbel_max", "gumbel_sample", "masked_entropy",
-           "masked_log_softmax", "members_forward", "param_count", "policy_forward", "state_params"]
+__all__ = [
+    "ActorCritic",
+    "NetSpec",
+    "net_spec",
+    "build_model",
+    "gumbel_max",
+    "gumbel_sample",
+    "masked_entropy",
+    "masked_log_softmax",
+    "members_forward",
+    "param_count",
+    "policy_forward",
+    "state_params",
+]

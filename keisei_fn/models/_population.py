@@ -12,7 +12,8 @@ parameters and is the tests' oracle.
 Why not `torch.func.vmap` over the module: vmap's batching rule for conv2d also folds members into
 groups, but in the contiguous layout, where oneDNN's grouped convolution (and above all its
 backward) is slower on CPU than K separate convolutions; measured 1.2-1.4x slower than a Python
-loop over members for the PPO update (docs/training.md, "Populations"). Folding by hand lets the activations
+loop over members for the PPO update (docs/training.md, "Populations"). Folding by hand lets the
+activations
 live channels-last, where the grouped kernels are as fast per member as the single ones, and it
 keeps every op one call for all members instead of K.
 

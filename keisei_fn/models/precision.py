@@ -1,7 +1,8 @@
 """Which precision the network runs in: `optim.precision = auto | fp32 | bf16`.
 
 bf16 is autocast around the network's forward (and so its backward), in the update and in the
-acting policy alike: convolutions and matrix products run in bfloat16, while parameters, Adam state, gradients' accumulation into them, the
+acting policy alike: convolutions and matrix products run in bfloat16, while parameters, Adam state,
+gradients' accumulation into them, the
 masked log-softmax, the losses and their reductions, GAE and the value targets stay float32 (the
 network's outputs are cast back to float32 before anything reads them). "auto" picks bf16 where
 the hardware runs it fast - CUDA devices that support it, CPUs with AVX512_BF16 or AMX - and

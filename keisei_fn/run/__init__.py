@@ -1,1 +1,2 @@
-"""A training run: the loop (train.py), checkpoints, tracking, progress, evaluation, distribution."""
+"""A training run: the loop (train.py), checkpoints, tracking, progress, evaluation,
+distribution."""

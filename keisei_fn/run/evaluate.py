@@ -31,7 +31,8 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
                mate_in_one: bool = True,
                progress: Callable[[int, int], None] | None = None, openings=None,
                keep: list | None = None) -> dict:
-    """`games` games of `agent` (agent.Agent) against the scripted `opponent`, in pairs: each opening (of the
+    """`games` games of `agent` (agent.Agent) against the scripted `opponent`, in pairs: each
+    opening (of the
     `openings` suite; the start position when None) with both colours; `progress(plies played,
     games finished)` is called after every ply.
 
@@ -44,9 +45,17 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
         raise ValueError(f"the trainer evaluates against scripted players only, got {opponent!r}")
     if games < 1:
         raise ValueError("games must be >= 1")
-    records = referee_match(agent_player(AGENT, agent, temperature=0.0 if greedy else 1.0,
-                                         mate_in_one=mate_in_one), player, games, openings=openings, max_plies=max_plies,
-                            seed=seed, device=device, impasse=impasse, progress=progress)
+    records = referee_match(
+        agent_player(AGENT, agent, temperature=0.0 if greedy else 1.0, mate_in_one=mate_in_one),
+        player,
+        games,
+        openings=openings,
+        max_plies=max_plies,
+        seed=seed,
+        device=device,
+        impasse=impasse,
+        progress=progress,
+    )
     if keep is not None:
         keep.extend(records)
     s = summarize(records, AGENT, opponent)

@@ -1,5 +1,6 @@
 """What a run is made of, built once from the config: the algorithm, its acting policy, the
-collector and the compiled update. A single agent is a population of one; the data-parallel group and the
+collector and the compiled update. A single agent is a population of one; the data-parallel group
+and the
 collector backend are parts, not separate trainers."""
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def build(cfg, log=print, group=SINGLE) -> Parts:
     algorithm = registry.get(cfg.algo)
     policy = algorithm.make_policy(cfg, PolicyInputs(params.clone(), net, arithmetic,
                                                      learner_side, log))
-    # direct only for populations (config/__init__.py): member k's rows k*B ... must stay in one batch
+    # direct only for populations (config/__init__.py): member k's rows k*B ... must stay in one
+    # batch
     collector = make_collector(cfg, policy, device, games=members * cfg.env.batch_size)
     update = compile_update(registry.make_update(cfg, net, gradient_mean(group)),
                             compile_mode(cfg), log=log)

@@ -37,7 +37,8 @@ def prepare_process(cfg) -> None:
 
 def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
                     group=distributed.SINGLE) -> TrainState:
-    """The train state: restored from RUN_DIR's newest good checkpoint (`restore_fn(payload, source)`),
+    """The train state: restored from RUN_DIR's newest good checkpoint (`restore_fn(payload,
+    source)`),
     or fresh (`fresh_fn()`) in a run directory that holds no run yet; the config is saved.
 
     In a data-parallel group, rank 0 picks the checkpoint and every rank restores its own games

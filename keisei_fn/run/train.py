@@ -76,10 +76,13 @@ def _describe(cfg, parts: Parts, group) -> str:
     who = (f" | population of {members} ({cfg.population.backend})" if members > 1 else "")
     each = " each" if members > 1 else ""
     games = f"{members} x {cfg.env.batch_size}" if members > 1 else f"{cfg.env.batch_size}"
-    return (f"run dir {cfg.run_dir}{who} | model {cfg.model.arch} {cfg.model.blocks}x"
-            f"{cfg.model.channels} ({param_count(parts.net):,} params{each}) | {games} games x "
-            f"{rollout_steps(cfg)} steps per iteration{parts.algorithm.describe(cfg)} | device {cfg.device}"
-            f"{distributed.describe(group)}")
+    return (
+        f"run dir {cfg.run_dir}{who} | model {cfg.model.arch} {cfg.model.blocks}x"
+        f"{cfg.model.channels} ({param_count(parts.net):,} params{each}) | {games} games x "
+        f"{rollout_steps(cfg)} steps per iteration{parts.algorithm.describe(cfg)} "
+        f"| device {cfg.device}"
+        f"{distributed.describe(group)}"
+    )
 
 
 def _train(cfg, resume: bool, log, group) -> dict:

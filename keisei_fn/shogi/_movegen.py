@@ -89,7 +89,11 @@ def ray_hits(occ_wall: torch.Tensor, origin: torch.Tensor, T: Tables):
 def _line_pieces(cb_pad, occ_wall, king, T):
     """First and second pieces on the 8 rays from `king` [B]: squares, codes, first's distance."""
     rays, occupied, i1 = ray_hits(occ_wall, king, T)
-    i2 = (occupied & (torch.arange(9, device=king.device) > i1)).to(torch.uint8).argmax(-1, keepdim=True)
+    i2 = (
+        (occupied & (torch.arange(9, device=king.device) > i1))
+        .to(torch.uint8)
+        .argmax(-1, keepdim=True)
+    )
     sq1, sq2 = rays.gather(-1, i1).squeeze(-1), rays.gather(-1, i2).squeeze(-1)
     return sq1, sq2, cb_pad.gather(1, sq1), cb_pad.gather(1, sq2), i1.squeeze(-1) == 0
 
@@ -121,8 +125,13 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     knight_from = lookup(T.opp_knight_src.view(2, 81).T, king)  # [B,2]
     knight_checks = cb_pad.gather(1, knight_from) == -KNIGHT
     n_checks = count_(line_checks, 1) + count_(knight_checks, 1)
-    checker = torch.cat([torch.where(line_checks, sq1, -1), torch.where(knight_checks, knight_from, -1)],
-                        1).max(1).values.clamp(min=0)
+    checker = (
+        torch.cat(
+            [torch.where(line_checks, sq1, -1), torch.where(knight_checks, knight_from, -1)], 1
+        )
+        .max(1)
+        .values.clamp(min=0)
+    )
     none, single = (n_checks == 0)[:, None], (n_checks == 1)[:, None]
     between = lookup(T.between, king * 82 + checker)
     is_checker = torch.arange(81, device=dev) == checker[:, None]

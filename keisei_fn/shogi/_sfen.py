@@ -131,7 +131,10 @@ def _check_material(board, hands, fail):
             fail(f"{name} on square {file}{'abcdefghi'[rank - 1]} can never move")
         if kind == 1:
             if (colour, file) in pawn_files:
-                fail(f"two unpromoted {'Black' if colour == 0 else 'White'} pawns on file {file} (nifu)")
+                fail(
+                    f"two unpromoted {'Black' if colour == 0 else 'White'} pawns on file "
+                    f"{file} (nifu)"
+                )
             pawn_files.add((colour, file))
     # Board + both hands per kind (a total that legal play keeps): P 18, L N S G 4 as in a set.
     # Bishops and rooks are not limited to 2: standard test positions have more (perft's

@@ -3,7 +3,8 @@
 State keys (batch [B]); see docs/engine_api.md for the full table.
   board int8 [B,81], hands int8 [B,2,7], side_to_move int8 [B], ply int32 [B],
   move_number int32 [B], hash_history int64 [B,H+1], check_history bool [B,H+1] (entries past
-  `ply` hold -1 / False), check_streak int16 [B,2] (consecutive checking moves of the side to move and
+  `ply` hold -1 / False), check_streak int16 [B,2] (consecutive checking moves of the side to move
+  and
   of its opponent),
   legal_mask bool [B,2187], in_check bool [B], terminated/truncated bool [B], reward float32 [B],
   termination_reason int8 [B].   H = max_plies = hash_history.shape[1] - 1.

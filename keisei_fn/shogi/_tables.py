@@ -2,7 +2,8 @@
 
 Geometry is written in the *side to move's frame* ("canonical frame"): the board is rotated 180
 degrees when White moves, so the mover's pieces always advance towards rank index 0.
-square = file * 9 + rank (file 0 = "1", rank 0 = "a"), cshogi's numbering; a rotated square is 80 - s.
+square = file * 9 + rank (file 0 = "1", rank 0 = "a"), cshogi's numbering; a rotated square is 80 -
+s.
 
 Tables are plain tensors built once per device on first use (`tables(device)`), never at import.
 """

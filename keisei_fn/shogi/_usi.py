@@ -89,5 +89,7 @@ def usi_to_action(state: TensorDict, usi: list[str]) -> torch.Tensor:
     back = action_to_usi(state, action)
     for i, (ok, move, again) in enumerate(zip(legal, usi, back)):
         if not ok or move != again:
-            raise ValueError(f"illegal USI move {move!r} in position {to_sfen(state[i:i + 1])[0]!r}")
+            raise ValueError(
+                f"illegal USI move {move!r} in position {to_sfen(state[i : i + 1])[0]!r}"
+            )
     return action

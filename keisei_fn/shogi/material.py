@@ -9,7 +9,8 @@ from ._movegen import hands_to_canonical, to_canonical
 
 # Index = piece kind (0 empty, P L N S B R G K, +P +L +N +S +B +R); the king is never captured.
 BOARD_VALUES = (0.0, 1.0, 4.0, 4.0, 6.0, 9.0, 10.0, 6.0, 0.0, 7.0, 6.0, 6.0, 6.0, 11.0, 12.0)
-# Hand order of the engine: P L N S B R G; a piece in hand is worth a bit more (it can drop anywhere).
+# Hand order of the engine: P L N S B R G; a piece in hand is worth a bit more (it can drop
+# anywhere).
 HAND_VALUES = (1.1, 4.5, 4.5, 6.5, 10.0, 11.0, 7.0)
 # Kind after capture (promoted pieces return to hand unpromoted), as a hand index; -1 for none.
 _TO_HAND = (-1, 0, 1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4, 5)
@@ -40,7 +41,9 @@ def capture_gain(game: TensorDictBase) -> torch.Tensor:
     to_hand = torch.tensor(_TO_HAND, device=board_v.device)
     cb = to_canonical(game["board"], game["side_to_move"]).long()
     victim = (-cb).clamp(min=0)  # opponent kinds, 0 where empty or own piece
-    gain_sq = board_v[victim] + torch.where(to_hand[victim] >= 0, hand_v[to_hand[victim].clamp(min=0)], 0.0)
+    gain_sq = board_v[victim] + torch.where(
+        to_hand[victim] >= 0, hand_v[to_hand[victim].clamp(min=0)], 0.0
+    )
     planes = torch.arange(27, device=cb.device)
     promotion = ((planes >= 10) & (planes < 20)).float() * 2.0
     drops = planes >= 20

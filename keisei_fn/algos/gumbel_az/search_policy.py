@@ -45,7 +45,9 @@ class SearchPolicy(TensorDictModuleBase):
     def member(self, k: int) -> Agent:
         """Member k as the players see it: the same forward, with the material prior its value
         head learned without (algos/gumbel_az/targets.py)."""
-        return Agent(self.params[k:k + 1], self.architecture, self.az.material_prior, self.precision)
+        return Agent(
+            self.params[k : k + 1], self.architecture, self.az.material_prior, self.precision
+        )
 
     @torch.no_grad()
     def forward(self, td: TensorDictBase) -> TensorDictBase:
