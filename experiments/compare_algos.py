@@ -5,14 +5,14 @@
 
 Every arm is one `keisei-fn train` process (one rank, one thread), all started at once, so each
 trains with the other cores busy, for `--budget` seconds of training (compilation and the
-evaluations along the way are not counted). Each arm's evaluations along the run give its Elo
-against the training clock (the trainer's three rungs, `eval/ladder_elo`); at the end
-`keisei-fn ladder` places each final network on the whole ladder playing its policy's argmax,
-and again with `--sims` simulations of Gumbel search per move (the ladders one per core). Prints a
-markdown table and
-writes OUT/compare.json. Runs already finished in OUT are reused (an interrupted comparison
-continues), and a larger `--budget` resumes them to it: the 120-minute comparison is the
-30-minute one continued.
+evaluations along the way are not counted). With `--sequential` the arms train one after
+another, each alone with `make run`'s ranks (one per core): the set-up a user's `make run` has.
+Each arm's evaluations along the run give its Elo against the training clock (the trainer's
+three rungs, `eval/ladder_elo`); at the end `keisei-fn ladder` places each final network on the
+whole ladder playing its policy's argmax, and again with `--sims` simulations of Gumbel search
+per move (the ladders one per core). Prints a markdown table and writes OUT/compare.json. Runs
+already finished in OUT are reused (an interrupted comparison continues), and a larger
+`--budget` resumes them to it: the 120-minute comparison is the 30-minute one continued.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from keisei_fn.run.evaluate import ladder_placement
 CLI = [sys.executable, "-m", "keisei_fn.cli"]
 
 
-def _train(out: Path, arms: dict[str, list[str]], budget: float) -> None:
+def _train(out: Path, arms: dict[str, list[str]], budget: float, sequential: bool = False
+           ) -> None:
     procs = {}
     for name, overrides in arms.items():
         run = out / name
@@ -49,11 +50,15 @@ def _train(out: Path, arms: dict[str, list[str]], budget: float) -> None:
             # 90 more train the same network as 120 minutes at once (compilation is not counted).
             cmd = [*CLI, "train", "--resume", str(run), f"time_budget_s={budget}"]
         else:
-            cmd = [*CLI, "train", f"run_dir={run}", "distributed.ranks=1",
-                   "track.progress=false", f"time_budget_s={budget}", *overrides]
+            # together: one rank each, sharing the machine; in turn: `make run`'s ranks (auto)
+            ranks = [] if sequential else ["distributed.ranks=1"]
+            cmd = [*CLI, "train", f"run_dir={run}", *ranks, "track.progress=false",
+                   f"time_budget_s={budget}", *overrides]
         log = open(out / f"{name}.log", "a")
         print(f"{name}: {shlex.join(cmd[2:])}", file=sys.stderr)
         procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        if sequential and procs[name].wait() != 0:
+            raise SystemExit(f"{name} failed: see {out / (name + '.log')}")
     for name, proc in procs.items():
         if proc.wait() != 0:
             raise SystemExit(f"{name} failed: see {out / (name + '.log')}")
@@ -101,6 +106,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sims", type=int, default=64,
                         help="simulations of the searched ladder (0: argmax only)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--sequential", action="store_true",
+                        help="train the arms one after another, each alone on the machine with "
+                             "the default ranks (make run's set-up), instead of all at once")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,7 +117,7 @@ def main(argv: list[str]) -> int:
         name, _, overrides = arm.partition("=")
         arms[name] = overrides.split()
     started = time.time()
-    _train(out, arms, args.budget)
+    _train(out, arms, args.budget, args.sequential)
     tag = f"{args.budget:.0f}s"
     jobs = {}
     for name in arms:

@@ -98,10 +98,12 @@ def first_batch(*extra):
     return cfg, parts, state, batch
 
 
-def assert_resumes_exactly(tmp_path, *overrides, total: int = 4, split: int = 2) -> dict:
-    """Train `total` iterations straight, and `split` then resumed to `total`, with the tiny
-    config and `overrides`: the final checkpoints' parameters and optimizer state must be equal
-    bit for bit. Returns the resumed run's summary."""
+def assert_resumes_exactly(tmp_path, *overrides, total: int = 4, split: int = 2):
+    """The one resume-exactness check: train `total` iterations straight, and `split` then
+    resumed to `total`, with the tiny config and `overrides`. The final checkpoints must hold
+    equal parameters and optimizer state, bit for bit (and parameters that training moved), the
+    same frame count and the same games in progress. Returns (the resumed run's summary, the
+    straight run's final checkpoint, the resumed run's), for a test's own further checks."""
     from keisei_fn.run.train import resume_config, train
 
     straight, parted = tmp_path / "straight", tmp_path / "parted"
@@ -114,7 +116,15 @@ def assert_resumes_exactly(tmp_path, *overrides, total: int = 4, split: int = 2)
     b = read_checkpoint(list_checkpoints(parted)[-1])
     for part in ("params", "opt_state"):
         fa, fb = flat(a[part]), flat(b[part])
-        assert fa.keys() == fb.keys(), part
+        assert fa.keys() == fb.keys() and len(fa) > 5, part
         for k in fa:
             assert torch.equal(fa[k], fb[k]), f"{part}.{k} differs after resuming"
-    return summary
+    first = flat(read_checkpoint(list_checkpoints(parted)[0])["params"])
+    assert any(not torch.equal(first[k], v) for k, v in flat(a["params"]).items()), (
+        "training did not move the parameters: the comparison would prove nothing")
+    assert a["counters"]["frames"] == b["counters"]["frames"]
+    games_a, games_b = flat(a.get("games") or {}), flat(b.get("games") or {})
+    assert games_a.keys() == games_b.keys()
+    for k in games_a:
+        assert torch.equal(games_a[k], games_b[k]), f"games in progress: {k}"
+    return summary, a, b

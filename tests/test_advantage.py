@@ -11,7 +11,7 @@ from torchrl.objectives.value import GAE
 from torchrl.objectives.value.functional import vec_generalized_advantage_estimate
 
 from keisei_fn.env import ShogiEnv
-from keisei_fn.env._shogi_env import _output
+from keisei_fn.env import env_view
 from keisei_fn.shogi import from_sfen
 from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
 from keisei_fn.shogi.material import material_balance
@@ -175,7 +175,7 @@ def _shaping_rollout(T: int, max_plies: int, seed: int):
         td["action"] = torch.where(mask[:, G5B], G5B, action)  # play the mate when it is there
         return td
 
-    start = _output(from_sfen(SHAPING_SFENS, max_plies=max_plies))
+    start = env_view(from_sfen(SHAPING_SFENS, max_plies=max_plies))
     rollout = env.rollout(T, policy=policy, auto_reset=False, tensordict=start,
                           break_when_any_done=False)
     return rollout, rollout[:, -1]["next", "game"].clone()

@@ -44,7 +44,7 @@ def test_unknown_algorithm_is_refused_naming_the_registered_ones(tmp_path):
 
 
 def test_a_registered_algorithm_trains_checkpoints_resumes_exactly_and_plays(tmp_path, reinforce):
-    summary = assert_resumes_exactly(tmp_path, *ALGO, total=4, split=2)
+    summary, _, _ = assert_resumes_exactly(tmp_path, *ALGO, total=4, split=2)
     assert summary["counters"]["optimizer_updates"] == 4
     agent, cfg = load_agent(tmp_path / "parted")
     assert cfg.algo == "reinforce" and agent.value_prior == 0.0

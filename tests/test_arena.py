@@ -245,7 +245,7 @@ def test_an_engine_that_cannot_start_stops_the_match_it_is_not_a_win(tmp_path, c
     naming the engine."""
     import re
 
-    from keisei_fn.arena._process import EngineStartError
+    from keisei_fn.arena.match import EngineStartError
 
     script, pidfile = tmp_path / "fake.py", tmp_path / "pids"
     script.write_text(FAKE_ENGINE)
@@ -296,7 +296,7 @@ def test_a_usi_declaration_is_granted_by_the_rules_only():
     """`bestmove win` from an engine: the declarer wins where the CSA 27-point rule holds
     (cshogi's is_nyugyoku agrees), and loses by an illegal move elsewhere."""
     from keisei_fn.arena import match
-    from keisei_fn.arena._process import EngineFailure
+    from keisei_fn.arena.match import EngineFailure
     from keisei_fn.shogi import from_sfen
 
     declarable = "RBSG1GSBR/4K4/PPP6/9/9/9/9/9/4k4 b P 1"

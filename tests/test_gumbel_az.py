@@ -9,7 +9,7 @@ import random
 import cshogi
 import pytest
 import torch
-from _tiny import TINY_AZ, final_params, flat, tiny
+from _tiny import TINY_AZ, assert_resumes_exactly, flat, tiny
 from cshogi.dlshogi import make_move_label
 from tensordict import TensorDict
 
@@ -19,16 +19,14 @@ from keisei_fn.algos.gumbel_az.search_policy import SearchPolicy
 from keisei_fn.env.compact import engine_state
 from keisei_fn.algos.gumbel_az.targets import (POLICY_SLOTS, finished_games, pack_policy,
                                                unpack_policy, value_targets)
-from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.collect.rollout import rollout
 from keisei_fn.env import ShogiEnv
 from keisei_fn.env.compact import pack_mask
-from keisei_fn.env._shogi_env import GAME_KEYS
+from keisei_fn.env import GAME_KEYS
 from keisei_fn.algos.registry import make_update
 from keisei_fn.learn.population import init_members, member_config
 from keisei_fn.learn.optim import adam_init
 from keisei_fn.models import build_model, members_forward, net_spec
-from keisei_fn.run.train import resume_config, train
 from keisei_fn.search.gumbel import search
 from keisei_fn.shogi import from_sfen, observe
 
@@ -252,18 +250,11 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
 
 
 def test_gumbel_az_run_resumes_exactly_with_its_replay_buffer(tmp_path):
-    """Parameters, buffers (contents, cursor, sampler stream) and pending positions."""
-    straight, parted = tmp_path / "straight", tmp_path / "parted"
-    train(tiny(straight, *AZ, "total_updates=10"), log=lambda *a: None)
-    train(tiny(parted, *AZ, "total_updates=5"), log=lambda *a: None)
-    summary = train(resume_config(parted, ["total_updates=10"]), resume=True,
-                    log=lambda *a: None)
-    assert summary["counters"]["iteration"] == 10 and summary["counters"]["optimizer_updates"]
-    a, b = flat(final_params(straight)), flat(final_params(parted))
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    ca = read_checkpoint(list_checkpoints(straight)[-1])["algo_state"]
-    cb = read_checkpoint(list_checkpoints(parted)[-1])["algo_state"]
+    """Parameters, buffers (contents, cursor), samplers and pending positions."""
+    summary, a, b = assert_resumes_exactly(tmp_path, *AZ, total=10, split=5)
+    assert summary["counters"]["optimizer_updates"]
+    ca, cb = a["algo_state"], b["algo_state"]
+    assert all(torch.equal(x, y) for x, y in zip(ca["samplers"], cb["samplers"], strict=True))
     assert ca["buffers"][0]["_writer"] == cb["buffers"][0]["_writer"]
     used = ca["buffers"][0]["_storage"]["_len"]
     assert used == cb["buffers"][0]["_storage"]["_len"] > 16

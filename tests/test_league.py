@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import load_config
 from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.algos.ppo.advantage import make_gae
 from keisei_fn.algos.ppo.batch import rollout_to_batch
-from keisei_fn.run.train import resume_config, train
 from keisei_fn.collect.stats import league_stats
-from _tiny import TINY as _TINY, collector_of
+from _tiny import TINY as _TINY, assert_resumes_exactly, collector_of, flat
 
-TINY = [*_TINY, "env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.epochs=1",
-        "ppo.material_shaping=0.02"]
+LEAGUE_TINY = ["env.batch_size=6", "env.max_plies=16", "ppo.rollout_steps=8", "ppo.epochs=1",
+               "ppo.material_shaping=0.02"]
+TINY = [*_TINY, *LEAGUE_TINY]
 
 
 def rig_to_prefer_plane(params, plane: int):
@@ -54,27 +53,10 @@ def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
 
 
 def test_league_run_resumes_exactly_with_its_pool(tmp_path):
-    extra = ["league.fraction=0.5", "league.snapshot_every=1", "league.pool_size=2"]
-    straight = tmp_path / "straight"
-    train(load_config(None, TINY + extra + [f"run_dir={straight}", "total_updates=4"]),
-          log=lambda m: None)
-    parted = tmp_path / "parted"
-    train(load_config(None, TINY + extra + [f"run_dir={parted}", "total_updates=2"]),
-          log=lambda m: None)
-    train(resume_config(parted, ["total_updates=4"]), resume=True, log=lambda m: None)
-    a = read_checkpoint(list_checkpoints(straight)[-1])
-    b = read_checkpoint(list_checkpoints(parted)[-1])
+    _, a, b = assert_resumes_exactly(tmp_path, *LEAGUE_TINY, "league.fraction=0.5",
+                                     "league.snapshot_every=1", "league.pool_size=2")
     assert len(a["league"]["pool"]) == len(b["league"]["pool"]) == 2
-
-    def leaves(d, prefix=""):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                yield from leaves(v, prefix + k + ".")
-            else:
-                yield prefix + k, v
-    pa, pb = dict(leaves(a["params"])), dict(leaves(b["params"]))
-    for k in pa:
-        assert torch.equal(pa[k], pb[k]), k
     for sa, sb in zip(a["league"]["pool"], b["league"]["pool"]):
-        for (k, x), (_, y) in zip(leaves(sa), leaves(sb)):
-            assert torch.equal(x, y), k
+        fa, fb = flat(sa), flat(sb)
+        for k in fa:
+            assert torch.equal(fa[k], fb[k]), k

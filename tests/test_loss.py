@@ -16,7 +16,7 @@ from tensordict import TensorDict
 
 from _shogi_ref import flip_sfen
 from keisei_fn.env import ShogiEnv
-from keisei_fn.env._shogi_env import _output
+from keisei_fn.env import env_view
 from keisei_fn.models import ActorCritic
 from keisei_fn.shogi import from_sfen, initial_state
 from keisei_fn.config import load_config
@@ -42,7 +42,7 @@ def _positions():
     env = ShogiEnv(4, max_plies=40)
     env.set_seed(1)
     ro = env.rollout(8, break_when_any_done=False).reshape(-1)
-    special = _output(from_sfen([ONE_MOVE, ONE_MOVE_BLACK, ONE_MOVE], max_plies=40))
+    special = env_view(from_sfen([ONE_MOVE, ONE_MOVE_BLACK, ONE_MOVE], max_plies=40))
     obs = torch.cat([ro["observation"], special["observation"]])
     mask = torch.cat([ro["action_mask"], special["action_mask"]])
     return obs, mask

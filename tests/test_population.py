@@ -22,7 +22,7 @@ from keisei_fn.learn.population import member_config
 from keisei_fn.run.train import resume_config, train
 from keisei_fn.learn.update import make_update_step
 
-from _tiny import TINY, flat, tiny
+from _tiny import TINY, assert_resumes_exactly, flat, tiny
 
 QUIET = dict(log=lambda *a: None)
 NETS = {
@@ -192,16 +192,10 @@ def test_folded_population_tracks_the_loop_population(tmp_path):
 
 
 def test_population_resume_is_exact_and_members_load_as_agents(tmp_path):
-    common = ["population.size=2", "population.entropy_coef=[0.0,0.02]"]
-    train(tiny(tmp_path / "straight", *common, "total_updates=4"), **QUIET)
-    train(tiny(tmp_path / "parted", *common, "total_updates=2"), **QUIET)
-    summary = train(resume_config(tmp_path / "parted", ["total_updates=4"]), resume=True, **QUIET)
-    assert summary["counters"]["iteration"] == 4
-    a = flat(read_checkpoint(list_checkpoints(tmp_path / "straight")[-1])["params"])
-    b = flat(read_checkpoint(list_checkpoints(tmp_path / "parted")[-1])["params"])
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key].shape[0] == 2 and torch.equal(a[key], b[key]), key
+    _, ca, cb = assert_resumes_exactly(tmp_path, "population.size=2",
+                                       "population.entropy_coef=[0.0,0.02]")
+    b = flat(cb["params"])
+    assert all(value.shape[0] == 2 for value in b.values())
     agent, cfg = load_agent(tmp_path / "parted" / "members" / "member_1")
     assert cfg.ppo.entropy_coef == 0.02 and cfg.population.size == 1 and cfg.seed == 1
     assert torch.equal(agent.params["stem", "weight"][0], b["stem.weight"][1])

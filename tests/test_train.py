@@ -13,27 +13,12 @@ import torch
 from keisei_fn.checkpoint import CheckpointError, list_checkpoints, read_checkpoint, save_checkpoint
 from keisei_fn.run.train import resume_config, train
 
-from _tiny import TINY, final_params, flat, tiny
+from _tiny import TINY, assert_resumes_exactly, tiny
 
 
 
 def test_resumed_run_ends_with_exactly_the_uninterrupted_parameters(tmp_path):
-    straight = tmp_path / "straight"
-    train(tiny(straight, "total_updates=4"), log=lambda *a: None)
-    parted = tmp_path / "parted"
-    train(tiny(parted, "total_updates=2"), log=lambda *a: None)
-    cfg = resume_config(parted, ["total_updates=4"])
-    summary = train(cfg, resume=True, log=lambda *a: None)
-    assert summary["counters"]["iteration"] == 4
-    a, b = flat(final_params(straight)), flat(final_params(parted))
-    assert a.keys() == b.keys() and len(a) > 5
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    # And training did change them: the comparison is not between two untouched inits.
-    init = flat(read_checkpoint(list_checkpoints(parted)[0])["params"])
-    assert any(not torch.equal(init[k], a[k]) for k in a)
-    ca = read_checkpoint(list_checkpoints(straight)[-1])
-    cb = read_checkpoint(list_checkpoints(parted)[-1])
+    _, ca, cb = assert_resumes_exactly(tmp_path, total=4, split=2)
     assert ca["counters"]["frames"] == cb["counters"]["frames"] == 4 * 4 * 6
     assert torch.equal(ca["games"]["game"]["board"], cb["games"]["game"]["board"])
 

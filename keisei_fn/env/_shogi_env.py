@@ -35,7 +35,7 @@ def game_state(td: TensorDictBase) -> TensorDict:
     return out
 
 
-def _output(state: TensorDict) -> TensorDict:
+def env_view(state: TensorDict) -> TensorDict:
     """The env's view of an engine state: network input, legal moves, persistent game keys."""
     return TensorDict(observation=observe(state), action_mask=state["legal_mask"],
                       game=state.select(*GAME_KEYS), batch_size=state.batch_size,
@@ -66,7 +66,7 @@ class ShogiEnv(EnvBase):
         super().__init__(device=device, batch_size=batch_size)
         self.max_plies = int(max_plies)
         self.impasse = bool(impasse)
-        self._fresh = _output(initial_state(1, device=self.device, max_plies=self.max_plies))
+        self._fresh = env_view(initial_state(1, device=self.device, max_plies=self.max_plies))
         self._make_specs()
 
     def _make_specs(self):
@@ -123,7 +123,7 @@ class ShogiEnv(EnvBase):
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         state = step(game_state(tensordict), tensordict.get("action"), impasse=self.impasse)
-        out = _output(state)
+        out = env_view(state)
         out.set("reward", state["reward"].unsqueeze(-1))
         out.set("outcome", state["termination_reason"].unsqueeze(-1))
         out.set("terminated", state["terminated"].unsqueeze(-1))
