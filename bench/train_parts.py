@@ -167,7 +167,7 @@ def copy_state(state: TrainState) -> TrainState:
     """An independent state (params and optimizer state cloned, own shuffle streams), so two
     update steps can run side by side on the same batch without sharing state."""
     return state.replace(params=state.params.clone(), opt_state=state.opt_state.clone(),
-                         counters=dict(state.counters),
+                         counters=state.counters,
                          shuffle=tuple(torch.Generator().manual_seed(int(g.initial_seed()))
                                        for g in state.shuffle))
 

@@ -248,12 +248,13 @@ def test_update_step_is_pure_and_matches_reference():
 def test_run_progress_follows_updates_or_the_time_budget():
     from types import SimpleNamespace
 
+    from keisei_fn.learn import Counters
     from keisei_fn.learn.optim import run_progress
 
     def cfg(total_updates, time_budget_s):
         return SimpleNamespace(total_updates=total_updates, time_budget_s=time_budget_s)
 
-    counters = {"iteration": 4, "train_seconds": 150.0}
+    counters = Counters(iteration=4, train_seconds=150.0)
     # 4 iterations and 6 of the fifth's 6 updates, of 10 iterations
     assert run_progress(cfg(10, 0), counters, 6, 6) == pytest.approx(0.5)
     assert run_progress(cfg(10, 0), counters, 3, 6) == pytest.approx(0.45)
@@ -270,6 +271,6 @@ def test_a_time_budgeted_run_schedules_its_learning_rate():
 
     cfg, parts, state, batch = first_batch("time_budget_s=10", "total_updates=0",
                                            "optim.lr_schedule=linear", "optim.lr=1e-3")
-    state = state.replace(counters={**state.counters, "train_seconds": 5.0})
+    state = state.replace(counters=state.counters.replace(train_seconds=5.0))
     _, metrics = learn(state, batch, parts.update, cfg)
     assert metrics[0]["lr"] == pytest.approx(5e-4)

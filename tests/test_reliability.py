@@ -41,12 +41,12 @@ def test_persistent_nan_rolls_back_halves_lr_then_stops_with_a_clear_error():
     batch["advantage"][:] = float("nan")
     messages = []
     after, _ = learn(state, batch, parts.update, cfg, log=messages.append)
-    assert after.counters["lr_scales"] == [0.5] and after.counters["member_rollbacks"] == [1]
+    assert after.counters.lr_scales == (0.5,) and after.counters.member_rollbacks == (1,)
     assert any("rolled back" in m for m in messages)
     for p, q in zip(after.params.values(True, True), state.params.values(True, True)):
         assert torch.equal(p, q)
     after, _ = learn(after, batch, parts.update, cfg, log=messages.append)
-    assert after.counters["lr_scales"] == [0.25]
+    assert after.counters.lr_scales == (0.25,)
     try:
         learn(after, batch, parts.update, cfg, log=messages.append)
     except TrainingDiverged as err:

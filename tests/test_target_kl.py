@@ -45,7 +45,7 @@ def test_a_member_past_the_target_stops_where_a_shorter_run_ends(two_members):
     assert _equal(stopped.params[0], three.params[0])
     assert not _equal(stopped.params[1], three.params[1])
     # every minibatch was still computed for member 0
-    assert stopped.counters["optimizer_updates"] == 3 * per_epoch
+    assert stopped.counters.optimizer_updates == 3 * per_epoch
 
 
 def test_the_iteration_ends_when_every_member_stopped(two_members):
@@ -55,7 +55,7 @@ def test_the_iteration_ends_when_every_member_stopped(two_members):
     # a target nobody stays under: one epoch, then nothing more is computed
     stopped, metrics = _learn(cfg, state, batch, parts, epochs=3, target_kl=1e-30)
     assert [m["epochs"] for m in metrics] == [1.0, 1.0]
-    assert stopped.counters["optimizer_updates"] == per_epoch
+    assert stopped.counters.optimizer_updates == per_epoch
     assert _equal(stopped.params, one.params)
     # the shuffle streams moved as far as a one-epoch run's
     assert all(torch.equal(a.get_state(), b.get_state())

@@ -189,7 +189,7 @@ def test_time_budget_counts_training_not_compilation(tiny_config, monkeypatch):
                            lambda *a: None, make_console())
     state, reason = train_module._loop(run, state)
     assert reason == "time"
-    summary = {"counters": state.counters}
+    summary = {"counters": state.counters.as_dict()}
     c = summary["counters"]
     assert c["compile_seconds"] == 2.0
     assert c["iteration"] >= 8, c  # ~10 iterations of 0.1 s; with the compile counted: 1

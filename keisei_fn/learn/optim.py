@@ -60,7 +60,7 @@ def scheduled(schedule: str, peak: float, progress: float | None) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * frac))  # cosine
 
 
-def run_progress(cfg, counters: dict, done: int, updates_per_iteration: int) -> float | None:
+def run_progress(cfg, counters, done: int, updates_per_iteration: int) -> float | None:
     """How far the run is, 0 to 1, for the LR schedule: iterations of `total_updates` (with the
     `done` updates of the current one's `updates_per_iteration`), or training seconds of
     `time_budget_s` (at the iteration's start), whichever is nearer its end; None when the run
@@ -68,8 +68,8 @@ def run_progress(cfg, counters: dict, done: int, updates_per_iteration: int) -> 
     (PPO's KL early stop, Gumbel AlphaZero before its buffer fills)."""
     fractions = []
     if cfg.total_updates:
-        fractions.append((counters["iteration"] + done / updates_per_iteration)
+        fractions.append((counters.iteration + done / updates_per_iteration)
                          / cfg.total_updates)
     if cfg.time_budget_s:
-        fractions.append(counters["train_seconds"] / cfg.time_budget_s)
+        fractions.append(counters.train_seconds / cfg.time_budget_s)
     return max(fractions) if fractions else None

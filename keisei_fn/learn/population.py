@@ -151,16 +151,19 @@ def apply_updates(state: TrainState, minibatches, update, cfg, per_iteration: in
     ends when none is left. `agree(kl[K])` makes the decision the group's.
     """
 
-    c = dict(state.counters)
-    scales = list(c.get("lr_scales", [1.0] * state.members))
-    params, opt_state, sums, made = _update_loop(state, minibatches, update, cfg, per_iteration,
-                                                 c, scales, kl_stop)
+    c = state.counters
+    scales = list(c.lr_scales)
+    params, opt_state, sums, made, count = _update_loop(state, minibatches, update, cfg,
+                                                        per_iteration, scales, kl_stop)
     means = sums.apply(partial(_scale, 1.0 / made.clamp(min=1))).cpu()
     out, rollback = _member_metrics(means, made.cpu(), bool(sums.keys()), kl_stop, cfg,
-                                    c["iteration"], log)
+                                    c.iteration, log)
+    rollbacks = list(c.member_rollbacks)
     if rollback.any():
-        params, opt_state = _roll_back(state, params, opt_state, rollback, scales, c, cfg, log)
-    c["lr_scales"] = scales
+        params, opt_state = _roll_back(state, params, opt_state, rollback, scales, rollbacks,
+                                       cfg, log)
+    c = c.replace(optimizer_updates=c.optimizer_updates + count, lr_scales=tuple(scales),
+                  member_rollbacks=tuple(rollbacks))
     return state.replace(params=params, opt_state=opt_state, counters=c), out
 
 
@@ -169,10 +172,10 @@ def _who(k: int, members: int) -> str:
     return f"member {k}, " if members > 1 else ""
 
 
-def _update_loop(state: TrainState, minibatches, update, cfg, per_iteration: int, c: dict,
+def _update_loop(state: TrainState, minibatches, update, cfg, per_iteration: int,
                  scales: list[float], kl_stop):
-    """The updates themselves (counting them in `c`): (params, opt_state, the members' summed
-    metrics weighted by whether they updated, the updates each member made [K])."""
+    """The updates themselves: (params, opt_state, the members' summed metrics weighted by
+    whether they updated, the updates each member made [K], the updates made)."""
     members = state.members
     params, opt_state = state.params, state.opt_state
     device = params.device
@@ -185,7 +188,7 @@ def _update_loop(state: TrainState, minibatches, update, cfg, per_iteration: int
     per_epoch, target, agree = kl_stop if kl_stop is not None else (0, None, None)
     count = 0
     for mb in minibatches:
-        progress = run_progress(cfg, c, count, per_iteration)
+        progress = run_progress(cfg, state.counters, count, per_iteration)
         lr = torch.tensor([s * scheduled(cfg.optim.lr_schedule, peak, progress)
                            for s, peak in zip(scales, peaks)], device=device)
         new_params, new_opt, metrics = update(params, opt_state, mb, lr)
@@ -197,7 +200,6 @@ def _update_loop(state: TrainState, minibatches, update, cfg, per_iteration: int
             opt_state = new_opt.apply(keep, opt_state)
         metrics["lr"] = lr
         weight = active.float()
-        c["optimizer_updates"] += 1
         count += 1
         made += weight
         step = metrics.float().apply(partial(_scale, weight))
@@ -213,7 +215,7 @@ def _update_loop(state: TrainState, minibatches, update, cfg, per_iteration: int
                 everyone = bool(active.all())  # the one host sync of the epoch
                 if not everyone and not active.any():
                     break
-    return params, opt_state, sums, made
+    return params, opt_state, sums, made, count
 
 
 def _member_metrics(means: TensorDict, made: torch.Tensor, any_update: bool, kl_stop, cfg,
@@ -238,16 +240,15 @@ def _member_metrics(means: TensorDict, made: torch.Tensor, any_update: bool, kl_
 
 
 def _roll_back(state: TrainState, params, opt_state, rollback: torch.Tensor,
-               scales: list[float], c: dict, cfg, log):
+               scales: list[float], rollbacks: list[int], cfg, log):
     """The start-of-iteration rows of the members in `rollback`, their learning rates halved
-    (in `scales`) and their rollbacks counted (in `c`); TrainingDiverged past
+    (in `scales`) and their rollbacks counted (in `rollbacks`); TrainingDiverged past
     optim.max_rollbacks."""
     members = state.members
     peaks = member_learning_rates(cfg)
     back = partial(_select, rollback.to(params.device))
     params = state.params.apply(back, params)
     opt_state = state.opt_state.apply(back, opt_state)
-    rollbacks = list(c.get("member_rollbacks", [0] * members))
     for k in rollback.nonzero().flatten().tolist():
         rollbacks[k] += 1
         if rollbacks[k] > cfg.optim.max_rollbacks:
@@ -257,9 +258,8 @@ def _roll_back(state: TrainState, params, opt_state, rollback: torch.Tensor,
                 f"last checkpoint holds the last good parameters")
         scales[k] *= 0.5
         log(f"warning: rolled back {_who(k, members)}the updates of iteration "
-            f"{c['iteration'] + 1}; learning rate now {scales[k]:g} x "
+            f"{state.counters.iteration + 1}; learning rate now {scales[k]:g} x "
             f"{'its ' if members > 1 else ''}optim.lr")
-    c["member_rollbacks"] = rollbacks
     return params, opt_state
 
 

@@ -8,16 +8,53 @@ workers keep their own).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from tensordict import TensorDict
 
 
-def fresh_counters(members: int) -> dict:
-    return {"iteration": 0, "optimizer_updates": 0, "frames": 0, "games": 0,
-            "train_seconds": 0.0, "compile_seconds": 0.0, "lr_scales": [1.0] * members,
-            "member_rollbacks": [0] * members, "member_games": [0] * members}
+@dataclass(frozen=True)
+class Counters:
+    """How far a run is: a value, changed by `replace`."""
+    iteration: int = 0
+    optimizer_updates: int = 0
+    frames: int = 0
+    """env steps played (every rank's)"""
+    games: int = 0
+    train_seconds: float = 0.0
+    """training time, compilation excluded (what time_budget_s counts)"""
+    compile_seconds: float = 0.0
+    lr_scales: tuple[float, ...] = (1.0,)
+    """per member: its learning rate's factor (halved at each rollback)"""
+    member_rollbacks: tuple[int, ...] = (0,)
+    member_games: tuple[int, ...] = (0,)
+
+    def replace(self, **changes) -> "Counters":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """The checkpoint's (JSON) form."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @staticmethod
+    def from_dict(saved: dict, members: int) -> "Counters":
+        """The counters of a checkpoint of any layout: one agent's before it trained as a
+        population of one kept "lr_scale" and "rollbacks"; keys added since start fresh."""
+        saved = dict(saved)
+        if "lr_scale" in saved:
+            saved["lr_scales"] = [saved.pop("lr_scale")]
+        if "rollbacks" in saved:
+            saved["member_rollbacks"] = [saved.pop("rollbacks")]
+        known = {f.name for f in fields(Counters)}
+        values = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in saved.items() if k in known}
+        return fresh_counters(members).replace(**values)
+
+
+def fresh_counters(members: int) -> Counters:
+    return Counters(lr_scales=(1.0,) * members, member_rollbacks=(0,) * members,
+                    member_games=(0,) * members)
 
 
 @dataclass(frozen=True)
@@ -26,9 +63,7 @@ class TrainState:
     """members' parameters [K]"""
     opt_state: TensorDict
     """members' Adam state [K]"""
-    counters: dict
-    """iteration, optimizer updates, frames, games, seconds; per member: lr scale, rollbacks,
-    games"""
+    counters: Counters
     shuffle: tuple[torch.Generator, ...]
     """member k's minibatch order"""
     policy: tuple[torch.Generator, ...] | None

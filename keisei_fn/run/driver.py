@@ -31,8 +31,8 @@ class StopFlag:
 
 def stop_reason(cfg, counters: dict, stop: StopFlag) -> str | None:
     """Why the loop ends before the next iteration ('updates', 'time', 'signal'), or None."""
-    if cfg.total_updates and counters["iteration"] >= cfg.total_updates:
+    if cfg.total_updates and counters.iteration >= cfg.total_updates:
         return "updates"
-    if cfg.time_budget_s and counters["train_seconds"] >= cfg.time_budget_s:
+    if cfg.time_budget_s and counters.train_seconds >= cfg.time_budget_s:
         return "time"
     return "signal" if stop.raised else None

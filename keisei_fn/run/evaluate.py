@@ -248,7 +248,7 @@ def evaluator(cfg, run_dir: Path, aim_run, console):
     def evaluate(state, step=None):
         """`step`: the iteration just done (an evaluation during training: eval.every_games
         games, and distributions drawn from its batch); None: the final evaluation."""
-        iteration = state.counters["iteration"]
+        iteration = state.counters.iteration
 
         def agent_of(k: int):
             return member_agent(cfg, state.params, k)
@@ -260,8 +260,8 @@ def evaluator(cfg, run_dir: Path, aim_run, console):
         if samples is not None:
             _track_insight(cfg, aim_run, agent_of(0), samples, step, iteration, console.print)
         for r in results:  # where on the training clock (Elo against time: docs/training.md)
-            r["train_seconds"] = round(state.counters["train_seconds"], 1)
-            r["frames"] = state.counters["frames"]
+            r["train_seconds"] = round(state.counters.train_seconds, 1)
+            r["frames"] = state.counters.frames
         state = state.replace(evals=(*state.evals, *results))
         if members == 1:
             report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
@@ -343,7 +343,7 @@ def _eval_metrics(r: dict) -> dict:
 def final_evaluation(cfg, state, evaluate, run_dir: Path, console, log):
     """The evaluation at the end of a run (unless the last iteration just had one): the state and
     the summary's entries."""
-    iteration = state.counters["iteration"]
+    iteration = state.counters.iteration
     done_now = [r for r in state.evals if r["iteration"] == iteration]
     if cfg.population.size == 1:
         if not done_now:

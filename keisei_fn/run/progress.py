@@ -54,8 +54,8 @@ def _value(x, spec: str) -> str:
 
 def status_line(counters: dict, metrics: dict, stats: dict, steps_per_s: float) -> str:
     length = stats.get("mean_length") if stats.get("games") else None
-    head = (f"it {counters['iteration']} | {counters['frames']:,} steps {steps_per_s:,.0f}/s | "
-            f"games {counters['games']:,} len {_value(length, '.0f')} | ")
+    head = (f"it {counters.iteration} | {counters.frames:,} steps {steps_per_s:,.0f}/s | "
+            f"games {counters.games:,} len {_value(length, '.0f')} | ")
     if "replay/positions" in stats:  # gumbel_az
         return head + (f"pol {_value(metrics.get('policy_loss'), '.2f')} "
                        f"val {_value(metrics.get('value_loss'), '.3f')} "

@@ -54,7 +54,7 @@ def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
         if payload is None:
             payload = read_checkpoint(path)
         state = restore_fn(distributed.rank_payload(group, payload, log=log), str(path))
-        log(f"resumed from {path} (iteration {state.counters['iteration']})")
+        log(f"resumed from {path} (iteration {state.counters.iteration})")
     else:
         if group.main:
             check_new_run_dir(run_dir)
@@ -109,7 +109,7 @@ def make_checkpointer(cfg, payload_fn, log, group=distributed.SINGLE, also=None)
                 also(state, iteration)
 
     def checkpoint(state: TrainState) -> None:
-        iteration = state.counters["iteration"]
+        iteration = state.counters.iteration
         try:
             write(state, iteration)
         except OSError as err:  # disk full, read-only or vanished directory, quota, ...
@@ -163,7 +163,7 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                 checkpoint(state)  # the last completed iteration's state is intact
                 raise CollectorWorkerDied(
                     f"collector worker(s) died ({what}); checkpoint written at iteration "
-                    f"{state.counters['iteration']}; continue with: keisei-fn train --resume "
+                    f"{state.counters.iteration}; continue with: keisei-fn train --resume "
                     f"{cfg.run_dir}") from None
 
     return collect

@@ -8,7 +8,6 @@ A single agent's checkpoint keeps the single-agent layout (unbatched parameters)
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ..collect.rollout import CARRIED_KEYS
 from ..config import to_yaml
 from ..learn.optim import adam_init
 from ..learn.population import member_config, member_seeds
-from ..learn.state import TrainState, fresh_counters
+from ..learn.state import Counters, TrainState, fresh_counters
 
 
 def seed_everything(seed: int) -> None:
@@ -112,7 +111,7 @@ def _games(state: TrainState) -> dict:
 def checkpoint_payload(cfg, state: TrainState) -> dict:
     members = state.members
     one = members == 1
-    counters = json.loads(json.dumps(state.counters))
+    counters = state.counters.as_dict()
     return {
         "format": dict(CHECKPOINT_FORMAT), "config": to_yaml(cfg),
         "model": {k: str(v) for k, v in cfg.model.items()},
@@ -151,17 +150,6 @@ def restore(payload: dict, cfg, parts, source: str = "checkpoint") -> TrainState
     return state
 
 
-def _counters(saved: dict, members: int) -> dict:
-    """Counters of every layout: one agent's before it trained as a population of one kept
-    "lr_scale" and "rollbacks"; keys added since start from their fresh value."""
-    counters = dict(saved)
-    if "lr_scale" in counters:
-        counters["lr_scales"] = [counters.pop("lr_scale")]
-    if "rollbacks" in counters:
-        counters["member_rollbacks"] = [counters.pop("rollbacks")]
-    return {**fresh_counters(members), **counters}
-
-
 def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{source}: action/observation encoding {payload.get('format')} "
@@ -180,7 +168,7 @@ def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
 
     params = stacked(payload["params"])
     check_param_shapes(parts.initial_params, params, source)
-    counters = _counters(payload["counters"], members)
+    counters = Counters.from_dict(payload["counters"], members)
     rng = payload.get("rng")
     seeds = member_seeds(cfg)
     if rng is not None:
@@ -191,8 +179,8 @@ def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
         for g, s in zip(policy, [rng["policy"]] if one else rng["policy"], strict=True):
             g.set_state(s)
     else:  # a rank the checkpoint's group did not have (distributed.rank_payload): new streams
-        shuffle = _generators([s + 1 + counters["iteration"] for s in seeds])
-        policy = _generators([s + counters["iteration"] for s in seeds], device)
+        shuffle = _generators([s + 1 + counters.iteration for s in seeds])
+        policy = _generators([s + counters.iteration for s in seeds], device)
     league = payload.get("league", {"pool": []})
     pool = tuple(TensorDict(p).unsqueeze(0) for p in league["pool"])
     for snapshot in pool:
@@ -203,7 +191,7 @@ def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
     if league_rng is not None:
         league_gen.set_state(league_rng)
     else:
-        league_gen.manual_seed(cfg.seed + 2 + counters["iteration"])
+        league_gen.manual_seed(cfg.seed + 2 + counters.iteration)
     if rng is not None:
         rng_restore(rng["global"])
     games = new_games(parts)

@@ -108,15 +108,15 @@ def _train(cfg, resume: bool, log, group) -> dict:
         state, reason = _loop(run, state)
         checkpoint(state)
         if reason == "signal":
-            log(f"interrupted: checkpoint written at iteration {state.counters['iteration']}; "
+            log(f"interrupted: checkpoint written at iteration {state.counters.iteration}; "
                 f"continue with: {distributed.resume_command(group, cfg.run_dir)}")
-            return {"interrupted": True, "counters": dict(state.counters)}
+            return {"interrupted": True, "counters": state.counters.as_dict()}
         summary = {"eval": [], **({"ranking": []} if members > 1 else {})}
         if group.main:
             state, final = final_evaluation(cfg, state, run.evaluate, run_dir, console, log)
             summary.update(final)
         checkpoint(state)
-        return {"interrupted": False, "counters": dict(state.counters), **summary,
+        return {"interrupted": False, "counters": state.counters.as_dict(), **summary,
                 "params_digest": distributed.check_in_sync(group, state.params),
                 "rank": group.rank, "world": group.world}
     finally:
@@ -165,30 +165,29 @@ def _loop(run: Run, state: TrainState) -> tuple[TrainState, str]:
             state = _grow_league(cfg, _advance(state, step, elapsed, compiling))
             c = state.counters
             if run.aim_run is not None:
-                _track(run.aim_run, step, c["iteration"], cfg)
-            if group.main and cfg.eval.every and c["iteration"] % cfg.eval.every == 0:
+                _track(run.aim_run, step, c.iteration, cfg)
+            if group.main and cfg.eval.every and c.iteration % cfg.eval.every == 0:
                 state, _ = run.evaluate(state, step)
-            if c["iteration"] % cfg.checkpoint_every == 0:
+            if c.iteration % cfg.checkpoint_every == 0:
                 run.checkpoint(state)
-            advance(c["iteration"] if by_updates else c["train_seconds"],
+            advance(c.iteration if by_updates else c.train_seconds,
                     status_line(c, step.metrics, step.stats, step.frames / elapsed))
 
 
 def _advance(state: TrainState, step: IterationReport, elapsed: float, compiling: float
              ) -> TrainState:
     """The counters after an iteration."""
-    c = dict(state.counters)
-    c["iteration"] += 1
-    c["frames"] += step.frames
-    c["games"] += sum(step.member_games)
-    c["member_games"] = [g + n for g, n in zip(c["member_games"], step.member_games)]
-    c["train_seconds"] += elapsed
-    c["compile_seconds"] = c.get("compile_seconds", 0.0) + compiling
-    return state.replace(counters=c)
+    c = state.counters
+    return state.replace(counters=c.replace(
+        iteration=c.iteration + 1, frames=c.frames + step.frames,
+        games=c.games + sum(step.member_games),
+        member_games=tuple(g + n for g, n in zip(c.member_games, step.member_games)),
+        train_seconds=c.train_seconds + elapsed,
+        compile_seconds=c.compile_seconds + compiling))
 
 
 def _grow_league(cfg, state: TrainState) -> TrainState:
-    if cfg.league.fraction > 0 and state.counters["iteration"] % cfg.league.snapshot_every == 0:
+    if cfg.league.fraction > 0 and state.counters.iteration % cfg.league.snapshot_every == 0:
         pool = (*state.league, state.params.detach().cpu().clone())
         return state.replace(league=pool[-cfg.league.pool_size:])
     return state
