@@ -151,9 +151,9 @@ def _with_formatter(add_parser):
     return add
 
 
-_FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.arena.usi_cli", "keisei_fn.arena.eval_cli",
-                                     "keisei_fn.arena.ladder_cli", "keisei_fn.arena.play_cli",
-                                     "keisei_fn.insight.analyze_cli")
+_FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.apps.usi_cli", "keisei_fn.apps.eval_cli",
+                                     "keisei_fn.apps.ladder_cli", "keisei_fn.apps.play_cli",
+                                     "keisei_fn.apps.analyze_cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ def test_old_run_resumes(tmp_path):
 
 
 def test_old_checkpoint_plays_in_eval_usi_and_play(tmp_path, capsys):
-    from keisei_fn.arena.usi_engine import Options, load_engine_agent
+    from keisei_fn.apps.usi_engine import Options, load_engine_agent
 
     agent, cfg = load_agent(OLD_RUN)  # what `play` loads
     assert cfg.model.channels == 8 and agent.params["stem", "weight"].shape[:2] == (1, 8)
@@ -67,7 +67,7 @@ def test_runs_before_the_second_restructuring_resume(tmp_path, name, extra):
                                    "population_before_restructure/members/member_1",
                                    "process_before_restructure"])
 def test_runs_before_the_second_restructuring_play(tmp_path, capsys, agent):
-    from keisei_fn.arena.usi_engine import Options, load_engine_agent
+    from keisei_fn.apps.usi_engine import Options, load_engine_agent
 
     path = FIXTURES / agent
     loaded, cfg = load_agent(path)

@@ -13,7 +13,7 @@ import torch
 from rich.console import Console
 
 from keisei_fn.agent import load_agent
-from keisei_fn.arena.play import (Game, legal_moves, new_game, play, position, push_move,
+from keisei_fn.apps.play import (Game, legal_moves, new_game, play, position, push_move,
                                   render_game, render_position, take_back)
 from keisei_fn.shogi import from_sfen, to_sfen
 from keisei_fn.config import load_config
@@ -237,7 +237,7 @@ def test_candidates_say_what_the_search_proved(monkeypatch):
     # White to move, mated in two whatever it plays (tests/test_search.py checks it by brute
     # force); a network that knows nothing, so that only the rules' proof can say so
     import keisei_fn.agent.decision as decide_module
-    from keisei_fn.arena.play import candidates
+    from keisei_fn.apps.play import candidates
 
     monkeypatch.setattr(decide_module, "evaluator", lambda agent: lambda state: (
         torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])))

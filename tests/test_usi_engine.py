@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import keisei_fn.agent.decision as decide_module
 from keisei_fn.agent import load_agent, one_ply_scores
-from keisei_fn.arena import usi_engine as ue
+from keisei_fn.apps import usi_engine as ue
 from keisei_fn.cli import main as cli_main
 from keisei_fn.shogi import STARTPOS_SFEN, Reason, to_sfen, usi_to_action
 from keisei_fn.config import load_config

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .referee import MAX_PLIES, describe_referee
+from ..arena.referee import MAX_PLIES, describe_referee
 
 _STOP_BELOW = 0.10  # climbing stops after a rung the agent scored less than this against
 _STRIDE_ABOVE = 0.90  # after a rung the agent scored at least this against, the next is skipped
@@ -39,11 +39,11 @@ def register(subparsers) -> None:
 
 
 def _ladder(args) -> None:
-    from .ladder import RUNGS, load_anchors
-    from .match import play_match, summarize
-    from .openings import load_suite
-    from .opponents import make_player
-    from .records import to_json_line
+    from ..arena.ladder import RUNGS, load_anchors
+    from ..arena.match import play_match, summarize
+    from ..arena.openings import load_suite
+    from ..arena.opponents import make_player
+    from ..arena.records import to_json_line
 
     if args.games < 2:
         raise ValueError(f"--games must be >= 2 (one opening, both colours), got {args.games}")
@@ -95,7 +95,7 @@ def _ladder(args) -> None:
                     break
                 if s["score"] >= _STRIDE_ABOVE and index + 1 < len(players):
                     index += 1  # far below the agent: the next rung says little more
-    from .ladder import ladder_elo
+    from ..arena.ladder import ladder_elo
 
     elo, low, high, regularized = ladder_elo(results, anchors)
     summary = {"agent": agent.name, "elo": elo, "low": low, "high": high,

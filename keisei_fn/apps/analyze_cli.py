@@ -62,7 +62,7 @@ def _out_dir(args) -> Path:
 def _analyze(args) -> None:
     from ..agent import load_agent
     from ..shogi import STARTPOS_SFEN
-    from .analyze import (VALUE_MEANING, expected_score, game_page, game_report,
+    from ..insight.analyze import (VALUE_MEANING, expected_score, game_page, game_report,
                           position_page, position_report, swings, write_page)
 
     if args.top < 1:
@@ -82,7 +82,7 @@ def _analyze(args) -> None:
             print(f"{i + 1:>3} {m['move']:<7} {100 * m['prob']:>6.1f}%")
         if "search" in report:
             s = report["search"]
-            from ..arena.play import forced_words
+            from .play import forced_words
 
             print(f"search ({s['simulations']} simulations): plays {s['move']}"
                   f"{forced_words(s['forced'])}, root value "

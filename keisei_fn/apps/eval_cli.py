@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .referee import MAX_PLIES, describe_referee
+from ..arena.referee import MAX_PLIES, describe_referee
 
 _PROGRESS_EVERY_S = 5.0
 
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
                    help="largest |3-ply material minimax| in pawns a kept opening may have")
     p.set_defaults(run=_openings)
 
-    from .gnushogi_usi import add_arguments
+    from ..arena.gnushogi_usi import add_arguments
 
     p = subparsers.add_parser("gnushogi-usi", help="run gnushogi as a USI engine (stdin/stdout)")
     add_arguments(p)
@@ -70,13 +70,13 @@ def register(subparsers) -> None:
 
 
 def _gnushogi_usi(args) -> None:
-    from .gnushogi_usi import serve
+    from ..arena.gnushogi_usi import serve
 
     serve(args.depth, args.seconds, args.timeout)
 
 
 def _openings(args) -> None:
-    from .openings import JUDGE_DEPTH, PLAY_TOLERANCE, format_suite, generate
+    from ..arena.openings import JUDGE_DEPTH, PLAY_TOLERANCE, format_suite, generate
 
     low, sep, high = args.plies.partition("-")
     if not (low.isdigit() and (not sep or high.isdigit())):
@@ -109,10 +109,10 @@ def _openings(args) -> None:
 
 
 def _eval(args) -> None:
-    from .match import play_match, summarize
-    from .opponents import make_player
+    from ..arena.match import play_match, summarize
+    from ..arena.opponents import make_player
 
-    from .openings import load_suite
+    from ..arena.openings import load_suite
 
     if args.games < 1:
         raise ValueError(f"--games must be >= 1, got {args.games}")
@@ -145,7 +145,7 @@ def _eval(args) -> None:
     tally = _progress(agent.name, args.games, started)
     with open(out / "games.jsonl", "w") as jsonl:
         def on_game(record):
-            from .records import to_json_line
+            from ..arena.records import to_json_line
 
             jsonl.write(to_json_line(record) + "\n")
             jsonl.flush()
@@ -175,9 +175,9 @@ def _eval(args) -> None:
 def _round_robin(args, openings) -> None:
     """Every pair of agents plays `--games` games; Bradley-Terry over all of them."""
     from ..ratings.elo import fit, format_ratings
-    from .match import play_match
-    from .opponents import make_player
-    from .records import to_json_line
+    from ..arena.match import play_match
+    from ..arena.opponents import make_player
+    from ..arena.records import to_json_line
 
     players = [make_player(a, args.device, timeout=args.timeout, think_ms=args.think_ms)
                for a in args.agent]
@@ -240,7 +240,7 @@ def _parse_sprt(text: str) -> tuple[float, float, float, float]:
 
 def _sprt_result(sprt, records, agent: str) -> dict:
     from ..ratings.pentanomial import pentanomial, sprt_bounds, sprt_decision, sprt_llr
-    from .match import paired_scores
+    from ..arena.match import paired_scores
 
     elo0, elo1, alpha, beta = sprt
     counts = pentanomial([scores for scores, _ in paired_scores(records, agent)])
@@ -325,7 +325,7 @@ def _progress(agent: str, total: int, started: float):
 
 
 def _write_jsonl(records, path: Path) -> None:
-    from .records import to_json_line
+    from ..arena.records import to_json_line
 
     ordered = sorted(records, key=lambda r: r.meta.get("game", 0))
     temporary = path.with_suffix(".jsonl.tmp")
@@ -336,7 +336,7 @@ def _write_jsonl(records, path: Path) -> None:
 def _write_kif(records, out: Path) -> None:
     """One KIF file per game, kif/game_NNNN.kif, in Shift_JIS (cp932) as .kif files are read by
     Shogi GUIs and kifu sites (UTF-8 KIF would be .kifu)."""
-    from .records import to_kif
+    from ..arena.records import to_kif
 
     folder = out / "kif"
     folder.mkdir(exist_ok=True)
@@ -346,7 +346,7 @@ def _write_kif(records, out: Path) -> None:
 
 
 def _write_csa(records, out: Path) -> None:
-    from .records import to_csa
+    from ..arena.records import to_csa
 
     folder = out / "csa"
     folder.mkdir(exist_ok=True)

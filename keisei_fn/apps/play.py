@@ -21,7 +21,7 @@ from ..agent import SearchConfig, Settings, decide, usi_moves
 from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
-from .records import HAND_ORDER, KANJI, RANKS, GameRecord, parse_sfen, to_csa, usi_position
+from ..arena.records import HAND_ORDER, KANJI, RANKS, GameRecord, parse_sfen, to_csa, usi_position
 
 COLOURS = ("black", "white")
 HELP = """moves in USI: 7g7f (7g to 7f), 8h2b+ (and promote), P*5e (drop a pawn on 5e)
