@@ -29,6 +29,7 @@ from torchrl.collectors import Collector
 from torchrl.collectors.distributed import RayCollector
 
 from .._errors import first_line
+from .._private import ray_runtime_lease
 from ..config import ConfigError
 
 # Ray puts a unix socket at TEMP/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store, and a
@@ -122,10 +123,8 @@ def make_ray_collector(cfg, policy, env_fns: list, frames_per_batch: int):
     a lease of our own while checking the cluster's CPUs: an actor that cannot be placed would
     make RayCollector wait forever.
     """
-    from torchrl._comm.ray_runtime import _RayRuntimeLease
-
     try:
-        lease = _RayRuntimeLease.acquire(ray_init_config(cfg))
+        lease = ray_runtime_lease().acquire(ray_init_config(cfg))
     except ConnectionError as err:
         raise ConfigError(f"collector.ray.address=auto: no Ray cluster to attach to "
                           f"({first_line(err, 120)}); start one with `ray start --head` or use "
@@ -187,9 +186,7 @@ def restart(collector, make_new):
     """`make_new()`'s collector in place of one that lost an actor; the old one is shut down
     first (its actors hold the CPUs the new ones need) under a lease of ours, so a local Ray
     instance survives the swap."""
-    from torchrl._comm.ray_runtime import _RayRuntimeLease
-
-    lease = _RayRuntimeLease.acquire()
+    lease = ray_runtime_lease().acquire()
     try:
         try:
             collector.shutdown()

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from .._errors import first_line
+from .._private import inductor_cache_dir, inductor_mode_options, stop_inductor_compile_workers
 
 # Set (to anything) in the environment, a failed compilation raises instead of falling back to
 # eager: how tests tell a compiled run from a silent fallback, in worker processes too.
@@ -36,9 +37,7 @@ def compile_seconds() -> float:
 
 
 def kernel_cache_dir() -> str:
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-    return cache_dir()
+    return inductor_cache_dir()
 
 
 def expected_compile_cost() -> str:
@@ -57,11 +56,7 @@ def _stop_compile_workers() -> None:
     """Inductor compiles in a pool of worker processes that outlives the compilation; a training
     process should not keep idle children around (nor hand them to a forked collector worker).
     A later recompilation starts the pool again."""
-    try:
-        from torch._inductor.async_compile import shutdown_compile_workers
-    except ImportError:  # another torch version: the pool just stays
-        return
-    shutdown_compile_workers()
+    stop_inductor_compile_workers()  # another torch version: the pool just stays
 
 
 def compile_mode(cfg) -> str:
@@ -112,7 +107,7 @@ class CompiledStep:
     def __init__(self, fn: Callable, mode: str, log=print, what: str = "the update step"):
         self.fn, self.mode, self.log, self.what = fn, mode, log, what
         self._compiled = torch.compile(fn, dynamic=False, options={
-            **torch._inductor.list_mode_options(mode), "guard_filter_fn": _without_memo_guards})
+            **inductor_mode_options(mode), "guard_filter_fn": _without_memo_guards})
         self._chosen: Callable | None = None
 
     def __getstate__(self):

@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from tensordict import TensorDict
 
+from .._private import functional_all_reduce
+
 _STOP_CODES = (None, "updates", "time", "signal")
 
 
@@ -39,7 +41,7 @@ def gradient_mean(group: Group) -> Callable[[TensorDict], TensorDict] | None:
     all-reduce of all leaves flattened together, traceable by torch.compile."""
     if not group.active:
         return None
-    from torch.distributed._functional_collectives import all_reduce
+    all_reduce = functional_all_reduce()
 
     world = group.world
 

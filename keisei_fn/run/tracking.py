@@ -39,6 +39,8 @@ import aimrocks.errors
 from aim.sdk.errors import MissingRunError
 from aim.sdk.utils import clean_repo_path
 
+from .._private import aim_index_run
+
 __all__ = ["open_run", "track_metrics", "track_text", "track_images", "track_figure",
            "track_distribution", "close_run", "read_metrics", "read_sequences", "read_hparams",
            "metric_key"]
@@ -246,15 +248,9 @@ def _index_run(repo: aim.Repo, run_hash: str) -> None:
     while True:
         try:
             # The index is a RocksDB with a single writer: `aim up`, or another of these calls.
-            index = repo._get_index_container("meta", timeout=0)
-            break
+            aim_index_run(repo, run_hash)
+            return
         except aimrocks.errors.RocksIOError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    try:
-        # As aim's RepoIndexManager.index does (without the watchdog threads that come with it).
-        run_meta = repo.request_tree("meta", run_hash, read_only=True, skip_read_optimization=True)
-        run_meta.subtree(("meta", "chunks", run_hash)).finalize(index=index.tree().view(()))
-    finally:
-        index.close()  # release the single-writer lock before anyone reads or indexes
