@@ -89,6 +89,7 @@ SLOW_TESTS = {
     "test_ladder.py::test_eval_sprt_stops_when_it_decides",
     # GNU Shogi (skipped, saying so, where it is not installed)
     "test_arena.py::test_gnushogi_plays_complete_legal_games_with_both_colours",
+    "test_arena.py::test_gnushogi_plays_without_its_opening_book",
     "test_arena.py::test_gnushogi_replays_any_position_and_leaves_no_process",
     "test_arena.py::test_gnushogi_usi_wrapper_plays_through_the_usi_client",
     "test_ladder.py::test_gnushogi_joins_after_an_opening_and_inside_a_mix",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import cshogi
 import numpy as np
@@ -118,6 +119,36 @@ def test_player_specs_and_one_line_errors(tmp_path):
                        (str(tmp_path), "no checkpoint"), ("", "empty")]:
         with pytest.raises(ValueError, match=words):
             make_player(bad)
+
+
+@needs_gnushogi
+def test_gnushogi_plays_without_its_opening_book(tmp_path):
+    """After 7g7f, gnushogi's depth-1 search answers 3c3d, every time; with its book loaded it
+    answers from the book, at random among the book's moves (mostly 8c8d). The ladder's gnushogi
+    is the book-less one on every machine (engines.NO_BOOK), whether or not its build would find
+    the book (Debian's would not: experiments/gnushogi_book.py)."""
+    from dataclasses import replace
+
+    def reply(spec) -> str:
+        session = engines.open_session(spec)
+        try:
+            engines.request_move(session, ["7g7f"])
+            return engines.await_move(session)
+        finally:
+            engines.close_session(session)
+
+    spec = engines.gnushogi_spec(1)
+    assert [reply(spec) for _ in range(3)] == ["3c3d"] * 3
+    book = Path("/usr/lib/games/gnushogi/gnushogi.bbk")
+    if book.is_file():  # the control: the same gnushogi with its book loaded leaves 3c3d
+        booked = replace(spec, argv=(spec.argv[0], "-B", str(book)))
+        replies = []
+        for _ in range(6):  # its book draws from a stream seeded by the clock's second
+            replies.append(reply(booked))
+            if replies[-1] != "3c3d":
+                break
+            time.sleep(1.1)
+        assert replies[-1] != "3c3d", replies
 
 
 @needs_gnushogi

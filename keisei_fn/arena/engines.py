@@ -74,7 +74,17 @@ def find_gnushogi() -> str | None:
     return str(debian) if debian.is_file() else None
 
 
+# gnushogi loads its opening book from a path fixed at build time, if the file is there: Debian's
+# gnushogi 1.4.2 looks in /usr/lib/gnushogi/, the package installs the book in
+# /usr/lib/games/gnushogi/, so it plays without one (strace; experiments/gnushogi_book.py: with
+# the book loaded, 72 of 257 continuations of the default suite's openings differ within 4 plies).
+# Naming a book that does not exist makes every machine's gnushogi the book-less player the
+# ladder's anchors were fitted with.
+NO_BOOK = ("-B", "/nonexistent/keisei-fn-no-opening-book.bbk")
+
+
 def gnushogi_spec(depth: int, seconds: int = 1, timeout: float = 10.0) -> EngineSpec:
+    """gnushogi at `depth` plies and at most `seconds` a move, without its opening book."""
     binary = find_gnushogi()
     if binary is None:
         raise ValueError("gnushogi is not installed (Debian/Ubuntu: apt-get install gnushogi)")
@@ -82,9 +92,9 @@ def gnushogi_spec(depth: int, seconds: int = 1, timeout: float = 10.0) -> Engine
         raise ValueError(f"gnushogi depth must be 1..29, got {depth}")
     if seconds < 1:
         raise ValueError(f"gnushogi seconds per move must be >= 1, got {seconds}")
-    return EngineSpec(f"gnushogi:{depth}" + (f":{seconds}" if seconds != 1 else ""), (binary,),
-                      "gnushogi", timeout=max(timeout, seconds + 5.0), depth=depth,
-                      seconds=seconds)
+    return EngineSpec(f"gnushogi:{depth}" + (f":{seconds}" if seconds != 1 else ""),
+                      (binary, *NO_BOOK), "gnushogi", timeout=max(timeout, seconds + 5.0),
+                      depth=depth, seconds=seconds)
 
 
 def usi_to_gnushogi(move: str) -> str:
