@@ -3,13 +3,17 @@ values as a one-game-at-a-time replay, and the statistics are numpy's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 
 from keisei_fn.agent import evaluate, member_agent
 from keisei_fn.arena.match import play_match
 from keisei_fn.arena.opponents import agent_player, make_player
-from keisei_fn.insight.value_quality import agent_values, value_quality
+from keisei_fn.insight.value_quality import (agent_values, format_probes, load_probes,
+                                            probe_values, value_quality)
 from keisei_fn.models import build_model, state_params
 from keisei_fn.shogi import from_sfen, step, usi_to_action
 
@@ -52,3 +56,41 @@ def test_values_and_statistics_match_a_game_by_game_replay(tmp_path):
     near = np.array(want_to_end) < 10
     np.testing.assert_allclose(report["to_end_0-10"]["mean_abs"], np.abs(v[near]).mean(),
                                rtol=1e-5)
+
+
+def test_the_probe_set_holds_what_it_says_by_cshogi():
+    """Every `mate1` probe mates in one and every `mate3` in three but not one, by cshogi's own
+    mate search; `rook_up`/`rook_down` are a rook or more ahead/behind, not in check."""
+    import cshogi
+
+    from keisei_fn.shogi.material import material_balance
+
+    probes = load_probes()
+    assert {kind: len(s) for kind, s in probes.items()} == {
+        "mate1": 100, "mate3": 100, "rook_up": 100, "rook_down": 100}
+    for sfen in probes["mate1"]:
+        assert cshogi.Board(sfen).mate_move_in_1ply(), sfen
+    for sfen in probes["mate3"]:
+        board = cshogi.Board(sfen)
+        assert not board.mate_move_in_1ply() and board.mate_move(3), sfen
+    for kind, sign in (("rook_up", 1), ("rook_down", -1)):
+        balance = material_balance(from_sfen(list(probes[kind])))
+        assert bool((sign * balance >= 10).all()), kind
+        assert not any(cshogi.Board(s).is_check() for s in probes[kind]), kind
+
+
+def test_probe_values_read_the_value_as_search_reads_it(tmp_path):
+    """With a large material prior the value is the material's sign: rook_up near +1, rook_down
+    near -1; the report matches `evaluate` position by position."""
+    cfg = tiny(tmp_path / "unused", "total_updates=1")
+    torch.manual_seed(0)
+    agent = replace(member_agent(cfg, state_params(build_model(cfg.model)).detach()[None]),
+                    value_prior=0.5)
+    report = probe_values(agent)
+    assert report["rook_up"]["mean"] > 0.9 and report["rook_up"]["positive"] == 1.0
+    assert report["rook_down"]["mean"] < -0.9 and report["rook_down"]["positive"] == 0.0
+    sfens = list(load_probes()["mate3"])
+    want = evaluate(agent, from_sfen(sfens))[1]
+    assert report["mate3"]["mean"] == pytest.approx(float(want.mean()), abs=1e-6)
+    assert report["mate3"]["n"] == 100
+    assert "mate1" in format_probes(report)

@@ -10,11 +10,18 @@ before the game's end and in plies from its start:
 
 The games are replayed side by side (one batched engine step and one network call per ply), so an
 evaluation's few hundred games cost seconds.
+
+The probe set (`value_probes.txt`, written by experiments/make_value_probes.py with cshogi) holds
+positions whose value is known or nearly: the side to move mates in one (`mate1`) or in three
+(`mate3`), both won; or it is a rook or more ahead (`rook_up`) or behind (`rook_down`), not in
+check, no mate in one for either side: a heuristic. `probe_values` reads the value on each.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from importlib import resources
 
 import torch
 
@@ -97,3 +104,35 @@ def format_quality(report: dict[str, dict]) -> str:
     a = report["all"]
     return (f"value vs result (plies before the end; r correlation, B Brier, 0.25 a coin): "
             f"{'; '.join(parts)}; all r {a['corr']:+.2f} B {a['brier']:.3f} n {a['n']}")
+
+
+@lru_cache(maxsize=1)
+def load_probes() -> dict[str, tuple[str, ...]]:
+    """The probe set: kind -> SFENs, in the file's order."""
+    probes: dict[str, list[str]] = {}
+    text = resources.files("keisei_fn.insight").joinpath("value_probes.txt").read_text()
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            kind, sfen = line.split("\t")
+            probes.setdefault(kind, []).append(sfen)
+    return {kind: tuple(sfens) for kind, sfens in probes.items()}
+
+
+@torch.no_grad()
+def probe_values(agent: Agent, probes: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """Per probe kind: `n`, the `mean` value for the side to move and the share `positive` (> 0).
+    A value that knows the game reads mates near +1, rook_up above 0 and rook_down below."""
+    report = {}
+    for kind, sfens in (probes or load_probes()).items():
+        _, value = evaluate(agent, from_sfen(list(sfens), device=agent.device))
+        value = value.float().cpu()
+        report[kind] = {"n": int(value.numel()), "mean": float(value.mean()),
+                        "positive": float((value > 0).float().mean())}
+    return report
+
+
+def format_probes(report: dict) -> str:
+    """One line: the mean value and the share above 0 per probe kind."""
+    return "value on the probe set (side to move; mates are won): " + ", ".join(
+        f"{kind} {s['mean']:+.2f} ({100 * s['positive']:.0f}% > 0)" for kind, s in report.items())
+

@@ -19,7 +19,8 @@ from ..agent import member_agent
 from ..arena.match import play_match as referee_match
 from ..arena.match import summarize
 from ..arena.opponents import agent_player, make_player
-from ..insight.value_quality import agent_values, format_quality, value_quality
+from ..insight.value_quality import (agent_values, format_probes, format_quality, probe_values,
+                                     value_quality)
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
 from ..ratings.elo import Ratings, fit, format_ratings
 
@@ -129,6 +130,8 @@ def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=No
         quality = value_quality({key: torch.cat([v[key] for v in pooled]) for key in pooled[0]})
         results[-1]["value_quality_all"] = quality  # over all of this member's games
         console.print(f"eval @ it {iteration}{who}: {format_quality(quality)}")
+        results[-1]["value_probes"] = probes = probe_values(agent)
+        console.print(f"eval @ it {iteration}{who}: {format_probes(probes)}")
     return results
 
 
@@ -337,6 +340,9 @@ def _eval_metrics(r: dict) -> dict:
     for phase, stats in r.get("value_quality_all", {}).items():
         for k in ("corr", "brier", "mean_abs"):
             metrics[f"value_quality/{phase}/{k}"] = stats[k]
+    for kind, stats in r.get("value_probes", {}).items():  # the probe set, per kind
+        for k in ("mean", "positive"):
+            metrics[f"value_probe/{kind}/{k}"] = stats[k]
     return metrics
 
 
