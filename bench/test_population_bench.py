@@ -26,7 +26,6 @@ from keisei_fn.learn.compile import compile_update
 from keisei_fn.config import load_config
 from keisei_fn.algos.ppo.learn import learn
 from keisei_fn.algos.registry import make_update
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
 from keisei_fn.run.session import collect_with_restarts
 from keisei_fn.run.snapshot import fresh_state
@@ -84,7 +83,7 @@ def test_population_update_folded_vs_loop(benchmark, variant, members):
     try:
         batch = _population_batch(cfg, parts)
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
     folded = parts.update
     compile_s = None
     if variant == "compiled":
@@ -131,7 +130,7 @@ def test_population_acting_folded_vs_loop(benchmark, members):
     try:
         observation = fresh_state(cfg, parts).games.get("observation")
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
     policy = parts.policy
     policy.net = parts.net  # the loop backend's module
     t_folded, t_loop = [], []

@@ -24,7 +24,6 @@ import torch
 import train_parts
 from gates import BASELINES, check_ceiling, check_floor
 from settings import LONG
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.algos.ppo.learn import learn
 
 # A compile still running after this is recorded as too slow, then skipped (env override for tests
@@ -222,7 +221,7 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
         record_property("compile_error", info["compile_error"])
         pytest.skip(f"torch.compile of the update step ({model}): {info['compile_error']}")
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
     info.update(_dynamo_counts())
 
     eager_state = train_parts.copy_state(s.state)
@@ -269,7 +268,7 @@ def test_update_bf16_vs_fp32(benchmark, train_setups):
     s = train_setups("default")
     cfg = train_parts.make_config("default", s.size, precision="bf16")
     parts = train_parts.build(cfg)
-    shutdown(parts.collector)
+    parts.collector.shutdown()
     state = train_parts.fresh_state(cfg, parts)
     fp32_state = train_parts.copy_state(s.state)
     t_fp32, t_bf16 = [], []

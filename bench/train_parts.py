@@ -20,7 +20,6 @@ from keisei_fn.env import ShogiEnv
 from keisei_fn.models import net_spec, param_count
 from keisei_fn.config import load_config
 from keisei_fn.algos.ppo.batch import policy_batch
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.collect.policy import CollectPolicy
 from keisei_fn.learn.state import TrainState
 from keisei_fn.run.parts import Parts, build
@@ -139,7 +138,7 @@ class TrainSetup:
         return rollout, after
 
     def close(self) -> None:
-        shutdown(self.parts.collector)
+        self.parts.collector.shutdown()
 
 
 def prepare_batch(rollout: TensorDictBase, after: TensorDictBase, parts: Parts, cfg

@@ -19,7 +19,6 @@ import time
 
 import torch
 
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.collect.rollout import stored_bytes
 from keisei_fn.config import load_config
 from keisei_fn.run.parts import build
@@ -57,7 +56,7 @@ def main(argv: list[str]) -> int:
                 if i >= 2:
                     times.append(time.perf_counter() - start)
         finally:
-            shutdown(parts.collector)
+            parts.collector.shutdown()
         median = statistics.median(times)
         print(f"| {name} | {rollout.numel() / median:,.0f} | {median:.2f} s | "
               f"{stored_bytes(rollout):,} |", flush=True)

@@ -12,7 +12,6 @@ import torch
 import torch._dynamo
 
 from keisei_fn.algos.ppo.batch import rollout_to_batch
-from keisei_fn.collect.collectors import next_rollout, shutdown
 from keisei_fn.env.compact import network_input
 from keisei_fn.collect.policy import bind
 from keisei_fn.config import load_config
@@ -39,8 +38,8 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     state = fresh_state(cfg, parts)
     distributed.broadcast_tensors(group, state.params)
     bind(parts.policy, state.params, list(state.policy))
-    _, rollout, after = next_rollout(parts.collector, parts.policy, state.games,
-                                     cfg.ppo.rollout_steps)
+    _, rollout, after = parts.collector.next_rollout(parts.policy, state.games,
+                                                     cfg.ppo.rollout_steps)
     batch = rollout_to_batch(
         rollout,
         after,
@@ -54,14 +53,14 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
         explained = torch._dynamo.explain(parts.update)(state.params, state.opt_state, batch, lr)
         torch.save({"graphs": explained.graph_count, "breaks": explained.graph_break_count},
                    f"{out_dir}/rank{group.rank}.pt")
-        shutdown(parts.collector)
+        parts.collector.shutdown()
         distributed.leave(group)
         return
     before = state.params.clone()
     params, _, metrics = parts.update(state.params, state.opt_state, batch, lr)
     torch.save({"batch": batch.to_dict(), "before": before.to_dict(), "after": params.to_dict(),
                 "skipped": float(metrics["skipped"][0])}, f"{out_dir}/rank{group.rank}.pt")
-    shutdown(parts.collector)
+    parts.collector.shutdown()
     distributed.leave(group)
 
 

@@ -12,7 +12,6 @@ import torch
 
 from keisei_fn.algos.ppo.batch import policy_batch
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
 
 TINY = [
@@ -94,7 +93,7 @@ def first_batch(*extra):
         _, rollout, after = collector_of(cfg, parts)(state)
         batch = batch_of(cfg, parts, rollout, after)
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
     return cfg, parts, state, batch
 
 

@@ -21,8 +21,7 @@ import torch
 from keisei_fn.collect.policy import bind
 from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
-from keisei_fn.collect.collectors import (as_rows, next_rollout, shutdown,
-                                          sync_weights)
+from keisei_fn.collect.collectors import as_rows
 from keisei_fn.env.compact import network_input
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.learn.compile import STRICT_ENV
@@ -48,20 +47,18 @@ def process_parts():
     torch.manual_seed(0)
     parts = build(cfg, log=lambda *a: None)
     yield cfg, parts
-    shutdown(parts.collector)
+    parts.collector.shutdown()
     assert not [c for c in _spawned_children() if c.is_running()
                 and c.status() != psutil.STATUS_ZOMBIE], "collector workers left behind"
 
 
 def test_each_row_is_one_game_stream_and_gae_never_crosses_workers(process_parts):
     cfg, parts = process_parts
-    collector = parts.collector
-    iterator = iter(collector)
-    raw = next(iterator)
-    check_rows_and_gae_per_worker(cfg, parts, collector, raw)
+    raw = next(iter(parts.collector.collector))  # the TorchRL collector's own stream
+    check_rows_and_gae_per_worker(cfg, parts, raw)
 
 
-def check_rows_and_gae_per_worker(cfg, parts, collector, raw) -> None:
+def check_rows_and_gae_per_worker(cfg, parts, raw) -> None:
     """Shared with tests/test_ray_collector.py: raw [2 workers, 3 games, T] flattens to rows that
     are each one game stream, and GAE over all rows equals each worker's rows computed alone."""
     assert tuple(raw.batch_size) == (2, 3, 12)  # [workers, games per worker, time]
@@ -93,12 +90,11 @@ def check_rows_and_gae_per_worker(cfg, parts, collector, raw) -> None:
 def test_weights_reach_the_workers_after_an_update(process_parts):
     cfg, parts = process_parts
     collector = parts.collector
-    iterator = iter(collector)
-    next(iterator)
+    collector.next_rollout(parts.policy, None, cfg.ppo.rollout_steps)
     params = parts.initial_params.apply(lambda p: p + 0.05 * torch.randn_like(p))
     bind(parts.policy, params)
-    sync_weights(collector, parts.policy)
-    _, rollout, _ = next_rollout(collector, parts.policy, None, cfg.ppo.rollout_steps, iterator)
+    collector.sync_weights(parts.policy)
+    _, rollout, _ = collector.next_rollout(parts.policy, None, cfg.ppo.rollout_steps)
     with torch.no_grad():  # the observations rebuilt from the stored positions
         obs = network_input(rollout, cfg.env.max_plies)["observation"]
         value = parts.policy.outputs(obs.flatten(0, 1))[1][0]
@@ -189,7 +185,7 @@ def test_the_default_backend_collects_in_this_process(tiny_config):
         _, rollout, _ = collector_of(cfg, parts)(state)
         assert tuple(rollout.batch_size) == (cfg.env.batch_size, cfg.ppo.rollout_steps)
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
 
 
 def test_process_backend_with_the_compiled_acting_policy(tmp_path, monkeypatch):

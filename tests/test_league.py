@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from keisei_fn.config import load_config
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.algos.ppo.advantage import make_gae
@@ -49,7 +48,7 @@ def test_opponent_moves_come_from_the_snapshot_and_are_not_trained_on():
     stats = league_stats(rollout, parts.learner_side)
     assert stats["league_wins"] + stats["league_draws"] + stats["league_losses"] == \
         stats["league_games"]
-    shutdown(parts.collector)
+    parts.collector.shutdown()
 
 
 def test_league_run_resumes_exactly_with_its_pool(tmp_path):

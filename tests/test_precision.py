@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.env.compact import network_input
 from keisei_fn.learn.population import gather_minibatch
@@ -41,7 +40,7 @@ def collect_batch(*extra):
         _, rollout, after = collector_of(cfg, parts)(state)
         batch = batch_of(cfg, parts, rollout, after)
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
     return cfg, parts, state, batch
 
 

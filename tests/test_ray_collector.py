@@ -33,9 +33,7 @@ from keisei_fn.collect import ray_backend
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.collect.errors import CollectorWorkerDied
 from keisei_fn.collect.policy import bind
-from keisei_fn.collect.collectors import (as_rows, backend_of, dead_workers, restart_collector,
-                                          shutdown,
-                                          sync_weights)
+from keisei_fn.collect.collectors import as_rows
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.run.parts import build
 from keisei_fn.run.train import train
@@ -100,7 +98,7 @@ def ray_parts(ray_instance):
     torch.manual_seed(0)
     parts = build(cfg, log=lambda *a: None)
     yield cfg, parts
-    shutdown(parts.collector)
+    parts.collector.shutdown()
     assert ray.is_initialized(), "the backend shut down a Ray instance it did not start"
 
 
@@ -110,20 +108,20 @@ class TestOneCollector:
     def test_each_row_is_one_game_stream_and_gae_never_crosses_workers(self, ray_parts):
         cfg, parts = ray_parts
         collector = parts.collector
-        assert backend_of(collector) == "ray"
-        sync_weights(collector, parts.policy)
-        raw = next(iter(collector))
-        check_rows_and_gae_per_worker(cfg, parts, collector, raw)
+        assert collector.name == "ray" and not collector.in_process
+        collector.sync_weights(parts.policy)
+        raw = next(iter(collector.collector))  # the TorchRL collector's own stream
+        check_rows_and_gae_per_worker(cfg, parts, raw)
 
     def test_weights_reach_the_actors_after_an_update(self, ray_parts):
         _, parts = ray_parts
         collector = parts.collector
-        iterator = iter(collector)
-        sync_weights(collector, parts.policy)
+        iterator = iter(collector.collector)
+        collector.sync_weights(parts.policy)
         next(iterator)
         params = parts.initial_params.apply(lambda p: p + 0.05 * torch.randn_like(p))
         bind(parts.policy, params)
-        sync_weights(collector, parts.policy)
+        collector.sync_weights(parts.policy)
         rollout = as_rows(next(iterator))
         with torch.no_grad():
             value = parts.policy.outputs(rollout["observation"].flatten(0, 1))[1][0]
@@ -133,19 +131,18 @@ class TestOneCollector:
     def test_a_killed_actor_is_reported_and_replaced(self, ray_parts):
         cfg, parts = ray_parts
         collector = parts.collector
-        actor = collector.remote_collectors[1]
+        actor = collector.collector.remote_collectors[1]
         pid = ray.get(actor.__ray_call__.remote(lambda self: os.getpid()))
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(CollectorWorkerDied, match="worker 1 .Ray actor died"):  # no hang
-            sync_weights(collector, parts.policy)
-            next(iter(collector))
-        dead = dead_workers(collector)
+            collector.sync_weights(parts.policy)
+            next(iter(collector.collector))
+        dead = collector.dead_workers()
         assert len(dead) == 1 and dead[0].startswith("worker 1 (Ray actor died")
-        new = parts.collector = restart_collector(collector, cfg, parts.policy, parts.device,
-                                                  generation=1)
-        assert not dead_workers(new)
-        sync_weights(new, parts.policy)
-        assert tuple(next(iter(new)).batch_size) == (2, 3, 12)
+        new = parts.collector = collector.restart(cfg, parts.policy, parts.device, generation=1)
+        assert not new.dead_workers()
+        new.sync_weights(parts.policy)
+        assert tuple(next(iter(new.collector)).batch_size) == (2, 3, 12)
 
 
 def test_ray_runs_are_reproducible_and_equal_the_process_backend(tmp_path, ray_instance):

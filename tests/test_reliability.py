@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from keisei_fn.collect.collectors import shutdown
 from keisei_fn.config import load_config
 from keisei_fn.env.compact import network_input
 from keisei_fn.algos.ppo.learn import learn
@@ -253,5 +252,5 @@ def test_game_statistics_count_every_finished_game_exactly_once():
         previous_last = ply[:, -1]
     after = state.games.get(("game", "ply"))
     restarted += int(((after == 0) & (previous_last > 0)).sum())
-    shutdown(parts.collector)
+    parts.collector.shutdown()
     assert counted == restarted and counted >= 4 * 4  # 60 plies per row, cap 12

@@ -1,4 +1,5 @@
-"""Which TorchRL collector gathers the self-play games: `collector.backend`.
+"""Which collector gathers the self-play games (`collector.backend`): a backend object with one
+interface (`reset`, `next_rollout`, `sync_weights`, `dead_workers`, `restart`, `shutdown`).
 
 - "direct": the whole [B] env batch stepped in the training process by `rollout.rollout`, the
   games in progress passed in and returned (the train state holds them, and checkpoints them,
@@ -29,7 +30,7 @@ from functools import partial
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.collectors import BaseCollector, Collector, MultiCollector
+from torchrl.collectors import BaseCollector, Collector
 
 from ..config import rollout_steps
 from ..env import ShogiEnv
@@ -47,17 +48,152 @@ def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, see
     return ShogiEnv(batch_size, device=torch.device(device), max_plies=max_plies, impasse=impasse)
 
 
-def make_collector(cfg, policy, device: torch.device, generation: int = 0,
-                   games: int | None = None) -> ShogiEnv | BaseCollector:
-    """The configured collector over `games` games (default `env.batch_size`; a population
-    plays K times that); `generation` counts worker restarts (new workers get new seeds).
+class DirectBackend:
+    """collector.backend=direct: the env in this process; the games in progress are the train
+    state's (passed in and returned), so they are checkpointed and resume exactly."""
 
-    Direct: the env itself, which `next_rollout` steps in this process."""
+    name = "direct"
+    in_process = True
+    """the policy acts here, sampling with the train state's generators"""
+
+    def __init__(self, env: ShogiEnv):
+        self.env = env
+
+    def reset(self) -> TensorDictBase:
+        """Every game at its start."""
+        return self.env.reset().select(*CARRIED_KEYS)
+
+    def next_rollout(self, policy, games: TensorDictBase, steps: int):
+        games, trajectory = rollout(self.env, policy, games, steps)
+        return games, trajectory, games
+
+    def sync_weights(self, policy, timeout: float = 300.0) -> None:
+        """Nothing to push: the policy acts with the state's tensors by reference."""
+
+    def dead_workers(self) -> list[str]:
+        return []
+
+    def restart(self, cfg, policy, device, generation: int) -> "DirectBackend":
+        return self
+
+    def shutdown(self) -> None:
+        """Nothing runs outside this process."""
+
+
+class WorkerBackend:
+    """collector.backend=process (TorchRL's multi-process collector) or ray (its RayCollector):
+    workers that keep their own games and streams, fed the policy's weights after every update.
+    `collector` is the TorchRL collector (its stream of rollouts is started on first use)."""
+
+    in_process = False
+    """the workers' policy copies sample from the workers' own streams"""
+
+    def __init__(self, name: str, collector: BaseCollector):
+        self.name, self.collector = name, collector
+        self._stream = None
+
+    def reset(self) -> None:
+        """None: the workers start their own games."""
+        return None
+
+    def next_rollout(self, policy, games: None, steps: int):
+        """(None: the games stay in the workers, the stored rollout [B, T], the states [B] after
+        its last step, before any auto-reset of a finished game; a finished game's value is
+        masked by `done`)."""
+        if self._stream is None:
+            self._stream = iter(self.collector)
+        raw = as_rows(next(self._stream))
+        return None, stored_step(raw), raw[..., -1].get("next").select(*CARRIED_KEYS)
+
+    def sync_weights(self, policy, timeout: float = 300.0) -> None:
+        """Push the policy's weights to the workers.
+
+        TorchRL waits for every worker's acknowledgement without a timeout, so a worker process
+        that died would hang the run here (the next rollout does notice a dead worker). The push
+        runs in a helper thread while this one watches the workers: a death raises
+        CollectorWorkerDied. A dead Ray actor fails the push itself, named."""
+        if self.name == "ray":
+            from .ray_backend import raise_if_dead
+
+            try:
+                self.collector.update_policy_weights_(TensorDict.from_module(policy))
+            except Exception as err:
+                raise_if_dead(self.collector, err)
+                raise
+            return
+        self._raise_if_dead()
+        finished, failure = threading.Event(), []
+
+        def push():
+            try:
+                self.collector.update_policy_weights_(TensorDict.from_module(policy))
+            except BaseException as err:  # handed to the watching thread
+                failure.append(err)
+            finally:
+                finished.set()
+
+        threading.Thread(target=push, name="keisei-weight-sync", daemon=True).start()
+        start = time.monotonic()
+        while not finished.wait(0.2):
+            self._raise_if_dead()
+            if time.monotonic() - start > timeout:
+                raise CollectorWorkerDied(f"collector workers did not acknowledge new weights "
+                                          f"within {timeout:.0f} s")
+        if failure:
+            raise failure[0]
+
+    def _raise_if_dead(self) -> None:
+        dead = self.dead_workers()
+        if dead:
+            raise CollectorWorkerDied(f"collector worker(s) died: {', '.join(dead)}")
+
+    def dead_workers(self) -> list[str]:
+        """'worker N (pid P, exit code C)' for every worker process that is no longer alive
+        (ray: every actor Ray reports dead)."""
+        if self.name == "ray":
+            from .ray_backend import dead_actors
+
+            return dead_actors(self.collector)
+        dead = []
+        for i, proc in enumerate(getattr(self.collector, "procs", [])):
+            try:
+                if not proc.is_alive():
+                    dead.append(f"worker {i} (pid {proc.pid}, exit code {proc.exitcode})")
+            except ValueError:  # TorchRL already shut the collector down after seeing a failure
+                dead.append(f"worker {i} (stopped)")
+        return dead
+
+    def restart(self, cfg, policy, device, generation: int) -> "WorkerBackend":
+        """New workers in place of these, which lost one (the survivors are shut down; TorchRL
+        may already have done so when it noticed the death)."""
+        if self.name == "ray":
+            from .ray_backend import restart
+
+            return restart(self.collector,
+                           lambda: make_collector(cfg, policy, device, generation))
+        try:
+            self.collector.shutdown()
+        except Exception:  # noqa: BLE001 - a half-dead collector may fail to shut down politely
+            for proc in getattr(self.collector, "procs", []):
+                try:
+                    proc.kill()
+                except (ValueError, OSError):
+                    pass
+        return make_collector(cfg, policy, device, generation)
+
+    def shutdown(self) -> None:
+        self.collector.shutdown()
+
+
+def make_collector(cfg, policy, device: torch.device, generation: int = 0,
+                   games: int | None = None) -> DirectBackend | WorkerBackend:
+    """The configured backend over `games` games (default `env.batch_size`; a population plays
+    K times that); `generation` counts worker restarts (new workers get new seeds)."""
     games = games or cfg.env.batch_size
     frames = games * rollout_steps(cfg)
     if cfg.collector.backend == "direct":
-        return ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
-                        impasse=cfg.env.impasse)
+        return DirectBackend(ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
+                                      impasse=cfg.env.impasse))
     workers = cfg.collector.workers
     per_worker = games // workers
     env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
@@ -66,124 +202,13 @@ def make_collector(cfg, policy, device: torch.device, generation: int = 0,
     if cfg.collector.backend == "ray":
         from .ray_backend import make_ray_collector
 
-        return make_ray_collector(cfg, policy, env_fns, frames)
-    return Collector(env_fns, policy, backend="process", num_collectors=workers, sync=True,
-                     frames_per_batch=frames, total_frames=-1, trust_policy=True,
-                     auto_register_policy_transforms=False)
+        return WorkerBackend("ray", make_ray_collector(cfg, policy, env_fns, frames))
+    return WorkerBackend("process", Collector(
+        env_fns, policy, backend="process", num_collectors=workers, sync=True,
+        frames_per_batch=frames, total_frames=-1, trust_policy=True,
+        auto_register_policy_transforms=False))
 
 
 def as_rows(rollout: TensorDictBase) -> TensorDictBase:
     """[W, B/W, T] (process and ray backends) or [B, T] -> [B, T], one game stream per row."""
     return rollout.reshape(-1, rollout.shape[-1]) if rollout.ndim == 3 else rollout
-
-
-def next_rollout(collector, policy, games: TensorDictBase | None, steps: int, iterator=None):
-    """(the games in progress after it, the stored rollout [B, T], the states [B] after its last
-    step, whose values bootstrap the last step's return).
-
-    Direct: `steps` moves of `games` played here by `policy`. Process and ray: the next rollout
-    of `iterator` (over the collector), whose games stay in the workers (None is returned for
-    them); its last ("next", ...) entries are the states after it, before any auto-reset of a
-    finished game (a finished game's value is masked by `done`)."""
-    if backend_of(collector) == "direct":
-        games, trajectory = rollout(collector, policy, games, steps)
-        return games, trajectory, games
-    raw = as_rows(next(iterator))
-    return None, stored_step(raw), raw[..., -1].get("next").select(*CARRIED_KEYS)
-
-
-def shutdown(collector) -> None:
-    """Stop the collector's workers (direct: nothing runs outside this process)."""
-    if backend_of(collector) != "direct":
-        collector.shutdown()
-
-
-def backend_of(collector) -> str:
-    """'direct', 'process' or 'ray', from what make_collector built (only direct's games live
-    in this process)."""
-    if isinstance(collector, ShogiEnv):
-        return "direct"
-    if isinstance(collector, MultiCollector):
-        return "process"
-    return "ray"  # RayCollector, not imported here: importing it imports Ray, an optional extra
-
-
-def sync_weights(collector: Collector, policy, timeout: float = 300.0) -> None:
-    """Push the policy's weights to the worker processes (direct: nothing to do, shared).
-
-    TorchRL waits for every worker's acknowledgement without a timeout, so a worker that died
-    would hang the run here (next(iterator) does notice a dead worker). The push runs in a
-    helper thread while this one watches the workers: a death raises CollectorWorkerDied.
-    """
-    if backend_of(collector) == "direct":
-        return
-    if backend_of(collector) == "ray":  # a dead actor fails the push, no hang
-        from .ray_backend import raise_if_dead
-
-        try:
-            collector.update_policy_weights_(TensorDict.from_module(policy))
-        except Exception as err:
-            raise_if_dead(collector, err)
-            raise
-        return
-    _raise_if_dead(collector)
-    finished, failure = threading.Event(), []
-
-    def push():
-        try:
-            collector.update_policy_weights_(TensorDict.from_module(policy))
-        except BaseException as err:  # handed to the watching thread
-            failure.append(err)
-        finally:
-            finished.set()
-
-    threading.Thread(target=push, name="keisei-weight-sync", daemon=True).start()
-    start = time.monotonic()
-    while not finished.wait(0.2):
-        _raise_if_dead(collector)
-        if time.monotonic() - start > timeout:
-            raise CollectorWorkerDied(f"collector workers did not acknowledge new weights within "
-                                      f"{timeout:.0f} s")
-    if failure:
-        raise failure[0]
-
-
-def _raise_if_dead(collector: Collector) -> None:
-    dead = dead_workers(collector)
-    if dead:
-        raise CollectorWorkerDied(f"collector worker(s) died: {', '.join(dead)}")
-
-
-def dead_workers(collector: Collector) -> list[str]:
-    """'worker N (pid P, exit code C)' for every worker process that is no longer alive (ray:
-    every actor Ray reports dead)."""
-    if backend_of(collector) == "ray":
-        from .ray_backend import dead_actors
-
-        return dead_actors(collector)
-    dead = []
-    for i, proc in enumerate(getattr(collector, "procs", [])):
-        try:
-            if not proc.is_alive():
-                dead.append(f"worker {i} (pid {proc.pid}, exit code {proc.exitcode})")
-        except ValueError:  # TorchRL already shut the collector down after seeing a failure
-            dead.append(f"worker {i} (stopped)")
-    return dead
-
-
-def restart_collector(collector: Collector, cfg, policy, device, generation: int) -> Collector:
-    """A new collector with new workers in place of one that lost a worker (whose survivors are
-    shut down; TorchRL may already have done so when it noticed the death)."""
-    if backend_of(collector) == "ray":
-        from .ray_backend import restart
-
-        return restart(collector, lambda: make_collector(cfg, policy, device, generation))
-    try:
-        collector.shutdown()
-    except Exception:  # noqa: BLE001 - a half-dead collector may fail to shut down politely
-        for proc in getattr(collector, "procs", []):
-            try:
-                proc.kill()
-            except (ValueError, OSError):
-                pass
-    return make_collector(cfg, policy, device, generation)

@@ -41,7 +41,7 @@ MAX_TEMP_DIR = 107 - _SOCKET_SUFFIX
 class _NamingRayCollector(RayCollector):
     """TorchRL's RayCollector, except when collection fails: TorchRL's `__iter__` then shuts the
     collector down, and with it a Ray instance it started, before the caller can see which actor
-    died, restart it or checkpoint. Here the collector stays up for `collectors.dead_workers` and
+    died, restart it or checkpoint. Here the collector stays up for the backend's `dead_workers` and
     `restart_collector` (or the run's final shutdown), and a dead actor is reported by name."""
 
     def __iter__(self):

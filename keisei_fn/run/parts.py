@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchrl.collectors import BaseCollector
 
 from ..algos import registry
 from ..algos.base import Algorithm, PolicyInputs
-from ..collect.collectors import make_collector
+from ..collect.collectors import DirectBackend, WorkerBackend, make_collector
 from ..learn.compile import compile_mode, compile_update
 from ..learn.population import init_members
 from ..models import build_model, precision
@@ -30,8 +29,9 @@ class Parts:
     """the members' initial parameters [K] (a fresh run's)"""
     policy: object
     """the algorithm's acting policy (a TorchRL module over the [K*B] env batch)"""
-    collector: BaseCollector
-    """replaced when collector workers are restarted (session.collect_with_restarts)"""
+    collector: DirectBackend | WorkerBackend
+    """the collector backend (collect/collectors.py); replaced when its workers are restarted
+    (session.collect_with_restarts)"""
     update: object
     """update(params[K], opt_state[K], batch[K, M], lr[K]) -> (params, opt_state, metrics[K])"""
     learner_side: torch.Tensor | None

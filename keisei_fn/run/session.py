@@ -13,8 +13,7 @@ from .._errors import first_line
 from .._runtime import tune_allocator
 from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove_stale_temporaries,
                           save_checkpoint)
-from ..collect.collectors import (backend_of, dead_workers, next_rollout, restart_collector,
-                                  sync_weights)
+
 from ..collect.errors import CollectorWorkerDied
 from ..collect.policy import bind
 from ..config import rollout_steps, to_yaml
@@ -132,21 +131,20 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
 
     A dead collector worker means new workers (`collector.on_worker_death=restart`, up to
     `max_restarts`) or a checkpoint and CollectorWorkerDied (`stop`)."""
-    live = {"iterator": _iterator(parts.collector), "restarts": 0}
+    live = {"restarts": 0}
 
     def collect(state: TrainState, opponent=None):
         while True:
             collector = parts.collector
             try:
-                direct = backend_of(collector) == "direct"
-                bind(parts.policy, state.params, list(state.policy) if direct else None,
-                     opponent)
-                sync_weights(collector, parts.policy)
-                games, rollout, after = next_rollout(collector, parts.policy, state.games,
-                                                     rollout_steps(cfg), live["iterator"])
+                bind(parts.policy, state.params,
+                     list(state.policy) if collector.in_process else None, opponent)
+                collector.sync_weights(parts.policy)
+                games, rollout, after = collector.next_rollout(parts.policy, state.games,
+                                                               rollout_steps(cfg))
                 return state.replace(games=games), rollout, after
             except Exception as err:
-                dead = dead_workers(collector)
+                dead = collector.dead_workers()
                 if not dead:
                     raise
                 what = first_line(err, 200).removeprefix("collector worker(s) died: ")
@@ -156,9 +154,8 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                     log(f"warning: collector worker(s) died ({what}); starting new workers "
                         f"({live['restarts']} of {cfg.collector.max_restarts} restarts; their "
                         f"games in progress are lost, training state is not)")
-                    parts.collector = restart_collector(collector, cfg, parts.policy,
-                                                        parts.device, live["restarts"])
-                    live["iterator"] = _iterator(parts.collector)
+                    parts.collector = collector.restart(cfg, parts.policy, parts.device,
+                                                        live["restarts"])
                     continue
                 checkpoint(state)  # the last completed iteration's state is intact
                 raise CollectorWorkerDied(
@@ -167,11 +164,6 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                     f"{cfg.run_dir}") from None
 
     return collect
-
-
-def _iterator(collector):
-    """The worker collectors' stream of rollouts (direct: none, the env is stepped in place)."""
-    return None if backend_of(collector) == "direct" else iter(collector)
 
 
 def namespaced(metrics: dict, stats: dict) -> dict:

@@ -18,7 +18,6 @@ from tensordict import TensorDict
 from .._errors import first_line
 from ..algos import registry
 from ..checkpoint import CHECKPOINT_FORMAT, CheckpointError, check_param_shapes, save_checkpoint
-from ..collect.collectors import backend_of
 from ..collect.rollout import CARRIED_KEYS
 from ..config import to_yaml
 from ..learn.optim import adam_init
@@ -98,9 +97,7 @@ def fresh_state(cfg, parts, start: TensorDict | None = None) -> TrainState:
 
 def new_games(parts) -> TensorDict | None:
     """Every game at its start (direct backend; None: the workers start their own)."""
-    if backend_of(parts.collector) != "direct":
-        return None
-    return parts.collector.reset().select(*CARRIED_KEYS)
+    return parts.collector.reset()
 
 
 def _games(state: TrainState) -> dict:

@@ -21,7 +21,6 @@ from typing import Any, Callable
 
 from ..algos.base import IterationContext, IterationReport
 from ..checkpoint import list_checkpoints
-from ..collect.collectors import shutdown
 from ..config import from_yaml, load_config, rollout_steps
 from ..learn.compile import compile_seconds
 from ..learn.population import member_learning_rates
@@ -120,7 +119,7 @@ def _train(cfg, resume: bool, log, group) -> dict:
                 "params_digest": distributed.check_in_sync(group, state.params),
                 "rank": group.rank, "world": group.world}
     finally:
-        shutdown(parts.collector)
+        parts.collector.shutdown()
         if aim_run is not None:
             from . import tracking
 
