@@ -145,7 +145,8 @@ def bind(policy: CollectPolicy, params: TensorDictBase,
 
     The collector holds the policy, so the train state reaches it here: in this process by
     reference (no copy: the policy acts with the state's own tensors and generators), and in
-    collector workers through the backend's `sync_weights`, which pushes the parameters bound here."""
+    collector workers through the backend's `sync_weights`, which pushes the parameters bound
+    here."""
     policy.params = TensorDictParams(params, no_convert=True)
     policy.generators = generators
     if opponent is not None:

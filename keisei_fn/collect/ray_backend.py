@@ -42,7 +42,7 @@ class _NamingRayCollector(RayCollector):
     """TorchRL's RayCollector, except when collection fails: TorchRL's `__iter__` then shuts the
     collector down, and with it a Ray instance it started, before the caller can see which actor
     died, restart it or checkpoint. Here the collector stays up for the backend's `dead_workers` and
-    `restart_collector` (or the run's final shutdown), and a dead actor is reported by name."""
+    `restart` (or the run's final shutdown), and a dead actor is reported by name."""
 
     def __iter__(self):
         self._iteration_started = True
