@@ -123,17 +123,23 @@ def make_checkpointer(cfg, payload_fn, log, group=distributed.SINGLE, also=None)
     return checkpoint
 
 
-def collect_with_restarts(cfg, parts, checkpoint, log):
+class RestartingCollection:
     """`collect(state, opponent=None) -> (state, rollout, after)`: the next stored rollout as
-    [B, T] rows (collectors.next_rollout), played by the state's parameters (and samplers, and a
-    league opponent's parameters), which are bound to the policy and pushed to the workers
+    [B, T] rows (the backend's `next_rollout`), played by the state's parameters (and samplers,
+    and a league opponent's parameters), which are bound to the policy and pushed to the workers
     (process and ray backends) first; the state comes back with its games moved on.
 
     A dead collector worker means new workers (`collector.on_worker_death=restart`, up to
-    `max_restarts`) or a checkpoint and CollectorWorkerDied (`stop`)."""
-    live = {"restarts": 0}
+    `max_restarts`) or a checkpoint and CollectorWorkerDied (`stop`). The one mutable holder of
+    the run's loop: `restarts` counts the restarts, and `parts.collector` is replaced by the
+    new backend."""
 
-    def collect(state: TrainState, opponent=None):
+    def __init__(self, cfg, parts, checkpoint, log):
+        self.cfg, self.parts, self.checkpoint, self.log = cfg, parts, checkpoint, log
+        self.restarts = 0
+
+    def __call__(self, state: TrainState, opponent=None):
+        cfg, parts = self.cfg, self.parts
         while True:
             collector = parts.collector
             try:
@@ -144,26 +150,27 @@ def collect_with_restarts(cfg, parts, checkpoint, log):
                                                                rollout_steps(cfg))
                 return state.replace(games=games), rollout, after
             except Exception as err:
-                dead = collector.dead_workers()
-                if not dead:
+                if not collector.dead_workers():
                     raise
                 what = first_line(err, 200).removeprefix("collector worker(s) died: ")
                 if (cfg.collector.on_worker_death == "restart"
-                        and live["restarts"] < cfg.collector.max_restarts):
-                    live["restarts"] += 1
-                    log(f"warning: collector worker(s) died ({what}); starting new workers "
-                        f"({live['restarts']} of {cfg.collector.max_restarts} restarts; their "
-                        f"games in progress are lost, training state is not)")
+                        and self.restarts < cfg.collector.max_restarts):
+                    self.restarts += 1
+                    self.log(f"warning: collector worker(s) died ({what}); starting new workers "
+                             f"({self.restarts} of {cfg.collector.max_restarts} restarts; their "
+                             f"games in progress are lost, training state is not)")
                     parts.collector = collector.restart(cfg, parts.policy, parts.device,
-                                                        live["restarts"])
+                                                        self.restarts)
                     continue
-                checkpoint(state)  # the last completed iteration's state is intact
+                self.checkpoint(state)  # the last completed iteration's state is intact
                 raise CollectorWorkerDied(
                     f"collector worker(s) died ({what}); checkpoint written at iteration "
                     f"{state.counters.iteration}; continue with: keisei-fn train --resume "
                     f"{cfg.run_dir}") from None
 
-    return collect
+
+def collect_with_restarts(cfg, parts, checkpoint, log) -> RestartingCollection:
+    return RestartingCollection(cfg, parts, checkpoint, log)
 
 
 def namespaced(metrics: dict, stats: dict) -> dict:
