@@ -2,9 +2,9 @@
 
 `play_games(black, white, n)` plays n games side by side with fixed colours (from the start
 position or after given opening moves): one state TensorDict [n]; on every ply each batched player
-picks for all of its games in one call and each
-engine (one process per game, started on its first move, closed when its game ends) is asked in
-turn: all requests are sent before any reply is awaited, so engines think side by side.
+picks for all of its games in one call and each engine (one process per game, started on its
+first move, closed when its game ends) is asked in turn: all requests are sent before any reply
+is awaited, so engines think side by side.
 `play_match(a, b, games)` plays game pairs: each opening of a suite twice, colours swapped, so a
 lopsided opening favours both players once (the cutechess/fishtest practice); when an engine is
 involved, `parallel` games at a time (default 1: one engine process alive, modest CPU).

@@ -1,9 +1,8 @@
 """Every kind of player behind one description: `make_player(spec)`.
 
 A `Player` is data, not an object with a life of its own:
-- batched players (`random`, `greedy`, `minimax`, our agent from a checkpoint) carry a pure move
-function
-  `choose(state [B], generator) -> labels [B]` that picks for many games at once;
+- batched players (`random`, `greedy`, `minimax`, our agent from a checkpoint) carry a pure
+  move function `choose(state [B], generator) -> labels [B]` that picks for many games at once;
 - process-backed players (`gnushogi:DEPTH[:SECONDS]`, `usi:COMMAND`) carry an `EngineSpec`;
   the match starts one engine per game (see `match.py`) through `engines.open_session`.
 
@@ -13,8 +12,8 @@ Spec syntax (also in docs/arena.md):
   PATH                             a checkpoint file, or a run directory (its newest checkpoint):
                                    our agent, its policy's argmax, a mate in one played first
   PATH@mate=0                      the policy's argmax alone
-  PATH@sims=N[,considered=M][,noise=G][,mate=1]  our agent with Gumbel search: N simulations, M
-  moves
+  PATH@sims=N[,considered=M][,noise=G][,mate=1]
+                                   our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)

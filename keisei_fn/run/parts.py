@@ -1,7 +1,6 @@
 """What a run is made of, built once from the config: the algorithm, its acting policy, the
 collector and the compiled update. A single agent is a population of one; the data-parallel group
-and the
-collector backend are parts, not separate trainers."""
+and the collector backend are parts, not separate trainers."""
 
 from __future__ import annotations
 
