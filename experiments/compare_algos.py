@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+from keisei_fn.learn.state import EvalResult
 from keisei_fn.run.evaluate import ladder_placement
 
 CLI = [sys.executable, "-m", "keisei_fn.cli"]
@@ -86,15 +87,16 @@ def _curve(run: Path, member: int | None = None) -> list[tuple[float, float, flo
     member's, for a population: placed here from its matches, as the trainer does for one agent)."""
     payload = read_checkpoint(list_checkpoints(run)[-1])
     by_iteration = {}
-    for r in payload["evals"]:
-        if r.get("member") == member:
-            by_iteration.setdefault(r["iteration"], []).append(r)
+    for r in map(EvalResult.from_dict, payload["evals"]):
+        if r.member == member:
+            by_iteration.setdefault(r.iteration, []).append(r)
     points = []
     for iteration in sorted(by_iteration):
         results = by_iteration[iteration]
         placed = ladder_placement(results)
         if placed is not None:
-            points.append((results[0].get("train_seconds", float("nan")), *placed[:3]))
+            seconds = results[0].train_seconds
+            points.append((float("nan") if seconds is None else seconds, *placed[:3]))
     return points
 
 

@@ -531,7 +531,7 @@ def test_trainer_evaluation_is_the_arena_referee():
     trainer = trainer_match(net, "greedy", 6, seed=11)
     records = play_match(agent_player("agent", net), make_player("greedy"), 6, seed=11)
     arena = summarize(records, "agent", "greedy")
-    assert (trainer["wins"], trainer["draws"], trainer["losses"]) == \
+    assert (trainer.wins, trainer.draws, trainer.losses) == \
         (arena["wins"], arena["draws"], arena["losses"])
-    assert trainer["mean_length"] == arena["mean_plies"]
-    assert trainer["referee"] == "512-ply cap, impasse on"
+    assert trainer.mean_length == arena["mean_plies"]
+    assert trainer.referee == "512-ply cap, impasse on"

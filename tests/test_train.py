@@ -230,4 +230,4 @@ def test_training_evaluation_reports_its_progress():
     r = play_match(agent, "random", 4, max_plies=12, progress=progress)
     assert [p for p, _ in calls] == list(range(1, len(calls) + 1))
     assert calls[-1][1] == 4 and all(a <= b for (_, a), (_, b) in zip(calls, calls[1:]))
-    assert r["games"] == 4 and lines[-1].startswith("  eval vs random: 4/4 games finished, ply")
+    assert r.games == 4 and lines[-1].startswith("  eval vs random: 4/4 games finished, ply")

@@ -8,7 +8,7 @@ workers keep their own).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 from tensordict import TensorDict
@@ -58,6 +58,62 @@ def fresh_counters(members: int) -> Counters:
 
 
 @dataclass(frozen=True)
+class EvalResult:
+    """One evaluation match: a member against one fixed opponent at one iteration, from the
+    member's side."""
+    opponent: str
+    games: int
+    wins: int
+    draws: int
+    losses: int
+    score: float
+    score_low: float
+    """95% Wilson interval of the score"""
+    score_high: float
+    mean_length: float
+    """plies"""
+    distinct_games: int = 0
+    """(0 in checkpoints from before it was counted)"""
+    referee: str = ""
+    """the rules the games were played under (move cap, impasse)"""
+    iteration: int = 0
+    member: int | None = None
+    """the population's member (None: a single agent)"""
+    train_seconds: float | None = None
+    """where on the training clock"""
+    frames: int | None = None
+    value_quality: dict = field(default_factory=dict)
+    """insight/value_quality.py's report on these games"""
+    value_quality_all: dict | None = None
+    """on all of the member's games of the evaluation (its last match carries it)"""
+    value_probes: dict | None = None
+    """the value on the probe set (its last match carries it)"""
+    ladder_elo: float | None = None
+    """the evaluation's placement on the ladder's fixed scale (a single agent's)"""
+    ladder_low: float | None = None
+    ladder_high: float | None = None
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.games
+
+    def replace(self, **changes) -> "EvalResult":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """The checkpoint's and the run summary's form (keys of unset fields left out)."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out["win_rate"] = self.win_rate
+        return out
+
+    @staticmethod
+    def from_dict(saved: dict) -> "EvalResult":
+        """A result of any checkpoint (keys it does not know are left out)."""
+        known = {f.name for f in fields(EvalResult)}
+        return EvalResult(**{k: v for k, v in saved.items() if k in known})
+
+
+@dataclass(frozen=True)
 class TrainState:
     params: TensorDict
     """members' parameters [K]"""
@@ -72,7 +128,7 @@ class TrainState:
     """past snapshots a league opponent is drawn from (CPU copies, [1] each)"""
     league_gen: torch.Generator | None = None
     """the stream that draws the opponent"""
-    evals: tuple[dict, ...] = ()
+    evals: tuple[EvalResult, ...] = ()
     """every evaluation result so far"""
     aim_hash: str | None = None
     """the Aim run this run tracks to"""

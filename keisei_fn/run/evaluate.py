@@ -22,6 +22,7 @@ from ..arena.opponents import agent_player, make_player
 from ..insight.value_quality import (agent_values, format_probes, format_quality, probe_values,
                                      value_quality)
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
+from ..learn.state import EvalResult
 from ..ratings.elo import Ratings, fit, format_ratings
 
 AGENT = "agent"
@@ -31,7 +32,7 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
                greedy: bool = True, device="cpu", impasse: bool = IMPASSE,
                mate_in_one: bool = True,
                progress: Callable[[int, int], None] | None = None, openings=None,
-               keep: list | None = None) -> dict:
+               keep: list | None = None) -> EvalResult:
     """`games` games of `agent` (agent.Agent) against the scripted `opponent`, in pairs: each
     opening (of the
     `openings` suite; the start position when None) with both colours; `progress(plies played,
@@ -60,11 +61,11 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
     if keep is not None:
         keep.extend(records)
     s = summarize(records, AGENT, opponent)
-    return {"opponent": opponent, "games": games, "wins": s["wins"], "draws": s["draws"],
-            "losses": s["losses"], "win_rate": s["wins"] / games, "score": s["score"],
-            "score_low": s["score_low"], "score_high": s["score_high"],
-            "mean_length": s["mean_plies"], "distinct_games": s["distinct_games"],
-            "referee": describe_referee(max_plies, impasse)}
+    return EvalResult(opponent=opponent, games=games, wins=s["wins"], draws=s["draws"],
+                      losses=s["losses"], score=s["score"], score_low=s["score_low"],
+                      score_high=s["score_high"], mean_length=s["mean_plies"],
+                      distinct_games=s["distinct_games"],
+                      referee=describe_referee(max_plies, impasse))
 
 
 def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
@@ -83,12 +84,12 @@ def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
     return progress
 
 
-def format_match(r: dict) -> str:
-    return (f"vs {r['opponent']:<7} W {r['wins']:>4} D {r['draws']:>4} L {r['losses']:>4}  "
-            f"win {100 * r['win_rate']:5.1f}%  score {100 * r['score']:5.1f}% "
-            f"[{100 * r['score_low']:.1f}, {100 * r['score_high']:.1f}]  "
-            f"mean length {r['mean_length']:.0f}  distinct {r['distinct_games']}"
-            + (f"  ({r['referee']})" if "referee" in r else ""))
+def format_match(r: EvalResult) -> str:
+    return (f"vs {r.opponent:<7} W {r.wins:>4} D {r.draws:>4} L {r.losses:>4}  "
+            f"win {100 * r.win_rate:5.1f}%  score {100 * r.score:5.1f}% "
+            f"[{100 * r.score_low:.1f}, {100 * r.score_high:.1f}]  "
+            f"mean length {r.mean_length:.0f}  distinct {r.distinct_games}"
+            + (f"  ({r.referee})" if r.referee else ""))
 
 
 # --- the trainer's evaluation of its members ------------------------------------------------
@@ -121,31 +122,30 @@ def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=No
                 samples.extend([g for g in kept if g.black == AGENT][:1])
             values = agent_values(agent, kept, AGENT, cfg.eval.max_plies)
             pooled.append(values)
-            r["value_quality"] = value_quality(values)
-            r["iteration"] = iteration
-            if members > 1:
-                r["member"] = k
+            r = r.replace(value_quality=value_quality(values), iteration=iteration,
+                          member=k if members > 1 else None)
             results.append(r)
             console.print(f"eval @ it {iteration}{who}: {format_match(r)}")
         quality = value_quality({key: torch.cat([v[key] for v in pooled]) for key in pooled[0]})
-        results[-1]["value_quality_all"] = quality  # over all of this member's games
         console.print(f"eval @ it {iteration}{who}: {format_quality(quality)}")
-        results[-1]["value_probes"] = probes = probe_values(agent)
+        probes = probe_values(agent)
         console.print(f"eval @ it {iteration}{who}: {format_probes(probes)}")
+        # over all of this member's games, on its last match
+        results[-1] = results[-1].replace(value_quality_all=quality, value_probes=probes)
     return results
 
 
-def ladder_placement(results: list[dict]):
+def ladder_placement(results: list[EvalResult]):
     """(Elo, low, high, regularized) on the engine ladder's fixed scale from one evaluation's
     matches, or None when an opponent is not a rung."""
     from ..arena.ladder import RUNGS, ladder_elo
 
-    if not results or any(r["opponent"] not in RUNGS for r in results):
+    if not results or any(r.opponent not in RUNGS for r in results):
         return None
     games = []
     for r in results:
-        games += ([(r["opponent"], 1.0)] * r["wins"] + [(r["opponent"], 0.5)] * r["draws"]
-                  + [(r["opponent"], 0.0)] * r["losses"])
+        games += ([(r.opponent, 1.0)] * r.wins + [(r.opponent, 0.5)] * r.draws
+                  + [(r.opponent, 0.0)] * r.losses)
     return ladder_elo(games)
 
 
@@ -154,9 +154,9 @@ def ratings_over_training(evals) -> Ratings | None:
     evaluation games so far, anchored at random = 0 (ratings/elo.py)."""
     results = []
     for r in evals:
-        me = f"it {r['iteration']}"
-        results += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
-        results += [(me, r["opponent"], 0.0)] * r["losses"]
+        me = f"it {r.iteration}"
+        results += [(me, r.opponent, 1.0)] * r.wins + [(me, r.opponent, 0.5)] * r.draws
+        results += [(me, r.opponent, 0.0)] * r.losses
     return fit(results) if results else None
 
 
@@ -179,7 +179,7 @@ def round_robin(cfg, agent_of, members: int) -> list[tuple[str, str, float]]:
     return results
 
 
-def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
+def ranking(cfg, results: list[EvalResult], pairs: list[tuple[str, str, float]] = ()):
     """Members ranked by Bradley-Terry Elo (random = 0) from their latest evaluation games: those
     against the fixed opponents and the round robin between members."""
     from ..algos import registry
@@ -188,9 +188,9 @@ def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
     algorithm = registry.get(cfg.algo)
     games = list(pairs)
     for r in results:
-        me = f"member {r['member']}"
-        games += [(me, r["opponent"], 1.0)] * r["wins"] + [(me, r["opponent"], 0.5)] * r["draws"]
-        games += [(me, r["opponent"], 0.0)] * r["losses"]
+        me = f"member {r.member}"
+        games += [(me, r.opponent, 1.0)] * r.wins + [(me, r.opponent, 0.5)] * r.draws
+        games += [(me, r.opponent, 0.0)] * r.losses
     ratings = fit(games)
     rows = []
     for k in range(cfg.population.size):
@@ -201,8 +201,8 @@ def ranking(cfg, results: list[dict], pairs: list[tuple[str, str, float]] = ()):
                # what the algorithm's options vary per member (population.*)
                **{key: member[cfg.algo][key] for key in algorithm.ranking_keys}}
         for r in results:
-            if r["member"] == k:
-                row[f"score_{r['opponent']}"] = r["score"]
+            if r.member == k:
+                row[f"score_{r.opponent}"] = r.score
         mine = [s if a == f"member {k}" else 1 - s for a, b, s in pairs
                 if f"member {k}" in (a, b)]
         if mine:
@@ -262,12 +262,17 @@ def evaluator(cfg, run_dir: Path, aim_run, console):
                                    games=cfg.eval.every_games if step is not None else None)
         if samples is not None:
             _track_insight(cfg, aim_run, agent_of(0), samples, step, iteration, console.print)
-        for r in results:  # where on the training clock (Elo against time: docs/training.md)
-            r["train_seconds"] = round(state.counters.train_seconds, 1)
-            r["frames"] = state.counters.frames
+        # where on the training clock (Elo against time: docs/training.md)
+        results = [r.replace(train_seconds=round(state.counters.train_seconds, 1),
+                             frames=state.counters.frames) for r in results]
+        ladder = ladder_placement(results) if members == 1 else None
+        if ladder is not None:
+            results = [r.replace(ladder_elo=ladder[0], ladder_low=ladder[1],
+                                 ladder_high=ladder[2]) for r in results]
         state = state.replace(evals=(*state.evals, *results))
         if members == 1:
-            report = _single_ratings(state, run_dir, aim_run, console, results, iteration)
+            report = _single_ratings(state, run_dir, aim_run, console, results, iteration,
+                                     ladder)
         else:
             rows = ranking(cfg, results, round_robin(cfg, agent_of, members))
             (run_dir / "ranking.json").write_text(json.dumps(rows, indent=1))
@@ -289,7 +294,7 @@ def _track_insight(cfg, aim_run, agent, samples, step, iteration, log) -> None:
         insight.track_distributions(aim_run, agent, batch, cfg.env.max_plies, iteration)
 
 
-def _single_ratings(state, run_dir, aim_run, console, results, iteration):
+def _single_ratings(state, run_dir, aim_run, console, results, iteration, ladder):
     ratings = ratings_over_training(state.evals)
     table = [{"player": n, "elo": e, "low": lo, "high": hi}
              for n, e, lo, hi in zip(ratings.names, ratings.elo, ratings.low, ratings.high)]
@@ -300,10 +305,7 @@ def _single_ratings(state, run_dir, aim_run, console, results, iteration):
     console.print(f"eval @ it {iteration}: Elo {elo:+.0f} [{low:+.0f}, {high:+.0f}] "
                   f"(this run's snapshots and opponents, random = 0"
                   f"{', regularised' if ratings.regularized else ''})")
-    ladder = ladder_placement(results)
     if ladder is not None:
-        for r in results:
-            r["ladder_elo"], r["ladder_low"], r["ladder_high"] = ladder[:3]
         console.print(f"eval @ it {iteration}: ladder Elo {ladder[0]:+.0f} [{ladder[1]:+.0f}, "
                       f"{ladder[2]:+.0f}] (the fixed scale of `keisei-fn ladder`, random = 0"
                       f"{', regularised' if ladder[3] else ''})")
@@ -326,21 +328,21 @@ def _track_ranking(aim_run, results, rows, iteration) -> None:
     from . import tracking
 
     for r in results:
-        tracking.track_metrics(aim_run, _eval_metrics(r), r["iteration"],
-                               context={"member": str(r["member"])})
+        tracking.track_metrics(aim_run, _eval_metrics(r), r.iteration,
+                               context={"member": str(r.member)})
     for row in rows:
         tracking.track_metrics(aim_run, {"eval/elo": row["elo"]}, iteration,
                                context={"member": str(row["member"])})
 
 
-def _eval_metrics(r: dict) -> dict:
-    metrics = {f"eval_{r['opponent']}/{k}": r[k] for k in ("win_rate", "score", "wins", "draws",
-                                                           "losses", "mean_length")}
+def _eval_metrics(r: EvalResult) -> dict:
+    metrics = {f"eval_{r.opponent}/{k}": getattr(r, k)
+               for k in ("win_rate", "score", "wins", "draws", "losses", "mean_length")}
     # the value's quality over all of the evaluation's games (insight/value_quality.py), by phase
-    for phase, stats in r.get("value_quality_all", {}).items():
+    for phase, stats in (r.value_quality_all or {}).items():
         for k in ("corr", "brier", "mean_abs"):
             metrics[f"value_quality/{phase}/{k}"] = stats[k]
-    for kind, stats in r.get("value_probes", {}).items():  # the probe set, per kind
+    for kind, stats in (r.value_probes or {}).items():  # the probe set, per kind
         for k in ("mean", "positive"):
             metrics[f"value_probe/{kind}/{k}"] = stats[k]
     return metrics
@@ -350,17 +352,17 @@ def final_evaluation(cfg, state, evaluate, run_dir: Path, console, log):
     """The evaluation at the end of a run (unless the last iteration just had one): the state and
     the summary's entries."""
     iteration = state.counters.iteration
-    done_now = [r for r in state.evals if r["iteration"] == iteration]
+    done_now = [r for r in state.evals if r.iteration == iteration]
     if cfg.population.size == 1:
         if not done_now:
             state, _ = evaluate(state)
-            done_now = [r for r in state.evals if r["iteration"] == iteration]
-        return state, {"eval": done_now}
+            done_now = [r for r in state.evals if r.iteration == iteration]
+        return state, {"eval": [r.as_dict() for r in done_now]}
     if done_now:
         rows = json.loads((run_dir / "ranking.json").read_text())
     else:
         state, rows = evaluate(state)
-        done_now = [r for r in state.evals if r["iteration"] == iteration]
+        done_now = [r for r in state.evals if r.iteration == iteration]
     print_ranking(rows, list(cfg.eval.opponents), console)
     log(f"members exported to {run_dir / 'members'} (load one with keisei-fn eval/usi/play)")
-    return state, {"eval": done_now, "ranking": rows}
+    return state, {"eval": [r.as_dict() for r in done_now], "ranking": rows}

@@ -22,7 +22,7 @@ from ..collect.rollout import CARRIED_KEYS
 from ..config import to_yaml
 from ..learn.optim import adam_init
 from ..learn.population import member_config, member_seeds
-from ..learn.state import Counters, TrainState, fresh_counters
+from ..learn.state import Counters, EvalResult, TrainState, fresh_counters
 
 
 def seed_everything(seed: int) -> None:
@@ -115,7 +115,8 @@ def checkpoint_payload(cfg, state: TrainState) -> dict:
         **({} if one else {"population": members}),
         "params": (state.params[0] if one else state.params).cpu().to_dict(),
         "opt_state": (state.opt_state[0] if one else state.opt_state).cpu().to_dict(),
-        "counters": counters, "aim_hash": state.aim_hash or "", "evals": list(state.evals),
+        "counters": counters, "aim_hash": state.aim_hash or "",
+        "evals": [r.as_dict() for r in state.evals],
         # per-rank entries (distributed.RANK_KEYS): each rank's own streams and games
         "rng": {"global": rng_snapshot(),
                 "policy": _states(state.policy, one), "shuffle": _states(state.shuffle, one),
@@ -202,7 +203,8 @@ def _restore(payload: dict, cfg, parts, source: str) -> TrainState:
         games = saved_games
     return TrainState(params=params, opt_state=stacked(payload["opt_state"]), counters=counters,
                       shuffle=shuffle, policy=policy, league=pool, league_gen=league_gen,
-                      evals=tuple(payload["evals"]), aim_hash=payload["aim_hash"] or None,
+                      evals=tuple(EvalResult.from_dict(r) for r in payload["evals"]),
+                      aim_hash=payload["aim_hash"] or None,
                       games=games, extra=parts.algorithm.restore_extra(
                           # "replay": where checkpoints before the algorithm interface kept it
                           payload.get("algo_state", payload.get("replay")), cfg, parts.device,
