@@ -72,7 +72,8 @@ def negamax_gae(td: TensorDict, last_value: torch.Tensor, gamma: float, lmbda: f
     (0.75, 0.5, 1e-12),     # exactly representable in float32 (TorchRL stores gamma as a buffer)
     (1.0, 1.0, 1e-12),
     (0.5, 0.0, 1e-12),
-    (0.99, 0.95, 1e-6),     # the defaults; gamma rounds to float32 inside TorchRL
+    (0.99, 0.95, 1e-6),     # the defaults before 2026-12-02; gamma rounds to float32 in TorchRL
+    (1.0, 0.95, 1e-6),      # the defaults
 ])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_zero_sum_gae_matches_negamax_loop(gamma, lmbda, tol, seed):

@@ -35,7 +35,7 @@ def test_defaults_load_and_match_schema_defaults():
     # The embedded YAML and the dataclass defaults are two copies of the same numbers.
     schema = OmegaConf.to_container(OmegaConf.structured(config_schema()))
     assert OmegaConf.to_container(cfg) == schema
-    assert cfg.env.batch_size == 128 and cfg.ppo.gamma == 0.99 and cfg.model.arch == "resnet"
+    assert cfg.env.batch_size == 128 and cfg.ppo.gamma == 1.0 and cfg.model.arch == "resnet"
     assert list(cfg.optim.betas) == [0.9, 0.999]
     assert OmegaConf.is_readonly(cfg)
 

@@ -28,8 +28,10 @@ class PPOConfig:
     """passes over each rollout"""
     minibatch_size: int = 256
     """samples per optimizer update"""
-    gamma: float = 0.99
-    """discount; used as -gamma so each mover's return is zero-sum (see advantage.py)"""
+    gamma: float = 1.0
+    """discount; used as -gamma so each mover's return is zero-sum (see advantage.py); 1: the
+    value is the game's undiscounted result, which measured stronger than 0.99 (docs/training.md,
+    "Strength")"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     clip_epsilon: float = 0.2
