@@ -40,6 +40,7 @@ def _train(args) -> int:
     from ._runtime import survive_lost_output
     from .config import load_config, to_yaml
     from .run import launch
+    from .learn.state import EvalResult
     from .run.evaluate import format_match
     from .run.session import check_new_run_dir
     from .run.train import resume_config, train
@@ -70,7 +71,7 @@ def _train(args) -> int:
         print("final evaluation:")
         for r in summary["eval"]:
             member = f"member {r['member']} " if "member" in r else ""
-            print(f"  {member}{format_match(r)}")
+            print(f"  {member}{format_match(EvalResult.from_dict(r))}")
         last = summary["eval"][-1]
         if "ladder_elo" in last:
             print(f"  ladder Elo {last['ladder_elo']:+.0f} [{last['ladder_low']:+.0f}, "

@@ -163,7 +163,7 @@ def test_cli_print_config():
     assert printed["env"]["batch_size"] == 7
     assert "batch_size: 7" in proc.stdout
     # the rest is the resolved default config
-    assert printed["ppo"]["gamma"] == 0.99 and printed["model"]["arch"] == "resnet"
+    assert printed["ppo"]["gamma"] == 1.0 and printed["model"]["arch"] == "resnet"
 
 
 def test_cli_threads_flag_sets_the_training_config_key():

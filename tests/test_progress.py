@@ -7,11 +7,12 @@ import re
 
 from rich.console import Console
 
+from keisei_fn.learn import Counters
 from keisei_fn.run.progress import progress_bar, status_line
 
 
 def _status(games: int, length: float) -> str:
-    return status_line({"iteration": 3, "frames": 12_288, "games": games},
+    return status_line(Counters(iteration=3, frames=12_288, games=games),
                        {"entropy": 7.61, "kl_approx": 0.0012, "explained_variance": 0.12},
                        {"games": float(games), "mean_length": length}, 1234.5)
 
@@ -19,7 +20,7 @@ def _status(games: int, length: float) -> str:
 def test_status_line_prints_a_dash_until_a_game_has_ended():
     assert "games 0 len - |" in _status(0, float("nan"))
     assert "games 5 len 87 |" in _status(5, 87.2)
-    assert "nan" not in status_line({"iteration": 1, "frames": 1, "games": 0}, {}, {}, 1.0)
+    assert "nan" not in status_line(Counters(iteration=1, frames=1), {}, {}, 1.0)
 
 
 def test_bar_keeps_percentage_elapsed_eta_and_the_whole_status_at_80_columns():

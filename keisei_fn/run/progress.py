@@ -52,7 +52,7 @@ def _value(x, spec: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def status_line(counters: dict, metrics: dict, stats: dict, steps_per_s: float) -> str:
+def status_line(counters, metrics: dict, stats: dict, steps_per_s: float) -> str:
     length = stats.get("mean_length") if stats.get("games") else None
     head = (f"it {counters.iteration} | {counters.frames:,} steps {steps_per_s:,.0f}/s | "
             f"games {counters.games:,} len {_value(length, '.0f')} | ")
