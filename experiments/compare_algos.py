@@ -147,10 +147,10 @@ def main(argv: list[str]) -> int:
                                          else int(entry.rsplit("_", 1)[1])),
                          "ladder": {k: plain[k] for k in ("elo", "low", "high")},
                          "ladder_search": {k: searched[k] for k in ("elo", "low", "high")}})
+    how = ("one arm after another, make run's ranks" if args.sequential
+           else "one rank and one thread per arm, all arms at once")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
-               f"torch {torch.__version__}, " + ("one arm after another, make run's ranks"
-                                                  if args.sequential else
-                                                  "one rank and one thread per arm, all arms at once"))
+               f"torch {torch.__version__}, {how}")
     (out / "compare.json").write_text(json.dumps(
         {"machine": machine, "budget": args.budget, "sims": args.sims, "rows": rows,
          "seconds": round(time.time() - started)}, indent=1))
