@@ -1,7 +1,7 @@
 """The config's error type and the small checks a config section runs on its own keys.
 
-Below `config` so that an algorithm's section (algos/*/options.py, which the schema imports) can
-check itself without importing the schema that imports it.
+Below `config` so that an algorithm's section (config/sections.py, or one an algorithm
+registers) can check itself without importing the schema that imports it.
 """
 
 from __future__ import annotations

@@ -295,3 +295,22 @@ def test_learning_twice_from_one_state_gives_one_result(tmp_path):
                                                       state.params.values(True, True)))
     assert all(torch.equal(g.get_state(), s) for g, s in zip(state.extra.samplers, before))
     assert not torch.equal(a.extra.samplers[0].get_state(), before[0])
+
+
+def test_a_checkpoint_from_before_the_samplers_continues_the_buffers_streams():
+    """Before the interface, each replay buffer sampled with its own generator (saved in its
+    state as "_rng"); restoring such a checkpoint hands those streams to the state's samplers,
+    which draw the same indices (sample_minibatch), so the run continues as it would have."""
+    from pathlib import Path
+
+    from keisei_fn.algos.gumbel_az.algorithm import restore_extra
+    from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
+    from keisei_fn.config import from_yaml
+
+    run = Path(__file__).parent / "data" / "az_before_restructure"
+    payload = read_checkpoint(list_checkpoints(run)[-1])
+    extra = restore_extra(payload["replay"], from_yaml(payload["config"]), torch.device("cpu"),
+                          "fixture")
+    saved = [b["_rng"][0] for b in payload["replay"]["buffers"]]
+    assert len(extra.samplers) == len(saved) >= 1
+    assert all(torch.equal(g.get_state(), s) for g, s in zip(extra.samplers, saved))

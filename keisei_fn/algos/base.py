@@ -10,7 +10,7 @@ group's collectives; collect/: the games), not the trainer.
     state, report = algo.iteration(ctx, state)                    # collect, then learn
 
 A new algorithm: a folder under algos/ with its options (a dataclass: the contract is in
-algos/ppo/options.py) and one `Algorithm`, registered (registry.register).
+config/sections.py) and one `Algorithm`, registered (registry.register).
 """
 
 from __future__ import annotations

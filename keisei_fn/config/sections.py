@@ -124,8 +124,8 @@ class GumbelAZConfig:
 
 
 # Each algorithm's options are the config section of its name, a dataclass that follows the
-# contract in algos/ppo/options.py. The shipped ones are part of the schema; another algorithm adds
-# its own with `register_section` (algos.registry.register does).
+# contract in this module's docstring. The shipped ones are part of the schema; another algorithm
+# adds its own with `register_section` (algos.registry.register does).
 _SECTIONS: dict[str, type] = {"ppo": PPOConfig, "gumbel_az": GumbelAZConfig}
 
 # population.* lists that set the active algorithm's key of the same name per member

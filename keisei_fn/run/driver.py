@@ -29,7 +29,7 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def stop_reason(cfg, counters: dict, stop: StopFlag) -> str | None:
+def stop_reason(cfg, counters, stop: StopFlag) -> str | None:
     """Why the loop ends before the next iteration ('updates', 'time', 'signal'), or None."""
     if cfg.total_updates and counters.iteration >= cfg.total_updates:
         return "updates"

@@ -96,7 +96,8 @@ def format_match(r: EvalResult) -> str:
 
 
 def evaluate_members(cfg, params, agent_of, iteration: int, console, openings=None,
-                     samples: list | None = None, games: int | None = None) -> list[dict]:
+                     samples: list | None = None, games: int | None = None
+                     ) -> list[EvalResult]:
     """Every member against every `eval.opponents`; `agent_of(k)` is member k (agent.Agent).
     `samples` (a list) receives member 0's first game as Black against the last opponent (the
     strongest rung), for the insight views."""
@@ -227,7 +228,8 @@ def print_ranking(rows: list[dict], opponents, console) -> None:
         table.add_column(name, justify="right")
     for i, row in enumerate(rows, 1):
         table.add_row(str(i), str(row["member"]), str(row["seed"]), f"{row['lr']:.2g}",
-                      *[f"{row[k]:.3g}" for k in options],
+                      *[f"{row[k]:.3g}" if isinstance(row[k], float) else str(row[k])
+                        for k in options],
                       f"{row['elo']:+.0f}", f"{row['elo_low']:+.0f}..{row['elo_high']:+.0f}",
                       *[f"{100 * row.get(f'score_{o}', float('nan')):.1f}%" for o in columns])
     # On stdout with the summary; logs and pipes would get rich's 80 columns, too narrow for it.

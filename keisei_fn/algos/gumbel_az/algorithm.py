@@ -90,8 +90,8 @@ def save_extra(extra: AZState) -> dict:
 
 def restore_extra(saved: dict | None, cfg, device, source: str) -> AZState:
     """As saved; empty ones for a checkpoint without them (a rank the writing group did not
-    have). A checkpoint from before the samplers were the state's (their streams were inside
-    the buffers) continues with fresh ones: it resumes, not bit for bit."""
+    have). A checkpoint from before the samplers were the state's continues the buffers' own
+    streams."""
     fresh = new_extra(cfg, device)
     if not saved:
         return fresh
@@ -105,7 +105,11 @@ def restore_extra(saved: dict | None, cfg, device, source: str) -> AZState:
     if rows != shape:
         raise CheckpointError(f"{source}: holds pending positions of {rows[0]} games x "
                               f"{rows[1]} plies, the config plays {shape[0]} x {shape[1]}")
-    for generator, state in zip(fresh.samplers, saved.get("samplers", ()), strict=False):
+    # before the samplers were the state's, each buffer drew with its own generator (saved in
+    # its "_rng"), exactly as sample_minibatch draws: continuing that stream resumes bit for bit
+    streams = saved.get("samplers") or [b["_rng"][0] for b in saved["buffers"]
+                                        if b.get("_rng") is not None]
+    for generator, state in zip(fresh.samplers, streams, strict=False):
         generator.set_state(state)
     return AZState(fresh.replay, TensorDict(saved["pending"], batch_size=shape).to(device),
                    fresh.samplers)
