@@ -159,5 +159,7 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
     board.push_usi(usi_moves(state[:1], moves[:1])[0])
     assert board.is_game_over()
     assert int(moves[1]) == int(plain[1])
-    with pytest.raises(ValueError, match="mate must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"mate must be 0 \(none\), 1 .* or 3"):
         make_player(f"{tiny_run}@mate=2")
+    assert make_player(f"{tiny_run}@mate=3").name.endswith("@mate=3")
+    assert make_player(f"{tiny_run}@sims=4,mate=3").name.endswith("@sims=4,mate=3")

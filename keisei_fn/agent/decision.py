@@ -19,6 +19,7 @@ from tensordict import TensorDictBase
 
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
+from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: the agent's API)
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import action_to_usi, step
 from .network import Agent, evaluate, evaluator
@@ -60,6 +61,9 @@ class Settings:
     mate_in_one: bool = False
     """take a move that wins at once by the rules where there is one (found by one batched step
     of every legal move), before any search or the policy's choice"""
+    mate_plies: int = 1
+    """with `mate_in_one`: how deep the mate search looks, 1 or 3 plies (mate in three by checks,
+    search/mate.py: a few hundred steps per position)"""
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,8 @@ def decide(agent: Agent, state: TensorDictBase, settings: Settings = Settings(),
     else:
         decisions = _policy(agent, state, settings, generator)
         if settings.mate_in_one:
-            mates = mate_in_one(state)
-            if bool((mates >= 0).any()):
+            mates = find_mates(state, settings.mate_plies)
+            if bool((mates[0] >= 0).any()):
                 decisions = _take_mates(decisions, mates)
     return _with(decisions, seconds=time.monotonic() - started)
 
@@ -232,29 +236,12 @@ def _one_ply(agent, state, settings, generator, stop) -> Decisions:
                      torch.zeros_like(mate), evaluated)
 
 
-def mate_in_one(state: TensorDictBase) -> torch.Tensor:
-    """long [B]: a move of each position that wins at once by the rules (mate, or the opponent's
-    perpetual check ending), -1 where there is none; one batched step of every legal move."""
-    legal = state["legal_mask"]
-    rows, labels = legal.nonzero(as_tuple=True)
-    found = torch.full((legal.shape[0],), UNVISITED, dtype=torch.long, device=legal.device)
-    if not len(rows):
-        return found
-    after = step(state[rows].clone(), labels)
-    wins = after["terminated"] & (after["reward"] > 0)
-    # the smallest winning label of each row (deterministic on every device)
-    none = torch.iinfo(torch.long).max
-    first = torch.full_like(found, none).scatter_reduce_(
-        0, rows, torch.where(wins, labels, none), "amin")
-    return torch.where(first < none, first, found)
-
-
 def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     config = settings.gumbel
     legal = state["legal_mask"]
     b, device = legal.shape[0], legal.device
-    mates = mate_in_one(state) if settings.mate_in_one else None
-    if mates is not None and bool((mates >= 0).all()):
+    mates = find_mates(state, settings.mate_plies) if settings.mate_in_one else None
+    if mates is not None and bool((mates[0] >= 0).all()):
         return _proven_at_once(agent, state, settings, mates)
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(0)
@@ -284,38 +271,41 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
                           _gather(visits, candidates, 0), q, _gather(policy, candidates, 0.0),
                           cand_forced, pv, legal.sum(-1), out["simulations"],
                           torch.zeros(b, dtype=torch.long, device=device), tree=out["tree"])
-    if mates is not None and bool((mates >= 0).any()):
+    if mates is not None and bool((mates[0] >= 0).any()):
         decisions = _take_mates(decisions, mates)
     return decisions
 
 
 def _proven_at_once(agent, state, settings, mates) -> Decisions:
-    """Every position has a mate in one: play it, no search needed."""
+    """Every position has a proven mate (`find_mates`' (move, plies)): play it, no search."""
+    moves, plies = mates
     _, value = evaluate(agent, state)
     legal = state["legal_mask"]
-    b = legal.shape[0]
-    ones = torch.ones(b, dtype=torch.long, device=legal.device)
-    zeros = torch.zeros_like(ones)
-    one = mates[:, None]
-    prior = torch.ones(b, 1, device=legal.device)
-    return Decisions(mates, torch.ones_like(value), ones, one, prior, zeros[:, None],
-                     prior.clone(), prior.clone(), ones[:, None], one[:, None], legal.sum(-1),
+    zeros = torch.zeros_like(moves)
+    one = moves[:, None]
+    prior = torch.ones(len(moves), 1, device=legal.device)
+    pv = torch.full((len(moves), 1, 1), UNVISITED, dtype=torch.long, device=legal.device)
+    pv[:, 0, 0] = moves
+    return Decisions(moves, torch.ones_like(value), plies, one, prior, zeros[:, None],
+                     prior.clone(), prior.clone(), plies[:, None], pv, legal.sum(-1),
                      zeros, zeros)
 
 
-def _take_mates(decisions: Decisions, mates: torch.Tensor) -> Decisions:
-    """Rows with a mate in one play it first, whatever the search said."""
+def _take_mates(decisions: Decisions, mates: tuple[torch.Tensor, torch.Tensor]) -> Decisions:
+    """Rows with a proven mate (`find_mates`' (move, plies)) play it first, whatever the search
+    said; its variation is the first move only."""
+    mates, plies = mates
     found = mates >= 0
     d = decisions
     candidates = d.candidates.clone()
     candidates[found, 0] = mates[found]
     forced = d.forced.clone()
-    forced[found, 0] = 1
+    forced[found, 0] = plies[found]
     pv = d.pv.clone()
     pv[found, 0, 0], pv[found, 0, 1:] = mates[found], UNVISITED
     return _with(d, action=torch.where(found, mates, d.action),
                  value=torch.where(found, torch.ones_like(d.value), d.value),
-                 mate=torch.where(found, 1, d.mate), candidates=candidates, forced=forced,
+                 mate=torch.where(found, plies, d.mate), candidates=candidates, forced=forced,
                  pv=pv)
 
 

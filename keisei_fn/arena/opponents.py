@@ -9,10 +9,12 @@ A `Player` is data, not an object with a life of its own:
 Spec syntax (also in docs/arena.md):
   random | greedy | minimax        scripted: a random legal move, the best capture, the best move
                                    by a 2-ply material search
-  PATH                             a checkpoint file, or a run directory (its newest checkpoint):
-                                   our agent, its policy's argmax, a mate in one played first
+  PATH                             a checkpoint file, a run directory (its newest checkpoint) or
+                                   `reference` (the agent shipped with the package): our agent,
+                                   its policy's argmax, a mate in one played first
   PATH@mate=0                      the policy's argmax alone
-  PATH@sims=N[,considered=M][,noise=G][,mate=1]
+  PATH@mate=3                      a mate in three by checks played first (search/mate.py)
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample)
@@ -35,6 +37,7 @@ import torch
 from tensordict import TensorDict
 
 from ..agent import PLAY_BATCHED_ROUNDS, Agent, SearchConfig, Settings, decide
+from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
 from ..search.gumbel import ROUNDS
 from ..search.minimax import minimax_choose
@@ -99,16 +102,16 @@ def make_player(spec: str, device="cpu", *, timeout: float = 10.0, think_ms: int
         return Player(spec, engine=_gnushogi(parsed.rest, timeout))
     if parsed.kind == "usi":
         return Player(spec, engine=_usi(parsed.rest, timeout, think_ms))
-    path = Path(spec)
-    if path.exists():
-        return _agent(path, device)
+    if is_agent_spec(spec):
+        return _agent(spec, device)
     base, at, options = spec.rpartition("@")
-    if at and Path(base).exists():
-        return _agent(Path(base), device, **_search_options(spec, options))
+    if at and is_agent_spec(base):
+        return _agent(base, device, **_search_options(spec, options))
     if "/" in spec or spec.endswith(".pt"):  # meant as a checkpoint: say it as play and usi do
         raise ValueError(f"checkpoint not found: {spec}")
     raise ValueError(f"unknown player {spec!r}: expected random, greedy, gnushogi:DEPTH[:SECONDS]"
-                     ", usi:COMMAND, or an existing checkpoint file / run directory")
+                     f", usi:COMMAND, an existing checkpoint file / run directory, or a packaged "
+                     f"agent ({', '.join(NAMES)})")
 
 
 def _mix(parsed: PlayerSpec, device, timeout: float, think_ms: int) -> Player:
@@ -156,16 +159,16 @@ _SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered", "noise": 
 
 
 def _search_options(spec: str, options: str) -> dict:
-    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=1]` after a
+    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3]` after a
     checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
         if key == "mate":
-            if value not in ("0", "1"):
-                raise ValueError(f"bad player spec {spec!r}: mate must be 0 or 1 (take a mate "
-                                 f"in one), got {value!r}")
-            found["mate_in_one"] = value == "1"
+            if value not in ("0", "1", "3"):
+                raise ValueError(f"bad player spec {spec!r}: mate must be 0 (none), 1 (take a "
+                                 f"mate in one) or 3 (a mate in three by checks), got {value!r}")
+            found["mate"] = int(value)
             continue
         if key == "rounds":
             if value not in ROUNDS:
@@ -183,56 +186,59 @@ def _search_options(spec: str, options: str) -> dict:
             continue
         if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
             raise ValueError(f"bad player spec {spec!r}: after '@' expected "
-                             f"sims=N[,considered=M][,noise=G][,rounds=R][,mate=1] with whole "
+                             f"sims=N[,considered=M][,noise=G][,rounds=R][,mate=1|3] with whole "
                              f"numbers "
                              f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
-    if "simulations" not in found and set(found) - {"mate_in_one"}:
+    if "simulations" not in found and set(found) - {"mate"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
 
 
-def _agent(path: Path, device, simulations: int = 0, max_considered: int = 16,
+def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
-           mate_in_one: bool = True) -> Player:
+           mate: int = 1) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     agent, _ = load_agent(ckpt, device=device)
+    label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
     if simulations:
-        name = (f"{ckpt}@sims={simulations}"
+        name = (f"{label}@sims={simulations}"
                 + (f",considered={max_considered}" if max_considered != 16 else "")
                 + (f",noise={gumbel_scale:g}" if gumbel_scale else "")
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
-                + ("" if mate_in_one else ",mate=0"))
+                + ("" if mate == 1 else f",mate={mate}"))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds),
-                             mate_in_one)
-    return agent_player(str(ckpt) if mate_in_one else f"{ckpt}@mate=0", agent,
-                        mate_in_one=mate_in_one)
+                             mate > 0, mate_plies=max(mate, 1))
+    return agent_player(label if mate == 1 else f"{label}@mate={mate}", agent,
+                        mate_in_one=mate > 0, mate_plies=max(mate, 1))
 
 
 def agent_player(name: str, agent: Agent, temperature: float = 0.0,
-                 mate_in_one: bool = False) -> Player:
+                 mate_in_one: bool = False, mate_plies: int = 1) -> Player:
     """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
-    `temperature` from the match's generator; with `mate_in_one`, a move that mates at once is
-    played first."""
+    `temperature` from the match's generator; with `mate_in_one`, a move that mates at once (or
+    within `mate_plies` = 3, by checks) is played first."""
     return Player(name, choose=partial(_decide_moves, agent,
                                        Settings(temperature=temperature, top=1,
-                                                mate_in_one=mate_in_one)))
+                                                mate_in_one=mate_in_one,
+                                                mate_plies=mate_plies)))
 
 
 def search_player(name: str, agent: Agent, search: SearchConfig,
-                  mate_in_one: bool = False) -> Player:
+                  mate_in_one: bool = False, mate_plies: int = 1) -> Player:
     """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
     run side by side. To play its best, it searches without Gumbel noise by default (the noise
     makes the move a sample of the improved policy, which self-play training wants); a win the
     search proves by the rules is played."""
     return Player(name, choose=partial(_decide_moves, agent,
                                        Settings(search="gumbel", gumbel=search, top=1,
-                                                mate_in_one=mate_in_one)))
+                                                mate_in_one=mate_in_one,
+                                                mate_plies=mate_plies)))
 
 
 def _decide_moves(agent: Agent, settings: Settings, state: TensorDict,

@@ -1,0 +1,107 @@
+"""A batched mate search over the tensor engine, independent of any tree: mate in one, and mate
+in three by checks (tsume-shogi's convention: every attacking move gives check).
+
+    mate_in_one(state)          -> long [B]: a move that wins at once, -1 where none
+    find_mates(state, plies)    -> (long [B] move, long [B] plies to mate: 1, 3 or 0)
+
+Mate in three is brute force by levels, each one batched `step` over every position of the
+level: the attacker's checking moves (every legal move stepped, the checks kept), every reply of
+the defender, then a mate in one after each reply, stepping only the moves that may give check
+(`shogi.may_check`, a superset of the checks read off tables). A move is proven when every reply
+loses (a mate in one follows, or the reply itself ends the game against the defender, e.g. its
+perpetual check). The rules decide everything (`step`'s outcome), so a proven mate is a real
+one; quiet first moves are not tried, so "none" means none by checks. The cost is roughly (legal
+moves) + (checks x replies x checking moves) steps per position: a few hundred, which
+is affordable at play time; work is cut into chunks of at most `chunk`
+stepped states, so memory stays bounded whatever the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+
+from ..shogi import may_check, step
+
+NONE = -1
+CHUNK = 8192  # stepped states held at once (a state is ~7 KB with its 512-ply histories)
+_NO_LABEL = torch.iinfo(torch.long).max
+
+
+def _children(state: TensorDictBase, chunk: int, checks_only: bool = False):
+    """Every legal move of every position (or only those that may give check), stepped, `chunk`
+    at a time: yields (parent row [n], label [n], children [n])."""
+    rows, labels = state["legal_mask"].nonzero(as_tuple=True)
+    if checks_only:
+        keep = may_check(state, rows, labels)
+        rows, labels = rows[keep], labels[keep]
+    for lo in range(0, len(rows), chunk):
+        r, lab = rows[lo:lo + chunk], labels[lo:lo + chunk]
+        yield r, lab, step(state[r], lab)
+
+
+def _smallest(rows: torch.Tensor, labels: torch.Tensor, ok: torch.Tensor, into: torch.Tensor):
+    """into[row] = min(into[row], label) over the rows where ok (deterministic on every device)."""
+    return into.scatter_reduce(0, rows, torch.where(ok, labels, _NO_LABEL), "amin")
+
+
+def _wins(after: TensorDictBase) -> torch.Tensor:
+    return after["terminated"] & (after["reward"] > 0)
+
+
+def mate_in_one(state: TensorDictBase, chunk: int = CHUNK, checks_only: bool = False
+                ) -> torch.Tensor:
+    """long [B]: the smallest label of a move that wins at once by the rules (mate, or the
+    opponent's perpetual check ending), -1 where there is none. `checks_only` steps only the
+    moves that may give check (`shogi.may_check`, ~8% of them): every mate, not the rare quiet
+    move that wins by the opponent's perpetual check."""
+    b, device = state.batch_size[0], state.device
+    best = torch.full((b,), _NO_LABEL, dtype=torch.long, device=device)
+    for rows, labels, after in _children(state, chunk, checks_only):
+        best = _smallest(rows, labels, _wins(after), best)
+    return torch.where(best < _NO_LABEL, best, NONE)
+
+
+def _all_replies_lose(checks: TensorDictBase, chunk: int) -> torch.Tensor:
+    """bool [C]: every reply of the defender (to move in `checks`, in check) loses: after it the
+    attacker mates in one, or the reply itself ended the game against the defender."""
+    c, device = checks.batch_size[0], checks.device
+    refuted = torch.zeros(c, dtype=torch.bool, device=device)
+    # a reply expands again into its checking moves for the mate in one: fewer per chunk
+    for rows, _, replies in _children(checks, max(1, chunk // 16)):
+        lost = replies["terminated"] & (replies["reward"] < 0)
+        # a check already refuted by an earlier reply needs no more mate searches
+        alive = ~replies["terminated"] & ~replies["truncated"] & ~refuted[rows]
+        mated = torch.zeros_like(lost)
+        if bool(alive.any()):
+            mated[alive] = mate_in_one(replies[alive], chunk, checks_only=True) >= 0
+        escaped = ~(lost | mated) & ~refuted[rows]
+        refuted = refuted.index_fill(0, rows[escaped], True)
+    return ~refuted
+
+
+def find_mates(state: TensorDictBase, plies: int = 3, chunk: int = CHUNK
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(move [B], plies [B]): for each position, the first move of the shortest forced mate
+    within `plies` (1 or 3) by checks, smallest label first, and its length; (-1, 0) where none.
+    Positions must be unfinished with a legal move."""
+    if plies not in (1, 3):
+        raise ValueError(f"mate search plies must be 1 or 3, got {plies}")
+    b, device = state.batch_size[0], state.device
+    in_one = torch.full((b,), _NO_LABEL, dtype=torch.long, device=device)
+    checks = []  # (root, label, position) of every checking move: mate in three's first moves
+    for rows, labels, after in _children(state, chunk):
+        in_one = _smallest(rows, labels, _wins(after), in_one)
+        if plies == 3:
+            check = after["in_check"] & ~after["terminated"] & ~after["truncated"]
+            checks.append((rows[check], labels[check], after[check]))
+    in_three = torch.full_like(in_one, _NO_LABEL)
+    for rows, labels, after in checks:
+        open_ = in_one[rows] == _NO_LABEL  # a root with a mate in one needs no more
+        if bool(open_.any()):
+            proven = _all_replies_lose(after[open_], chunk)
+            in_three = _smallest(rows[open_], labels[open_], proven, in_three)
+    move = torch.where(in_one < _NO_LABEL, in_one,
+                       torch.where(in_three < _NO_LABEL, in_three, NONE))
+    length = torch.where(in_one < _NO_LABEL, 1, torch.where(in_three < _NO_LABEL, 3, 0))
+    return move, length

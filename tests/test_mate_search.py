@@ -1,0 +1,138 @@
+"""The batched mate search (search/mate.py) and its check filter (shogi.may_check), against
+cshogi as the independent reference: its legal moves and `is_check` for the filter, its
+`mate_move_in_1ply` / `mate_move(3)` and a brute force over its legal moves for the mates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cshogi
+import pytest
+import torch
+
+from keisei_fn.agent import Settings, decide
+from keisei_fn.search.mate import find_mates, mate_in_one
+from keisei_fn.shogi import action_to_usi, from_sfen, may_check
+from tests._shogi_ref import random_walk_sfens, ref_moves
+
+PROBES = Path(__file__).resolve().parents[1] / "keisei_fn" / "insight" / "value_probes.txt"
+
+
+def _probes(kind: str, n: int) -> list[str]:
+    rows = [line.split("\t") for line in PROBES.read_text().splitlines()
+            if line and not line.startswith("#")]
+    return [sfen.strip() for k, sfen in rows if k == kind][:n]
+
+
+def _mates_in_one_by_brute_force(board: cshogi.Board) -> bool:
+    for m in list(board.legal_moves):
+        board.push(m)
+        mated = board.is_check() and not any(True for _ in board.legal_moves)
+        board.pop()
+        if mated:
+            return True
+    return False
+
+
+def _is_mate_in_three(board: cshogi.Board, move_usi: str) -> bool:
+    """cshogi brute force: the move checks, and after every reply a mate in one follows."""
+    board.push_usi(move_usi)
+    try:
+        if not board.is_check():
+            return False
+        for reply in list(board.legal_moves):
+            board.push(reply)
+            ok = _mates_in_one_by_brute_force(board)
+            board.pop()
+            if not ok:
+                return False
+        return True
+    finally:
+        board.pop()
+
+
+def test_may_check_keeps_every_checking_move():
+    """Every legal move that gives check (cshogi's is_check after the move) is kept, over
+    positions of random games with full hands; and the filter keeps few moves that do not."""
+    sfens = random_walk_sfens(seed=11, n=120, min_plies=20, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    rows, labels = state["legal_mask"].nonzero(as_tuple=True)
+    kept = may_check(state, rows, labels)
+    by_row = {}
+    for r, lab, k in zip(rows.tolist(), labels.tolist(), kept.tolist()):
+        by_row.setdefault(r, {})[lab] = k
+    checks = kept_quiet = quiet = 0
+    for r, sfen in enumerate(sfens):
+        board = cshogi.Board(sfen)
+        moves = ref_moves(board)
+        assert set(moves) == set(by_row.get(r, {}))
+        for lab, m in moves.items():
+            board.push(m)
+            gives_check = board.is_check()
+            board.pop()
+            if gives_check:
+                checks += 1
+                assert by_row[r][lab], f"{sfen}: {cshogi.move_to_usi(m)} checks but was dropped"
+            else:
+                quiet += 1
+                kept_quiet += by_row[r][lab]
+    assert checks > 100
+    assert kept_quiet < 0.1 * quiet  # a filter, not everything
+
+
+@pytest.mark.parametrize("kind", ["mate1", "mate3", "rook_up"])
+def test_find_mates_agrees_with_cshogi(kind):
+    """Positions of the probe set (mates proven by cshogi, and positions a rook up): a mate is
+    found exactly where cshogi finds one within three plies, of the same length, and every
+    mate in three found is one by a cshogi brute force."""
+    sfens = _probes(kind, 24)
+    move, plies = find_mates(from_sfen(sfens), 3)
+    usis = action_to_usi(from_sfen(sfens), move.clamp(min=0))
+    for sfen, m, n, usi in zip(sfens, move.tolist(), plies.tolist(), usis):
+        board = cshogi.Board(sfen)
+        ref = 1 if board.mate_move_in_1ply() else 3 if board.mate_move(3) else 0
+        assert n == ref, sfen
+        assert (m >= 0) == (n > 0)
+        if n == 3:
+            assert not _mates_in_one_by_brute_force(board)
+            assert _is_mate_in_three(board, usi), f"{sfen}: {usi}"
+        if n == 1:
+            board.push_usi(usi)
+            assert board.is_check() and not any(True for _ in board.legal_moves), sfen
+
+
+def test_plies_one_is_the_mate_in_one_and_bad_depth_is_refused():
+    sfens = _probes("mate1", 8) + _probes("mate3", 8) + _probes("rook_down", 8)
+    state = from_sfen(sfens)
+    move, plies = find_mates(state, 1)
+    assert torch.equal(move, mate_in_one(state))
+    assert plies.tolist() == [1] * 8 + [0] * 16
+    with pytest.raises(ValueError, match="1 or 3"):
+        find_mates(state, 2)
+
+
+def test_small_chunks_give_the_same_answer():
+    sfens = _probes("mate3", 4) + _probes("rook_up", 4)
+    state = from_sfen(sfens)
+    whole = find_mates(state, 3)
+    for a, b in zip(whole, find_mates(state, 3, chunk=64)):
+        assert torch.equal(a, b)
+
+
+def test_decide_plays_the_mate_in_three_first():
+    """The argmax player with `mate_plies=3` plays the proven first move and says it mates in
+    3; with the mate in one only, it does not claim one."""
+    from keisei_fn.agent import Agent
+    from keisei_fn.models import build_model, net_spec, state_params
+    from keisei_fn.config import load_config
+
+    cfg = load_config(None, ["model.blocks=1", "model.channels=8"])
+    params = state_params(build_model(cfg.model)).unsqueeze(0)
+    agent = Agent(params, net_spec(cfg.model))
+    state = from_sfen(_probes("mate3", 4))
+    three = decide(agent, state, Settings(mate_in_one=True, mate_plies=3))
+    move, plies = find_mates(state, 3)
+    assert torch.equal(three.action, move) and three.mate.tolist() == plies.tolist() == [3] * 4
+    assert bool((three.value == 1).all())
+    one = decide(agent, state, Settings(mate_in_one=True))
+    assert one.mate.tolist() == [0] * 4
