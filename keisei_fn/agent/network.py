@@ -25,6 +25,7 @@ from ..models import (NetSpec, build_model, masked_log_softmax, members_forward,
 from ..models import precision as _precision
 from ..shogi import observe
 from ..shogi.material import material_balance
+from .named import packaged_checkpoint
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,13 @@ def member_agent(cfg, params: TensorDictBase, k: int = 0, precision: str = "fp32
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or the newest one in a run directory."""
+    """A checkpoint file, the newest one in a run directory, or a packaged agent's (by name)."""
+    packaged = packaged_checkpoint(str(path))
+    if packaged is not None:
+        if not packaged.is_file():
+            raise CheckpointError(f"the packaged agent {path!r} is missing from this "
+                                  f"installation ({packaged}): reinstall keisei_fn")
+        return packaged
     path = Path(path)
     if path.is_dir():
         found = list_checkpoints(path)

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
                     "position (--sfen) or for every ply of a recorded game (--record), and "
                     "write an HTML page with the board views and the value timeline.")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
-                   help="a checkpoint file, or a run directory (its newest checkpoint)")
+                   help="a checkpoint file, a run directory (its newest checkpoint), or "
+                        "`reference`, the agent shipped with the package")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--sfen", help="a position: SFEN text, or 'startpos'")
     what.add_argument("--record", metavar="FILE:K",
@@ -54,9 +55,9 @@ def _record(spec: str):
 def _out_dir(args) -> Path:
     if args.out:
         return Path(args.out)
-    ckpt = Path(args.checkpoint)
-    run_dir = ckpt if ckpt.is_dir() else ckpt.parent
-    return run_dir / "analysis" / time.strftime("%Y%m%d-%H%M%S")
+    from ..agent.named import results_home
+
+    return results_home(args.checkpoint) / "analysis" / time.strftime("%Y%m%d-%H%M%S")
 
 
 def _analyze(args) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..agent.named import is_agent_spec, results_home
 from ..arena.referee import MAX_PLIES, describe_referee
 
 _PROGRESS_EVERY_S = 5.0
@@ -18,8 +19,9 @@ _PROGRESS_EVERY_S = 5.0
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="play our agent against another player; records, Elo")
     p.add_argument("--agent", required=True, nargs="+",
-                   help="checkpoint file or run directory (newest); several without --opponent: "
-                        "a round robin between them (a tournament table)")
+                   help="checkpoint file, run directory (newest) or `reference` (the packaged "
+                        "agent); several without --opponent: a round robin between them "
+                        "(a tournament table)")
     p.add_argument("--opponent",
                    help="random | greedy | minimax | mix:A,B,P | gnushogi:DEPTH[:SECONDS] | "
                         "usi:COMMAND | checkpoint")
@@ -300,11 +302,9 @@ def format_summary(s: dict) -> str:
 
 
 def _default_out(agent_name: str) -> Path:
-    path = Path(agent_name)
-    if not path.exists():
+    if not is_agent_spec(agent_name):
         raise ValueError(f"--agent {agent_name!r} is not a checkpoint: give --out")
-    run_dir = path if path.is_dir() else path.parent
-    return run_dir / "eval" / time.strftime("%Y%m%d-%H%M%S")
+    return results_home(agent_name) / "eval" / time.strftime("%Y%m%d-%H%M%S")
 
 
 def _progress(agent: str, total: int, started: float):

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..agent.named import results_home
 from ..arena.referee import MAX_PLIES, describe_referee
 
 _STOP_BELOW = 0.10  # climbing stops after a rung the agent scored less than this against
@@ -20,7 +21,8 @@ _STRIDE_ABOVE = 0.90  # after a rung the agent scored at least this against, the
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "ladder", help="place an agent on the engine ladder: its Elo on a fixed scale")
-    p.add_argument("agent", help="checkpoint file or run directory (newest checkpoint)")
+    p.add_argument("agent", help="checkpoint file, run directory (newest checkpoint) or "
+                        "`reference` (the packaged agent), with options: PATH@sims=64")
     p.add_argument("--games", type=int, default=64,
                    help="games against each rung (GAMES/2 openings, both colours)")
     p.add_argument("--rungs", default="all",
@@ -122,6 +124,4 @@ def format_ladder(s: dict) -> str:
 
 
 def _default_out(agent_name: str) -> Path:
-    path = Path(agent_name)
-    run_dir = path if path.is_dir() else path.parent
-    return run_dir / "ladder" / time.strftime("%Y%m%d-%H%M%S")
+    return results_home(agent_name) / "ladder" / time.strftime("%Y%m%d-%H%M%S")

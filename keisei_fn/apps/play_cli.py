@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         description="Play against a checkpoint. Moves are USI (7g7f, 8h2b+, P*5e); commands: "
                     "undo, resign, save [FILE], help, quit.")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
-                   help="a checkpoint file, or a run directory (its newest checkpoint)")
+                   help="a checkpoint file, a run directory (its newest checkpoint), or "
+                        "`reference`, the agent shipped with the package")
     p.add_argument("--color", choices=("black", "white"), default="black",
                    help="your side (Black moves first)")
     p.add_argument("--letters", choices=("western", "japanese"), default="western",

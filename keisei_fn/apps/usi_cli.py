@@ -14,7 +14,8 @@ def register(subparsers) -> None:
                     "the first command is read; each flag is the default of the USI option "
                     "of the same name (the GUI may change it).")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
-                   help="a checkpoint file, or a run directory (its newest checkpoint)")
+                   help="a checkpoint file, a run directory (its newest checkpoint), or "
+                        "`reference`, the agent shipped with the package")
     p.add_argument(
         "--device", default="cpu", help="torch device of the network (USI option Device)"
     )

@@ -1,0 +1,92 @@
+"""Package a trained run as a named agent (`keisei_fn/agent/packaged/NAME.pt`) with its card.
+
+    .venv/bin/python experiments/make_reference.py RUN_DIR --ladder LADDER_DIR \\
+        --command "the command that trained it" --commit SHA --wall-s SECONDS [--name reference]
+
+The checkpoint keeps what a player needs (format, config, network, counters), not the optimizer.
+The card (`NAME.card.json`) says how it was made and how strong it measured: the command, the
+commit, the seed, the machine (CPU model, ISA flags, cores, torch), the training's wall clock, env
+steps and training seconds, the file's sha256, and the whole `keisei-fn ladder` JSON (every
+rung's W/D/L and paired results). `tests/test_reference_agent.py` holds the two together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from tensordict import TensorDict
+
+from keisei_fn.agent import load_agent
+from keisei_fn.agent.named import HOME, NAMES
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
+from keisei_fn.config import from_yaml
+
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
+def machine() -> dict:
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    have = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name", "unknown"), "logical_cores": os.cpu_count(),
+            "isa": [f for f in FLAGS if f in have], "torch": torch.__version__}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_dir")
+    p.add_argument("--ladder", required=True, help="the `keisei-fn ladder --out` directory")
+    p.add_argument("--command", required=True, help="the command that trained the run")
+    p.add_argument("--commit", required=True, help="the commit the run was trained at")
+    p.add_argument("--wall-s", type=float, required=True,
+                   help="wall clock of the training command, start to end")
+    p.add_argument("--name", default="reference", choices=NAMES)
+    args = p.parse_args(argv)
+
+    ckpt = list_checkpoints(args.run_dir)[-1]
+    payload = read_checkpoint(ckpt)
+    slim = {k: payload[k] for k in ("format", "config", "model", "params", "counters")}
+    with tempfile.TemporaryDirectory() as tmp:
+        written = save_checkpoint(slim, tmp, payload["counters"]["iteration"], keep=1)
+        HOME.mkdir(parents=True, exist_ok=True)
+        target = HOME / f"{args.name}.pt"
+        shutil.copyfile(written, target)
+    load_agent(target)  # it must load as every command will load it
+    cfg = from_yaml(payload["config"])
+    ladder = json.loads((Path(args.ladder) / "ladder.json").read_text())
+    counters = payload["counters"]
+    card = {
+        "name": args.name,
+        "command": args.command,
+        "commit": args.commit,
+        "seed": cfg.seed,
+        "model": f"{cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels}",
+        "params": sum(v.numel() for v in TensorDict(slim["params"]).values(True, True)),
+        "algorithm": cfg.algo,
+        "machine": {**machine(), "ranks": cfg.distributed.ranks,
+                    "threads_per_rank": cfg.threads, "precision": cfg.optim.precision},
+        "wall_clock_s": round(args.wall_s),
+        "train_seconds": round(counters["train_seconds"], 1),
+        "env_steps": counters["frames"],
+        "iterations": counters["iteration"],
+        "games": counters["games"],
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "ladder": ladder,
+    }
+    (HOME / f"{args.name}.card.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(f"{target} ({target.stat().st_size:,} bytes): ladder Elo {ladder['elo']:+.0f} "
+          f"[{ladder['low']:+.0f}, {ladder['high']:+.0f}], {counters['frames']:,} env steps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
