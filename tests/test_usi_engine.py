@@ -674,6 +674,28 @@ def test_gumbel_search_reports_a_proven_mate_in_three_and_plays_it(session, monk
     assert _info_fields(out[0])["score"] == ("mate", -2), out
 
 
+def test_mate_plies_three_plays_the_mate_in_three_without_search(session, monkeypatch):
+    """`MatePlies 3`: the policy alone (no search) plays the first move of a mate in three and
+    reports `score mate 3`; with the default (1) a know-nothing network does not."""
+    def know_nothing(state):
+        return torch.zeros(state["legal_mask"].shape), torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: know_nothing(state))
+    mate3 = "9/8k/5l+P2/7L1/9/9/9/9/K8 b - 1"
+    s, out = feed(session, f"position sfen {mate3}", "go byoyomi 60000")
+    assert "score mate" not in out[0]
+    s, out = feed(s, "setoption name MatePlies value 3", f"position sfen {mate3}",
+                  "go byoyomi 60000")
+    assert _info_fields(out[0])["score"] == ("mate", 3), out
+    board = board_after([out[-1].split()[1]], mate3)
+    for reply in list(board.legal_moves):  # every defence is mated next move (cshogi)
+        board.push(reply)
+        assert board.mate_move_in_1ply(), cshogi.move_to_usi(reply)
+        board.pop()
+    s, out = feed(s, "setoption name MatePlies value 2")
+    assert "MatePlies" in out[0] and "expected one of 1, 3" in out[0]
+
+
 def test_simulations_follow_the_clock():
     options = ue.Options(checkpoint="x", search="gumbel", simulations=800)
     assert ue.simulations_for(options, ue.GoParams(), None, 300.0) == 800

@@ -53,7 +53,7 @@ def settings_of(options: Options) -> Settings:
                                         1.0 if options.temperature > 0 else 0.0,
                                         options.rounds == "batched"),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
-                    mate_in_one=True)
+                    mate_in_one=True, mate_plies=options.mate_plies)
 
 
 def decide_move(agent: Agent, state: TensorDict, options: Options,
@@ -72,8 +72,8 @@ def decide_move(agent: Agent, state: TensorDict, options: Options,
     if options.search == "1ply":
         return Decision(move, float(found.value[0]), mate=int(found.mate[0]),
                         evaluated=int(found.evaluated[0]), candidates=legal)
-    if options.search != "gumbel":
-        return Decision(move, float(found.value[0]), candidates=legal)
+    if options.search != "gumbel":  # the policy's move, or a proven mate's (`MatePlies`)
+        return Decision(move, float(found.value[0]), mate=int(found.mate[0]), candidates=legal)
     lines = []
     for i in range(min(options.multipv, found.candidates.shape[1])):
         if found.candidates[0, i] < 0 or (i and not found.visits[0, i]):

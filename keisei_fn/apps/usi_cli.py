@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                         "option Simulations; implies --search gumbel)")
     p.add_argument("--multipv", default="1", help="candidate lines reported (USI option MultiPV)")
     p.add_argument("--seed", default="0", help="seed of sampled moves (USI option Seed)")
+    p.add_argument("--mate-plies", default="1", choices=("1", "3"),
+                   help="play a mate found within 1 or 3 plies (3: by checks) before the policy or "
+                        "the search (USI option MatePlies)")
     p.set_defaults(run=_usi)
 
 
@@ -39,7 +42,7 @@ def _usi(args) -> None:
     options = Options(checkpoint=args.checkpoint)
     search = args.search or ("gumbel" if args.simulations is not None else "none")
     settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
-                ("Seed", args.seed), ("MultiPV", args.multipv)]
+                ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies)]
     if args.simulations is not None:
         settings.append(("Simulations", args.simulations))
     for name, value in settings:

@@ -39,6 +39,9 @@ class Options:
     """Time kept back from every move's budget for the GUI's and the pipe's latency."""
     ponder: bool = False
     """USI_Ponder: informational only (pondering costs this engine nothing)."""
+    mate_plies: int = 1
+    """a mate found within this many plies (1, or 3 by checks: search/mate.py) is played before
+    the policy or the search is asked"""
 
 
 def _parse_bool(value: str) -> bool:
@@ -100,6 +103,7 @@ _OPTION_FIELDS = {
     "ConsideredMoves": ("considered", _int_parser(1, 600)),
     "Rounds": ("rounds", _choice_parser(ROUNDS)),
     "MultiPV": ("multipv", _int_parser(1, 600)),
+    "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
 
@@ -122,6 +126,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name ConsideredMoves type spin default {o.considered} min 1 max 600",
         f"option name Rounds type combo default {o.rounds} " + " ".join(f"var {r}" for r in ROUNDS),
         f"option name MultiPV type spin default {o.multipv} min 1 max 600",
+        f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
     ]
 
 
