@@ -15,7 +15,7 @@ from tensordict.nn import TensorDictModuleBase, TensorDictParams
 
 from ..models import (NetSpec, gumbel_max, gumbel_sample, masked_log_softmax, members_forward,
                       policy_forward)
-from ..agent import mate_in_one
+from ..search.mate import mate_in_one
 from ..env.compact import engine_state
 from ..models import precision as _precision
 
@@ -130,7 +130,8 @@ class CollectPolicy(TensorDictModuleBase):
             action = torch.stack([gumbel_sample(lp, g)
                                   for lp, g in zip(log_probs, self.generators)])
         if self.mate_in_one:  # a mate in one is played (with its probability under the policy)
-            mates = split_members(mate_in_one(engine_state(td)), self.members)
+            # only the moves that may give check are stepped (~8% of them): every mate is one
+            mates = split_members(mate_in_one(engine_state(td), checks_only=True), self.members)
             action = torch.where(mates >= 0, mates, action)
         chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
         return write_outputs(td, action.flatten(), chosen.flatten(), value.float().flatten(0, 1),

@@ -53,7 +53,7 @@ class PPOConfig:
     mate_in_one: bool = False
     """self-play plays a move that mates at once wherever there is one, in place of the policy's
     sample (recorded with its probability under the policy), so that won games end in a result
-    instead of the move cap"""
+    instead of the move cap; only the moves that may give check are stepped (shogi.may_check)"""
 
     VALUE_PRIOR = "material_shaping"
 

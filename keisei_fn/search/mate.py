@@ -88,19 +88,18 @@ def find_mates(state: TensorDictBase, plies: int = 3, chunk: int = CHUNK
     if plies not in (1, 3):
         raise ValueError(f"mate search plies must be 1 or 3, got {plies}")
     b, device = state.batch_size[0], state.device
+    # every mate in one is a check: found cheaply first, so that those roots skip levels 2-3
+    mated = mate_in_one(state, chunk, checks_only=True) >= 0 if plies == 3 else None
     in_one = torch.full((b,), _NO_LABEL, dtype=torch.long, device=device)
-    checks = []  # (root, label, position) of every checking move: mate in three's first moves
+    in_three = in_one.clone()
     for rows, labels, after in _children(state, chunk):
         in_one = _smallest(rows, labels, _wins(after), in_one)
         if plies == 3:
-            check = after["in_check"] & ~after["terminated"] & ~after["truncated"]
-            checks.append((rows[check], labels[check], after[check]))
-    in_three = torch.full_like(in_one, _NO_LABEL)
-    for rows, labels, after in checks:
-        open_ = in_one[rows] == _NO_LABEL  # a root with a mate in one needs no more
-        if bool(open_.any()):
-            proven = _all_replies_lose(after[open_], chunk)
-            in_three = _smallest(rows[open_], labels[open_], proven, in_three)
+            check = (after["in_check"] & ~after["terminated"] & ~after["truncated"]
+                     & ~mated[rows])
+            if bool(check.any()):
+                proven = _all_replies_lose(after[check], chunk)
+                in_three = _smallest(rows[check], labels[check], proven, in_three)
     move = torch.where(in_one < _NO_LABEL, in_one,
                        torch.where(in_three < _NO_LABEL, in_three, NONE))
     length = torch.where(in_one < _NO_LABEL, 1, torch.where(in_three < _NO_LABEL, 3, 0))
