@@ -48,3 +48,15 @@ def results_home(spec: str) -> Path:
         return Path("runs") / spec
     path = Path(spec)
     return path if path.is_dir() else path.parent
+
+
+def describe(name: str) -> str | None:
+    """One line about a packaged agent, from its card (None for anything else)."""
+    if packaged_checkpoint(name) is None:
+        return None
+    c = card(name)
+    ladder = c["ladder"]
+    return (f"{name}: {c['algorithm']} {c['model']}, {c['env_steps']:,} env steps in "
+            f"{c['wall_clock_s'] / 3600:.1f} h on {c['machine']['logical_cores']} cores "
+            f"(seed {c['seed']}, commit {c['commit'][:7]}); keisei-fn ladder Elo "
+            f"{ladder['elo']:+.0f} [{ladder['low']:+.0f}, {ladder['high']:+.0f}]")

@@ -44,6 +44,7 @@ def _play(args) -> None:
 
     from .._errors import first_line
     from ..agent import load_agent
+    from ..agent.named import describe
     from .play import HELP, new_game, play
 
     import time
@@ -60,6 +61,9 @@ def _play(args) -> None:
                          f"{first_line(err)}") from None
     console.print(f"loaded in {time.perf_counter() - started:.1f} s", markup=False,
                   highlight=False)
+    about = describe(str(args.checkpoint))
+    if about:
+        console.print(about, markup=False, highlight=False)
     console.print(HELP, markup=False, highlight=False)
     game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device, args.sfen)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)

@@ -36,6 +36,7 @@ def register(subparsers) -> None:
 
 
 def _usi(args) -> None:
+    from ..agent.named import describe
     from .usi_engine import Options, load_engine_agent, serve, set_option
 
     # The flags go through the USI options' own parsers: one set of checks, the same messages.
@@ -58,4 +59,7 @@ def _usi(args) -> None:
         print(f"loading {args.checkpoint} ...", file=sys.stderr, flush=True)
     agent = load_engine_agent(options)
     print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    about = describe(args.checkpoint)
+    if about:
+        print(about, file=sys.stderr, flush=True)
     serve(options, agent)
