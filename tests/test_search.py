@@ -402,3 +402,54 @@ def test_forced_results_are_proofs_checked_by_brute_force():
     board = cshogi.Board(mated)
     assert all(_brute_reply_loses(board, m, 1) for m in list(board.legal_moves))
     assert found[mated][1] == 2, found
+
+
+def test_the_tree_rebuilds_each_node_s_full_state():
+    """Nodes keep no histories or legal masks (tree.py): rebuilt, they equal the states reached
+    by playing the node's path from the root, histories (repetitions) included."""
+    from keisei_fn.search.tree import node_states
+    from keisei_fn.shogi import step
+
+    state = from_sfen(_positions()[:3])
+    out = search(state, ours_evaluate, torch.Generator().manual_seed(1), simulations=40,
+                 max_considered=4, impasse=False)
+    tree = out["tree"]
+    checked = 0
+    for game in range(3):
+        parents = tree["parents"][game].tolist()
+        moves = tree["action_from_parent"][game].tolist()
+        for node in range(1, len(parents)):
+            if parents[node] < 0 or tree["terminal"][game, node]:
+                continue
+            path, at = [], node
+            while at != 0:
+                path.append(moves[at])
+                at = parents[at]
+            played = state[game:game + 1]
+            for label in reversed(path):
+                played = step(played, torch.tensor([label]))
+            rows = torch.tensor([game])
+            rebuilt = node_states(tree, rows, torch.tensor([node]))
+            for key in ("board", "hands", "side_to_move", "ply", "hash_history",
+                        "check_history", "check_streak", "legal_mask", "in_check"):
+                assert torch.equal(rebuilt[key], played[key]), (game, node, key)
+            checked += 1
+    assert checked > 60
+
+
+def test_a_tree_node_costs_at_most_15_kb_at_the_referee_s_cap():
+    """Issue 30's bound on tree bytes / (simulations + 1), at the 512-ply cap (the histories'
+    length): the [593] slots and a small state, not [2187] rows and a full state per node."""
+    from keisei_fn.search.tree import tree_bytes
+
+    state = from_sfen(_positions()[:2], max_plies=512)
+    for simulations in (16, 64):
+        out = search(state, ours_evaluate, torch.Generator().manual_seed(0),
+                     simulations=simulations, impasse=False)
+        per_node = tree_bytes(out["tree"]) / (2 * (simulations + 1))
+        assert per_node <= 15 * 1024, per_node
+    # the histories are the root's only: a longer cap adds nothing per node
+    longer = search(from_sfen(_positions()[:2], max_plies=4096), ours_evaluate,
+                    torch.Generator().manual_seed(0), simulations=64, impasse=False)
+    extra = tree_bytes(longer["tree"]) - tree_bytes(out["tree"])
+    assert extra == 2 * (4096 - 512) * (8 + 1), extra

@@ -21,6 +21,7 @@ from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
 from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: the agent's API)
 from ..search.proof import UNVISITED, principal_variation, proven_moves
+from ..search.tree import child_of, node_states
 from ..shogi import action_to_usi, step
 from .network import Agent, evaluate, evaluator
 
@@ -266,7 +267,7 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     pv = torch.stack([torch.nn.functional.pad(line, (0, depth - line.shape[1]), value=UNVISITED)
                       for line in lines], 1)
     pv = torch.where(candidates[:, :len(lines), None] >= 0, pv, UNVISITED)
-    prior = _gather(out["tree"]["children_prior_logits"][:, 0].softmax(-1), candidates, 0.0)
+    prior = _gather(out["logits"].softmax(-1), candidates, 0.0)
     decisions = Decisions(candidates[:, 0], value, mate, candidates, prior,
                           _gather(visits, candidates, 0), q, _gather(policy, candidates, 0.0),
                           cand_forced, pv, legal.sum(-1), out["simulations"],
@@ -323,13 +324,15 @@ def tree_moves(tree: TensorDictBase, labels: list[int], row: int = 0) -> list[st
     """USI moves of a variation given as labels from the root of game `row` of a search's
     tree, read off the tree's own node states (no engine step)."""
     moves, node = [], 0
+    rows = torch.tensor([row], device=tree.device)
     for label in labels:
         if label < 0 or node < 0:
             break
-        node_state = tree["state"][row, node:node + 1]
-        moves.append(action_to_usi(node_state, torch.tensor([label],
-                                                            device=node_state.device))[0])
-        node = int(tree["children_index"][row, node, label])
+        at = torch.tensor([node], device=tree.device)
+        node_state = node_states(tree, rows, at)
+        move = torch.tensor([label], device=tree.device)
+        moves.append(action_to_usi(node_state, move)[0])
+        node = int(child_of(tree, rows, at, move)[0])
     return moves
 
 

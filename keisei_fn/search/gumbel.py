@@ -43,8 +43,10 @@ from typing import Callable
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from ..shogi import NUM_ACTIONS, step
-from .proof import ROOT, UNVISITED, principal_variation
+from ..shogi import step
+from .proof import principal_variation
+from .tree import (ROOT, UNVISITED, new_tree, node_states, slot_labels, slot_stats, unpack,
+                   write_node)
 
 # (state [n]) -> (logits [n, 2187] over legal moves, -inf where illegal; value [n] for the side
 # to move, in [-1, 1])
@@ -80,69 +82,30 @@ def considered_visits_table(max_considered: int, simulations: int) -> torch.Tens
                         dtype=torch.long)
 
 
-def new_tree(root: TensorDictBase, logits: torch.Tensor, value: torch.Tensor,
-             simulations: int) -> TensorDict:
-    """A tree of `simulations + 1` nodes per game holding the evaluated root."""
-    b, n, a = root.batch_size[0], simulations + 1, NUM_ACTIONS
-    device, dtype = value.device, value.dtype
-    states = root.unsqueeze(1).expand(b, n).clone()
-    tree = TensorDict(
-        state=states,
-        node_visits=torch.zeros(b, n, dtype=torch.long, device=device),
-        raw_values=torch.zeros(b, n, dtype=dtype, device=device),
-        node_values=torch.zeros(b, n, dtype=dtype, device=device),
-        parents=torch.full((b, n), UNVISITED, dtype=torch.long, device=device),
-        action_from_parent=torch.full((b, n), UNVISITED, dtype=torch.long, device=device),
-        terminal=torch.zeros(b, n, dtype=torch.bool, device=device),
-        children_index=torch.full((b, n, a), UNVISITED, dtype=torch.long, device=device),
-        children_prior_logits=torch.full((b, n, a), -torch.inf, dtype=dtype, device=device),
-        children_visits=torch.zeros(b, n, a, dtype=torch.long, device=device),
-        children_rewards=torch.zeros(b, n, a, dtype=dtype, device=device),
-        children_values=torch.zeros(b, n, a, dtype=dtype, device=device),
-        batch_size=[b], device=device,
-    )
-    rows = torch.arange(b, device=device)
-    root_index = torch.zeros(b, dtype=torch.long, device=device)
-    _write_node(tree, rows, root_index, logits, value, torch.zeros_like(root_index,
-                                                                        dtype=torch.bool))
-    return tree
-
-
-def _write_node(tree, rows, index, logits, value, terminal) -> None:
-    tree["children_prior_logits"][rows, index] = logits.to(tree["raw_values"].dtype)
-    value = torch.where(terminal, 0.0, value.to(tree["raw_values"].dtype))
-    tree["raw_values"][rows, index] = value
-    tree["node_values"][rows, index] = value
-    tree["node_visits"][rows, index] = 1
-    tree["terminal"][rows, index] = terminal
-
-
-def qvalues(tree: TensorDictBase, rows, node) -> torch.Tensor:
-    """[n, 2187]: reward + (-1) x child value for every move of `node` in each game (negamax)."""
-    return tree["children_rewards"][rows, node] - tree["children_values"][rows, node]
-
-
-def completed_qvalues(tree: TensorDictBase, rows, node, *, value_scale: float = 0.1,
+def completed_qvalues(logits, visits, q, raw_value, *, value_scale: float = 0.1,
                       maxvisit_init: float = 50.0, epsilon: float = 1e-8) -> torch.Tensor:
-    """sigma(completed q) of `node` in each game: mctx's qtransform_completed_by_mix_value, the
-    min-max over legal moves only. Illegal moves get 0 (they are masked wherever used)."""
-    logits = tree["children_prior_logits"][rows, node]
+    """sigma(completed q) [n, S] of a node's moves from their prior `logits`, `visits` and `q`
+    (`tree.slot_stats`) and the node's `raw_value` [n]: mctx's qtransform_completed_by_mix_value,
+    the min-max over legal moves only. Illegal moves get 0 (they are masked wherever used)."""
     legal = logits > -torch.inf
-    visits = tree["children_visits"][rows, node]
-    q = qvalues(tree, rows, node)
     visited = visits > 0
     # the mixed value: the raw value and the prior-weighted q of the visited moves
     prior = torch.softmax(logits, -1).clamp(min=torch.finfo(logits.dtype).tiny)
     total = visits.sum(-1).to(q.dtype)
     mass = torch.where(visited, prior, 0.0).sum(-1, keepdim=True)
     weighted = torch.where(visited, prior * q / torch.where(visited, mass, 1.0), 0.0).sum(-1)
-    mixed = (tree["raw_values"][rows, node] + total * weighted) / (total + 1)
+    mixed = (raw_value + total * weighted) / (total + 1)
     completed = torch.where(visited, q, mixed[:, None])
     low = torch.where(legal, completed, torch.inf).amin(-1, keepdim=True)
     high = torch.where(legal, completed, -torch.inf).amax(-1, keepdim=True)
     rescaled = (completed - low) / (high - low).clamp(min=epsilon)
     scale = (maxvisit_init + visits.amax(-1, keepdim=True).to(q.dtype)) * value_scale
     return torch.where(legal, scale * rescaled, 0.0)
+
+
+def _sigma(tree, rows, node, stats=None) -> torch.Tensor:
+    logits, visits, q = stats if stats is not None else slot_stats(tree, rows, node)
+    return completed_qvalues(logits, visits, q, tree["raw_values"][rows, node])
 
 
 def _score_considered(considered_visit, gumbel, logits, sigma_q, visits) -> torch.Tensor:
@@ -155,34 +118,36 @@ def _score_considered(considered_visit, gumbel, logits, sigma_q, visits) -> torc
 
 
 def _root_action(tree, rows, gumbel, schedule) -> torch.Tensor:
-    logits = tree["children_prior_logits"][rows, ROOT]
-    visits = tree["children_visits"][rows, ROOT]
+    """The root slot each game searches next."""
+    root = torch.zeros_like(rows)
+    stats = slot_stats(tree, rows, root)
+    logits, visits, _ = stats
     index = visits.sum(-1, keepdim=True).clamp(max=schedule.shape[1] - 1)
-    considered_visit = schedule.gather(1, index).squeeze(1)
-    sigma_q = completed_qvalues(tree, rows, ROOT)
+    considered_visit = schedule.gather(1, index.long()).squeeze(1)
+    sigma_q = _sigma(tree, rows, root, stats)
     return _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
 
 
 def _interior_action(tree, rows, node) -> torch.Tensor:
-    logits = tree["children_prior_logits"][rows, node]
-    visits = tree["children_visits"][rows, node]
-    probs = torch.softmax(logits + completed_qvalues(tree, rows, node), -1)
+    stats = slot_stats(tree, rows, node)
+    logits, visits, _ = stats
+    probs = torch.softmax(logits + _sigma(tree, rows, node, stats), -1)
     score = probs - visits / (1 + visits.sum(-1, keepdim=True))
     return torch.where(logits > -torch.inf, score, -torch.inf).argmax(-1)
 
 
-def _descend(tree, rows, action):
-    """Walk down from the root, starting with `action` there, one walk per entry of `rows` (its
-    game): (parent node, move) of the node to expand, and the leaf node reached (UNVISITED when a
-    new node is needed, else a finished position)."""
-    node = torch.zeros_like(action)
-    going = torch.ones_like(action, dtype=torch.bool)
+def _descend(tree, rows, slot):
+    """Walk down from the root, starting with move `slot` there, one walk per entry of `rows`
+    (its game): (parent node, slot) of the node to expand, and the leaf node reached (UNVISITED
+    when a new node is needed, else a finished position)."""
+    node = torch.zeros_like(slot)
+    going = torch.ones_like(slot, dtype=torch.bool)
     parent = node.clone()
-    leaf = torch.full_like(action, UNVISITED)
+    leaf = torch.full_like(slot, UNVISITED)
     for _ in range(tree["node_visits"].shape[1]):
-        child = tree["children_index"][rows, node, action]
+        child = tree["children_index"][rows, node, slot].long()
         parent = torch.where(going, node, parent)
-        chosen = action
+        chosen = slot
         stop_new = going & (child == UNVISITED)
         at_leaf = going & (child != UNVISITED) & tree["terminal"][rows, child.clamp(min=0)]
         leaf = torch.where(at_leaf, child, leaf)
@@ -190,12 +155,13 @@ def _descend(tree, rows, action):
         if not bool(going.any()):
             return parent, chosen, leaf
         node = torch.where(going, child, node)
-        action = torch.where(going, _interior_action(tree, rows, node), chosen)
-    return parent, action, leaf
+        slot = torch.where(going, _interior_action(tree, rows, node), chosen)
+    return parent, slot, leaf
 
 
 def _backward(tree, rows, leaf) -> None:
     """Add each walk's leaf value to every node on its path (mctx's backward, negamax discount).
+    A move's statistics are its child's, so only nodes are written.
 
     Walks of one game share only the root (they start with distinct root moves), so everything
     below it is written per walk and the root's statistics are summed per game at the end."""
@@ -204,15 +170,11 @@ def _backward(tree, rows, leaf) -> None:
     going = index != ROOT
     b = tree.batch_size[0]
     root_sum = torch.zeros(b, dtype=value.dtype, device=value.device)
-    root_count = torch.zeros(b, dtype=torch.long, device=value.device)
+    root_count = torch.zeros(b, dtype=torch.int32, device=value.device)
     while bool(going.any()):
-        parent = tree["parents"][rows, index].clamp(min=0)
-        action = tree["action_from_parent"][rows, index].clamp(min=0)
-        reward = tree["children_rewards"][rows, parent, action]
-        value = torch.where(going, reward - value, value)
-        r, p, a, v = rows[going], parent[going], action[going], value[going]
-        tree["children_values"][r, p, a] = tree["node_values"][r, index[going]]
-        tree["children_visits"][r, p, a] += 1
+        parent = tree["parents"][rows, index].long().clamp(min=0)
+        value = torch.where(going, tree["reward"][rows, index] - value, value)
+        r, p, v = rows[going], parent[going], value[going]
         inner = p != ROOT
         ri, pi = r[inner], p[inner]
         count = tree["node_visits"][ri, pi]
@@ -220,7 +182,7 @@ def _backward(tree, rows, leaf) -> None:
         tree["node_visits"][ri, pi] = count + 1
         at_root = ~inner
         root_sum.index_add_(0, r[at_root], v[at_root])
-        root_count.index_add_(0, r[at_root], torch.ones_like(r[at_root]))
+        root_count.index_add_(0, r[at_root], torch.ones_like(r[at_root], dtype=torch.int32))
         index = torch.where(going, parent, index)
         going = index != ROOT
     count = tree["node_visits"][:, ROOT]
@@ -229,23 +191,22 @@ def _backward(tree, rows, leaf) -> None:
     tree["node_visits"][:, ROOT] = count + root_count
 
 
-def _expand(tree, rows, parent, action, leaf, index, evaluate, impasse: bool) -> None:
+def _expand(tree, rows, parent, slot, leaf, index, evaluate, impasse: bool) -> None:
     """Give each walk that stopped at an unexpanded move the node `index`: one batched `step`
     and one evaluation; a walk that reached a finished position visits it once more."""
     new = leaf == UNVISITED
-    dtype = tree["raw_values"].dtype
     if bool(new.any()):
-        r, p, a, n = rows[new], parent[new], action[new], index[new]
-        after = step(tree["state"][r, p], a, impasse=impasse)
+        r, p, s, n = rows[new], parent[new], slot[new], index[new]
+        label = tree["labels"][r, p, s].long()
+        after = step(node_states(tree, r, p), label, impasse=impasse)
         ended = after["terminated"] | after["truncated"]
         child_logits, child_value = evaluate(after)
-        tree["state"][r, n] = after
-        tree["parents"][r, n] = p
-        tree["action_from_parent"][r, n] = a
-        tree["children_index"][r, p, a] = n
-        tree["children_rewards"][r, p, a] = after["reward"].to(dtype)
-        legal = after["legal_mask"] & ~ended[:, None]
-        _write_node(tree, r, n, torch.where(legal, child_logits, -torch.inf), child_value, ended)
+        tree["parents"][r, n] = p.to(torch.int32)
+        tree["action_from_parent"][r, n] = label.to(torch.int32)
+        tree["depth"][r, n] = tree["depth"][r, p] + 1
+        tree["children_index"][r, p, s] = n.to(torch.int32)
+        tree["reward"][r, n] = after["reward"].to(tree["reward"].dtype)
+        write_node(tree, r, n, after, child_logits, child_value, ended)
     revisit = ~new
     if bool(revisit.any()):  # a finished position again: one more visit of value 0
         tree["node_visits"][rows[revisit], leaf[revisit]] += 1
@@ -294,15 +255,19 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     if bool((root["terminated"] | root["truncated"]).any()):
         raise ValueError("search needs positions whose game is not over")
     logits, value = evaluate(root)
-    logits = torch.where(root["legal_mask"], logits, -torch.inf)  # legality from the rules
-    tree = new_tree(root, logits, value, simulations)
     b = root.batch_size[0]
     device = value.device
     rows = torch.arange(b, device=device)
+    root_index = torch.zeros(b, dtype=torch.long, device=device)
+    tree = new_tree(root, simulations, value.dtype)
+    write_node(tree, rows, root_index, root, logits, value, torch.zeros_like(rows,
+                                                                             dtype=torch.bool))
     legal = root["legal_mask"]
     gumbel = gumbel_scale * -torch.log(-torch.log(
         torch.rand(legal.shape, generator=generator, device=device, dtype=value.dtype)
         .clamp(min=1e-20, max=1 - 1e-7)))
+    # drawn over the labels (the noise a move gets does not depend on the tree's layout)
+    gumbel = gumbel.gather(1, slot_labels(tree, rows, root_index).clamp(min=0))
     # each game's Sequential Halving schedule: its number of considered moves depends on how
     # many legal moves it has
     counts = legal.sum(-1).clamp(max=max_considered).tolist()
@@ -315,9 +280,9 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
         if sim and stop is not None and stop():
             break
         done += 1
-        action = _root_action(tree, rows, gumbel, schedule)
-        parent, action, leaf = _descend(tree, rows, action)
-        _expand(tree, rows, parent, action, leaf, torch.full_like(leaf, sim + 1), evaluate,
+        slot = _root_action(tree, rows, gumbel, schedule)
+        parent, slot, leaf = _descend(tree, rows, slot)
+        _expand(tree, rows, parent, slot, leaf, torch.full_like(leaf, sim + 1), evaluate,
                 impasse)
     return _outputs(tree, gumbel, torch.full((b,), done, device=device))
 
@@ -341,19 +306,20 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop) -
         if t and stop is not None and stop():
             break
         start, wide = starts[:, t], widths[:, t]
-        logits = tree["children_prior_logits"][:, ROOT]
-        visits = tree["children_visits"][:, ROOT]
-        sigma_q = completed_qvalues(tree, rows, ROOT)
+        root = torch.zeros_like(rows)
+        stats = slot_stats(tree, rows, root)
+        logits, visits, _ = stats
+        sigma_q = _sigma(tree, rows, root, stats)
         considered_visit = schedule.gather(1, start[:, None]).squeeze(1)
         score = _score_considered(considered_visit, gumbel, logits, sigma_q, visits)
-        # stable: among equal scores the lowest label first, as argmax takes it
+        # stable: among equal scores the lowest slot (label) first, as argmax takes it
         ranked = torch.sort(score, dim=-1, descending=True, stable=True)
         chosen = ranked.indices[:, :width]
         take = (slots[None, :] < wide[:, None]) & (ranked.values[:, :width] > -torch.inf)
         walk_rows = rows[:, None].expand(b, width)[take]
         index = (start[:, None] + slots[None, :] + 1)[take]
-        parent, action, leaf = _descend(tree, walk_rows, chosen[take])
-        _expand(tree, walk_rows, parent, action, leaf, index, evaluate, impasse)
+        parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
+        _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse)
         done += take.sum(-1)
     return _outputs(tree, gumbel, done)
 
@@ -361,15 +327,20 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop) -
 def _outputs(tree, gumbel, done: torch.Tensor) -> TensorDict:
     b = tree.batch_size[0]
     rows = torch.arange(b, device=gumbel.device)
-    logits = tree["children_prior_logits"][:, ROOT]
-    visits = tree["children_visits"][:, ROOT]
-    sigma_q = completed_qvalues(tree, rows, ROOT)
+    root = torch.zeros_like(rows)
+    stats = slot_stats(tree, rows, root)
+    logits, visits, q = stats
+    sigma_q = _sigma(tree, rows, root, stats)
     considered_visit = visits.amax(-1)
-    action = _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
+    best = _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
+    action = slot_labels(tree, rows, root).gather(1, best[:, None]).squeeze(1)
     policy = torch.softmax(torch.where(logits > -torch.inf, logits + sigma_q, -torch.inf), -1)
-    q = torch.where(visits > 0, qvalues(tree, rows, ROOT), torch.nan)
-    return TensorDict(action=action, policy=policy, value=tree["node_values"][:, ROOT],
-                      raw_value=tree["raw_values"][:, ROOT], visits=visits, q=q,
+    return TensorDict(action=action, policy=unpack(tree, rows, root, policy, 0.0),
+                      logits=unpack(tree, rows, root, logits, -torch.inf),
+                      value=tree["node_values"][:, ROOT],
+                      raw_value=tree["raw_values"][:, ROOT],
+                      visits=unpack(tree, rows, root, visits.long(), 0),
+                      q=unpack(tree, rows, root, torch.where(visits > 0, q, torch.nan), torch.nan),
                       pv=principal_variation(tree, action), tree=tree,
                       simulations=done, batch_size=[b],
                       device=gumbel.device)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDictBase
 
-# A child index that was never expanded, and the root's index, in the tree's arrays.
-UNVISITED = -1
-ROOT = 0
+from .tree import ROOT, UNVISITED, child_of, slot_labels, slot_stats, unpack
 
 
 def _edge_results(reward, ended, child_win, child_loss) -> torch.Tensor:
@@ -26,13 +24,16 @@ def move_results(tree, win: torch.Tensor, loss: torch.Tensor, node: int = ROOT) 
     mover, + for a win, - for a loss, 0 where the tree proves nothing (or the move is not
     expanded). A move into a finished position ends it in 1; a move into a node whose mover is
     proven to lose in d (win in d) wins in d + 1 (loses in d + 1)."""
-    child = tree["children_index"][:, node]
+    b = tree.batch_size[0]
+    rows = torch.arange(b, device=win.device)
+    nodes = torch.full_like(rows, node)
+    child = tree["children_index"][rows, nodes].long()
     safe = child.clamp(min=0)
     expanded = child != UNVISITED
     ended = tree["terminal"].gather(1, safe)
-    plies = _edge_results(tree["children_rewards"][:, node], ended, win.gather(1, safe),
+    plies = _edge_results(tree["reward"].gather(1, safe), ended, win.gather(1, safe),
                           loss.gather(1, safe))
-    return torch.where(expanded, plies, 0)
+    return unpack(tree, rows, nodes, torch.where(expanded, plies, 0), 0)
 
 
 def forced_results(tree) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,13 +46,12 @@ def forced_results(tree) -> tuple[torch.Tensor, torch.Tensor]:
     not O(nodes x 2187)."""
     b, n = tree["parents"].shape
     device = tree["parents"].device
-    parent = tree["parents"]
+    parent = tree["parents"].long()
     edge = parent != UNVISITED
     safe_parent = parent.clamp(min=0)
-    move = tree["action_from_parent"].clamp(min=0)
-    reward = tree["children_rewards"][torch.arange(b, device=device)[:, None], safe_parent, move]
+    reward = tree["reward"]
     ended = tree["terminal"]
-    legal = (tree["children_prior_logits"] > -torch.inf).sum(-1)
+    legal = (tree["labels"] >= 0).sum(-1)
     open_node = (legal > 0) & ~ended
     # each edge's parent as a flat index, edges of other games kept apart
     flat = (torch.arange(b, device=device)[:, None] * n + safe_parent).flatten()
@@ -92,17 +92,19 @@ def principal_variation(tree, first: torch.Tensor, node: torch.Tensor | None = N
     moves = [first]
     if node is None:
         node = torch.zeros_like(first)
-    node = tree["children_index"][rows, node, first]
+    node = child_of(tree, rows, node, first)
     for _ in range(tree["node_visits"].shape[1]):
         alive = node != UNVISITED
         if not bool(alive.any()):
             break
         safe = node.clamp(min=0)
-        visits = tree["children_visits"][rows, safe]
+        _, visits, _ = slot_stats(tree, rows, safe)
         best = visits.argmax(-1)
         has = alive & (visits.amax(-1) > 0)
         if not bool(has.any()):
             break
-        moves.append(torch.where(has, best, UNVISITED))
-        node = torch.where(has, tree["children_index"][rows, safe, best], UNVISITED)
+        label = slot_labels(tree, rows, safe).gather(1, best[:, None]).squeeze(1)
+        moves.append(torch.where(has, label, UNVISITED))
+        child = tree["children_index"][rows, safe, best].long()
+        node = torch.where(has, child, UNVISITED)
     return torch.stack(moves, 1)

@@ -9,7 +9,7 @@ from ._observe import observe
 from ._sfen import from_sfen, initial_state, to_sfen
 from ._state import STARTPOS_SFEN, position_hash, reset_where
 from ._step import declarable, step
-from ._tables import NUM_ACTIONS, NUM_OBS_PLANES, Reason
+from ._tables import MAX_LEGAL_MOVES, NUM_ACTIONS, NUM_OBS_PLANES, Reason
 from ._usi import action_to_usi, usi_to_action
 from .perft import perft
 
@@ -20,7 +20,8 @@ def legal_mask(state):
 
 
 __all__ = [
-    "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN", "action_to_usi", "analyze",
-    "declarable", "from_sfen", "initial_state", "legal_mask", "may_check", "observe", "perft",
+    "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN",
+    "action_to_usi", "analyze", "declarable", "from_sfen", "initial_state", "legal_mask",
+    "may_check", "observe", "perft",
     "position_hash", "reset_where", "step", "to_sfen", "usi_to_action",
 ]

@@ -19,6 +19,8 @@ import torch
 NUM_SQUARES = 81
 OFF = 81  # padding slot: "no square" / off the board
 NUM_ACTIONS = 2187  # 27 planes x 81 destinations (dlshogi's move labels)
+# The most legal moves any Shogi position has (a composed position of 1968, see docs/search.md).
+MAX_LEGAL_MOVES = 593
 NUM_OBS_PLANES = 46
 DEFAULT_MAX_PLIES = 512
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict, TensorDictBase
 
+from ...shogi import MAX_LEGAL_MOVES
 from ...shogi.material import material_balance
 
-# Slots of a packed policy: the most legal moves any Shogi position has is 593.
+# Slots of a packed policy: room for the most legal moves any Shogi position has.
 POLICY_SLOTS = 600
+assert POLICY_SLOTS >= MAX_LEGAL_MOVES
 
 
 def _slots(mask: torch.Tensor) -> torch.Tensor:
