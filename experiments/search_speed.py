@@ -1,6 +1,11 @@
 """Simulations per second of the Gumbel search with a checkpoint's network, by batch size.
 
     .venv/bin/python experiments/search_speed.py RUN_DIR [--repeats 3]
+    .venv/bin/python experiments/search_speed.py RUN_DIR --memory 10000
+
+`--memory N` instead measures one game's search of N simulations (the start position, the
+network's own value): the tree's bytes per node and how much the process's peak RSS grows
+(Linux's VmHWM, reset before the search; issue 30 asks for at most 150 MB at 10,000).
 
 Positions: the default opening suite's first games; one thread; the median of `--repeats`.
 The shares: time inside the network's evaluation and inside the rules engine's `step`, the
@@ -12,6 +17,7 @@ Sequential Halving round's visits side by side), interleaved, and prints the spe
 from __future__ import annotations
 
 import argparse
+import gc
 import platform
 import statistics
 import sys
@@ -22,6 +28,8 @@ import torch
 import keisei_fn.search.gumbel as gumbel
 from keisei_fn.agent import evaluator, load_agent
 from keisei_fn.arena.openings import load_suite, replay
+from keisei_fn.search.tree import tree_bytes
+from keisei_fn.shogi import initial_state
 
 CASES = ((1, 64), (1, 256), (16, 16), (64, 16), (128, 8))
 
@@ -30,9 +38,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory", type=int, default=0, metavar="N")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     agent, _ = load_agent(args.run)
+    if args.memory:
+        return memory(agent, args.memory)
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -72,6 +83,33 @@ def main(argv: list[str]) -> int:
         ratio = (statistics.median(r[0] for r in results[False])
                  / statistics.median(r[0] for r in results[True]))
         print(f"{'':>31}batched rounds / sequential: {ratio:.2f}x")
+    return 0
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def memory(agent, simulations: int) -> int:
+    root = initial_state(1)
+    evaluate = evaluator(agent)
+    with torch.no_grad():  # warm-up: the engine's tables, the network's first call
+        gumbel.search(root, evaluate, torch.Generator().manual_seed(0), simulations=8)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak mark := the current RSS
+    base = _status_kb("VmHWM")
+    started = time.perf_counter()
+    with torch.no_grad():
+        out = gumbel.search(root, evaluate, torch.Generator().manual_seed(0),
+                            simulations=simulations, gumbel_scale=0.0)
+    seconds = time.perf_counter() - started
+    grown = (_status_kb("VmHWM") - base) / 1024
+    per_node = tree_bytes(out["tree"]) / (simulations + 1) / 1024
+    print(f"1 game x {simulations} simulations: {seconds:.1f} s, tree {per_node:.1f} KB a node, "
+          f"peak RSS grew {grown:.0f} MB ({platform.processor() or platform.machine()}, "
+          f"torch {torch.__version__}, 1 thread)")
     return 0
 
 

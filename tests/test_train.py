@@ -231,3 +231,28 @@ def test_training_evaluation_reports_its_progress():
     assert [p for p, _ in calls] == list(range(1, len(calls) + 1))
     assert calls[-1][1] == 4 and all(a <= b for (_, a), (_, b) in zip(calls, calls[1:]))
     assert r.games == 4 and lines[-1].startswith("  eval vs random: 4/4 games finished, ply")
+
+
+def test_metrics_file_holds_each_iteration_once_across_a_resume(tmp_path):
+    """RUN_DIR/metrics.jsonl (run/metrics_file.py): a record per iteration and per evaluation;
+    a resume from an older checkpoint drops the records it will write again."""
+    from keisei_fn.run import metrics_file
+
+    run = tmp_path / "run"
+    train(tiny(run, "total_updates=4", "eval.every=2"), log=lambda *a: None)
+    first = metrics_file.read(run)
+    assert [r["iteration"] for r in first if r["kind"] == "iteration"] == [1, 2, 3, 4]
+    evals = [r for r in first if r["kind"] == "eval"]
+    # (the final evaluation is the one at iteration 4: the last iteration was evaluated)
+    assert [(r["iteration"], r["final"]) for r in evals] == [(2, False), (4, False)]
+    assert {x["opponent"] for x in evals[0]["results"]} == {"random", "greedy"}
+    assert "losses/approx_kl" in first[0] and first[0]["frames"] == 4 * 6
+    latest = list_checkpoints(run)[-1]  # resume from iteration 2: 3 and 4 are played again
+    latest.write_bytes(latest.read_bytes()[:100])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "iteration", "itera')  # a line cut short by a kill
+    train(resume_config(run, ["total_updates=5"]), resume=True, log=lambda *a: None)
+    records = metrics_file.read(run)
+    assert [r["iteration"] for r in records if r["kind"] == "iteration"] == [1, 2, 3, 4, 5]
+    assert [(r["iteration"], r["final"]) for r in records if r["kind"] == "eval"] == [
+        (2, False), (4, False), (5, True)]

@@ -24,6 +24,7 @@ from ..insight.value_quality import (agent_values, format_probes, format_quality
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
 from ..learn.state import EvalResult
 from ..ratings.elo import Ratings, fit, format_ratings
+from . import metrics_file
 
 AGENT = "agent"
 
@@ -272,6 +273,10 @@ def evaluator(cfg, run_dir: Path, aim_run, console):
             results = [r.replace(ladder_elo=ladder[0], ladder_low=ladder[1],
                                  ladder_high=ladder[2]) for r in results]
         state = state.replace(evals=(*state.evals, *results))
+        metrics_file.append(run_dir, {"kind": "eval", "iteration": iteration,
+                                      "train_seconds": round(state.counters.train_seconds, 2),
+                                      "final": step is None,
+                                      "results": [r.as_dict() for r in results]})
         if members == 1:
             report = _single_ratings(state, run_dir, aim_run, console, results, iteration,
                                      ladder)

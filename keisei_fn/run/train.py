@@ -27,7 +27,7 @@ from ..learn.population import member_learning_rates
 from ..learn.group import Group
 from ..learn.state import TrainState
 from ..models import param_count
-from . import distributed
+from . import distributed, metrics_file
 from .driver import StopFlag, stop_reason
 from .evaluate import evaluator, final_evaluation
 from .parts import Parts, build
@@ -96,6 +96,8 @@ def _train(cfg, resume: bool, log, group) -> dict:
                                                                          source),
                             lambda: fresh_state(cfg, parts, start), log, group)
     log(_describe(cfg, parts, group))
+    if group.main:  # a resume replays the iterations after its checkpoint: drop their records
+        metrics_file.start(run_dir, state.counters.iteration)
     aim_run, state = open_tracking(cfg, state, group)
     checkpoint = make_checkpointer(
         cfg, lambda s: checkpoint_payload(cfg, s), log, group,
@@ -163,6 +165,8 @@ def _loop(run: Run, state: TrainState) -> tuple[TrainState, str]:
             elapsed = time.perf_counter() - start - compiling
             state = _grow_league(cfg, _advance(state, step, elapsed, compiling))
             c = state.counters
+            if group.main:
+                _record(cfg, step, c)
             if run.aim_run is not None:
                 _track(run.aim_run, step, c.iteration, cfg)
             if group.main and cfg.eval.every and c.iteration % cfg.eval.every == 0:
@@ -190,6 +194,15 @@ def _grow_league(cfg, state: TrainState) -> TrainState:
         pool = (*state.league, state.params.detach().cpu().clone())
         return state.replace(league=pool[-cfg.league.pool_size:])
     return state
+
+
+def _record(cfg, step: IterationReport, c) -> None:
+    """The iteration's records in the run's metrics file (metrics_file.py), one per member."""
+    for k in range(cfg.population.size):
+        metrics_file.append(cfg.run_dir, {
+            "kind": "iteration", "iteration": c.iteration, "member": k,
+            "train_seconds": round(c.train_seconds, 2), "frames": c.frames, "games": c.games,
+            **namespaced(step.member_metrics[k], step.member_stats[k])})
 
 
 def _track(aim_run, step: IterationReport, iteration: int, cfg) -> None:

@@ -1,0 +1,22 @@
+#!/bin/bash
+# The reference agent's recipe (docs/training.md, "The reference recipe"): PPO at the defaults on
+# every core (make run's ranks, bf16 where the CPU has it), 3,300 s of training (the 1-hour row),
+# then continued to 6,600 s (the 2-hour row), each leg followed by `keisei-fn ladder`.
+#
+#     experiments/reference_recipe.sh SEED [OUT]      (OUT defaults to runs/reference_sSEED)
+#
+# It continues where it stopped (compare_algos.py resumes a leg, skips a finished one). OUT/wall.txt
+# gets each leg's wall clock (ladder included); then package the run with
+# experiments/make_reference.py OUT/sSEED --ladder OUT/sSEED/ladders/sSEED/argmax_6600s ...
+set -euo pipefail
+seed=${1:?usage: experiments/reference_recipe.sh SEED [OUT]}
+out=${2:-runs/reference_s$seed}
+cd "$(dirname "$0")/.."
+py=${PYTHON:-.venv/bin/python}
+mkdir -p "$out"
+for budget in 3300 6600; do
+  start=$(date +%s)
+  "$py" experiments/compare_algos.py --sequential --sims 0 --budget "$budget" --out "$out" \
+      --arm "s$seed=seed=$seed eval.every=0"
+  echo "budget $budget: $(( $(date +%s) - start )) s wall" >> "$out/wall.txt"
+done
