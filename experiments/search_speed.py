@@ -3,7 +3,10 @@
     .venv/bin/python experiments/search_speed.py RUN_DIR [--repeats 3]
     .venv/bin/python experiments/search_speed.py RUN_DIR --memory 10000
 
-`--memory N` instead measures one game's search of N simulations (the start position, the
+`--baseline COMMIT` instead times today's search against the search package of an older commit
+(read with `git show`, imported beside today's: same network, engine and positions, the two
+interleaved, sequential order, Gumbel noise 0), checks they choose the same moves, and prints
+the ratio. `--memory N` instead measures one game's search of N simulations (the start position, the
 network's own value): the tree's bytes per node and how much the process's peak RSS grows
 (Linux's VmHWM, reset before the search; issue 30 asks for at most 150 MB at 10,000).
 
@@ -18,10 +21,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -39,11 +46,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", type=int, default=0, metavar="N")
+    parser.add_argument("--baseline", metavar="COMMIT")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     agent, _ = load_agent(args.run)
     if args.memory:
         return memory(agent, args.memory)
+    if args.baseline:
+        return against(agent, args.baseline, args.repeats)
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -83,6 +93,46 @@ def main(argv: list[str]) -> int:
         ratio = (statistics.median(r[0] for r in results[False])
                  / statistics.median(r[0] for r in results[True]))
         print(f"{'':>31}batched rounds / sequential: {ratio:.2f}x")
+    return 0
+
+
+def baseline_search(commit: str):
+    """The `search` function of `keisei_fn/search` at `commit`, importable beside today's."""
+    root = Path(tempfile.mkdtemp()) / "baseline_search"
+    root.mkdir()
+    listing = subprocess.run(["git", "ls-tree", "--name-only", f"{commit}:keisei_fn/search"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    for name in listing:
+        if name.endswith(".py"):
+            text = subprocess.run(["git", "show", f"{commit}:keisei_fn/search/{name}"],
+                                  capture_output=True, text=True, check=True).stdout
+            (root / name).write_text(text.replace("from ..", "from keisei_fn."))
+    sys.path.insert(0, str(root.parent))
+    return importlib.import_module("baseline_search.gumbel").search
+
+
+def against(agent, commit: str, repeats: int) -> int:
+    old = baseline_search(commit)
+    state = replay(load_suite("default")[:128])
+    evaluate = evaluator(agent)
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread; "
+          f"today's search against {commit}'s")
+    for games, sims in CASES:
+        times = {"today": [], commit: []}
+        moves = {}
+        for _ in range(repeats):
+            for name, fn in (("today", gumbel.search), (commit, old)):
+                started = time.perf_counter()
+                with torch.no_grad():
+                    out = fn(state[:games], evaluate, torch.Generator().manual_seed(0),
+                             simulations=sims, gumbel_scale=0.0)
+                times[name].append(time.perf_counter() - started)
+                moves[name] = out["action"]
+        t_new, t_old = statistics.median(times["today"]), statistics.median(times[commit])
+        same = int((moves["today"] == moves[commit]).sum())
+        print(f"{games:>4} games x {sims:>4} simulations: today {1000 * t_new:7.0f} ms, "
+              f"{commit} {1000 * t_old:7.0f} ms, speed-up {t_old / t_new:.2f}x; "
+              f"same move in {same}/{games}")
     return 0
 
 
