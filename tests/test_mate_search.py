@@ -136,3 +136,74 @@ def test_decide_plays_the_mate_in_three_first():
     assert bool((three.value == 1).all())
     one = decide(agent, state, Settings(mate_in_one=True))
     assert one.mate.tolist() == [0] * 4
+
+
+def _opponent_mates_in_one(board: cshogi.Board) -> bool:
+    """cshogi: the side to move has a mate in one. mate_move_in_1ply assumes it is not in check
+    (in check it answers with moves that ignore the check), so there, brute force."""
+    return _mates_in_one_by_brute_force(board) if board.is_check() \
+        else bool(board.mate_move_in_1ply())
+
+
+def _all_moves(state) -> torch.Tensor:
+    """long [B, K]: each position's legal labels, -1 padded."""
+    legal = state["legal_mask"]
+    k = int(legal.sum(-1).max())
+    order = legal.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)[:, :k]
+    return torch.where(legal.gather(1, order), order, -1)
+
+
+def test_allows_mate_agrees_with_cshogi():
+    """`allows_mate` against cshogi (mate_move_in_1ply, or a brute force where the opponent is in
+    check) after every legal move of positions of random games with full hands."""
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=5, n=16, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    bad = allows_mate(state, moves)
+    counts = {True: 0, False: 0}
+    for i, sfen in enumerate(sfens):
+        labels = moves[i][moves[i] >= 0]
+        usis = action_to_usi(state[i:i + 1].expand(len(labels)).clone(), labels)
+        board = cshogi.Board(sfen)
+        for k, usi in enumerate(usis):
+            board.push_usi(usi)
+            ref = _opponent_mates_in_one(board)
+            board.pop()
+            assert bool(bad[i, k]) == ref, (sfen, usi)
+            counts[ref] += 1
+    assert counts[True] >= 10 and counts[False] > 1000, counts
+
+
+def test_guard_plays_the_favourite_that_allows_no_mate():
+    """With the favourite move one that lets the opponent mate at once, `Settings.guard` plays
+    the next favourite that does not (checked with cshogi); a safe favourite is kept."""
+    from keisei_fn.agent.decision import _guarded
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    bad = allows_mate(state, moves)
+    rows = [i for i in range(len(sfens)) if bad[i].any() and (~bad[i] & (moves[i] >= 0)).any()]
+    assert len(rows) >= 3
+    state, moves, bad = state[rows], moves[rows], bad[rows]
+    # the favourite allows a mate, the second favourite does not, the rest by label
+    favourite = moves.gather(1, bad.to(torch.uint8).argmax(-1, keepdim=True)).squeeze(1)
+    second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
+    log_probs = torch.where(state["legal_mask"], -1.0 - torch.arange(2187) / 2187, -torch.inf)
+    log_probs = log_probs.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
+    chosen = _guarded(state, favourite, log_probs)
+    assert torch.equal(chosen, second.squeeze(1))
+    for i, usi in enumerate(action_to_usi(state, chosen)):
+        board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
+        board.push_usi(usi)
+        assert not _opponent_mates_in_one(board), usi  # cshogi: the guard's move is safe
+    assert torch.equal(_guarded(state, second.squeeze(1), log_probs), second.squeeze(1))
+
+
+def from_sfen_to_sfen(state) -> str:
+    from keisei_fn.shogi import to_sfen
+
+    return to_sfen(state)[0]

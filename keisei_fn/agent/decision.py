@@ -19,7 +19,7 @@ from tensordict import TensorDictBase
 
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
-from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: the agent's API)
+from ..search.mate import allows_mate, find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..search.tree import child_of, node_states
 from ..shogi import action_to_usi, step
@@ -30,6 +30,7 @@ from .network import Agent, evaluate, evaluator
 PLAY_BATCHED_ROUNDS = False
 SEARCHES = ("none", "1ply", "gumbel")
 ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
+GUARD_WIDTH = 8  # the policy's favourite moves `Settings.guard` checks, best first
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class Settings:
     mate_plies: int = 1
     """with `mate_in_one`: how deep the mate search looks, 1 or 3 plies (mate in three by checks,
     search/mate.py: a few hundred steps per position)"""
+    guard: bool = False
+    """the policy's move (search 'none'): not one that lets the opponent mate at once. The
+    policy's chosen move and then its favourites (`GUARD_WIDTH` in all) are checked
+    (`search.mate.allows_mate`); the first that allows no mate in one is played, the policy's
+    own move when all of them do"""
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,8 @@ def _policy(agent, state, settings, generator) -> Decisions:
     else:
         action = gumbel_sample(masked_log_softmax(log_probs / settings.temperature, legal),
                                generator)
+    if settings.guard:
+        action = _guarded(state, action, log_probs)
     width = _width(settings, legal)
     if width == 1:  # the players of a match: just the move
         candidates = action[:, None]
@@ -166,6 +174,19 @@ def _policy(agent, state, settings, generator) -> Decisions:
     return Decisions(action, value, zeros, candidates, prior, torch.zeros_like(candidates),
                      torch.full_like(prior, torch.nan), prior, torch.zeros_like(candidates),
                      candidates[:, :settings.lines, None], legal.sum(-1), zeros, zeros)
+
+
+def _guarded(state, action, log_probs) -> torch.Tensor:
+    """`action`, or where it lets the opponent mate at once, the first of the policy's favourites
+    that does not (`Settings.guard`)."""
+    legal = state["legal_mask"]
+    by_prior = log_probs.argsort(dim=-1, descending=True, stable=True)
+    order = torch.cat([action[:, None], by_prior[by_prior != action[:, None]]
+                       .view(len(action), -1)], 1)
+    order = _ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
+    safe = ~allows_mate(state, order) & (order >= 0)
+    first = safe.to(torch.uint8).argmax(-1)
+    return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
 
 
 def one_ply_scores(agent: Agent, state: TensorDictBase, actions: torch.Tensor):

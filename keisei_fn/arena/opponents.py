@@ -14,6 +14,8 @@ Spec syntax (also in docs/arena.md):
                                    its policy's argmax, a mate in one played first
   PATH@mate=0                      the policy's argmax alone
   PATH@mate=3                      a mate in three by checks played first (search/mate.py)
+  PATH@guard=1                     not a move that lets the opponent mate at once (the policy's
+                                   next favourite instead; Settings.guard), with mate= as above
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
@@ -170,6 +172,12 @@ def _search_options(spec: str, options: str) -> dict:
                                  f"mate in one) or 3 (a mate in three by checks), got {value!r}")
             found["mate"] = int(value)
             continue
+        if key == "guard":
+            if value not in ("0", "1"):
+                raise ValueError(f"bad player spec {spec!r}: guard must be 0 (off) or 1 (no move "
+                                 f"that lets the opponent mate in one), got {value!r}")
+            found["guard"] = value == "1"
+            continue
         if key == "rounds":
             if value not in ROUNDS:
                 raise ValueError(f"bad player spec {spec!r}: rounds must be one of "
@@ -191,19 +199,22 @@ def _search_options(spec: str, options: str) -> dict:
                              f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
-    if "simulations" not in found and set(found) - {"mate"}:
+    if "simulations" not in found and set(found) - {"mate", "guard"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
 
 
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
-           mate: int = 1) -> Player:
+           mate: int = 1, guard: bool = False) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     agent, _ = load_agent(ckpt, device=device)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
+    if simulations and guard:
+        raise ValueError(f"bad player spec {path!r}: guard=1 is for the policy's move, not with "
+                         f"sims=N")
     if simulations:
         name = (f"{label}@sims={simulations}"
                 + (f",considered={max_considered}" if max_considered != 16 else "")
@@ -214,19 +225,21 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds),
                              mate > 0, mate_plies=max(mate, 1))
-    return agent_player(label if mate == 1 else f"{label}@mate={mate}", agent,
-                        mate_in_one=mate > 0, mate_plies=max(mate, 1))
+    options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else []))
+    return agent_player(f"{label}@{options}" if options else label, agent,
+                        mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard)
 
 
 def agent_player(name: str, agent: Agent, temperature: float = 0.0,
-                 mate_in_one: bool = False, mate_plies: int = 1) -> Player:
+                 mate_in_one: bool = False, mate_plies: int = 1, guard: bool = False) -> Player:
     """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
     `temperature` from the match's generator; with `mate_in_one`, a move that mates at once (or
-    within `mate_plies` = 3, by checks) is played first."""
+    within `mate_plies` = 3, by checks) is played first; with `guard`, not a move that lets the
+    opponent mate at once."""
     return Player(name, choose=partial(_decide_moves, agent,
                                        Settings(temperature=temperature, top=1,
                                                 mate_in_one=mate_in_one,
-                                                mate_plies=mate_plies)))
+                                                mate_plies=mate_plies, guard=guard)))
 
 
 def search_player(name: str, agent: Agent, search: SearchConfig,

@@ -3,6 +3,7 @@ in three by checks (tsume-shogi's convention: every attacking move gives check).
 
     mate_in_one(state)          -> long [B]: a move that wins at once, -1 where none
     find_mates(state, plies)    -> (long [B] move, long [B] plies to mate: 1, 3 or 0)
+    allows_mate(state, moves)   -> bool [B, K]: each move lets the opponent win at once
 
 Mate in three is brute force by levels, each one batched `step` over every position of the
 level: the attacker's checking moves (every legal move stepped, the checks kept), every reply of
@@ -60,6 +61,26 @@ def mate_in_one(state: TensorDictBase, chunk: int = CHUNK, checks_only: bool = F
     for rows, labels, after in _children(state, chunk, checks_only):
         best = _smallest(rows, labels, _wins(after), best)
     return torch.where(best < _NO_LABEL, best, NONE)
+
+
+def allows_mate(state: TensorDictBase, moves: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
+    """bool [B, K]: whether playing each of `moves` [B, K] (legal labels, -1 for none) lets the
+    opponent win at once: it loses by the rules itself (our perpetual check), or the opponent
+    then has a mate in one (`mate_in_one`, checks only). False for -1 and for moves that end
+    the game otherwise (a win, a draw)."""
+    b, k = moves.shape
+    rows, slots = (moves >= 0).nonzero(as_tuple=True)
+    bad = torch.zeros(b, k, dtype=torch.bool, device=moves.device)
+    for lo in range(0, len(rows), chunk):
+        r, s = rows[lo:lo + chunk], slots[lo:lo + chunk]
+        after = step(state[r], moves[r, s])
+        lost = after["terminated"] & (after["reward"] < 0)
+        going = ~after["terminated"] & ~after["truncated"]
+        mated = torch.zeros_like(lost)
+        if bool(going.any()):
+            mated[going] = mate_in_one(after[going], chunk, checks_only=True) >= 0
+        bad[r, s] = lost | mated
+    return bad
 
 
 def _all_replies_lose(checks: TensorDictBase, chunk: int) -> torch.Tensor:

@@ -202,8 +202,11 @@ def _pawn_drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king, pawn_drop, T
     """
     target = (opp_king + 1).clamp(max=80)
     candidate = (opp_king % 9 < 8) & pawn_drop.gather(1, target[:, None]).squeeze(1)
-    games = candidate.nonzero().squeeze(1)
     mates = torch.zeros_like(pawn_drop)
+    if torch.compiler.is_compiling():  # every game, no data-dependent shapes in a graph
+        mate = _drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king, target, T) & candidate
+        return mates.scatter_(1, target[:, None], mate[:, None])
+    games = candidate.nonzero().squeeze(1)
     if games.numel() == 0:
         return mates
     mate = _drop_mates(*(x.index_select(0, games) for x in (cb, cb_pad, occ, index, opp_attacks,

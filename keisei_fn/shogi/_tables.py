@@ -288,6 +288,15 @@ def _tables_for(device: torch.device) -> Tables:
     )
 
 
+# Built tables by device. A plain dict, not only the lru_cache: torch.compile traces through an
+# lru_cache into the numpy construction (a graph break), but reads a dict's tensors as constants.
+_BUILT: dict[torch.device, Tables] = {}
+
+
 def tables(device: torch.device | str | None = None) -> Tables:
     """The lookup tables on `device` (built on first use, then cached)."""
-    return _tables_for(torch.device(device if device is not None else "cpu"))
+    device = torch.device(device if device is not None else "cpu")
+    found = _BUILT.get(device)
+    if found is None:
+        found = _BUILT[device] = _tables_for(device)
+    return found
