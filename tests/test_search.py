@@ -453,3 +453,28 @@ def test_a_tree_node_costs_at_most_15_kb_at_the_referee_s_cap():
                     torch.Generator().manual_seed(0), simulations=64, impasse=False)
     extra = tree_bytes(longer["tree"]) - tree_bytes(out["tree"])
     assert extra == 2 * (4096 - 512) * (8 + 1), extra
+
+
+def test_compiled_step_and_search_equal_the_eager_ones():
+    """`shogi.compiled_step` (torch.compile, batches padded to a power of two) returns what
+    `step` does, key by key, and a search with it is the same search. Slow: it compiles."""
+    from keisei_fn.shogi import compiled_step, step
+    from tests._shogi_ref import random_walk_sfens
+
+    state = from_sfen(random_walk_sfens(seed=3, n=3, min_plies=30, max_plies=120,
+                                        capture_bias=0.7))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        noise = torch.rand(state["legal_mask"].shape, generator=generator)
+        action = torch.where(state["legal_mask"], noise, -1.0).argmax(-1)
+        eager, fast = step(state, action, impasse=True), compiled_step(state, action, impasse=True)
+        for key in eager.keys():
+            assert torch.equal(eager[key], fast[key]), key
+        state = eager
+    state = from_sfen(_positions()[:3])
+    slow = search(state, ours_evaluate, torch.Generator().manual_seed(2), simulations=16)
+    fast = search(state, ours_evaluate, torch.Generator().manual_seed(2), simulations=16,
+                  compiled=True)
+    assert torch.equal(slow["visits"], fast["visits"])
+    assert torch.equal(slow["action"], fast["action"])
+    torch.testing.assert_close(slow["policy"], fast["policy"])

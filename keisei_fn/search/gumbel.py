@@ -43,7 +43,7 @@ from typing import Callable
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from ..shogi import step
+from ..shogi import compiled_step, step
 from .proof import principal_variation
 from .tree import (ROOT, UNVISITED, new_tree, node_states, slot_labels, slot_stats, unpack,
                    write_node)
@@ -191,14 +191,16 @@ def _backward(tree, rows, leaf) -> None:
     tree["node_visits"][:, ROOT] = count + root_count
 
 
-def _expand(tree, rows, parent, slot, leaf, index, evaluate, impasse: bool) -> None:
+def _expand(tree, rows, parent, slot, leaf, index, evaluate, impasse: bool,
+            compiled: bool = False) -> None:
     """Give each walk that stopped at an unexpanded move the node `index`: one batched `step`
     and one evaluation; a walk that reached a finished position visits it once more."""
     new = leaf == UNVISITED
     if bool(new.any()):
         r, p, s, n = rows[new], parent[new], slot[new], index[new]
         label = tree["labels"][r, p, s].long()
-        after = step(node_states(tree, r, p), label, impasse=impasse)
+        after = (compiled_step if compiled else step)(node_states(tree, r, p), label,
+                                                      impasse=impasse)
         ended = after["terminated"] | after["truncated"]
         child_logits, child_value = evaluate(after)
         tree["parents"][r, n] = p.to(torch.int32)
@@ -228,7 +230,7 @@ def round_waves(sequence: tuple[int, ...]) -> list[tuple[int, int]]:
 def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator, *,
            simulations: int = 16, max_considered: int = 16, gumbel_scale: float = 1.0,
            impasse: bool = True, stop: Callable[[], bool] | None = None,
-           batched_rounds: bool = False) -> TensorDict:
+           batched_rounds: bool = False, compiled: bool = False) -> TensorDict:
     """Gumbel search from each (unfinished) root position.
 
     `batched_rounds` searches the visits of each Sequential Halving round side by side (the
@@ -237,6 +239,9 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     walk goes down its own root move's subtree, so the tree is the same as if they ran one after
     the other; only the choice of the round's moves can differ. At B = 1 it takes a few
     batched steps in place of `simulations` small ones.
+
+    `compiled` steps the rules with `shogi.compiled_step` (the same results; at small batches
+    several times faster once compiled, which takes tens of seconds per batch size the first time).
 
     `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
     the search early (a clock);
@@ -274,7 +279,8 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     sequences = [considered_visits(c, simulations) for c in counts]
     schedule = torch.tensor(sequences, dtype=torch.long, device=device)
     if batched_rounds:
-        return _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop)
+        return _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
+                              compiled)
     done = 0
     for sim in range(simulations):
         if sim and stop is not None and stop():
@@ -283,11 +289,12 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
         slot = _root_action(tree, rows, gumbel, schedule)
         parent, slot, leaf = _descend(tree, rows, slot)
         _expand(tree, rows, parent, slot, leaf, torch.full_like(leaf, sim + 1), evaluate,
-                impasse)
+                impasse, compiled)
     return _outputs(tree, gumbel, torch.full((b,), done, device=device))
 
 
-def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop) -> TensorDict:
+def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
+                   compiled) -> TensorDict:
     """The simulations of each Sequential Halving wave side by side: the moves the round visits
     are chosen at its start, then all searched at once, each in its own subtree."""
     b = tree.batch_size[0]
@@ -319,7 +326,7 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop) -
         walk_rows = rows[:, None].expand(b, width)[take]
         index = (start[:, None] + slots[None, :] + 1)[take]
         parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
-        _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse)
+        _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled)
         done += take.sum(-1)
     return _outputs(tree, gumbel, done)
 

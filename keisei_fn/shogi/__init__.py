@@ -4,6 +4,7 @@ See docs/engine_api.md for the state layout, codes and action labels.
 """
 
 from ._checks import may_check
+from ._compiled import compiled_step
 from ._movegen import analyze
 from ._observe import observe
 from ._sfen import from_sfen, initial_state, to_sfen
@@ -21,7 +22,7 @@ def legal_mask(state):
 
 __all__ = [
     "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN",
-    "action_to_usi", "analyze", "declarable", "from_sfen", "initial_state", "legal_mask",
-    "may_check", "observe", "perft",
+    "action_to_usi", "analyze", "compiled_step", "declarable", "from_sfen", "initial_state",
+    "legal_mask", "may_check", "observe", "perft",
     "position_hash", "reset_where", "step", "to_sfen", "usi_to_action",
 ]

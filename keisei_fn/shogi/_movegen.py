@@ -41,14 +41,23 @@ def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
 
+def bytes_(x: torch.Tensor) -> torch.Tensor:
+    """bool x as uint8: a free view in eager mode; a conversion under torch.compile, whose CPU
+    vector code for a bool-to-uint8 view fails to build (inductor, torch 2.13: "Vectorized<bool>
+    has no member cast"), and which fuses the conversion anyway."""
+    return x.to(torch.uint8) if torch.compiler.is_compiling() else x.view(torch.uint8)
+
+
 def any_(x: torch.Tensor, dim: int) -> torch.Tensor:
     """x.any(dim) for bool x: torch's bool reductions are ~50x slower on CPU than uint8 amax."""
+    if torch.compiler.is_compiling():
+        return bytes_(x).amax(dim) > 0
     return x.view(torch.uint8).amax(dim).view(torch.bool)
 
 
 def count_(x: torch.Tensor, dim: int) -> torch.Tensor:
     """x.sum(dim) for bool x, as int32 (the bool sum is slow on CPU as well)."""
-    return x.view(torch.uint8).sum(dim, dtype=torch.int32)
+    return bytes_(x).sum(dim, dtype=torch.int32)
 
 
 def _pad(x: torch.Tensor, value) -> torch.Tensor:
@@ -148,7 +157,7 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     zero = adj_desc.new_zeros(b, 1)
     desc = torch.cat([(lookup(T.desc_far, code) | zone_flag) & keep, zero,
                       (adj_desc | zone_flag) & keep, zero], 1)  # [B, 164]
-    occ_t = _pad(occ, False).T.contiguous().view(torch.uint8)
+    occ_t = bytes_(_pad(occ, False).T.contiguous())
     neighbor_occ = occ_t.index_select(0, T.neighbor)  # [648, B], 1 = the blocker is adjacent
     index = (first_blockers(neighbor_occ, T) + neighbor_occ * 82).T.contiguous().long()
     at = desc.gather(1, index)  # [B, 648]: descriptor of each column's candidate piece
@@ -246,7 +255,7 @@ def _drop_mates(cb, cb_pad, occ, index, opp_attacks, opp_king, target, T):
     # the changed board (batch-last), read at the king's neighbors only.
     sq = torch.arange(81, device=dev)
     occ2 = (occ | (sq == target[:, None])) & (sq != opp_king[:, None])
-    occ2_t = _pad(occ2, False).T.contiguous().view(torch.uint8)
+    occ2_t = bytes_(_pad(occ2, False).T.contiguous())
     blockers2 = first_blockers(occ2_t.index_select(0, T.neighbor), T)  # [648, B]
     nbr = lookup(T.ray[:, :, 0], opp_king)  # [B,8] neighbors e of the king (or OFF)
     rows = (torch.arange(8, device=dev) * 81)[None, :, None] + nbr.clamp(max=80)[:, None, :]

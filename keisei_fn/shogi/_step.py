@@ -90,7 +90,7 @@ def _repetition(history, ply, current, streaks):
     fourth = count_(same, 1) >= 4
     moves_each = torch.zeros_like(ply)
     if torch.compiler.is_compiling():  # no data-dependent shapes in a compiled graph
-        first = same.view(torch.uint8).argmax(1)
+        first = same.to(torch.uint8).argmax(1)
         moves_each = torch.where(fourth, (ply - first) // 2, moves_each)
         return fourth, streaks[:, 0] >= moves_each, streaks[:, 1] >= moves_each
     rows = fourth.nonzero().squeeze(1)  # rare: look for the first occurrence only there

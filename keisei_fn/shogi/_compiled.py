@@ -1,0 +1,61 @@
+"""`step` compiled with torch.compile for small batches, where eager `step` is bound by the
+per-operation overhead of its few thousand tensor operations (one position takes ~4 ms eager).
+
+    compiled_step(state, action, impasse=False)   # the same result as step(...)
+
+Batches are padded to the next power of two up to MAX_BUCKET (the padding repeats the first
+game; its results are dropped), so at most log2(MAX_BUCKET) + 1 graphs are compiled per
+`impasse` value; larger batches take the eager `step`. The compiled graphs are
+torch.compile's own cache (the one place this module keeps state); inductor keeps the
+generated code on disk, so a later process compiles much faster. The first call of a bucket
+compiles it: tens of seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from tensordict import TensorDictBase
+
+from ._step import step
+
+MAX_BUCKET = 64
+
+
+def _step_impasse(state, action):
+    return step(state, action, impasse=True)
+
+
+def _step_plain(state, action):
+    return step(state, action, impasse=False)
+
+
+@functools.cache
+def _compiled(impasse: bool):
+    """One code object per rule set, each with its own compiled variants (one per bucket);
+    made on first use (importing torch's compiler costs a second)."""
+    return torch.compile(_step_impasse if impasse else _step_plain, dynamic=False,
+                         fullgraph=True)
+
+
+def bucket(n: int) -> int:
+    """The padded batch a compiled step runs at for `n` positions (0 when eager)."""
+    if n > MAX_BUCKET:
+        return 0
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def compiled_step(state: TensorDictBase, action: torch.Tensor, *,
+                  impasse: bool = False) -> TensorDictBase:
+    """`step(state, action, impasse=impasse)`, compiled for batches up to MAX_BUCKET."""
+    n = state.batch_size[0]
+    size = bucket(n)
+    if size == 0 or n == 0:
+        return step(state, action, impasse=impasse)
+    action = action.to(device=state.device, dtype=torch.long)
+    if size > n:
+        pad = size - n
+        state = torch.cat([state, state[:1].expand(pad)], 0)
+        action = torch.cat([action, action[:1].expand(pad)])
+    return _compiled(impasse)(state, action)[:n]
