@@ -45,6 +45,9 @@ class SearchConfig:
     batched_rounds: bool = PLAY_BATCHED_ROUNDS
     impasse: bool = True
     """the entering-king declaration ends games inside the tree (the arena referee's rule)"""
+    compiled: bool = False
+    """step the rules with `shogi.compiled_step` (the same search; faster at small batches once
+    compiled, which takes tens of seconds per batch size the first time)"""
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,8 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
         generator = torch.Generator(device=device).manual_seed(0)
     out = search(state, evaluator(agent), generator, simulations=config.simulations,
                  max_considered=config.considered, impasse=config.impasse, stop=stop,
-                 gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds)
+                 gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds,
+                 compiled=config.compiled)
     action, forced = proven_moves(out)
     visits, policy = out["visits"], out["policy"]
     # most visited first, ties by the improved policy, the move played (a proof's) first of all

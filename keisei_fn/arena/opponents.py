@@ -16,10 +16,11 @@ Spec syntax (also in docs/arena.md):
   PATH@mate=3                      a mate in three by checks played first (search/mate.py)
   PATH@guard=1                     not a move that lets the opponent mate at once (the policy's
                                    next favourite instead; Settings.guard), with mate= as above
-  PATH@sims=N[,considered=M][,noise=G][,mate=0|3]
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
-                                   (default 0: its best move, not a sample)
+                                   (default 0: its best move, not a sample); compiled=1 steps
+                                   the rules with shogi.compiled_step
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -172,6 +173,12 @@ def _search_options(spec: str, options: str) -> dict:
                                  f"mate in one) or 3 (a mate in three by checks), got {value!r}")
             found["mate"] = int(value)
             continue
+        if key == "compiled":
+            if value not in ("0", "1"):
+                raise ValueError(f"bad player spec {spec!r}: compiled must be 0 or 1, got "
+                                 f"{value!r}")
+            found["compiled"] = value == "1"
+            continue
         if key == "guard":
             if value not in ("0", "1"):
                 raise ValueError(f"bad player spec {spec!r}: guard must be 0 (off) or 1 (no move "
@@ -206,7 +213,7 @@ def _search_options(spec: str, options: str) -> dict:
 
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
-           mate: int = 1, guard: bool = False) -> Player:
+           mate: int = 1, guard: bool = False, compiled: bool = False) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -221,9 +228,11 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + (f",noise={gumbel_scale:g}" if gumbel_scale else "")
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
-                + ("" if mate == 1 else f",mate={mate}"))
+                + ("" if mate == 1 else f",mate={mate}")
+                + (",compiled=1" if compiled else ""))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
-                                                       gumbel_scale, batched_rounds),
+                                                       gumbel_scale, batched_rounds,
+                                                       compiled=compiled),
                              mate > 0, mate_plies=max(mate, 1))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else []))
     return agent_player(f"{label}@{options}" if options else label, agent,
