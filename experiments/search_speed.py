@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -47,13 +48,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", type=int, default=0, metavar="N")
     parser.add_argument("--baseline", metavar="COMMIT")
+    parser.add_argument("--compiled", action="store_true",
+                        help="with --baseline: also today's search with compiled=True")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     agent, _ = load_agent(args.run)
     if args.memory:
         return memory(agent, args.memory)
     if args.baseline:
-        return against(agent, args.baseline, args.repeats)
+        return against(agent, args.baseline, args.repeats, args.compiled)
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -111,28 +114,37 @@ def baseline_search(commit: str):
     return importlib.import_module("baseline_search.gumbel").search
 
 
-def against(agent, commit: str, repeats: int) -> int:
+def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
     old = baseline_search(commit)
     state = replay(load_suite("default")[:128])
     evaluate = evaluator(agent)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread; "
           f"today's search against {commit}'s")
+    arms = {"today": gumbel.search, commit: old}
+    if compiled:
+        arms["compiled"] = partial(gumbel.search, compiled=True)
     for games, sims in CASES:
-        times = {"today": [], commit: []}
+        if compiled:  # compile outside the clock (every batch size the expansions will use)
+            with torch.no_grad():
+                arms["compiled"](state[:games], evaluate, torch.Generator().manual_seed(0),
+                                 simulations=sims, gumbel_scale=0.0)
+        times = {name: [] for name in arms}
         moves = {}
         for _ in range(repeats):
-            for name, fn in (("today", gumbel.search), (commit, old)):
+            for name, fn in arms.items():
                 started = time.perf_counter()
                 with torch.no_grad():
                     out = fn(state[:games], evaluate, torch.Generator().manual_seed(0),
                              simulations=sims, gumbel_scale=0.0)
                 times[name].append(time.perf_counter() - started)
                 moves[name] = out["action"]
-        t_new, t_old = statistics.median(times["today"]), statistics.median(times[commit])
-        same = int((moves["today"] == moves[commit]).sum())
-        print(f"{games:>4} games x {sims:>4} simulations: today {1000 * t_new:7.0f} ms, "
-              f"{commit} {1000 * t_old:7.0f} ms, speed-up {t_old / t_new:.2f}x; "
-              f"same move in {same}/{games}")
+        t = {name: statistics.median(v) for name, v in times.items()}
+        line = (f"{games:>4} games x {sims:>4} simulations: {commit} {1000 * t[commit]:6.0f} ms, "
+                f"today {1000 * t['today']:6.0f} ms ({t[commit] / t['today']:.2f}x)")
+        if compiled:
+            line += f", compiled {1000 * t['compiled']:6.0f} ms ({t[commit] / t['compiled']:.2f}x)"
+        same = all(torch.equal(moves[name], moves[commit]) for name in arms)
+        print(line + f"; the same moves: {same}", flush=True)
     return 0
 
 
