@@ -161,35 +161,30 @@ def _usi(command: str, timeout: float, think_ms: int) -> EngineSpec:
 _SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered", "noise": "gumbel_scale"}
 
 
+# Options with a few allowed values: key -> (values, what they mean, how to store the value).
+_CHOICES = {
+    "mate": (("0", "1", "3"), "0 (none), 1 (take a mate in one) or 3 (a mate in three by "
+             "checks)", ("mate", int)),
+    "guard": (("0", "1"), "0 (off) or 1 (no move that lets the opponent mate in one)",
+              ("guard", lambda v: v == "1")),
+    "compiled": (("0", "1"), "0 or 1", ("compiled", lambda v: v == "1")),
+    "rounds": (ROUNDS, "one of " + ", ".join(ROUNDS),
+               ("batched_rounds", lambda v: v == "batched")),
+}
+
+
 def _search_options(spec: str, options: str) -> dict:
-    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3]` after a
-    checkpoint's `@`."""
+    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1]
+    [,compiled=0|1]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
-        if key == "mate":
-            if value not in ("0", "1", "3"):
-                raise ValueError(f"bad player spec {spec!r}: mate must be 0 (none), 1 (take a "
-                                 f"mate in one) or 3 (a mate in three by checks), got {value!r}")
-            found["mate"] = int(value)
-            continue
-        if key == "compiled":
-            if value not in ("0", "1"):
-                raise ValueError(f"bad player spec {spec!r}: compiled must be 0 or 1, got "
+        if key in _CHOICES:
+            values, meaning, (name, convert) = _CHOICES[key]
+            if value not in values:
+                raise ValueError(f"bad player spec {spec!r}: {key} must be {meaning}, got "
                                  f"{value!r}")
-            found["compiled"] = value == "1"
-            continue
-        if key == "guard":
-            if value not in ("0", "1"):
-                raise ValueError(f"bad player spec {spec!r}: guard must be 0 (off) or 1 (no move "
-                                 f"that lets the opponent mate in one), got {value!r}")
-            found["guard"] = value == "1"
-            continue
-        if key == "rounds":
-            if value not in ROUNDS:
-                raise ValueError(f"bad player spec {spec!r}: rounds must be one of "
-                                 f"{', '.join(ROUNDS)}, got {value!r}")
-            found["batched_rounds"] = value == "batched"
+            found[name] = convert(value)
             continue
         if key == "noise":
             try:
