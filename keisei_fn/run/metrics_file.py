@@ -62,8 +62,10 @@ def start(run_dir, iteration: int) -> Path:
 
 
 def append(run_dir, record: dict) -> None:
-    """Add one record (a line) to the run's metrics file."""
-    with open(metrics_path(run_dir), "a") as f:
+    """Add one record (a line) to the run's metrics file (the run directory made if need be)."""
+    path = metrics_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
         f.write(json.dumps(_plain(record)) + "\n")
 
 
