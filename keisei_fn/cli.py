@@ -154,7 +154,8 @@ def _with_formatter(add_parser):
 
 _FEATURE_COMMANDS: tuple[str, ...] = ("keisei_fn.apps.usi_cli", "keisei_fn.apps.eval_cli",
                                      "keisei_fn.apps.ladder_cli", "keisei_fn.apps.play_cli",
-                                     "keisei_fn.apps.analyze_cli")
+                                     "keisei_fn.apps.analyze_cli",
+                                     "keisei_fn.apps.watch_cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -199,6 +199,25 @@ def test_hint_and_a_start_from_sfen(net):
         new_game(0, sfen="not a position")
 
 
+def test_predict_tells_the_rank_and_probability_of_the_guess_in_the_agent_s_policy(net):
+    out = io.StringIO()
+    console = Console(file=out, width=1000, color_system=None)
+    game = play(net, new_game(1), scripted("7g7f", "quit"), console, predict=True)
+    [told] = [ln for ln in out.getvalue().splitlines() if ln.startswith("you said 7g7f")]
+    # the reference: the policy's probabilities of the legal moves straight from the network
+    from keisei_fn.agent import evaluate
+    from keisei_fn.shogi import initial_state, usi_to_action
+
+    state = initial_state(1)
+    logits, _ = evaluate(net, state)
+    probs = torch.softmax(logits[0].float().masked_fill(~state["legal_mask"][0], -torch.inf), -1)
+    p = float(probs[usi_to_action(state, ["7g7f"])[0]])
+    rank = int((probs > p).sum()) + 1
+    assert f"the agent's #{rank} ({100 * p:.0f}%), it plays {game.moves[0]}" in told
+    assert f"Score: {int(game.moves[0] == '7g7f')}/1 exact, {int(rank <= 3)}/1 in its top 3" \
+        in out.getvalue()
+
+
 def test_render_hands_with_counts_after_captures():
     game = new_game(0)
     for move in ("7g7f", "3c3d", "8h2b+", "3a2b", "2g2f", "2b3c"):  # bishops traded

@@ -22,6 +22,7 @@ from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_s
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
 from ..arena.records import HAND_ORDER, KANJI, RANKS, GameRecord, parse_sfen, to_csa, usi_position
+from .predict import Score
 
 COLOURS = ("black", "white")
 HELP = """moves in USI: 7g7f (7g to 7f), 8h2b+ (and promote), P*5e (drop a pawn on 5e)
@@ -122,6 +123,14 @@ def candidates(agent, state, simulations: int = 0, generator: torch.Generator | 
     return names[0], float(found.value[0]), lines
 
 
+def policy_ranking(agent, state) -> list[tuple[str, float]]:
+    """Every legal move of a one-game state with the policy's probability, best first."""
+    found = decide(agent, state, Settings(top=0))
+    ranked = found.candidates[0]
+    keep = ranked >= 0
+    return list(zip(usi_moves(state, ranked[keep]), found.prior[0][keep].tolist()))
+
+
 def forced_words(plies: int) -> str:
     """What the search proved about a move, in words (search.gumbel.move_results)."""
     if plies > 0:
@@ -202,16 +211,18 @@ def hand_text(hand: dict, letters: str) -> str:
 
 
 def render_position(sfen: str, letters: str = "western", human: int = 0,
-                    last_move: str | None = None) -> Text:
+                    last_move: str | None = None, names: tuple[str, str] | None = None) -> Text:
     """The board of an SFEN as rich Text, from the human's side: for Black, like USI
     coordinates (files 9..1 across, ranks a..i down), for White turned round (files 1..9,
     ranks i..a). Every cell is three columns: 'v' for the far side's pieces (the KIF
     convention), then the piece; the agent's pieces are coloured, the last move's destination
-    is highlighted; the far side's hand above the board, the near side's below."""
+    is highlighted; the far side's hand above the board, the near side's below. `names`
+    (Black's, White's) replaces "you" and "agent" (a viewer's board: `watch`)."""
     board, hands, side = parse_sfen(sfen)
     fields = sfen.removeprefix("sfen ").split()
     move_number = fields[3] if len(fields) > 3 else "1"
-    who = {c: ("you" if c == human else "agent") for c in (0, 1)}
+    who = dict(enumerate(names)) if names else {c: ("you" if c == human else "agent")
+                                                for c in (0, 1)}
     mover = 0 if side == "b" else 1
     out = Text()
     out.append(f"move {move_number}: {COLOURS[mover].capitalize()} ({who[mover]}) to move\n")
@@ -252,14 +263,23 @@ def render_game(game: Game, letters: str = "western") -> Text:
 def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
          letters: str = "western", temperature: float = 0.0,
          generator: torch.Generator | None = None, agent_name: str = "agent",
-         simulations: int = 0) -> Game:
-    """Play until `quit` or end of input; returns the final game (finished or not)."""
+         simulations: int = 0, predict: bool = False) -> Game:
+    """Play until `quit` or end of input; returns the final game (finished or not). With
+    `predict`, before each of the agent's moves the human types the move they expect
+    (apps/predict.py) and is told its rank and probability in the agent's policy."""
     def say(msg: str) -> None:  # plain text: USI like "P*5e" and '[' must not be rich markup
         console.print(msg, markup=False, highlight=False)
 
-    shown = None
+    shown, score = None, Score()
     while True:
         if game.ending is None and side_to_move(game) != game.human:
+            guess = None
+            if predict:
+                console.print(render_game(game, letters))
+                try:
+                    guess = input_fn("predict the agent's move> ").strip()
+                except EOFError:
+                    return game
             if simulations or temperature <= 0:
                 usi, value, lines = candidates(agent, position(game), simulations, generator)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent"
@@ -268,6 +288,9 @@ def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
             else:
                 usi, value = agent_move(agent, position(game), temperature, generator)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent)")
+            if guess is not None:
+                score = score.add(guess, policy_ranking(agent, position(game)), usi)
+                say(score.line())
             game = push_move(game, usi)
             continue
         if game is not shown:  # the board once per human turn, and once at the end

@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--simulations", type=int, default=0,
                    help="the agent searches (Gumbel search of N simulations) and shows its "
                         "candidates with visits and values; 0: its policy's move")
+    p.add_argument("--predict", action="store_true",
+                   help="pause and predict: before each of the agent's moves, type the move you "
+                        "expect; you are told its rank and probability, and a running score")
     p.add_argument("--sfen", help="start from this position (SFEN) instead of the start")
     p.add_argument("--seed", type=int, default=0, help="seed of sampled moves")
     p.add_argument("--max-plies", type=int, default=512, help="move cap (a draw)")
@@ -69,4 +72,4 @@ def _play(args) -> None:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     play(agent, game, console.input, console, letters=args.letters,
          temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint),
-         simulations=args.simulations)
+         simulations=args.simulations, predict=args.predict)

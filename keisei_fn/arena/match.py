@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+from tensordict import TensorDict
 
 from ..shogi import Reason, action_to_usi, declarable, initial_state, step, usi_to_action
 from ._process import ENGINE_FAILURES, EngineFailure, EngineStartError
@@ -100,10 +101,13 @@ def _game_index(record: GameRecord) -> int:
 def play_games(black: Player, white: Player, n: int, *, starts: list[Opening] | None = None,
                metas: list[dict] | None = None, max_plies: int = MAX_PLIES,
                generator: torch.Generator | None = None, device="cpu", impasse: bool = IMPASSE,
-               on_game=None, on_ply: Callable[[int], None] | None = None) -> list[GameRecord]:
+               on_game=None, on_ply: Callable[[int], None] | None = None,
+               on_step: Callable[[list[int], list[str], TensorDict], None] | None = None
+               ) -> list[GameRecord]:
     """n games side by side, `black` against `white`, game g from the start position or after
     the moves `starts[g]` (part of its record); `metas[g]` goes into its record. Records in game
-    order. `on_ply(games finished)` is called after every ply."""
+    order. `on_step(games, USI moves, states after)` is called after every batched step (the
+    games that moved), `on_ply(games finished)` after every ply."""
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(0)
     players = (black, white)
@@ -159,6 +163,8 @@ def play_games(black: Player, white: Player, n: int, *, starts: list[Opening] | 
                         winner = ("draw" if reward[j] == 0 else
                                   _COLOURS[mover] if reward[j] > 0 else _COLOURS[1 - mover])
                         finish(g, winner, Reason.NAMES[reason[j]])
+                if on_step is not None:
+                    on_step([live[i] for i in ok], usi, after)
             live = [g for g in live if g not in done]
             if on_ply is not None:
                 on_ply(len(done))
