@@ -88,6 +88,11 @@ def test_analyze_a_position_and_a_game(tiny_run, tmp_path):
     assert {r[1] for r in rows[:3]} <= legal
     page = (tmp_path / "pos" / "index.html").read_text()
     assert 'class="shogi-board"' in page and ('class="arrow"' in page or 'class="drop"' in page)
+    # what drives the value: a board of signed squares, the same top squares as printed
+    assert "What drives the value" in page and page.count('class="driver"') >= 20
+    printed = [ln for ln in out.stdout.splitlines() if ln.startswith("what drives the value")]
+    assert len(printed) == 1 and all(sq.split()[0] in page for sq in printed[0].split(": ")[1]
+                                     .split(", "))
     # a game: legal moves from cshogi, as the arena records it
     board, moves = cshogi.Board(), []
     for _ in range(12):

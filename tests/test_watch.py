@@ -59,13 +59,14 @@ def test_training_panel_turns_red_when_the_policy_moves_a_lot():
 
 
 def test_watch_shows_the_board_the_top_moves_and_the_run_s_metrics(tiny_run):
-    text = _capture(tiny_run, opponent="greedy", games=1, max_plies=12)
+    text = _capture(tiny_run, opponent="greedy", games=1, max_plies=12, saliency=True)
     assert BOARD_FILES in text
     assert "the agent's top 5" in text and _bars(text)
     # the panel from the run's metrics file: its iteration and its final evaluation
     assert "KL (approx.)" in text and "clip fraction" in text and "explained variance" in text
     assert "vs random" in text and "vs greedy" in text
     assert "value for Black" in text
+    assert re.search(r"drivers (\d[a-i] [+-]\d\.\d\d ){3}", text)  # --saliency
     assert "☖ greedy" in text and "draw (move_cap)" in text or "wins" in text
 
 

@@ -65,6 +65,7 @@ def _analyze(args) -> None:
     from ..shogi import STARTPOS_SFEN
     from ..insight.analyze import (VALUE_MEANING, expected_score, game_page, game_report,
                           position_page, position_report, swings, write_page)
+    from ..insight.saliency import top_squares
 
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
@@ -81,6 +82,9 @@ def _analyze(args) -> None:
         print(f"{'#':>3} {'move':<7} {'policy':>7}")
         for i, m in enumerate(report["moves"][:args.top]):
             print(f"{i + 1:>3} {m['move']:<7} {100 * m['prob']:>6.1f}%")
+        drivers = report["saliency"]["squares"]
+        print("what drives the value (integrated gradients, docs/insight.md): " + ", ".join(
+            f"{sq} {drivers[sq]:+.3f}" for sq in top_squares(report["saliency"], 3)))
         if "search" in report:
             s = report["search"]
             from .play import forced_words

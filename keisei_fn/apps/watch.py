@@ -29,10 +29,14 @@ from ..agent import Decisions, SearchConfig, Settings, decide, load_agent, resol
 from ..arena.match import play_games
 from ..arena.openings import load_suite, replay
 from ..arena.opponents import Player, make_player
+from ..insight.saliency import top_squares, value_saliency
 from ..run import metrics_file
 from ..shogi import to_sfen
 from .predict import Score
 from .watch_view import Candidate, Header, Ply, screen
+
+
+SALIENCY_STEPS = 128
 
 
 def checkpoint_home(run_dir: Path, member: int) -> Path:
@@ -107,6 +111,7 @@ class _Watch:
     decisions: Decisions | None = None
     score: Score = field(default_factory=Score)
     last_frame: float = 0.0
+    saliency: bool = False
 
 
 def _show(w: _Watch, hidden: bool = False, result: str = "") -> None:
@@ -131,7 +136,11 @@ def _look(w: _Watch, state, move: str | None) -> None:
     w.decisions, cands = analyse(w.agent, state, w.settings, w.generator)
     to_move = int(state["side_to_move"][0])
     value = float(w.decisions.value[0])
-    w.plies.append(Ply(sfen, move, value if to_move == 0 else -value, cands))
+    drivers = ()
+    if w.saliency:  # a fixed 128-step sum: about 0.1 s a position with the 2x32 network
+        report = value_saliency(w.agent, state, steps=SALIENCY_STEPS)
+        drivers = tuple((sq, report["squares"][sq]) for sq in top_squares(report, 3))
+    w.plies.append(Ply(sfen, move, value if to_move == 0 else -value, cands, drivers))
     if w.predict and w.ours in (None, to_move):
         _show(w, hidden=True)
         w.live.stop()
@@ -151,6 +160,7 @@ def _choose(w: _Watch, state, _generator) -> torch.Tensor:
 def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.0,
           simulations: int = 0, games: int = 0, letters: str = "western", seed: int = 0,
           max_plies: int = 512, openings: str = "default", predict: bool = False,
+          saliency: bool = False,
           console: Console | None = None, input_fn: Callable[[str], str] | None = None,
           sleep: Callable[[float], None] = time.sleep) -> int:
     """Play `games` games (0: until interrupted); returns how many were played."""
@@ -172,7 +182,7 @@ def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.
                    Settings(search="gumbel" if simulations else "none", top=0,
                             mate_in_one=True, gumbel=SearchConfig(simulations)),
                    torch.Generator().manual_seed(seed), letters, pace, predict,
-                   input_fn or console.input, sleep)
+                   input_fn or console.input, sleep, saliency=saliency)
         watched = Player("agent", choose=partial(_choose, w))
         while not games or played < games:
             ckpt = resolve_checkpoint(home)

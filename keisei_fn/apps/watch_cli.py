@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--predict", action="store_true",
                    help="pause and predict: type the move you expect the agent to play before it "
                         "is shown; you are told its rank and probability, and a running score")
+    p.add_argument("--saliency", action="store_true",
+                   help="show which squares drive the value (integrated gradients, "
+                        "docs/insight.md; about 0.1 s a move)")
     p.add_argument("--letters", choices=("western", "japanese"), default="western",
                    help="piece names: western (P L N ... K) or japanese (needs a CJK font)")
     p.add_argument("--openings", default="default",
@@ -48,5 +51,6 @@ def _watch(args) -> int:
 
     watch(args.run_dir, member=args.member, opponent=args.opponent, pace=args.pace,
           simulations=args.simulations, games=args.games, letters=args.letters, seed=args.seed,
-          max_plies=args.max_plies, openings=args.openings, predict=args.predict)
+          max_plies=args.max_plies, openings=args.openings, predict=args.predict,
+          saliency=args.saliency)
     return 0

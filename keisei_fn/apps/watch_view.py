@@ -48,6 +48,7 @@ class Ply:
     move: str | None
     value_black: float
     candidates: tuple[Candidate, ...] = ()
+    drivers: tuple[tuple[str, float], ...] = ()  # the value's top squares (insight/saliency.py)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,16 @@ def value_line(plies: list[Ply], width: int) -> Text:
     text = Text("value for Black ", style="bold")
     text.append(f"{now:+.2f} ")
     text.append(sparkline(values, max(8, width)), style="green" if now >= 0 else "red")
+    return text
+
+
+def drivers_line(ply: Ply) -> Text:
+    """What drives the value (`--saliency`): its top squares, green helping the side to move."""
+    text = Text()
+    if ply.drivers:
+        text.append("drivers ", style="bold")
+        for square, a in ply.drivers:
+            text.append(f"{square} {a:+.2f} ", style="green" if a >= 0 else "red")
     return text
 
 
@@ -204,7 +215,7 @@ def screen(header: Header, plies: list[Ply], records: list[dict], *, member: int
     names = (header.black, header.white)
     board = render_position(now.sfen, letters, 0, now.move, names=names)
     mover = "Black" if parse_sfen(now.sfen)[2] == "b" else "White"
-    left = Group(board, Text(""), value_line(plies, 32))
+    left = Group(board, Text(""), value_line(plies, 32), drivers_line(now))
     right = Group(candidates_table(now, mover, hidden) if not header.result else
                   Text("game over", style="bold"),
                   training_panel(records, member, algo, target_kl),

@@ -19,6 +19,7 @@ from ..agent import SearchConfig, Settings, decide, evaluate, usi_moves, variati
 from ..arena.records import GameRecord
 from ..shogi import action_to_usi, from_sfen, step, to_sfen, usi_to_action
 from .board import board_svg, destination_heat
+from .saliency import top_squares, value_saliency
 
 # What the value means, said once: every report and page uses it.
 VALUE_MEANING = ("the network's estimate of the game's result for that side, from -1 (a loss) "
@@ -43,7 +44,7 @@ def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: 
     report = {"sfen": to_sfen(state)[0], "side_to_move": side, "value": float(policy.value[0]),
               "moves": [{"move": m, "prob": float(p)}
                         for m, p in zip(usi_moves(state, labels), policy.prior[0])],
-              "top": top}
+              "top": top, "saliency": value_saliency(agent, state)}
     if simulations:
         # with the root's Gumbel noise (seeded by `seed`), as the improved policy is sampled
         found = decide(agent, state, Settings(search="gumbel", top=top, gumbel=SearchConfig(
@@ -166,6 +167,7 @@ def position_page(report: dict, title: str, style: str = "kanji") -> str:
             + "".join(f"<tr><td>{i + 1}</td><td>{escape(m['move'])}</td>"
                       f"<td>{100 * m['prob']:.1f}%</td></tr>" for i, m in enumerate(top))
             + "</table>"]
+    body += _drivers(report, style)
     search = report.get("search")
     if search:
         body.append(f"<h2>Search: {search['simulations']} simulations</h2><p>plays "
@@ -178,6 +180,30 @@ def position_page(report: dict, title: str, style: str = "kanji") -> str:
                               f"</td></tr>" for c in search["candidates"]) + "</table>")
     body.append(f"<p><code>{escape(report['sfen'])}</code></p>")
     return _page(title, body)
+
+
+def _drivers(report: dict, style: str) -> list[str]:
+    """The value's saliency (insight/saliency.py) as a board and a line on the hands."""
+    saliency = report.get("saliency")
+    if not saliency:
+        return []
+    squares = saliency["squares"]
+    scale = max(max(map(abs, squares.values()), default=0.0),
+                *(abs(a) for h in saliency["hands"].values() for a in h.values()), 1e-9)
+    hands = "; ".join(f"{'Black' if owner == 'b' else 'White'}'s " + ", ".join(
+        f"{kind} {a:+.3f}" for kind, a in pieces.items() if a) for owner, pieces
+        in saliency["hands"].items() if any(pieces.values()))
+    return ["<h2>What drives the value</h2>",
+            board_svg(report["sfen"], style=style, flip=report["side_to_move"] == "white",
+                      drivers={sq: a / scale for sq, a in squares.items() if a},
+                      title="green helps the side to move, red hurts it"),
+            f'<p class="drivers">Integrated gradients of the value as search reads it, from '
+            f'the same position with an empty board and empty hands (value '
+            f'{saliency["baseline"]:+.3f}) to this one ({saliency["value"]:+.3f}), the '
+            f'material prior included; {saliency["steps"]} steps, the attributions sum to the '
+            f'difference within {abs(saliency["completeness"]):.4f}. Top squares: '
+            + ", ".join(f"{sq} {squares[sq]:+.3f}" for sq in top_squares(saliency, 3))
+            + (f". In hand: {escape(hands)}" if hands else "") + ".</p>"]
 
 
 def game_page(report: dict, agent, title: str, style: str = "kanji", top: int = 3) -> str:

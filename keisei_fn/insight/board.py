@@ -103,11 +103,14 @@ def _label(x: float, y: float, text: str, color: str) -> str:
 
 def board_svg(sfen: str, *, style: str = "kanji", flip: bool = False,
               last_move: str | None = None, arrows: list[tuple[str, float]] = (),
-              heat: dict[str, float] | None = None, title: str = "") -> str:
+              heat: dict[str, float] | None = None,
+              drivers: dict[str, float] | None = None, title: str = "") -> str:
     """The SVG text of the position `sfen`.
 
     `arrows`: (USI move, probability) pairs, drawn with width by probability and labelled in %;
     `heat`: weight per USI square in [0, 1] (e.g. policy mass per destination), a blue overlay;
+    `drivers`: signed weight per USI square in [-1, 1] (e.g. a value saliency scaled by its
+    largest size), green where positive, red where negative;
     `last_move`: USI, its squares highlighted."""
     if style not in ("kanji", "letters"):
         raise ValueError(f"style must be 'kanji' or 'letters', got {style!r}")
@@ -145,6 +148,12 @@ def board_svg(sfen: str, *, style: str = "kanji", flip: bool = False,
         parts.append(f'<rect class="heat" data-square="{sq}" x="{x - CELL / 2:.1f}" '
                      f'y="{y - CELL / 2:.1f}" width="{CELL}" height="{CELL}" fill="#2060ff" '
                      f'opacity="{0.6 * max(0.0, min(1.0, w)):.3f}"/>')
+    for sq, w in (drivers or {}).items():
+        x, y = square_center(sq, flip)
+        parts.append(f'<rect class="driver" data-square="{sq}" data-weight="{w:.4f}" '
+                     f'x="{x - CELL / 2:.1f}" y="{y - CELL / 2:.1f}" width="{CELL}" '
+                     f'height="{CELL}" fill="{"#1f9a4a" if w >= 0 else "#d0202a"}" '
+                     f'opacity="{0.7 * min(1.0, abs(w)):.3f}"/>')
     parts += [_piece(sq, p, style, flip) for sq, p in sorted(board.items())]
     parts += [_hand(hands, owner, style, flip) for owner in ("b", "w")]
     for i, (move, p) in enumerate(arrows):

@@ -20,14 +20,23 @@ def _tables(device):
     return (torch.tensor(BOARD_VALUES, device=device), torch.tensor(HAND_VALUES, device=device))
 
 
+def material_terms(game: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+    """The material balance's terms for the side to move, in pawns: per board square [B, 81]
+    (the absolute board's squares: + own piece, - the opponent's) and per piece kind in hand
+    [B, 7] (the engine's hand order; own count minus the opponent's, times its value)."""
+    board_v, hand_v = _tables(game["board"].device)
+    board = game["board"].long()
+    kind, owner = board & 15, board >> 4
+    mine = owner == game["side_to_move"][:, None].long()
+    on_board = torch.where(mine, board_v[kind], -board_v[kind])
+    hands = hands_to_canonical(game["hands"], game["side_to_move"]).float()
+    return on_board, (hands[:, 0] - hands[:, 1]) * hand_v
+
+
 def material_balance(game: TensorDictBase) -> torch.Tensor:
     """[B] material of the side to move minus the opponent's, board plus hands, in pawns."""
-    board_v, hand_v = _tables(game["board"].device)
-    cb = to_canonical(game["board"], game["side_to_move"]).long()
-    on_board = (board_v[cb.abs()] * cb.sign()).sum(-1)
-    hands = hands_to_canonical(game["hands"], game["side_to_move"]).float()
-    in_hand = (hands[:, 0] - hands[:, 1]) @ hand_v
-    return on_board + in_hand
+    on_board, in_hand = material_terms(game)
+    return on_board.sum(-1) + in_hand.sum(-1)
 
 
 def capture_gain(game: TensorDictBase) -> torch.Tensor:
