@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from _need import need
 from _tiny import tiny
 
 pytestmark = pytest.mark.browser
@@ -25,12 +26,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    need(CHROMIUM is not None, "no chromium on PATH (Debian: apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("Playwright for Python is not installed (pip install playwright)")
+        need(False, "Playwright for Python is not installed (pip install playwright)")
     return sync_playwright
 
 
@@ -126,9 +126,13 @@ def test_the_analyze_page_shows_the_board_and_the_arrows(tiny_run, tmp_path, pag
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto((tmp_path / "index.html").as_uri())
-    board = page.locator("svg.shogi-board")
-    assert board.count() == 1 and board.bounding_box()["width"] > 300
-    assert page.locator("svg.shogi-board g.piece").count() == 40
-    assert page.locator("svg.shogi-board g.arrow").count() == 5
+    boards = page.locator("svg.shogi-board")
+    assert boards.count() == 2  # the policy's moves, then what drives the value
+    board, drivers = boards.nth(0), boards.nth(1)
+    assert board.bounding_box()["width"] > 300
+    assert board.locator("g.piece").count() == 40 and drivers.locator("g.piece").count() == 40
+    assert board.locator("g.arrow").count() == 5
+    assert drivers.locator("rect.driver").count() >= 40  # every occupied square, at least
     assert page.locator("p.value").inner_text().startswith("Value ")
+    assert "Top squares:" in page.locator("p.drivers").inner_text()
     assert errors == []

@@ -20,10 +20,15 @@ import pytest
 
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 
+from _need import need
 from _tiny import TINY
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _tmux_installed():
+    need(shutil.which("tmux") is not None, "tmux is not installed")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -14,12 +14,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from _need import need
 from rich.console import Console
 
+from keisei_fn.algos import registry
 from keisei_fn.apps.watch import watch
 from keisei_fn.apps.watch_view import bar, sparkline, training_panel
 from keisei_fn.checkpoint import list_checkpoints
 from keisei_fn.cli import main
+from keisei_fn.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARD_FILES = " 9  8  7  6  5  4  3  2  1"
@@ -50,7 +53,9 @@ def test_training_panel_turns_red_when_the_policy_moves_a_lot():
         record = {"kind": "iteration", "iteration": 3, "member": 0, "losses/approx_kl": kl,
                   "losses/clip_fraction": clip, "losses/entropy": 2.0,
                   "losses/explained_variance": 0.3}
-        cells = list(training_panel([record], 0, "ppo", target_kl).columns[1].cells)
+        cfg = load_config(None, [f"ppo.target_kl={target_kl}"])
+        cells = list(training_panel([record], 0, registry.get("ppo").watched(cfg))
+                     .columns[1].cells)
         return [getattr(c, "style", "") for c in cells[1:3]]
 
     assert styles(0.001, 0.05) == ["green", "green"]
@@ -111,9 +116,7 @@ def _tmux(*args: str) -> str:
 
 @pytest.mark.slow
 def test_watch_in_a_terminal_draws_the_view_and_ctrl_c_leaves_it_clean(tiny_run, tmp_path):
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is not installed (.ci/run installs it)") if _ci() else \
-            pytest.skip("tmux is not installed")
+    need(shutil.which("tmux") is not None, "tmux is not installed")
     session, rc = f"watch-{uuid.uuid4().hex[:8]}", tmp_path / "rc"
     command = shlex.join([sys.executable, "-m", "keisei_fn.cli", "watch", str(tiny_run),
                           "--opponent", "greedy", "--pace", "0.3", "--openings", "none"])
@@ -140,8 +143,3 @@ def test_watch_in_a_terminal_draws_the_view_and_ctrl_c_leaves_it_clean(tiny_run,
     finally:
         _tmux("kill-session", "-t", session)
 
-
-def _ci() -> bool:
-    import os
-
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -75,6 +75,17 @@ class IterationReport:
             self.member_stats)
 
 
+@dataclass(frozen=True)
+class WatchedMetric:
+    """One line of `keisei-fn watch`'s training panel: a metric of the run's metrics file."""
+    label: str
+    key: str
+    """its name in RUN_DIR/metrics.jsonl (run/session.py's `namespaced`)"""
+    fmt: str = ".3f"
+    red_above: float | None = None
+    """drawn red above this (the policy moves a lot), green at or below; None: plain"""
+
+
 def _no_extra(cfg, device) -> None:
     return None
 
@@ -89,6 +100,10 @@ def _restore_nothing(saved, cfg, device, source: str) -> None:
 
 def _no_description(cfg) -> str:
     return ""
+
+
+def _no_watched(cfg) -> tuple[WatchedMetric, ...]:
+    return ()
 
 
 @dataclass(frozen=True)
@@ -118,3 +133,5 @@ class Algorithm:
     """(cfg) -> what the run's first line adds about it"""
     ranking_keys: tuple[str, ...] = field(default=())
     """options of its section a population's ranking table shows per member"""
+    watched: Callable[[Any], tuple[WatchedMetric, ...]] = _no_watched
+    """(cfg) -> the metrics `keisei-fn watch` shows in its training panel"""

@@ -26,6 +26,7 @@ from rich.live import Live
 
 from ..agent import Decisions, SearchConfig, Settings, decide, load_agent, resolve_checkpoint, \
     usi_moves
+from ..algos import registry
 from ..arena.match import play_games
 from ..arena.openings import load_suite, replay
 from ..arena.opponents import Player, make_player
@@ -115,12 +116,10 @@ class _Watch:
 
 
 def _show(w: _Watch, hidden: bool = False, result: str = "") -> None:
-    cfg = w.cfg
     header = Header(w.header.run, w.header.checkpoint, w.header.black, w.header.white,
                     w.header.game, result)
     w.live.update(screen(header, w.plies, metrics_file.read(w.run), member=w.member,
-                         algo=cfg.algo,
-                         target_kl=float(cfg.ppo.target_kl) if cfg.algo == "ppo" else 0.0,
+                         watched=registry.get(w.cfg.algo).watched(w.cfg),
                          letters=w.letters, hidden=hidden,
                          score=w.score if w.predict else None, width=w.console.width),
                   refresh=True)

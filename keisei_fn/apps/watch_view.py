@@ -26,10 +26,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
 BAR_WIDTH = 12
 TOP = 5
-# When the policy moves a lot (red) or not (green): PPO's approximate KL from the collecting
-# policy against ppo.target_kl (KL_WHEN_NO_TARGET when the run set none), and its clip fraction.
-KL_WHEN_NO_TARGET = 0.02
-CLIP_FRACTION_RED = 0.2
 
 
 @dataclass(frozen=True)
@@ -132,9 +128,9 @@ def _number(value, fmt: str) -> str:
         format(value, fmt)
 
 
-def training_panel(records: list[dict], member: int, algo: str, target_kl: float) -> Table:
-    """The latest iteration's learning metrics; PPO's KL and clip fraction green while the policy
-    moves little, red when it moves a lot."""
+def training_panel(records: list[dict], member: int, watched) -> Table:
+    """The latest iteration's learning metrics (`watched`: the algorithm's WatchedMetric rows),
+    green while the policy moves little, red when it moves a lot."""
     table = Table(title="training", title_justify="left", box=None, pad_edge=False,
                   show_header=False)
     table.add_column("name", width=19)
@@ -145,23 +141,12 @@ def training_panel(records: list[dict], member: int, algo: str, target_kl: float
         return table
     table.add_row("iteration", f"{last['iteration']}  ({last.get('train_seconds', 0):.0f} s, "
                                f"{last.get('frames', 0):,} steps)")
-    if algo == "gumbel_az":
-        rows = (("policy loss", "losses/policy", ".3f", None),
-                ("value loss", "losses/value", ".3f", None),
-                ("KL(improved‖prior)", "losses/kl_improved_prior", ".3f", None),
-                ("entropy", "losses/entropy", ".2f", None))
-    else:
-        kl_red = target_kl if target_kl > 0 else KL_WHEN_NO_TARGET
-        rows = (("KL (approx.)", "losses/approx_kl", ".4f", kl_red),
-                ("clip fraction", "losses/clip_fraction", ".3f", CLIP_FRACTION_RED),
-                ("entropy", "losses/entropy", ".2f", None),
-                ("explained variance", "losses/explained_variance", "+.2f", None))
-    for name, key, fmt, red_above in rows:
-        value = last.get(key)
+    for row in watched:
+        value = last.get(row.key)
         style = ""
-        if red_above is not None and value is not None:
-            style = "bold red" if value > red_above else "green"
-        table.add_row(name, Text(_number(value, fmt), style=style))
+        if row.red_above is not None and value is not None:
+            style = "bold red" if value > row.red_above else "green"
+        table.add_row(row.label, Text(_number(value, row.fmt), style=style))
     return table
 
 
@@ -208,7 +193,7 @@ def header_text(header: Header) -> Text:
 
 
 def screen(header: Header, plies: list[Ply], records: list[dict], *, member: int = 0,
-           algo: str = "ppo", target_kl: float = 0.0, letters: str = "western",
+           watched=(), letters: str = "western",
            hidden: bool = False, score: Score | None = None, width: int = 80):
     """The whole view for one moment of the game."""
     now = plies[-1]
@@ -218,7 +203,7 @@ def screen(header: Header, plies: list[Ply], records: list[dict], *, member: int
     left = Group(board, Text(""), value_line(plies, 32), drivers_line(now))
     right = Group(candidates_table(now, mover, hidden) if not header.result else
                   Text("game over", style="bold"),
-                  training_panel(records, member, algo, target_kl),
+                  training_panel(records, member, watched),
                   evaluation_panel(records, member))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(width=34)

@@ -159,20 +159,26 @@ def play_games(black: Player, white: Player, n: int, *, starts: list[Opening] | 
                     g = live[i]
                     moves[g].append(usi[j])
                     if ended[j]:
-                        mover = side[i]
-                        winner = ("draw" if reward[j] == 0 else
-                                  _COLOURS[mover] if reward[j] > 0 else _COLOURS[1 - mover])
-                        finish(g, winner, Reason.NAMES[reason[j]])
+                        finish(g, _winner(reward[j], side[i]), Reason.NAMES[reason[j]])
                 if on_step is not None:
                     on_step([live[i] for i in ok], usi, after)
             live = [g for g in live if g not in done]
             if on_ply is not None:
                 on_ply(len(done))
     finally:
-        for table in sessions:
-            for g in list(table):
-                close_session(table.pop(g))
+        _close_all(sessions)
     return [done[g] for g in range(n)]
+
+
+def _winner(reward: float, mover: int) -> str:
+    """The winner's colour (or 'draw') from the reward of the game's last move to its mover."""
+    return "draw" if reward == 0 else _COLOURS[mover] if reward > 0 else _COLOURS[1 - mover]
+
+
+def _close_all(sessions: tuple[dict, dict]) -> None:
+    for table in sessions:
+        for g in list(table):
+            close_session(table.pop(g))
 
 
 def _choose(players, sub, side: list[int], sessions, live: list[int], moves: list[list[str]],

@@ -28,7 +28,7 @@ from ...learn.group import all_gather, mean_metrics, merge_game_stats
 from ...learn.population import apply_updates, fork_generator, member_config, member_seeds
 from ...learn.state import TrainState
 from ...models import members_forward, net_spec, precision
-from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs
+from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs, WatchedMetric
 from .loss import az_loss
 from ...config.sections import GumbelAZConfig
 from .replay import calibration, collect_finished, new_buffer, new_pending, sample_minibatch, stored
@@ -181,8 +181,16 @@ def describe(cfg) -> str:
             f"| gumbel_az: {az.replay_ratio:g} x replay of {az.buffer_size:,}")
 
 
+def watched(cfg) -> tuple[WatchedMetric, ...]:
+    """`keisei-fn watch`'s panel: the losses and how far search moved the policy."""
+    return (WatchedMetric("policy loss", "losses/policy_loss", ".3f"),
+            WatchedMetric("value loss", "losses/value_loss", ".3f"),
+            WatchedMetric("KL(improved‖prior)", "losses/kl_improved_prior", ".3f"),
+            WatchedMetric("entropy", "losses/entropy", ".2f"))
+
+
 GUMBEL_AZ = Algorithm(name="gumbel_az", section=GumbelAZConfig, make_policy=make_policy,
                       population_loss=population_loss, iteration=iteration,
                       updates_per_iteration=updates_per_iteration, new_extra=new_extra,
                       save_extra=save_extra, restore_extra=restore_extra, describe=describe,
-                      ranking_keys=("simulations",))
+                      ranking_keys=("simulations",), watched=watched)

@@ -16,7 +16,7 @@ from ...learn.compile import acting_compile_mode, compile_update
 from ...learn.group import group_mean, mean_metrics, merge_game_stats
 from ...learn.state import TrainState, pick_league_opponent
 from ...models import net_spec
-from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs
+from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs, WatchedMetric
 from .batch import policy_batch
 from .learn import learn, updates_per_iteration
 from .loss import member_loss, population_loss
@@ -55,7 +55,21 @@ def iteration(ctx: IterationContext, state: TrainState) -> tuple[TrainState, Ite
                                   insight_batch=lambda: batch[0])
 
 
+# `keisei-fn watch`: the policy moves a lot when its KL from the collecting policy passes
+# ppo.target_kl (KL_WHEN_NO_TARGET when the run sets none) or a fifth of the samples are clipped.
+KL_WHEN_NO_TARGET = 0.02
+CLIP_FRACTION_RED = 0.2
+
+
+def watched(cfg) -> tuple[WatchedMetric, ...]:
+    kl = cfg.ppo.target_kl if cfg.ppo.target_kl > 0 else KL_WHEN_NO_TARGET
+    return (WatchedMetric("KL (approx.)", "losses/approx_kl", ".4f", kl),
+            WatchedMetric("clip fraction", "losses/clip_fraction", ".3f", CLIP_FRACTION_RED),
+            WatchedMetric("entropy", "losses/entropy", ".2f"),
+            WatchedMetric("explained variance", "losses/explained_variance", "+.2f"))
+
+
 PPO = Algorithm(name="ppo", section=PPOConfig, make_policy=make_policy,
                 population_loss=population_loss, iteration=iteration,
                 updates_per_iteration=updates_per_iteration, member_loss=member_loss,
-                ranking_keys=("entropy_coef",))
+                ranking_keys=("entropy_coef",), watched=watched)
