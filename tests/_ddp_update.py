@@ -24,17 +24,13 @@ from keisei_fn.run.snapshot import fresh_state
 
 
 def main(out_dir: str, mode: str, *overrides: str) -> None:
-    """mode: 'eager', 'compiled' (only the update step is compiled: what the all-reduce is in), or
-    'explain' (torch._dynamo.explain of the update step instead of running it)."""
+    """mode: 'eager' or 'compiled' (only the update step is compiled: what the all-reduce is in;
+    torch._dynamo.explain of it first, its graph and break counts saved too)."""
     cfg = load_config(None, [*overrides, "optim.compile=off"])
     group = distributed.join(cfg)
     cfg = distributed.rank_config(cfg, group)
     torch.manual_seed(cfg.seed)
     parts = build(cfg, log=lambda *a: None, group=group)
-    if mode == "compiled":
-        parts.update = compile_update(
-            make_update(cfg, parts.net, distributed.gradient_mean(group)),
-            "default", log=print)
     state = fresh_state(cfg, parts)
     distributed.broadcast_tensors(group, state.params)
     bind(parts.policy, state.params, list(state.policy))
@@ -49,17 +45,19 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     )[: cfg.ppo.minibatch_size].unsqueeze(0)
     batch = network_input(batch, cfg.env.max_plies)
     lr = torch.tensor([cfg.optim.lr])
-    if mode == "explain":  # the all-reduce must not break the update's graph
-        explained = torch._dynamo.explain(parts.update)(state.params, state.opt_state, batch, lr)
-        torch.save({"graphs": explained.graph_count, "breaks": explained.graph_break_count},
-                   f"{out_dir}/rank{group.rank}.pt")
-        parts.collector.shutdown()
-        distributed.leave(group)
-        return
+    explained = {}
+    if mode == "compiled":
+        # first: the all-reduce must not break the update's graph (explain traces, runs eagerly)
+        update = make_update(cfg, parts.net, distributed.gradient_mean(group))
+        found = torch._dynamo.explain(update)(state.params, state.opt_state, batch, lr)
+        explained = {"graphs": found.graph_count, "breaks": found.graph_break_count}
+        torch._dynamo.reset()
+        parts.update = compile_update(update, "default", log=print)
     before = state.params.clone()
     params, _, metrics = parts.update(state.params, state.opt_state, batch, lr)
     torch.save({"batch": batch.to_dict(), "before": before.to_dict(), "after": params.to_dict(),
-                "skipped": float(metrics["skipped"][0])}, f"{out_dir}/rank{group.rank}.pt")
+                "skipped": float(metrics["skipped"][0]), "explained": explained},
+               f"{out_dir}/rank{group.rank}.pt")
     parts.collector.shutdown()
     distributed.leave(group)
 

@@ -109,7 +109,7 @@ _VALUES = st.one_of(st.text(max_size=12), st.integers(-5, 5).map(str),
                                      "1e9", "'x'", "[random, nope]"]))
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(st.lists(st.tuples(_KEYS, st.sampled_from(["=", "", "=="]), _VALUES), max_size=3))
 def test_fuzzed_overrides_load_or_fail_with_one_line_config_error(items):
     overrides = [k + eq + v for k, eq, v in items]
@@ -119,7 +119,7 @@ def test_fuzzed_overrides_load_or_fail_with_one_line_config_error(items):
         assert "\n" not in str(err).strip()
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(st.text(max_size=200))
 def test_fuzzed_yaml_files_load_or_fail_with_one_line_config_error(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("yaml") / "c.yaml"

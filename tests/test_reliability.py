@@ -69,8 +69,11 @@ def test_update_step_with_inf_gradient_leaves_params_and_adam_state_untouched():
         assert torch.equal(a, b)
 
 
+TOTAL = 60  # iterations: room for the kills, each after a checkpoint of its process's own
+
+
 def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp_path):
-    """8 SIGKILLs of a training process (Aim on, a checkpoint every iteration, so kills land
+    """5 SIGKILLs of a training process (Aim on, a checkpoint every iteration, so kills land
     in checkpoint and Aim writes too); every resume starts from the last complete checkpoint
     and the final parameters equal an uninterrupted run's exactly."""
     import os
@@ -83,7 +86,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
     from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 
     # One process: killing the default's group of ranks is tests/test_launch.py's case.
-    args = TINY + ["total_updates=100", "checkpoint_every=1", "keep_checkpoints=2",
+    args = TINY + [f"total_updates={TOTAL}", "checkpoint_every=1", "keep_checkpoints=2",
                    "eval.games=2", "eval.max_plies=8", "track.aim=true"]
 
     def command(run, resume):
@@ -110,7 +113,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
     rng = random.Random(1234)
     kills = 0
     progress = []
-    while kills < 8:
+    while kills < 5:
         proc = subprocess.Popen(command(run, bool(list_checkpoints(run))),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         start_iter = last_iteration(run)
@@ -131,14 +134,14 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
         assert "checksum" not in err and "Traceback" not in err, err[-2000:]
         kills += 1
         progress.append(last_iteration(run))
-    assert kills >= 8, f"only {kills} kills landed before the run finished"
-    assert progress == sorted(progress) and progress[-1] < 100
+    assert kills >= 5, f"only {kills} kills landed before the run finished"
+    assert progress == sorted(progress) and progress[-1] < TOTAL
     final = subprocess.run(command(run, True), capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-2000:]
     assert "warning" not in final.stderr, final.stderr[-2000:]
     a = read_checkpoint(list_checkpoints(straight)[-1])
     b = read_checkpoint(list_checkpoints(run)[-1])
-    assert a["counters"]["iteration"] == b["counters"]["iteration"] == 100
+    assert a["counters"]["iteration"] == b["counters"]["iteration"] == TOTAL
 
     def leaves(d, prefix=""):
         for k, v in d.items():
