@@ -8,6 +8,8 @@ they skip, saying which is missing.
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
 import socket
 import subprocess
@@ -136,3 +138,67 @@ def test_the_analyze_page_shows_the_board_and_the_arrows(tiny_run, tmp_path, pag
     assert page.locator("p.value").inner_text().startswith("Value ")
     assert "Top squares:" in page.locator("p.drivers").inner_text()
     assert errors == []
+
+
+# ------------------------------------------------------- boards legible on a machine with no font
+
+MIDGAME = "ln1g3nl/1r2kgs2/p1pppp1pp/1p4p2/7P1/2P6/PP1PPPP1P/1BG4R1/LNS1KGSNL b Bs 15"
+# How the board wrote a piece before its text became outlines: a font's glyph, which a machine
+# without a CJK font (or without any font) cannot draw.
+_TEXT_PIECE = ('<svg xmlns="http://www.w3.org/2000/svg" width="44" height="44" class="{cls}">'
+               '<polygon points="22,3 35,8 39,41 5,41 9,8" fill="#f6dfae" stroke="#7a5a2a"/>'
+               '<text x="22" y="30" font-size="22" text-anchor="middle" font-family="serif">'
+               '{label}</text></svg>')
+
+
+@pytest.fixture(scope="module")
+def fontless_page(tmp_path_factory):
+    """Chromium under a fontconfig that lists no font directory: no font at all."""
+    sync_playwright = _browser()
+    root = tmp_path_factory.mktemp("nofonts")
+    config = root / "fonts.conf"
+    config.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">'
+                      f"<fontconfig><cachedir>{root / 'cache'}</cachedir></fontconfig>")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox"],
+                                    env={**os.environ, "FONTCONFIG_FILE": str(config)})
+        yield browser.new_page(viewport={"width": 1000, "height": 700})
+        browser.close()
+
+
+def _pixels(page, locator) -> bytes:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(locator.screenshot())).convert("RGB").tobytes()
+
+
+def test_the_board_reads_the_same_with_no_font_installed(fontless_page, tmp_path):
+    from keisei_fn.insight.board import board_svg
+
+    html = tmp_path / "board.html"
+    html.write_text("<!doctype html><html><body>"
+                    + _TEXT_PIECE.format(cls="old pawn", label="歩")
+                    + _TEXT_PIECE.format(cls="old rook", label="飛")
+                    + board_svg(MIDGAME) + "</body></html>", encoding="utf-8")
+    page = fontless_page
+    page.goto(html.as_uri())
+    # the old way: with no font, a pawn and a rook look the same (nothing, or the same box)
+    old_pawn, old_rook = (_pixels(page, page.locator(f"svg.old.{p}")) for p in ("pawn", "rook"))
+    assert old_pawn == old_rook
+    board = page.locator("svg.shogi-board")
+    pawn = _pixels(page, board.locator('g.piece[data-square="9g"]'))
+    rook = _pixels(page, board.locator('g.piece[data-square="2h"]'))
+    bishop = _pixels(page, board.locator('g.piece[data-square="8h"]'))
+    assert len({pawn, rook, bishop}) == 3  # three pieces, three drawings
+    # the label is ink on the piece: its box is not one colour
+    label = board.locator('g.piece[data-square="9g"] g.label')
+    assert len(set(_pixel_values(page, label))) > 2
+    # and the file numbers and rank names are drawn too
+    assert len(set(_pixel_values(page, board.locator('g.text[data-text="5"]').first))) > 2
+
+
+def _pixel_values(page, locator) -> list[tuple[int, int, int]]:
+    from PIL import Image
+
+    return list(Image.open(io.BytesIO(locator.screenshot())).convert("RGB").getdata())

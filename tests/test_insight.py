@@ -41,9 +41,10 @@ def test_every_piece_of_the_position_is_drawn_on_its_square(flip):
     # pieces sit inside their squares, White's upside down from Black's side
     for g in _by_class(root, "piece"):
         x, y = square_center(g.get("data-square"), flip)
-        text = g.find(f"{SVG}text")
-        assert abs(float(text.get("x")) - x) < 1
-        rotated = "rotate(180" in (text.get("transform") or "")
+        [label] = _by_class(g, "label")  # the letter, as glyph outlines
+        assert label.get("data-text") == g.get("data-piece").upper()
+        assert abs(float(label.get("data-x")) - x) < 1 and label.findall(f"{SVG}path")
+        rotated = "rotate(180" in (label.get("transform") or "")
         assert rotated == (g.get("data-piece").islower() != flip)
     in_hand = {(t.get("data-owner"), t.get("data-piece")) for t in _by_class(root, "hand")}
     assert in_hand == {("b", "B"), ("w", "S")}
@@ -58,13 +59,24 @@ def test_arrows_drops_heat_and_last_move():
     line = arrow1.find(f"{SVG}line")
     assert (float(line.get("x1")), float(line.get("y1"))) == square_center("2e")
     assert (float(line.get("x2")), float(line.get("y2"))) == square_center("2d")
-    assert "50%" in "".join(arrow1.itertext())
+    assert "50%" in [e.get("data-text") for e in arrow1.iter()]
     [drop] = _by_class(root, "drop")
     circle = drop.find(f"{SVG}circle")
     assert (float(circle.get("cx")), float(circle.get("cy"))) == square_center("5e")
     heat = {r.get("data-square"): float(r.get("opacity")) for r in _by_class(root, "heat")}
     assert set(heat) == {"2d", "5e", "7g"} and heat["2d"] == max(heat.values())
     assert len(_by_class(root, "last-move")) == 2
+
+
+def test_the_board_needs_no_font():
+    """Every piece, label and number is drawn as outlines: no text element, no font family."""
+    svg = board_svg(MIDGAME, arrows=[("2e2d", 0.5), ("B*5e", 0.3)], last_move="8c8d",
+                    title="a title")
+    root = _parse(svg)
+    assert not list(root.iter(f"{SVG}text")) and "font" not in svg
+    said = [e.get("data-text") for e in root.iter() if e.get("data-text")]
+    assert {"歩", "王", "玉", "一", "九", "1", "9", "50%", "B*"} <= set(said)
+    assert any(t.startswith("a title") for t in said)
 
 
 def test_bad_style_is_refused():

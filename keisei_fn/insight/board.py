@@ -11,7 +11,10 @@ a style sheet can find it.
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from html import escape
+from importlib import resources
 
 from ..arena.records import HAND_ORDER, KANJI, RANKS, parse_sfen
 
@@ -20,6 +23,39 @@ LEFT, TOP = 64, 34  # room for White's hand on the left and the file numbers on 
 WIDTH, HEIGHT = LEFT + 9 * CELL + 64, TOP + 9 * CELL + 12
 _KANJI_NUMBERS = "一二三四五六七八九"
 ARROW_COLORS = ("#c0001a", "#d2541b", "#8a3fb8", "#1f7a4a", "#2a5db0")  # first move first
+
+
+@lru_cache(maxsize=1)
+def _glyphs() -> dict:
+    """Glyph outlines of the board's characters (experiments/make_glyphs.py; Noto Serif CJK JP,
+    SIL OFL 1.1: glyphs-OFL.txt)."""
+    return json.loads(resources.files("keisei_fn.insight").joinpath("glyphs.json")
+                      .read_text(encoding="utf-8"))
+
+
+def text_svg(text: str, x: float, y: float, size: float, *, anchor: str = "start",
+             fill: str = "#111", rotate: tuple[float, float] | None = None, cls: str = "text",
+             attrs: str = "", bold: bool = False) -> str:
+    """`text` drawn as glyph outlines, so that it reads the same with no font installed: the
+    baseline at `y`, starting at, centred on or ending at `x` (`anchor` start, middle, end);
+    `rotate`: turned by 180 degrees about that point. The group carries `data-text` (what it
+    says) and `data-x`/`data-y` (where), for tests and style sheets. Characters without an
+    outline are drawn as '?'."""
+    table = _glyphs()
+    glyphs, scale = table["glyphs"], size / table["units_per_em"]
+    shapes = [glyphs.get(ch, glyphs["?"]) for ch in text]
+    width = sum(g["a"] for g in shapes)
+    start = {"start": 0.0, "middle": -width / 2, "end": -width}[anchor]
+    paths, pen = [], start
+    for g in shapes:
+        if g["d"]:
+            paths.append(f'<path transform="translate({pen:.0f} 0)" d="{g["d"]}"/>')
+        pen += g["a"]
+    turn = f"rotate(180 {rotate[0]:.1f} {rotate[1]:.1f}) " if rotate else ""
+    stroke = f' stroke="{fill}" stroke-width="{30 if bold else 0}"' if bold else ""
+    return (f'<g class="{cls}" data-text="{escape(text)}" data-x="{x:.1f}" data-y="{y:.1f}" '
+            f'{attrs}transform="{turn}translate({x:.1f} {y:.1f}) scale({scale:.5f} {-scale:.5f})" '
+            f'fill="{fill}"{stroke}>{"".join(paths)}</g>')
 
 
 def square_center(square: str, flip: bool = False) -> tuple[float, float]:
@@ -50,12 +86,11 @@ def _piece(square: str, piece: str, style: str, flip: bool) -> str:
     label = piece_label(piece, style)
     size = CELL * (0.5 if len(label) == 1 else 0.36)
     promoted = piece.startswith("+")
-    rotate = f' transform="rotate(180 {x:.1f} {y:.1f})"' if upside_down else ""
     return (f'<g class="piece" data-square="{square}" data-piece="{escape(piece)}">'
             f'<polygon points="{poly}" fill="#f6dfae" stroke="#7a5a2a" stroke-width="1"/>'
-            f'<text x="{x:.1f}" y="{y + size * 0.36:.1f}" font-size="{size:.1f}" '
-            f'text-anchor="middle" fill="{"#b00000" if promoted else "#111"}"{rotate}>'
-            f'{escape(label)}</text></g>')
+            + text_svg(label, x, y + size * 0.36, size, anchor="middle",
+                       fill="#b00000" if promoted else "#111", cls="label",
+                       rotate=(x, y) if upside_down else None) + '</g>')
 
 
 def _hand(hands: dict, owner: str, style: str, flip: bool) -> str:
@@ -63,15 +98,13 @@ def _hand(hands: dict, owner: str, style: str, flip: bool) -> str:
     bottom = (owner == "b") != flip
     x = LEFT + 9 * CELL + 34 if bottom else LEFT - 34
     mark = "▲" if owner == "b" else "△"  # KIF's marks of Black and White
-    items = [f'<text x="{x}" y="{TOP + (9 * CELL - 12 if bottom else 14)}" font-size="18" '
-             f'text-anchor="middle">{mark}</text>']
+    items = [text_svg(mark, x, TOP + (9 * CELL - 12 if bottom else 14), 18, anchor="middle")]
     pieces = [(p, hands[owner].get(p, 0)) for p in HAND_ORDER if hands[owner].get(p, 0)]
     for i, (p, n) in enumerate(pieces):
         y = TOP + 9 * CELL - 40 - 26 * i if bottom else TOP + 40 + 26 * i
         label = piece_label(p if owner == "b" else p.lower(), style)
-        items.append(f'<text class="hand" data-owner="{owner}" data-piece="{p}" x="{x}" '
-                     f'y="{y}" font-size="18" text-anchor="middle">{escape(label)}'
-                     f'{"" if n == 1 else n}</text>')
+        items.append(text_svg(f'{label}{"" if n == 1 else n}', x, y, 18, anchor="middle",
+                              cls="hand", attrs=f'data-owner="{owner}" data-piece="{p}" '))
     return "".join(items)
 
 
@@ -83,8 +116,8 @@ def _arrow(move: str, weight: float, label: str, flip: bool, color: str) -> str:
         return (f'<g class="drop" data-move="{escape(move)}"><circle cx="{tx:.1f}" '
                 f'cy="{ty:.1f}" r="{CELL * 0.42:.1f}" fill="none" stroke="{color}" '
                 f'stroke-width="{width / 2 + 1:.1f}" opacity="0.8"/>'
-                f'<text x="{tx - CELL * 0.3:.1f}" y="{ty + CELL * 0.42:.1f}" font-size="12" '
-                f'fill="{color}">{escape(move[0])}*</text>{_label(tx + 12, ty - 12, label, color)}'
+                + text_svg(f"{move[0]}*", tx - CELL * 0.3, ty + CELL * 0.42, 12, fill=color)
+                + f'{_label(tx + 12, ty - 12, label, color)}'
                 f'</g>')
     fx, fy = square_center(move[:2], flip)
     # the label sits along the arrow, so that arrows into one square keep theirs apart
@@ -97,8 +130,8 @@ def _arrow(move: str, weight: float, label: str, flip: bool, color: str) -> str:
 
 def _label(x: float, y: float, text: str, color: str) -> str:
     return (f'<rect x="{x - 15:.1f}" y="{y - 9:.1f}" width="30" height="14" rx="3" '
-            f'fill="white" opacity="0.85"/><text x="{x:.1f}" y="{y + 2:.1f}" font-size="11" '
-            f'font-weight="bold" text-anchor="middle" fill="{color}">{escape(text)}</text>')
+            f'fill="white" opacity="0.85"/>'
+            + text_svg(text, x, y + 2, 11, anchor="middle", fill=color, bold=True))
 
 
 def board_svg(sfen: str, *, style: str = "kanji", flip: bool = False,
@@ -117,7 +150,7 @@ def board_svg(sfen: str, *, style: str = "kanji", flip: bool = False,
     board, hands, side = parse_sfen(sfen)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="shogi-board" '
              f'viewBox="0 0 {WIDTH} {HEIGHT + (22 if title else 0)}" width="{WIDTH}" '
-             f'height="{HEIGHT + (22 if title else 0)}" font-family="serif">',
+             f'height="{HEIGHT + (22 if title else 0)}">',
              "<defs>" + "".join(
                  f'<marker id="head-{c[1:]}" viewBox="0 0 10 10" refX="6" refY="5" '
                  f'markerWidth="3" markerHeight="3" orient="auto"><path d="M0,0 L10,5 L0,10 z" '
@@ -132,11 +165,10 @@ def board_svg(sfen: str, *, style: str = "kanji", flip: bool = False,
     for i in range(9):
         file = 9 - i if not flip else i + 1
         rank = i if not flip else 8 - i
-        parts.append(f'<text x="{LEFT + (i + 0.5) * CELL}" y="{TOP - 8}" font-size="13" '
-                     f'text-anchor="middle">{file}</text>')
+        parts.append(text_svg(str(file), LEFT + (i + 0.5) * CELL, TOP - 8, 13,
+                              anchor="middle"))
         name = RANKS[rank] if style == "letters" else _KANJI_NUMBERS[rank]
-        parts.append(f'<text x="{LEFT + 9 * CELL + 9}" y="{TOP + (i + 0.6) * CELL}" '
-                     f'font-size="12">{name}</text>')
+        parts.append(text_svg(name, LEFT + 9 * CELL + 9, TOP + (i + 0.6) * CELL, 12))
     if last_move:
         squares = [last_move[2:4]] + ([] if last_move[1] == "*" else [last_move[:2]])
         for sq in squares:
@@ -161,8 +193,8 @@ def board_svg(sfen: str, *, style: str = "kanji", flip: bool = False,
                             ARROW_COLORS[i % len(ARROW_COLORS)]))
     mover = "Black (▲)" if side == "b" else "White (△)"
     if title:
-        parts.append(f'<text x="{LEFT}" y="{HEIGHT + 14}" font-size="11">{escape(title)} — '
-                     f'{mover} to move</text>')
+        parts.append(text_svg(f"{title} — {mover} to move", LEFT, HEIGHT + 14, 11,
+                              cls="title"))
     parts.append("</svg>")
     return "".join(parts)
 
