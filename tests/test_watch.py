@@ -68,7 +68,7 @@ def test_watch_shows_the_board_the_top_moves_and_the_run_s_metrics(tiny_run):
     assert BOARD_FILES in text
     assert "the agent's top 5" in text and _bars(text)
     # the panel from the run's metrics file: its iteration and its final evaluation
-    assert "KL (approx.)" in text and "clip fraction" in text and "explained variance" in text
+    assert "KL (approx.)" in text and "clip fraction" in text and "explained var." in text
     assert "vs random" in text and "vs greedy" in text
     assert "value for Black" in text
     assert re.search(r"drivers (\d[a-i] [+-]\d\.\d\d ){3}", text)  # --saliency
@@ -126,7 +126,7 @@ def test_watch_in_a_terminal_draws_the_view_and_ctrl_c_leaves_it_clean(tiny_run,
           f"bash -c {shlex.quote(shell)}")
     try:
         deadline, pane = time.monotonic() + 120, ""
-        while time.monotonic() < deadline and "explained variance" not in pane:
+        while time.monotonic() < deadline and "explained var." not in pane:
             time.sleep(0.5)
             pane = _tmux("capture-pane", "-p", "-t", session)
         assert BOARD_FILES in pane, pane

@@ -98,7 +98,7 @@ def value_line(plies: list[Ply], width: int) -> Text:
     values = [p.value_black for p in plies]
     now = values[-1] if values else 0.0
     text = Text("value for Black ", style="bold")
-    text.append(f"{now:+.2f} ")
+    text.append(f"{now:+.2f}\n")
     text.append(sparkline(values, max(8, width)), style="green" if now >= 0 else "red")
     return text
 
@@ -123,6 +123,13 @@ def _latest(records: list[dict], kind: str, member: int) -> dict | None:
     return None
 
 
+def _count(n: int) -> str:
+    """12,345 -> '12k', 2,800,000 -> '2.8M': a count in a few columns."""
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.0f}k" if n >= 1e4 else f"{n:,}"
+
+
 def _number(value, fmt: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else \
         format(value, fmt)
@@ -133,14 +140,14 @@ def training_panel(records: list[dict], member: int, watched) -> Table:
     green while the policy moves little, red when it moves a lot."""
     table = Table(title="training", title_justify="left", box=None, pad_edge=False,
                   show_header=False)
-    table.add_column("name", width=19)
-    table.add_column("value", width=21)
+    table.add_column("name", width=17)
+    table.add_column("value", width=23)
     last = _latest(records, "iteration", member)
     if last is None:
         table.add_row("(no iteration yet)", "")
         return table
-    table.add_row("iteration", f"{last['iteration']}  ({last.get('train_seconds', 0):.0f} s, "
-                               f"{last.get('frames', 0):,} steps)")
+    table.add_row("iteration", f"{last['iteration']} ({last.get('train_seconds', 0):.0f} s, "
+                               f"{_count(last.get('frames', 0))} steps)")
     for row in watched:
         value = last.get(row.key)
         style = ""
@@ -155,8 +162,8 @@ def evaluation_panel(records: list[dict], member: int) -> Table:
     by plies before the end, and the trainer's ladder estimate (labelled as such)."""
     table = Table(title="evaluation", title_justify="left", box=None, pad_edge=False,
                   show_header=False)
-    table.add_column("name", width=19)
-    table.add_column("value", width=21)
+    table.add_column("name", width=17)
+    table.add_column("value", width=23)
     last = _latest(records, "eval", member)
     if last is None:
         table.add_row("(none yet)", "")
@@ -165,7 +172,7 @@ def evaluation_panel(records: list[dict], member: int) -> Table:
     table.add_row("at iteration", f"{last['iteration']}" + ("  (final)" if last.get("final")
                                                             else ""))
     for r in results:
-        table.add_row(f"vs {r['opponent']}"[:19],
+        table.add_row(f"vs {r['opponent']}"[:17],
                       f"{100 * r['win_rate']:.0f}% won ({r['wins']}-{r['draws']}-{r['losses']})")
     quality = next((r.get("value_quality_all") for r in reversed(results)
                     if r.get("value_quality_all")), None)
@@ -176,7 +183,7 @@ def evaluation_panel(records: list[dict], member: int) -> Table:
         table.add_row("value r far→near", " ".join(parts))
     ladder = next((r for r in results if r.get("ladder_elo") is not None), None)
     if ladder:
-        table.add_row("ladder est. 3 rungs", f"{ladder['ladder_elo']:+.0f} "
+        table.add_row("ladder (3 rungs)", f"{ladder['ladder_elo']:+.0f} "
                       f"[{ladder['ladder_low']:+.0f}, {ladder['ladder_high']:+.0f}]")
     return table
 
@@ -200,7 +207,7 @@ def screen(header: Header, plies: list[Ply], records: list[dict], *, member: int
     names = (header.black, header.white)
     board = render_position(now.sfen, letters, 0, now.move, names=names)
     mover = "Black" if parse_sfen(now.sfen)[2] == "b" else "White"
-    left = Group(board, Text(""), value_line(plies, 32), drivers_line(now))
+    left = Group(board, Text(""), value_line(plies, 34), drivers_line(now))
     right = Group(candidates_table(now, mover, hidden) if not header.result else
                   Text("game over", style="bold"),
                   training_panel(records, member, watched),

@@ -185,7 +185,7 @@ def watched(cfg) -> tuple[WatchedMetric, ...]:
     """`keisei-fn watch`'s panel: the losses and how far search moved the policy."""
     return (WatchedMetric("policy loss", "losses/policy_loss", ".3f"),
             WatchedMetric("value loss", "losses/value_loss", ".3f"),
-            WatchedMetric("KL(improved‖prior)", "losses/kl_improved_prior", ".3f"),
+            WatchedMetric("KL improved‖prior", "losses/kl_improved_prior", ".3f"),
             WatchedMetric("entropy", "losses/entropy", ".2f"))
 
 

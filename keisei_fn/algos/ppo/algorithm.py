@@ -66,7 +66,7 @@ def watched(cfg) -> tuple[WatchedMetric, ...]:
     return (WatchedMetric("KL (approx.)", "losses/approx_kl", ".4f", kl),
             WatchedMetric("clip fraction", "losses/clip_fraction", ".3f", CLIP_FRACTION_RED),
             WatchedMetric("entropy", "losses/entropy", ".2f"),
-            WatchedMetric("explained variance", "losses/explained_variance", "+.2f"))
+            WatchedMetric("explained var.", "losses/explained_variance", "+.2f"))
 
 
 PPO = Algorithm(name="ppo", section=PPOConfig, make_policy=make_policy,
