@@ -7,7 +7,7 @@ the rank numerals and the few marks the board writes. Each glyph is an SVG path 
 up) with its advance width; `insight/board.py` places, scales and flips them.
 
     apt-get install fonts-noto-cjk && .venv/bin/pip install fonttools
-    .venv/bin/python experiments/make_glyphs.py [--font /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc]
+    .venv/bin/python experiments/make_glyphs.py [--font FILE.ttc]   (default: FONT below)
 """
 
 from __future__ import annotations
