@@ -33,8 +33,9 @@ def expected_score(value: float) -> float:
 
 @torch.no_grad()
 def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: int = 0,
-                    max_plies: int = 512) -> dict:
-    """The network's (and optionally the search's) view of one position."""
+                    max_plies: int = 512, saliency: bool = True) -> dict:
+    """The network's (and optionally the search's) view of one position; with `saliency`, which
+    squares drive its value (insight/saliency.py: up to a few seconds)."""
     state = from_sfen([sfen], max_plies=max_plies)
     if bool((state["terminated"] | state["truncated"]).any()):
         raise ValueError(f"the game is over in this position: {sfen}")
@@ -44,7 +45,7 @@ def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: 
     report = {"sfen": to_sfen(state)[0], "side_to_move": side, "value": float(policy.value[0]),
               "moves": [{"move": m, "prob": float(p)}
                         for m, p in zip(usi_moves(state, labels), policy.prior[0])],
-              "top": top, "saliency": value_saliency(agent, state)}
+              "top": top, "saliency": value_saliency(agent, state) if saliency else None}
     if simulations:
         # with the root's Gumbel noise (seeded by `seed`), as the improved policy is sampled
         found = decide(agent, state, Settings(search="gumbel", top=top, gumbel=SearchConfig(
@@ -216,7 +217,7 @@ def game_page(report: dict, agent, title: str, style: str = "kanji", top: int = 
         if i >= len(plies):
             continue
         p = plies[i]
-        pos = position_report(agent, p["sfen"], top=top)
+        pos = position_report(agent, p["sfen"], top=top, saliency=False)
         arrows = [(m["move"], m["prob"]) for m in pos["moves"][:top]]
         body.append(board_svg(p["sfen"], style=style, arrows=arrows,
                               last_move=plies[i - 1]["move"] if i else None,

@@ -40,7 +40,7 @@ def track_sample_game(aim_run, agent, record, iteration: int, log=print) -> None
     try:
         for i in dict.fromkeys(marks):
             p = plies[i]
-            top = position_report(agent, p["sfen"], top=3)["moves"][:3]
+            top = position_report(agent, p["sfen"], top=3, saliency=False)["moves"][:3]
             svg = board_svg(p["sfen"], style="letters", arrows=[(m["move"], m["prob"])
                                                                  for m in top],
                             last_move=plies[i - 1]["move"] if i else None,
