@@ -80,14 +80,19 @@ def aim_ui(tracked_run):
 
 
 @pytest.fixture(scope="module")
-def page():
+def playwright():
+    """One Playwright for the module: its sync API allows one running instance at a time."""
     sync_playwright = _browser()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox"])
+    yield browser.new_page(viewport={"width": 1400, "height": 1000})
+    browser.close()
 
 
 def _wait_for_count(page, selector: str, at_least: int, timeout_s: float = 30) -> int:
@@ -152,19 +157,17 @@ _TEXT_PIECE = ('<svg xmlns="http://www.w3.org/2000/svg" width="44" height="44" c
 
 
 @pytest.fixture(scope="module")
-def fontless_page(tmp_path_factory):
+def fontless_page(playwright, tmp_path_factory):
     """Chromium under a fontconfig that lists no font directory: no font at all."""
-    sync_playwright = _browser()
     root = tmp_path_factory.mktemp("nofonts")
     config = root / "fonts.conf"
     config.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">'
                       f"<fontconfig><cachedir>{root / 'cache'}</cachedir></fontconfig>")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox"],
-                                    env={**os.environ, "FONTCONFIG_FILE": str(config)})
-        yield browser.new_page(viewport={"width": 1000, "height": 700})
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox"],
+                                         env={**os.environ, "FONTCONFIG_FILE": str(config)})
+    yield browser.new_page(viewport={"width": 1000, "height": 700})
+    browser.close()
 
 
 def _pixels(page, locator) -> bytes:
