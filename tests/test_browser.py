@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def aim_ui(tracked_run):
     aim = Path(sys.executable).parent / "aim"
     proc = subprocess.Popen([str(aim), "up", "--repo", str(run / "aim"), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -72,11 +73,25 @@ def aim_ui(tracked_run):
             assert time.monotonic() < deadline, "aim up did not answer in 90 s"
             time.sleep(0.5)
     yield base
-    proc.terminate()
+    # `aim up` serves through uvicorn workers of its own: end the whole group, or they outlive it
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _group_alive(proc.pid):
+        time.sleep(0.2)
+    if _group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
