@@ -135,13 +135,18 @@ def _number(value, fmt: str) -> str:
         format(value, fmt)
 
 
+def _panel(title: str) -> Table:
+    """A panel of the right column: names and values, no borders."""
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, show_header=False)
+    table.add_column("name", width=17)
+    table.add_column("value", width=23)
+    return table
+
+
 def training_panel(records: list[dict], member: int, watched) -> Table:
     """The latest iteration's learning metrics (`watched`: the algorithm's WatchedMetric rows),
     green while the policy moves little, red when it moves a lot."""
-    table = Table(title="training", title_justify="left", box=None, pad_edge=False,
-                  show_header=False)
-    table.add_column("name", width=17)
-    table.add_column("value", width=23)
+    table = _panel("training")
     last = _latest(records, "iteration", member)
     if last is None:
         table.add_row("(no iteration yet)", "")
@@ -160,10 +165,7 @@ def training_panel(records: list[dict], member: int, watched) -> Table:
 def evaluation_panel(records: list[dict], member: int) -> Table:
     """The latest evaluation: win rate per opponent, the value's correlation with the result
     by plies before the end, and the trainer's ladder estimate (labelled as such)."""
-    table = Table(title="evaluation", title_justify="left", box=None, pad_edge=False,
-                  show_header=False)
-    table.add_column("name", width=17)
-    table.add_column("value", width=23)
+    table = _panel("evaluation")
     last = _latest(records, "eval", member)
     if last is None:
         table.add_row("(none yet)", "")
