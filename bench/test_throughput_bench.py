@@ -3,8 +3,9 @@ fastest correct precision) over the default of 2026-11-28 (one process, float32)
 alternately in one session (bench/throughput.py).
 
 Gate: the median over rounds of (default / before) >= the floor in baselines.json, which
-depends on what the CPU has: with fast bf16 (AVX512_BF16 or AMX) the default also gains the
-bf16 update; without it, only the second rank. A machine with one usable core has nothing to
+depends on what optim.precision=auto picks on this CPU (models/precision.py): where bf16 is
+faster (AMX, or AVX512_BF16 and the start-up probe) the default also gains the bf16 update;
+elsewhere, only the second rank. A machine with one usable core has nothing to
 gain and skips with that reason. The claim needs the machine's cores free: rounds during which
 other programs kept more than 0.3 cores busy (from /proc/stat, less this benchmark's own CPU
 time) are discarded and run again; if none is quiet, the gate skips and says why.

@@ -36,6 +36,18 @@ def _selfplay(args) -> None:
     print(format_summary(summary))
 
 
+def _precision_for_ranks(cfg) -> dict[str, str]:
+    """optim.precision=auto probes bf16's speed once, here, and the ranks inherit the answer:
+    ranks probing side by side could disagree."""
+    if cfg.optim.precision != "auto" or cfg.device != "cpu":
+        return {}
+    import torch
+
+    from .models import precision
+
+    return {precision.PROBE_ENV: "1" if precision.fast_bf16(torch.device("cpu")) else "0"}
+
+
 def _train(args) -> int:
     from ._runtime import survive_lost_output
     from .config import load_config, to_yaml
@@ -62,7 +74,8 @@ def _train(args) -> int:
     if ranks > 1:  # every core: this command again as the machine's data-parallel ranks
         if not args.resume:
             check_new_run_dir(cfg.run_dir)  # one line here, not a failure inside a rank
-        return launch.launch(args.argv, ranks, log=lambda m: print(m, file=sys.stderr))
+        return launch.launch(args.argv, ranks, log=lambda m: print(m, file=sys.stderr),
+                             extra_env=_precision_for_ranks(cfg))
     summary = train(cfg, resume=bool(args.resume))
     if summary.get("world", 1) > 1 and summary["rank"] == 0:
         print(f"parameters identical on all {summary['world']} ranks "

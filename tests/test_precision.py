@@ -91,17 +91,33 @@ def test_bf16_run_resumes_exactly(tmp_path):
         assert value.dtype == torch.float32, key  # parameters stay float32
 
 
-def test_auto_means_bf16_exactly_where_the_hardware_has_it(monkeypatch):
+def test_auto_means_bf16_exactly_where_it_is_faster(monkeypatch):
     from keisei_fn import _runtime
 
-    for flags, expected in [({"avx2", "avx512f"}, "fp32"), ({"avx512_bf16"}, "bf16"),
-                            ({"amx_bf16", "amx_tile"}, "bf16")]:
+    monkeypatch.delenv(precision.PROBE_ENV, raising=False)
+    cases = [({"avx2", "avx512f"}, 9.0, "fp32"),  # emulated: never, whatever a probe said
+             ({"avx512_bf16"}, 0.84, "fp32"),  # AMX hidden by a VM: measured slower
+             ({"avx512_bf16"}, 2.0, "bf16"),  # Zen 4
+             ({"amx_bf16", "amx_tile"}, 0.5, "bf16")]  # AMX: no probe
+    for flags, speedup, expected in cases:
         monkeypatch.setattr(precision, "cpu_model_and_flags",
                             lambda flags=flags: ("test CPU", frozenset(flags)))
-        assert precision.resolve("auto", CPU) == expected
+        monkeypatch.setattr(precision, "bf16_speedup", lambda speedup=speedup: speedup)
+        assert precision.resolve("auto", CPU) == expected, (flags, speedup)
         assert precision.resolve("fp32", CPU) == "fp32"
         assert precision.resolve("bf16", CPU) == "bf16"
+    # ranks take their launcher's answer instead of probing side by side
+    monkeypatch.setattr(precision, "cpu_model_and_flags", lambda: ("test CPU", {"avx512_bf16"}))
+    for inherited, expected in [("1", "bf16"), ("0", "fp32")]:
+        monkeypatch.setenv(precision.PROBE_ENV, inherited)
+        assert precision.resolve("auto", CPU) == expected
     assert _runtime.cpu_model_and_flags()[0]  # the real reader names some CPU
+
+
+def test_the_probe_measures_this_cpu():
+    speedup = precision.bf16_speedup()
+    assert 0.05 < speedup < 20  # a ratio of two real timings, not a constant
+    assert precision.bf16_speedup() == speedup  # once per process
 
 
 def test_precision_is_checked():
@@ -120,3 +136,14 @@ def test_auto_is_resolved_when_the_update_is_built_not_inside_it(monkeypatch):
     monkeypatch.setattr(precision, "cpu_model_and_flags", no_reads)
     parts.update(state.params, state.opt_state, network_input(batch[:, :8], cfg.env.max_plies),
                  torch.tensor([cfg.optim.lr]))
+
+
+def test_the_launcher_probes_once_for_its_ranks(monkeypatch):
+    from keisei_fn.cli import _precision_for_ranks
+
+    monkeypatch.delenv(precision.PROBE_ENV, raising=False)
+    monkeypatch.setattr(precision, "cpu_model_and_flags", lambda: ("test CPU", {"avx512_bf16"}))
+    for speedup, flag in [(0.84, "0"), (2.0, "1")]:
+        monkeypatch.setattr(precision, "bf16_speedup", lambda speedup=speedup: speedup)
+        assert _precision_for_ranks(load_config(None, [])) == {precision.PROBE_ENV: flag}
+    assert _precision_for_ranks(load_config(None, ["optim.precision=fp32"])) == {}

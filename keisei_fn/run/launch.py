@@ -89,14 +89,16 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def launch(argv: list[str], ranks: int, log=print) -> int:
-    """Run `python -m keisei_fn.cli *argv` as `ranks` local ranks; their exit code."""
+def launch(argv: list[str], ranks: int, log=print, extra_env: dict[str, str] | None = None) -> int:
+    """Run `python -m keisei_fn.cli *argv` as `ranks` local ranks, with `extra_env` added to their
+    environment; their exit code."""
     port = _free_port()
     procs = []
     for rank in range(ranks):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank),
                "WORLD_SIZE": str(ranks), "LOCAL_WORLD_SIZE": str(ranks),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), LAUNCHED_ENV: "1"}
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), LAUNCHED_ENV: "1",
+               **(extra_env or {})}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "keisei_fn.cli", *argv], env=env, start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None))

@@ -26,7 +26,7 @@ from ..learn.compile import compile_seconds
 from ..learn.population import member_learning_rates
 from ..learn.group import Group
 from ..learn.state import TrainState
-from ..models import param_count
+from ..models import param_count, precision
 from . import distributed, metrics_file
 from .driver import StopFlag, stop_reason
 from .evaluate import evaluator, final_evaluation
@@ -79,7 +79,7 @@ def _describe(cfg, parts: Parts, group) -> str:
         f"run dir {cfg.run_dir}{who} | model {cfg.model.arch} {cfg.model.blocks}x"
         f"{cfg.model.channels} ({param_count(parts.net):,} params{each}) | {games} games x "
         f"{rollout_steps(cfg)} steps per iteration{parts.algorithm.describe(cfg)} "
-        f"| device {cfg.device}"
+        f"| device {cfg.device} {precision.describe(cfg.optim.precision, parts.device)}"
         f"{distributed.describe(group)}"
     )
 
