@@ -163,3 +163,22 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
         make_player(f"{tiny_run}@mate=2")
     assert make_player(f"{tiny_run}@mate=3").name.endswith("@mate=3")
     assert make_player(f"{tiny_run}@sims=4,mate=3").name.endswith("@sims=4,mate=3")
+
+
+def test_the_material_check_is_a_player_option(tiny_run):
+    """`PATH@material=M` names itself, refuses a bad margin in one line, and with a margin wider
+    than any material swing plays the policy's own move."""
+    from keisei_fn.arena.opponents import make_player
+
+    assert make_player(f"{tiny_run}@material=3").name.endswith("@material=3")
+    assert make_player(f"{tiny_run}@mate=0,material=1.5").name.endswith("@mate=0,material=1.5")
+    for bad in ("0", "-1", "x", ""):
+        with pytest.raises(ValueError, match="material must be a margin in pawns > 0"):
+            make_player(f"{tiny_run}@material={bad}")
+    with pytest.raises(ValueError, match="not with sims=N"):
+        make_player(f"{tiny_run}@sims=4,material=3")
+    state = from_sfen(["lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"])
+    wide = make_player(f"{tiny_run}@mate=0,material=5000")
+    plain = make_player(f"{tiny_run}@mate=0")
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(wide.choose(state, g), plain.choose(state, g))

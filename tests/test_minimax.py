@@ -112,3 +112,28 @@ def test_the_player_picks_a_best_move_and_takes_a_mate_in_one():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be >= 1"):
         move_values(from_sfen([STARTPOS]), 0)
+
+
+@pytest.mark.parametrize("margin", [1.5, 6.0])
+def test_material_margin_plays_the_policys_favourite_among_the_near_best(margin):
+    """`Settings.material_margin` (the `PATH@material=M` players): the move played is within
+    `margin` pawns of the best by the brute-force 2-ply values, and it is the policy's favourite
+    among those moves; the policy's own move is kept where it qualifies."""
+    from keisei_fn.agent.decision import _material_checked
+
+    sfens = _positions()
+    state = from_sfen(sfens)
+    # a policy that prefers labels in a scrambled order, whatever the material says
+    order = torch.randperm(2187, generator=torch.Generator().manual_seed(int(margin * 10)))
+    log_probs = torch.where(state["legal_mask"], -order.float()[None] / 100, -torch.inf)
+    favourite = log_probs.argmax(-1)
+    chosen = _material_checked(state, favourite, log_probs, margin)
+    changed = 0
+    for i, sfen in enumerate(sfens):
+        reference = _reference(cshogi.Board(sfen), 2)
+        best = max(reference.values())
+        near = [label for label, value in reference.items() if value >= best - margin - 1e-3]
+        expected = max(near, key=lambda label: log_probs[i, label].item())
+        assert int(chosen[i]) == expected, sfen
+        changed += int(chosen[i]) != int(favourite[i])
+    assert 0 < changed < len(sfens)  # the check both kept and replaced the policy's move

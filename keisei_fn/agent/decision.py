@@ -20,6 +20,7 @@ from tensordict import TensorDictBase
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
 from ..search.mate import allows_mate, find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
+from ..search.minimax import move_values
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..search.tree import child_of, node_states
 from ..shogi import action_to_usi, step
@@ -74,6 +75,10 @@ class Settings:
     policy's chosen move and then its favourites (`GUARD_WIDTH` in all) are checked
     (`search.mate.allows_mate`); the first that allows no mate in one is played, the policy's
     own move when all of them do"""
+    material_margin: float = 0.0
+    """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
+    the `minimax` player's search) rates it more than this many pawns below the best legal move;
+    then the policy's favourite among the moves within this margin of the best. 0: off"""
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,8 @@ def _policy(agent, state, settings, generator) -> Decisions:
     else:
         action = gumbel_sample(masked_log_softmax(log_probs / settings.temperature, legal),
                                generator)
+    if settings.material_margin > 0:
+        action = _material_checked(state, action, log_probs, settings.material_margin)
     if settings.guard:
         action = _guarded(state, action, log_probs)
     width = _width(settings, legal)
@@ -190,6 +197,15 @@ def _guarded(state, action, log_probs) -> torch.Tensor:
     safe = ~allows_mate(state, order) & (order >= 0)
     first = safe.to(torch.uint8).argmax(-1)
     return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
+
+
+def _material_checked(state, action, log_probs, margin: float) -> torch.Tensor:
+    """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
+    move, else the policy's favourite among the moves that are (`Settings.material_margin`)."""
+    values = move_values(state, depth=2)  # -inf where illegal
+    near_best = values >= values.amax(-1, keepdim=True) - margin
+    favourite = log_probs.masked_fill(~near_best, -torch.inf).argmax(-1)
+    return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, favourite)
 
 
 def one_ply_scores(agent: Agent, state: TensorDictBase, actions: torch.Tensor):

@@ -16,6 +16,10 @@ Spec syntax (also in docs/arena.md):
   PATH@mate=3                      a mate in three by checks played first (search/mate.py)
   PATH@guard=1                     not a move that lets the opponent mate at once (the policy's
                                    next favourite instead; Settings.guard), with mate= as above
+  PATH@material=M                  not a move a 2-ply material search (as `minimax`'s) rates
+                                   more than M pawns below the best one: the policy's favourite
+                                   among those within M (Settings.material_margin); combines
+                                   with mate= and guard=
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
@@ -186,6 +190,15 @@ def _search_options(spec: str, options: str) -> dict:
                                  f"{value!r}")
             found[name] = convert(value)
             continue
+        if key == "material":
+            try:
+                found["material"] = float(value)
+            except ValueError:
+                found["material"] = -1.0
+            if not found["material"] > 0:
+                raise ValueError(f"bad player spec {spec!r}: material must be a margin in pawns "
+                                 f"> 0, got {value!r}")
+            continue
         if key == "noise":
             try:
                 found["gumbel_scale"] = float(value)
@@ -201,22 +214,23 @@ def _search_options(spec: str, options: str) -> dict:
                              f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
-    if "simulations" not in found and set(found) - {"mate", "guard"}:
+    if "simulations" not in found and set(found) - {"mate", "guard", "material"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
 
 
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
-           mate: int = 1, guard: bool = False, compiled: bool = False) -> Player:
+           mate: int = 1, guard: bool = False, compiled: bool = False,
+           material: float = 0.0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     agent, _ = load_agent(ckpt, device=device)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
-    if simulations and guard:
-        raise ValueError(f"bad player spec {path!r}: guard=1 is for the policy's move, not with "
-                         f"sims=N")
+    if simulations and (guard or material):
+        raise ValueError(f"bad player spec {path!r}: guard= and material= are for the policy's "
+                         f"move, not with sims=N")
     if simulations:
         name = (f"{label}@sims={simulations}"
                 + (f",considered={max_considered}" if max_considered != 16 else "")
@@ -229,21 +243,26 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                                                        gumbel_scale, batched_rounds,
                                                        compiled=compiled),
                              mate > 0, mate_plies=max(mate, 1))
-    options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else []))
+    options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else [])
+                       + ([f"material={material:g}"] if material else []))
     return agent_player(f"{label}@{options}" if options else label, agent,
-                        mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard)
+                        mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
+                        material_margin=material)
 
 
 def agent_player(name: str, agent: Agent, temperature: float = 0.0,
-                 mate_in_one: bool = False, mate_plies: int = 1, guard: bool = False) -> Player:
+                 mate_in_one: bool = False, mate_plies: int = 1, guard: bool = False,
+                 material_margin: float = 0.0) -> Player:
     """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
     `temperature` from the match's generator; with `mate_in_one`, a move that mates at once (or
     within `mate_plies` = 3, by checks) is played first; with `guard`, not a move that lets the
-    opponent mate at once."""
+    opponent mate at once; with `material_margin`, not a move a 2-ply material search rates that
+    many pawns below the best."""
     return Player(name, choose=partial(_decide_moves, agent,
                                        Settings(temperature=temperature, top=1,
                                                 mate_in_one=mate_in_one,
-                                                mate_plies=mate_plies, guard=guard)))
+                                                mate_plies=mate_plies, guard=guard,
+                                                material_margin=material_margin)))
 
 
 def search_player(name: str, agent: Agent, search: SearchConfig,
