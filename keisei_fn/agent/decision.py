@@ -20,7 +20,7 @@ from tensordict import TensorDictBase
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
 from ..search.mate import allows_mate, find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
-from ..search.minimax import move_values
+from ..search.minimax import move_values, within
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..search.tree import child_of, node_states
 from ..shogi import action_to_usi, step
@@ -202,8 +202,7 @@ def _guarded(state, action, log_probs) -> torch.Tensor:
 def _material_checked(state, action, log_probs, margin: float) -> torch.Tensor:
     """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
     move, else the policy's favourite among the moves that are (`Settings.material_margin`)."""
-    values = move_values(state, depth=2)  # -inf where illegal
-    near_best = values >= values.amax(-1, keepdim=True) - margin
+    near_best = within(move_values(state, depth=2), margin)
     favourite = log_probs.masked_fill(~near_best, -torch.inf).argmax(-1)
     return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, favourite)
 

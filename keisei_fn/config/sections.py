@@ -54,14 +54,27 @@ class PPOConfig:
     """self-play plays a move that mates at once wherever there is one, in place of the policy's
     sample (recorded with its probability under the policy), so that won games end in a result
     instead of the move cap; only the moves that may give check are stepped (shogi.may_check)"""
+    tactics_coef: float = 0.0
+    """weight of the search-labelled policy loss (algos/ppo/tactics.py): -log of the policy's
+    probability on the moves a 2-ply material search rates within tactics_margin pawns of the
+    best, on tactics_positions positions of each rollout (0 disables)"""
+    tactics_positions: int = 128
+    """positions labelled per rollout (per rank), evenly spaced (about 100 engine steps each)"""
+    tactics_margin: float = 3.0
+    """pawns below the best move a move may be (a pawn lost costs 2.1: 1 on the board, 1.1 in
+    hand)"""
 
     VALUE_PRIOR = "material_shaping"
 
     @staticmethod
     def check(cfg) -> None:
-        at_least(cfg.ppo, "ppo", ("rollout_steps", "epochs", "minibatch_size"), 1)
+        at_least(cfg.ppo, "ppo", ("rollout_steps", "epochs", "minibatch_size",
+                                  "tactics_positions"), 1)
         at_least(cfg.ppo, "ppo", ("entropy_coef", "value_coef", "material_shaping",
-                                  "target_kl"), 0)
+                                  "target_kl", "tactics_coef", "tactics_margin"), 0)
+        if cfg.ppo.tactics_coef > 0 and cfg.population.backend == "loop":
+            raise ConfigError("ppo.tactics_coef: the population.backend=loop reference has no "
+                              "search-labelled loss; use folded")
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda"))
 
 

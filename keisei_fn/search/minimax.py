@@ -45,6 +45,12 @@ def position_value(state: TensorDictBase, depth: int = 2, *, impasse: bool = Tru
     return move_values(state, depth, impasse=impasse).amax(-1)
 
 
+def within(values: torch.Tensor, margin: float) -> torch.Tensor:
+    """bool [B, 2187]: the moves whose `move_values` are within `margin` pawns of the position's
+    best (a tolerance absorbs the float rounding of sums like 1.1 + 4.5)."""
+    return values >= values.amax(-1, keepdim=True) - margin - 1e-4
+
+
 def minimax_choose(state: TensorDictBase, generator: torch.Generator, depth: int = 2,
                    impasse: bool = True) -> torch.Tensor:
     """long [B]: a best move by `depth`-ply material minimax, ties broken at random."""

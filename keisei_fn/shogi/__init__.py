@@ -8,7 +8,7 @@ from ._compiled import compiled_step
 from ._movegen import analyze
 from ._observe import observe
 from ._sfen import from_sfen, initial_state, to_sfen
-from ._state import STARTPOS_SFEN, position_hash, reset_where
+from ._state import STARTPOS_SFEN, make_state, position_hash, reset_where
 from ._step import declarable, step
 from ._tables import MAX_LEGAL_MOVES, NUM_ACTIONS, NUM_OBS_PLANES, Reason
 from ._usi import action_to_usi, usi_to_action
@@ -24,5 +24,5 @@ __all__ = [
     "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN",
     "action_to_usi", "analyze", "compiled_step", "declarable", "from_sfen", "initial_state",
     "legal_mask", "may_check", "observe", "perft",
-    "position_hash", "reset_where", "step", "to_sfen", "usi_to_action",
+    "make_state", "position_hash", "reset_where", "step", "to_sfen", "usi_to_action",
 ]

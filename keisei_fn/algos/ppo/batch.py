@@ -12,6 +12,7 @@ from tensordict import TensorDict, TensorDictBase
 from ...collect.rollout import BATCH_KEYS
 from ...shogi.material import material_balance
 from .advantage import make_gae, zero_sum_gae
+from .tactics import add_labels
 
 
 def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: float,
@@ -69,8 +70,8 @@ def _gae(gamma: float, lmbda: float):
 
 def policy_batch(rollout: TensorDictBase, after: TensorDictBase, policy, cfg) -> TensorDict:
     """A [K*B, T] rollout of K members to their training batch [K, N]: `rollout_to_batch` with
-    the acting policy's critic to bootstrap from and the GAE of `cfg.ppo`."""
-    return rollout_to_batch(rollout, after,
-                            lambda obs: policy.outputs(obs)[1].flatten(0, 1),
-                            _gae(cfg.ppo.gamma, cfg.ppo.gae_lambda),
-                            cfg.ppo).reshape(cfg.population.size, -1)
+    the acting policy's critic to bootstrap from and the GAE of `cfg.ppo`, then the search's
+    labels where `ppo.tactics_coef` asks for them (tactics.py)."""
+    batch = rollout_to_batch(rollout, after, lambda obs: policy.outputs(obs)[1].flatten(0, 1),
+                             _gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo)
+    return add_labels(batch.reshape(cfg.population.size, -1), cfg.ppo)

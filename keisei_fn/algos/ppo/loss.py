@@ -14,6 +14,7 @@ from torchrl.objectives import ClipPPOLoss
 
 from ...learn.population import member_config
 from ...models import masked_entropy, masked_log_softmax, members_forward, net_spec, precision
+from .tactics import tactics_terms
 
 
 class MaskedClipPPOLoss(ClipPPOLoss):
@@ -148,14 +149,21 @@ def population_loss(cfg, autocast: Callable) -> Callable:
     loss_module = make_loss(None, cfg.ppo, entropy_coef=1.0 if entropy.gt(0).any() else 0.0)
     per_member_loss = torch.func.vmap(
         lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
+    tactics_coef = cfg.ppo.tactics_coef
 
     def loss(params: TensorDict, batch: TensorDictBase):
         with autocast():  # the network only: the loss and its reductions stay float32
             logits, value = members_forward(params, batch.get("observation"), spec)
+        logits = precision.upcast(logits)
         batch = batch.clone(False)
-        batch.set(PRECOMPUTED_KEYS[0], precision.upcast(logits))
+        batch.set(PRECOMPUTED_KEYS[0], logits)
         batch.set(PRECOMPUTED_KEYS[1], precision.upcast(value))
         totals, metrics = per_member_loss(batch, entropy.to(logits.device))
+        if tactics_coef > 0:
+            tactics, rejected = tactics_terms(logits, batch)
+            totals = totals + tactics_coef * tactics
+            metrics = {**metrics, "loss_tactics": tactics.detach(),
+                       "rejected_mass": rejected.detach()}
         # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
         return totals.sum(), metrics
 
