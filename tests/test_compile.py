@@ -11,6 +11,7 @@ from tensordict import TensorDict
 
 from keisei_fn.models import ActorCritic, state_params
 from keisei_fn.models import NetSpec, members_forward
+from keisei_fn.env.compact import pack_mask
 from keisei_fn.learn import compile as compile_module
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import ConfigError, load_config
@@ -69,18 +70,22 @@ def test_loss_forward_has_no_graph_breaks():
     assert (graphs, breaks) == (1, 0), reasons
 
 
-# ("auto" is one of these two on any machine)
+# ("auto" is one of these two on any machine); the fp32 case with the tactics loss
+# (ppo.tactics_coef) too, and its labels
 @pytest.mark.parametrize("mode", ["fp32", "bf16"])
 def test_whole_update_step_has_no_graph_breaks(mode):
+    tactics = ["ppo.tactics_coef=1"] if mode == "fp32" else []
     cfg = load_config(None, TINY + ["total_updates=1", "population.size=2",
-                                    f"optim.precision={mode}"])
+                                    f"optim.precision={mode}", *tactics])
     net = _net()
     update = make_update(cfg, net)
     params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
-    graphs, breaks, reasons = _explain(
-        update, params, opt, _batch(8, 2), torch.tensor([1e-3, 2e-3])
-    )
+    batch = _batch(8, 2)
+    if tactics:
+        batch["tactics_bits"] = pack_mask(batch["action_mask"] & (torch.arange(2187) % 2 == 0))
+        batch["labelled"] = torch.arange(8).expand(2, 8) % 3 == 0
+    graphs, breaks, reasons = _explain(update, params, opt, batch, torch.tensor([1e-3, 2e-3]))
     assert breaks == 0 and graphs == 1, reasons
 
 
