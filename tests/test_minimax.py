@@ -137,3 +137,12 @@ def test_material_margin_plays_the_policys_favourite_among_the_near_best(margin)
         assert int(chosen[i]) == expected, sfen
         changed += int(chosen[i]) != int(favourite[i])
     assert 0 < changed < len(sfens)  # the check both kept and replaced the policy's move
+
+
+def test_best_capture_gain_is_the_most_any_legal_move_gains():
+    from keisei_fn.shogi.material import best_capture_gain, capture_gain
+
+    state = from_sfen(_positions())
+    per_label = capture_gain(state).masked_fill(~state["legal_mask"], -torch.inf).amax(-1)
+    torch.testing.assert_close(best_capture_gain(state), per_label)
+    assert (per_label > 0).any() and (per_label == 0).any()  # captures and quiet positions

@@ -15,7 +15,7 @@ import torch
 from tensordict import TensorDictBase
 
 from ..shogi import step
-from ..shogi.material import capture_gain, material_balance
+from ..shogi.material import best_capture_gain, capture_gain, material_balance
 
 WIN = 1000.0  # a won game in pawns: more than any material swing
 _TIE_NOISE = 1e-3  # breaks ties between equal moves at random, never reorders unequal ones
@@ -42,6 +42,8 @@ def move_values(state: TensorDictBase, depth: int = 2, *, impasse: bool = True) 
 
 def position_value(state: TensorDictBase, depth: int = 2, *, impasse: bool = True) -> torch.Tensor:
     """float [B]: the minimax value of each (unfinished) position for its side to move."""
+    if depth == 1:  # move_values(state, 1).amax(-1), without the [B, 2187] gains
+        return material_balance(state) + best_capture_gain(state)
     return move_values(state, depth, impasse=impasse).amax(-1)
 
 

@@ -39,6 +39,24 @@ def material_balance(game: TensorDictBase) -> torch.Tensor:
     return on_board.sum(-1) + in_hand.sum(-1)
 
 
+def _square_gains(game: TensorDictBase) -> torch.Tensor:
+    """[B, 81] what capturing on each canonical square wins: the opponent's piece's board value
+    plus its hand value once captured; 0 where there is none."""
+    board_v, hand_v = _tables(game["board"].device)
+    to_hand = torch.tensor(_TO_HAND, device=board_v.device)
+    cb = to_canonical(game["board"], game["side_to_move"]).long()
+    victim = (-cb).clamp(min=0)  # opponent kinds, 0 where empty or own piece
+    return board_v[victim] + torch.where(
+        to_hand[victim] >= 0, hand_v[to_hand[victim].clamp(min=0)], 0.0
+    )
+
+
+# Move planes of the 27 x 81 labels: 0-9 board moves, 10-19 the same with promotion, 20-26 drops.
+_PROMOTING = slice(10, 20)
+_DROPS = slice(20, 27)
+PROMOTION_GAIN = 2.0
+
+
 def capture_gain(game: TensorDictBase) -> torch.Tensor:
     """[B, 2187] material the side to move gains by each move label, ignoring the reply.
 
@@ -46,15 +64,25 @@ def capture_gain(game: TensorDictBase) -> torch.Tensor:
     a promotion adds the difference between the promoted and unpromoted piece (approximated by
     a flat 2 pawns, since the label does not name the moving piece).
     """
-    board_v, hand_v = _tables(game["board"].device)
-    to_hand = torch.tensor(_TO_HAND, device=board_v.device)
-    cb = to_canonical(game["board"], game["side_to_move"]).long()
-    victim = (-cb).clamp(min=0)  # opponent kinds, 0 where empty or own piece
-    gain_sq = board_v[victim] + torch.where(
-        to_hand[victim] >= 0, hand_v[to_hand[victim].clamp(min=0)], 0.0
-    )
-    planes = torch.arange(27, device=cb.device)
-    promotion = ((planes >= 10) & (planes < 20)).float() * 2.0
-    drops = planes >= 20
-    gain = gain_sq[:, None, :] * (~drops).float()[None, :, None] + promotion[None, :, None]
-    return gain.reshape(cb.shape[0], 27 * 81)
+    gain_sq = _square_gains(game)
+    planes = torch.zeros(27, device=gain_sq.device)
+    planes[_PROMOTING] = PROMOTION_GAIN
+    board_move = torch.ones(27, device=gain_sq.device)
+    board_move[_DROPS] = 0.0
+    gain = gain_sq[:, None, :] * board_move[None, :, None] + planes[None, :, None]
+    return gain.reshape(gain_sq.shape[0], 27 * 81)
+
+
+def best_capture_gain(game: TensorDictBase) -> torch.Tensor:
+    """[B] the most `capture_gain` of any legal move (-inf without one), computed per square
+    instead of per label: a move's gain depends only on its target square and on whether it
+    promotes or drops, so three [B, 81] maxima replace the [B, 2187] one (the 2-ply search's
+    leaves, search/minimax.py, are the bulk of its cost)."""
+    gain_sq = _square_gains(game)
+    legal = game["legal_mask"].view(-1, 27, 81)
+    none = torch.tensor(-torch.inf, device=gain_sq.device)
+    plain = torch.where(legal[:, :_PROMOTING.start].any(1), gain_sq, none).amax(-1)
+    promoting = torch.where(legal[:, _PROMOTING].any(1), gain_sq + PROMOTION_GAIN,
+                            none).amax(-1)
+    drop = torch.where(legal[:, _DROPS].flatten(1).any(-1), 0.0, none)
+    return torch.maximum(torch.maximum(plain, promoting), drop)
