@@ -177,6 +177,17 @@ _CHOICES = {
 }
 
 
+def _number(spec: str, value: str, ok, meaning: str) -> float:
+    """`value` as a float for which `ok` holds, or the one-line error naming `spec`."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or not ok(number):
+        raise ValueError(f"bad player spec {spec!r}: {meaning}")
+    return number
+
+
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1]
     [,compiled=0|1]` after a checkpoint's `@`."""
@@ -191,21 +202,12 @@ def _search_options(spec: str, options: str) -> dict:
             found[name] = convert(value)
             continue
         if key == "material":
-            try:
-                found["material"] = float(value)
-            except ValueError:
-                found["material"] = -1.0
-            if not found["material"] > 0:
-                raise ValueError(f"bad player spec {spec!r}: material must be a margin in pawns "
-                                 f"> 0, got {value!r}")
+            found["material"] = _number(spec, value, lambda x: x > 0,
+                                        f"material must be a margin in pawns > 0, got {value!r}")
             continue
         if key == "noise":
-            try:
-                found["gumbel_scale"] = float(value)
-            except ValueError:
-                found["gumbel_scale"] = -1.0
-            if not found["gumbel_scale"] >= 0:
-                raise ValueError(f"bad player spec {spec!r}: noise must be a number >= 0")
+            found["gumbel_scale"] = _number(spec, value, lambda x: x >= 0,
+                                            "noise must be a number >= 0")
             continue
         if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
             raise ValueError(f"bad player spec {spec!r}: after '@' expected "
