@@ -9,6 +9,7 @@ checksum, format and shape checks).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..config import from_yaml, value_prior
 from ..models import (NetSpec, build_model, masked_log_softmax, members_forward, net_spec,
                       state_params)
 from ..models import precision as _precision
-from ..shogi import observe
+from ..shogi import compiled_bucket, observe
 from ..shogi.material import material_balance
 from .named import packaged_checkpoint
 
@@ -69,6 +70,31 @@ def evaluate(agent: Agent, state: TensorDictBase):
 def evaluator(agent: Agent):
     """`evaluate` bound to `agent`: search's evaluator (search/gumbel.py's `Evaluate`)."""
     return partial(evaluate, agent)
+
+
+@functools.cache
+def _compiled_evaluate():
+    # one code object; torch.compile keeps a variant per padded batch (and per agent
+    # architecture), made on first use
+    return torch.compile(evaluate, fullgraph=True, dynamic=False)
+
+
+def compiled_evaluator(agent: Agent):
+    """`evaluator(agent)` under torch.compile, for search at small batches where the network's
+    per-operation overhead is most of its cost (one position: ~0.6 ms against ~1.3 ms eager,
+    2x32). Batches are padded to a power of two up to `shogi.compiled_step`'s MAX_BUCKET (the
+    padding repeats the first position and is dropped), larger ones run eager; the first call
+    of a batch size compiles it (seconds)."""
+    def evaluate_compiled(state: TensorDictBase):
+        n = state.batch_size[0]
+        size = compiled_bucket(n)
+        if size == 0 or n == 0:
+            return evaluate(agent, state)
+        if size > n:
+            state = torch.cat([state, state[:1].expand(size - n)], 0)
+        logits, value = _compiled_evaluate()(agent, state)
+        return logits[:n], value[:n]
+    return evaluate_compiled
 
 
 def member_agent(cfg, params: TensorDictBase, k: int = 0, precision: str = "fp32") -> Agent:

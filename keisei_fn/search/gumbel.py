@@ -7,7 +7,7 @@ planning with Gumbel"), with the rules engine in place of a learned model:
   the highest g + logits; Sequential Halving spends the simulations on them, halving the set
   each round (`considered_visits_table`), choosing by g + logits + sigma(q);
 - interior nodes choose deterministically, so that the visit counts follow the improved policy
-  softmax(logits + sigma(completed q)) (`_interior_action`);
+  softmax(logits + sigma(completed q)) (`select.interior_action`);
 - sigma is `qtransform_completed_by_mix_value`: unvisited moves get the mixed value (the node's
   raw value mixed with the prior-weighted q of the visited ones), min-max rescaled over the legal
   moves, times (maxvisit_init + max visits) * value_scale;
@@ -29,9 +29,11 @@ depth, not over games or nodes), expands one node per game with one `step` and o
 and backs up along all B paths at once.
 
 "Pure" means: the search is a function of its inputs (the root, the evaluator, the generator's
-state); inside it, the tree is one TensorDict written in place as it grows (`_write_node`,
-`_expand`, `_backward`), which is how torch writes arrays, and the one place it mutates. What a
-finished tree proves (forced results, principal variations) is read by proof.py.
+state); inside it, the tree is one TensorDict written in place as it grows (`tree.write_node`,
+`_expand`, `_backward` here, `write_and_backup` in compiled.py), which is how torch writes
+arrays, and the one place it mutates. How a node chooses is select.py; the simulation as
+compiled programs is compiled.py; what a finished tree proves (forced results, principal
+variations) is read by proof.py.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ from typing import Callable
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from ..shogi import compiled_step, step
+from ..shogi import compiled_bucket, compiled_step, step
+from .compiled import simulate
+from .select import interior_action, root_action, score_considered, sigma
 from .proof import principal_variation
 from .tree import (ROOT, UNVISITED, new_tree, node_states, slot_labels, slot_stats, unpack,
                    write_node)
@@ -82,60 +86,6 @@ def considered_visits_table(max_considered: int, simulations: int) -> torch.Tens
                         dtype=torch.long)
 
 
-def completed_qvalues(logits, visits, q, raw_value, *, value_scale: float = 0.1,
-                      maxvisit_init: float = 50.0, epsilon: float = 1e-8) -> torch.Tensor:
-    """sigma(completed q) [n, S] of a node's moves from their prior `logits`, `visits` and `q`
-    (`tree.slot_stats`) and the node's `raw_value` [n]: mctx's qtransform_completed_by_mix_value,
-    the min-max over legal moves only. Illegal moves get 0 (they are masked wherever used)."""
-    legal = logits > -torch.inf
-    visited = visits > 0
-    # the mixed value: the raw value and the prior-weighted q of the visited moves
-    prior = torch.softmax(logits, -1).clamp(min=torch.finfo(logits.dtype).tiny)
-    total = visits.sum(-1).to(q.dtype)
-    mass = torch.where(visited, prior, 0.0).sum(-1, keepdim=True)
-    weighted = torch.where(visited, prior * q / torch.where(visited, mass, 1.0), 0.0).sum(-1)
-    mixed = (raw_value + total * weighted) / (total + 1)
-    completed = torch.where(visited, q, mixed[:, None])
-    low = torch.where(legal, completed, torch.inf).amin(-1, keepdim=True)
-    high = torch.where(legal, completed, -torch.inf).amax(-1, keepdim=True)
-    rescaled = (completed - low) / (high - low).clamp(min=epsilon)
-    scale = (maxvisit_init + visits.amax(-1, keepdim=True).to(q.dtype)) * value_scale
-    return torch.where(legal, scale * rescaled, 0.0)
-
-
-def _sigma(tree, rows, node, stats=None) -> torch.Tensor:
-    logits, visits, q = stats if stats is not None else slot_stats(tree, rows, node)
-    return completed_qvalues(logits, visits, q, tree["raw_values"][rows, node])
-
-
-def _score_considered(considered_visit, gumbel, logits, sigma_q, visits) -> torch.Tensor:
-    """g + logits + sigma(q) of the moves with exactly `considered_visit` visits, -inf else."""
-    legal = logits > -torch.inf
-    centred = logits - torch.where(legal, logits, -torch.inf).amax(-1, keepdim=True)
-    score = torch.clamp(gumbel + centred + sigma_q, min=-1e9)
-    score = torch.where(visits == considered_visit[:, None], score, -torch.inf)
-    return torch.where(legal, score, -torch.inf)
-
-
-def _root_action(tree, rows, gumbel, schedule) -> torch.Tensor:
-    """The root slot each game searches next."""
-    root = torch.zeros_like(rows)
-    stats = slot_stats(tree, rows, root)
-    logits, visits, _ = stats
-    index = visits.sum(-1, keepdim=True).clamp(max=schedule.shape[1] - 1)
-    considered_visit = schedule.gather(1, index.long()).squeeze(1)
-    sigma_q = _sigma(tree, rows, root, stats)
-    return _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
-
-
-def _interior_action(tree, rows, node) -> torch.Tensor:
-    stats = slot_stats(tree, rows, node)
-    logits, visits, _ = stats
-    probs = torch.softmax(logits + _sigma(tree, rows, node, stats), -1)
-    score = probs - visits / (1 + visits.sum(-1, keepdim=True))
-    return torch.where(logits > -torch.inf, score, -torch.inf).argmax(-1)
-
-
 def _descend(tree, rows, slot):
     """Walk down from the root, starting with move `slot` there, one walk per entry of `rows`
     (its game): (parent node, slot) of the node to expand, and the leaf node reached (UNVISITED
@@ -155,7 +105,7 @@ def _descend(tree, rows, slot):
         if not bool(going.any()):
             return parent, chosen, leaf
         node = torch.where(going, child, node)
-        slot = torch.where(going, _interior_action(tree, rows, node), chosen)
+        slot = torch.where(going, interior_action(tree, rows, node), chosen)
     return parent, slot, leaf
 
 
@@ -240,8 +190,11 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     the other; only the choice of the round's moves can differ. At B = 1 it takes a few
     batched steps in place of `simulations` small ones.
 
-    `compiled` steps the rules with `shogi.compiled_step` (the same results; at small batches
-    several times faster once compiled, which takes tens of seconds per batch size the first time).
+    `compiled` runs each simulation as compiled programs (search/compiled.py: the walk, the
+    node's state, `shogi.compiled_step`, the backup; the evaluator is the caller's, e.g.
+    `agent.compiled_evaluator`): the same search, several times faster at small batches once
+    compiled (a minute or more the first time in a process without inductor's disk cache).
+    With `batched_rounds`, only the rules' step is compiled.
 
     `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
     the search early (a clock);
@@ -286,7 +239,10 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
         if sim and stop is not None and stop():
             break
         done += 1
-        slot = _root_action(tree, rows, gumbel, schedule)
+        if compiled and compiled_bucket(b):
+            simulate(tree, gumbel, schedule, torch.full_like(rows, sim + 1), evaluate, impasse)
+            continue
+        slot = root_action(tree, rows, gumbel, schedule)
         parent, slot, leaf = _descend(tree, rows, slot)
         _expand(tree, rows, parent, slot, leaf, torch.full_like(leaf, sim + 1), evaluate,
                 impasse, compiled)
@@ -316,9 +272,9 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
         root = torch.zeros_like(rows)
         stats = slot_stats(tree, rows, root)
         logits, visits, _ = stats
-        sigma_q = _sigma(tree, rows, root, stats)
+        sigma_q = sigma(tree, rows, root, stats)
         considered_visit = schedule.gather(1, start[:, None]).squeeze(1)
-        score = _score_considered(considered_visit, gumbel, logits, sigma_q, visits)
+        score = score_considered(considered_visit, gumbel, logits, sigma_q, visits)
         # stable: among equal scores the lowest slot (label) first, as argmax takes it
         ranked = torch.sort(score, dim=-1, descending=True, stable=True)
         chosen = ranked.indices[:, :width]
@@ -337,9 +293,9 @@ def _outputs(tree, gumbel, done: torch.Tensor) -> TensorDict:
     root = torch.zeros_like(rows)
     stats = slot_stats(tree, rows, root)
     logits, visits, q = stats
-    sigma_q = _sigma(tree, rows, root, stats)
+    sigma_q = sigma(tree, rows, root, stats)
     considered_visit = visits.amax(-1)
-    best = _score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
+    best = score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
     action = slot_labels(tree, rows, root).gather(1, best[:, None]).squeeze(1)
     policy = torch.softmax(torch.where(logits > -torch.inf, logits + sigma_q, -torch.inf), -1)
     return TensorDict(action=action, policy=unpack(tree, rows, root, policy, 0.0),

@@ -21,6 +21,12 @@ from tensordict import TensorDictBase
 from ._step import step
 
 MAX_BUCKET = 64
+# Inductor's vectorised CPU code for `step` reads out of bounds in the tails of its batch loops
+# on some batches (torch 2.13: "index out of bounds: 0 <= tmp < 9" where eager reads no index
+# outside its tensor, or a segfault without the check; e.g. 15 positions of the search tests,
+# tests/test_search.py). Scalar code is correct, and at these batch sizes the cost is dispatch,
+# not arithmetic.
+SCALAR_CODE = {"cpp.simdlen": 1}
 
 
 def _step_impasse(state, action):
@@ -36,7 +42,7 @@ def _compiled(impasse: bool):
     """One code object per rule set, each with its own compiled variants (one per bucket);
     made on first use (importing torch's compiler costs a second)."""
     return torch.compile(_step_impasse if impasse else _step_plain, dynamic=False,
-                         fullgraph=True)
+                         fullgraph=True, options=SCALAR_CODE)
 
 
 def bucket(n: int) -> int:

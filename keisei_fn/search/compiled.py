@@ -1,0 +1,208 @@
+"""The simulation as compiled programs (`search(..., compiled=True)`, issue 30).
+
+At one game, a simulation of the eager search (gumbel.py) is a few thousand small tensor
+operations, and their dispatch, not their arithmetic, is what it costs. Here each phase of a
+simulation is one `torch.compile`d graph (inductor, `fullgraph=True`), over the same
+fixed-capacity tree and with the same formulas:
+
+- `first` (the root's move by Sequential Halving, then LEVELS_PER_CALL levels down) and
+  `level` (LEVELS_PER_CALL more), until no game goes deeper, which the host reads (one
+  synchronisation per call; a walk that stopped stays put). The nodes passed are the path.
+- `leaf_state`: the full game state of the node to expand, rebuilt from the path (the root's
+  histories with the path's hashes over the later plies) instead of walking the parents up.
+- `shogi.compiled_step`, and the evaluator (the caller's: `agent.compiled_evaluator` is the
+  network's, compiled).
+- `write_and_backup`: the new node written and the leaf's value backed up along the path, as
+  masked writes (a walk that ended on a finished position writes no node and visits it once
+  more), over a fixed number of levels.
+
+The tree's graphs have dynamic sizes (one variant for every batch and tree capacity, with
+torch's usual specialisation of size 1); the path is padded to a power of two (a few variants of
+`leaf_state` and `write_and_backup`). Compiled code may reorder float sums: values agree with
+the eager search to rounding, and the moves chosen are the same unless two scores tie to within
+it (tests/test_search.py compares every field of the tree). Only mctx's order (one simulation
+after the other) is compiled, and only up to `shogi.compiled_step`'s MAX_BUCKET games, beyond
+which the step and the network run eager and the eager walk is as fast; `batched_rounds` keeps
+the eager walk with the compiled step.
+
+On CUDA the same graphs run as they are, with one host synchronisation per walk call (the
+walk's end); the fixed shapes would let them be captured as CUDA graphs (not measured here).
+
+Like the eager search, the tree is written in place (in `write_and_backup`, the one place here
+that mutates), which inductor keeps as in-place index writes into the graph's inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from tensordict import TensorDict
+
+from ..shogi import NUM_ACTIONS, compiled_step
+from .select import interior_action, root_action
+from .tree import ROOT, UNVISITED, _lite, pack
+
+# levels walked down per compiled call: most walks of a 64-simulation search end within the
+# first call, and a level costs less than a call
+LEVELS_PER_CALL = 3
+
+# the walk's state between levels: (node, slot, going, parent, leaf), each [B]
+Walk = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _step_down(tree, rows, walk: Walk, interior) -> Walk:
+    """One level of `gumbel._descend` for every game: follow the chosen slot; stop at an
+    unexpanded move or a finished position; else choose the next slot there."""
+    node, slot, going, parent, leaf = walk
+    child = tree["children_index"][rows, node, slot].long()
+    parent = torch.where(going, node, parent)
+    stop_new = going & (child == UNVISITED)
+    at_leaf = going & (child != UNVISITED) & tree["terminal"][rows, child.clamp(min=0)]
+    leaf = torch.where(at_leaf, child, leaf)
+    going = going & ~stop_new & ~at_leaf
+    node = torch.where(going, child, node)
+    slot = torch.where(going, interior(tree, rows, node), slot)
+    return node, slot, going, parent, leaf
+
+
+def _steps(tree, rows, walk: Walk) -> tuple[Walk, torch.Tensor]:
+    """LEVELS_PER_CALL levels down (a walk that stopped stays put); also the nodes reached,
+    [B, LEVELS_PER_CALL], for the path."""
+    nodes = []
+    for _ in range(LEVELS_PER_CALL):
+        walk = _step_down(tree, rows, walk, interior_action)
+        nodes.append(walk[0])
+    return walk, torch.stack(nodes, 1)
+
+
+def first(tree, gumbel, schedule) -> tuple[Walk, torch.Tensor]:
+    """The root's move (Sequential Halving) and the first levels down, for every game."""
+    b = gumbel.shape[0]
+    rows = torch.arange(b, device=gumbel.device)
+    slot = root_action(tree, rows, gumbel, schedule)
+    node = torch.zeros_like(slot)
+    walk = (node, slot, torch.ones_like(slot, dtype=torch.bool), node, torch.full_like(slot,
+                                                                                     UNVISITED))
+    return _steps(tree, rows, walk)
+
+
+def level(tree, walk: Walk) -> tuple[Walk, torch.Tensor]:
+    """The next levels down."""
+    rows = torch.arange(walk[0].shape[0], device=walk[0].device)
+    return _steps(tree, rows, walk)
+
+
+def leaf_state(tree, path, parent, slot):
+    """(the full game state [B] of each game's `parent`, the label of its move `slot`): the
+    root's histories with the hashes and checks of the `path` [B, L] (the nodes walked through,
+    root first; entries equal to ROOT are skipped) written at their plies; the legal mask from
+    the parent's labels. The same state as `tree.node_states`, without walking the parents."""
+    b = path.shape[0]
+    rows = torch.arange(b, device=path.device)
+    state = tree["state"]
+    hashes = tree["root_history", "hash_history"].clone()
+    checks = tree["root_history", "check_history"].clone()
+    at = (rows[:, None], path)
+    going = path != ROOT
+    ply = state["ply"][at].long().clamp(max=hashes.shape[1] - 1)
+    column = torch.where(going, ply, 0)
+    hashes.scatter_(1, column, torch.where(going, state["hash"][at], hashes[:, :1]))
+    checks.scatter_(1, column, torch.where(going, state["in_check"][at], checks[:, :1]))
+    labels = tree["labels"][rows, parent].long()
+    legal = torch.zeros(b, NUM_ACTIONS + 1, dtype=torch.bool, device=path.device)
+    legal.scatter_(1, torch.where(labels >= 0, labels, NUM_ACTIONS), True)
+    out = {key: state[key][rows, parent] for key in state.keys() if key != "hash"}
+    out["hash_history"], out["check_history"] = hashes, checks
+    out["legal_mask"] = legal[:, :NUM_ACTIONS]
+    label = labels.gather(1, slot[:, None]).squeeze(1)
+    return out, label
+
+
+def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, levels: int) -> None:
+    """Each game whose walk stopped at an unexpanded move gets node `index` [B] (the position
+    `after` [B], the network's `logits` and `value`), linked from its `parent`'s `slot`; a
+    walk that ended on a finished position `leaf` visits it once more. Then the new node's (or
+    the leaf's) value goes up its path, `levels` >= its depth (mctx's backward, negamax)."""
+    b = parent.shape[0]
+    rows = torch.arange(b, device=parent.device)
+    new = leaf == UNVISITED
+    dtype = tree["raw_values"].dtype
+    ended = after["terminated"] | after["truncated"]
+
+    def put(name, at, fresh):
+        old = tree[name][at]
+        mask = new.view(-1, *([1] * (old.dim() - 1)))
+        tree[name][at] = torch.where(mask, fresh.to(old.dtype), old)
+
+    node = (rows, index)
+    labels = tree["labels"][rows, parent].long().gather(1, slot[:, None]).squeeze(1)
+    put("parents", node, parent)
+    put("action_from_parent", node, labels)
+    put("depth", node, tree["depth"][rows, parent] + 1)
+    put("children_index", (rows, parent, slot), index)
+    put("reward", node, after["reward"])
+    # write_node (tree.py) under the mask
+    legal = after["legal_mask"] & ~ended[:, None]
+    packed_labels, packed_logits = pack(legal, logits.to(dtype), tree["labels"].shape[-1],
+                                        -torch.inf)
+    put("labels", node, packed_labels)
+    put("prior_logits", node, packed_logits)
+    put("children_index", node, torch.full_like(packed_labels, UNVISITED))
+    value = torch.where(ended, 0.0, value.to(dtype))
+    put("raw_values", node, value)
+    put("node_values", node, value)
+    put("node_visits", node, torch.ones_like(index))
+    put("terminal", node, ended)
+    lite = _lite(after)
+    for key in lite.keys():
+        old = tree["state"][key][node]
+        mask = new.view(-1, *([1] * (old.dim() - 1)))
+        tree["state"][key][node] = torch.where(mask, lite[key].to(old.dtype), old)
+    # a finished position reached again: one more visit of value 0
+    safe_leaf = leaf.clamp(min=0)
+    tree["node_visits"][rows, safe_leaf] += (~new).to(torch.int32)
+    at = torch.where(new, index, leaf)
+    value = tree["node_values"][rows, at]
+    for _ in range(levels):
+        going = at != ROOT
+        up = tree["parents"][rows, at].long().clamp(min=0)
+        value = torch.where(going, tree["reward"][rows, at] - value, value)
+        count = tree["node_visits"][rows, up]
+        mean = tree["node_values"][rows, up]
+        tree["node_values"][rows, up] = torch.where(going, (mean * count + value) / (count + 1),
+                                                    mean)
+        tree["node_visits"][rows, up] = torch.where(going, count + 1, count)
+        at = torch.where(going, up, at)
+
+
+@functools.cache
+def _compiled(name: str):
+    """One compiled code object per phase (made on first use: importing torch's compiler
+    costs a second); torch.compile keeps its variants."""
+    fn = {"first": first, "level": level, "leaf_state": leaf_state,
+          "write_and_backup": write_and_backup}[name]
+    return torch.compile(fn, fullgraph=True, dynamic=True)
+
+
+def _padded(levels: int) -> int:
+    return 1 << max(0, (levels - 1).bit_length())
+
+
+def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool) -> None:
+    """One simulation of every game in mctx's order, each phase compiled (the module's
+    docstring); `index` [B] is the node a new position gets."""
+    walk, nodes = _compiled("first")(tree, gumbel, schedule)
+    path = [torch.zeros_like(nodes[:, :1]), nodes]
+    while bool(walk[2].any()):
+        walk, nodes = _compiled("level")(tree, walk)
+        path.append(nodes)
+    _, slot, _, parent, leaf = walk
+    nodes = torch.cat(path, 1)
+    levels = _padded(nodes.shape[1])
+    nodes = torch.cat([nodes, nodes.new_zeros(nodes.shape[0], levels - nodes.shape[1])], 1)
+    state, label = _compiled("leaf_state")(tree, nodes, parent, slot)
+    state = TensorDict(state, batch_size=parent.shape, device=parent.device)
+    after = compiled_step(state, label, impasse=impasse)
+    logits, value = evaluate(after)
+    _compiled("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index, levels)
