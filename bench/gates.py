@@ -55,3 +55,20 @@ def check_ceiling(what: str, value: float, ceiling: float, per_round) -> None:
 def _check(ok: bool, message: str, per_round) -> None:
     assert ok, (f"{message} (bench/baselines.json)\n  rounds: {[round(r, 3) for r in per_round]}"
                 f"\n  machine: {describe_machine()}")
+
+
+def dynamo_counts() -> dict:
+    """Dynamo's counters since its last reset: graphs, graph breaks, frames it gave up on."""
+    from torch._dynamo.utils import counters
+
+    return {
+        "unique_graphs": int(counters["stats"]["unique_graphs"]),
+        "graph_breaks": int(sum(counters["graph_break"].values())),
+        # frames Dynamo gave up on and ran eagerly (e.g. everything under torch.func.grad)
+        "unsupported_skips": int(sum(counters["unimplemented"].values())),
+        "frames_compiled": int(counters["frames"]["ok"]),
+        "frames_seen": int(counters["frames"]["total"]),
+        "first_graph_break": (next(iter(counters["graph_break"]), "").splitlines() or [""])[0][
+            :200
+        ],
+    }

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import train_parts
-from gates import BASELINES, check_ceiling, check_floor
+from gates import BASELINES, check_ceiling, check_floor, dynamo_counts
 from settings import LONG
 from keisei_fn.algos.ppo.learn import learn
 
@@ -173,22 +173,6 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0] if lines else ''}"
 
 
-def _dynamo_counts() -> dict:
-    from torch._dynamo.utils import counters
-
-    return {
-        "unique_graphs": int(counters["stats"]["unique_graphs"]),
-        "graph_breaks": int(sum(counters["graph_break"].values())),
-        # frames Dynamo gave up on and ran eagerly (e.g. everything under torch.func.grad)
-        "unsupported_skips": int(sum(counters["unimplemented"].values())),
-        "frames_compiled": int(counters["frames"]["ok"]),
-        "frames_seen": int(counters["frames"]["total"]),
-        "first_graph_break": (next(iter(counters["graph_break"]), "").splitlines() or [""])[0][
-            :200
-        ],
-    }
-
-
 @pytest.mark.parametrize("model", ["default", pytest.param("9x256", marks=pytest.mark.long)])
 def test_update_compiled(benchmark, model, train_setups, record_property):
     """The update step as build() makes it with optim.compile=default (compile.compile_update).
@@ -222,7 +206,7 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
         pytest.skip(f"torch.compile of the update step ({model}): {info['compile_error']}")
     finally:
         parts.collector.shutdown()
-    info.update(_dynamo_counts())
+    info.update(dynamo_counts())
 
     eager_state = train_parts.copy_state(s.state)
     t_eager, t_compiled = [], []
@@ -356,7 +340,7 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
     counters.clear()
     with torch.no_grad():
         compile_s = train_parts.timed(compiled, params, obs, mask, uniform, spec)
-    compiled_once = _dynamo_counts()
+    compiled_once = dynamo_counts()
 
     def eager_round():
         t_eager.append(train_parts.timed_both(run, act))
@@ -380,7 +364,7 @@ def test_acting_compiled_vs_eager(benchmark, train_setups):
     )
     assert compiled_once["graph_breaks"] == 0, (
         f"graph breaks in the acting policy: {compiled_once['first_graph_break']}")
-    after = _dynamo_counts()
+    after = dynamo_counts()
     assert after["unique_graphs"] == compiled_once["unique_graphs"], (
         f"the acting policy recompiled during the rounds ({compiled_once['unique_graphs']} -> "
         f"{after['unique_graphs']} graphs)")

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 import keisei_fn.search.gumbel as gumbel
-from keisei_fn.agent import evaluator, load_agent
+from keisei_fn.agent import compiled_evaluator, evaluator, load_agent
 from keisei_fn.arena.openings import load_suite, replay
 from keisei_fn.search.tree import tree_bytes
 from keisei_fn.shogi import initial_state
@@ -121,12 +121,15 @@ def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread; "
           f"today's search against {commit}'s")
     arms = {"today": gumbel.search, commit: old}
-    if compiled:
+    networks = {name: evaluate for name in arms}
+    if compiled:  # the compiled simulation with the compiled network, as `compiled=1` players
         arms["compiled"] = partial(gumbel.search, compiled=True)
+        networks["compiled"] = compiled_evaluator(agent)
     for games, sims in CASES:
         if compiled:  # compile outside the clock (every batch size the expansions will use)
             with torch.no_grad():
-                arms["compiled"](state[:games], evaluate, torch.Generator().manual_seed(0),
+                arms["compiled"](state[:games], networks["compiled"],
+                                 torch.Generator().manual_seed(0),
                                  simulations=sims, gumbel_scale=0.0)
         times = {name: [] for name in arms}
         moves = {}
@@ -134,7 +137,7 @@ def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
             for name, fn in arms.items():
                 started = time.perf_counter()
                 with torch.no_grad():
-                    out = fn(state[:games], evaluate, torch.Generator().manual_seed(0),
+                    out = fn(state[:games], networks[name], torch.Generator().manual_seed(0),
                              simulations=sims, gumbel_scale=0.0)
                 times[name].append(time.perf_counter() - started)
                 moves[name] = out["action"]

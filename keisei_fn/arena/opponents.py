@@ -23,8 +23,9 @@ Spec syntax (also in docs/arena.md):
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
-                                   (default 0: its best move, not a sample); compiled=1 steps
-                                   the rules with shogi.compiled_step
+                                   (default 0: its best move, not a sample); compiled=1 runs
+                                   each simulation compiled (search/compiled.py; ~3x faster
+                                   at one game, a minute to compile the first time)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of

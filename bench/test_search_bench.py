@@ -1,0 +1,84 @@
+"""The compiled simulation (search/compiled.py) against the eager search, the same network (the
+packaged `reference`, 2x32), positions and noise, interleaved rounds, process CPU time, one
+thread.
+
+Gates (search_compiled_speed in baselines.json): every round both choose the same moves with the
+same visit counts; no graph break and no recompilation after the first search; and compiled /
+eager speed >= the floor at one game x 64 simulations (the players' and the USI engine's case).
+Long mode adds 16 x 16 and 64 x 16 (reported, and gated against a floor of 1: never slower).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+import torch
+
+import train_parts
+from gates import BASELINES, check_floor, dynamo_counts
+from settings import LONG
+from keisei_fn.agent import compiled_evaluator, evaluator, load_agent
+from keisei_fn.arena.openings import load_suite, replay
+from keisei_fn.search.gumbel import search
+
+CASES = ((1, 64), (16, 16), (64, 16)) if LONG else ((1, 64),)
+ROUNDS = 5
+
+
+@pytest.mark.parametrize("games, simulations", CASES, ids=[f"{g}x{s}" for g, s in CASES])
+def test_search_compiled_vs_eager(benchmark, games, simulations):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _compare(benchmark, games, simulations)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compare(benchmark, games, simulations):
+    agent, _ = load_agent("reference")
+    state = replay(load_suite("default")[:games])
+    plain, fast = evaluator(agent), compiled_evaluator(agent)
+
+    def run(compiled):
+        net = fast if compiled else plain
+        with torch.no_grad():
+            return search(state, net, torch.Generator().manual_seed(0), simulations=simulations,
+                          gumbel_scale=0.0, compiled=compiled)
+
+    torch._dynamo.reset()
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    compile_s = train_parts.timed(run, True)
+    once = dynamo_counts()
+    t_eager, t_compiled, same = [], [], []
+
+    def eager_round():
+        out = {}
+        t_eager.append(train_parts.timed_both(lambda: out.update(eager=run(False))))
+        t_compiled.append(train_parts.timed_both(lambda: out.update(compiled=run(True))))
+        same.append(torch.equal(out["eager"]["action"], out["compiled"]["action"])
+                    and torch.equal(out["eager"]["visits"], out["compiled"]["visits"]))
+
+    benchmark.group = f"search-{games}x{simulations}"
+    benchmark.pedantic(eager_round, rounds=ROUNDS, warmup_rounds=0)
+    per_round = [e[1] / c[1] for e, c in zip(t_eager, t_compiled)]
+    speed = statistics.median(per_round)
+    benchmark.extra_info.update(
+        compile_s=compile_s, games=games, simulations=simulations,
+        eager_ms=1e3 * statistics.median(t[1] for t in t_eager),
+        compiled_ms=1e3 * statistics.median(t[1] for t in t_compiled),
+        compiled_simulations_per_s=games * simulations / statistics.median(
+            t[1] for t in t_compiled),
+        compiled_over_eager_speed=speed, per_round=[round(r, 3) for r in per_round], **once)
+    assert all(same), f"the compiled search chose differently from the eager one: {same}"
+    assert once["graph_breaks"] == 0, f"graph breaks in the search: {once['first_graph_break']}"
+    after = dynamo_counts()
+    assert after["unique_graphs"] == once["unique_graphs"], (
+        f"the search recompiled during the rounds ({once['unique_graphs']} -> "
+        f"{after['unique_graphs']} graphs)")
+    gate = BASELINES["search_compiled_speed"]
+    floor = gate["floor"] if (games, simulations) == (1, 64) else 1.0
+    check_floor(f"search {games}x{simulations}: compiled / eager speed", speed, floor, per_round)
