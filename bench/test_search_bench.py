@@ -23,7 +23,7 @@ from keisei_fn.arena.openings import load_suite, replay
 from keisei_fn.search.gumbel import search
 
 CASES = ((1, 64), (16, 16), (64, 16)) if LONG else ((1, 64),)
-ROUNDS = 5
+ROUNDS = 5 if LONG else 3
 
 
 @pytest.mark.parametrize("games, simulations", CASES, ids=[f"{g}x{s}" for g, s in CASES])

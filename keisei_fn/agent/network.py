@@ -93,7 +93,7 @@ def compiled_evaluator(agent: Agent):
         if size > n:
             state = torch.cat([state, state[:1].expand(size - n)], 0)
         logits, value = _compiled_evaluate()(agent, state)
-        return logits[:n], value[:n]
+        return (logits, value) if size == n else (logits[:n], value[:n])
     return evaluate_compiled
 
 

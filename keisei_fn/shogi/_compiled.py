@@ -64,4 +64,5 @@ def compiled_step(state: TensorDictBase, action: torch.Tensor, *,
         pad = size - n
         state = torch.cat([state, state[:1].expand(pad)], 0)
         action = torch.cat([action, action[:1].expand(pad)])
-    return _compiled(impasse)(state, action)[:n]
+    after = _compiled(impasse)(state, action)
+    return after if size == n else after[:n]
