@@ -21,8 +21,8 @@ torch's usual specialisation of size 1); the path is padded to a power of two (a
 `leaf_state` and `write_and_backup` per length, compiled when a walk first goes that deep).
 Compiled code may reorder float sums: values agree with the eager search to rounding, and the
 moves chosen are the same unless two scores tie to within it (tests/test_search.py compares
-every field of the tree). The tree's programs keep inductor's vector code (the step's bug below
-has not shown in them, at 1 and 15 games). Only mctx's order (one simulation
+every field of the tree). The tree's programs keep inductor's vector code (the step's bug,
+shogi/_compiled.py, has not shown in them, at 1 and 15 games). Only mctx's order (one simulation
 after the other) is compiled, and only up to `shogi.compiled_step`'s MAX_BUCKET games, beyond
 which the step and the network run eager and the eager walk is as fast; `batched_rounds` keeps
 the eager walk with the compiled step.
