@@ -24,7 +24,7 @@ from ..config import from_yaml, value_prior
 from ..models import (NetSpec, build_model, masked_log_softmax, members_forward, net_spec,
                       state_params)
 from ..models import precision as _precision
-from ..shogi import compiled_bucket, observe
+from ..shogi import call_padded, observe
 from ..shogi.material import material_balance
 from .named import packaged_checkpoint
 
@@ -86,14 +86,8 @@ def compiled_evaluator(agent: Agent):
     padding repeats the first position and is dropped), larger ones run eager; the first call
     of a batch size compiles it (seconds)."""
     def evaluate_compiled(state: TensorDictBase):
-        n = state.batch_size[0]
-        size = compiled_bucket(n)
-        if size == 0 or n == 0:
-            return evaluate(agent, state)
-        if size > n:
-            state = torch.cat([state, state[:1].expand(size - n)], 0)
-        logits, value = _compiled_evaluate()(agent, state)
-        return (logits, value) if size == n else (logits[:n], value[:n])
+        return call_padded(lambda s: _compiled_evaluate()(agent, s), partial(evaluate, agent),
+                           state)
     return evaluate_compiled
 
 

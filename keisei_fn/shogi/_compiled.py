@@ -14,6 +14,7 @@ compiles it: tens of seconds on a CPU.
 from __future__ import annotations
 
 import functools
+from functools import partial
 
 import torch
 from tensordict import TensorDictBase
@@ -52,17 +53,26 @@ def bucket(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def compiled_step(state: TensorDictBase, action: torch.Tensor, *,
-                  impasse: bool = False) -> TensorDictBase:
-    """`step(state, action, impasse=impasse)`, compiled for batches up to MAX_BUCKET."""
+def call_padded(fn, eager, state: TensorDictBase, *rest: torch.Tensor):
+    """`fn(state, *rest)` with the batch padded to its bucket (the padding repeats the first
+    game; its rows are dropped from the output, a TensorDict or a tuple of tensors), or
+    `eager(state, *rest)` above MAX_BUCKET: how every compiled-per-bucket function is called."""
     n = state.batch_size[0]
     size = bucket(n)
     if size == 0 or n == 0:
-        return step(state, action, impasse=impasse)
-    action = action.to(device=state.device, dtype=torch.long)
+        return eager(state, *rest)
     if size > n:
         pad = size - n
         state = torch.cat([state, state[:1].expand(pad)], 0)
-        action = torch.cat([action, action[:1].expand(pad)])
-    after = _compiled(impasse)(state, action)
-    return after if size == n else after[:n]
+        rest = tuple(torch.cat([r, r[:1].expand(pad, *r.shape[1:])]) for r in rest)
+    out = fn(state, *rest)
+    if size == n:
+        return out
+    return tuple(o[:n] for o in out) if isinstance(out, tuple) else out[:n]
+
+
+def compiled_step(state: TensorDictBase, action: torch.Tensor, *,
+                  impasse: bool = False) -> TensorDictBase:
+    """`step(state, action, impasse=impasse)`, compiled for batches up to MAX_BUCKET."""
+    action = action.to(device=state.device, dtype=torch.long)
+    return call_padded(_compiled(impasse), partial(step, impasse=impasse), state, action)
