@@ -43,7 +43,7 @@ from tensordict import TensorDict
 
 from ..shogi import NUM_ACTIONS, compiled_step
 from .select import interior_action, root_action
-from .tree import ROOT, UNVISITED, _lite, pack
+from .tree import ROOT, UNVISITED, link_node, write_node
 
 # levels walked down per compiled call: a level costs less than a call (~30 us before any work);
 # at 1 x 64 about half the walks end within the first call
@@ -129,38 +129,10 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, leve
     b = parent.shape[0]
     rows = torch.arange(b, device=parent.device)
     new = leaf == UNVISITED
-    dtype = tree["raw_values"].dtype
     ended = after["terminated"] | after["truncated"]
-
-    def put(name, at, fresh):
-        old = tree[name][at]
-        mask = new.view(-1, *([1] * (old.dim() - 1)))
-        tree[name][at] = torch.where(mask, fresh.to(old.dtype), old)
-
-    node = (rows, index)
     labels = tree["labels"][rows, parent].long().gather(1, slot[:, None]).squeeze(1)
-    put("parents", node, parent)
-    put("action_from_parent", node, labels)
-    put("depth", node, tree["depth"][rows, parent] + 1)
-    put("children_index", (rows, parent, slot), index)
-    put("reward", node, after["reward"])
-    # write_node (tree.py) under the mask
-    legal = after["legal_mask"] & ~ended[:, None]
-    packed_labels, packed_logits = pack(legal, logits.to(dtype), tree["labels"].shape[-1],
-                                        -torch.inf)
-    put("labels", node, packed_labels)
-    put("prior_logits", node, packed_logits)
-    put("children_index", node, torch.full_like(packed_labels, UNVISITED))
-    value = torch.where(ended, 0.0, value.to(dtype))
-    put("raw_values", node, value)
-    put("node_values", node, value)
-    put("node_visits", node, torch.ones_like(index))
-    put("terminal", node, ended)
-    lite = _lite(after)
-    for key in lite.keys():
-        old = tree["state"][key][node]
-        mask = new.view(-1, *([1] * (old.dim() - 1)))
-        tree["state"][key][node] = torch.where(mask, lite[key].to(old.dtype), old)
+    link_node(tree, rows, parent, slot, index, labels, after["reward"], only=new)
+    write_node(tree, rows, index, after, logits, value, ended, only=new)
     # a finished position reached again: one more visit of value 0
     safe_leaf = leaf.clamp(min=0)
     tree["node_visits"][rows, safe_leaf] += (~new).to(torch.int32)

@@ -49,8 +49,8 @@ from ..shogi import compiled_bucket, compiled_step, step
 from .compiled import simulate
 from .select import interior_action, root_action, score_considered, sigma
 from .proof import principal_variation
-from .tree import (ROOT, UNVISITED, new_tree, node_states, slot_labels, slot_stats, unpack,
-                   write_node)
+from .tree import (ROOT, UNVISITED, link_node, new_tree, node_states, slot_labels, slot_stats,
+                   unpack, write_node)
 
 # (state [n]) -> (logits [n, 2187] over legal moves, -inf where illegal; value [n] for the side
 # to move, in [-1, 1])
@@ -153,11 +153,7 @@ def _expand(tree, rows, parent, slot, leaf, index, evaluate, impasse: bool,
                                                       impasse=impasse)
         ended = after["terminated"] | after["truncated"]
         child_logits, child_value = evaluate(after)
-        tree["parents"][r, n] = p.to(torch.int32)
-        tree["action_from_parent"][r, n] = label.to(torch.int32)
-        tree["depth"][r, n] = tree["depth"][r, p] + 1
-        tree["children_index"][r, p, s] = n.to(torch.int32)
-        tree["reward"][r, n] = after["reward"].to(tree["reward"].dtype)
+        link_node(tree, r, p, s, n, label, after["reward"])
         write_node(tree, r, n, after, child_logits, child_value, ended)
     revisit = ~new
     if bool(revisit.any()):  # a finished position again: one more visit of value 0

@@ -84,21 +84,47 @@ def pack(legal: torch.Tensor, values: torch.Tensor, slots: int, fill) -> tuple[t
     return packed_labels[:, :slots], packed[:, :slots]
 
 
-def write_node(tree, rows, index, state, logits, value, terminal) -> None:
+def put(tree, key, at, value, only=None) -> None:
+    """tree[key][at] = value, or only in the games where `only` [n] is true (the compiled
+    search writes every game and keeps the others' old values: no data-dependent shapes)."""
+    target = tree[key]
+    value = value.to(target.dtype)
+    if only is not None:
+        old = target[at]
+        value = torch.where(only.view(-1, *([1] * (old.dim() - 1))), value, old)
+    target[at] = value
+
+
+def link_node(tree, rows, parent, slot, index, label, reward, only=None) -> None:
+    """Node `index` is the child of `parent` by its move `slot` (label `label`), reached with
+    `reward` for the mover; in the games of `rows` (where `only`, if given)."""
+    node = (rows, index)
+    put(tree, "parents", node, parent, only)
+    put(tree, "action_from_parent", node, label, only)
+    put(tree, "depth", node, tree["depth"][rows, parent] + 1, only)
+    put(tree, "children_index", (rows, parent, slot), index, only)
+    put(tree, "reward", node, reward, only)
+
+
+def write_node(tree, rows, index, state, logits, value, terminal, only=None) -> None:
     """Node `index` of each game in `rows` holds `state` [n] with the network's `logits` [n,
-    2187] and `value` [n]; a `terminal` node has no moves and value 0."""
+    2187] and `value` [n]; a `terminal` node has no moves and value 0. With `only` [n], only
+    in those games."""
     dtype = tree["raw_values"].dtype
     legal = state["legal_mask"] & ~terminal[:, None]
     labels, logits = pack(legal, logits.to(dtype), tree["labels"].shape[-1], -torch.inf)
-    tree["labels"][rows, index] = labels.to(torch.int16)
-    tree["prior_logits"][rows, index] = logits
-    tree["children_index"][rows, index] = UNVISITED
+    node = (rows, index)
+    put(tree, "labels", node, labels, only)
+    put(tree, "prior_logits", node, logits, only)
+    put(tree, "children_index", node, torch.full_like(labels, UNVISITED), only)
     value = torch.where(terminal, 0.0, value.to(dtype))
-    tree["raw_values"][rows, index] = value
-    tree["node_values"][rows, index] = value
-    tree["node_visits"][rows, index] = 1
-    tree["terminal"][rows, index] = terminal
-    tree["state"][rows, index] = _lite(state)
+    put(tree, "raw_values", node, value, only)
+    put(tree, "node_values", node, value, only)
+    put(tree, "node_visits", node, torch.ones_like(index), only)
+    put(tree, "terminal", node, terminal, only)
+    lite = _lite(state)
+    for key in lite.keys():
+        put(tree, ("state", key), node, lite[key], only)
 
 
 def slot_stats(tree, rows, node) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
