@@ -14,11 +14,10 @@ fixed-capacity tree and with the same formulas:
   network's, compiled).
 - `write_and_backup`: the new node written and the leaf's value backed up along the path, as
   masked writes (a walk that ended on a finished position writes no node and visits it once
-  more), over a fixed number of levels.
+  more), every node of the path at once (negamax as an alternating cumulative sum).
 
-The tree's graphs have dynamic sizes (one variant for every batch and tree capacity, with
-torch's usual specialisation of size 1); the path is padded to a power of two (a variant of
-`leaf_state` and `write_and_backup` per length, compiled when a walk first goes that deep).
+The tree's graphs have dynamic sizes (one variant for every batch, tree capacity and path
+length, with torch's usual specialisation of size 1): a deeper walk compiles nothing new.
 Compiled code may reorder float sums: values agree with the eager search to rounding, and the
 moves chosen are the same unless two scores tie to within it (tests/test_search.py compares
 every field of the tree). The tree's programs keep inductor's vector code (the step's bug,
@@ -121,12 +120,14 @@ def leaf_state(tree, path, parent, slot):
     return out, label
 
 
-def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, levels: int) -> None:
+def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path) -> None:
     """Each game whose walk stopped at an unexpanded move gets node `index` [B] (the position
     `after` [B], the network's `logits` and `value`), linked from its `parent`'s `slot`; a
     walk that ended on a finished position `leaf` visits it once more. Then the new node's (or
-    the leaf's) value goes up its path, `levels` >= its depth (mctx's backward, negamax)."""
-    b = parent.shape[0]
+    the leaf's) value goes up the `path` [B, L] (the walk's nodes, root first: `simulate`'s),
+    mctx's backward (negamax) for all the path's nodes at once, not one level at a time, so
+    that one graph serves every depth."""
+    b, length = path.shape
     rows = torch.arange(b, device=parent.device)
     new = leaf == UNVISITED
     ended = after["terminated"] | after["truncated"]
@@ -137,17 +138,38 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, leve
     safe_leaf = leaf.clamp(min=0)
     tree["node_visits"][rows, safe_leaf] += (~new).to(torch.int32)
     at = torch.where(new, index, leaf)
-    value = tree["node_values"][rows, at]
-    for _ in range(levels):
-        going = at != ROOT
-        up = tree["parents"][rows, at].long().clamp(min=0)
-        value = torch.where(going, tree["reward"][rows, at] - value, value)
-        count = tree["node_visits"][rows, up]
-        mean = tree["node_values"][rows, up]
-        tree["node_values"][rows, up] = torch.where(going, (mean * count + value) / (count + 1),
-                                                    mean)
-        tree["node_visits"][rows, up] = torch.where(going, count + 1, count)
-        at = torch.where(going, up, at)
+    # The path's first `depth` entries are the root ... `parent`, the ancestors of `at` (a walk
+    # that stopped repeats its node, then ROOT pads). `at` is at depth `depth`.
+    moved = torch.ones_like(path, dtype=torch.bool)
+    moved[:, 1:] = (path[:, 1:] != path[:, :-1]) & (path[:, 1:] != ROOT)
+    depth = moved.sum(1)
+    ply = torch.arange(length + 1, device=path.device)
+    on_path = ply[None, :length] < depth[:, None]
+    # negamax from `at` up: v[d] = reward[d + 1] - v[d + 1], with reward[k] the reward on the
+    # move into the depth-k node, so v[d] = (-1)^(D - d) v[D] + sum_{k > d} (-1)^(k - d - 1)
+    # reward[k], the sum from a cumulative sum of (-1)^k reward[k]. Rewards come only with a
+    # finished position, the deepest, so the sum is one term and the values are the eager
+    # loop's bit for bit (tests/test_search.py).
+    reward = torch.where(on_path & (ply[None, :length] > 0), tree["reward"][rows[:, None], path],
+                         0.0)
+    reward = torch.cat([reward, torch.zeros_like(reward[:, :1])], 1)
+    reward.scatter_(1, depth[:, None], tree["reward"][rows, at][:, None])
+    sign = 1 - 2 * (ply % 2)  # (-1)^k
+    below = reward * sign
+    below = below.sum(1, keepdim=True) - below.cumsum(1)  # sum over k > d
+    d = ply[None, :length]
+    leaf_value = tree["node_values"][rows, at][:, None]
+    values = sign[(depth[:, None] - d).clamp(min=0) % 2] * leaf_value - (
+        sign[d % 2] * below[:, :length])
+    count = tree["node_visits"][rows[:, None], path]
+    mean = tree["node_values"][rows[:, None], path]
+    # a node repeated on the path (the stopped walk's, and ROOT's padding) is written with its
+    # own entry's result, so that the duplicate index writes agree
+    last = (depth - 1)[:, None]
+    own = torch.where(on_path, d, torch.where(path == path.gather(1, last), last, 0))
+    tree["node_values"][rows[:, None], path] = ((mean * count + values) / (count + 1)).gather(
+        1, own)
+    tree["node_visits"][rows[:, None], path] = (count + 1).gather(1, own)
 
 
 @functools.cache
@@ -159,10 +181,6 @@ def _compiled(name: str):
     return torch.compile(fn, fullgraph=True, dynamic=True)
 
 
-def _padded(levels: int) -> int:
-    return 1 << max(0, (levels - 1).bit_length())
-
-
 def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool) -> None:
     """One simulation of every game in mctx's order, each phase compiled (the module's
     docstring); `index` [B] is the node a new position gets."""
@@ -172,11 +190,9 @@ def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool) -> None:
         walk, nodes = _compiled("level")(tree, walk)
         path.append(nodes)
     _, slot, _, parent, leaf = walk
-    nodes = torch.cat(path, 1)
-    levels = _padded(nodes.shape[1])
-    nodes = torch.cat([nodes, nodes.new_zeros(nodes.shape[0], levels - nodes.shape[1])], 1)
-    state, label = _compiled("leaf_state")(tree, nodes, parent, slot)
+    path = torch.cat(path, 1)
+    state, label = _compiled("leaf_state")(tree, path, parent, slot)
     state = TensorDict(state, batch_size=parent.shape, device=parent.device)
     after = compiled_step(state, label, impasse=impasse)
     logits, value = evaluate(after)
-    _compiled("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index, levels)
+    _compiled("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index, path)
