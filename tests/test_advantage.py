@@ -234,3 +234,22 @@ def test_zero_shaping_leaves_rewards_and_records_result():
     assert torch.equal(rollout["next", "game_result"], raw)
     # a copy, not an alias: shaping later must not rewrite the recorded result
     assert rollout["next", "game_result"].data_ptr() != rollout["next", "reward"].data_ptr()
+
+
+def test_a_capped_game_scores_tanh_of_the_last_movers_material():
+    """ppo.cap_material_scale: the transition that reaches the move cap scores tanh(material /
+    scale) for its mover, the material read from the position after the move (the opponent's
+    balance, negated: not the capture table the code uses); every other reward and the recorded
+    raw result are untouched."""
+    rollout, next_game = _shaping_rollout(T=14, max_plies=12, seed=0)
+    raw = rollout["next", "reward"].clone()
+    shape_rewards(rollout, next_game, 0.0, gamma=1.0, cap_scale=10.0)
+    capped = rollout["next", "truncated"][..., 0]
+    decided = rollout["next", "terminated"][..., 0]
+    assert capped.any() and decided.any(), "want capped and decided games"
+    mover_after = -material_balance(rollout["next", "game"][capped])
+    assert (mover_after != 0).sum() >= 2, "unbalanced positions at the cap (else vacuous)"
+    torch.testing.assert_close(rollout["next", "reward"][capped][:, 0],
+                               torch.tanh(mover_after / 10.0))
+    assert torch.equal(rollout["next", "reward"][~capped], raw[~capped])
+    assert torch.equal(rollout["next", "game_result"], raw)

@@ -47,6 +47,10 @@ class PPOConfig:
     material_shaping: float = 0.02
     """potential-based material shaping, per pawn of material balance (0 disables; see
     algos/ppo/batch.py)"""
+    cap_material_scale: float = 0.0
+    """a self-play game that reaches the move cap (env.max_plies) scores tanh(the last mover's
+    material balance after its move / this many pawns) for that mover, in place of a draw, as
+    the reward the value and the advantages learn from (0 disables: a draw)"""
     target_kl: float = 0.0
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
     reaches this (checked after each epoch; 0 disables)"""
@@ -71,7 +75,8 @@ class PPOConfig:
         at_least(cfg.ppo, "ppo", ("rollout_steps", "epochs", "minibatch_size",
                                   "tactics_positions"), 1)
         at_least(cfg.ppo, "ppo", ("entropy_coef", "value_coef", "material_shaping",
-                                  "target_kl", "tactics_coef", "tactics_margin"), 0)
+                                  "cap_material_scale", "target_kl", "tactics_coef",
+                                  "tactics_margin"), 0)
         if cfg.ppo.tactics_coef > 0 and cfg.population.backend == "loop":
             raise ConfigError("ppo.tactics_coef: the population.backend=loop reference has no "
                               "search-labelled loss; use folded")

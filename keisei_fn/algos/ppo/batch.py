@@ -10,23 +10,25 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from ...collect.rollout import BATCH_KEYS
-from ...shogi.material import material_balance
+from ...shogi.material import capture_gain, material_balance
 from .advantage import make_gae, zero_sum_gae
 from .tactics import add_labels
 
 
 def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: float,
-                  gamma: float) -> None:
+                  gamma: float, cap_scale: float = 0.0) -> None:
     """Potential-based material shaping, zero-sum form (in place).
 
     Phi(s) = coef * material balance of s's side to move. Seen from the mover of step t, the next
     state's potential counts negatively (the opponent moves there), so the shaping term is
     F_t = -gamma * Phi(s_{t+1}) * (1 - done_t) - Phi(s_t), with Phi = 0 after the game ends. It
     telescopes, so optimal play is unchanged (Ng et al., 1999); it only speeds up credit for
-    captures. The raw game result is kept in ("next", "game_result").
+    captures. The raw game result is kept in ("next", "game_result"); a capped game is
+    adjudicated first where `cap_scale` asks for it (adjudicate_cap).
     """
+    rollout.set(("next", "game_result"), rollout.get(("next", "reward")).clone())
+    adjudicate_cap(rollout, cap_scale)
     reward = rollout.get(("next", "reward"))
-    rollout.set(("next", "game_result"), reward.clone())
     if coef == 0:
         return
     b, t = rollout.batch_size
@@ -35,6 +37,26 @@ def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: floa
     phi_next = torch.cat([phi[:, 1:], phi_last], 1)
     done = rollout.get(("next", "done")).float()
     rollout.set(("next", "reward"), reward - gamma * phi_next * (1 - done) - phi)
+
+
+def adjudicate_cap(rollout: TensorDictBase, scale: float) -> None:
+    """A game that reached the move cap scores tanh(m / scale) for its last mover, m being that
+    mover's material balance (board and hands, in pawns) after the last move, in place of the
+    draw's 0 (in place; shape_rewards calls it, after keeping the raw result). The cap
+    ends about half of the default's self-play games (docs/training.md, "Strength"), and a
+    draw's 0 over all of such a game's positions teaches the value that most positions are even.
+    """
+    if scale == 0:
+        return
+    capped = rollout.get(("next", "truncated")).squeeze(-1)
+    if not bool(capped.any()):
+        return
+    game = rollout.get("game")[capped]
+    action = rollout.get("action")[capped].long()
+    after = material_balance(game) + capture_gain(game).gather(1, action[:, None]).squeeze(1)
+    reward = rollout.get(("next", "reward")).clone()
+    reward[capped] = torch.tanh(after / scale).to(reward.dtype)[:, None]
+    rollout.set(("next", "reward"), reward)
 
 
 def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
@@ -59,7 +81,8 @@ def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
     """
     with torch.no_grad():
         last_value = value_fn(after.get("observation"))
-    shape_rewards(rollout, after.get("game"), ppo.material_shaping, ppo.gamma)
+    shape_rewards(rollout, after.get("game"), ppo.material_shaping, ppo.gamma,
+                  ppo.cap_material_scale)
     return training_batch(rollout, gae, last_value)
 
 
