@@ -253,3 +253,21 @@ def test_a_capped_game_scores_tanh_of_the_last_movers_material():
                                torch.tanh(mover_after / 10.0))
     assert torch.equal(rollout["next", "reward"][~capped], raw[~capped])
     assert torch.equal(rollout["next", "game_result"], raw)
+
+
+def test_material_after_a_move_is_the_stepped_positions_material():
+    """`material_after` (what the cap adjudication scores) against the rules engine's own
+    next position, for every legal move of positions with hands: promotions and drops
+    included, which a capture table gets wrong."""
+    from keisei_fn.shogi import NUM_ACTIONS, step
+    from keisei_fn.shogi.material import material_after
+    from tests._shogi_ref import random_walk_sfens
+
+    state = from_sfen(random_walk_sfens(seed=5, n=12, min_plies=40, max_plies=120,
+                                        capture_bias=0.7))
+    game, move = state["legal_mask"].nonzero(as_tuple=True)
+    stepped = step(state[game], move)
+    want = -material_balance(stepped)  # the next side's balance, negated
+    torch.testing.assert_close(material_after(state[game], move), want)
+    drops, promotions = move >= 20 * 81, (move >= 10 * 81) & (move < 20 * 81)
+    assert NUM_ACTIONS == 27 * 81 and drops.sum() > 20 and promotions.sum() > 5

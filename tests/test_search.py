@@ -476,7 +476,7 @@ def test_compiled_step_and_search_equal_the_eager_ones():
     # tree is the eager search's. The 15 positions at once (the step padded to 16, the graph
     # above): the search on which inductor's vectorised code for `step` read out of bounds
     # (shogi/_compiled.py). One game with the network is bench/test_search_bench.py's gate.
-    # (48, 1) walks up to 8 deep (several walk calls, the path padded to 16), and the mate
+    # (48, 1) walks up to 8 deep (several walk calls, one graph for every path length), and the mate
     # position with 2 golds revisits finished positions; the last case is the players' rule set
     state = from_sfen(_positions())
     for sims, considered, impasse in ((16, 4, False), (32, 16, False), (48, 1, True)):

@@ -48,9 +48,9 @@ class PPOConfig:
     """potential-based material shaping, per pawn of material balance (0 disables; see
     algos/ppo/batch.py)"""
     cap_material_scale: float = 0.0
-    """a self-play game that reaches the move cap (env.max_plies) scores tanh(the last mover's
-    material balance after its move / this many pawns) for that mover, in place of a draw, as
-    the reward the value and the advantages learn from (0 disables: a draw)"""
+    """a game that reaches the move cap (env.max_plies) scores tanh(the last mover's material
+    balance after its move / this many pawns) for that mover, in place of a draw, as the reward
+    the value and the advantages learn from (0 disables: a draw)"""
     target_kl: float = 0.0
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
     reaches this (checked after each epoch; 0 disables)"""

@@ -139,7 +139,7 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path
     tree["node_visits"][rows, safe_leaf] += (~new).to(torch.int32)
     at = torch.where(new, index, leaf)
     # The path's first `depth` entries are the root ... `parent`, the ancestors of `at` (a walk
-    # that stopped repeats its node, then ROOT pads). `at` is at depth `depth`.
+    # that stopped repeats its last node to the end). `at` is at depth `depth`.
     moved = torch.ones_like(path, dtype=torch.bool)
     moved[:, 1:] = (path[:, 1:] != path[:, :-1]) & (path[:, 1:] != ROOT)
     depth = moved.sum(1)
@@ -148,8 +148,9 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path
     # negamax from `at` up: v[d] = reward[d + 1] - v[d + 1], with reward[k] the reward on the
     # move into the depth-k node, so v[d] = (-1)^(D - d) v[D] + sum_{k > d} (-1)^(k - d - 1)
     # reward[k], the sum from a cumulative sum of (-1)^k reward[k]. Rewards come only with a
-    # finished position, the deepest, so the sum is one term and the values are the eager
-    # loop's bit for bit (tests/test_search.py).
+    # finished position, the deepest, so the sum is one term and the backed-up values are the
+    # eager loop's exactly (up to the sign of a zero); the running means may round differently
+    # in compiled code (tests/test_search.py: to 1e-12 in float64).
     reward = torch.where(on_path & (ply[None, :length] > 0), tree["reward"][rows[:, None], path],
                          0.0)
     reward = torch.cat([reward, torch.zeros_like(reward[:, :1])], 1)
@@ -163,8 +164,8 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path
         sign[d % 2] * below[:, :length])
     count = tree["node_visits"][rows[:, None], path]
     mean = tree["node_values"][rows[:, None], path]
-    # a node repeated on the path (the stopped walk's, and ROOT's padding) is written with its
-    # own entry's result, so that the duplicate index writes agree
+    # a node repeated on the path (the stopped walk's last node) is written with its first
+    # entry's result, so that the duplicate index writes agree
     last = (depth - 1)[:, None]
     own = torch.where(on_path, d, torch.where(path == path.gather(1, last), last, 0))
     tree["node_values"][rows[:, None], path] = ((mean * count + values) / (count + 1)).gather(

@@ -6,6 +6,7 @@ import torch
 from tensordict import TensorDictBase
 
 from ._movegen import hands_to_canonical, to_canonical
+from ._step import apply_move
 
 # Index = piece kind (0 empty, P L N S B R G K, +P +L +N +S +B +R); the king is never captured.
 BOARD_VALUES = (0.0, 1.0, 4.0, 4.0, 6.0, 9.0, 10.0, 6.0, 0.0, 7.0, 6.0, 6.0, 6.0, 11.0, 12.0)
@@ -37,6 +38,18 @@ def material_balance(game: TensorDictBase) -> torch.Tensor:
     """[B] material of the side to move minus the opponent's, board plus hands, in pawns."""
     on_board, in_hand = material_terms(game)
     return on_board.sum(-1) + in_hand.sum(-1)
+
+
+def material_after(game: TensorDictBase, action: torch.Tensor) -> torch.Tensor:
+    """[B] the side to move's material balance after it plays `action` [B] (legal labels):
+    the move applied to the board and hands, not the capture table (which counts a promotion as
+    PROMOTION_GAIN and a drop as nothing)."""
+    side = game["side_to_move"]
+    board, _, hands_c, _ = apply_move(game["board"], to_canonical(game["board"], side),
+                                      hands_to_canonical(game["hands"], side),
+                                      action.to(device=side.device, dtype=torch.long), side)
+    moved = {"board": board, "hands": hands_to_canonical(hands_c, side), "side_to_move": side}
+    return material_balance(moved)
 
 
 def _square_gains(game: TensorDictBase) -> torch.Tensor:

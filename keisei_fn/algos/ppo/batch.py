@@ -10,7 +10,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from ...collect.rollout import BATCH_KEYS
-from ...shogi.material import capture_gain, material_balance
+from ...shogi.material import material_after, material_balance
 from .advantage import make_gae, zero_sum_gae
 from .tactics import add_labels
 
@@ -40,10 +40,11 @@ def shape_rewards(rollout: TensorDictBase, next_game: TensorDictBase, coef: floa
 
 
 def adjudicate_cap(rollout: TensorDictBase, scale: float) -> None:
-    """A game that reached the move cap scores tanh(m / scale) for its last mover, m being that
-    mover's material balance (board and hands, in pawns) after the last move, in place of the
-    draw's 0 (in place; shape_rewards calls it, after keeping the raw result). The cap
-    ends about half of the default's self-play games (docs/training.md, "Strength"), and a
+    """A game that reached the move cap scores tanh(m / scale) for its last mover (in league
+    games the opponent, when it moved last; zero-sum GAE hands the learner the negation), m
+    being that mover's material balance (board and hands, in pawns) after the last move, in
+    place of the draw's 0 (in place; shape_rewards calls it, after keeping the raw result). The
+    cap ends about half of the default's self-play games (docs/training.md, "PPO"), and a
     draw's 0 over all of such a game's positions teaches the value that most positions are even.
     """
     if scale == 0:
@@ -51,9 +52,7 @@ def adjudicate_cap(rollout: TensorDictBase, scale: float) -> None:
     capped = rollout.get(("next", "truncated")).squeeze(-1)
     if not bool(capped.any()):
         return
-    game = rollout.get("game")[capped]
-    action = rollout.get("action")[capped].long()
-    after = material_balance(game) + capture_gain(game).gather(1, action[:, None]).squeeze(1)
+    after = material_after(rollout.get("game")[capped], rollout.get("action")[capped])
     reward = rollout.get(("next", "reward")).clone()
     reward[capped] = torch.tanh(after / scale).to(reward.dtype)[:, None]
     rollout.set(("next", "reward"), reward)
