@@ -10,6 +10,7 @@ import sys
 
 import torch
 import torch._dynamo
+from torch._dynamo.utils import counters
 
 from keisei_fn.algos.ppo.batch import rollout_to_batch
 from keisei_fn.env.compact import network_input
@@ -25,7 +26,7 @@ from keisei_fn.run.snapshot import fresh_state
 
 def main(out_dir: str, mode: str, *overrides: str) -> None:
     """mode: 'eager' or 'compiled' (only the update step is compiled: what the all-reduce is in;
-    torch._dynamo.explain of it first, its graph and break counts saved too)."""
+    Dynamo's graph and break counts of its compile saved too)."""
     cfg = load_config(None, [*overrides, "optim.compile=off"])
     group = distributed.join(cfg)
     cfg = distributed.rank_config(cfg, group)
@@ -47,14 +48,18 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
     lr = torch.tensor([cfg.optim.lr])
     explained = {}
     if mode == "compiled":
-        # first: the all-reduce must not break the update's graph (explain traces, runs eagerly)
-        update = make_update(cfg, parts.net, distributed.gradient_mean(group))
-        found = torch._dynamo.explain(update)(state.params, state.opt_state, batch, lr)
-        explained = {"graphs": found.graph_count, "breaks": found.graph_break_count}
+        # the all-reduce must not break the update's graph: Dynamo's counters over the compile
+        # (one trace: torch._dynamo.explain would trace it a second time)
         torch._dynamo.reset()
-        parts.update = compile_update(update, "default", log=print)
+        counters.clear()
+        parts.update = compile_update(make_update(cfg, parts.net,
+                                                  distributed.gradient_mean(group)),
+                                      "default", log=print)
     before = state.params.clone()
     params, _, metrics = parts.update(state.params, state.opt_state, batch, lr)
+    if mode == "compiled":
+        explained = {"graphs": int(counters["stats"]["unique_graphs"]),
+                     "breaks": int(sum(counters["graph_break"].values()))}
     torch.save({"batch": batch.to_dict(), "before": before.to_dict(), "after": params.to_dict(),
                 "skipped": float(metrics["skipped"][0]), "explained": explained},
                f"{out_dir}/rank{group.rank}.pt")
