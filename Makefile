@@ -30,7 +30,7 @@ run: venv
 # collector overhead, compiled vs eager update, folded population vs loop).
 test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
-	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=median,rounds
+	$(PY) -m pytest -q bench -m gate --benchmark-only --benchmark-columns=median,rounds
 
 # The fast lane for local work: lint, then the suite without the slow lane (every subprocess,
 # worker, torchrun, Ray, browser and kill test: tests/conftest.py), on two workers (CI runs all).

@@ -32,11 +32,21 @@ ENGINE_API = ("initial_state", "legal_mask", "step", "observe", "reset_where")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "long: runs only with KEISEI_BENCH_LONG=1 make bench")
+    # `make test` runs only these (`-m gate`): a measurement without a bound gates nothing, and
+    # CI's time goes to the claims; `make bench` runs every benchmark
+    config.addinivalue_line("markers", "gate: asserts a bound of baselines.json (make test's set)")
     torch.set_num_threads(int(os.environ.get("KEISEI_BENCH_THREADS", "1")))
     if TUNE_ALLOCATOR:
         from keisei_fn._runtime import tune_allocator
 
         tune_allocator()
+
+
+@pytest.fixture(autouse=True)
+def _gate_mark(request):
+    import gates
+
+    gates.CURRENT_TEST_IS_GATE[0] = request.node.get_closest_marker("gate") is not None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -52,7 +52,15 @@ def check_ceiling(what: str, value: float, ceiling: float, per_round) -> None:
     _check(value <= ceiling, f"{what} = {value:.3f} > ceiling {ceiling}", per_round)
 
 
+# Set for each test by bench/conftest.py: whether it carries the `gate` mark, which is what
+# `make test` selects. A bound checked in an unmarked test would never run in CI.
+CURRENT_TEST_IS_GATE = [True]
+
+
 def _check(ok: bool, message: str, per_round) -> None:
+    assert CURRENT_TEST_IS_GATE[0], (
+        "this benchmark checks a bound but is not marked @pytest.mark.gate, so `make test` "
+        "(pytest -m gate) would not run it: mark it")
     assert ok, (f"{message} (bench/baselines.json)\n  rounds: {[round(r, 3) for r in per_round]}"
                 f"\n  machine: {describe_machine()}")
 

@@ -136,6 +136,7 @@ RATIO_STEPS = 8  # steps per workload per round
 RATIO_PAIRS = 9  # interleaved rounds; the first is a warm-up
 
 
+@pytest.mark.gate
 def test_ratio_vs_cshogi_b1024(benchmark, bench_config, shogi):
     """ours / cshogi states/s at B=1024, interleaved round by round; gated by baselines.json.
 

@@ -74,9 +74,10 @@ _COMPILED_SHORT = pytest.mark.skipif(not LONG, reason="long mode (KEISEI_BENCH_L
 
 
 @pytest.mark.parametrize("variant, members", [
-    ("eager", 1), ("eager", 4), ("eager", 8),
+    ("eager", 1), ("eager", 4), pytest.param("eager", 8, marks=pytest.mark.gate),
     pytest.param("compiled", 1, marks=_COMPILED_SHORT),
-    pytest.param("compiled", 4, marks=_COMPILED_SHORT), ("compiled", 8)])
+    pytest.param("compiled", 4, marks=_COMPILED_SHORT),
+    pytest.param("compiled", 8, marks=pytest.mark.gate)])
 def test_population_update_folded_vs_loop(benchmark, variant, members):
     """variant "compiled": the folded step under compile.compile_update (optim.compile=default,
     what a population trains with by default); "eager": optim.compile=off. The loop is eager

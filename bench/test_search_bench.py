@@ -27,6 +27,7 @@ CASES = ((1, 64), (16, 16), (64, 16)) if LONG else ((1, 64),)
 ROUNDS = 5 if LONG else 3
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("games, simulations", CASES, ids=[f"{g}x{s}" for g, s in CASES])
 def test_search_compiled_vs_eager(benchmark, games, simulations):
     threads = torch.get_num_threads()

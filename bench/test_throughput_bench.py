@@ -37,6 +37,7 @@ ITERATIONS = 8 if LONG else 6
 SIZE = ("optim.compile=off", "env.batch_size=64", "ppo.rollout_steps=16")
 
 
+@pytest.mark.gate
 def test_default_over_one_process_fp32(benchmark):
     import torch
 

@@ -88,6 +88,7 @@ def test_env_policy_step(benchmark, model, train_setups, bench_config):
         steps_per_s=_median_steps_per_s(benchmark, s.frames))
 
 
+@pytest.mark.gate
 @by_model
 def test_collector_overhead(benchmark, model, train_setups):
     """Collection time / bare env+policy time for the same frames, interleaved round by round.
@@ -173,6 +174,7 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0] if lines else ''}"
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("model", ["default", pytest.param("9x256", marks=pytest.mark.long)])
 def test_update_compiled(benchmark, model, train_setups, record_property):
     """The update step as build() makes it with optim.compile=default (compile.compile_update).
@@ -239,6 +241,7 @@ def test_update_compiled(benchmark, model, train_setups, record_property):
                     gate["floor"][model], [e[1] / c[1] for e, c in zip(t_eager, t_compiled)])
 
 
+@pytest.mark.gate
 def test_update_bf16_vs_fp32(benchmark, train_setups):
     """The default model's update in bf16 (optim.precision=bf16: autocast around the network,
     models/precision.py) against fp32, eager, on the same batch, interleaved rounds, process CPU
@@ -311,6 +314,7 @@ def test_gae(benchmark, train_setups, bench_config):
                                 samples_per_s=s.frames / benchmark.stats.stats.median)
 
 
+@pytest.mark.gate
 def test_acting_compiled_vs_eager(benchmark, train_setups):
     """The self-play acting policy (policy.act: network, masked log-softmax, Gumbel-max on noise
     drawn outside) compiled as build() does with optim.compile=default, against eager, on the same

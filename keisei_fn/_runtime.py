@@ -53,6 +53,15 @@ def cpu_model_and_flags() -> tuple[str, frozenset[str]]:
     return model or platform.processor() or platform.machine(), flags
 
 
+def cpu_bf16_by_flags() -> bool | None:
+    """Whether bf16 runs fast on this CPU as its flags tell: True with AMX, False without
+    AVX512_BF16, None in between, where only a timed probe can say (models/precision.py)."""
+    flags = cpu_model_and_flags()[1]
+    if "amx_bf16" in flags:
+        return True
+    return None if "avx512_bf16" in flags else False
+
+
 class SurvivableStream(io.TextIOBase):
     """A text stream that goes quiet, instead of raising, once its reader is gone.
 

@@ -39,7 +39,10 @@ def _selfplay(args) -> None:
 def _precision_for_ranks(cfg) -> dict[str, str]:
     """optim.precision=auto probes bf16's speed once, here, and the ranks inherit the answer:
     ranks probing side by side could disagree."""
-    if cfg.optim.precision != "auto" or cfg.device != "cpu":
+    from ._runtime import cpu_bf16_by_flags
+
+    # every rank reads the same flags: only the probe's case needs torch here
+    if cfg.optim.precision != "auto" or cfg.device != "cpu" or cpu_bf16_by_flags() is not None:
         return {}
     import torch
 
@@ -49,13 +52,11 @@ def _precision_for_ranks(cfg) -> dict[str, str]:
 
 
 def _train(args) -> int:
+    # the launcher (ranks > 1) imports no torch: it only starts the ranks
     from ._runtime import survive_lost_output
     from .config import load_config, to_yaml
+    from .config.run_dir import check_new_run_dir, resume_config
     from .run import launch
-    from .learn.state import EvalResult
-    from .run.evaluate import format_match
-    from .run.session import check_new_run_dir
-    from .run.train import resume_config, train
 
     # A training run sets its threads from the config (every rank, every resume): the flag is
     # that key, given first so an explicit threads=N override still wins.
@@ -76,6 +77,10 @@ def _train(args) -> int:
             check_new_run_dir(cfg.run_dir)  # one line here, not a failure inside a rank
         return launch.launch(args.argv, ranks, log=lambda m: print(m, file=sys.stderr),
                              extra_env=_precision_for_ranks(cfg))
+    from .learn.state import EvalResult
+    from .run.evaluate import format_match
+    from .run.train import train
+
     summary = train(cfg, resume=bool(args.resume))
     if summary.get("world", 1) > 1 and summary["rank"] == 0:
         print(f"parameters identical on all {summary['world']} ranks "
@@ -178,13 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and args.threads < 1:
         print(f"keisei-fn: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
-    import torch
-
     from ._errors import TrainingStopped
     from ._runtime import tune_allocator
 
     tune_allocator()
-    torch.set_num_threads(args.threads or 1)
+    if args.command != "train":  # train sets its threads from its config (`threads`), and its
+        import torch  # launcher must not import torch (_train)
+
+        torch.set_num_threads(args.threads or 1)
     try:
         code = args.run(args)
     except ValueError as err:  # user mistakes (bad SFEN, bad option values): one line, no trace

@@ -117,6 +117,23 @@ def test_the_default_is_auto_and_bad_values_are_refused():
                            "collector.workers=2"])
 
 
+def test_the_launcher_imports_no_torch(tmp_path):
+    """The launcher only starts the ranks: importing torch and the trainer would cost each
+    launch seconds of CPU and its memory (the bf16 probe's CPUs excepted, precision=fp32 here)."""
+    script = (
+        "import sys\n"
+        "from keisei_fn import cli\n"
+        "from keisei_fn.run import launch\n"
+        "launch.launch = lambda argv, ranks, **kw: print('ranks', ranks, 'torch' in sys.modules,"
+        " 'tensordict' in sys.modules) or 0\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "train", *TINY, "optim.precision=fp32",
+                           "total_updates=1", f"run_dir={tmp_path}"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ranks 2 False False", proc.stdout
+
+
 # ------------------------------------------------------------------------------------ end to end
 
 def test_two_ranks_train_report_the_group_and_resume_exactly(tmp_path):

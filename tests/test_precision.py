@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from keisei_fn import _runtime
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.env.compact import network_input
 from keisei_fn.learn.population import gather_minibatch
@@ -92,26 +93,25 @@ def test_bf16_run_resumes_exactly(tmp_path):
 
 
 def test_auto_means_bf16_exactly_where_it_is_faster(monkeypatch):
-    from keisei_fn import _runtime
-
+    real_reader = _runtime.cpu_model_and_flags
     monkeypatch.delenv(precision.PROBE_ENV, raising=False)
     cases = [({"avx2", "avx512f"}, 9.0, "fp32"),  # emulated: never, whatever a probe said
              ({"avx512_bf16"}, 0.84, "fp32"),  # AMX hidden by a VM: measured slower
              ({"avx512_bf16"}, 2.0, "bf16"),  # Zen 4
              ({"amx_bf16", "amx_tile"}, 0.5, "bf16")]  # AMX: no probe
     for flags, speedup, expected in cases:
-        monkeypatch.setattr(precision, "cpu_model_and_flags",
+        monkeypatch.setattr(_runtime, "cpu_model_and_flags",
                             lambda flags=flags: ("test CPU", frozenset(flags)))
         monkeypatch.setattr(precision, "bf16_speedup", lambda speedup=speedup: speedup)
         assert precision.resolve("auto", CPU) == expected, (flags, speedup)
         assert precision.resolve("fp32", CPU) == "fp32"
         assert precision.resolve("bf16", CPU) == "bf16"
     # ranks take their launcher's answer instead of probing side by side
-    monkeypatch.setattr(precision, "cpu_model_and_flags", lambda: ("test CPU", {"avx512_bf16"}))
+    monkeypatch.setattr(_runtime, "cpu_model_and_flags", lambda: ("test CPU", {"avx512_bf16"}))
     for inherited, expected in [("1", "bf16"), ("0", "fp32")]:
         monkeypatch.setenv(precision.PROBE_ENV, inherited)
         assert precision.resolve("auto", CPU) == expected
-    assert _runtime.cpu_model_and_flags()[0]  # the real reader names some CPU
+    assert real_reader()[0]  # the real reader names some CPU
 
 
 def test_the_probe_measures_this_cpu():
@@ -133,7 +133,7 @@ def test_auto_is_resolved_when_the_update_is_built_not_inside_it(monkeypatch):
     def no_reads():
         raise AssertionError("the update step read the CPU's flags")
 
-    monkeypatch.setattr(precision, "cpu_model_and_flags", no_reads)
+    monkeypatch.setattr(_runtime, "cpu_model_and_flags", no_reads)
     parts.update(state.params, state.opt_state, network_input(batch[:, :8], cfg.env.max_plies),
                  torch.tensor([cfg.optim.lr]))
 
@@ -142,8 +142,13 @@ def test_the_launcher_probes_once_for_its_ranks(monkeypatch):
     from keisei_fn.cli import _precision_for_ranks
 
     monkeypatch.delenv(precision.PROBE_ENV, raising=False)
-    monkeypatch.setattr(precision, "cpu_model_and_flags", lambda: ("test CPU", {"avx512_bf16"}))
+    monkeypatch.setattr(_runtime, "cpu_model_and_flags", lambda: ("test CPU", {"avx512_bf16"}))
     for speedup, flag in [(0.84, "0"), (2.0, "1")]:
         monkeypatch.setattr(precision, "bf16_speedup", lambda speedup=speedup: speedup)
         assert _precision_for_ranks(load_config(None, [])) == {precision.PROBE_ENV: flag}
     assert _precision_for_ranks(load_config(None, ["optim.precision=fp32"])) == {}
+    # where the flags decide, every rank reads them alike: no probe (and no torch) in the launcher
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: pytest.fail("probed"))
+    for flags in ({"amx_bf16", "avx512_bf16"}, {"avx2"}):
+        monkeypatch.setattr(_runtime, "cpu_model_and_flags", lambda f=flags: ("test CPU", f))
+        assert _precision_for_ranks(load_config(None, [])) == {}

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..agent.named import is_agent_spec, results_home
 from ..arena.referee import MAX_PLIES, describe_referee
 
 _PROGRESS_EVERY_S = 5.0
@@ -302,6 +301,8 @@ def format_summary(s: dict) -> str:
 
 
 def _default_out(agent_name: str) -> Path:
+    from ..agent.named import is_agent_spec, results_home  # agent/ imports torch
+
     if not is_agent_spec(agent_name):
         raise ValueError(f"--agent {agent_name!r} is not a checkpoint: give --out")
     return results_home(agent_name) / "eval" / time.strftime("%Y%m%d-%H%M%S")

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..agent.named import results_home
 from ..arena.referee import MAX_PLIES, describe_referee
 
 _STOP_BELOW = 0.10  # climbing stops after a rung the agent scored less than this against
@@ -124,4 +123,6 @@ def format_ladder(s: dict) -> str:
 
 
 def _default_out(agent_name: str) -> Path:
+    from ..agent.named import results_home  # agent/ imports torch
+
     return results_home(agent_name) / "ladder" / time.strftime("%Y%m%d-%H%M%S")

@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from .._runtime import cpu_model_and_flags
+from .._runtime import cpu_bf16_by_flags
 
 PRECISIONS = ("auto", "fp32", "bf16")
 PROBE_ENV = "KEISEI_FN_FAST_BF16"
@@ -47,11 +47,9 @@ def fast_bf16(device: torch.device) -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    flags = cpu_model_and_flags()[1]
-    if "amx_bf16" in flags:
-        return True
-    if "avx512_bf16" not in flags:
-        return False
+    by_flags = cpu_bf16_by_flags()
+    if by_flags is not None:
+        return by_flags
     inherited = os.environ.get(PROBE_ENV)
     if inherited in ("0", "1"):
         return inherited == "1"

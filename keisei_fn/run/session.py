@@ -17,6 +17,7 @@ from ..checkpoint import (list_checkpoints, load_latest, read_checkpoint, remove
 from ..collect.errors import CollectorWorkerDied
 from ..collect.policy import bind
 from ..config import rollout_steps, to_yaml
+from ..config.run_dir import check_new_run_dir
 from ..learn.state import TrainState
 from . import distributed
 from .snapshot import seed_everything
@@ -64,13 +65,6 @@ def start_or_resume(cfg, resume: bool, restore_fn, fresh_fn, log,
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
     return state
-
-
-def check_new_run_dir(run_dir) -> None:
-    """A new run must not write over another: ValueError if `run_dir` holds checkpoints."""
-    if any(Path(run_dir).glob("ckpt_*.pt")):
-        raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another "
-                         f"run_dir=...")
 
 
 def open_tracking(cfg, state: TrainState, group=distributed.SINGLE):

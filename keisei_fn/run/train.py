@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from ..algos.base import IterationContext, IterationReport
 from ..checkpoint import list_checkpoints
-from ..config import from_yaml, load_config, rollout_steps
+from ..config import rollout_steps
+from ..config.run_dir import resume_config
 from ..learn.compile import compile_seconds
 from ..learn.population import member_learning_rates
 from ..learn.group import Group
@@ -36,20 +37,6 @@ from .session import (collect_with_restarts, make_checkpointer, namespaced, open
                       prepare_process, start_or_resume)
 from .snapshot import (checkpoint_payload, export_members, fresh_state, restore,
                        starting_network)
-
-
-def resume_config(run_dir: str | Path, overrides=()):
-    """The config saved in a run directory, with `overrides` (e.g. a longer budget) applied.
-
-    The run continues where it is now: `run_dir` wins over the directory recorded in the saved
-    config (the run may have been moved or copied).
-    """
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
-    saved = from_yaml(path.read_text())
-    saved.run_dir = str(run_dir)  # set as a value, not parsed from a dotlist (paths may hold ':')
-    return load_config(None, list(overrides), base=saved)
 
 
 def train_or_continue(cfg, overrides=()) -> dict:
