@@ -192,3 +192,16 @@ def test_config_and_arena_read_player_specs_with_one_parser(spec):
     except ConfigError:
         accepted = False
     assert accepted == in_process
+
+
+def test_a_run_saved_before_a_key_existed_resumes_with_the_value_it_trained_with(monkeypatch):
+    import keisei_fn.config as config
+
+    saved = to_yaml(load_config())
+    assert "cap_material_scale" in saved
+    older = "\n".join(ln for ln in saved.splitlines() if "cap_material_scale" not in ln)
+    assert from_yaml(older).ppo.cap_material_scale == 0.0  # the value before the key existed
+    # whatever the table says wins over the default, and a saved value wins over the table
+    monkeypatch.setitem(config.SAVED_BEFORE_THE_KEY, "ppo.cap_material_scale", 3.5)
+    assert from_yaml(older).ppo.cap_material_scale == 3.5
+    assert from_yaml(saved).ppo.cap_material_scale == load_config().ppo.cap_material_scale

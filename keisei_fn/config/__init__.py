@@ -253,6 +253,11 @@ def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
 
 
+# Keys added after runs were saved, with the value those runs trained with: a resumed run must
+# go on as it began, whatever the default has become since.
+SAVED_BEFORE_THE_KEY = {"ppo.cap_material_scale": 0.0}
+
+
 def from_yaml(text: str) -> DictConfig:
     """A config saved with a run (already complete); validated against the schema again."""
     if not isinstance(text, str):
@@ -263,6 +268,10 @@ def from_yaml(text: str) -> DictConfig:
         raise ConfigError(f"saved config: not valid YAML ({first_line(err)})") from None
     if not isinstance(layer, DictConfig):
         raise ConfigError("saved config: not a mapping of keys to values")
+    absent = object()
+    for key, value in SAVED_BEFORE_THE_KEY.items():
+        if OmegaConf.select(layer, key, default=absent) is absent:
+            OmegaConf.update(layer, key, value, force_add=True)
     cfg = _merge(OmegaConf.structured(schema()), layer, "saved config")
     _check_values(_normalize(cfg))
     return cfg
