@@ -271,3 +271,33 @@ def test_material_after_a_move_is_the_stepped_positions_material():
     torch.testing.assert_close(material_after(state[game], move), want)
     drops, promotions = move >= 20 * 81, (move >= 10 * 81) & (move < 20 * 81)
     assert NUM_ACTIONS == 27 * 81 and drops.sum() > 20 and promotions.sum() > 5
+
+
+def test_the_value_target_mixes_in_a_one_ply_search_value():
+    """ppo.value_search_mix: value_target -> (1 - l) * target + l * (tanh(s / scale) - Phi),
+    s the mover's best material after one move, read here from the rules engine's stepped
+    positions (every legal move played), not from the capture tables the code uses."""
+    from types import SimpleNamespace
+
+    from keisei_fn.algos.ppo.batch import mix_value_target
+    from keisei_fn.env.compact import POSITION_KEYS, pack_mask
+    from keisei_fn.shogi import step
+    from tests._shogi_ref import random_walk_sfens
+
+    state = from_sfen(random_walk_sfens(seed=7, n=16, min_plies=30, max_plies=120,
+                                        capture_bias=0.7))
+    game, move = state["legal_mask"].nonzero(as_tuple=True)
+    after = -material_balance(step(state[game], move))  # the mover's, after each move
+    best = torch.full((16,), -torch.inf).scatter_reduce(0, game, after, "amax")
+    material = material_balance(state)
+    assert (best > material).sum() >= 4, "positions with a capture (else vacuous)"
+    target = torch.rand(16, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    batch = TensorDict({"game": state.select(*POSITION_KEYS),
+                        "mask_bits": pack_mask(state["legal_mask"]),
+                        "value_target": target.clone()}, batch_size=[16])
+    ppo = SimpleNamespace(value_search_mix=0.25, value_search_scale=8.0, material_shaping=0.02)
+    mixed = mix_value_target(batch, ppo)["value_target"]
+    want = 0.75 * target[:, 0] + 0.25 * (torch.tanh(best / 8.0) - 0.02 * material)
+    torch.testing.assert_close(mixed[:, 0], want)
+    off = SimpleNamespace(value_search_mix=0.0, value_search_scale=8.0, material_shaping=0.02)
+    assert torch.equal(mix_value_target(batch.clone(), off)["value_target"], mixed)

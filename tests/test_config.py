@@ -78,6 +78,8 @@ def test_overrides_apply():
     ("env.batch_size=-1", "env.batch_size"),       # negative
     ("ppo.entropy_coef=-0.01", "ppo.entropy_coef"),
     ("ppo.gamma=1.5", "ppo.gamma"),                # out of range
+    ("ppo.value_search_mix=1.2", "ppo.value_search_mix"),
+    ("ppo.value_search_scale=0", "ppo.value_search_scale"),
     ("optim.lr=0", "optim.lr"),
     ("optim.betas=[0.9]", "optim.betas"),
     ("eval.opponents=[random,stockfish]", "eval.opponents"),

@@ -51,6 +51,13 @@ class PPOConfig:
     """a game that reaches the move cap (env.max_plies) scores tanh(the last mover's material
     balance after its move / this many pawns) for that mover, in place of a draw, as the reward
     the value and the advantages learn from (0 disables: a draw)"""
+    value_search_mix: float = 0.0
+    """lambda of the value target's mix with a 1-ply material search: the value (as search reads
+    it, the material prior included) learns (1 - lambda) * the return + lambda * tanh(s /
+    value_search_scale), s being the mover's material balance plus its best capture, in pawns
+    (algos/ppo/batch.py; 0 disables)"""
+    value_search_scale: float = 10.0
+    """pawns of the mix's search value that make tanh's argument 1"""
     target_kl: float = 0.0
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
     reaches this (checked after each epoch; 0 disables)"""
@@ -80,7 +87,10 @@ class PPOConfig:
         if cfg.ppo.tactics_coef > 0 and cfg.population.backend == "loop":
             raise ConfigError("ppo.tactics_coef: the population.backend=loop reference has no "
                               "search-labelled loss; use folded")
-        in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda"))
+        in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
+        if not cfg.ppo.value_search_scale > 0:
+            raise ConfigError(f"ppo.value_search_scale: must be > 0, got "
+                              f"{cfg.ppo.value_search_scale}")
 
 
 @dataclass

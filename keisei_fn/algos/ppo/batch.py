@@ -10,7 +10,8 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from ...collect.rollout import BATCH_KEYS
-from ...shogi.material import material_after, material_balance
+from ...env.compact import unpack_mask
+from ...shogi.material import best_capture_gain, material_after, material_balance
 from .advantage import make_gae, zero_sum_gae
 from .tactics import add_labels
 
@@ -58,6 +59,31 @@ def adjudicate_cap(rollout: TensorDictBase, scale: float) -> None:
     rollout.set(("next", "reward"), reward)
 
 
+def mix_value_target(batch: TensorDictBase, ppo) -> TensorDictBase:
+    """The flat batch with its "value_target" mixed with a 1-ply search's value (in place):
+    lambda = `ppo.value_search_mix`, the search value tanh((material balance + best capture) /
+    `ppo.value_search_scale`) of the mover. The head learns the value without its material
+    prior Phi (shape_rewards), so the search value enters as tanh(...) - Phi: the value search
+    reads, head plus prior, is then the mix itself. The advantages keep the critic's own
+    estimates; only what the critic learns changes.
+
+    Why: the result says little about a position 60 plies before the end, while the material
+    count says at once what search already found worth more than our value (docs/training.md,
+    "Strength"); dlshogi's value target mixes the result with its search's value the same way.
+    """
+    mix = ppo.value_search_mix
+    if mix == 0:
+        return batch
+    game = batch.get("game").clone(False)
+    game.set("legal_mask", unpack_mask(batch.get("mask_bits")))
+    material = material_balance(game)
+    searched = material + best_capture_gain(game).clamp_min(0)  # a mover always has a move
+    label = torch.tanh(searched / ppo.value_search_scale) - ppo.material_shaping * material
+    target = batch.get("value_target")
+    batch.set("value_target", (1 - mix) * target + mix * label.to(target.dtype)[:, None])
+    return batch
+
+
 def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
     """GAE over the [B, T] rollout, then the loss's keys of the learner's own moves, flattened.
 
@@ -82,7 +108,7 @@ def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
         last_value = value_fn(after.get("observation"))
     shape_rewards(rollout, after.get("game"), ppo.material_shaping, ppo.gamma,
                   ppo.cap_material_scale)
-    return training_batch(rollout, gae, last_value)
+    return mix_value_target(training_batch(rollout, gae, last_value), ppo)
 
 
 @lru_cache(maxsize=8)
