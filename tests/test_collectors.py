@@ -25,6 +25,7 @@ from keisei_fn.collect.collectors import as_rows
 from keisei_fn.env.compact import network_input
 from keisei_fn.config import ConfigError, load_config
 from keisei_fn.learn.compile import STRICT_ENV
+from keisei_fn.run import parts as run_parts
 from keisei_fn.run.parts import build
 from keisei_fn.run.snapshot import fresh_state
 from keisei_fn.algos.ppo.batch import shape_rewards
@@ -191,6 +192,9 @@ def test_the_default_backend_collects_in_this_process(tiny_config):
 def test_process_backend_with_the_compiled_acting_policy(tmp_path, monkeypatch):
     # strict: a compilation that fails in a worker raises there instead of running eagerly
     monkeypatch.setenv(STRICT_ENV, "1")
+    # the workers compile their acting policy; the update's compilation is test_compile.py's, and
+    # compiling it here too only doubled this test's time
+    monkeypatch.setattr(run_parts, "compile_mode", lambda cfg: "off")
     summary = train(tiny(tmp_path / "run", *PROCESS, "total_updates=1", "optim.compile=default",
                          "optim.compile_acting=true"),
                     log=lambda *a: None)
