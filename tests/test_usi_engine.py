@@ -1,7 +1,8 @@
 """USI engine: a scripted session over a pipe, complete games driven by cshogi's USI client, and
 the pure helpers (position parsing, `go` limits, the 1-ply search's exact terminal scores).
 
-Every test uses its own tiny checkpoint (one PPO update of a 1x8 network), never a real run.
+Every test uses its own tiny checkpoint (one PPO update of a 1x8 network), never a real run,
+except the compiled search's, which plays the packaged agent (why: its docstring).
 """
 
 from __future__ import annotations
@@ -185,6 +186,68 @@ def test_scripted_session_over_a_pipe(run_dir):
         _send(proc, "gameover win")
         _send(proc, "quit")
         assert proc.wait(timeout=15) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+COMPILED_POSITIONS = ("startpos", "startpos moves 7g7f 3c3d 8h2b+ 3a2b",
+                      "startpos moves 2g2f 8c8d 2f2e 8d8e 6i7h 4a3b 2e2d 2c2d 2h2d")
+
+
+@pytest.mark.slow
+def test_the_compiled_search_compiles_behind_readyok_then_plays_the_eager_moves():
+    """`--compiled`: `readyok` at once (the arena allows 10 s), the eager search answering while
+    the search compiles in the background, then the compiled one, which plays the same moves.
+    The packaged network, so that inductor's cache holds what the search benchmark compiles
+    (bench/test_search_bench.py, the same network at one game) when it runs after the suite."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keisei_fn.cli", "usi", "--checkpoint", "reference",
+         "--simulations", "32", "--compiled"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        bufsize=1, env=_engine_env())
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x.rstrip("\n")) for x in proc.stdout]
+                     + [lines.put(None)], daemon=True).start()
+
+    def moves() -> list[str]:
+        out = []
+        for position in COMPILED_POSITIONS:
+            _send(proc, f"position {position}")
+            _send(proc, "go nodes 32")
+            answer = _read_until(lines, "bestmove", timeout=60)
+            assert not any(line.startswith("info string error") for line in answer), answer
+            out.append(answer[-1].split()[1])
+        return out
+
+    try:
+        _send(proc, "usi")
+        assert "option name Compiled type check default true" in _read_until(lines, "usiok")
+        sent = _send(proc, "isready")
+        answer = _read_until(lines, "readyok", timeout=60)
+        assert time.monotonic() - sent < 10, "readyok waited for the compilation"
+        assert any("compiling the search in the background" in line for line in answer)
+        eager = moves()
+        deadline, ready = time.monotonic() + 900, []
+        while not ready:
+            assert time.monotonic() < deadline, "the compiled search was never ready"
+            time.sleep(2)
+            _send(proc, "position startpos")
+            _send(proc, "go nodes 32")
+            answer = _read_until(lines, "bestmove", timeout=60)
+            ready = [line for line in answer if "compiled search" in line]
+        assert re.fullmatch(r"info string compiled search ready \(compiled in \d+ s\)",
+                            ready[0]), ready
+        assert moves() == eager
+        # other rules for the search compile again; `quit` does not wait for it
+        _send(proc, "setoption name Rounds value batched")
+        _send(proc, "go nodes 32")
+        assert any("compiling the search in the background" in line
+                   for line in _read_until(lines, "bestmove", timeout=60))
+        _send(proc, "quit")
+        assert proc.wait(timeout=10) == 0
         assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
@@ -380,6 +443,23 @@ def test_position_extends_the_previous_game_and_equals_a_fresh_parse(monkeypatch
     longer = ue.parse_position(["startpos", "moves", *opening], short)
     assert to_sfen(longer.state) == to_sfen(fresh.state)
     assert longer.state["hash_history"].shape[1] - 1 > len(opening)  # room for the search's move
+
+
+def test_history_room_comes_in_a_few_shapes():
+    """Room for the moves given plus HISTORY_SLACK, rounded up to a multiple of it and at least
+    twice it: the compiled search compiles once per shape, so every game shorter than
+    HISTORY_SLACK plies has one shape, however a GUI sends its positions."""
+    from keisei_fn.apps.usi_position import HISTORY_SLACK
+
+    opening = ["7g7f", "3c3d", "2g2f", "8c8d"]
+    for k in range(len(opening) + 1):
+        room = ue.parse_position(["startpos", "moves", *opening[:k]]).state[
+            "hash_history"].shape[1] - 1
+        assert room == 2 * HISTORY_SLACK, (k, room)
+    for plies in (HISTORY_SLACK, HISTORY_SLACK + 1, 3 * HISTORY_SLACK):
+        room = ue.start_position(plies=plies).state["hash_history"].shape[1] - 1
+        assert room % HISTORY_SLACK == 0 and plies + HISTORY_SLACK <= room, (plies, room)
+        assert room < plies + 2 * HISTORY_SLACK, (plies, room)
 
 
 def test_parse_go_and_time_budget():

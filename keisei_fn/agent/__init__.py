@@ -2,11 +2,12 @@
 moves (`decide` with `Settings`/`SearchConfig`, returning `Decisions`)."""
 
 from .decision import (PLAY_BATCHED_ROUNDS, SEARCHES, Decisions, SearchConfig, Settings, decide,
-                     mate_in_one, one_ply_scores, usi_moves, variation_moves)
+                     mate_in_one, one_ply_scores, usi_moves, variation_moves,
+                       warm_compiled_search)
 from .network import (Agent, compiled_evaluator, evaluate, evaluator, load_agent, member_agent,
                       resolve_checkpoint, with_value_prior)
 
 __all__ = ["Agent", "Decisions", "PLAY_BATCHED_ROUNDS", "SEARCHES", "SearchConfig", "Settings",
            "compiled_evaluator", "decide", "evaluate", "evaluator", "load_agent", "mate_in_one",
            "member_agent", "one_ply_scores", "resolve_checkpoint", "usi_moves", "variation_moves",
-           "with_value_prior"]
+           "warm_compiled_search", "with_value_prior"]

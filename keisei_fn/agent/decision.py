@@ -319,6 +319,28 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     return decisions
 
 
+# Simulations of the warm-up search that considers one root move: its walks go deeper than the
+# first two levels, which compiles the walk's `level` graph (search/compiled.py).
+WARM_DEEP_SIMULATIONS = 64
+
+
+@torch.no_grad()  # as `decide` runs: grad mode is thread-local, and Dynamo's graphs guard on it
+def warm_compiled_search(agent: Agent, history: int, config: SearchConfig) -> None:
+    """Compile what a compiled Gumbel search (`config`) of one game will run, for positions
+    whose histories hold `history` entries (a shape the compiled step is specialised to): the
+    configured search from the start position, then a deeper one. A minute or more without
+    inductor's disk cache, seconds with it; later searches of that shape compile nothing."""
+    from ..shogi import STARTPOS_SFEN, from_sfen
+
+    state = from_sfen([STARTPOS_SFEN], max_plies=history - 1).to(agent.device)
+    network = compiled_evaluator(agent)
+    for simulations, considered in ((config.simulations, config.considered),
+                                    (WARM_DEEP_SIMULATIONS, 1)):
+        search(state, network, torch.Generator(device=state.device).manual_seed(0),
+               simulations=max(2, simulations), max_considered=considered,
+               impasse=config.impasse, batched_rounds=config.batched_rounds, compiled=True)
+
+
 def _proven_at_once(agent, state, settings, mates) -> Decisions:
     """Every position has a proven mate (`find_mates`' (move, plies)): play it, no search."""
     moves, plies = mates

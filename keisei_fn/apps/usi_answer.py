@@ -43,22 +43,24 @@ class Decision:
 
 
 
-def settings_of(options: Options) -> Settings:
-    """What `decide` is asked for by the engine's options."""
+def settings_of(options: Options, compiled: bool = False) -> Settings:
+    """What `decide` is asked for by the engine's options; `compiled`: the compiled search is
+    ready (apps/usi_warmup.py), so the Gumbel search runs compiled."""
     return Settings(search=options.search, temperature=options.temperature,
                     gumbel=SearchConfig(options.simulations, options.considered,
                                         # temperature 0: the search's best move (no Gumbel
                                         # noise); > 0: a sample of its improved policy, as
                                         # Gumbel AlphaZero plays in self-play
                                         1.0 if options.temperature > 0 else 0.0,
-                                        options.rounds == "batched"),
+                                        options.rounds == "batched", compiled=compiled),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
                     mate_in_one=True, mate_plies=options.mate_plies)
 
 
 def decide_move(agent: Agent, state: TensorDict, options: Options,
                 generator: torch.Generator | None,
-                out_of_time: Callable[[], bool] = lambda: False) -> Decision:
+                out_of_time: Callable[[], bool] = lambda: False,
+                compiled: bool = False) -> Decision:
     """The engine's answer in `state` [1]: `win` where the side to move may declare an
     entering-king win (CSA 27-point rule), `resign` without a legal move, else `decide`'s move
     by `options`, with its lines for the `info` output."""
@@ -66,7 +68,7 @@ def decide_move(agent: Agent, state: TensorDict, options: Options,
         return Decision("win", 1.0)
     if not bool(state["legal_mask"].any()):
         return Decision("resign", -1.0)
-    found = decide(agent, state, settings_of(options), generator, stop=out_of_time)
+    found = decide(agent, state, settings_of(options, compiled), generator, stop=out_of_time)
     move = usi_moves(state, found.action)[0]
     legal = int(found.legal[0])
     if options.search == "1ply":

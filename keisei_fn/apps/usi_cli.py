@@ -32,18 +32,23 @@ def register(subparsers) -> None:
     p.add_argument("--mate-plies", default="1", choices=("1", "3"),
                    help="play a mate found within 1 or 3 plies (3: by checks) before the policy or "
                         "the search (USI option MatePlies)")
+    p.add_argument("--compiled", action="store_true",
+                   help="run the Gumbel search compiled, once a background compilation started "
+                        "at `isready` is done (a minute or more the first time on a CPU; the "
+                        "eager search plays meanwhile) (USI option Compiled)")
     p.set_defaults(run=_usi)
 
 
 def _usi(args) -> None:
     from ..agent.named import describe
-    from .usi_engine import Options, load_engine_agent, serve, set_option
+    from .usi_engine import Options, compiling, load_engine_agent, serve, set_option
 
     # The flags go through the USI options' own parsers: one set of checks, the same messages.
     options = Options(checkpoint=args.checkpoint)
     search = args.search or ("gumbel" if args.simulations is not None else "none")
     settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
-                ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies)]
+                ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies),
+                ("Compiled", str(args.compiled).lower())]
     if args.simulations is not None:
         settings.append(("Simulations", args.simulations))
     for name, value in settings:
@@ -62,4 +67,12 @@ def _usi(args) -> None:
     about = describe(args.checkpoint)
     if about:
         print(about, file=sys.stderr, flush=True)
-    serve(options, agent)
+    session = serve(options, agent)
+    if compiling(session):
+        # `quit` must not wait a minute for a compilation, and the interpreter's exit aborts
+        # (SIGABRT) under a thread inside torch.compile: leave at once, output flushed.
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

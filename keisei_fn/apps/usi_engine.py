@@ -32,12 +32,13 @@ from .usi_answer import (CP_PER_LOGIT, Decision, Line, decide_move, first_legal,
 from .usi_clock import GoParams, move_budget_s, parse_go, simulations_for
 from .usi_options import Options, option_lines, set_option
 from .usi_position import HISTORY_SLACK, Position, parse_position, play_moves, start_position
+from . import usi_warmup
 
 __all__ = ["CP_PER_LOGIT", "Decision", "GoParams", "HISTORY_SLACK", "Line", "Options", "Position",
            "Session", "decide_move", "handle_line", "info_line", "info_lines", "load_engine_agent",
            "move_budget_s", "new_session", "option_lines", "parse_go", "parse_position",
            "play_moves", "run_engine", "serve", "set_option", "settings_of", "simulations_for",
-           "start_position", "tree_depth", "value_to_cp"]
+           "compiling", "start_position", "tree_depth", "value_to_cp"]
 
 _FIRST_RATE = 100.0  # simulations/s assumed before the first search measured this machine
 
@@ -60,6 +61,8 @@ class Session:
     quit: bool = False
     rate: float = _FIRST_RATE  # simulations/s of the last gumbel search: sizes the next one
     rejected: str | None = None  # why the last `position` failed: `go` must not use an old one
+    warmup: usi_warmup.Warmup | None = None  # the compiled search's background compilation
+    warm_noted: bool = False  # its outcome was reported (one info line)
 
 
 class Io(NamedTuple):
@@ -136,8 +139,30 @@ def _usi(session: Session, rest: str, io: Io) -> Session:
 
 
 def _isready(session: Session, rest: str, io: Io) -> Session:
-    session = ensure_agent(session, io)
+    session = _warm(ensure_agent(session, io), io)
     io.write("readyok")
+    return session
+
+
+def _warm(session: Session, io: Io, options: Options | None = None) -> Session:
+    """Start compiling the search in the background where option Compiled asks for it and no
+    warm-up matches (the network, the position's shape, the rules); report a finished one."""
+    options = options or session.options
+    if not (options.compiled and options.search == "gumbel") or session.agent is None:
+        return session
+    network, history = session.agent.network, usi_warmup.history_of(session.position.state)
+    config = settings_of(options).gumbel
+    warmup = session.warmup
+    if usi_warmup.needed(warmup, network, history, config):
+        io.write("info string compiling the search in the background; the eager search plays "
+                 "until it is ready")
+        return replace(session, warmup=usi_warmup.start(network, history, config),
+                       warm_noted=False)
+    if warmup.done.is_set() and not session.warm_noted:
+        io.write(f"info string error: compiling the search failed ({warmup.error}); the eager "
+                 f"search plays" if warmup.error else
+                 f"info string compiled search ready (compiled in {warmup.seconds:.0f} s)")
+        return replace(session, warm_noted=True)
     return session
 
 
@@ -194,10 +219,15 @@ def _go(session: Session, rest: str, io: Io) -> Session:
         if options.search == "gumbel":
             options = replace(options, simulations=simulations_for(options, go, budget,
                                                                    session.rate))
+        session = _warm(session, io, options)
+        compiled = options.compiled and usi_warmup.serves(
+            session.warmup, session.agent.network, usi_warmup.history_of(state),
+            settings_of(options).gumbel)
         try:
             decision = decide_move(session.agent.network, state.to(session.agent.device),
                               options, session.generator,
-                              lambda: time.monotonic() > deadline or io.interrupt.is_set())
+                              lambda: time.monotonic() > deadline or io.interrupt.is_set(),
+                              compiled=compiled)
         except Exception as err:  # noqa: BLE001 - a GUI left without a bestmove hangs
             io.write(f"info string error: search failed: {_one_line(err)}")
             decision = Decision(first_legal(state), 0.0)
@@ -306,13 +336,20 @@ def write_stdout(line: str) -> None:
     sys.stdout.flush()  # a GUI reads line by line through a pipe: never leave a line buffered
 
 
-def serve(options: Options, agent: Agent | None = None) -> None:
-    """Run the engine on stdin/stdout until `quit` or EOF."""
+def serve(options: Options, agent: Agent | None = None) -> Session | None:
+    """Run the engine on stdin/stdout until `quit` or EOF; the last session (None if the GUI
+    went away)."""
     # Option values (paths) may come in the GUI's legacy encoding: never let a byte kill the reader.
     sys.stdin.reconfigure(errors="replace")
     interrupt = threading.Event()
     try:
-        run_engine(stdin_lines(sys.stdin, interrupt), new_session(options, agent), write_stdout,
-                   interrupt)
+        return run_engine(stdin_lines(sys.stdin, interrupt), new_session(options, agent),
+                          write_stdout, interrupt)
     except BrokenPipeError:  # the GUI went away: nothing left to answer
-        pass
+        return None
+
+
+def compiling(session: Session | None) -> bool:
+    """Whether a background compilation is still running (see `usi_warmup`)."""
+    return (session is not None and session.warmup is not None
+            and not session.warmup.done.is_set())

@@ -42,6 +42,9 @@ class Options:
     mate_plies: int = 1
     """a mate found within this many plies (1, or 3 by checks: search/mate.py) is played before
     the policy or the search is asked"""
+    compiled: bool = False
+    """the Gumbel search compiled (search/compiled.py), in a background thread started at
+    `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
 
 
 def _parse_bool(value: str) -> bool:
@@ -104,6 +107,7 @@ _OPTION_FIELDS = {
     "Rounds": ("rounds", _choice_parser(ROUNDS)),
     "MultiPV": ("multipv", _int_parser(1, 600)),
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
+    "Compiled": ("compiled", _parse_bool),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
 
@@ -127,6 +131,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name Rounds type combo default {o.rounds} " + " ".join(f"var {r}" for r in ROUNDS),
         f"option name MultiPV type spin default {o.multipv} min 1 max 600",
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
+        f"option name Compiled type check default {str(o.compiled).lower()}",
     ]
 
 

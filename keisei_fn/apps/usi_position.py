@@ -24,8 +24,12 @@ class Position:
 
 
 def start_position(base: str = STARTPOS_SFEN, plies: int = 0) -> Position:
-    """`base` with no moves played and history room for `plies` moves plus `HISTORY_SLACK`."""
-    return Position(base, (), from_sfen([base], max_plies=plies + HISTORY_SLACK))
+    """`base` with no moves played and history room for `plies` moves plus `HISTORY_SLACK`,
+    rounded up to a multiple of it, and at least twice it: the room is a shape of the engine
+    state, and the compiled search compiles once per shape (apps/usi_warmup.py), so every game
+    shorter than HISTORY_SLACK plies has the same one, from whatever ply a GUI starts to send."""
+    room = HISTORY_SLACK * max(2, 1 + -(-plies // HISTORY_SLACK))
+    return Position(base, (), from_sfen([base], max_plies=room))
 
 
 def play_moves(position: Position, moves: Iterable[str]) -> Position:
