@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--compiled", action="store_true",
                    help="run the Gumbel search compiled, once a background compilation started "
                         "at `isready` is done (a minute or more the first time on a CPU; the "
-                        "eager search plays meanwhile) (USI option Compiled)")
+                        "eager search plays meanwhile); implies --search gumbel (USI option "
+                        "Compiled)")
     p.set_defaults(run=_usi)
 
 
@@ -45,7 +46,10 @@ def _usi(args) -> None:
 
     # The flags go through the USI options' own parsers: one set of checks, the same messages.
     options = Options(checkpoint=args.checkpoint)
-    search = args.search or ("gumbel" if args.simulations is not None else "none")
+    search = args.search or ("gumbel" if args.simulations is not None or args.compiled
+                             else "none")
+    if args.compiled and search != "gumbel":
+        raise ValueError(f"--compiled compiles the gumbel search; --search {search} has none")
     settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
                 ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies),
                 ("Compiled", str(args.compiled).lower())]
@@ -67,8 +71,8 @@ def _usi(args) -> None:
     about = describe(args.checkpoint)
     if about:
         print(about, file=sys.stderr, flush=True)
-    session = serve(options, agent)
-    if compiling(session):
+    serve(options, agent)
+    if compiling():
         # `quit` must not wait a minute for a compilation, and the interpreter's exit aborts
         # (SIGABRT) under a thread inside torch.compile: leave at once, output flushed.
         import os

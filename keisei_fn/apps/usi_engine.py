@@ -144,20 +144,29 @@ def _isready(session: Session, rest: str, io: Io) -> Session:
     return session
 
 
-def _warm(session: Session, io: Io, options: Options | None = None) -> Session:
+def _warm(session: Session, io: Io) -> Session:
     """Start compiling the search in the background where option Compiled asks for it and no
-    warm-up matches (the network, the position's shape, the rules); report a finished one."""
-    options = options or session.options
+    warm-up matches (the network, the position's shape, the rules); report a finished one.
+    The session's own options, not a clock's fewer simulations: the warm-up runs a full search."""
+    options = session.options
     if not (options.compiled and options.search == "gumbel") or session.agent is None:
         return session
     network, history = session.agent.network, usi_warmup.history_of(session.position.state)
     config = settings_of(options).gumbel
+    if config.batched_rounds:
+        if not session.warm_noted:
+            io.write("info string Compiled applies to Rounds sequential: batched rounds play "
+                     "eager")
+            return replace(session, warm_noted=True)
+        return session
     warmup = session.warmup
     if usi_warmup.needed(warmup, network, history, config):
+        started = usi_warmup.start(network, history, config)
+        if started is None:  # another one still compiles: eager until it is done
+            return session
         io.write("info string compiling the search in the background; the eager search plays "
                  "until it is ready")
-        return replace(session, warmup=usi_warmup.start(network, history, config),
-                       warm_noted=False)
+        return replace(session, warmup=started, warm_noted=False)
     if warmup.done.is_set() and not session.warm_noted:
         io.write(f"info string error: compiling the search failed ({warmup.error}); the eager "
                  f"search plays" if warmup.error else
@@ -219,15 +228,26 @@ def _go(session: Session, rest: str, io: Io) -> Session:
         if options.search == "gumbel":
             options = replace(options, simulations=simulations_for(options, go, budget,
                                                                    session.rate))
-        session = _warm(session, io, options)
+        session = _warm(session, io)
         compiled = options.compiled and usi_warmup.serves(
             session.warmup, session.agent.network, usi_warmup.history_of(state),
             settings_of(options).gumbel)
+
+        def answer(compiled: bool) -> Decision:
+            return decide_move(session.agent.network, state.to(session.agent.device), options,
+                               session.generator,
+                               lambda: time.monotonic() > deadline or io.interrupt.is_set(),
+                               compiled=compiled)
         try:
-            decision = decide_move(session.agent.network, state.to(session.agent.device),
-                              options, session.generator,
-                              lambda: time.monotonic() > deadline or io.interrupt.is_set(),
-                              compiled=compiled)
+            try:
+                decision = answer(compiled)
+            except Exception as err:  # noqa: BLE001 - the compiled search: eager from now on
+                if not compiled:
+                    raise
+                usi_warmup.fail(session.warmup, _one_line(err))
+                io.write(f"info string error: the compiled search failed "
+                         f"({_one_line(err)}); the eager search plays from now on")
+                decision = answer(False)
         except Exception as err:  # noqa: BLE001 - a GUI left without a bestmove hangs
             io.write(f"info string error: search failed: {_one_line(err)}")
             decision = Decision(first_legal(state), 0.0)
@@ -349,7 +369,6 @@ def serve(options: Options, agent: Agent | None = None) -> Session | None:
         return None
 
 
-def compiling(session: Session | None) -> bool:
+def compiling() -> bool:
     """Whether a background compilation is still running (see `usi_warmup`)."""
-    return (session is not None and session.warmup is not None
-            and not session.warmup.done.is_set())
+    return usi_warmup.compiling()
