@@ -314,7 +314,7 @@ def test_batched_search_equals_one_game_at_a_time_and_plays_legal_moves():
 
 
 def _pv_usi(tree, labels):
-    from keisei_fn.agent.decision import tree_moves
+    from keisei_fn.agent.moves import tree_moves
 
     return tree_moves(tree, labels)
 

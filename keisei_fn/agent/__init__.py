@@ -2,8 +2,8 @@
 moves (`decide` with `Settings`/`SearchConfig`, returning `Decisions`)."""
 
 from .decision import (PLAY_BATCHED_ROUNDS, SEARCHES, Decisions, SearchConfig, Settings, decide,
-                     mate_in_one, one_ply_scores, usi_moves, variation_moves,
-                       warm_compiled_search)
+                       mate_in_one, one_ply_scores, warm_compiled_search)
+from .moves import usi_moves, variation_moves
 from .network import (Agent, compiled_evaluator, evaluate, evaluator, load_agent, member_agent,
                       resolve_checkpoint, with_value_prior)
 
