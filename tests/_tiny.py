@@ -21,6 +21,7 @@ TINY = [
     "ppo.rollout_steps=6",
     "ppo.minibatch_size=8",
     "ppo.epochs=2",
+    "ppo.target_kl=0.0",
     "model.blocks=1",
     "model.channels=8",
     "model.value_hidden=8",

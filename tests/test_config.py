@@ -65,7 +65,7 @@ def test_overrides_apply():
     assert list(cfg.eval.opponents) == ["greedy"]
     assert cfg.seed == 3
     # untouched keys keep their defaults
-    assert cfg.env.max_plies == 256 and cfg.ppo.epochs == 2
+    assert cfg.env.max_plies == 256 and cfg.ppo.epochs == 4 and cfg.ppo.target_kl == 0.01
 
 
 @pytest.mark.parametrize("override,key", [

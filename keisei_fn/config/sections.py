@@ -24,8 +24,8 @@ from .schema import GenericConfig
 class PPOConfig:
     rollout_steps: int = 32
     """env steps per game per collection (frames per batch = rollout_steps x env.batch_size)"""
-    epochs: int = 2
-    """passes over each rollout"""
+    epochs: int = 4
+    """passes over each rollout (at most: `target_kl` ends them sooner)"""
     minibatch_size: int = 256
     """samples per optimizer update"""
     gamma: float = 1.0
@@ -58,7 +58,7 @@ class PPOConfig:
     (algos/ppo/batch.py; 0 disables)"""
     value_search_scale: float = 10.0
     """pawns of the mix's search value that make tanh's argument 1"""
-    target_kl: float = 0.0
+    target_kl: float = 0.01
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
     reaches this (checked after each epoch; 0 disables)"""
     mate_in_one: bool = False
