@@ -125,7 +125,8 @@ def main(argv: list[str]) -> int:
     for name in arms:
         for entry, agent in _agents(out / name).items():
             ladders = out / name / "ladders" / entry
-            jobs[entry, "plain"] = (str(agent), ladders / f"argmax_{tag}")
+            # the network's own strength: no material veto (a mate in one is still played)
+            jobs[entry, "plain"] = (f"{agent}@material=0", ladders / f"argmax_{tag}")
             if args.sims:
                 jobs[entry, "search"] = (f"{agent}@sims={args.sims}",
                                          ladders / f"sims{args.sims}_{tag}")

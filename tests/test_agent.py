@@ -144,13 +144,14 @@ def test_decide_refuses_finished_positions():
 
 def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
     """`PATH` (and `PATH@mate=1`): the argmax player plays a mate in one where there is one
-    (cshogi agrees), and the policy's move elsewhere; `PATH@mate=0` is the policy alone."""
+    (cshogi agrees), and the policy's move elsewhere; `PATH@mate=0,material=0` is the policy
+    alone."""
     from keisei_fn.arena.opponents import make_player
 
     state = from_sfen(["4k4/9/4P4/9/9/9/9/9/4K4 b G 1",
                        "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"])
-    bare = make_player(f"{tiny_run}@mate=0")
-    assert bare.name.endswith("@mate=0")
+    bare = make_player(f"{tiny_run}@mate=0,material=0")
+    assert bare.name.endswith("@mate=0,material=0")
     plain = bare.choose(state, torch.Generator().manual_seed(0))
     mating = make_player(f"{tiny_run}@mate=1")
     assert mating.name == make_player(str(tiny_run)).name
@@ -167,18 +168,29 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
 
 def test_the_material_check_is_a_player_option(tiny_run):
     """`PATH@material=M` names itself, refuses a bad margin in one line, and with a margin wider
-    than any material swing plays the policy's own move."""
+    than any material swing plays the policy's own move. `PATH` is `PATH@material=3` (the
+    players' default veto, `PLAY_MATERIAL_MARGIN`); `material=0` turns it off; a search player
+    has none."""
+    from keisei_fn.agent import PLAY_MATERIAL_MARGIN
     from keisei_fn.arena.opponents import make_player
 
-    assert make_player(f"{tiny_run}@material=3").name.endswith("@material=3")
+    def margin(player):
+        return player.choose.args[1].material_margin
+
+    assert PLAY_MATERIAL_MARGIN == 3.0
+    assert make_player(f"{tiny_run}@material=3").name == make_player(str(tiny_run)).name
+    assert margin(make_player(str(tiny_run))) == 3.0
+    assert margin(make_player(f"{tiny_run}@sims=4")) == 0.0
+    off = make_player(f"{tiny_run}@material=0")
+    assert off.name.endswith("@material=0") and margin(off) == 0.0
     assert make_player(f"{tiny_run}@mate=0,material=1.5").name.endswith("@mate=0,material=1.5")
-    for bad in ("0", "-1", "x", ""):
-        with pytest.raises(ValueError, match="material must be a margin in pawns > 0"):
+    for bad in ("-1", "x", ""):
+        with pytest.raises(ValueError, match=r"material must be a margin in pawns >= 0 \(0: off\)"):
             make_player(f"{tiny_run}@material={bad}")
     with pytest.raises(ValueError, match="not with sims=N"):
         make_player(f"{tiny_run}@sims=4,material=3")
     state = from_sfen(["lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"])
     wide = make_player(f"{tiny_run}@mate=0,material=5000")
-    plain = make_player(f"{tiny_run}@mate=0")
+    plain = make_player(f"{tiny_run}@mate=0,material=0")
     g = torch.Generator().manual_seed(0)
     assert torch.equal(wide.choose(state, g), plain.choose(state, g))

@@ -856,6 +856,30 @@ def test_mate_plies_three_plays_the_mate_in_three_without_search(session, monkey
     assert "MatePlies" in out[0] and "expected one of 1, 3" in out[0]
 
 
+def test_the_material_margin_vetoes_a_hanging_rook_unless_turned_off(session, monkeypatch):
+    """`MaterialMargin` (default 3, `PLAY_MATERIAL_MARGIN`): a policy that wants to put its rook
+    where a pawn takes it plays another move; `MaterialMargin 0` lets it; bad values are refused
+    in one line. The 2-ply search that vetoes is the `minimax` player's (tests/test_minimax.py)."""
+    from keisei_fn.shogi import from_sfen
+
+    sfen = "4k4/9/4p4/9/9/9/9/4R4/4K4 b - 1"
+    blunder = int(usi_to_action(from_sfen([sfen]), ["5h5d"])[0])
+
+    def wants_the_blunder(state):
+        logits = torch.zeros(state["legal_mask"].shape)
+        logits[:, blunder] = 10.0
+        return logits, torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: wants_the_blunder(state))
+    s, out = feed(session, f"position sfen {sfen}", "go byoyomi 60000")
+    assert out[-1].startswith("bestmove ") and out[-1].split()[1] != "5h5d", out
+    s, out = feed(s, "setoption name MaterialMargin value 0", f"position sfen {sfen}",
+                  "go byoyomi 60000")
+    assert out[-1] == "bestmove 5h5d", out
+    s, out = feed(s, "setoption name MaterialMargin value -1")
+    assert "MaterialMargin" in out[0] and "expected an integer in 0..100" in out[0]
+
+
 def test_simulations_follow_the_clock():
     options = ue.Options(checkpoint="x", search="gumbel", simulations=800)
     assert ue.simulations_for(options, ue.GoParams(), None, 300.0) == 800

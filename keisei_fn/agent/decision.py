@@ -28,6 +28,11 @@ from .network import Agent, compiled_evaluator, evaluate, evaluator
 # Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
 # Halving round's visits side by side by default (docs/search.md, "Batched rounds").
 PLAY_BATCHED_ROUNDS = False
+# The margin (pawns) of the material veto our players apply to the policy's move by default
+# (`PATH`, `keisei-fn usi`, `play`; `Settings.material_margin`): +225 to +368 ladder Elo on four
+# 10-minute networks, +6 on the 2-hour one (docs/training.md, screen 15). The trainer's own
+# evaluation plays without it, to follow what the network learns.
+PLAY_MATERIAL_MARGIN = 3.0
 SEARCHES = ("none", "1ply", "gumbel")
 ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
 GUARD_WIDTH = 8  # the policy's favourite moves `Settings.guard` checks, best first

@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from ..agent import SearchConfig, Settings, decide, usi_moves
+from ..agent import PLAY_MATERIAL_MARGIN, SearchConfig, Settings, decide, usi_moves
 from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
@@ -98,7 +98,8 @@ def resign(game: Game) -> Game:
 def agent_move(agent, state, temperature: float = 0.0,
                generator: torch.Generator | None = None) -> tuple[str, float]:
     """(the agent's USI move, its value-head evaluation for the side to move, in [-1, 1])."""
-    found = decide(agent, state, Settings(temperature=temperature, top=1), generator)
+    found = decide(agent, state, Settings(temperature=temperature, top=1,
+                                          material_margin=PLAY_MATERIAL_MARGIN), generator)
     return usi_moves(state, found.action)[0], float(found.value[0])
 
 

@@ -54,7 +54,8 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                                         1.0 if options.temperature > 0 else 0.0,
                                         options.rounds == "batched", compiled=compiled),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
-                    mate_in_one=True, mate_plies=options.mate_plies)
+                    mate_in_one=True, mate_plies=options.mate_plies,
+                    material_margin=float(options.material_margin))
 
 
 def decide_move(agent: Agent, state: TensorDict, options: Options,

@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("--mate-plies", default="1", choices=("1", "3"),
                    help="play a mate found within 1 or 3 plies (3: by checks) before the policy or "
                         "the search (USI option MatePlies)")
+    p.add_argument("--material-margin", default=None, metavar="PAWNS",
+                   help="search none: not the policy's move where a 2-ply material search rates "
+                        "it more than PAWNS below the best (default 3; 0: off; USI option "
+                        "MaterialMargin)")
     p.add_argument("--compiled", action="store_true",
                    help="run the Gumbel search compiled, once a background compilation started "
                         "at `isready` is done (a minute or more the first time on a CPU; the "
@@ -55,6 +59,8 @@ def _usi(args) -> None:
                 ("Compiled", str(args.compiled).lower())]
     if args.simulations is not None:
         settings.append(("Simulations", args.simulations))
+    if args.material_margin is not None:
+        settings.append(("MaterialMargin", args.material_margin))
     for name, value in settings:
         options = set_option(options, name, value)
     import sys

@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from ..agent import PLAY_BATCHED_ROUNDS, SEARCHES
+from ..agent import PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES
 from ..search.gumbel import ROUNDS
 
 MAX_NETWORK_DELAY_MS = 10_000
@@ -42,6 +42,9 @@ class Options:
     mate_plies: int = 1
     """a mate found within this many plies (1, or 3 by checks: search/mate.py) is played before
     the policy or the search is asked"""
+    material_margin: int = int(PLAY_MATERIAL_MARGIN)
+    """Search none: not the policy's move where a 2-ply material search rates it more than this
+    many pawns below the best move (`Settings.material_margin`); 0: off"""
     compiled: bool = False
     """the Gumbel search compiled (search/compiled.py), in a background thread started at
     `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
@@ -107,6 +110,7 @@ _OPTION_FIELDS = {
     "Rounds": ("rounds", _choice_parser(ROUNDS)),
     "MultiPV": ("multipv", _int_parser(1, 600)),
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
+    "MaterialMargin": ("material_margin", _int_parser(0, 100)),
     "Compiled": ("compiled", _parse_bool),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
@@ -131,6 +135,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name Rounds type combo default {o.rounds} " + " ".join(f"var {r}" for r in ROUNDS),
         f"option name MultiPV type spin default {o.multipv} min 1 max 600",
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
+        f"option name MaterialMargin type spin default {o.material_margin} min 0 max 100",
         f"option name Compiled type check default {str(o.compiled).lower()}",
     ]
 

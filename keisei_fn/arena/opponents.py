@@ -11,15 +11,17 @@ Spec syntax (also in docs/arena.md):
                                    by a 2-ply material search
   PATH                             a checkpoint file, a run directory (its newest checkpoint) or
                                    `reference` (the agent shipped with the package): our agent,
-                                   its policy's argmax, a mate in one played first
-  PATH@mate=0                      the policy's argmax alone
+                                   its policy's argmax, a mate in one played first, not a move a
+                                   2-ply material search rates 3 pawns below the best (material=3)
+  PATH@mate=0,material=0           the policy's argmax alone
   PATH@mate=3                      a mate in three by checks played first (search/mate.py)
   PATH@guard=1                     not a move that lets the opponent mate at once (the policy's
                                    next favourite instead; Settings.guard), with mate= as above
   PATH@material=M                  not a move a 2-ply material search (as `minimax`'s) rates
                                    more than M pawns below the best one: the policy's favourite
-                                   among those within M (Settings.material_margin); combines
-                                   with mate= and guard=
+                                   among those within M (Settings.material_margin; default 3,
+                                   PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
+                                   and guard=
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
@@ -44,7 +46,8 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
-from ..agent import PLAY_BATCHED_ROUNDS, Agent, SearchConfig, Settings, decide
+from ..agent import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent, SearchConfig, Settings,
+                     decide)
 from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
 from ..search.gumbel import ROUNDS
@@ -203,8 +206,9 @@ def _search_options(spec: str, options: str) -> dict:
             found[name] = convert(value)
             continue
         if key == "material":
-            found["material"] = _number(spec, value, lambda x: x > 0,
-                                        f"material must be a margin in pawns > 0, got {value!r}")
+            found["material"] = _number(spec, value, lambda x: x >= 0,
+                                        f"material must be a margin in pawns >= 0 (0: off), "
+                                        f"got {value!r}")
             continue
         if key == "noise":
             found["gumbel_scale"] = _number(spec, value, lambda x: x >= 0,
@@ -225,7 +229,7 @@ def _search_options(spec: str, options: str) -> dict:
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
            mate: int = 1, guard: bool = False, compiled: bool = False,
-           material: float = 0.0) -> Player:
+           material: float | None = None) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -234,6 +238,8 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
     if simulations and (guard or material):
         raise ValueError(f"bad player spec {path!r}: guard= and material= are for the policy's "
                          f"move, not with sims=N")
+    if material is None:  # the players' default veto; a search has none
+        material = 0.0 if simulations else PLAY_MATERIAL_MARGIN
     if simulations:
         name = (f"{label}@sims={simulations}"
                 + (f",considered={max_considered}" if max_considered != 16 else "")
@@ -247,7 +253,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                                                        compiled=compiled),
                              mate > 0, mate_plies=max(mate, 1))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else [])
-                       + ([f"material={material:g}"] if material else []))
+                       + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))
     return agent_player(f"{label}@{options}" if options else label, agent,
                         mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
                         material_margin=material)
