@@ -31,7 +31,9 @@ def steps_per_s(overrides, iterations: int) -> list[float]:
     with tempfile.TemporaryDirectory() as run_dir:
         args = ["train", f"run_dir={Path(run_dir) / 'run'}", f"total_updates={iterations}",
                 "time_budget_s=0", "track.aim=false", "track.progress=false", "eval.games=2",
-                "eval.every=0", "eval.max_plies=8", "eval.openings=none", *overrides]
+                "eval.every=0", "eval.max_plies=8", "eval.openings=none",
+                # every epoch runs: the KL early stop would make the work per step vary by arm
+                "ppo.target_kl=0.0", *overrides]
         proc = subprocess.run([sys.executable, "-m", "keisei_fn.cli", *args],
                               capture_output=True, text=True, timeout=1800)
         if proc.returncode:

@@ -62,6 +62,7 @@ def make_config(model: str, size: Sizes, compile: str = "off", precision: str = 
     other gates' floors are fp32 ratios, the same on every CPU); no Aim, no progress bar."""
     overrides = [*MODELS[model], f"env.batch_size={size.batch_size}",
                  f"ppo.rollout_steps={size.rollout_steps}", f"ppo.epochs={size.epochs}",
+                 "ppo.target_kl=0.0",  # every epoch runs: samples/s counts them all
                  f"optim.compile={compile}", f"optim.precision={precision}", "track.aim=false",
                  "track.progress=false"]
     return load_config(None, overrides)
