@@ -90,6 +90,14 @@ def test_watch_picks_up_a_newer_checkpoint_between_games(tiny_run, tmp_path):
     assert shown == {(newest.name, "1"), (newer.name, "2")}
 
 
+def test_a_checkpoint_file_shows_its_run_s_metrics_and_a_packaged_agent_its_card(tiny_run):
+    text = _capture(list_checkpoints(tiny_run)[0], games=1, max_plies=2)
+    assert "KL (approx.)" in text and "vs greedy" in text  # the run's metrics file, found
+    text = _capture("reference", games=1, max_plies=2)
+    assert "(not a run)" in text and "KL (approx.)" not in text
+    assert re.search(r"packaged: [\d.]+M env steps, keisei-fn ladder [+-]\d+ \[", text)
+
+
 def test_pause_and_predict_tells_the_rank_and_keeps_score(tiny_run):
     guesses = iter(["7g7f", "zz"] * 10)
     text = _capture(tiny_run, games=1, max_plies=6, predict=True,
@@ -102,8 +110,8 @@ def test_pause_and_predict_tells_the_rank_and_keeps_score(tiny_run):
 
 def test_bad_watch_arguments_get_one_line(tmp_path, capsys):
     assert main(["watch", str(tmp_path / "nowhere")]) == 2
-    assert capsys.readouterr().err.strip().endswith("run directory not found: "
-                                                    f"{tmp_path / 'nowhere'}")
+    assert capsys.readouterr().err.strip().endswith(
+        f"not a run directory, checkpoint file or packaged agent: {tmp_path / 'nowhere'}")
     assert main(["watch", str(tmp_path), "--pace", "-1"]) == 2
     assert "--pace must be >= 0" in capsys.readouterr().err
     assert main(["watch", str(tmp_path)]) == 2

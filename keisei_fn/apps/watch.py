@@ -1,10 +1,12 @@
 """`keisei-fn watch RUN_DIR`: the run's latest network plays a game at a viewer's pace, its
-thinking and the run's metrics beside the board (apps/watch_view.py draws them).
+thinking and the run's metrics beside the board (apps/watch_view.py draws them). A checkpoint
+file or a packaged agent (`reference`) can be watched too.
 
 The games are the arena's (`arena.match.play_games`, one game at a time, any player spec as the
 opponent, engines included); the watched agent analyses every position once (`decide`: its
 ranked moves, their probabilities, with `simulations` its search's visits and values) and plays
-the move of that analysis, so what the screen shows is what it plays. A newer checkpoint is
+the move of that analysis (the policy's, or another one where the material veto rejects it, as
+`play` and player specs do), so what the screen shows is what it plays. A newer checkpoint is
 picked up between games; the metrics file is re-read at every ply.
 
 Mutation lives in one place, `_Watch`: the game's plies so far, the analysis of the position to
@@ -15,7 +17,7 @@ engine sessions, and the command exits with 130.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -24,8 +26,9 @@ import torch
 from rich.console import Console
 from rich.live import Live
 
-from ..agent import Decisions, SearchConfig, Settings, decide, load_agent, resolve_checkpoint, \
-    usi_moves
+from ..agent import (PLAY_MATERIAL_MARGIN, Decisions, SearchConfig, Settings, decide, load_agent,
+                     resolve_checkpoint, usi_moves)
+from ..agent.named import card, packaged_checkpoint
 from ..algos import registry
 from ..arena.match import play_games
 from ..arena.openings import load_suite, replay
@@ -53,6 +56,25 @@ def checkpoint_home(run_dir: Path, member: int) -> Path:
     if member:
         raise ValueError(f"--member {member}: {run_dir} is not a population (one agent)")
     return run_dir
+
+
+def watched_source(target: str, member: int) -> tuple[str | Path, Path | None]:
+    """What `watch TARGET` loads (a run's checkpoint home, a checkpoint file, or a packaged
+    agent's name) and the run directory whose metrics file feeds the panels (None: no run)."""
+    if packaged_checkpoint(target) is not None:
+        if member:
+            raise ValueError(f"--member {member}: {target} is a packaged agent (one agent)")
+        return target, None
+    path = Path(target)
+    if path.is_dir():
+        return checkpoint_home(path, member), path
+    if path.is_file():
+        if member:
+            raise ValueError(f"--member {member}: {target} is a checkpoint file (one agent)")
+        # a run's checkpoint sits in RUN_DIR, or in RUN_DIR/members/member_K for a population
+        runs = [d for d in path.parents[:3] if metrics_file.metrics_path(d).is_file()]
+        return path, (runs[0] if runs else None)
+    raise ValueError(f"not a run directory, checkpoint file or packaged agent: {target}")
 
 
 def analyse(agent, state, settings: Settings, generator) -> tuple[Decisions, tuple[Candidate,
@@ -95,7 +117,7 @@ class _Watch:
     move, the viewer's score) and how (the live view, the viewer's pace)."""
     live: object
     console: Console
-    run: Path
+    run: Path | None  # whose metrics file feeds the panels (None: not a run's checkpoint)
     member: int
     settings: Settings
     generator: torch.Generator
@@ -116,9 +138,9 @@ class _Watch:
 
 
 def _show(w: _Watch, hidden: bool = False, result: str = "") -> None:
-    header = Header(w.header.run, w.header.checkpoint, w.header.black, w.header.white,
-                    w.header.game, result)
-    w.live.update(screen(header, w.plies, metrics_file.read(w.run), member=w.member,
+    header = replace(w.header, result=result)
+    records = metrics_file.read(w.run) if w.run is not None else None
+    w.live.update(screen(header, w.plies, records, member=w.member,
                          watched=registry.get(w.cfg.algo).watched(w.cfg),
                          letters=w.letters, hidden=hidden,
                          score=w.score if w.predict else None, width=w.console.width),
@@ -162,11 +184,15 @@ def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.
           saliency: bool = False,
           console: Console | None = None, input_fn: Callable[[str], str] | None = None,
           sleep: Callable[[float], None] = time.sleep) -> int:
-    """Play `games` games (0: until interrupted); returns how many were played."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise ValueError(f"run directory not found: {run_dir}")
-    home = checkpoint_home(run, member)
+    """Play `games` games (0: until interrupted) with the agent of `run_dir` (a run directory, a
+    checkpoint file or a packaged agent's name); returns how many were played."""
+    home, run = watched_source(run_dir, member)
+    about = ""
+    if run is None and packaged_checkpoint(run_dir) is not None:  # its card, in one short line
+        c = card(run_dir)
+        about = (f"packaged: {c['env_steps'] / 1e6:.1f}M env steps, keisei-fn ladder "
+                 f"{c['ladder']['elo']:+.0f} [{c['ladder']['low']:+.0f}, "
+                 f"{c['ladder']['high']:+.0f}]")
     resolve_checkpoint(home)  # no checkpoint yet: one line before the screen is taken
     console = console or Console()
     suite = load_suite(openings) or [()]
@@ -178,8 +204,11 @@ def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.
     played, loaded = 0, None
     with view as live:
         w = _Watch(live, console, run, member,
+                   # the player `play` and a player spec give: a search, or the policy with
+                   # the material veto
                    Settings(search="gumbel" if simulations else "none", top=0,
-                            mate_in_one=True, gumbel=SearchConfig(simulations)),
+                            mate_in_one=True, gumbel=SearchConfig(simulations),
+                            material_margin=0.0 if simulations else PLAY_MATERIAL_MARGIN),
                    torch.Generator().manual_seed(seed), letters, pace, predict,
                    input_fn or console.input, sleep, saliency=saliency)
         watched = Player("agent", choose=partial(_choose, w))
@@ -191,7 +220,8 @@ def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.
             ours = played % 2  # the watched agent's colour alternates
             other = opponent_player or watched
             black, white = (watched, other) if ours == 0 else (other, watched)
-            w.header = Header(str(run), ckpt.name, black.name, white.name, played + 1)
+            w.header = Header(str(run_dir), ckpt.name, black.name, white.name, played + 1,
+                              extras=(about,) if about else ())
             w.ours = ours if opponent_player is not None else None
             w.plies = []
             opening = suite[played % len(suite)]

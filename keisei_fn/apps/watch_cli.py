@@ -15,7 +15,9 @@ def register(subparsers) -> None:
                     "run's latest training metrics and evaluation (RUN_DIR/metrics.jsonl). Works "
                     "while the run trains (a newer checkpoint is picked up between games) and "
                     "on a finished run. Ctrl-C ends it.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a training run's directory")
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="a training run's directory (its newest checkpoint, picked up again "
+                        "between games), a checkpoint file, or a packaged agent (reference)")
     p.add_argument("--member", type=int, default=0, help="a population's member to watch")
     p.add_argument("--opponent", default="", metavar="SPEC",
                    help="the other side: any player spec (greedy, minimax, gnushogi:1, a "

@@ -143,10 +143,13 @@ def _panel(title: str) -> Table:
     return table
 
 
-def training_panel(records: list[dict], member: int, watched) -> Table:
+def training_panel(records: list[dict] | None, member: int, watched) -> Table:
     """The latest iteration's learning metrics (`watched`: the algorithm's WatchedMetric rows),
     green while the policy moves little, red when it moves a lot."""
     table = _panel("training")
+    if records is None:
+        table.add_row("(not a run)", "")
+        return table
     last = _latest(records, "iteration", member)
     if last is None:
         table.add_row("(no iteration yet)", "")
@@ -162,10 +165,13 @@ def training_panel(records: list[dict], member: int, watched) -> Table:
     return table
 
 
-def evaluation_panel(records: list[dict], member: int) -> Table:
+def evaluation_panel(records: list[dict] | None, member: int) -> Table:
     """The latest evaluation: win rate per opponent, the value's correlation with the result
     by plies before the end, and the trainer's ladder estimate (labelled as such)."""
     table = _panel("evaluation")
+    if records is None:
+        table.add_row("(not a run)", "")
+        return table
     last = _latest(records, "eval", member)
     if last is None:
         table.add_row("(none yet)", "")
@@ -201,7 +207,7 @@ def header_text(header: Header) -> Text:
     return text
 
 
-def screen(header: Header, plies: list[Ply], records: list[dict], *, member: int = 0,
+def screen(header: Header, plies: list[Ply], records: list[dict] | None, *, member: int = 0,
            watched=(), letters: str = "western",
            hidden: bool = False, score: Score | None = None, width: int = 80):
     """The whole view for one moment of the game."""
