@@ -1,13 +1,16 @@
 """Package a trained run as a named agent (`keisei_fn/agent/packaged/NAME.pt`) with its card.
 
     .venv/bin/python experiments/make_reference.py RUN_DIR --ladder LADDER_DIR \\
-        --command "the command that trained it" --commit SHA --wall-s SECONDS [--name reference]
+        --player-ladder LADDER_DIR --command "the command that trained it" --commit SHA \\
+        --wall-s SECONDS [--name reference]
 
 The checkpoint keeps what a player needs (format, config, network, counters), not the optimizer.
 The card (`NAME.card.json`) says how it was made and how strong it measured: the command, the
 commit, the seed, the machine (CPU model, ISA flags, cores, torch), the training's wall clock, env
-steps and training seconds, the file's sha256, and the whole `keisei-fn ladder` JSON (every
-rung's W/D/L and paired results). `tests/test_reference_agent.py` holds the two together.
+steps and training seconds, the file's sha256, and two whole `keisei-fn ladder` JSONs (every
+rung's W/D/L and paired results): the network alone (`--ladder`, `RUN@material=0`: the
+trainer's and compare_algos.py's measure) and the player its name gives (`--player-ladder`,
+`RUN`, with the material veto). `tests/test_reference_agent.py` holds the two together.
 """
 
 from __future__ import annotations
@@ -44,7 +47,11 @@ def machine() -> dict:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
-    p.add_argument("--ladder", required=True, help="the `keisei-fn ladder --out` directory")
+    p.add_argument("--ladder", required=True,
+                   help="the `keisei-fn ladder --out` directory of the network alone "
+                        "(RUN@material=0)")
+    p.add_argument("--player-ladder", required=True,
+                   help="the `keisei-fn ladder --out` directory of the default player (RUN)")
     p.add_argument("--command", required=True, help="the command that trained the run")
     p.add_argument("--commit", required=True, help="the commit the run was trained at")
     p.add_argument("--wall-s", type=float, required=True,
@@ -62,7 +69,8 @@ def main(argv: list[str]) -> int:
         shutil.copyfile(written, target)
     load_agent(target)  # it must load as every command will load it
     cfg = from_yaml(payload["config"])
-    ladder = json.loads((Path(args.ladder) / "ladder.json").read_text())
+    ladder, player = (json.loads((Path(d) / "ladder.json").read_text())
+                      for d in (args.ladder, args.player_ladder))
     counters = payload["counters"]
     card = {
         "name": args.name,
@@ -81,10 +89,13 @@ def main(argv: list[str]) -> int:
         "games": counters["games"],
         "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
         "ladder": ladder,
+        "player_ladder": player,
     }
     (HOME / f"{args.name}.card.json").write_text(json.dumps(card, indent=1) + "\n")
     print(f"{target} ({target.stat().st_size:,} bytes): ladder Elo {ladder['elo']:+.0f} "
-          f"[{ladder['low']:+.0f}, {ladder['high']:+.0f}], {counters['frames']:,} env steps")
+          f"[{ladder['low']:+.0f}, {ladder['high']:+.0f}] alone, {player['elo']:+.0f} "
+          f"[{player['low']:+.0f}, {player['high']:+.0f}] as played, "
+          f"{counters['frames']:,} env steps")
     return 0
 
 

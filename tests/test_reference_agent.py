@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keisei_fn.agent import load_agent, resolve_checkpoint
+from keisei_fn.agent import PLAY_MATERIAL_MARGIN, load_agent, resolve_checkpoint
 from keisei_fn.agent.named import HOME, NAMES, card, packaged_checkpoint, results_home
 from keisei_fn.arena.match import play_match
 from keisei_fn.arena.openings import load_suite
@@ -41,10 +41,13 @@ def test_the_card_describes_the_file_that_ships():
         assert info[key] not in (None, "", 0), key
     assert isinstance(info["seed"], int)
     assert {"cpu", "isa", "torch", "logical_cores"} <= set(info["machine"])
-    ladder = info["ladder"]
-    assert ladder["low"] <= ladder["elo"] <= ladder["high"]
-    assert {r["rung"] for r in ladder["rungs"]} >= {"greedy", "minimax"}
-    assert sum(r["wins"] + r["draws"] + r["losses"] for r in ladder["rungs"]) == ladder["games"]
+    for ladder in (info["ladder"], info["player_ladder"]):  # the network alone, as it plays
+        assert ladder["low"] <= ladder["elo"] <= ladder["high"]
+        assert {r["rung"] for r in ladder["rungs"]} >= {"greedy", "minimax"}
+        assert sum(r["wins"] + r["draws"] + r["losses"]
+                   for r in ladder["rungs"]) == ladder["games"]
+    # the player `reference` names today: the material veto at its default margin
+    assert info["player_ladder"]["agent"].endswith(f"@material={PLAY_MATERIAL_MARGIN:g}")
     assert path.stat().st_size < 5_000_000  # a few MB at most: it lives in the repository
 
 
@@ -73,6 +76,7 @@ def test_play_and_usi_say_what_the_agent_is(capsys):
     line = describe("reference")
     info = card("reference")
     assert line.startswith("reference: ppo ") and f"{info['ladder']['elo']:+.0f}" in line
+    assert f"{info['player_ladder']['elo']:+.0f}" in line
     assert describe("runs/mine") is None
 
 

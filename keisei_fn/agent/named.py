@@ -2,10 +2,11 @@
 `usi`, `analyze`, `eval`, `ladder`, player specs such as `reference@sims=64`).
 
 Each is a verified single-agent checkpoint (what `load_agent` reads) beside a card
-(`<name>.card.json`: the command that trained it, commit, seed, machine, wall clock, env steps and
-its `keisei-fn ladder` result), written by `experiments/make_reference.py`. An existing file or
-directory of the same name wins over a packaged agent, so a user's `reference/` run directory is
-still theirs.
+(`<name>.card.json`, written by `experiments/make_reference.py`): the command that trained it,
+commit, seed, machine, wall clock, env steps, and its `keisei-fn ladder` results, as the network
+alone (`ladder`: `NAME@material=0`) and as the player `NAME` names plays (`player_ladder`: with
+the material veto). An existing file or directory of the same name wins over a packaged agent,
+so a user's `reference/` run directory is still theirs.
 """
 
 from __future__ import annotations
@@ -59,4 +60,10 @@ def describe(name: str) -> str | None:
     return (f"{name}: {c['algorithm']} {c['model']}, {c['env_steps']:,} env steps in "
             f"{c['wall_clock_s'] / 3600:.1f} h on {c['machine']['logical_cores']} cores "
             f"(seed {c['seed']}, commit {c['commit'][:7]}); keisei-fn ladder Elo "
-            f"{ladder['elo']:+.0f} [{ladder['low']:+.0f}, {ladder['high']:+.0f}]")
+            f"{_elo(ladder)} for the network alone" + (
+                f", {_elo(c['player_ladder'])} as it plays here (material veto)"
+                if c.get("player_ladder") else ""))
+
+
+def _elo(ladder: dict) -> str:
+    return f"{ladder['elo']:+.0f} [{ladder['low']:+.0f}, {ladder['high']:+.0f}]"
