@@ -10,7 +10,8 @@ the ratio. `--memory N` instead measures one game's search of N simulations (the
 network's own value): the tree's bytes per node and how much the process's peak RSS grows
 (Linux's VmHWM, reset before the search; issue 30 asks for at most 150 MB at 10,000).
 
-Positions: the default opening suite's first games; one thread; the median of `--repeats`.
+Positions: the default opening suite's first games; one thread; the median of `--repeats`;
+`--cpu-time` times by the thread's CPU time (for a busy machine), `--cases 1x64,64x16` a subset.
 The shares: time inside the network's evaluation and inside the rules engine's `step`, the
 rest being the tree's bookkeeping (selection, backup), measured by wrapping both functions.
 Each case runs one simulation after the other (mctx's order) and with `batched_rounds` (each
@@ -40,6 +41,9 @@ from keisei_fn.search.tree import tree_bytes
 from keisei_fn.shogi import initial_state
 
 CASES = ((1, 64), (1, 256), (16, 16), (64, 16), (128, 8))
+# wall clock, or with --cpu-time the thread's CPU time (one thread: the search's own compute,
+# readable on a busy machine, where a process waiting for the CPU is not charged)
+CLOCK = [time.perf_counter]
 
 
 def main(argv: list[str]) -> int:
@@ -50,7 +54,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline", metavar="COMMIT")
     parser.add_argument("--compiled", action="store_true",
                         help="with --baseline: also today's search with compiled=True")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by the thread's CPU time instead of the wall clock")
+    parser.add_argument("--cases", default="",
+                        help="GAMESxSIMS,... instead of every case, e.g. 1x64,64x16")
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        CLOCK[0] = time.thread_time
+    if args.cases:
+        global CASES
+        CASES = tuple(tuple(int(n) for n in c.split("x")) for c in args.cases.split(","))
     torch.set_num_threads(1)
     agent, _ = load_agent(args.run)
     if args.memory:
@@ -64,11 +77,11 @@ def main(argv: list[str]) -> int:
 
     def timed(name, fn):
         def wrapper(*a, **k):
-            started = time.perf_counter()
+            started = CLOCK[0]()
             try:
                 return fn(*a, **k)
             finally:
-                spent[name] += time.perf_counter() - started
+                spent[name] += CLOCK[0]() - started
         return wrapper
 
     evaluate = timed("network", evaluator(agent))
@@ -78,11 +91,11 @@ def main(argv: list[str]) -> int:
         for _ in range(args.repeats):
             for batched in (False, True):
                 spent.update(network=0.0, engine=0.0)
-                started = time.perf_counter()
+                started = CLOCK[0]()
                 with torch.no_grad():
                     gumbel.search(state[:games], evaluate, generator, simulations=sims,
                                   batched_rounds=batched)
-                t = time.perf_counter() - started
+                t = CLOCK[0]() - started
                 results.setdefault(batched, []).append(
                     (t, spent["network"] / t, spent["engine"] / t))
         for batched, runs in results.items():
@@ -118,7 +131,8 @@ def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
     old = baseline_search(commit)
     state = replay(load_suite("default")[:128])
     evaluate = evaluator(agent)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread; "
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread, "
+          f"{CLOCK[0].__name__}; "
           f"today's search against {commit}'s")
     arms = {"today": gumbel.search, commit: old}
     networks = {name: evaluate for name in arms}
@@ -135,11 +149,11 @@ def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
         moves = {}
         for _ in range(repeats):
             for name, fn in arms.items():
-                started = time.perf_counter()
+                started = CLOCK[0]()
                 with torch.no_grad():
                     out = fn(state[:games], networks[name], torch.Generator().manual_seed(0),
                              simulations=sims, gumbel_scale=0.0)
-                times[name].append(time.perf_counter() - started)
+                times[name].append(CLOCK[0]() - started)
                 moves[name] = out["action"]
         t = {name: statistics.median(v) for name, v in times.items()}
         line = (f"{games:>4} games x {sims:>4} simulations: {commit} {1000 * t[commit]:6.0f} ms, "
@@ -165,11 +179,11 @@ def memory(agent, simulations: int) -> int:
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # the peak mark := the current RSS
     base = _status_kb("VmHWM")
-    started = time.perf_counter()
+    started = CLOCK[0]()
     with torch.no_grad():
         out = gumbel.search(root, evaluate, torch.Generator().manual_seed(0),
                             simulations=simulations, gumbel_scale=0.0)
-    seconds = time.perf_counter() - started
+    seconds = CLOCK[0]() - started
     grown = (_status_kb("VmHWM") - base) / 1024
     per_node = tree_bytes(out["tree"]) / (simulations + 1) / 1024
     print(f"1 game x {simulations} simulations: {seconds:.1f} s, tree {per_node:.1f} KB a node, "
