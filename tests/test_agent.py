@@ -88,6 +88,35 @@ def test_the_value_prior_is_added_once():
     assert float(material_balance(state)[0]) > 0
 
 
+def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
+    """The control player of issue 29 (`PATH@sims=N,value=material`): the network's policy, and
+    tanh(material / 10 pawns) as the value every reader (the search) sees."""
+    from dataclasses import replace
+
+    from keisei_fn.agent import MATERIAL_VALUE_PAWNS, evaluator
+    from keisei_fn.arena.opponents import make_player
+
+    net, agent = _network()
+    # White has no rook, Black its own and one in hand: 10 + 11 pawns (a piece in hand is worth
+    # more: shogi/material.py's tables)
+    state = from_sfen(["lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b R 1",
+                       "lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w R 1"])
+    counted = replace(agent, material_value=MATERIAL_VALUE_PAWNS)
+    log_probs, value = evaluate(counted, state)
+    torch.testing.assert_close(value, torch.tanh(torch.tensor([21.0, -21.0]) / 10))
+    torch.testing.assert_close(log_probs, evaluate(agent, state)[0])
+    out = search(state, evaluator(counted), torch.Generator().manual_seed(0), simulations=4)
+    torch.testing.assert_close(out["raw_value"], value)
+    player = make_player(f"{tiny_run}@sims=4,value=material")
+    assert player.name.endswith("@sims=4,value=material")
+    assert player.choose.args[0].material_value == MATERIAL_VALUE_PAWNS
+    assert make_player(f"{tiny_run}@sims=4,value=network").choose.args[0].material_value == 0
+    with pytest.raises(ValueError, match="value= is what a search reads; add sims=N"):
+        make_player(f"{tiny_run}@value=material")
+    with pytest.raises(ValueError, match=r"value must be network \(its value head\) or material"):
+        make_player(f"{tiny_run}@sims=4,value=count")
+
+
 def test_gumbel_decision_is_the_search_with_the_oracle_network():
     """`decide` with a Gumbel search plays what search/gumbel.py plays over the module, proofs
     included (`proven_moves`), and ranks its candidates by visits."""

@@ -29,6 +29,10 @@ from ..shogi.material import material_balance
 from .named import packaged_checkpoint
 
 
+# The control row's value (issue 29): tanh(material / 10 pawns); a rook up (10) reads +0.76
+MATERIAL_VALUE_PAWNS = 10.0
+
+
 @dataclass(frozen=True)
 class Agent:
     """One network as a player.
@@ -43,6 +47,10 @@ class Agent:
     spec: NetSpec
     value_prior: float = 0.0
     precision: str = "fp32"
+    material_value: float = 0.0
+    """> 0: the value every reader sees is tanh(material balance / this many pawns) instead of
+    the network's (the policy stays the network's): the control player of a search that reads a
+    material count (`PATH@sims=N,value=material`), which the learned value must beat"""
 
     @property
     def device(self) -> torch.device:
@@ -60,10 +68,14 @@ def with_value_prior(value: torch.Tensor, state: TensorDictBase, coef: float) ->
 
 def evaluate(agent: Agent, state: TensorDictBase):
     """(log-probabilities over the legal labels [B, 2187], the game's value for the side to move
-    [B] in [-1, 1]), both float32; the network runs in `agent.precision`."""
+    [B] in [-1, 1]), both float32; the network runs in `agent.precision`; the value is a
+    material count's instead where `agent.material_value` says so."""
     with _precision.autocast(agent.precision, state.device):
         logits, value = members_forward(agent.params, observe(state)[None], agent.spec)
-    value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
+    if agent.material_value > 0:
+        value = torch.tanh(material_balance(state) / agent.material_value)
+    else:
+        value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
     return masked_log_softmax(logits[0].float(), state["legal_mask"]), value
 
 

@@ -22,12 +22,15 @@ Spec syntax (also in docs/arena.md):
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
-  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1]
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1][,value=material]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
                                    each simulation compiled (search/compiled.py; ~3x faster
-                                   at one game, a minute to compile the first time)
+                                   at one game, a minute to compile the first time);
+                                   value=material: the search reads tanh(material / 10 pawns)
+                                   instead of the network's value, with the network's policy
+                                   (the control its value must beat)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -46,8 +49,8 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
-from ..agent import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent, SearchConfig, Settings,
-                     decide)
+from ..agent import (MATERIAL_VALUE_PAWNS, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
+                     SearchConfig, Settings, decide)
 from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
 from ..search.gumbel import ROUNDS
@@ -178,6 +181,8 @@ _CHOICES = {
     "compiled": (("0", "1"), "0 or 1", ("compiled", lambda v: v == "1")),
     "rounds": (ROUNDS, "one of " + ", ".join(ROUNDS),
                ("batched_rounds", lambda v: v == "batched")),
+    "value": (("network", "material"), "network (its value head) or material "
+              "(tanh(material / 10 pawns))", ("material_value", lambda v: v == "material")),
 }
 
 
@@ -194,7 +199,7 @@ def _number(spec: str, value: str, ok, meaning: str) -> float:
 
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1]
-    [,compiled=0|1]` after a checkpoint's `@`."""
+    [,compiled=0|1][,value=network|material]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
@@ -221,6 +226,9 @@ def _search_options(spec: str, options: str) -> dict:
                              f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
+    if "simulations" not in found and "material_value" in found:
+        raise ValueError(f"bad player spec {spec!r}: value= is what a search reads; add sims=N, "
+                         f"e.g. runs/mine@sims=64,value=material")
     if "simulations" not in found and set(found) - {"mate", "guard", "material"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
@@ -229,11 +237,13 @@ def _search_options(spec: str, options: str) -> dict:
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
            mate: int = 1, guard: bool = False, compiled: bool = False,
-           material: float | None = None) -> Player:
+           material: float | None = None, material_value: bool = False) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     agent, _ = load_agent(ckpt, device=device)
+    if material_value:
+        agent = replace(agent, material_value=MATERIAL_VALUE_PAWNS)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
     if simulations and (guard or material):
         raise ValueError(f"bad player spec {path!r}: guard= and material= are for the policy's "
@@ -247,7 +257,8 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
                 + ("" if mate == 1 else f",mate={mate}")
-                + (",compiled=1" if compiled else ""))
+                + (",compiled=1" if compiled else "")
+                + (",value=material" if material_value else ""))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds,
                                                        compiled=compiled),
