@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/make_reference.py RUN_DIR --ladder LADDER_DIR \\
         --player-ladder LADDER_DIR --command "the command that trained it" --commit SHA \\
-        --wall-s SECONDS [--name reference]
+        (--wall-s SECONDS | --recipe-out OUT) [--name reference]
 
 The checkpoint keeps what a player needs (format, config, network, counters), not the optimizer.
 The card (`NAME.card.json`) says how it was made and how strong it measured: the command, the
@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -44,6 +45,17 @@ def machine() -> dict:
             "isa": [f for f in FLAGS if f in have], "torch": torch.__version__}
 
 
+def recipe_wall_s(out: Path, seed: int) -> float:
+    """The training's wall clock in a run of experiments/reference_recipe.sh: each leg's wall
+    clock (OUT/wall.txt, written after the leg's ladder) less that ladder's own seconds."""
+    text = (out / "wall.txt").read_text()
+    legs = [float(s) for s in re.findall(r"budget \d+: (\d+) s wall", text)]
+    ladders = sorted((out / f"s{seed}" / "ladders" / f"s{seed}").glob("argmax_*s/ladder.json"))
+    if not legs or len(legs) != len(ladders):
+        raise SystemExit(f"{out}: {len(legs)} legs in wall.txt but {len(ladders)} leg ladders")
+    return sum(legs) - sum(json.loads(p.read_text())["seconds"] for p in ladders)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
@@ -54,13 +66,19 @@ def main(argv: list[str]) -> int:
                    help="the `keisei-fn ladder --out` directory of the default player (RUN)")
     p.add_argument("--command", required=True, help="the command that trained the run")
     p.add_argument("--commit", required=True, help="the commit the run was trained at")
-    p.add_argument("--wall-s", type=float, required=True,
-                   help="wall clock of the training command, start to end")
+    wall = p.add_mutually_exclusive_group(required=True)
+    wall.add_argument("--wall-s", type=float,
+                      help="wall clock of the training command, start to end")
+    wall.add_argument("--recipe-out", type=Path,
+                      help="experiments/reference_recipe.sh's OUT: the wall clock is its legs' "
+                           "(OUT/wall.txt) less their ladders' seconds")
     p.add_argument("--name", default="reference", choices=NAMES)
     args = p.parse_args(argv)
 
     ckpt = list_checkpoints(args.run_dir)[-1]
     payload = read_checkpoint(ckpt)
+    cfg = from_yaml(payload["config"])
+    wall_s = args.wall_s if args.recipe_out is None else recipe_wall_s(args.recipe_out, cfg.seed)
     slim = {k: payload[k] for k in ("format", "config", "model", "params", "counters")}
     with tempfile.TemporaryDirectory() as tmp:
         written = save_checkpoint(slim, tmp, payload["counters"]["iteration"], keep=1)
@@ -68,7 +86,6 @@ def main(argv: list[str]) -> int:
         target = HOME / f"{args.name}.pt"
         shutil.copyfile(written, target)
     load_agent(target)  # it must load as every command will load it
-    cfg = from_yaml(payload["config"])
     ladder, player = (json.loads((Path(d) / "ladder.json").read_text())
                       for d in (args.ladder, args.player_ladder))
     counters = payload["counters"]
@@ -82,7 +99,7 @@ def main(argv: list[str]) -> int:
         "algorithm": cfg.algo,
         "machine": {**machine(), "ranks": cfg.distributed.ranks,
                     "threads_per_rank": cfg.threads, "precision": cfg.optim.precision},
-        "wall_clock_s": round(args.wall_s),
+        "wall_clock_s": round(wall_s),
         "train_seconds": round(counters["train_seconds"], 1),
         "env_steps": counters["frames"],
         "iterations": counters["iteration"],

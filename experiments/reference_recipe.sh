@@ -7,7 +7,8 @@
 #
 # It continues where it stopped (compare_algos.py resumes a leg, skips a finished one). OUT/wall.txt
 # gets each leg's wall clock (ladder included); then package the run with
-# experiments/make_reference.py OUT/sSEED --ladder OUT/sSEED/ladders/sSEED/argmax_6600s ...
+# experiments/make_reference.py OUT/sSEED --ladder OUT/sSEED/ladders/sSEED/argmax_6600s \
+#     --player-ladder DIR --recipe-out OUT --command ... --commit ...
 set -euo pipefail
 seed=${1:?usage: experiments/reference_recipe.sh SEED [OUT]}
 out=${2:-runs/reference_s$seed}
