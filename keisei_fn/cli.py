@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="a YAML file merged over the embedded defaults")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(run=_train)
+    # its ranks set their threads from the config (`threads`), and its launcher must not
+    # import torch
+    p.set_defaults(run=_train, own_threads=True)
 
     # Subcommands that live with their feature: each module has `register(subparsers)`.
     import importlib
@@ -187,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     from ._runtime import tune_allocator
 
     tune_allocator()
-    if args.command != "train":  # train sets its threads from its config (`threads`), and its
-        import torch  # launcher must not import torch (_train)
+    if not getattr(args, "own_threads", False):  # a subcommand that sets them itself says so
+        import torch
 
         torch.set_num_threads(args.threads or 1)
     try:
