@@ -26,13 +26,12 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
-from keisei_fn._runtime import cpu_model_and_flags
 from keisei_fn.agent import load_agent
 from keisei_fn.models import members_forward
 from keisei_fn.shogi import compiled_step, initial_state, observe, step
+from make_reference import machine  # experiments/: the cards' machine description
 
 BATCHES = (1, 8, 64)
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 
 
 def cpu_ms(fn, calls: int, repeats: int = 5) -> float:
@@ -94,7 +93,6 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     agent, cfg = load_agent(args.checkpoint)
-    model, flags = cpu_model_and_flags()
     rows = []
 
     def record(name: str, batch: int, ms: float) -> None:
@@ -119,8 +117,7 @@ def main(argv: list[str]) -> int:
         with open(args.out, "w") as f:
             json.dump({"checkpoint": args.checkpoint,
                        "model": f"{cfg.model.arch} {cfg.model.blocks}x{cfg.model.channels}",
-                       "machine": {"cpu": model, "isa": [x for x in FLAGS if x in flags],
-                                   "threads": 1, "torch": torch.__version__},
+                       "machine": {**machine(), "threads": 1},
                        "rows": rows}, f, indent=1)
     return 0
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import statistics
 import subprocess
@@ -95,16 +94,11 @@ def main(argv: list[str]) -> int:
     print(f"state N: {n:.0f} simulations (median of {len(answers)} answers, go byoyomi "
           f"{args.byoyomi_ms})")
     if args.out:
-        from keisei_fn._runtime import cpu_model_and_flags
-        import torch
+        from make_reference import machine  # experiments/: the cards' machine description
 
-        model, flags = cpu_model_and_flags()
         with open(args.out, "w") as f:
             json.dump({"checkpoint": args.checkpoint, "state_n": n, "answers": answers,
-                       "machine": {"cpu": model, "machine": platform.machine(),
-                                   "avx512_bf16": "avx512_bf16" in flags,
-                                   "amx": "amx_tile" in flags, "threads": 1,
-                                   "torch": torch.__version__}}, f, indent=1)
+                       "machine": {**machine(), "threads": 1}}, f, indent=1)
     return 0
 
 
