@@ -7,8 +7,12 @@ It starts the USI engine (`--simulations 20000 --compiled`, one thread: the cloc
 cap, sets N), waits until the background compilation says it is ready, then sends the default
 suite's opening positions with `go byoyomi 1000` and reads the `nodes` of each answer's last
 `info` line: the simulations the engine's clock allowed. The first few answers calibrate the
-engine's rate and are not counted. Prints the median; then ladder the search player at that N
-and its material control:
+engine's rate and are not counted. The engine spends half of what the clock allows (the rest is
+its margin, `apps/usi_clock.py`), so that median is about half of state N. State N itself is
+then found with `go nodes N` on the same positions: from twice that median, scaled by the
+median answer's seconds, until the median answer takes at most `--byoyomi-ms` (the answers' wall
+clock as this script sees it, pipe included). Prints both; then ladder the search player at
+state N and its material control:
 
     keisei-fn ladder "RUN@sims=N,compiled=1"
     keisei-fn ladder "RUN@sims=N,compiled=1,value=material"
@@ -30,6 +34,7 @@ from keisei_fn.arena.openings import load_suite
 
 WARM_ANSWERS = 3
 READY_TIMEOUT_S = 900
+MAX_NODE_PASSES = 4
 
 
 def main(argv: list[str]) -> int:
@@ -87,17 +92,43 @@ def main(argv: list[str]) -> int:
             if i >= WARM_ANSWERS and nodes:
                 answers.append({"position": i, "nodes": nodes[-1], "seconds": round(seconds, 3)})
                 print(f"position {i}: {nodes[-1]} simulations in {seconds:.2f} s", flush=True)
+        clock_n = statistics.median(a["nodes"] for a in answers)
+        print(f"the engine's clock: {clock_n:.0f} simulations (median of {len(answers)} "
+              f"answers, go byoyomi {args.byoyomi_ms})", flush=True)
+        limit_s = args.byoyomi_ms / 1000
+        n, trials = int(2 * clock_n), []
+        for _ in range(MAX_NODE_PASSES):
+            seconds = []
+            for i in range(WARM_ANSWERS, WARM_ANSWERS + args.positions):
+                moves = " ".join(suite[i % len(suite)])
+                send(f"position startpos moves {moves}" if moves else "position startpos")
+                begun = time.monotonic()
+                send(f"go nodes {n}")
+                until("bestmove")
+                seconds.append(time.monotonic() - begun)
+            median_s = statistics.median(seconds)
+            trials.append({"nodes": n, "median_s": round(median_s, 3),
+                           "max_s": round(max(seconds), 3)})
+            print(f"go nodes {n}: median {median_s:.3f} s, slowest {max(seconds):.3f} s",
+                  flush=True)
+            if abs(median_s - limit_s) <= 0.05 * limit_s:
+                break
+            n = int(n * limit_s / median_s)
         send("quit")
     finally:
         engine.kill()
-    n = statistics.median(a["nodes"] for a in answers)
-    print(f"state N: {n:.0f} simulations (median of {len(answers)} answers, go byoyomi "
-          f"{args.byoyomi_ms})")
+    within = [t for t in trials if t["median_s"] <= limit_s]
+    if not within:
+        raise SystemExit(f"no go nodes count answered within {limit_s} s: {trials}")
+    best = max(within, key=lambda t: t["nodes"])
+    n = best["nodes"]
+    print(f"state N: {n} simulations (go nodes {n} answers in a median {best['median_s']:.3f} s)")
     if args.out:
         from make_reference import machine  # experiments/: the cards' machine description
 
         with open(args.out, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "state_n": n, "answers": answers,
+            json.dump({"checkpoint": args.checkpoint, "state_n": n, "clock_n": clock_n,
+                       "node_trials": trials, "answers": answers,
                        "machine": {**machine(), "threads": 1}}, f, indent=1)
     return 0
 

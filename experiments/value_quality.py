@@ -5,7 +5,8 @@
 GAMES.jsonl is any record file of the arena (`keisei-fn ladder --out DIR` writes DIR/games.jsonl,
 `keisei-fn eval --out DIR` too); the player is the checkpoint's name in those records (the
 resolved checkpoint path, as the ladder writes it). The value is read as search reads it
-(insight/value_quality.py): undiscounted, the value prior added, for the side to move.
+(insight/value_quality.py): undiscounted, the value prior added, for the side to move; beside
+it, a material count's (tanh(balance / 10 pawns)) on the same positions.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def main() -> None:
     print(format_quality(report))
     for phase, s in report.items():
         print(f"  {phase:<18} n {s['n']:>6}  r {s['corr']:+.3f}  Brier {s['brier']:.3f}  "
-              f"mean|v| {s['mean_abs']:.3f}")
+              f"mean|v| {s['mean_abs']:.3f}  |  material count: r {s['material_corr']:+.3f}  "
+              f"Brier {s['material_brier']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

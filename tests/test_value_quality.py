@@ -3,6 +3,7 @@ values as a one-game-at-a-time replay, and the statistics are numpy's."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -16,6 +17,7 @@ from keisei_fn.insight.value_quality import (agent_values, format_probes, load_p
                                             probe_values, value_quality)
 from keisei_fn.models import build_model, state_params
 from keisei_fn.shogi import from_sfen, step, usi_to_action
+from keisei_fn.shogi.material import material_balance
 
 from _tiny import tiny
 
@@ -31,7 +33,7 @@ def test_values_and_statistics_match_a_game_by_game_replay(tmp_path):
     records = play_match(agent_player("agent", agent), make_player("greedy"), 6, max_plies=40,
                          seed=2)
     values = agent_values(agent, records, "agent")
-    want_v, want_result, want_to_end = [], [], []
+    want_v, want_result, want_to_end, want_material = [], [], [], []
     for r in records:  # one game at a time, from its own start
         state = from_sfen([r.start_sfen], max_plies=len(r.moves) + 1)
         me = 0 if r.black == "agent" else 1
@@ -40,19 +42,30 @@ def test_values_and_statistics_match_a_game_by_game_replay(tmp_path):
                 want_v.append(float(evaluate(agent, state)[1][0]))
                 want_result.append(r.score_for("agent"))
                 want_to_end.append(len(r.moves) - ply)
+                want_material.append(math.tanh(float(material_balance(state)[0]) / 10))
             state = step(state, usi_to_action(state, [move]))
     order = np.lexsort((np.array(want_v), np.array(want_to_end)))
     got = np.lexsort((values["v"].numpy(), values["to_end"].numpy()))
     np.testing.assert_allclose(values["v"].numpy()[got], np.array(want_v)[order], atol=1e-5)
     np.testing.assert_array_equal(values["to_end"].numpy()[got], np.array(want_to_end)[order])
+    np.testing.assert_allclose(values["material"].numpy()[got], np.array(want_material)[order],
+                               atol=1e-6)
     report = value_quality(values)
     v, result = np.array(want_v), np.array(want_result)
     assert report["all"]["n"] == len(v)
     np.testing.assert_allclose(report["all"]["brier"], np.mean(((v + 1) / 2 - result) ** 2),
                                rtol=1e-5)
-    if result.std() > 0:
-        np.testing.assert_allclose(report["all"]["corr"],
-                                   np.corrcoef(v, 2 * result - 1)[0, 1], rtol=1e-4)
+    # the games at a 40-ply cap are drawn: correlations want decisive results, so the statistics
+    # are checked again with made-up ones on the same positions
+    made_up = dict(values, result=(values["to_end"] % 3 == 0).float())
+    mixed = value_quality(made_up)["all"]
+    result = made_up["result"].numpy()
+    assert result.std() > 0 and float(values["material"].std()) > 0
+    for key, x in (("", values["v"].numpy()), ("material_", values["material"].numpy())):
+        np.testing.assert_allclose(mixed[f"{key}brier"], np.mean(((x + 1) / 2 - result) ** 2),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(mixed[f"{key}corr"], np.corrcoef(x, 2 * result - 1)[0, 1],
+                                   rtol=1e-4)
     near = np.array(want_to_end) < 10
     np.testing.assert_allclose(report["to_end_0-10"]["mean_abs"], np.abs(v[near]).mean(),
                                rtol=1e-5)

@@ -347,8 +347,9 @@ def _eval_metrics(r: EvalResult) -> dict:
                for k in ("win_rate", "score", "wins", "draws", "losses", "mean_length")}
     # the value's quality over all of the evaluation's games (insight/value_quality.py), by phase
     for phase, stats in (r.value_quality_all or {}).items():
-        for k in ("corr", "brier", "mean_abs"):
-            metrics[f"value_quality/{phase}/{k}"] = stats[k]
+        for k in ("corr", "brier", "mean_abs", "material_corr", "material_brier"):
+            if k in stats:
+                metrics[f"value_quality/{phase}/{k}"] = stats[k]
     for kind, stats in (r.value_probes or {}).items():  # the probe set, per kind
         for k in ("mean", "positive"):
             metrics[f"value_probe/{kind}/{k}"] = stats[k]
