@@ -223,6 +223,39 @@ def test_ladder_command_places_a_checkpoint(tmp_path, capsys, tiny_run):
     assert "not on the ladder" in capsys.readouterr().err
 
 
+def test_a_stopped_ladder_resumes_from_its_finished_rungs(tmp_path, capsys, tiny_run):
+    """`--resume` takes the rungs games.jsonl holds in full and plays the rest; a mix's commas
+    do not split its name in `--rungs`."""
+    from keisei_fn.apps.ladder_cli import parse_rungs
+    from keisei_fn.cli import main
+
+    assert parse_rungs("minimax,mix:minimax,gnushogi:1,0.3,gnushogi:1", RUNGS) == [
+        "minimax", "mix:minimax,gnushogi:1,0.3", "gnushogi:1"]
+    out = tmp_path / "ladder"
+    args = ["ladder", str(tiny_run), "--rungs", "random,mix:random,greedy,0.5", "--games", "4",
+            "--max-plies", "40", "--out", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / "ladder.json").read_text())
+    lines = (out / "games.jsonl").read_text().splitlines()
+    assert len(lines) == 8
+    # stopped in the middle of the second rung: two of its four games written
+    (out / "games.jsonl").write_text("\n".join(lines[:6]) + "\n")
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "vs random" in err and "from games.jsonl" in err.split("vs random")[1].split("\n")[0]
+    assert "from games.jsonl" not in err.split("vs mix:random,greedy,0.5")[1].split("\n")[0]
+    again = json.loads((out / "ladder.json").read_text())
+    assert [r["rung"] for r in again["rungs"]] == [r["rung"] for r in first["rungs"]]
+    assert again["rungs"][0] == first["rungs"][0] and again["games"] == 8
+    after = (out / "games.jsonl").read_text().splitlines()
+    assert after[:4] == lines[:4] and len(after) == 8
+    assert main(["ladder", str(tiny_run), "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    assert main(["ladder", str(tiny_run), "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "to continue from" in capsys.readouterr().err
+
+
 def test_eval_round_robin_of_several_players(tmp_path, capsys):
     from keisei_fn.cli import main
 

@@ -25,9 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--games", type=int, default=64,
                    help="games against each rung (GAMES/2 openings, both colours)")
     p.add_argument("--rungs", default="all",
-                   help="comma-separated rung names to play (default: climb from the weakest, "
-                        "skipping a rung after a score of 90%% or more, and stopping after a "
-                        "score under 10%%)")
+                   help="comma-separated rung names to play, e.g. "
+                        "minimax,mix:minimax,gnushogi:1,0.3,gnushogi:1 (default: climb from the "
+                        "weakest, skipping a rung after a score of 90%% or more, and stopping "
+                        "after a score under 10%%)")
     p.add_argument("--openings", default="default", help="opening suite (see keisei-fn eval)")
     p.add_argument("--max-plies", type=int, default=MAX_PLIES, help="move cap (a draw)")
     p.add_argument("--parallel", type=int, default=None,
@@ -35,8 +36,51 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the rungs' random choices and the search's noise")
     p.add_argument("--out", help="output directory (default: RUN_DIR/ladder/<date-time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a ladder that stopped: take the rungs already finished in "
+                        "--out DIR's games.jsonl (the same agent, GAMES games each) instead of "
+                        "playing them again")
     p.add_argument("--device", default="cpu", help="torch device of the agent's network")
     p.set_defaults(run=_ladder)
+
+
+def parse_rungs(text: str, known) -> list[str]:
+    """Rung names from a comma-separated list whose mixes hold commas themselves
+    (`mix:A,B,P`): a `mix:` item takes the next two items with it."""
+    items, rungs = [t.strip() for t in text.split(",")], []
+    while items:
+        name = items.pop(0)
+        if name.startswith("mix:"):
+            name = ",".join([name, *items[:2]])
+            del items[:2]
+        rungs.append(name)
+    unknown = [r for r in rungs if r not in known]
+    if unknown:
+        raise ValueError(f"--rungs: {', '.join(unknown)} not on the ladder ({', '.join(known)})")
+    return rungs
+
+
+def finished_rungs(path: Path, agent: str, games: int) -> dict[str, list]:
+    """The records of each rung `agent` finished (`games` of them) in a ladder's games.jsonl:
+    what `--resume` takes instead of playing (a rung cut short is played again)."""
+    from ..arena.records import from_json_line
+
+    if not path.is_file():
+        raise ValueError(f"--resume: no {path} to continue from")
+    by_rung: dict[str, list] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = from_json_line(line)
+        except (ValueError, KeyError, TypeError):
+            break  # a line cut off when the ladder stopped: the rest is not trusted
+        if agent not in (record.black, record.white):
+            raise ValueError(f"--resume: {path} holds games of {record.black} and "
+                             f"{record.white}, not of {agent}")
+        rung = record.white if record.black == agent else record.black
+        by_rung.setdefault(rung, []).append(record)
+    return {rung: records for rung, records in by_rung.items() if len(records) == games}
 
 
 def _ladder(args) -> None:
@@ -48,10 +92,9 @@ def _ladder(args) -> None:
 
     if args.games < 2:
         raise ValueError(f"--games must be >= 2 (one opening, both colours), got {args.games}")
-    rungs = list(RUNGS) if args.rungs == "all" else [r.strip() for r in args.rungs.split(",")]
-    unknown = [r for r in rungs if r not in RUNGS]
-    if unknown:
-        raise ValueError(f"--rungs: {', '.join(unknown)} not on the ladder ({', '.join(RUNGS)})")
+    rungs = list(RUNGS) if args.rungs == "all" else parse_rungs(args.rungs, RUNGS)
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out DIR, the directory of the ladder to continue")
     anchors = load_anchors()
     openings = load_suite(args.openings)
     players = []
@@ -65,6 +108,7 @@ def _ladder(args) -> None:
     if not agent.batched or agent.mix is not None:
         raise ValueError(f"the ladder places a checkpoint, got {args.agent!r}")
     out = Path(args.out) if args.out else _default_out(agent.name)
+    done = finished_rungs(out / "games.jsonl", agent.name, args.games) if args.resume else {}
     out.mkdir(parents=True, exist_ok=True)
     parallel = args.parallel or os.cpu_count() or 1
     print(f"{agent.name} on the ladder: {args.games} games a rung, "
@@ -76,11 +120,14 @@ def _ladder(args) -> None:
         index = 0
         while index < len(players):
             rung = players[index]
-            records = play_match(agent, rung, args.games, openings=openings,
-                                 max_plies=args.max_plies, seed=args.seed,
-                                 parallel=None if rung.batched else parallel,
-                                 device=args.device)
+            records = done.get(rung.name)
+            if records is None:
+                records = play_match(agent, rung, args.games, openings=openings,
+                                     max_plies=args.max_plies, seed=args.seed,
+                                     parallel=None if rung.batched else parallel,
+                                     device=args.device)
             jsonl.writelines(to_json_line(r) + "\n" for r in records)
+            jsonl.flush()  # a stopped ladder keeps its finished rungs (`--resume`)
             s = summarize(records, agent.name, rung.name)
             results += [(rung.name, r.score_for(agent.name)) for r in records]
             rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
@@ -89,7 +136,8 @@ def _ladder(args) -> None:
                          "distinct_games": s["distinct_games"]})
             print(f"  vs {rung.name:<28} ({anchors[rung.name].elo:+6.0f})  W {s['wins']:>3} "
                   f"D {s['draws']:>3} L {s['losses']:>3}  score {100 * s['score']:5.1f}%  "
-                  f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+                  f"({time.monotonic() - started:.0f} s"
+                  f"{', from games.jsonl' if rung.name in done else ''})", file=sys.stderr)
             index += 1
             if args.rungs == "all":
                 if s["score"] < _STOP_BELOW:
