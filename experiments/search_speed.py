@@ -54,6 +54,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline", metavar="COMMIT")
     parser.add_argument("--compiled", action="store_true",
                         help="with --baseline: also today's search with compiled=True")
+    parser.add_argument("--baseline-compiled", action="store_true",
+                        help="with --baseline and --compiled: also time the older commit's "
+                             "compiled search")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time by the thread's CPU time instead of the wall clock")
     parser.add_argument("--cases", default="",
@@ -69,7 +72,8 @@ def main(argv: list[str]) -> int:
     if args.memory:
         return memory(agent, args.memory)
     if args.baseline:
-        return against(agent, args.baseline, args.repeats, args.compiled)
+        return against(agent, args.baseline, args.repeats, args.compiled,
+                       args.baseline_compiled)
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -127,7 +131,8 @@ def baseline_search(commit: str):
     return importlib.import_module("baseline_search.gumbel").search
 
 
-def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
+def against(agent, commit: str, repeats: int, compiled: bool = False,
+            baseline_compiled: bool = False) -> int:
     old = baseline_search(commit)
     state = replay(load_suite("default")[:128])
     evaluate = evaluator(agent)
@@ -139,12 +144,15 @@ def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
     if compiled:  # the compiled simulation with the compiled network, as `compiled=1` players
         arms["compiled"] = partial(gumbel.search, compiled=True)
         networks["compiled"] = compiled_evaluator(agent)
+    if baseline_compiled:  # the older commit's compiled simulation too
+        arms[f"{commit} compiled"] = partial(old, compiled=True)
+        networks[f"{commit} compiled"] = compiled_evaluator(agent)
     for games, sims in CASES:
-        if compiled:  # compile outside the clock (every batch size the expansions will use)
+        for name in [n for n in arms if n.endswith("compiled")]:
+            # compile outside the clock (every batch size the expansions will use)
             with torch.no_grad():
-                arms["compiled"](state[:games], networks["compiled"],
-                                 torch.Generator().manual_seed(0),
-                                 simulations=sims, gumbel_scale=0.0)
+                arms[name](state[:games], networks[name], torch.Generator().manual_seed(0),
+                           simulations=sims, gumbel_scale=0.0)
         times = {name: [] for name in arms}
         moves = {}
         for _ in range(repeats):
@@ -160,6 +168,10 @@ def against(agent, commit: str, repeats: int, compiled: bool = False) -> int:
                 f"today {1000 * t['today']:6.0f} ms ({t[commit] / t['today']:.2f}x)")
         if compiled:
             line += f", compiled {1000 * t['compiled']:6.0f} ms ({t[commit] / t['compiled']:.2f}x)"
+        if baseline_compiled:
+            old_compiled = t[f"{commit} compiled"]
+            line += (f", {commit} compiled {1000 * old_compiled:6.0f} ms (today's compiled "
+                     f"{old_compiled / t['compiled']:.2f}x faster)")
         same = all(torch.equal(moves[name], moves[commit]) for name in arms)
         print(line + f"; the same moves: {same}", flush=True)
     return 0
