@@ -21,6 +21,7 @@ Sequential Halving round's visits side by side), interleaved, and prints the spe
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import gc
 import importlib
 import platform
@@ -57,6 +58,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline-compiled", action="store_true",
                         help="with --baseline and --compiled: also time the older commit's "
                              "compiled search")
+    parser.add_argument("--bf16", action="store_true",
+                        help="with --baseline and --compiled: also the compiled search with the "
+                             "network in bf16 (precision=bf16)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time by the thread's CPU time instead of the wall clock")
     parser.add_argument("--cases", default="",
@@ -73,7 +77,7 @@ def main(argv: list[str]) -> int:
         return memory(agent, args.memory)
     if args.baseline:
         return against(agent, args.baseline, args.repeats, args.compiled,
-                       args.baseline_compiled)
+                       args.baseline_compiled, args.bf16)
     state = replay(load_suite("default")[:128])
     generator = torch.Generator().manual_seed(0)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -132,7 +136,7 @@ def baseline_search(commit: str):
 
 
 def against(agent, commit: str, repeats: int, compiled: bool = False,
-            baseline_compiled: bool = False) -> int:
+            baseline_compiled: bool = False, bf16: bool = False) -> int:
     old = baseline_search(commit)
     state = replay(load_suite("default")[:128])
     evaluate = evaluator(agent)
@@ -144,6 +148,9 @@ def against(agent, commit: str, repeats: int, compiled: bool = False,
     if compiled:  # the compiled simulation with the compiled network, as `compiled=1` players
         arms["compiled"] = partial(gumbel.search, compiled=True)
         networks["compiled"] = compiled_evaluator(agent)
+    if bf16:  # the compiled search with the network in bf16 (a player's precision=bf16)
+        arms["compiled bf16"] = partial(gumbel.search, compiled=True)
+        networks["compiled bf16"] = compiled_evaluator(replace(agent, precision="bf16"))
     if baseline_compiled:  # the older commit's compiled simulation too
         arms[f"{commit} compiled"] = partial(old, compiled=True)
         networks[f"{commit} compiled"] = compiled_evaluator(agent)
@@ -172,7 +179,11 @@ def against(agent, commit: str, repeats: int, compiled: bool = False,
             old_compiled = t[f"{commit} compiled"]
             line += (f", {commit} compiled {1000 * old_compiled:6.0f} ms (today's compiled "
                      f"{old_compiled / t['compiled']:.2f}x faster)")
-        same = all(torch.equal(moves[name], moves[commit]) for name in arms)
+        if bf16:
+            half, agree = t["compiled bf16"], int((moves["compiled bf16"] == moves[commit]).sum())
+            line += (f", compiled bf16 {1000 * half:6.0f} ms ({t['compiled'] / half:.2f}x the "
+                     f"fp32 compiled; {agree} of {games} moves the same)")
+        same = all(torch.equal(moves[name], moves[commit]) for name in arms if "bf16" not in name)
         print(line + f"; the same moves: {same}", flush=True)
     return 0
 

@@ -117,6 +117,33 @@ def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
         make_player(f"{tiny_run}@sims=4,value=count")
 
 
+def test_a_search_player_can_run_its_network_in_bf16(tiny_run):
+    """`PATH@sims=N,precision=bf16`: the network's arithmetic in bfloat16 (autocast), its outputs
+    float32 and within bf16's rounding of the float32 network's."""
+    from dataclasses import replace
+
+    from keisei_fn.arena.opponents import make_player
+
+    player = make_player(f"{tiny_run}@sims=4,precision=bf16")
+    assert player.name.endswith("@sims=4,precision=bf16")
+    agent = player.choose.args[0]
+    assert agent.precision == "bf16"
+    state = _positions(4, seed=1)
+    log_probs, value = evaluate(agent, state)
+    want_log_probs, want_value = evaluate(replace(agent, precision="fp32"), state)
+    assert value.dtype == log_probs.dtype == torch.float32
+    assert not torch.equal(value, want_value)  # it did run in bf16
+    torch.testing.assert_close(value, want_value, rtol=0, atol=0.03)
+    legal = state["legal_mask"]
+    torch.testing.assert_close(log_probs[legal].exp(), want_log_probs[legal].exp(), rtol=0,
+                               atol=0.02)
+    assert make_player(f"{tiny_run}@sims=4").choose.args[0].precision == "fp32"
+    with pytest.raises(ValueError, match="precision= is the search's network; add sims=N"):
+        make_player(f"{tiny_run}@precision=bf16")
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+        make_player(f"{tiny_run}@sims=4,precision=fp16")
+
+
 def test_gumbel_decision_is_the_search_with_the_oracle_network():
     """`decide` with a Gumbel search plays what search/gumbel.py plays over the module, proofs
     included (`proven_moves`), and ranks its candidates by visits."""
