@@ -146,11 +146,17 @@ def _ladder(args) -> None:
                     index += 1  # far below the agent: the next rung says little more
     from ..arena.ladder import ladder_elo
 
-    elo, low, high, regularized = ladder_elo(results, anchors)
-    summary = {"agent": agent.name, "elo": elo, "low": low, "high": high,
-               "regularized": regularized, "rungs": rows, "games": len(results),
+    _write_summary(args, agent.name, out, rows, ladder_elo(results, anchors),
+                   time.monotonic() - started)
+
+
+def _write_summary(args, agent: str, out: Path, rows: list, placement, seconds: float) -> None:
+    elo, low, high, regularized = placement
+    summary = {"agent": agent, "elo": elo, "low": low, "high": high,
+               "regularized": regularized, "rungs": rows,
+               "games": sum(r["wins"] + r["draws"] + r["losses"] for r in rows),
                "referee": {"max_plies": args.max_plies, "impasse": True},
-               "suite": args.openings, "seconds": round(time.monotonic() - started, 1)}
+               "suite": args.openings, "seconds": round(seconds, 1)}
     (out / "ladder.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_ladder(summary))
     print(f"records: {out / 'games.jsonl'}; summary: {out / 'ladder.json'}")
