@@ -90,7 +90,8 @@ def test_the_value_prior_is_added_once():
 
 def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
     """The control player of issue 29 (`PATH@sims=N,value=material`): the network's policy, and
-    tanh(material / 10 pawns) as the value every reader (the search) sees."""
+    tanh(material / 10 pawns) as the value every reader (the search) sees; `value=blend:W` mixes
+    the two."""
     from dataclasses import replace
 
     from keisei_fn.agent import MATERIAL_VALUE_PAWNS, evaluator
@@ -101,7 +102,7 @@ def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
     # more: shogi/material.py's tables)
     state = from_sfen(["lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b R 1",
                        "lnsgkgsnl/7b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w R 1"])
-    counted = replace(agent, material_value=MATERIAL_VALUE_PAWNS)
+    counted = replace(agent, material_weight=1.0)
     log_probs, value = evaluate(counted, state)
     torch.testing.assert_close(value, torch.tanh(torch.tensor([21.0, -21.0]) / 10))
     torch.testing.assert_close(log_probs, evaluate(agent, state)[0])
@@ -109,11 +110,21 @@ def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
     torch.testing.assert_close(out["raw_value"], value)
     player = make_player(f"{tiny_run}@sims=4,value=material")
     assert player.name.endswith("@sims=4,value=material")
-    assert player.choose.args[0].material_value == MATERIAL_VALUE_PAWNS
-    assert make_player(f"{tiny_run}@sims=4,value=network").choose.args[0].material_value == 0
+    assert player.choose.args[0].material_weight == 1.0
+    assert make_player(f"{tiny_run}@sims=4,value=network").choose.args[0].material_weight == 0
+    # a blend: W of the count, 1 - W of the network's value (its prior included)
+    blended = make_player(f"{tiny_run}@sims=4,value=blend:0.25")
+    assert blended.name.endswith("@sims=4,value=blend:0.25")
+    assert blended.choose.args[0].material_weight == 0.25
+    _, mixed = evaluate(replace(agent, material_weight=0.25), state)
+    count = torch.tanh(torch.tensor([21.0, -21.0]) / MATERIAL_VALUE_PAWNS)
+    torch.testing.assert_close(mixed, 0.75 * evaluate(agent, state)[1] + 0.25 * count)
+    for bad in ("blend:1", "blend:0", "blend:x", "mix:0.5"):
+        with pytest.raises(ValueError, match="blend:W"):
+            make_player(f"{tiny_run}@sims=4,value={bad}")
     with pytest.raises(ValueError, match="value= is what a search reads; add sims=N"):
         make_player(f"{tiny_run}@value=material")
-    with pytest.raises(ValueError, match=r"value must be network \(its value head\) or material"):
+    with pytest.raises(ValueError, match=r"value must be network \(its value head\), material"):
         make_player(f"{tiny_run}@sims=4,value=count")
 
 

@@ -47,10 +47,12 @@ class Agent:
     spec: NetSpec
     value_prior: float = 0.0
     precision: str = "fp32"
-    material_value: float = 0.0
-    """> 0: the value every reader sees is tanh(material balance / this many pawns) instead of
-    the network's (the policy stays the network's): the control player of a search that reads a
-    material count (`PATH@sims=N,value=material`), which the learned value must beat"""
+    material_weight: float = 0.0
+    """the share of a material count, tanh(material balance / MATERIAL_VALUE_PAWNS), in the value
+    every reader sees: (1 - w) x the network's + w x the count (the policy stays the network's).
+    1 is the control player of a search that reads a material count
+    (`PATH@sims=N,value=material`), which the learned value must beat; between, a blend
+    (`value=blend:W`), as AlphaGo mixed its value network with rollouts"""
 
     @property
     def device(self) -> torch.device:
@@ -68,14 +70,15 @@ def with_value_prior(value: torch.Tensor, state: TensorDictBase, coef: float) ->
 
 def evaluate(agent: Agent, state: TensorDictBase):
     """(log-probabilities over the legal labels [B, 2187], the game's value for the side to move
-    [B] in [-1, 1]), both float32; the network runs in `agent.precision`; the value is a
-    material count's instead where `agent.material_value` says so."""
+    [B] in [-1, 1]), both float32; the network runs in `agent.precision`; the value is blended
+    with a material count's where `agent.material_weight` says so."""
     with _precision.autocast(agent.precision, state.device):
         logits, value = members_forward(agent.params, observe(state)[None], agent.spec)
-    if agent.material_value > 0:
-        value = torch.tanh(material_balance(state) / agent.material_value)
-    else:
-        value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
+    value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
+    if agent.material_weight > 0:
+        count = torch.tanh(material_balance(state) / MATERIAL_VALUE_PAWNS)
+        value = count if agent.material_weight >= 1 else torch.lerp(value, count,
+                                                                     agent.material_weight)
     return masked_log_softmax(logits[0].float(), state["legal_mask"]), value
 
 

@@ -22,7 +22,7 @@ Spec syntax (also in docs/arena.md):
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
-  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1][,value=material]
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1][,value=material|blend:W]
       [,precision=bf16]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
@@ -31,7 +31,8 @@ Spec syntax (also in docs/arena.md):
                                    at one game, a minute to compile the first time);
                                    value=material: the search reads tanh(material / 10 pawns)
                                    instead of the network's value, with the network's policy
-                                   (the control its value must beat); precision=bf16: the
+                                   (the control its value must beat); value=blend:W: W of
+                                   the count and 1 - W of the network's; precision=bf16: the
                                    network in bfloat16 (faster at many games where the CPU
                                    has AVX512_BF16 or AMX; slower at one game)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
@@ -52,7 +53,7 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
-from ..agent import (MATERIAL_VALUE_PAWNS, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
+from ..agent import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
                      SearchConfig, Settings, decide)
 from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
@@ -184,8 +185,6 @@ _CHOICES = {
     "compiled": (("0", "1"), "0 or 1", ("compiled", lambda v: v == "1")),
     "rounds": (ROUNDS, "one of " + ", ".join(ROUNDS),
                ("batched_rounds", lambda v: v == "batched")),
-    "value": (("network", "material"), "network (its value head) or material "
-              "(tanh(material / 10 pawns))", ("material_value", lambda v: v == "material")),
     "precision": (("fp32", "bf16"), "fp32 or bf16 (the network's arithmetic in the search)",
                   ("precision", str)),
 }
@@ -202,6 +201,19 @@ def _number(spec: str, value: str, ok, meaning: str) -> float:
     return number
 
 
+def _value_weight(spec: str, value: str) -> float:
+    """`value=network|material|blend:W`: the material count's share of the value search reads."""
+    fixed = {"network": 0.0, "material": 1.0}
+    if value in fixed:
+        return fixed[value]
+    kind, _, weight = value.partition(":")
+    meaning = (f"value must be network (its value head), material (tanh(material / 10 pawns)) "
+               f"or blend:W (W of the material count, 0 < W < 1), got {value!r}")
+    if kind != "blend":
+        raise ValueError(f"bad player spec {spec!r}: {meaning}")
+    return _number(spec, weight, lambda w: 0 < w < 1, meaning)
+
+
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1]
     [,compiled=0|1][,value=network|material]` after a checkpoint's `@`."""
@@ -214,6 +226,9 @@ def _search_options(spec: str, options: str) -> dict:
                 raise ValueError(f"bad player spec {spec!r}: {key} must be {meaning}, got "
                                  f"{value!r}")
             found[name] = convert(value)
+            continue
+        if key == "value":
+            found["material_weight"] = _value_weight(spec, value)
             continue
         if key == "material":
             found["material"] = _number(spec, value, lambda x: x >= 0,
@@ -231,7 +246,7 @@ def _search_options(spec: str, options: str) -> dict:
                              f"N, M >= 1, "
                              f"e.g. runs/mine@sims=64")
         found[_SEARCH_KEYS[key]] = int(value)
-    if "simulations" not in found and "material_value" in found:
+    if "simulations" not in found and "material_weight" in found:
         raise ValueError(f"bad player spec {spec!r}: value= is what a search reads; add sims=N, "
                          f"e.g. runs/mine@sims=64,value=material")
     if "simulations" not in found and "precision" in found:
@@ -245,15 +260,13 @@ def _search_options(spec: str, options: str) -> dict:
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
            mate: int = 1, guard: bool = False, compiled: bool = False,
-           material: float | None = None, material_value: bool = False,
+           material: float | None = None, material_weight: float = 0.0,
            precision: str = "fp32") -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     agent, _ = load_agent(ckpt, device=device)
-    if material_value:
-        agent = replace(agent, material_value=MATERIAL_VALUE_PAWNS)
-    agent = replace(agent, precision=precision)
+    agent = replace(agent, material_weight=material_weight, precision=precision)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
     if simulations and (guard or material):
         raise ValueError(f"bad player spec {path!r}: guard= and material= are for the policy's "
@@ -268,7 +281,8 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
                 + ("" if mate == 1 else f",mate={mate}")
                 + (",compiled=1" if compiled else "")
-                + (",value=material" if material_value else "")
+                + ({0.0: "", 1.0: ",value=material"}.get(material_weight,
+                                                         f",value=blend:{material_weight:g}"))
                 + (f",precision={precision}" if precision != "fp32" else ""))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds,
