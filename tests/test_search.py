@@ -464,22 +464,26 @@ def test_compiled_step_and_search_equal_the_eager_ones():
     state = from_sfen(random_walk_sfens(seed=3, n=15, min_plies=30, max_plies=120,
                                         capture_bias=0.7))
     generator = torch.Generator().manual_seed(0)
-    for _ in range(4):
-        noise = torch.rand(state["legal_mask"].shape, generator=generator)
-        action = torch.where(state["legal_mask"], noise, -1.0).argmax(-1)
-        eager = step(state, action, impasse=True)
-        fast = compiled_step(state, action, impasse=True)
-        for key in eager.keys():
-            assert torch.equal(eager[key], fast[key]), key
-        state = eager
+    start = state
+    # both rule sets: impasse on (players, the arena), off (training's default, `--no-impasse`)
+    for impasse, plies in ((True, 4), (False, 2)):
+        state = start
+        for _ in range(plies):
+            noise = torch.rand(state["legal_mask"].shape, generator=generator)
+            action = torch.where(state["legal_mask"], noise, -1.0).argmax(-1)
+            eager = step(state, action, impasse=impasse)
+            fast = compiled_step(state, action, impasse=impasse)
+            for key in eager.keys():
+                assert torch.equal(eager[key], fast[key]), (impasse, key)
+            state = eager
     # the compiled simulation (search/compiled.py) with a float64 evaluator: every field of the
     # tree is the eager search's. The 15 positions at once (the step padded to 16, the graph
     # above): the search on which inductor's vectorised code for `step` read out of bounds
     # (shogi/_compiled.py). One game with the network is bench/test_search_bench.py's gate.
     # (48, 1) walks up to 8 deep (several walk calls, one graph for every path length), and the mate
-    # position with 2 golds revisits finished positions. The players' rule set (impasse on)
-    # throughout: the compiled search is a player's option, and one rule set compiles one `step`
-    # (the other cost this test ~25 s in CI).
+    # position with 2 golds revisits finished positions. The players' rule set (impasse on) for
+    # the search: the compiled search is a player's option, and each rule set compiles its own
+    # `step` (the other one is checked above, by the step alone, at one batch size).
     state = from_sfen(_positions())
     for sims, considered in ((16, 4), (32, 16), (48, 1)):
         slow = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
