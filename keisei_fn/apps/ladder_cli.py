@@ -116,7 +116,11 @@ def _ladder(args) -> None:
           file=sys.stderr)
     started = time.monotonic()
     rows, results = [], []
-    with open(out / "games.jsonl", "w") as jsonl:
+    if args.resume:  # keep the finished rungs' games, drop a cut-off rung's, never losing both
+        kept = out / "games.jsonl.tmp"
+        kept.write_text("".join(to_json_line(r) + "\n" for rs in done.values() for r in rs))
+        os.replace(kept, out / "games.jsonl")
+    with open(out / "games.jsonl", "a" if args.resume else "w") as jsonl:
         index = 0
         while index < len(players):
             rung = players[index]
@@ -126,8 +130,8 @@ def _ladder(args) -> None:
                                      max_plies=args.max_plies, seed=args.seed,
                                      parallel=None if rung.batched else parallel,
                                      device=args.device)
-            jsonl.writelines(to_json_line(r) + "\n" for r in records)
-            jsonl.flush()  # a stopped ladder keeps its finished rungs (`--resume`)
+                jsonl.writelines(to_json_line(r) + "\n" for r in records)
+                jsonl.flush()  # a stopped ladder keeps its finished rungs (`--resume`)
             s = summarize(records, agent.name, rung.name)
             results += [(rung.name, r.score_for(agent.name)) for r in records]
             rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
