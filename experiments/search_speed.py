@@ -65,7 +65,15 @@ def main(argv: list[str]) -> int:
                         help="time by the thread's CPU time instead of the wall clock")
     parser.add_argument("--cases", default="",
                         help="GAMESxSIMS,... instead of every case, e.g. 1x64,64x16")
+    parser.add_argument("--max-bucket", type=int, default=0, metavar="N",
+                        help="compile batches of up to N games (a power of two; default "
+                             "shogi.compiled_step's MAX_BUCKET), e.g. 128 for self-play's batch")
     args = parser.parse_args(argv)
+    if args.max_bucket:
+        if args.max_bucket & (args.max_bucket - 1):
+            raise SystemExit(f"--max-bucket must be a power of two, got {args.max_bucket}")
+        import keisei_fn.shogi._compiled as compiled_step_module
+        compiled_step_module.MAX_BUCKET = args.max_bucket
     if args.cpu_time:
         CLOCK[0] = time.thread_time
     if args.cases:
