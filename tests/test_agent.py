@@ -128,6 +128,34 @@ def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
         make_player(f"{tiny_run}@sims=4,value=count")
 
 
+def test_a_search_player_s_q_range(tiny_run):
+    """`PATH@sims=N,qrange=R`: the floor of sigma's min-max (search/select.py) reaches the
+    search, is named, and is refused outside [0, 2] or without a search."""
+    from keisei_fn.arena.opponents import make_player
+
+    player = make_player(f"{tiny_run}@sims=4,qrange=1")
+    assert player.name.endswith("@sims=4,qrange=1")
+    assert player.choose.args[1].gumbel.q_range == 1.0
+    assert make_player(f"{tiny_run}@sims=4").choose.args[1].gumbel.q_range == 0.0
+    for bad in ("3", "-1", "x"):
+        with pytest.raises(ValueError, match=r"qrange must be a number in \[0, 2\]"):
+            make_player(f"{tiny_run}@sims=4,qrange={bad}")
+    with pytest.raises(ValueError, match="qrange= is the search's; add sims=N"):
+        make_player(f"{tiny_run}@qrange=1")
+    # it reaches the search: a node whose moves' values differ by less than the floor is not
+    # stretched, so sigma's spread there is below mctx's full scale
+    from keisei_fn.search.select import completed_qvalues
+
+    logits = torch.zeros(1, 3)
+    visits = torch.tensor([[4, 2, 1]])
+    q = torch.tensor([[0.02, 0.01, 0.0]])
+    full = completed_qvalues(logits, visits, q, torch.zeros(1))
+    floored = completed_qvalues(logits, visits, q, torch.zeros(1), q_range=1.0)
+    scale = (50 + 4) * 0.1
+    torch.testing.assert_close(full[0], torch.tensor([scale, scale / 2, 0.0]))
+    torch.testing.assert_close(floored[0], torch.tensor([0.02, 0.01, 0.0]) * scale)
+
+
 def test_a_search_player_can_run_its_network_in_bf16(tiny_run):
     """`PATH@sims=N,precision=bf16`: the network's arithmetic in bfloat16 (autocast), its outputs
     float32 and within bf16's rounding of the float32 network's."""

@@ -75,7 +75,7 @@ def _softmax(x):
     return e / e.sum()
 
 
-def ref_sigma(node: Node, value_scale=0.1, maxvisit_init=50.0, eps=1e-8):
+def ref_sigma(node: Node, value_scale=0.1, maxvisit_init=50.0, eps=1e-8, rescale=True):
     visits, q = node.child_stats()
     legal = np.isfinite(node.logits)
     prior = np.maximum(_softmax(node.logits), np.finfo(np.float64).tiny)
@@ -85,6 +85,8 @@ def ref_sigma(node: Node, value_scale=0.1, maxvisit_init=50.0, eps=1e-8):
     weighted = (prior[visited] * q[visited] / mass).sum() if visited.any() else 0.0
     mixed = (node.raw + total * weighted) / (total + 1)
     completed = np.where(visited, q, mixed)
+    if not rescale:  # mctx's rescale_values=False: the values as they are
+        return np.where(legal, (maxvisit_init + visits.max()) * value_scale * completed, 0.0)
     low, high = completed[legal].min(), completed[legal].max()
     rescaled = (completed - low) / max(high - low, eps)
     return np.where(legal, (maxvisit_init + visits.max()) * value_scale * rescaled, 0.0)
@@ -105,16 +107,16 @@ def ref_sequence(m, n):
     return seq[:n]
 
 
-def ref_score(considered_visit, gumbel, node):
+def ref_score(considered_visit, gumbel, node, **sigma_options):
     visits, _ = node.child_stats()
     legal = np.isfinite(node.logits)
     centred = node.logits - node.logits[legal].max()
-    score = np.maximum(-1e9, gumbel + centred + ref_sigma(node))
+    score = np.maximum(-1e9, gumbel + centred + ref_sigma(node, **sigma_options))
     score = np.where(visits == considered_visit, score, -np.inf)
     return np.where(legal, score, -np.inf)
 
 
-def ref_simulate(board, root, label):
+def ref_simulate(board, root, label, **sigma_options):
     """One simulation starting with `label` at the root: down, expand, back up."""
     path = [root]
     pushed = 0
@@ -149,7 +151,7 @@ def ref_simulate(board, root, label):
             break
         v, _ = child.child_stats()
         probs = _softmax(np.where(np.isfinite(child.logits),
-                                  child.logits + ref_sigma(child), -np.inf))
+                                  child.logits + ref_sigma(child, **sigma_options), -np.inf))
         score = np.where(np.isfinite(child.logits), probs - v / (1 + v.sum()), -np.inf)
         label = int(np.argmax(score))
     for _ in range(pushed):
@@ -165,7 +167,7 @@ def ref_simulate(board, root, label):
         node.visits_from_parent += 1
 
 
-def ref_search(sfen, gumbel, simulations, max_considered, batched_rounds=False):
+def ref_search(sfen, gumbel, simulations, max_considered, batched_rounds=False, **sigma_options):
     board = cshogi.Board(sfen)
     root = Node(board, False)
     legal_count = len(root.moves)
@@ -173,9 +175,9 @@ def ref_search(sfen, gumbel, simulations, max_considered, batched_rounds=False):
     sim = 0
     while sim < simulations:
         visits, _ = root.child_stats()
-        score = ref_score(table[sim], gumbel, root)
+        score = ref_score(table[sim], gumbel, root, **sigma_options)
         if not batched_rounds:
-            ref_simulate(board, root, int(np.argmax(score)))
+            ref_simulate(board, root, int(np.argmax(score)), **sigma_options)
             sim += 1
             continue
         # the paper's halving: the round's moves ranked once, then each visited once
@@ -183,11 +185,12 @@ def ref_search(sfen, gumbel, simulations, max_considered, batched_rounds=False):
         while sim + width < simulations and table[sim + width] == table[sim]:
             width += 1
         for label in np.argsort(-score, kind="stable")[:width]:
-            ref_simulate(board, root, int(label))
+            ref_simulate(board, root, int(label), **sigma_options)
         sim += width
     visits, _ = root.child_stats()
-    action = int(np.argmax(ref_score(visits.max(), gumbel, root)))
-    policy = _softmax(np.where(np.isfinite(root.logits), root.logits + ref_sigma(root), -np.inf))
+    action = int(np.argmax(ref_score(visits.max(), gumbel, root, **sigma_options)))
+    policy = _softmax(np.where(np.isfinite(root.logits),
+                               root.logits + ref_sigma(root, **sigma_options), -np.inf))
     return action, visits, policy, root.value
 
 
@@ -230,6 +233,39 @@ def test_search_matches_the_reference(simulations, considered, batched_rounds):
         np.testing.assert_allclose(out["policy"][i].numpy(), policy, atol=1e-5, rtol=0)
         assert float(out["value"][i]) == pytest.approx(value, abs=1e-6)
     assert out["simulations"].tolist() == [simulations] * len(sfens)
+
+
+@pytest.mark.parametrize("batched_rounds", [False, True], ids=["sequential", "batched_rounds"])
+@pytest.mark.parametrize("simulations, considered", [(16, 4), (40, 16)])
+def test_a_q_range_of_2_is_mctx_without_rescaling(simulations, considered, batched_rounds):
+    """`q_range=2` never stretches a spread of values in [-1, 1] (they span at most 2): the
+    search is mctx's with `rescale_values=False` and half its value_scale (sigma = scale / 2 x
+    completed q; the min-max's shift by the lowest value is the same for every move of a node,
+    so neither the argmax nor the softmax sees it)."""
+    sfens = _positions()
+    out = search(from_sfen(sfens), ours_evaluate, torch.Generator().manual_seed(simulations),
+                 simulations=simulations, max_considered=considered, impasse=False,
+                 batched_rounds=batched_rounds, q_range=2.0)
+    again = torch.Generator().manual_seed(simulations)
+    u = torch.rand((len(sfens), A), generator=again, dtype=torch.float64)
+    gumbel = (-torch.log(-torch.log(u.clamp(min=1e-20, max=1 - 1e-7)))).numpy()
+    differs = 0
+    for i, sfen in enumerate(sfens):
+        action, visits, policy, value = ref_search(sfen, gumbel[i], simulations, considered,
+                                                   batched_rounds, rescale=False,
+                                                   value_scale=0.05)
+        assert out["visits"][i].tolist() == visits.astype(int).tolist(), (sfen, i)
+        assert int(out["action"][i]) == action, sfen
+        np.testing.assert_allclose(out["policy"][i].numpy(), policy, atol=1e-5, rtol=0)
+        assert float(out["value"][i]) == pytest.approx(value, abs=1e-6)
+        differs += not np.array_equal(visits, ref_search(sfen, gumbel[i], simulations,
+                                                         considered, batched_rounds)[1])
+    assert differs, "rescaling or not should change some search here, or this test sees nothing"
+
+
+def test_a_q_range_is_refused_outside_0_to_2():
+    with pytest.raises(ValueError, match="q_range must be in"):
+        search(from_sfen([STARTPOS]), ours_evaluate, torch.Generator(), q_range=2.5)
 
 
 def test_batched_rounds_is_a_different_halving():
@@ -485,11 +521,13 @@ def test_compiled_step_and_search_equal_the_eager_ones():
     # the search: the compiled search is a player's option, and each rule set compiles its own
     # `step` (the other one is checked above, by the step alone, at one batch size).
     state = from_sfen(_positions())
-    for sims, considered in ((16, 4), (32, 16), (48, 1)):
+    # (q_range 0.5: the compiled programs read the tree's floor, no variant of their own)
+    for sims, considered, q_range in ((16, 4, 0.0), (32, 16, 0.0), (48, 1, 0.0), (32, 16, 0.5)):
         slow = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
-                      simulations=sims, max_considered=considered)
+                      simulations=sims, max_considered=considered, q_range=q_range)
         fast = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
-                      simulations=sims, max_considered=considered, compiled=True)
+                      simulations=sims, max_considered=considered, compiled=True,
+                      q_range=q_range)
         if considered == 1:
             assert int(slow["tree"]["depth"].max()) > 2 * 3  # beyond the first two walk calls
         for key in ("visits", "action", "pv", "simulations"):

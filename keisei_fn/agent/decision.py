@@ -54,6 +54,9 @@ class SearchConfig:
     """each simulation as compiled programs, with the compiled network (search/compiled.py,
     `compiled_evaluator`): the same search, ~3-4x faster at one game once compiled, which takes
     a minute or more per batch size the first time (seconds from inductor's disk cache)"""
+    q_range: float = 0.0
+    """the smallest range sigma rescales the q-values by (search/select.py): 0 is mctx's
+    min-max, which stretches any spread of the values to [0, 1]; 2 never stretches one"""
 
 
 @dataclass(frozen=True)
@@ -294,7 +297,7 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     out = search(state, network, generator, simulations=config.simulations,
                  max_considered=config.considered, impasse=config.impasse, stop=stop,
                  gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds,
-                 compiled=config.compiled)
+                 compiled=config.compiled, q_range=config.q_range)
     action, forced = proven_moves(out)
     visits, policy = out["visits"], out["policy"]
     # most visited first, ties by the improved policy, the move played (a proof's) first of all

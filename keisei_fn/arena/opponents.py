@@ -23,7 +23,7 @@ Spec syntax (also in docs/arena.md):
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1][,value=material|blend:W]
-      [,precision=bf16]
+      [,precision=bf16][,qrange=R]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
@@ -34,7 +34,9 @@ Spec syntax (also in docs/arena.md):
                                    (the control its value must beat); value=blend:W: W of
                                    the count and 1 - W of the network's; precision=bf16: the
                                    network in bfloat16 (faster at many games where the CPU
-                                   has AVX512_BF16 or AMX; slower at one game)
+                                   has AVX512_BF16 or AMX; slower at one game); qrange=R:
+                                   the smallest range the q-values are rescaled by (0, the
+                                   default: mctx's min-max; 2: differences never stretched)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -190,6 +192,15 @@ _CHOICES = {
 }
 
 
+# Options with a number: key -> (the setting, which numbers are allowed, what they mean).
+_NUMBERS = {
+    "material": ("material", lambda x: x >= 0, "material must be a margin in pawns >= 0 (0: off)"),
+    "noise": ("gumbel_scale", lambda x: x >= 0, "noise must be a number >= 0"),
+    "qrange": ("q_range", lambda x: 0 <= x <= 2,
+               "qrange must be a number in [0, 2] (0: mctx's min-max, 2: no stretching)"),
+}
+
+
 def _number(spec: str, value: str, ok, meaning: str) -> float:
     """`value` as a float for which `ok` holds, or the one-line error naming `spec`."""
     try:
@@ -230,14 +241,9 @@ def _search_options(spec: str, options: str) -> dict:
         if key == "value":
             found["material_weight"] = _value_weight(spec, value)
             continue
-        if key == "material":
-            found["material"] = _number(spec, value, lambda x: x >= 0,
-                                        f"material must be a margin in pawns >= 0 (0: off), "
-                                        f"got {value!r}")
-            continue
-        if key == "noise":
-            found["gumbel_scale"] = _number(spec, value, lambda x: x >= 0,
-                                            "noise must be a number >= 0")
+        if key in _NUMBERS:
+            name, ok, meaning = _NUMBERS[key]
+            found[name] = _number(spec, value, ok, f"{meaning}, got {value!r}")
             continue
         if key not in _SEARCH_KEYS or not eq or not value.isdigit() or int(value) < 1:
             raise ValueError(f"bad player spec {spec!r}: after '@' expected "
@@ -252,6 +258,9 @@ def _search_options(spec: str, options: str) -> dict:
     if "simulations" not in found and "precision" in found:
         raise ValueError(f"bad player spec {spec!r}: precision= is the search's network; add "
                          f"sims=N, e.g. runs/mine@sims=64,precision=bf16")
+    if "simulations" not in found and "q_range" in found:
+        raise ValueError(f"bad player spec {spec!r}: qrange= is the search's; add sims=N, "
+                         f"e.g. runs/mine@sims=64,qrange=2")
     if "simulations" not in found and set(found) - {"mate", "guard", "material"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
@@ -261,7 +270,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
            mate: int = 1, guard: bool = False, compiled: bool = False,
            material: float | None = None, material_weight: float = 0.0,
-           precision: str = "fp32") -> Player:
+           precision: str = "fp32", q_range: float = 0.0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -283,10 +292,11 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + (",compiled=1" if compiled else "")
                 + ({0.0: "", 1.0: ",value=material"}.get(material_weight,
                                                          f",value=blend:{material_weight:g}"))
-                + (f",precision={precision}" if precision != "fp32" else ""))
+                + (f",precision={precision}" if precision != "fp32" else "")
+                + (f",qrange={q_range:g}" if q_range else ""))
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds,
-                                                       compiled=compiled),
+                                                       compiled=compiled, q_range=q_range),
                              mate > 0, mate_plies=max(mate, 1))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else [])
                        + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))

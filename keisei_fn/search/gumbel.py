@@ -173,10 +173,23 @@ def round_waves(sequence: tuple[int, ...]) -> list[tuple[int, int]]:
     return waves
 
 
+def _check(root, simulations: int, max_considered: int, q_range: float) -> None:
+    """A search's inputs, each refused in one line."""
+    if simulations < 1:
+        raise ValueError(f"simulations must be >= 1, got {simulations}")
+    if max_considered < 1:
+        raise ValueError(f"max_considered must be >= 1, got {max_considered}")
+    if not 0.0 <= q_range <= 2.0:
+        raise ValueError(f"q_range must be in [0, 2] (values are in [-1, 1]), got {q_range}")
+    if bool((root["terminated"] | root["truncated"]).any()):
+        raise ValueError("search needs positions whose game is not over")
+
+
 def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator, *,
            simulations: int = 16, max_considered: int = 16, gumbel_scale: float = 1.0,
            impasse: bool = True, stop: Callable[[], bool] | None = None,
-           batched_rounds: bool = False, compiled: bool = False) -> TensorDict:
+           batched_rounds: bool = False, compiled: bool = False,
+           q_range: float = 0.0) -> TensorDict:
     """Gumbel search from each (unfinished) root position.
 
     `batched_rounds` searches the visits of each Sequential Halving round side by side (the
@@ -192,6 +205,9 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     compiled (a minute or more the first time in a process without inductor's disk cache).
     With `batched_rounds`, only the rules' step is compiled.
 
+    `q_range` is the smallest range sigma rescales the q-values by (`select.completed_qvalues`:
+    0 is mctx's min-max, 2 never stretches a difference).
+
     `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
     the search early (a clock);
     the outputs then come from the simulations done (`simulations` in the output).
@@ -202,18 +218,13 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     visited, NaN elsewhere), `pv` [B, D] (the principal variation as labels, -1 padded),
     `simulations` (done) and `tree`.
     """
-    if simulations < 1:
-        raise ValueError(f"simulations must be >= 1, got {simulations}")
-    if max_considered < 1:
-        raise ValueError(f"max_considered must be >= 1, got {max_considered}")
-    if bool((root["terminated"] | root["truncated"]).any()):
-        raise ValueError("search needs positions whose game is not over")
+    _check(root, simulations, max_considered, q_range)
     logits, value = evaluate(root)
     b = root.batch_size[0]
     device = value.device
     rows = torch.arange(b, device=device)
     root_index = torch.zeros(b, dtype=torch.long, device=device)
-    tree = new_tree(root, simulations, value.dtype)
+    tree = new_tree(root, simulations, value.dtype, q_range=q_range)
     write_node(tree, rows, root_index, root, logits, value, torch.zeros_like(rows,
                                                                              dtype=torch.bool))
     legal = root["legal_mask"]

@@ -11,10 +11,17 @@ from .tree import slot_stats
 
 
 def completed_qvalues(logits, visits, q, raw_value, *, value_scale: float = 0.1,
-                      maxvisit_init: float = 50.0, epsilon: float = 1e-8) -> torch.Tensor:
+                      maxvisit_init: float = 50.0, epsilon: float = 1e-8,
+                      q_range: torch.Tensor | float = 0.0) -> torch.Tensor:
     """sigma(completed q) [n, S] of a node's moves from their prior `logits`, `visits` and `q`
     (`tree.slot_stats`) and the node's `raw_value` [n]: mctx's qtransform_completed_by_mix_value,
-    the min-max over legal moves only. Illegal moves get 0 (they are masked wherever used)."""
+    the min-max over legal moves only. Illegal moves get 0 (they are masked wherever used).
+
+    `q_range` ([n] or a number) is the smallest range the min-max divides by. mctx's 0 stretches
+    any spread of the node's q-values to [0, 1], however small: with a learned value that is
+    noise between quiet moves worth (maxvisit_init + visits) * value_scale logits (25 at 200
+    visits). Our values are results in [-1, 1], so a floor keeps their scale: at 2 (the widest
+    range there is) differences are never stretched, as mctx's `rescale_values=False`."""
     legal = logits > -torch.inf
     visited = visits > 0
     # the mixed value: the raw value and the prior-weighted q of the visited moves
@@ -26,14 +33,16 @@ def completed_qvalues(logits, visits, q, raw_value, *, value_scale: float = 0.1,
     completed = torch.where(visited, q, mixed[:, None])
     low = torch.where(legal, completed, torch.inf).amin(-1, keepdim=True)
     high = torch.where(legal, completed, -torch.inf).amax(-1, keepdim=True)
-    rescaled = (completed - low) / (high - low).clamp(min=epsilon)
+    floor = torch.as_tensor(q_range, dtype=q.dtype, device=q.device).reshape(-1, 1)
+    rescaled = (completed - low) / torch.maximum(high - low, floor).clamp(min=epsilon)
     scale = (maxvisit_init + visits.amax(-1, keepdim=True).to(q.dtype)) * value_scale
     return torch.where(legal, scale * rescaled, 0.0)
 
 
 def sigma(tree, rows, node, stats=None) -> torch.Tensor:
     logits, visits, q = stats if stats is not None else slot_stats(tree, rows, node)
-    return completed_qvalues(logits, visits, q, tree["raw_values"][rows, node])
+    return completed_qvalues(logits, visits, q, tree["raw_values"][rows, node],
+                             q_range=tree["q_range"][rows])
 
 
 def score_considered(considered_visit, gumbel, logits, sigma_q, visits) -> torch.Tensor:

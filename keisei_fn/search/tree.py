@@ -15,7 +15,8 @@ Fields, batch [B], N = simulations + 1 nodes:
   `hash`, the position's hash);
 - per slot [B, N, S]: `labels` int16 (-1 past the legal moves), `prior_logits` (-inf there),
   `children_index` int32 (-1 while unexpanded);
-- per game: `root_history` (the root's `hash_history` and `check_history`).
+- per game: `root_history` (the root's `hash_history` and `check_history`), and `q_range`,
+  the smallest range sigma's min-max rescales the q-values by (select.py; 0 is mctx's).
 
 The search (gumbel.py) writes it in place as it grows: `write_node` here, the walk and backup
 there; everything else reads it.
@@ -45,9 +46,10 @@ def _lite(state: TensorDictBase) -> TensorDictBase:
 
 
 def new_tree(root: TensorDictBase, simulations: int, dtype: torch.dtype,
-             slots: int = MAX_LEGAL_MOVES) -> TensorDict:
+             slots: int = MAX_LEGAL_MOVES, q_range: float = 0.0) -> TensorDict:
     """An empty tree of `simulations + 1` nodes per game for `root` [B] (write the root with
-    `write_node` at index ROOT)."""
+    `write_node` at index ROOT). `q_range` is kept per game as data, not as a Python constant,
+    so that the compiled programs (compiled.py) read it without a variant per value."""
     b, n = root.batch_size[0], simulations + 1
     device = root.device
     lite = _lite(root)
@@ -55,6 +57,7 @@ def new_tree(root: TensorDictBase, simulations: int, dtype: torch.dtype,
     return TensorDict(
         state=states,
         root_history=root.select(*_HISTORIES),
+        q_range=torch.full((b,), q_range, dtype=dtype, device=device),
         node_visits=torch.zeros(b, n, dtype=torch.int32, device=device),
         raw_values=torch.zeros(b, n, dtype=dtype, device=device),
         node_values=torch.zeros(b, n, dtype=dtype, device=device),
