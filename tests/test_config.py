@@ -80,6 +80,7 @@ def test_overrides_apply():
     ("ppo.gamma=1.5", "ppo.gamma"),                # out of range
     ("ppo.value_search_mix=1.2", "ppo.value_search_mix"),
     ("ppo.value_search_scale=0", "ppo.value_search_scale"),
+    ("gumbel_az.q_range=2.5", "gumbel_az.q_range"),
     ("optim.lr=0", "optim.lr"),
     ("optim.betas=[0.9]", "optim.betas"),
     ("eval.opponents=[random,stockfish]", "eval.opponents"),

@@ -74,12 +74,13 @@ def test_packed_policy_is_the_improved_policy_and_zero_off_the_legal_moves():
     assert int(mask.sum(-1).max()) <= POLICY_SLOTS
 
 
-@pytest.mark.parametrize("batched_rounds, simulations", [(False, []), (True, [3, 6])])
+@pytest.mark.parametrize("batched_rounds, simulations, q_range",
+                         [(False, [], 0.0), (True, [3, 6], 0.0), (False, [], 1.0)])
 def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batched_rounds,
-                                                                          simulations):
+                                                                          simulations, q_range):
     """Two members, each searching its own rows with its own parameters, Gumbel stream and
-    (population.simulations) simulation count."""
-    cfg = tiny("/tmp/unused", *AZ, "population.size=2",
+    (population.simulations) simulation count; `gumbel_az.q_range` reaches the search."""
+    cfg = tiny("/tmp/unused", *AZ, "population.size=2", f"gumbel_az.q_range={q_range}",
                f"gumbel_az.batched_rounds={str(batched_rounds).lower()}",
                f"population.simulations=[{','.join(map(str, simulations))}]")
     sims = [member_config(cfg, k).gumbel_az.simulations for k in range(2)]
@@ -104,7 +105,7 @@ def test_search_policy_stores_the_search_s_improved_policy_for_each_member(batch
         reference = search(engine_state(env_td(state))[rows], _clamped(evaluate),
                            torch.Generator().set_state(saved[k]), simulations=sims[k],
                            max_considered=cfg.gumbel_az.max_considered, impasse=False,
-                           batched_rounds=batched_rounds)
+                           batched_rounds=batched_rounds, q_range=q_range)
         mask = state["legal_mask"][rows]
         assert torch.equal(td["action"][rows], reference["action"])
         assert torch.allclose(unpack_policy(td["search_policy"][rows], mask),

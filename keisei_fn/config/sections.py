@@ -122,6 +122,9 @@ class GumbelAZConfig:
     """plies to the bootstrapping root value (value_target=nstep)"""
     value_coef: float = 1.0
     """value loss weight (the policy's cross-entropy has weight 1)"""
+    q_range: float = 0.0
+    """the smallest range the search's sigma rescales q-values by (search/select.py: 0 is mctx's
+    min-max, 2 never stretches a spread); it shapes the improved policy learned"""
     material_prior: float = 0.02
     """material in the value the search reads, per pawn: the value head learns the target minus coef
     x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
@@ -134,6 +137,8 @@ class GumbelAZConfig:
         at_least(az, "gumbel_az", ("simulations", "max_considered", "rollout_steps",
                                    "minibatch_size", "buffer_size", "min_buffer", "td_steps"), 1)
         at_least(az, "gumbel_az", ("gumbel_scale", "value_coef", "material_prior"), 0)
+        if not 0 <= az.q_range <= 2:
+            raise ConfigError(f"gumbel_az.q_range: must be in [0, 2], got {az.q_range}")
         one_of(az, "gumbel_az", "value_target", ("outcome", "nstep"))
         if not az.replay_ratio > 0:
             raise ConfigError(f"gumbel_az.replay_ratio: must be > 0, got {az.replay_ratio}")

@@ -61,7 +61,7 @@ class SearchPolicy(TensorDictModuleBase):
                          self.generators[k], simulations=self.simulations[k],
                          max_considered=self.az.max_considered,
                          gumbel_scale=self.az.gumbel_scale, impasse=self.impasse,
-                         batched_rounds=self.az.batched_rounds)
+                         batched_rounds=self.az.batched_rounds, q_range=self.az.q_range)
             outs.append(out.exclude("tree", "pv", "visits", "q"))
         out = torch.cat(outs)
         mask = td.get("action_mask")
