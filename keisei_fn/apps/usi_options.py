@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from ..agent import PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES
+from ..agent import PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, SearchConfig
 from ..search.gumbel import ROUNDS
 
 MAX_NETWORK_DELAY_MS = 10_000
@@ -48,6 +48,8 @@ class Options:
     compiled: bool = False
     """the Gumbel search compiled (search/compiled.py), in a background thread started at
     `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
+    q_range: float = SearchConfig.q_range
+    """the smallest range the search's sigma rescales q-values by (search/select.py)"""
 
 
 def _parse_bool(value: str) -> bool:
@@ -87,6 +89,16 @@ def _parse_temperature(value: str) -> float:
     return t
 
 
+def _parse_q_range(value: str) -> float:
+    try:
+        q = float(value)
+    except ValueError:
+        q = math.nan
+    if not 0 <= q <= 2:  # NaN fails too
+        raise ValueError(f"expected a number from 0 to 2, got {value!r}")
+    return q
+
+
 def _int_parser(low: int, high: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
@@ -112,6 +124,7 @@ _OPTION_FIELDS = {
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
     "MaterialMargin": ("material_margin", _int_parser(0, 100)),
     "Compiled": ("compiled", _parse_bool),
+    "QRange": ("q_range", _parse_q_range),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
 
@@ -137,6 +150,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
         f"option name MaterialMargin type spin default {o.material_margin} min 0 max 100",
         f"option name Compiled type check default {str(o.compiled).lower()}",
+        f"option name QRange type string default {o.q_range:g}",
     ]
 
 
