@@ -128,7 +128,7 @@ def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
         make_player(f"{tiny_run}@sims=4,value=count")
 
 
-def test_a_search_player_s_q_range(tiny_run):
+def test_a_search_player_s_q_range(tiny_run, monkeypatch):
     """`PATH@sims=N,qrange=R`: the floor of sigma's min-max (search/select.py) reaches the
     search, is named, and is refused outside [0, 2] or without a search."""
     from keisei_fn.arena.opponents import make_player
@@ -142,8 +142,24 @@ def test_a_search_player_s_q_range(tiny_run):
             make_player(f"{tiny_run}@sims=4,qrange={bad}")
     with pytest.raises(ValueError, match="qrange= is the search's; add sims=N"):
         make_player(f"{tiny_run}@qrange=1")
-    # it reaches the search: a node whose moves' values differ by less than the floor is not
-    # stretched, so sigma's spread there is below mctx's full scale
+    # the player's decision and `analyze`'s search hand it to the search
+    import keisei_fn.agent.decision as decision
+    from keisei_fn.insight.analyze import position_report
+    from keisei_fn.shogi import STARTPOS_SFEN
+
+    asked, real = [], decision.search
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs["q_range"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(decision, "search", recording)
+    player.choose(from_sfen([STARTPOS_SFEN]), torch.Generator().manual_seed(0))
+    _, agent = _network()
+    position_report(agent, STARTPOS_SFEN, simulations=4, saliency=False, q_range=0.5)
+    assert asked == [1.0, 0.5]
+    # a node whose moves' values differ by less than the floor is not stretched: sigma's spread
+    # there is below mctx's full scale
     from keisei_fn.search.select import completed_qvalues
 
     logits = torch.zeros(1, 3)

@@ -522,6 +522,7 @@ def test_compiled_step_and_search_equal_the_eager_ones():
     # `step` (the other one is checked above, by the step alone, at one batch size).
     state = from_sfen(_positions())
     # (q_range 0.5: the compiled programs read the tree's floor, no variant of their own)
+    unfloored = {}
     for sims, considered, q_range in ((16, 4, 0.0), (32, 16, 0.0), (48, 1, 0.0), (32, 16, 0.5)):
         slow = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
                       simulations=sims, max_considered=considered, q_range=q_range)
@@ -530,6 +531,9 @@ def test_compiled_step_and_search_equal_the_eager_ones():
                       q_range=q_range)
         if considered == 1:
             assert int(slow["tree"]["depth"].max()) > 2 * 3  # beyond the first two walk calls
+        if q_range:  # the floor changes this search, so the compiled one must have read it
+            assert not torch.equal(slow["visits"], unfloored[sims, considered]["visits"])
+        unfloored[sims, considered] = slow
         for key in ("visits", "action", "pv", "simulations"):
             assert torch.equal(slow[key], fast[key]), key
         # compiled code may reorder float sums: to float64 rounding here (float32 in play)

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--top", type=int, default=5, help="candidate moves shown")
     p.add_argument("--simulations", type=int, default=0,
                    help="also search the position (Gumbel search of N simulations)")
+    p.add_argument("--q-range", type=float, default=0.0,
+                   help="with --simulations: the search's floor under the min-max of q-values, "
+                        "0 to 2 (0: mctx's; docs/search.md, \"The q-values' scale\")")
     p.add_argument("--style", choices=("kanji", "letters"), default="kanji",
                    help="pieces drawn as kanji or as letters (P, +R, ...)")
     p.add_argument("--out", help="directory of the HTML page (default: a new folder under the "
@@ -71,11 +74,14 @@ def _analyze(args) -> None:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.simulations < 0:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
+    if not 0 <= args.q_range <= 2:
+        raise ValueError(f"--q-range must be from 0 to 2, got {args.q_range}")
     agent, _ = load_agent(args.checkpoint, args.device)
     out = _out_dir(args)
     if args.sfen is not None:
         sfen = STARTPOS_SFEN if args.sfen.strip() == "startpos" else args.sfen
-        report = position_report(agent, sfen, top=args.top, simulations=args.simulations)
+        report = position_report(agent, sfen, top=args.top, simulations=args.simulations,
+                                 q_range=args.q_range)
         side = report["side_to_move"]
         print(f"{report['sfen']}\n{side} to move; value {report['value']:+.3f} for {side}: "
               f"{VALUE_MEANING} (expected score {100 * expected_score(report['value']):.0f}%)")

@@ -23,7 +23,7 @@ Spec syntax (also in docs/arena.md):
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1][,value=material|blend:W]
-      [,precision=bf16][,qrange=R]
+      [,precision=bf16][,qrange=Q]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
@@ -34,7 +34,7 @@ Spec syntax (also in docs/arena.md):
                                    (the control its value must beat); value=blend:W: W of
                                    the count and 1 - W of the network's; precision=bf16: the
                                    network in bfloat16 (faster at many games where the CPU
-                                   has AVX512_BF16 or AMX; slower at one game); qrange=R:
+                                   has AVX512_BF16 or AMX; slower at one game); qrange=Q:
                                    the smallest range the q-values are rescaled by (0, the
                                    default: mctx's min-max; 2: differences never stretched)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
@@ -227,7 +227,8 @@ def _value_weight(spec: str, value: str) -> float:
 
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1]
-    [,compiled=0|1][,value=network|material]` after a checkpoint's `@`."""
+    [,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16][,qrange=Q]` after a
+    checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")

@@ -33,7 +33,7 @@ def expected_score(value: float) -> float:
 
 @torch.no_grad()
 def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: int = 0,
-                    max_plies: int = 512, saliency: bool = True) -> dict:
+                    max_plies: int = 512, saliency: bool = True, q_range: float = 0.0) -> dict:
     """The network's (and optionally the search's) view of one position; with `saliency`, which
     squares drive its value (insight/saliency.py: up to a few seconds)."""
     state = from_sfen([sfen], max_plies=max_plies)
@@ -49,7 +49,7 @@ def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: 
     if simulations:
         # with the root's Gumbel noise (seeded by `seed`), as the improved policy is sampled
         found = decide(agent, state, Settings(search="gumbel", top=top, gumbel=SearchConfig(
-            simulations, gumbel_scale=1.0)), torch.Generator().manual_seed(seed))
+            simulations, gumbel_scale=1.0, q_range=q_range)), torch.Generator().manual_seed(seed))
         shown = found.candidates[0][found.candidates[0] >= 0]
         q = found.q[0]
         report["search"] = {

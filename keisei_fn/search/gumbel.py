@@ -206,7 +206,8 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     With `batched_rounds`, only the rules' step is compiled.
 
     `q_range` is the smallest range sigma rescales the q-values by (`select.completed_qvalues`:
-    0 is mctx's min-max, 2 never stretches a difference).
+    0 is mctx's min-max, 2 never stretches a difference). That reading assumes what `Evaluate`
+    promises: values in [-1, 1], as results are; a wider evaluator is rescaled past 2 as before.
 
     `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
     the search early (a clock);
