@@ -7,6 +7,9 @@
 #
 #     experiments/search_row.sh OUT [N] [VALUE ...]     (N: 512; VALUEs: network material)
 #
+# AGENT=PATH (a checkpoint or run directory; default: the packaged `reference`) searches another
+# network, e.g. AGENT=runs/vsm05_2h/s1 experiments/search_row.sh runs/vsm05_row 512.
+#
 # e.g. experiments/search_row.sh runs/search_row 512 network material blend:0.5
 # The rungs are the informative ones for a player above minimax; the lower rungs can be added
 # later with `keisei-fn ladder SPEC --out OUT/LABEL --resume` (the default climb), which reads
@@ -30,7 +33,7 @@ for value in "${values[@]}"; do
   fi
   resume=()
   [ -s "$dir/games.jsonl" ] && resume=(--resume)
-  spec="reference@sims=$n,compiled=1"
+  spec="${AGENT:-reference}@sims=$n,compiled=1"
   [ "$value" != network ] && spec="$spec,value=$value"
   echo "$label: $spec -> $dir"
   PATH=$PATH:/usr/games setsid "$py" -m keisei_fn.cli --threads 1 ladder "$spec" \
