@@ -67,9 +67,9 @@ def main(argv: list[str]) -> int:
     print("\nmoves in common:")
     print(" " * 21 + " ".join(f"{n[:10]:>10}" for n in moves))
     for a in moves:
-        shared = {b: int((moves[a] == moves[b]).sum()) for b in moves}
-        rows[a]["shared"] = shared
-        print(f"{a:>20} " + " ".join(f"{shared[b]:>10}" for b in moves))
+        common = {b: int((moves[a] == moves[b]).sum()) for b in moves}
+        rows[a]["in_common"] = common
+        print(f"{a:>20} " + " ".join(f"{common[b]:>10}" for b in moves))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"agent": args.agent, "simulations": args.simulations,
