@@ -248,6 +248,9 @@ def test_a_stopped_ladder_resumes_from_its_finished_rungs(tmp_path, capsys, tiny
     again = json.loads((out / "ladder.json").read_text())
     assert [r["rung"] for r in again["rungs"]] == [r["rung"] for r in first["rungs"]]
     assert again["rungs"][0] == first["rungs"][0] and again["games"] == 8
+    # the play time counts the rung the first process played, not only the resumed one's
+    assert again["rungs"][0]["seconds"] is not None  # and equal to the first's (above)
+    assert again["seconds"] == pytest.approx(sum(r["seconds"] for r in again["rungs"]), abs=0.11)
     after = (out / "games.jsonl").read_text().splitlines()
     assert after[:4] == lines[:4] and len(after) == 8
     assert main(["ladder", str(tiny_run), "--resume"]) == 2

@@ -114,8 +114,10 @@ def _ladder(args) -> None:
     print(f"{agent.name} on the ladder: {args.games} games a rung, "
           f"{describe_referee(args.max_plies, True)}, {args.openings} openings -> {out}",
           file=sys.stderr)
-    started = time.monotonic()
     rows, results = [], []
+    # each rung's own play time, kept beside the games so that a resumed ladder's total counts
+    # the rungs earlier processes played
+    seconds = _rung_seconds(out) if args.resume else {}
     if args.resume:  # keep the finished rungs' games, drop a cut-off rung's, never losing both
         kept = out / "games.jsonl.tmp"
         kept.write_text("".join(to_json_line(r) + "\n" for rs in done.values() for r in rs))
@@ -125,6 +127,7 @@ def _ladder(args) -> None:
         while index < len(players):
             rung = players[index]
             records = done.get(rung.name)
+            started = time.monotonic()
             if records is None:
                 records = play_match(agent, rung, args.games, openings=openings,
                                      max_plies=args.max_plies, seed=args.seed,
@@ -132,15 +135,18 @@ def _ladder(args) -> None:
                                      device=args.device)
                 jsonl.writelines(to_json_line(r) + "\n" for r in records)
                 jsonl.flush()  # a stopped ladder keeps its finished rungs (`--resume`)
+                seconds[rung.name] = round(time.monotonic() - started, 1)
+                _write_json(out / RUNG_SECONDS, seconds)
             s = summarize(records, agent.name, rung.name)
             results += [(rung.name, r.score_for(agent.name)) for r in records]
             rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
                          "wins": s["wins"], "draws": s["draws"], "losses": s["losses"],
                          "score": s["score"], "paired": s["paired"],
-                         "distinct_games": s["distinct_games"]})
+                         "distinct_games": s["distinct_games"],
+                         "seconds": seconds.get(rung.name)})
             print(f"  vs {rung.name:<28} ({anchors[rung.name].elo:+6.0f})  W {s['wins']:>3} "
                   f"D {s['draws']:>3} L {s['losses']:>3}  score {100 * s['score']:5.1f}%  "
-                  f"({time.monotonic() - started:.0f} s"
+                  f"({seconds.get(rung.name) or 0:.0f} s"
                   f"{', from games.jsonl' if rung.name in done else ''})", file=sys.stderr)
             index += 1
             if args.rungs == "all":
@@ -151,7 +157,26 @@ def _ladder(args) -> None:
     from ..arena.ladder import ladder_elo
 
     _write_summary(args, agent.name, out, rows, ladder_elo(results, anchors),
-                   time.monotonic() - started)
+                   sum(r["seconds"] or 0 for r in rows))
+
+
+RUNG_SECONDS = "rung_seconds.json"
+
+
+def _rung_seconds(out: Path) -> dict[str, float]:
+    """Each finished rung's play time, as earlier processes of this ladder wrote it ({} for a
+    ladder from before the file, whose resumed rungs then count 0)."""
+    try:
+        found = json.loads((out / RUNG_SECONDS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _write_json(path: Path, data) -> None:
+    part = path.with_name(path.name + ".tmp")
+    part.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(part, path)
 
 
 def _write_summary(args, agent: str, out: Path, rows: list, placement, seconds: float) -> None:
