@@ -97,13 +97,7 @@ def _ladder(args) -> None:
         raise ValueError("--resume needs --out DIR, the directory of the ladder to continue")
     anchors = load_anchors()
     openings = load_suite(args.openings)
-    players = []
-    for r in rungs:
-        try:
-            players.append(make_player(r, args.device))
-        except ValueError as err:  # e.g. gnushogi not installed: the ladder stops below it
-            print(f"skipping {r}: {err}", file=sys.stderr)
-            break
+    players = _rung_players(rungs, args.device)
     agent = make_player(args.agent, args.device)
     if not agent.batched or agent.mix is not None:
         raise ValueError(f"the ladder places a checkpoint, got {args.agent!r}")
@@ -118,10 +112,8 @@ def _ladder(args) -> None:
     # each rung's own play time, kept beside the games so that a resumed ladder's total counts
     # the rungs earlier processes played
     seconds = _rung_seconds(out) if args.resume else {}
-    if args.resume:  # keep the finished rungs' games, drop a cut-off rung's, never losing both
-        kept = out / "games.jsonl.tmp"
-        kept.write_text("".join(to_json_line(r) + "\n" for rs in done.values() for r in rs))
-        os.replace(kept, out / "games.jsonl")
+    if args.resume:
+        _keep_finished(out / "games.jsonl", done)
     with open(out / "games.jsonl", "a" if args.resume else "w") as jsonl:
         index = 0
         while index < len(players):
@@ -161,6 +153,30 @@ def _ladder(args) -> None:
 
 
 RUNG_SECONDS = "rung_seconds.json"
+
+
+def _rung_players(rungs: list[str], device) -> list:
+    """The rungs as players, up to the first that cannot be made here."""
+    from ..arena.opponents import make_player
+
+    players = []
+    for r in rungs:
+        try:
+            players.append(make_player(r, device))
+        except ValueError as err:  # e.g. gnushogi not installed: the ladder stops below it
+            print(f"skipping {r}: {err}", file=sys.stderr)
+            break
+    return players
+
+
+def _keep_finished(path: Path, done: dict[str, list]) -> None:
+    """games.jsonl with the finished rungs' games only (a cut-off rung's dropped), replaced
+    atomically so that a stop now loses neither."""
+    from ..arena.records import to_json_line
+
+    kept = path.with_name(path.name + ".tmp")
+    kept.write_text("".join(to_json_line(r) + "\n" for rs in done.values() for r in rs))
+    os.replace(kept, path)
 
 
 def _rung_seconds(out: Path) -> dict[str, float]:
