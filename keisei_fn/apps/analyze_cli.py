@@ -65,6 +65,7 @@ def _out_dir(args) -> Path:
 
 def _analyze(args) -> None:
     from ..agent import load_agent
+    from ..search.select import MAX_Q_RANGE
     from ..shogi import STARTPOS_SFEN
     from ..insight.analyze import (VALUE_MEANING, expected_score, game_page, game_report,
                           position_page, position_report, swings, write_page)
@@ -74,7 +75,7 @@ def _analyze(args) -> None:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.simulations < 0:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
-    if not 0 <= args.q_range <= 2:
+    if not 0 <= args.q_range <= MAX_Q_RANGE:
         raise ValueError(f"--q-range must be from 0 to 2, got {args.q_range}")
     agent, _ = load_agent(args.checkpoint, args.device)
     out = _out_dir(args)

@@ -12,6 +12,7 @@ import torch
 
 from ..agent import PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, SearchConfig
 from ..search.gumbel import ROUNDS
+from ..search.select import MAX_Q_RANGE
 
 MAX_NETWORK_DELAY_MS = 10_000
 MAX_SIMULATIONS = 20_000  # the tree holds ~70 KB a simulation
@@ -94,7 +95,7 @@ def _parse_q_range(value: str) -> float:
         q = float(value)
     except ValueError:
         q = math.nan
-    if not 0 <= q <= 2:  # NaN fails too
+    if not 0 <= q <= MAX_Q_RANGE:  # NaN fails too
         raise ValueError(f"expected a number from 0 to 2, got {value!r}")
     return q
 

@@ -137,7 +137,8 @@ class GumbelAZConfig:
         at_least(az, "gumbel_az", ("simulations", "max_considered", "rollout_steps",
                                    "minibatch_size", "buffer_size", "min_buffer", "td_steps"), 1)
         at_least(az, "gumbel_az", ("gumbel_scale", "value_coef", "material_prior"), 0)
-        if not 0 <= az.q_range <= 2:
+        # search.select.MAX_Q_RANGE: config sits below search in the layers, so the number
+        if not 0 <= az.q_range <= 2.0:
             raise ConfigError(f"gumbel_az.q_range: must be in [0, 2], got {az.q_range}")
         one_of(az, "gumbel_az", "value_target", ("outcome", "nstep"))
         if not az.replay_ratio > 0:

@@ -47,7 +47,7 @@ from tensordict import TensorDict, TensorDictBase
 
 from ..shogi import compiled_bucket, compiled_step, step
 from .compiled import simulate
-from .select import interior_action, root_action, score_considered, sigma
+from .select import MAX_Q_RANGE, interior_action, root_action, score_considered, sigma
 from .proof import principal_variation
 from .tree import (ROOT, UNVISITED, link_node, new_tree, node_states, slot_labels, slot_stats,
                    unpack, write_node)
@@ -179,8 +179,9 @@ def _check(root, simulations: int, max_considered: int, q_range: float) -> None:
         raise ValueError(f"simulations must be >= 1, got {simulations}")
     if max_considered < 1:
         raise ValueError(f"max_considered must be >= 1, got {max_considered}")
-    if not 0.0 <= q_range <= 2.0:
-        raise ValueError(f"q_range must be in [0, 2] (values are in [-1, 1]), got {q_range}")
+    if not 0.0 <= q_range <= MAX_Q_RANGE:
+        raise ValueError(f"q_range must be in [0, {MAX_Q_RANGE:g}] (values are in [-1, 1]), "
+                         f"got {q_range}")
     if bool((root["terminated"] | root["truncated"]).any()):
         raise ValueError("search needs positions whose game is not over")
 

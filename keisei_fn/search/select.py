@@ -9,6 +9,10 @@ import torch
 
 from .tree import slot_stats
 
+# The widest spread of values in [-1, 1]: a q_range floor at it never stretches a difference, so
+# a larger one means nothing (the one home of the bound every q_range option checks).
+MAX_Q_RANGE = 2.0
+
 
 def completed_qvalues(logits, visits, q, raw_value, *, value_scale: float = 0.1,
                       maxvisit_init: float = 50.0, epsilon: float = 1e-8,
