@@ -263,3 +263,51 @@ def test_candidates_say_what_the_search_proved(monkeypatch):
     state = from_sfen(["9/8k/5l+P+L1/9/9/9/9/9/K8 w - 2"])
     _, _, lines = candidates(None, state, simulations=128)
     assert len(lines) == 2 and all(line.endswith("loses by force in 2 plies") for line in lines)
+
+
+def test_the_agent_in_play_is_our_default_player(monkeypatch):
+    """`play` (and `watch`) choose as a player spec's `PATH` does: a mate in one first, then the
+    policy's move under the material veto; with --simulations, the search. cshogi judges the
+    mates."""
+    import cshogi
+
+    import keisei_fn.agent.decision as decide_module
+    from keisei_fn.agent import PLAY_MATERIAL_MARGIN, player_settings
+    from keisei_fn.apps.play import candidates
+
+    def knows_nothing(state):  # a uniform policy over the legal moves, a value of 0
+        mask = state["legal_mask"]
+        uniform = -torch.log(mask.sum(-1, keepdim=True).float())
+        return uniform.expand(mask.shape).masked_fill(~mask, -torch.inf), torch.zeros(len(mask))
+
+    monkeypatch.setattr(decide_module, "evaluator", lambda agent: knows_nothing)
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: knows_nothing(state))
+    probes = Path(__file__).resolve().parents[1] / "keisei_fn" / "insight" / "value_probes.txt"
+    sfens = [line.split("\t")[1].strip() for line in probes.read_text().splitlines()
+             if line.startswith("mate1\t")][:8]
+
+    def mates(sfen: str, usi: str) -> bool:
+        board = cshogi.Board(sfen)
+        board.push_usi(usi)
+        return board.is_game_over()
+
+    for simulations in (0, 8):
+        played = [candidates(None, from_sfen([s]), simulations)[0] for s in sfens]
+        assert all(mates(s, u) for s, u in zip(sfens, played)), (simulations, played)
+    # a network that knows nothing would not find them alone: the test can fail
+    policy_alone = [usi for s in sfens for usi in [legal_moves(from_sfen([s]))[0]]]
+    assert not all(mates(s, u) for s, u in zip(sfens, policy_alone))
+    assert player_settings().material_margin == PLAY_MATERIAL_MARGIN
+    assert player_settings(8, q_range=1.0).gumbel.q_range == 1.0
+
+
+@pytest.mark.parametrize("command", [["play", "--checkpoint", "reference"], ["watch", "reference"],
+                                     ["analyze", "--checkpoint", "reference",
+                                      "--sfen", "startpos"]])
+@pytest.mark.parametrize("q_range", ["2.5", "-1", "nan"])
+def test_a_q_range_outside_0_to_2_is_one_line_before_anything_loads(command, q_range, capsys):
+    from keisei_fn.cli import main
+
+    assert main([*command, "--simulations", "8", "--q-range", q_range]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--q-range must be from 0 to 2, got {float(q_range)}" in err[0]

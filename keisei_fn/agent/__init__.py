@@ -3,7 +3,7 @@ moves (`decide` with `Settings`/`SearchConfig`, returning `Decisions`)."""
 
 from .decision import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, Decisions,
                        SearchConfig, Settings, decide, mate_in_one, one_ply_scores,
-                       warm_compiled_search)
+                       player_settings, warm_compiled_search)
 from .moves import usi_moves, variation_moves
 from .network import (MATERIAL_VALUE_PAWNS, Agent, compiled_evaluator, evaluate, evaluator,
                       load_agent, member_agent, resolve_checkpoint, with_value_prior)
@@ -11,5 +11,6 @@ from .network import (MATERIAL_VALUE_PAWNS, Agent, compiled_evaluator, evaluate,
 __all__ = ["Agent", "Decisions", "MATERIAL_VALUE_PAWNS", "PLAY_BATCHED_ROUNDS",
            "PLAY_MATERIAL_MARGIN", "SEARCHES",
            "SearchConfig", "Settings", "compiled_evaluator", "decide", "evaluate", "evaluator",
-           "load_agent", "mate_in_one", "member_agent", "one_ply_scores", "resolve_checkpoint",
+           "load_agent", "mate_in_one", "member_agent", "one_ply_scores", "player_settings",
+           "resolve_checkpoint",
            "usi_moves", "variation_moves", "warm_compiled_search", "with_value_prior"]

@@ -89,6 +89,18 @@ class Settings:
     then the policy's favourite among the moves within this margin of the best. 0: off"""
 
 
+def player_settings(simulations: int = 0, *, top: int = 1, temperature: float = 0.0,
+                    q_range: float = 0.0) -> Settings:
+    """How our players choose by default (a player spec's `PATH` and `PATH@sims=N`, `play`,
+    `watch`): a mate in one first; then a Gumbel search of `simulations` without noise, or the
+    policy's move (its argmax, or a sample at `temperature`) under the material veto."""
+    return Settings(search="gumbel" if simulations else "none", temperature=temperature,
+                    top=top, mate_in_one=True,
+                    gumbel=SearchConfig(simulations or SearchConfig.simulations,
+                                        q_range=q_range),
+                    material_margin=0.0 if simulations else PLAY_MATERIAL_MARGIN)
+
+
 @dataclass(frozen=True)
 class Decisions:
     """What `decide` chose in each of B positions; candidates [B, M] are ranked best first (the

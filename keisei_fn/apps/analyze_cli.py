@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from .search_args import add_q_range, check_q_range
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -27,9 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--top", type=int, default=5, help="candidate moves shown")
     p.add_argument("--simulations", type=int, default=0,
                    help="also search the position (Gumbel search of N simulations)")
-    p.add_argument("--q-range", type=float, default=0.0,
-                   help="with --simulations: the search's floor under the min-max of q-values, "
-                        "0 to 2 (0: mctx's; docs/search.md, \"The q-values' scale\")")
+    add_q_range(p)
     p.add_argument("--style", choices=("kanji", "letters"), default="kanji",
                    help="pieces drawn as kanji or as letters (P, +R, ...)")
     p.add_argument("--out", help="directory of the HTML page (default: a new folder under the "
@@ -65,7 +65,6 @@ def _out_dir(args) -> Path:
 
 def _analyze(args) -> None:
     from ..agent import load_agent
-    from ..search.select import MAX_Q_RANGE
     from ..shogi import STARTPOS_SFEN
     from ..insight.analyze import (VALUE_MEANING, expected_score, game_page, game_report,
                           position_page, position_report, swings, write_page)
@@ -75,8 +74,7 @@ def _analyze(args) -> None:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.simulations < 0:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
-    if not 0 <= args.q_range <= MAX_Q_RANGE:
-        raise ValueError(f"--q-range must be from 0 to 2, got {args.q_range}")
+    check_q_range(args.q_range)
     agent, _ = load_agent(args.checkpoint, args.device)
     out = _out_dir(args)
     if args.sfen is not None:

@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from ..agent import PLAY_MATERIAL_MARGIN, SearchConfig, Settings, decide, usi_moves
+from ..agent import Settings, decide, player_settings, usi_moves
 from ..shogi import (Reason, action_to_usi, from_sfen, initial_state, step, to_sfen,
                      usi_to_action)
 # records' SFEN reader is the one the CSA writer trusts; the board is drawn from the same parse.
@@ -98,23 +98,22 @@ def resign(game: Game) -> Game:
 def agent_move(agent, state, temperature: float = 0.0,
                generator: torch.Generator | None = None) -> tuple[str, float]:
     """(the agent's USI move, its value-head evaluation for the side to move, in [-1, 1])."""
-    found = decide(agent, state, Settings(temperature=temperature, top=1,
-                                          material_margin=PLAY_MATERIAL_MARGIN), generator)
+    found = decide(agent, state, player_settings(temperature=temperature), generator)
     return usi_moves(state, found.action)[0], float(found.value[0])
 
 
 def candidates(agent, state, simulations: int = 0, generator: torch.Generator | None = None,
-               top: int = 3) -> tuple[str, float, list[str]]:
-    """(the move, the value for the side to move, `top` candidate descriptions): the policy's
-    favourites with their probabilities, or with `simulations`, the Gumbel search's moves
-    with visits and values (the search's move first)."""
+               top: int = 3, q_range: float = 0.0) -> tuple[str, float, list[str]]:
+    """(the move, the value for the side to move, `top` candidate descriptions), as our players
+    choose (`player_settings`): the policy's favourites with their probabilities, or with
+    `simulations`, the Gumbel search's moves with visits and values (the move played first)."""
     if simulations <= 0:
-        found = decide(agent, state, Settings(top=top))
+        found = decide(agent, state, player_settings(top=top))
         names = usi_moves(state, found.candidates[0])
         return names[0], float(found.value[0]), [f"{n} {100 * p:.0f}%" for n, p
                                                  in zip(names, found.prior[0].tolist())]
-    found = decide(agent, state, Settings(search="gumbel", top=top,
-                                          gumbel=SearchConfig(simulations)), generator)
+    found = decide(agent, state, player_settings(simulations, top=top, q_range=q_range),
+                   generator)
     # the move played, then the other moves the search visited
     shown = [i for i, (a, n) in enumerate(zip(found.candidates[0].tolist(),
                                               found.visits[0].tolist())) if a >= 0 and (n or not i)]
@@ -264,7 +263,7 @@ def render_game(game: Game, letters: str = "western") -> Text:
 def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
          letters: str = "western", temperature: float = 0.0,
          generator: torch.Generator | None = None, agent_name: str = "agent",
-         simulations: int = 0, predict: bool = False) -> Game:
+         simulations: int = 0, predict: bool = False, q_range: float = 0.0) -> Game:
     """Play until `quit` or end of input; returns the final game (finished or not). With
     `predict`, before each of the agent's moves the human types the move they expect
     (apps/predict.py) and is told its rank and probability in the agent's policy."""
@@ -282,7 +281,8 @@ def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
                 except EOFError:
                     return game
             if simulations or temperature <= 0:
-                usi, value, lines = candidates(agent, position(game), simulations, generator)
+                usi, value, lines = candidates(agent, position(game), simulations, generator,
+                                               q_range=q_range)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent"
                     + (f", {simulations} simulations" if simulations else "")
                     + "); candidates: " + "; ".join(lines))
@@ -308,7 +308,7 @@ def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
         if command == "quit":
             return game
         if command == "hint":
-            _hint(agent, game, say, simulations, generator)
+            _hint(agent, game, say, simulations, generator, q_range)
         elif command in COMMANDS:
             game = COMMANDS[command](game, arg.strip(), say, agent_name)
         elif command:
@@ -329,12 +329,13 @@ def _human_move(game: Game, usi: str, say) -> Game:
     return push_move(game, usi)
 
 
-def _hint(agent, game: Game, say, simulations: int, generator) -> None:
+def _hint(agent, game: Game, say, simulations: int, generator, q_range: float) -> None:
     """What the agent would play in the human's place."""
     if game.ending is not None:
         say("the game is over: save [FILE] or quit")
         return
-    _, value, lines = candidates(agent, position(game), simulations, generator, top=5)
+    _, value, lines = candidates(agent, position(game), simulations, generator, top=5,
+                                 q_range=q_range)
     say(f"hint: {'; '.join(lines)} (eval {value:+.2f} for you, by the agent's network)")
 
 

@@ -7,6 +7,8 @@ Imports nothing heavy at module level: `cli.build_parser` imports this module on
 
 from __future__ import annotations
 
+from .search_args import add_q_range, check_q_range
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,6 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--simulations", type=int, default=0,
                    help="the agent searches (Gumbel search of N simulations) and shows its "
                         "candidates with visits and values; 0: its policy's move")
+    add_q_range(p)
     p.add_argument("--predict", action="store_true",
                    help="pause and predict: before each of the agent's moves, type the move you "
                         "expect; you are told its rank and probability, and a running score")
@@ -42,6 +45,7 @@ def _play(args) -> None:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
     if args.max_plies < 1:
         raise ValueError(f"--max-plies must be >= 1, got {args.max_plies}")
+    check_q_range(args.q_range)
     import torch
     from rich.console import Console
 
@@ -72,4 +76,4 @@ def _play(args) -> None:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     play(agent, game, console.input, console, letters=args.letters,
          temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint),
-         simulations=args.simulations, predict=args.predict)
+         simulations=args.simulations, predict=args.predict, q_range=args.q_range)

@@ -80,24 +80,17 @@ def _choice_parser(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _parse_temperature(value: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        t = math.nan
-    if not (math.isfinite(t) and t >= 0):
-        raise ValueError(f"expected a number >= 0, got {value!r}")
-    return t
-
-
-def _parse_q_range(value: str) -> float:
-    try:
-        q = float(value)
-    except ValueError:
-        q = math.nan
-    if not 0 <= q <= MAX_Q_RANGE:  # NaN fails too
-        raise ValueError(f"expected a number from 0 to 2, got {value!r}")
-    return q
+def _float_parser(low: float, high: float = math.inf) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            x = math.nan
+        if not (math.isfinite(x) and low <= x <= high):  # NaN fails too
+            bound = f">= {low:g}" if high == math.inf else f"from {low:g} to {high:g}"
+            raise ValueError(f"expected a number {bound}, got {value!r}")
+        return x
+    return parse
 
 
 def _int_parser(low: int, high: int) -> Callable[[str], int]:
@@ -115,7 +108,7 @@ _OPTION_FIELDS = {
     "Checkpoint": ("checkpoint", _parse_text),
     "Device": ("device", _parse_device),
     "Search": ("search", _choice_parser(SEARCHES)),
-    "Temperature": ("temperature", _parse_temperature),
+    "Temperature": ("temperature", _float_parser(0)),
     "Seed": ("seed", _int_parser(0, 2**31 - 1)),
     "NetworkDelay": ("network_delay_ms", _int_parser(0, MAX_NETWORK_DELAY_MS)),
     "Simulations": ("simulations", _int_parser(1, MAX_SIMULATIONS)),
@@ -125,7 +118,7 @@ _OPTION_FIELDS = {
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
     "MaterialMargin": ("material_margin", _int_parser(0, 100)),
     "Compiled": ("compiled", _parse_bool),
-    "QRange": ("q_range", _parse_q_range),
+    "QRange": ("q_range", _float_parser(0, MAX_Q_RANGE)),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
 

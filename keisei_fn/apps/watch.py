@@ -26,8 +26,8 @@ import torch
 from rich.console import Console
 from rich.live import Live
 
-from ..agent import (PLAY_MATERIAL_MARGIN, Decisions, SearchConfig, Settings, decide, load_agent,
-                     resolve_checkpoint, usi_moves)
+from ..agent import (Decisions, Settings, decide, load_agent, player_settings, resolve_checkpoint,
+                     usi_moves)
 from ..agent.named import card, packaged_checkpoint
 from ..algos import registry
 from ..arena.match import play_games
@@ -181,7 +181,7 @@ def _choose(w: _Watch, state, _generator) -> torch.Tensor:
 def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.0,
           simulations: int = 0, games: int = 0, letters: str = "western", seed: int = 0,
           max_plies: int = 512, openings: str = "default", predict: bool = False,
-          saliency: bool = False,
+          saliency: bool = False, q_range: float = 0.0,
           console: Console | None = None, input_fn: Callable[[str], str] | None = None,
           sleep: Callable[[float], None] = time.sleep) -> int:
     """Play `games` games (0: until interrupted) with the agent of `run_dir` (a run directory, a
@@ -204,11 +204,7 @@ def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.
     played, loaded = 0, None
     with view as live:
         w = _Watch(live, console, run, member,
-                   # the player `play` and a player spec give: a search, or the policy with
-                   # the material veto
-                   Settings(search="gumbel" if simulations else "none", top=0,
-                            mate_in_one=True, gumbel=SearchConfig(simulations),
-                            material_margin=0.0 if simulations else PLAY_MATERIAL_MARGIN),
+                   player_settings(simulations, top=0, q_range=q_range),
                    torch.Generator().manual_seed(seed), letters, pace, predict,
                    input_fn or console.input, sleep, saliency=saliency)
         watched = Player("agent", choose=partial(_choose, w))
