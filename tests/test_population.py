@@ -59,6 +59,22 @@ def test_folded_network_equals_each_member_network(name):
         torch.testing.assert_close(value[k], want_value, rtol=0, atol=1e-12)
 
 
+def test_the_folded_material_head_equals_each_member_s():
+    """model.material_head: the folded forward's third output is each member's own."""
+    spec = dict(NETS["resnet-se"], material_head=True)
+    nets = random_members(spec, 2)
+    params = torch.stack([state_params(n).detach().clone() for n in nets])
+    obs = torch.randn(2, 5, 46, 9, 9, dtype=torch.float64)
+    logits, value, material = members_forward(params, obs, NetSpec("resnet", 2, True),
+                                              material=True)
+    assert material.shape == (2, 5, 1)
+    for k, net in enumerate(nets):
+        want = net(obs[k], material=True)
+        for got, expected in zip((logits[k], value[k], material[k]), want):
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    assert not torch.allclose(material, value)  # its own output layer
+
+
 def _ppo_batch(k: int, n: int, generator) -> TensorDict:
     """Member minibatches [k, n] with random legal masks (some rows with one legal move)."""
     mask = torch.rand(k, n, 2187, generator=generator) < 0.02

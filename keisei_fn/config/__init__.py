@@ -68,6 +68,7 @@ _LOWER_BOUNDS = (
         (
             "model.blocks",
             "model.se_ratio",
+            "model.material_head",
             "total_updates",
             "time_budget_s",
             "eval.every",

@@ -30,6 +30,10 @@ class ModelConfig:
     """hidden units of the value head"""
     policy_gain: float = 0.01
     """orthogonal-init gain of the policy output (small: near-uniform first policy)"""
+    material_head: int = 0
+    """an auxiliary head (PPO only): from the value head's hidden layer, it predicts tanh(the
+    mover's material balance this many plies ahead / 10 pawns), or the game's result where the
+    game ends sooner; PPO trains it with weight ppo.material_head_coef (0: no head)"""
 
 
 @dataclass

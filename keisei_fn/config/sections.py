@@ -74,6 +74,9 @@ class PPOConfig:
     tactics_margin: float = 3.0
     """pawns below the best move a move may be (a pawn lost costs 2.1: 1 on the board, 1.1 in
     hand)"""
+    material_head_coef: float = 0.5
+    """weight of the material head's squared error (model.material_head; algos/ppo/batch.py,
+    material_ahead)"""
 
     VALUE_PRIOR = "material_shaping"
 
@@ -83,10 +86,13 @@ class PPOConfig:
                                   "tactics_positions"), 1)
         at_least(cfg.ppo, "ppo", ("entropy_coef", "value_coef", "material_shaping",
                                   "cap_material_scale", "target_kl", "tactics_coef",
-                                  "tactics_margin"), 0)
+                                  "tactics_margin", "material_head_coef"), 0)
         if cfg.ppo.tactics_coef > 0 and cfg.population.backend == "loop":
             raise ConfigError("ppo.tactics_coef: the population.backend=loop reference has no "
                               "search-labelled loss; use folded")
+        if cfg.model.material_head and cfg.population.backend == "loop":
+            raise ConfigError("model.material_head: the population.backend=loop reference has no "
+                              "material head loss; use folded")
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
         if not cfg.ppo.value_search_scale > 0:
             raise ConfigError(f"ppo.value_search_scale: must be > 0, got "
@@ -149,7 +155,8 @@ class GumbelAZConfig:
                 ("collector.backend", cfg.collector.backend, cfg.collector.backend != "direct"),
                 ("league.fraction", cfg.league.fraction, cfg.league.fraction > 0),
                 ("population.backend", cfg.population.backend,
-                 cfg.population.backend != "folded")):
+                 cfg.population.backend != "folded"),
+                ("model.material_head", cfg.model.material_head, cfg.model.material_head > 0)):
             if unsupported:
                 raise ConfigError(f"algo=gumbel_az does not support {key}={value} yet")
         if az.min_buffer > az.buffer_size:

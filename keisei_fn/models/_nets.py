@@ -55,10 +55,13 @@ class PlainBlock(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """Trunk + policy head (2187 logits) + value head (tanh, in [-1, 1] for the side to move)."""
+    """Trunk + policy head (2187 logits) + value head (tanh, in [-1, 1] for the side to move);
+    with `material_head`, a second output beside the value's from the value head's hidden layer
+    (an auxiliary target's, algos/ppo/batch.py `material_ahead`)."""
 
     def __init__(self, arch: str = "resnet", blocks: int = 4, channels: int = 64,
-                 se_ratio: int = 4, value_hidden: int = 128, policy_gain: float = 0.01):
+                 se_ratio: int = 4, value_hidden: int = 128, policy_gain: float = 0.01,
+                 material_head: bool = False):
         super().__init__()
         if arch not in ("resnet", "cnn"):
             raise ValueError(f"model.arch must be 'resnet' or 'cnn', got {arch!r}")
@@ -75,6 +78,8 @@ class ActorCritic(nn.Module):
         self.value_conv = nn.Conv2d(channels, 4, 1)
         self.value_fc = nn.Linear(4 * 81, value_hidden)
         self.value_out = nn.Linear(value_hidden, 1)
+        if material_head:
+            self.material_out = nn.Linear(value_hidden, 1)
         self._init(policy_gain)
 
     def _init(self, policy_gain: float):
@@ -89,12 +94,16 @@ class ActorCritic(nn.Module):
         nn.init.orthogonal_(self.policy_out.weight, gain=policy_gain)
         nn.init.orthogonal_(self.value_out.weight, gain=1.0)
 
-    def forward(self, observation: torch.Tensor):
+    def forward(self, observation: torch.Tensor, material: bool = False):
+        """(logits, value), and with `material` the material head's output [B, 1]."""
         x = torch.relu(self.stem(observation))
         x = self.tower(x)
         logits = self.policy_out(torch.relu(self.policy_conv(x))).flatten(1)
         v = torch.relu(self.value_conv(x)).flatten(1)
-        value = torch.tanh(self.value_out(torch.relu(self.value_fc(v))))
+        hidden = torch.relu(self.value_fc(v))
+        value = torch.tanh(self.value_out(hidden))
+        if material:
+            return logits, value, torch.tanh(self.material_out(hidden))
         return logits, value
 
 
@@ -102,4 +111,5 @@ def build_model(cfg) -> ActorCritic:
     """The network described by a `model` config section (see keisei_fn/config/schema.py)."""
     return ActorCritic(arch=cfg.arch, blocks=cfg.blocks, channels=cfg.channels,
                        se_ratio=cfg.se_ratio, value_hidden=cfg.value_hidden,
-                       policy_gain=cfg.policy_gain)
+                       policy_gain=cfg.policy_gain,
+                       material_head=getattr(cfg, "material_head", 0) > 0)

@@ -77,8 +77,10 @@ def _block(x: torch.Tensor, p: TensorDictBase, members: int, spec: NetSpec) -> t
     return torch.relu(x + y)
 
 
-def members_forward(params: TensorDictBase, observation: torch.Tensor, spec: NetSpec):
-    """(logits [K, B, 2187], value [K, B, 1]) of K members on their own observations [K, B, ...]."""
+def members_forward(params: TensorDictBase, observation: torch.Tensor, spec: NetSpec,
+                    material: bool = False):
+    """(logits [K, B, 2187], value [K, B, 1]) of K members on their own observations [K, B, ...];
+    with `material`, also the material head's output [K, B, 1] (`ActorCritic(material_head)`)."""
     members, batch = observation.shape[:2]
     x = observation.transpose(0, 1).reshape(batch, -1, *observation.shape[-2:])
     x = torch.relu(_conv(x.contiguous(memory_format=_CL), params["stem"], members, 1))
@@ -88,5 +90,8 @@ def members_forward(params: TensorDictBase, observation: torch.Tensor, spec: Net
                    params["policy_out"], members, 0)
     logits = policy.reshape(batch, members, NUM_ACTIONS).transpose(0, 1)
     v = torch.relu(_conv(x, params["value_conv"], members, 0)).reshape(batch, members, -1)
-    value = torch.tanh(_linear(torch.relu(_linear(v, params["value_fc"])), params["value_out"]))
-    return logits, value.transpose(0, 1)
+    hidden = torch.relu(_linear(v, params["value_fc"]))
+    value = torch.tanh(_linear(hidden, params["value_out"])).transpose(0, 1)
+    if material:
+        return logits, value, torch.tanh(_linear(hidden, params["material_out"])).transpose(0, 1)
+    return logits, value

@@ -84,6 +84,45 @@ def mix_value_target(batch: TensorDictBase, ppo) -> TensorDictBase:
     return batch
 
 
+# Pawns of material that make the material head's tanh argument 1: a rook and a pawn or so is
+# a large lead (the `value=material` players' scale, agent.MATERIAL_VALUE_PAWNS, too).
+MATERIAL_AHEAD_PAWNS = 10.0
+MATERIAL_AHEAD_KEYS = ("material_ahead", "material_ahead_known")
+
+
+def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: int) -> None:
+    """The material head's target (model.material_head = `plies`), added to the [B, T] rollout
+    in place: for the mover of each step t, tanh(its material balance `plies` plies later /
+    MATERIAL_AHEAD_PAWNS) ("material_ahead"), or where the game ends within those plies, its
+    raw result for that mover (+1 won, -1 lost, 0 drawn or capped). Known
+    ("material_ahead_known") where the rollout reaches that far or the game's end; the loss
+    skips the rest (a rollout's last `plies` steps, but for games that end in it).
+
+    Why: the value learns from results that say little 60 plies before the end; a dense target
+    the trunk and the value's hidden layer must also serve (KataGo's auxiliary targets) gives
+    those layers something to learn about every position. Needs ("next", "game_result")
+    (shape_rewards)."""
+    b, t = rollout.batch_size
+    device = next_game["board"].device
+    # the material of the state before step j, j = 0 .. t (t: after the rollout), for its mover
+    material = torch.cat([material_balance(rollout.get("game").reshape(-1)).view(b, t),
+                          material_balance(next_game)[:, None]], 1)
+    pad = torch.zeros(b, plies, device=device)
+    done = torch.cat([rollout.get(("next", "done")).view(b, t).float(), pad], 1).bool()
+    result = torch.cat([rollout.get(("next", "game_result")).view(b, t).float(), pad], 1)
+    target = torch.zeros(b, t, device=device)
+    ended = torch.zeros(b, t, dtype=torch.bool, device=device)
+    for d in range(plies):  # the mover of step t + d is t's mover for even d
+        ends = done[:, d:d + t] & ~ended
+        target = torch.where(ends, (-1) ** d * result[:, d:d + t], target)
+        ended |= ends
+    reach = (torch.arange(t, device=device) + plies <= t)[None].expand(b, t) & ~ended
+    later = torch.cat([material, pad], 1)[:, plies:plies + t]
+    target = torch.where(reach, (-1) ** plies * torch.tanh(later / MATERIAL_AHEAD_PAWNS), target)
+    rollout.set(MATERIAL_AHEAD_KEYS[0], target[..., None])
+    rollout.set(MATERIAL_AHEAD_KEYS[1], (ended | reach)[..., None])
+
+
 def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
     """GAE over the [B, T] rollout, then the loss's keys of the learner's own moves, flattened.
 
@@ -91,12 +130,13 @@ def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> Te
     GAE chain (zero-sum bootstrapping through them) but are not trained on.
     """
     zero_sum_gae(gae, rollout, last_value)
-    flat = rollout.select(*BATCH_KEYS).reshape(-1)
+    flat = rollout.select(*BATCH_KEYS, *MATERIAL_AHEAD_KEYS, strict=False).reshape(-1)
     return flat[rollout.get("learner_move").reshape(-1)]
 
 
 def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
-                     value_fn: Callable[[torch.Tensor], torch.Tensor], gae, ppo) -> TensorDict:
+                     value_fn: Callable[[torch.Tensor], torch.Tensor], gae, ppo,
+                     material_plies: int = 0) -> TensorDict:
     """A collected [B, T] rollout to PPO's flat training batch, the one path every caller takes.
 
     `after` holds the games in progress after the rollout (their "observation" and "game"),
@@ -108,6 +148,8 @@ def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
         last_value = value_fn(after.get("observation"))
     shape_rewards(rollout, after.get("game"), ppo.material_shaping, ppo.gamma,
                   ppo.cap_material_scale)
+    if material_plies:
+        material_ahead(rollout, after.get("game"), material_plies)
     return mix_value_target(training_batch(rollout, gae, last_value), ppo)
 
 
@@ -121,5 +163,6 @@ def policy_batch(rollout: TensorDictBase, after: TensorDictBase, policy, cfg) ->
     the acting policy's critic to bootstrap from and the GAE of `cfg.ppo`, then the search's
     labels where `ppo.tactics_coef` asks for them (tactics.py)."""
     batch = rollout_to_batch(rollout, after, lambda obs: policy.outputs(obs)[1].flatten(0, 1),
-                             _gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo)
+                             _gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo,
+                             cfg.model.material_head)
     return add_labels(batch.reshape(cfg.population.size, -1), cfg.ppo)

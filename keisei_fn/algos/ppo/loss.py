@@ -14,6 +14,7 @@ from torchrl.objectives import ClipPPOLoss
 
 from ...learn.population import member_config
 from ...models import masked_entropy, masked_log_softmax, members_forward, net_spec, precision
+from .batch import MATERIAL_AHEAD_KEYS
 from .tactics import tactics_terms
 
 
@@ -138,6 +139,14 @@ def member_loss(cfg, net: nn.Module, autocast: Callable) -> Callable:
     return loss_fn
 
 
+def material_head_loss(predicted: torch.Tensor, batch: TensorDictBase) -> torch.Tensor:
+    """[K]: each member's mean squared error of its material head [K, M, 1] against
+    "material_ahead" (algos/ppo/batch.py), over the samples whose target is known."""
+    known = batch.get(MATERIAL_AHEAD_KEYS[1]).float()
+    error = (predicted - batch.get(MATERIAL_AHEAD_KEYS[0])).square() * known
+    return error.sum((1, 2)) / known.sum((1, 2)).clamp_min(1)
+
+
 def population_loss(cfg, autocast: Callable) -> Callable:
     """`loss(params[K], batch[K, M]) -> (the members' summed loss, metrics [K])`: the members'
     folded network once, then ClipPPOLoss vmapped over members, each with its own entropy
@@ -150,11 +159,13 @@ def population_loss(cfg, autocast: Callable) -> Callable:
     per_member_loss = torch.func.vmap(
         lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
     tactics_coef = cfg.ppo.tactics_coef
+    material_coef = cfg.ppo.material_head_coef if cfg.model.material_head else 0.0
 
     def loss(params: TensorDict, batch: TensorDictBase):
         with autocast():  # the network only: the loss and its reductions stay float32
-            logits, value = members_forward(params, batch.get("observation"), spec)
-        logits = precision.upcast(logits)
+            outputs = members_forward(params, batch.get("observation"), spec,
+                                      material=material_coef > 0)
+        logits, value = precision.upcast(outputs[0]), outputs[1]
         batch = batch.clone(False)
         batch.set(PRECOMPUTED_KEYS[0], logits)
         batch.set(PRECOMPUTED_KEYS[1], precision.upcast(value))
@@ -164,6 +175,10 @@ def population_loss(cfg, autocast: Callable) -> Callable:
             totals = totals + tactics_coef * tactics
             metrics = {**metrics, "loss_tactics": tactics.detach(),
                        "rejected_mass": rejected.detach()}
+        if material_coef > 0:
+            material = material_head_loss(precision.upcast(outputs[2]), batch)
+            totals = totals + material_coef * material
+            metrics = {**metrics, "loss_material_head": material.detach()}
         # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
         return totals.sum(), metrics
 
