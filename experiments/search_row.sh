@@ -10,6 +10,9 @@
 # AGENT=PATH (a checkpoint or run directory; default: the packaged `reference`) searches another
 # network, e.g. AGENT=runs/vsm05_2h/s1 experiments/search_row.sh runs/vsm05_row 512.
 #
+# RUNGS=a,b plays only those rungs (default: the four below); a later run with the default
+# RUNGS continues the same ladder (--resume reads the finished rungs back).
+#
 # e.g. experiments/search_row.sh runs/search_row 512 network material blend:0.5
 # The rungs are the informative ones for a player above minimax; the lower rungs can be added
 # later with `keisei-fn ladder SPEC --out OUT/LABEL --resume` (the default climb), which reads
@@ -22,7 +25,7 @@ values=("$@")
 [ ${#values[@]} -eq 0 ] && values=(network material)
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-rungs="minimax,mix:minimax,gnushogi:1,0.3,mix:minimax,gnushogi:1,0.6,gnushogi:1"
+rungs=${RUNGS:-minimax,mix:minimax,gnushogi:1,0.3,mix:minimax,gnushogi:1,0.6,gnushogi:1}
 mkdir -p "$out"
 for value in "${values[@]}"; do
   label="sims${n}_${value/:/}"
