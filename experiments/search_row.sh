@@ -11,7 +11,8 @@
 # network, e.g. AGENT=runs/vsm05_2h/s1 experiments/search_row.sh runs/vsm05_row 512.
 #
 # RUNGS=a,b plays only those rungs (default: the four below); a later run with the default
-# RUNGS continues the same ladder (--resume reads the finished rungs back).
+# RUNGS continues the same ladder once OUT/LABEL/ladder.json is moved away (--resume reads
+# the finished rungs back from games.jsonl).
 #
 # e.g. experiments/search_row.sh runs/search_row 512 network material blend:0.5
 # The rungs are the informative ones for a player above minimax; the lower rungs can be added
