@@ -307,9 +307,10 @@ def test_the_value_target_mixes_in_a_one_ply_search_value():
 @pytest.mark.parametrize("more_ends", [False, True])
 def test_the_material_head_target_by_a_plain_walk_forward(plies, more_ends):
     """model.material_head's target (`material_ahead`) against a walk forward through the
-    rollout, step by step: the game's raw result for t's mover where it ends within `plies`
-    plies (the sign read from the movers' sides, not from parity), else tanh(the mover's
-    material balance that many plies later / 10), unknown where the rollout ends first.
+    rollout, step by step: where the game ends within `plies` plies, its raw result for t's
+    mover (the sign read from the movers' sides, not from parity), or at the move cap tanh(the
+    capping mover's material in the stepped position / 10); else tanh(the mover's material
+    balance that many plies later / 10); known only where the rollout reaches that far.
     `more_ends` marks further steps as decided games' ends, with random results, so that
     games end at every distance from the positions before them."""
     from keisei_fn.algos.ppo.batch import material_ahead
@@ -320,8 +321,7 @@ def test_the_material_head_target_by_a_plain_walk_forward(plies, more_ends):
         g = torch.Generator().manual_seed(plies)
         ends = torch.rand(rollout.batch_size, generator=g) < 0.2
         results = torch.randint(-1, 2, rollout.batch_size, generator=g).float()
-        done = rollout["next", "done"] | ends[..., None]
-        rollout["next", "done"] = done
+        rollout["next", "done"] = rollout["next", "done"] | ends[..., None]
         rollout["next", "game_result"] = torch.where(
             ends[..., None], results[..., None], rollout["next", "game_result"])
     material_ahead(rollout, next_game, plies)
@@ -329,29 +329,35 @@ def test_the_material_head_target_by_a_plain_walk_forward(plies, more_ends):
     b_size, t_size = rollout.batch_size
     side = rollout["game", "side_to_move"]
     done, result = rollout["next", "done"][..., 0], rollout["next", "game_result"][..., 0]
+    capped = rollout["next", "truncated"][..., 0] & ~rollout["next", "terminated"][..., 0]
     kinds = set()
     for b in range(b_size):
         for t in range(t_size):
-            want = None
+            if t + plies > t_size:
+                assert not known[b, t], (b, t)
+                kinds.add("unknown")
+                continue
+            assert known[b, t], (b, t)
+            sign = {True: 1.0, False: -1.0}
             for d in range(plies):
                 e = t + d
-                if e >= t_size:
-                    break
-                if done[b, e]:  # the mover of step e scored result[b, e]
-                    want = float(result[b, e]) * (1 if side[b, e] == side[b, t] else -1)
-                    kinds.add("won" if want else "drawn")
+                if done[b, e]:  # the mover of step e scored result[b, e], or its material
+                    if capped[b, e]:
+                        mover = -float(material_balance(rollout["next", "game"][b, e][None])[0])
+                        want = float(torch.tanh(torch.tensor(mover / 10.0)))
+                        kinds.add("capped")
+                    else:
+                        want = float(result[b, e])
+                        kinds.add("won" if want else "drawn")
+                    want *= sign[bool(side[b, e] == side[b, t])]
                     break
             else:
                 j = t + plies
-                if j <= t_size:
-                    state = next_game[b] if j == t_size else rollout["game"][b, j]
-                    m = float(material_balance(state[None])[0])
-                    m = m if state["side_to_move"] == side[b, t] else -m
-                    want = float(torch.tanh(torch.tensor(m / 10.0)))
-                    kinds.add("material" if m else "even")
-            assert bool(known[b, t]) == (want is not None), (b, t)
-            if want is not None:
-                assert float(got[b, t]) == pytest.approx(want, abs=1e-6), (b, t)
-            else:
-                kinds.add("unknown")
-    assert kinds >= {"won", "drawn", "material", "unknown"}, kinds
+                state = next_game[b] if j == t_size else rollout["game"][b, j]
+                m = float(material_balance(state[None])[0])
+                want = m * sign[bool(state["side_to_move"] == side[b, t])]
+                want = float(torch.tanh(torch.tensor(want / 10.0)))
+                kinds.add("material" if m else "even")
+            assert float(got[b, t]) == pytest.approx(want, abs=1e-6), (b, t)
+    want_kinds = {"won", "capped", "material", "unknown"} | ({"drawn"} if more_ends else set())
+    assert kinds >= want_kinds, kinds

@@ -22,7 +22,25 @@ def test_options_are_checked():
     with pytest.raises(ConfigError, match="population.backend=loop reference"):
         load_config(None, ["model.material_head=8", "population.backend=loop"])
     with pytest.raises(ConfigError, match="algo=gumbel_az does not support model.material_head"):
-        load_config(None, TINY + TINY_AZ + ["model.material_head=8", "total_updates=1"])
+        load_config(None, TINY + TINY_AZ + ["model.material_head=2", "total_updates=1"])
+    with pytest.raises(ConfigError, match="leaves no position of a 6-step rollout"):
+        load_config(None, TINY + ["model.material_head=6", "total_updates=1"])
+
+
+def test_a_network_with_the_head_starts_as_the_one_without():
+    """The same seed gives the same network with or without the head (its weights come from a
+    forked stream), so that screens compare the head on equal starts."""
+    from keisei_fn.models import ActorCritic, state_params
+
+    torch.manual_seed(3)
+    plain = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8))
+    after_plain = torch.rand(3)
+    torch.manual_seed(3)
+    headed = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8, material_head=True))
+    assert torch.equal(torch.rand(3), after_plain)
+    assert set(headed.keys()) - set(plain.keys()) == {"material_out"}
+    for key, value in plain.items(include_nested=True, leaves_only=True):
+        assert torch.equal(value, headed[key]), key
 
 
 def test_a_run_with_the_material_head_trains_it_resumes_exactly_and_plays(tmp_path):
@@ -53,23 +71,26 @@ def test_the_loss_reaches_the_head_only_where_the_target_is_known(tmp_path):
     from keisei_fn.models import build_model, state_params
     from contextlib import nullcontext
 
-    cfg = tiny(tmp_path, "model.material_head=4", "total_updates=1")
-    net = build_model(cfg.model)
-    params = torch.stack([state_params(net).detach().clone()])
+    cfg = tiny(tmp_path, "model.material_head=4", "total_updates=1", "population.size=2")
+    params = torch.stack([state_params(build_model(cfg.model)).detach().clone()
+                          for _ in range(2)])
     g = torch.Generator().manual_seed(0)
     from test_compile import _batch
 
-    batch = _batch(8, 1)
-    batch["material_ahead"] = torch.rand(1, 8, 1, generator=g) * 2 - 1
-    batch["material_ahead_known"] = torch.arange(8)[None, :, None] % 2 == 0
+    batch = _batch(8, 2)
+    batch["material_ahead"] = torch.rand(2, 8, 1, generator=g) * 2 - 1
+    # member 0 knows 4 targets, member 1 knows 3: each member's mean is over its own
+    batch["material_ahead_known"] = torch.stack([torch.arange(8) % 2 == 0,
+                                                 torch.arange(8) < 3])[..., None]
     loss = population_loss(cfg, nullcontext)
     grads = torch.func.grad(lambda p: loss(p, batch)[0])(params)
-    assert grads["material_out", "weight"].abs().sum() > 0
+    assert (grads["material_out", "weight"].abs().sum((1, 2)) > 0).all()
     # the unknown targets take no part: changing them changes nothing
     other = batch.clone()
     other["material_ahead"][~other["material_ahead_known"]] = 5.0
     assert torch.equal(loss(params, batch)[0], loss(params, other)[0])
-    predicted = torch.zeros(1, 8, 1)
-    known = batch["material_ahead_known"]
-    want = batch["material_ahead"][known].square().mean()
-    torch.testing.assert_close(material_head_loss(predicted, batch)[0], want)
+    predicted = torch.zeros(2, 8, 1)
+    got = material_head_loss(predicted, batch)
+    for k in range(2):
+        known = batch["material_ahead_known"][k]
+        torch.testing.assert_close(got[k], batch["material_ahead"][k][known].square().mean())

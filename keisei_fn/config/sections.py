@@ -90,6 +90,10 @@ class PPOConfig:
         if cfg.ppo.tactics_coef > 0 and cfg.population.backend == "loop":
             raise ConfigError("ppo.tactics_coef: the population.backend=loop reference has no "
                               "search-labelled loss; use folded")
+        if cfg.model.material_head >= cfg.ppo.rollout_steps:
+            raise ConfigError(f"model.material_head: {cfg.model.material_head} plies ahead leaves "
+                              f"no position of a {cfg.ppo.rollout_steps}-step rollout "
+                              f"(ppo.rollout_steps) a target; use fewer")
         if cfg.model.material_head and cfg.population.backend == "loop":
             raise ConfigError("model.material_head: the population.backend=loop reference has no "
                               "material head loss; use folded")

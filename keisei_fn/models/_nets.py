@@ -78,9 +78,12 @@ class ActorCritic(nn.Module):
         self.value_conv = nn.Conv2d(channels, 4, 1)
         self.value_fc = nn.Linear(4 * 81, value_hidden)
         self.value_out = nn.Linear(value_hidden, 1)
-        if material_head:
-            self.material_out = nn.Linear(value_hidden, 1)
         self._init(policy_gain)
+        if material_head:  # after the rest, from a forked stream: the same network as without
+            with torch.random.fork_rng(devices=[]):
+                self.material_out = nn.Linear(value_hidden, 1)
+                nn.init.orthogonal_(self.material_out.weight, gain=1.0)
+                nn.init.zeros_(self.material_out.bias)
 
     def _init(self, policy_gain: float):
         for m in self.modules():

@@ -93,10 +93,12 @@ MATERIAL_AHEAD_KEYS = ("material_ahead", "material_ahead_known")
 def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: int) -> None:
     """The material head's target (model.material_head = `plies`), added to the [B, T] rollout
     in place: for the mover of each step t, tanh(its material balance `plies` plies later /
-    MATERIAL_AHEAD_PAWNS) ("material_ahead"), or where the game ends within those plies, its
-    raw result for that mover (+1 won, -1 lost, 0 drawn or capped). Known
-    ("material_ahead_known") where the rollout reaches that far or the game's end; the loss
-    skips the rest (a rollout's last `plies` steps, but for games that end in it).
+    MATERIAL_AHEAD_PAWNS) ("material_ahead"); where the game ends within those plies, its raw
+    result for that mover (+1 won, -1 lost, 0 drawn), or at the move cap, tanh(the capping
+    mover's material after its move / MATERIAL_AHEAD_PAWNS), signed for t's mover. Known
+    ("material_ahead_known") for the steps the rollout reaches `plies` plies beyond (t + plies
+    <= T), whether or not their game ends: labelling the last steps only where their games end
+    would over-weight results there.
 
     Why: the value learns from results that say little 60 plies before the end; a dense target
     the trunk and the value's hidden layer must also serve (KataGo's auxiliary targets) gives
@@ -107,20 +109,25 @@ def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: in
     # the material of the state before step j, j = 0 .. t (t: after the rollout), for its mover
     material = torch.cat([material_balance(rollout.get("game").reshape(-1)).view(b, t),
                           material_balance(next_game)[:, None]], 1)
+    score = rollout.get(("next", "game_result")).view(b, t).float().clone()
+    capped = (rollout.get(("next", "truncated")) & ~rollout.get(("next", "terminated"))).view(b, t)
+    if bool(capped.any()):
+        after = material_after(rollout.get("game")[capped], rollout.get("action")[capped])
+        score[capped] = torch.tanh(after / MATERIAL_AHEAD_PAWNS)
     pad = torch.zeros(b, plies, device=device)
     done = torch.cat([rollout.get(("next", "done")).view(b, t).float(), pad], 1).bool()
-    result = torch.cat([rollout.get(("next", "game_result")).view(b, t).float(), pad], 1)
+    score = torch.cat([score, pad], 1)
     target = torch.zeros(b, t, device=device)
     ended = torch.zeros(b, t, dtype=torch.bool, device=device)
     for d in range(plies):  # the mover of step t + d is t's mover for even d
         ends = done[:, d:d + t] & ~ended
-        target = torch.where(ends, (-1) ** d * result[:, d:d + t], target)
+        target = torch.where(ends, (-1) ** d * score[:, d:d + t], target)
         ended |= ends
-    reach = (torch.arange(t, device=device) + plies <= t)[None].expand(b, t) & ~ended
     later = torch.cat([material, pad], 1)[:, plies:plies + t]
-    target = torch.where(reach, (-1) ** plies * torch.tanh(later / MATERIAL_AHEAD_PAWNS), target)
+    target = torch.where(ended, target, (-1) ** plies * torch.tanh(later / MATERIAL_AHEAD_PAWNS))
+    known = (torch.arange(t, device=device) + plies <= t)[None].expand(b, t)
     rollout.set(MATERIAL_AHEAD_KEYS[0], target[..., None])
-    rollout.set(MATERIAL_AHEAD_KEYS[1], (ended | reach)[..., None])
+    rollout.set(MATERIAL_AHEAD_KEYS[1], known[..., None])
 
 
 def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
