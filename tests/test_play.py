@@ -272,7 +272,7 @@ def test_the_agent_in_play_is_our_default_player(monkeypatch):
     import cshogi
 
     import keisei_fn.agent.decision as decide_module
-    from keisei_fn.agent import PLAY_MATERIAL_MARGIN, player_settings
+    from keisei_fn.agent import PLAY_MATERIAL_MARGIN, player_settings, usi_moves
     from keisei_fn.apps.play import candidates
 
     def knows_nothing(state):  # a uniform policy over the legal moves, a value of 0
@@ -297,6 +297,20 @@ def test_the_agent_in_play_is_our_default_player(monkeypatch):
     # a network that knows nothing would not find them alone: the test can fail
     policy_alone = [usi for s in sfens for usi in [legal_moves(from_sfen([s]))[0]]]
     assert not all(mates(s, u) for s, u in zip(sfens, policy_alone))
+    # the mate is ranked first once, with its own prior (uniform here) and what the search saw
+    from keisei_fn.agent import decide
+
+    start = "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"
+    both = from_sfen([sfens[0], start])  # one position without a mate: the search runs
+    for simulations in (0, 16):
+        found = decide(None, both, player_settings(simulations, top=0),
+                       torch.Generator().manual_seed(0))
+        assert mates(sfens[0], usi_moves(both[:1], found.action[:1])[0])
+        row = [c for c in found.candidates[0].tolist() if c >= 0]
+        assert row[0] == int(found.action[0]) and len(set(row)) == len(row)
+        legal = int(both["legal_mask"][0].sum())
+        assert float(found.prior[0, 0]) == pytest.approx(1 / legal)
+        assert int(found.forced[0, 0]) == 1 and float(found.value[0]) == 1.0
     assert player_settings().material_margin == PLAY_MATERIAL_MARGIN
     assert player_settings(8, q_range=1.0).gumbel.q_range == 1.0
 

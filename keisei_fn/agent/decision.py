@@ -143,11 +143,10 @@ def decide(agent: Agent, state: TensorDictBase, settings: Settings = Settings(),
     elif settings.search == "1ply":  # takes a mate in one by itself
         decisions = _one_ply(agent, state, settings, generator, stop)
     else:
-        decisions = _policy(agent, state, settings, generator)
-        if settings.mate_in_one:
-            mates = find_mates(state, settings.mate_plies)
-            if bool((mates[0] >= 0).any()):
-                decisions = _take_mates(decisions, mates)
+        mates = find_mates(state, settings.mate_plies) if settings.mate_in_one else None
+        decisions = _policy(agent, state, settings, generator, mates)
+        if mates is not None and bool((mates[0] >= 0).any()):
+            decisions = _take_mates(decisions, mates)
     return _with(decisions, seconds=time.monotonic() - started)
 
 
@@ -179,7 +178,7 @@ def _sample_or_best(scores: torch.Tensor, temperature: float,
     return gumbel_sample(scores / temperature, generator)
 
 
-def _policy(agent, state, settings, generator) -> Decisions:
+def _policy(agent, state, settings, generator, mates=None) -> Decisions:
     log_probs, value = evaluate(agent, state)
     legal = state["legal_mask"]
     if settings.temperature <= 0:
@@ -191,6 +190,8 @@ def _policy(agent, state, settings, generator) -> Decisions:
         action = _material_checked(state, action, log_probs, settings.material_margin)
     if settings.guard:
         action = _guarded(state, action, log_probs)
+    if mates is not None:  # ranked first with its own prior (_take_mates marks it proven)
+        action = torch.where(mates[0] >= 0, mates[0], action)
     width = _width(settings, legal)
     if width == 1:  # the players of a match: just the move
         candidates = action[:, None]
@@ -311,6 +312,8 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
                  gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds,
                  compiled=config.compiled, q_range=config.q_range)
     action, forced = proven_moves(out)
+    if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)
+        action = torch.where(mates[0] >= 0, mates[0], action)
     visits, policy = out["visits"], out["policy"]
     # most visited first, ties by the improved policy, the move played (a proof's) first of all
     by_policy = policy.argsort(dim=-1, descending=True, stable=True)
@@ -376,18 +379,16 @@ def _proven_at_once(agent, state, settings, mates) -> Decisions:
 
 
 def _take_mates(decisions: Decisions, mates: tuple[torch.Tensor, torch.Tensor]) -> Decisions:
-    """Rows with a proven mate (`find_mates`' (move, plies)) play it first, whatever the search
-    said; its variation is the first move only."""
+    """Rows with a proven mate (`find_mates`' (move, plies)), which the policy's or the search's
+    ranking already put first with its own prior, visits and q: marked proven, valued +1, its
+    variation the first move only."""
     mates, plies = mates
     found = mates >= 0
     d = decisions
-    candidates = d.candidates.clone()
-    candidates[found, 0] = mates[found]
     forced = d.forced.clone()
     forced[found, 0] = plies[found]
     pv = d.pv.clone()
     pv[found, 0, 0], pv[found, 0, 1:] = mates[found], UNVISITED
     return _with(d, action=torch.where(found, mates, d.action),
                  value=torch.where(found, torch.ones_like(d.value), d.value),
-                 mate=torch.where(found, plies, d.mate), candidates=candidates, forced=forced,
-                 pv=pv)
+                 mate=torch.where(found, plies, d.mate), forced=forced, pv=pv)
