@@ -5,6 +5,9 @@
 #
 #     experiments/reference_recipe.sh SEED [OUT]      (OUT defaults to runs/reference_sSEED)
 #
+# EXTRA="key=value ..." adds overrides to the recipe, e.g. the 2-hour model size comparison:
+# EXTRA="model.blocks=3 model.channels=48" experiments/reference_recipe.sh 1 runs/ref_3x48
+#
 # It continues where it stopped (compare_algos.py resumes a leg, skips a finished one). OUT/wall.txt
 # gets each leg's wall clock (ladder included); then package the run with
 # experiments/make_reference.py OUT/sSEED --ladder OUT/sSEED/ladders/sSEED/argmax_6600s \
@@ -18,6 +21,6 @@ mkdir -p "$out"
 for budget in 3300 6600; do
   start=$(date +%s)
   "$py" experiments/compare_algos.py --sequential --sims 0 --budget "$budget" --out "$out" \
-      --arm "s$seed=seed=$seed eval.every=0"
+      --arm "s$seed=seed=$seed eval.every=0${EXTRA:+ $EXTRA}"
   echo "budget $budget: $(( $(date +%s) - start )) s wall" >> "$out/wall.txt"
 done
