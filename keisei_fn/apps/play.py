@@ -336,7 +336,7 @@ def _hint(agent, game: Game, say, simulations: int, generator, q_range: float) -
         return
     _, value, lines = candidates(agent, position(game), simulations, generator, top=5,
                                  q_range=q_range)
-    say(f"hint: {'; '.join(lines)} (eval {value:+.2f} for you, by the agent's network)")
+    say(f"hint: {'; '.join(lines)} (eval {value:+.2f} for you, as the agent sees it)")
 
 
 def _undo(game: Game, _arg: str, say, _agent_name: str) -> Game:
