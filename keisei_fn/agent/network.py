@@ -25,12 +25,8 @@ from ..models import (NetSpec, build_model, masked_log_softmax, members_forward,
                       state_params)
 from ..models import precision as _precision
 from ..shogi import call_padded, observe
-from ..shogi.material import material_balance
+from ..shogi.material import MATERIAL_VALUE_PAWNS, material_balance
 from .named import packaged_checkpoint
-
-
-# The control row's value (issue 29): tanh(material / 10 pawns); a rook up (10) reads +0.76
-MATERIAL_VALUE_PAWNS = 10.0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ BOARD_VALUES = (0.0, 1.0, 4.0, 4.0, 6.0, 9.0, 10.0, 6.0, 0.0, 7.0, 6.0, 6.0, 6.0
 # Hand order of the engine: P L N S B R G; a piece in hand is worth a bit more (it can drop
 # anywhere).
 HAND_VALUES = (1.1, 4.5, 4.5, 6.5, 10.0, 11.0, 7.0)
+# Pawns of material that make a count's tanh argument 1, wherever material stands in for a value
+# (the `value=material` players, the trainer's material count, PPO's material head): a rook up
+# (10) reads +0.76.
+MATERIAL_VALUE_PAWNS = 10.0
 # Kind after capture (promoted pieces return to hand unpromoted), as a hand index; -1 for none.
 _TO_HAND = (-1, 0, 1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4, 5)
 

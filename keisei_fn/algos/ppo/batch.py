@@ -11,7 +11,8 @@ from tensordict import TensorDict, TensorDictBase
 
 from ...collect.rollout import BATCH_KEYS
 from ...env.compact import unpack_mask
-from ...shogi.material import best_capture_gain, material_after, material_balance
+from ...shogi.material import (MATERIAL_VALUE_PAWNS, best_capture_gain, material_after,
+                                material_balance)
 from .advantage import make_gae, zero_sum_gae
 from .tactics import add_labels
 
@@ -84,18 +85,15 @@ def mix_value_target(batch: TensorDictBase, ppo) -> TensorDictBase:
     return batch
 
 
-# Pawns of material that make the material head's tanh argument 1: a rook and a pawn or so is
-# a large lead (the `value=material` players' scale, agent.MATERIAL_VALUE_PAWNS, too).
-MATERIAL_AHEAD_PAWNS = 10.0
 MATERIAL_AHEAD_KEYS = ("material_ahead", "material_ahead_known")
 
 
 def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: int) -> None:
     """The material head's target (model.material_head = `plies`), added to the [B, T] rollout
     in place: for the mover of each step t, tanh(its material balance `plies` plies later /
-    MATERIAL_AHEAD_PAWNS) ("material_ahead"); where the game ends within those plies, its raw
+    MATERIAL_VALUE_PAWNS) ("material_ahead"); where the game ends within those plies, its raw
     result for that mover (+1 won, -1 lost, 0 drawn), or at the move cap, tanh(the capping
-    mover's material after its move / MATERIAL_AHEAD_PAWNS), signed for t's mover. Known
+    mover's material after its move / MATERIAL_VALUE_PAWNS), signed for t's mover. Known
     ("material_ahead_known") for the steps the rollout reaches `plies` plies beyond (t + plies
     <= T), whether or not their game ends: labelling the last steps only where their games end
     would over-weight results there.
@@ -113,7 +111,7 @@ def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: in
     capped = (rollout.get(("next", "truncated")) & ~rollout.get(("next", "terminated"))).view(b, t)
     if bool(capped.any()):
         after = material_after(rollout.get("game")[capped], rollout.get("action")[capped])
-        score[capped] = torch.tanh(after / MATERIAL_AHEAD_PAWNS)
+        score[capped] = torch.tanh(after / MATERIAL_VALUE_PAWNS)
     pad = torch.zeros(b, plies, device=device)
     done = torch.cat([rollout.get(("next", "done")).view(b, t).float(), pad], 1).bool()
     score = torch.cat([score, pad], 1)
@@ -124,7 +122,7 @@ def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: in
         target = torch.where(ends, (-1) ** d * score[:, d:d + t], target)
         ended |= ends
     later = torch.cat([material, pad], 1)[:, plies:plies + t]
-    target = torch.where(ended, target, (-1) ** plies * torch.tanh(later / MATERIAL_AHEAD_PAWNS))
+    target = torch.where(ended, target, (-1) ** plies * torch.tanh(later / MATERIAL_VALUE_PAWNS))
     known = (torch.arange(t, device=device) + plies <= t)[None].expand(b, t)
     rollout.set(MATERIAL_AHEAD_KEYS[0], target[..., None])
     rollout.set(MATERIAL_AHEAD_KEYS[1], known[..., None])
