@@ -5,6 +5,7 @@ exactly. Mates and legal moves are judged by cshogi, independently of our engine
 from __future__ import annotations
 
 import random
+import re
 
 import cshogi
 import pytest
@@ -15,6 +16,7 @@ from tensordict import TensorDict
 
 from keisei_fn.algos.gumbel_az.replay import (collect_finished, new_buffer, new_pending,
                                               sample_minibatch, stored)
+from keisei_fn.agent import evaluator
 from keisei_fn.algos.gumbel_az.search_policy import SearchPolicy
 from keisei_fn.env.compact import engine_state
 from keisei_fn.algos.gumbel_az.targets import (POLICY_SLOTS, finished_games, pack_policy,
@@ -315,3 +317,92 @@ def test_a_checkpoint_from_before_the_samplers_continues_the_buffers_streams():
     saved = [b["_rng"][0] for b in payload["replay"]["buffers"]]
     assert len(extra.samplers) == len(saved) >= 1
     assert all(torch.equal(g.get_state(), s) for g, s in zip(extra.samplers, saved))
+
+
+def test_playout_cap_randomization_splits_each_member_s_rows_into_full_and_fast_searches():
+    """`gumbel_az.full_search_prob`: a coin per game from the member's Gumbel stream; the heads
+    get a full search and the tails a fast one, each the search that a direct call on those rows
+    gives, returned in the rows' order and flagged."""
+    cfg = tiny("/tmp/unused", *AZ, "gumbel_az.simulations=8", "gumbel_az.full_search_prob=0.5",
+               "gumbel_az.fast_simulations=2")
+    params = init_members(cfg, torch.device("cpu"))
+    positions = mate_in_one_positions(8, seed=3)
+    state = from_sfen([s for s, _ in positions], max_plies=64)
+    gen = torch.Generator().manual_seed(21)
+    saved = gen.get_state()
+    policy = SearchPolicy(params, [gen], cfg.gumbel_az, impasse=False, spec=net_spec(cfg.model))
+    td = policy(env_td(state))
+    reference_gen = torch.Generator().set_state(saved)
+    full = torch.rand(8, generator=reference_gen) < 0.5
+    assert torch.equal(td["full_search"], full)
+    assert 0 < int(full.sum()) < 8, "the seed should give both kinds"
+    assert policy.simulations_done == 8 * int(full.sum()) + 2 * int((~full).sum())
+    evaluate = evaluator(policy.member(0))
+    root = engine_state(env_td(state))
+    for rows, sims in ((full, 8), (~full, 2)):
+        index = rows.nonzero().squeeze(-1)
+        reference = search(root[index], evaluate, reference_gen, simulations=sims,
+                           max_considered=4, impasse=False)
+        assert torch.equal(td["action"][index], reference["action"])
+        assert torch.allclose(unpack_policy(td["search_policy"][index],
+                                            state["legal_mask"][index]),
+                              reference["policy"], rtol=2 ** -11, atol=1e-7)
+    assert torch.equal(gen.get_state(), reference_gen.get_state())
+
+
+def test_playout_cap_randomization_stores_only_the_full_searches():
+    """Searched self-play with half the moves fast: every finished game's positions get their
+    targets, and the buffer receives exactly the fully searched ones, with the policies the
+    search wrote at them; the updates follow the expected count stored."""
+    cfg = tiny("/tmp/unused", *AZ, "env.max_plies=12", "gumbel_az.full_search_prob=0.5")
+    params = init_members(cfg, torch.device("cpu"))
+    env = ShogiEnv(4, max_plies=12)
+    policy = SearchPolicy(params, [torch.Generator().manual_seed(3)], cfg.gumbel_az,
+                          impasse=False, spec=net_spec(cfg.model))
+    _, trajectory = rollout(env, policy, env.reset(), 30)
+    full = trajectory["full_search"]
+    assert policy.simulations_done == 4 * int(full.sum()) + int((~full).sum())
+    _, finished = collect_finished(new_pending(4, 12, "cpu"), trajectory, cfg.gumbel_az)
+    assert finished.batch_size[0] == 8 * 12
+    first = trajectory[0, :12]  # row 0's first game, plies 0-11
+    assert torch.equal(finished[:12]["full_search"], first["full_search"])
+    kept = stored(finished)
+    assert kept.batch_size[0] == int(finished["full_search"].sum())
+    assert 0 < kept.batch_size[0] < 96
+    n = int(first["full_search"].sum())
+    assert torch.equal(kept[:n]["search_policy"], first["search_policy"][first["full_search"]])
+    from keisei_fn.algos.gumbel_az.algorithm import updates_per_iteration
+
+    whole = tiny("/tmp/unused", *AZ)
+    assert updates_per_iteration(cfg) == round(updates_per_iteration(whole) / 2)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("gumbel_az.full_search_prob=0", "gumbel_az.full_search_prob: must be in (0, 1], got 0"),
+    ("gumbel_az.full_search_prob=1.5", "gumbel_az.full_search_prob: must be in (0, 1]"),
+    ("gumbel_az.fast_simulations=0", "gumbel_az.fast_simulations: must be >= 1, got 0")])
+def test_playout_cap_settings_are_checked(override, message):
+    from keisei_fn.config import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        tiny("/tmp/unused", *AZ, override)
+    with pytest.raises(ConfigError, match="fast_simulations=8 is more than a full search's 4"):
+        tiny("/tmp/unused", *AZ, "gumbel_az.full_search_prob=0.5", "gumbel_az.fast_simulations=8")
+
+
+def test_gumbel_az_run_with_randomized_playout_caps_resumes_exactly(tmp_path):
+    """The coins come from the members' Gumbel streams, which the checkpoint carries."""
+    summary, _, _ = assert_resumes_exactly(tmp_path, *AZ, "gumbel_az.full_search_prob=0.5",
+                                           total=10, split=5)
+    assert summary["counters"]["optimizer_updates"]
+
+
+def test_a_checkpoint_from_before_playout_caps_stores_its_pending_positions():
+    """Pending positions saved without the full-search flag were all searched in full."""
+    cfg = tiny("/tmp/unused", *AZ)
+    from keisei_fn.algos.gumbel_az.algorithm import new_extra, restore_extra, save_extra
+
+    saved = save_extra(new_extra(cfg, "cpu"))
+    del saved["pending"]["full_search"]
+    restored = restore_extra(saved, cfg, "cpu", "old.pt")
+    assert bool(restored.pending["full_search"].all())

@@ -21,7 +21,7 @@ CARRIED_KEYS = ("observation", "action_mask", "game")
 # What each stored step keeps (besides the position and the mask bits).
 POLICY_KEYS = ("action", "action_log_prob", "state_value", "learner_move",
                # Gumbel AlphaZero's search policy (algos/gumbel_az/search_policy.py)
-               "search_policy", "root_value", "raw_value")
+               "search_policy", "root_value", "raw_value", "full_search")
 TRANSITION_KEYS = ("reward", "outcome", "done", "terminated", "truncated")
 
 # Keys the loss reads, rebuilt into its network input by env.compact.network_input.

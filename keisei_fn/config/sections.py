@@ -138,6 +138,13 @@ class GumbelAZConfig:
     material_prior: float = 0.02
     """material in the value the search reads, per pawn: the value head learns the target minus coef
     x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
+    full_search_prob: float = 1.0
+    """playout cap randomization (KataGo): the probability of a full search (`simulations`) for a
+    game's move, else a fast one (`fast_simulations`); only full searches become training
+    positions (1: every move full, off)"""
+    fast_simulations: int = 1
+    """simulations of a fast search (full_search_prob < 1); 1 samples the policy with the root's
+    Gumbel noise"""
 
     VALUE_PRIOR = "material_prior"
 
@@ -153,6 +160,14 @@ class GumbelAZConfig:
         one_of(az, "gumbel_az", "value_target", ("outcome", "nstep"))
         if not az.replay_ratio > 0:
             raise ConfigError(f"gumbel_az.replay_ratio: must be > 0, got {az.replay_ratio}")
+        if not 0 < az.full_search_prob <= 1:
+            raise ConfigError(f"gumbel_az.full_search_prob: must be in (0, 1], got "
+                              f"{az.full_search_prob}")
+        at_least(az, "gumbel_az", ("fast_simulations",), 1)
+        fewest = min([az.simulations, *cfg.population.simulations])
+        if az.full_search_prob < 1 and az.fast_simulations > fewest:
+            raise ConfigError(f"gumbel_az.fast_simulations={az.fast_simulations} is more than a "
+                              f"full search's {fewest} simulations")
         if cfg.algo != "gumbel_az":
             return
         for key, value, unsupported in (

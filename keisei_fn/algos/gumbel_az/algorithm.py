@@ -46,10 +46,10 @@ class AZState:
 
 
 def updates_per_iteration(cfg) -> int:
-    """Every position played is sampled `replay_ratio` times on average (the same count on every
-    rank, so their all-reduces pair)."""
+    """Every position stored is sampled `replay_ratio` times on average (the same count on every
+    rank, so their all-reduces pair): the expected count, as only full searches are stored."""
     az = cfg.gumbel_az
-    played = cfg.env.batch_size * az.rollout_steps
+    played = cfg.env.batch_size * az.rollout_steps * az.full_search_prob
     return max(1, round(az.replay_ratio * played / az.minibatch_size))
 
 
@@ -111,8 +111,10 @@ def restore_extra(saved: dict | None, cfg, device, source: str) -> AZState:
                                         if b.get("_rng") is not None]
     for generator, state in zip(fresh.samplers, streams, strict=False):
         generator.set_state(state)
-    return AZState(fresh.replay, TensorDict(saved["pending"], batch_size=shape).to(device),
-                   fresh.samplers)
+    pending = TensorDict(saved["pending"], batch_size=shape).to(device)
+    if "full_search" not in pending.keys():  # saved before playout cap randomization
+        pending.set("full_search", torch.ones(shape, dtype=torch.bool, device=device))
+    return AZState(fresh.replay, pending, fresh.samplers)
 
 
 def learn(state: TrainState, update, cfg, log=print) -> tuple[TrainState, list[dict]]:
@@ -177,7 +179,9 @@ def describe(cfg) -> str:
     az = cfg.gumbel_az
     sims = ("/".join(map(str, cfg.population.simulations)) if cfg.population.simulations
             else az.simulations)
-    return (f", each searched ({sims} simulations, {az.max_considered} considered) "
+    caps = (f"; {az.full_search_prob:.0%} of moves, else {az.fast_simulations}"
+            if az.full_search_prob < 1 else "")
+    return (f", each searched ({sims} simulations{caps}, {az.max_considered} considered) "
             f"| gumbel_az: {az.replay_ratio:g} x replay of {az.buffer_size:,}")
 
 

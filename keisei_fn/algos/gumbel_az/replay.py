@@ -20,7 +20,7 @@ from ...env.compact import MASK_BYTES, network_input
 from .targets import POLICY_SLOTS, finished_games, unpack_policy
 
 # What a position waiting for its game's end keeps (from the stored rollout step).
-PENDING_KEYS = ("game", "mask_bits", "search_policy", "root_value", "raw_value")
+PENDING_KEYS = ("game", "mask_bits", "search_policy", "root_value", "raw_value", "full_search")
 # What the replay buffer keeps of it.
 STORED_KEYS = ("game", "mask_bits", "search_policy", "target_value")
 
@@ -40,7 +40,8 @@ def new_pending(rows: int, max_plies: int, device) -> TensorDict:
                       batch_size=shape, device=device)
     return TensorDict(game=game, mask_bits=zeros(MASK_BYTES, dtype=torch.uint8),
                       search_policy=zeros(POLICY_SLOTS, dtype=torch.float16),
-                      root_value=zeros(), raw_value=zeros(), batch_size=shape, device=device)
+                      root_value=zeros(), raw_value=zeros(),
+                      full_search=zeros(dtype=torch.bool), batch_size=shape, device=device)
 
 
 def collect_finished(pending: TensorDictBase, rollout: TensorDictBase, az
@@ -93,5 +94,6 @@ def sample_minibatch(buffers, generators, size: int, max_plies: int) -> TensorDi
 
 
 def stored(samples: TensorDictBase) -> TensorDict:
-    """The replay buffer's record of finished positions."""
-    return samples.select(*STORED_KEYS)
+    """The replay buffer's record of finished positions: those searched in full (all of them
+    unless playout caps are randomized: search_policy.py)."""
+    return samples[samples.get("full_search")].select(*STORED_KEYS)

@@ -6,6 +6,13 @@ the games in progress ("game", "action_mask") and writes the move, the improved 
 the legal moves, the search's root value and the network's raw one. Member k searches its own rows
 k*B ... with its own parameters and its own Gumbel stream (`generators[k]`, the train state's, so
 a resumed run draws the same noise).
+
+Playout cap randomization (KataGo, Wu 2019, section 3.1; `gumbel_az.full_search_prob` < 1): each
+game's move is a full search (`simulations`) with that probability, else a fast one
+(`gumbel_az.fast_simulations`), the coins drawn from the member's Gumbel stream. Fast moves keep
+the games going at a fraction of the cost; only the full ones become training positions
+(`full_search`, read by replay.stored), so the policy learns from the deeper search while the
+value sees more games for the compute.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ class SearchPolicy(TensorDictModuleBase):
     """Gumbel search's move for every game of K members' [K*B] env batch."""
 
     in_keys = ["game", "action_mask"]
-    out_keys = ["action", "search_policy", "root_value", "raw_value", "learner_move"]
+    out_keys = ["action", "search_policy", "root_value", "raw_value", "learner_move",
+                "full_search"]
 
     def __init__(self, params: TensorDict, generators, az, impasse: bool, spec: NetSpec,
                  precision: str = "fp32", simulations: list[int] | None = None):
@@ -54,15 +62,11 @@ class SearchPolicy(TensorDictModuleBase):
         start = time.perf_counter()
         root = engine_state(td)  # the positions search expands from
         rows = root.batch_size[0] // self.members
-        outs = []
+        outs, full = [], []
         for k in range(self.members):
-            out = search(root[k * rows:(k + 1) * rows],
-                         evaluator(self.member(k)),
-                         self.generators[k], simulations=self.simulations[k],
-                         max_considered=self.az.max_considered,
-                         gumbel_scale=self.az.gumbel_scale, impasse=self.impasse,
-                         batched_rounds=self.az.batched_rounds, q_range=self.az.q_range)
-            outs.append(out.exclude("tree", "pv", "visits", "q"))
+            out, is_full = self._search_member(root[k * rows:(k + 1) * rows], k)
+            outs.append(out)
+            full.append(is_full)
         out = torch.cat(outs)
         mask = td.get("action_mask")
         td.set("action", out.get("action"))
@@ -70,6 +74,36 @@ class SearchPolicy(TensorDictModuleBase):
         td.set("root_value", out.get("value").float())
         td.set("raw_value", out.get("raw_value").float())
         td.set("learner_move", torch.ones_like(mask[:, 0]))
+        td.set("full_search", torch.cat(full))
         self.simulations_done += int(out.get("simulations").sum())
         self.search_seconds += time.perf_counter() - start
         return td
+
+    def _search(self, root, k: int, simulations: int):
+        out = search(root, evaluator(self.member(k)), self.generators[k],
+                     simulations=simulations, max_considered=self.az.max_considered,
+                     gumbel_scale=self.az.gumbel_scale, impasse=self.impasse,
+                     batched_rounds=self.az.batched_rounds, q_range=self.az.q_range)
+        return out.exclude("tree", "pv", "visits", "q")
+
+    def _search_member(self, root, k: int):
+        """Member k's rows searched, and which of them had a full search: all of them unless
+        playout caps are randomized, when the coins split the rows into a full and a fast
+        search (two batched calls; the rows' order is restored)."""
+        rows = root.batch_size[0]
+        if self.az.full_search_prob >= 1.0:
+            return (self._search(root, k, self.simulations[k]),
+                    torch.ones(rows, dtype=torch.bool, device=root.device))
+        generator = self.generators[k]
+        full = torch.rand(rows, generator=generator, device=generator.device).to(root.device)
+        full = full < self.az.full_search_prob
+        # the split's sizes are data-dependent: a host sync, once per member and move
+        parts, order = [], []
+        for chosen, simulations in ((full, self.simulations[k]),
+                                    (~full, self.az.fast_simulations)):
+            index = chosen.nonzero().squeeze(-1)
+            if index.numel():
+                parts.append(self._search(root[index], k, simulations))
+                order.append(index)
+        out = torch.cat(parts)[torch.cat(order).argsort()]
+        return out, full
