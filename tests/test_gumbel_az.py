@@ -373,21 +373,58 @@ def test_playout_cap_randomization_stores_only_the_full_searches():
     assert torch.equal(kept[:n]["search_policy"], first["search_policy"][first["full_search"]])
     from keisei_fn.algos.gumbel_az.algorithm import updates_per_iteration
 
-    whole = tiny("/tmp/unused", *AZ)
+    whole, quarter = tiny("/tmp/unused", *AZ), tiny("/tmp/unused", *AZ,
+                                                    "gumbel_az.full_search_prob=0.25")
     assert updates_per_iteration(cfg) == round(updates_per_iteration(whole) / 2)
+    assert updates_per_iteration(quarter) == round(updates_per_iteration(whole) / 4)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("gumbel_az.full_search_prob=0", "gumbel_az.full_search_prob: must be in (0, 1], got 0"),
-    ("gumbel_az.full_search_prob=1.5", "gumbel_az.full_search_prob: must be in (0, 1]"),
-    ("gumbel_az.fast_simulations=0", "gumbel_az.fast_simulations: must be >= 1, got 0")])
-def test_playout_cap_settings_are_checked(override, message):
+@pytest.mark.parametrize("overrides, message", [
+    (["gumbel_az.full_search_prob=0"], "gumbel_az.full_search_prob: must be in (0, 1], got 0"),
+    (["gumbel_az.full_search_prob=1.5"], "gumbel_az.full_search_prob: must be in (0, 1]"),
+    (["gumbel_az.fast_simulations=0"], "gumbel_az.fast_simulations: must be >= 1, got 0"),
+    (["gumbel_az.full_search_prob=0.5", "gumbel_az.fast_simulations=8"],
+     "gumbel_az.fast_simulations=8 is more than a full search's 4 simulations"),
+    (["gumbel_az.full_search_prob=0.5", "gumbel_az.fast_simulations=8", "population.size=2",
+      "population.simulations=[16,6]"], "fast_simulations=8 is more than a full search's 6"),
+    (["gumbel_az.full_search_prob=0.5", "gumbel_az.value_target=nstep"],
+     "gumbel_az.value_target=nstep bootstraps from the root values of later plies")])
+def test_playout_cap_settings_are_checked(overrides, message):
     from keisei_fn.config import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(message)):
-        tiny("/tmp/unused", *AZ, override)
-    with pytest.raises(ConfigError, match="fast_simulations=8 is more than a full search's 4"):
-        tiny("/tmp/unused", *AZ, "gumbel_az.full_search_prob=0.5", "gumbel_az.fast_simulations=8")
+        tiny("/tmp/unused", *AZ, *overrides)
+
+
+def test_fast_searches_may_be_larger_than_gumbel_az_simulations_where_members_have_their_own():
+    cfg = tiny("/tmp/unused", *AZ, "gumbel_az.full_search_prob=0.5", "population.size=2",
+               "gumbel_az.fast_simulations=8", "population.simulations=[16,32]")
+    assert [member_config(cfg, k).gumbel_az.simulations for k in range(2)] == [16, 32]
+
+
+def test_an_iteration_whose_finished_positions_were_all_fast_stores_nothing(tmp_path):
+    """Four-ply games and full searches at 2%: iterations end games with no full search in
+    them; the run goes on, and the buffer holds no more than the fully searched positions."""
+    from _tiny import collector_of
+
+    from keisei_fn.algos.base import IterationContext
+    from keisei_fn.run.parts import build
+    from keisei_fn.run.snapshot import fresh_state
+
+    cfg = tiny(tmp_path, *AZ, "env.max_plies=4", "gumbel_az.full_search_prob=0.02",
+               "gumbel_az.min_buffer=512")  # collect only
+    parts = build(cfg, log=lambda *a: None)
+    state = fresh_state(cfg, parts)
+    ctx = IterationContext(cfg, parts.policy, parts.update, collector_of(cfg, parts))
+    moves = cfg.env.batch_size * cfg.gumbel_az.rollout_steps
+    full, stored_after = 0, []
+    for _ in range(4):
+        before = parts.policy.simulations_done
+        state, _ = parts.algorithm.iteration(ctx, state)
+        # a full search does 4 simulations, a fast one 1
+        full += (parts.policy.simulations_done - before - moves) // 3
+        stored_after.append(len(state.extra.replay[0]))
+    assert stored_after[-1] <= full < moves, (stored_after, full)
 
 
 def test_gumbel_az_run_with_randomized_playout_caps_resumes_exactly(tmp_path):

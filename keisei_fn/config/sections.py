@@ -120,7 +120,7 @@ class GumbelAZConfig:
     minibatch_size: int = 256
     """positions per optimizer update"""
     replay_ratio: float = 4.0
-    """times each played position is trained on, on average (sets the updates per iteration)"""
+    """times each stored position is trained on, on average (sets the updates per iteration)"""
     buffer_size: int = 65536
     """positions the replay buffer holds per member (the oldest are overwritten)"""
     min_buffer: int = 1024
@@ -164,10 +164,14 @@ class GumbelAZConfig:
             raise ConfigError(f"gumbel_az.full_search_prob: must be in (0, 1], got "
                               f"{az.full_search_prob}")
         at_least(az, "gumbel_az", ("fast_simulations",), 1)
-        fewest = min([az.simulations, *cfg.population.simulations])
+        fewest = min(cfg.population.simulations or [az.simulations])
         if az.full_search_prob < 1 and az.fast_simulations > fewest:
             raise ConfigError(f"gumbel_az.fast_simulations={az.fast_simulations} is more than a "
                               f"full search's {fewest} simulations")
+        if az.full_search_prob < 1 and az.value_target == "nstep":
+            raise ConfigError("gumbel_az.value_target=nstep bootstraps from the root values of "
+                              "later plies, which fast searches give with full_search_prob < 1: "
+                              "use value_target=outcome")
         if cfg.algo != "gumbel_az":
             return
         for key, value, unsupported in (

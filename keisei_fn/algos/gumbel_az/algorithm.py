@@ -146,9 +146,12 @@ def iteration(ctx: IterationContext, state: TrainState) -> tuple[TrainState, Ite
         _, finished = collect_finished(_member_rows(extra.pending, k, rows),
                                        _member_rows(rollout, k, rows), az)
         stats.append(game_stats(_member_rows(rollout, k, rows)))
-        if finished is not None:
-            extra.replay[k].extend(stored(finished))
-            stats[k].update({f"search/{n}": v for n, v in calibration(finished).items()})
+        kept = stored(finished) if finished is not None else None
+        if kept is not None and kept.batch_size[0]:  # all of them fast: nothing to store
+            extra.replay[k].extend(kept)
+            # the values of full searches only, as those are what the targets learn from
+            full = finished[finished.get("full_search")]
+            stats[k].update({f"search/{n}": v for n, v in calibration(full).items()})
         stats[k]["replay/positions"] = float(len(extra.replay[k]))
     stats = merge_game_stats(group, stats)
     seconds = policy.search_seconds - search0

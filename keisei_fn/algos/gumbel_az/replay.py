@@ -78,7 +78,8 @@ def calibration(samples: TensorDictBase) -> dict:
         out[f"{name}_mse"] = float((value - outcome).pow(2).mean())
         both = torch.stack([value, outcome])
         out[f"{name}_corr"] = (float(torch.corrcoef(both)[0, 1])
-                               if bool((both.std(1) > 0).all()) else float("nan"))
+                               if outcome.numel() > 1 and bool((both.std(1) > 0).all())
+                               else float("nan"))
     return out
 
 

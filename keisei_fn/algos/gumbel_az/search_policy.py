@@ -97,7 +97,7 @@ class SearchPolicy(TensorDictModuleBase):
         generator = self.generators[k]
         full = torch.rand(rows, generator=generator, device=generator.device).to(root.device)
         full = full < self.az.full_search_prob
-        # the split's sizes are data-dependent: a host sync, once per member and move
+        # the split's sizes are data-dependent: two host syncs per member and move
         parts, order = [], []
         for chosen, simulations in ((full, self.simulations[k]),
                                     (~full, self.az.fast_simulations)):
