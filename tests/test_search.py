@@ -491,6 +491,35 @@ def test_a_tree_node_costs_at_most_15_kb_at_the_referee_s_cap():
     assert extra == 2 * (4096 - 512) * (8 + 1), extra
 
 
+@pytest.mark.slow
+def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network():
+    """At one game with the network's compiled evaluator, the node's state, the step, the
+    network and the backup run as one program (search/compiled.py's `expand`): the packaged
+    network (float32) searching each of the reference positions alone chooses the moves and
+    visits of the eager search, with its values to float32 rounding. Slow: it compiles."""
+    import keisei_fn.search.compiled as compiled_search
+    from keisei_fn.agent import compiled_evaluator, evaluator, load_agent
+
+    agent, _ = load_agent("reference")
+    states = from_sfen(_positions())
+    fast, plain = compiled_evaluator(agent), evaluator(agent)
+    assert fast.traceable is not None
+    for i in range(states.batch_size[0]):
+        state = states[i:i + 1]
+        for sims, considered in ((16, 4), (48, 1)):
+            slow = search(state, plain, torch.Generator().manual_seed(1), impasse=True,
+                          simulations=sims, max_considered=considered)
+            with torch.no_grad():
+                out = search(state, fast, torch.Generator().manual_seed(1), impasse=True,
+                             simulations=sims, max_considered=considered, compiled=True)
+            for key in ("visits", "action", "pv", "simulations"):
+                assert torch.equal(slow[key], out[key]), (i, sims, key)
+            torch.testing.assert_close(slow["value"], out["value"], rtol=0, atol=1e-5)
+            for key in ("children_index", "node_visits", "labels", "terminal"):
+                assert torch.equal(slow["tree"][key], out["tree"][key]), (i, sims, key)
+    assert compiled_search._fused.cache_info().currsize == 1  # the fused program ran
+
+
 def test_compiled_step_and_search_equal_the_eager_ones():
     """`shogi.compiled_step` (torch.compile, batches padded to a power of two) returns what
     `step` does, key by key, and the compiled search is the same search. Slow: it compiles."""

@@ -99,6 +99,8 @@ def compiled_evaluator(agent: Agent):
     def evaluate_compiled(state: TensorDictBase):
         return call_padded(lambda s: _compiled_evaluate()(agent, s), partial(evaluate, agent),
                            state)
+    # the pure function and its argument, for a compiled search to trace into its own program
+    evaluate_compiled.traceable = (evaluate, agent)
     return evaluate_compiled
 
 

@@ -15,6 +15,9 @@ fixed-capacity tree and with the same formulas:
 - `write_and_backup`: the new node written and the leaf's value backed up along the path, as
   masked writes (a walk that ended on a finished position writes no node and visits it once
   more), every node of the path at once (negamax as an alternating cumulative sum).
+- At one game with a network evaluator that says how to trace it (`evaluate.traceable`, as
+  `agent.compiled_evaluator` does), the last four are one program, `expand`: two or three
+  compiled calls a simulation instead of six.
 
 The tree's graphs have dynamic sizes (one variant for every batch, tree capacity and path
 length, with torch's usual specialisation of size 1): a deeper walk compiles nothing new.
@@ -40,7 +43,8 @@ import functools
 import torch
 from tensordict import TensorDict
 
-from ..shogi import NUM_ACTIONS, compiled_step
+from ..shogi import NUM_ACTIONS, compiled_step, step
+from ..shogi._compiled import SCALAR_CODE
 from .select import interior_action, root_action
 from .tree import ROOT, UNVISITED, link_node, write_node
 
@@ -173,6 +177,28 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path
     tree["node_visits"][rows[:, None], path] = (count + 1).gather(1, own)
 
 
+def expand(tree, path, parent, slot, leaf, index, network, agent, impasse: bool) -> None:
+    """`leaf_state`, the rules' step, the network (`network(agent, state)`, a pure function
+    of its arguments) and `write_and_backup` as one program: at one game each of them is a
+    compiled call's entry cost for microseconds of work.
+
+    One game only: with the batch's size dynamic, inductor (torch 2.13) fails to lower the
+    step's shape arithmetic ("Exponent must be non-negative"), and at many games the calls'
+    entry costs are a small share. It runs with the step's scalar CPU code (SCALAR_CODE)."""
+    state, label = leaf_state(tree, path, parent, slot)
+    state = TensorDict(state, batch_size=parent.shape, device=parent.device)
+    after = step(state, label, impasse=impasse)
+    logits, value = network(agent, after)
+    write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path)
+
+
+@functools.cache
+def _fused():
+    # inductor's C++ wrapper: ~760 us a call at one game against ~900 us with its Python one
+    return torch.compile(expand, fullgraph=True, dynamic=True,
+                         options={**SCALAR_CODE, "cpp_wrapper": True})
+
+
 @functools.cache
 def _compiled(name: str):
     """One compiled code object per phase (made on first use: importing torch's compiler
@@ -192,6 +218,10 @@ def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool) -> None:
         path.append(nodes)
     _, slot, _, parent, leaf = walk
     path = torch.cat(path, 1)
+    traceable = getattr(evaluate, "traceable", None)
+    if traceable is not None and parent.shape[0] == 1:
+        _fused()(tree, path, parent, slot, leaf, index, *traceable, impasse)
+        return
     state, label = _compiled("leaf_state")(tree, path, parent, slot)
     state = TensorDict(state, batch_size=parent.shape, device=parent.device)
     after = compiled_step(state, label, impasse=impasse)
