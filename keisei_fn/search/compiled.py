@@ -44,7 +44,7 @@ import torch
 from tensordict import TensorDict
 
 from ..shogi import NUM_ACTIONS, compiled_step, step
-from ..shogi._compiled import SCALAR_CODE
+from ..shogi._compiled import COMPILE_OPTIONS
 from .select import interior_action, root_action
 from .tree import ROOT, UNVISITED, link_node, write_node
 
@@ -184,7 +184,8 @@ def expand(tree, path, parent, slot, leaf, index, network, agent, impasse: bool)
 
     One game only: with the batch's size dynamic, inductor (torch 2.13) fails to lower the
     step's shape arithmetic ("Exponent must be non-negative"), and at many games the calls'
-    entry costs are a small share. It runs with the step's scalar CPU code (SCALAR_CODE)."""
+    entry costs are a small share. It runs with the step's compile options (scalar CPU code,
+    the C++ wrapper)."""
     state, label = leaf_state(tree, path, parent, slot)
     state = TensorDict(state, batch_size=parent.shape, device=parent.device)
     after = step(state, label, impasse=impasse)
@@ -194,9 +195,9 @@ def expand(tree, path, parent, slot, leaf, index, network, agent, impasse: bool)
 
 @functools.cache
 def _fused():
-    # inductor's C++ wrapper: ~760 us a call at one game against ~900 us with its Python one
-    return torch.compile(expand, fullgraph=True, dynamic=True,
-                         options={**SCALAR_CODE, "cpp_wrapper": True})
+    # the step's options (scalar code, the C++ wrapper): ~760 us a call at one game against
+    # ~900 us with the Python wrapper
+    return torch.compile(expand, fullgraph=True, dynamic=True, options=COMPILE_OPTIONS)
 
 
 @functools.cache

@@ -28,6 +28,10 @@ MAX_BUCKET = 64
 # tests/test_search.py). Scalar code is correct, and at these batch sizes the cost is dispatch,
 # not arithmetic.
 SCALAR_CODE = {"cpp.simdlen": 1}
+# ... and with inductor's C++ wrapper, which enters a compiled graph with less host work than
+# its Python one: a step at one game 152 us against 209 us, at 64 games 1.31 ms against 1.36 ms
+# (CPU time, the AMD EPYC of docs/search.md, 2026-12-05).
+COMPILE_OPTIONS = {**SCALAR_CODE, "cpp_wrapper": True}
 
 
 def _step_impasse(state, action):
@@ -43,7 +47,7 @@ def _compiled(impasse: bool):
     """One code object per rule set, each with its own compiled variants (one per bucket);
     made on first use (importing torch's compiler costs a second)."""
     return torch.compile(_step_impasse if impasse else _step_plain, dynamic=False,
-                         fullgraph=True, options=SCALAR_CODE)
+                         fullgraph=True, options=COMPILE_OPTIONS)
 
 
 def bucket(n: int) -> int:
