@@ -43,8 +43,7 @@ import functools
 import torch
 from tensordict import TensorDict
 
-from ..shogi import NUM_ACTIONS, compiled_step, step
-from ..shogi._compiled import COMPILE_OPTIONS
+from ..shogi import COMPILE_OPTIONS, NUM_ACTIONS, compiled_step, step
 from .select import interior_action, root_action
 from .tree import ROOT, UNVISITED, link_node, write_node
 

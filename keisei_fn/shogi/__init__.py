@@ -5,7 +5,7 @@ See docs/engine_api.md for the state layout, codes and action labels.
 
 from ._checks import may_check
 from ._compiled import bucket as compiled_bucket
-from ._compiled import call_padded, compiled_step
+from ._compiled import COMPILE_OPTIONS, call_padded, compiled_step
 from ._movegen import analyze
 from ._observe import observe
 from ._sfen import from_sfen, initial_state, to_sfen
@@ -22,7 +22,8 @@ def legal_mask(state):
 
 
 __all__ = [
-    "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN",
+    "COMPILE_OPTIONS", "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason",
+    "STARTPOS_SFEN",
     "action_to_usi", "analyze", "call_padded", "compiled_bucket", "compiled_step", "declarable",
     "from_sfen",
     "initial_state",
