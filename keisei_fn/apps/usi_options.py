@@ -15,7 +15,9 @@ from ..search.gumbel import ROUNDS
 from ..search.select import MAX_Q_RANGE
 
 MAX_NETWORK_DELAY_MS = 10_000
-MAX_SIMULATIONS = 20_000  # the tree holds ~70 KB a simulation
+# the tree holds ~6 KB a simulation (docs/search.md): 20,000 is ~120 MB, and about 30 s a move
+# on one thread with the compiled search
+MAX_SIMULATIONS = 20_000
 
 
 @dataclass(frozen=True)
