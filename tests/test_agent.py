@@ -275,6 +275,8 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
         make_player(f"{tiny_run}@mate=2")
     assert make_player(f"{tiny_run}@mate=3").name.endswith("@mate=3")
     assert make_player(f"{tiny_run}@sims=4,mate=3").name.endswith("@sims=4,mate=3")
+    guarded = make_player(f"{tiny_run}@sims=4,guard=1")  # the search's guard (test_mate_search)
+    assert guarded.name.endswith("@sims=4,guard=1") and guarded.choose.args[1].guard
 
 
 def test_the_material_check_is_a_player_option(tiny_run):

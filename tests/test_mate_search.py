@@ -179,7 +179,7 @@ def test_allows_mate_agrees_with_cshogi():
 def test_guard_plays_the_favourite_that_allows_no_mate():
     """With the favourite move one that lets the opponent mate at once, `Settings.guard` plays
     the next favourite that does not (checked with cshogi); a safe favourite is kept."""
-    from keisei_fn.agent.decision import _guarded
+    from keisei_fn.agent.decision import _by_prior, _guarded
     from keisei_fn.search.mate import allows_mate
 
     sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
@@ -194,13 +194,56 @@ def test_guard_plays_the_favourite_that_allows_no_mate():
     second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
     log_probs = torch.where(state["legal_mask"], -1.0 - torch.arange(2187) / 2187, -torch.inf)
     log_probs = log_probs.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
-    chosen = _guarded(state, favourite, log_probs)
+    chosen = _guarded(state, favourite, _by_prior(log_probs))
     assert torch.equal(chosen, second.squeeze(1))
     for i, usi in enumerate(action_to_usi(state, chosen)):
         board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
         board.push_usi(usi)
         assert not _opponent_mates_in_one(board), usi  # cshogi: the guard's move is safe
-    assert torch.equal(_guarded(state, second.squeeze(1), log_probs), second.squeeze(1))
+    assert torch.equal(_guarded(state, second.squeeze(1), _by_prior(log_probs)),
+                       second.squeeze(1))
+
+
+def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):
+    """A Gumbel search whose favourite lets the opponent mate at once (a network that puts its
+    prior on that move and knows no values, so a few simulations do not see the reply): with
+    `Settings.guard` the search's next most visited move is played, one that allows no mate in
+    one (cshogi judges); without it, the favourite (so the test can fail)."""
+    import keisei_fn.agent.decision as decision
+    from keisei_fn.agent import SearchConfig
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    bad = allows_mate(state, moves)
+    no_mate = find_mates(state, 1)[0] < 0  # a mate of our own would be played first anyway
+    rows = [i for i in range(len(sfens)) if bad[i].any() and (~bad[i] & (moves[i] >= 0)).any()
+            and no_mate[i]]
+    assert len(rows) >= 3
+    state, moves, bad = state[rows], moves[rows], bad[rows]
+    favourite = moves.gather(1, bad.to(torch.uint8).argmax(-1, keepdim=True)).squeeze(1)
+    second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
+    logits = (-1.0 - torch.arange(2187) / 2187).expand(len(rows), -1)
+    logits = logits.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
+
+    def prior_only(position):  # game i's positions (root and below) read row i's logits
+        mask = position["legal_mask"]
+        return (torch.log_softmax(logits.masked_fill(~mask, -torch.inf), -1),
+                torch.zeros(len(mask)))
+
+    monkeypatch.setattr(decision, "evaluator", lambda agent: prior_only)
+    search = SearchConfig(simulations=4, considered=4)
+    for guard in (False, True):
+        chosen = decide(None, state, Settings(search="gumbel", gumbel=search, top=1, guard=guard),
+                        torch.Generator().manual_seed(0)).action
+        if not guard:
+            assert torch.equal(chosen, favourite)
+    assert torch.equal(chosen, second.squeeze(1))
+    for i, usi in enumerate(action_to_usi(state, chosen)):
+        board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
+        board.push_usi(usi)
+        assert not _opponent_mates_in_one(board), usi
 
 
 def from_sfen_to_sfen(state) -> str:

@@ -35,7 +35,7 @@ PLAY_BATCHED_ROUNDS = False
 PLAY_MATERIAL_MARGIN = 3.0
 SEARCHES = ("none", "1ply", "gumbel")
 ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
-GUARD_WIDTH = 8  # the policy's favourite moves `Settings.guard` checks, best first
+GUARD_WIDTH = 8  # the moves `Settings.guard` checks, the chosen one and then the next best
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,10 @@ class Settings:
     """with `mate_in_one`: how deep the mate search looks, 1 or 3 plies (mate in three by checks,
     search/mate.py: a few hundred steps per position)"""
     guard: bool = False
-    """the policy's move (search 'none'): not one that lets the opponent mate at once. The
-    policy's chosen move and then its favourites (`GUARD_WIDTH` in all) are checked
-    (`search.mate.allows_mate`); the first that allows no mate in one is played, the policy's
-    own move when all of them do"""
+    """not a move that lets the opponent mate at once: the chosen move, then the policy's
+    favourites (search 'none') or the search's most visited moves (search 'gumbel'),
+    `GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`); the first that allows no mate
+    in one is played, the chosen move when all of them do"""
     material_margin: float = 0.0
     """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
     the `minimax` player's search) rates it more than this many pawns below the best legal move;
@@ -189,17 +189,14 @@ def _policy(agent, state, settings, generator, mates=None) -> Decisions:
     if settings.material_margin > 0:
         action = _material_checked(state, action, log_probs, settings.material_margin)
     if settings.guard:
-        action = _guarded(state, action, log_probs)
+        action = _guarded(state, action, _by_prior(log_probs))
     if mates is not None:  # ranked first with its own prior (_take_mates marks it proven)
         action = torch.where(mates[0] >= 0, mates[0], action)
     width = _width(settings, legal)
     if width == 1:  # the players of a match: just the move
         candidates = action[:, None]
     else:  # the chosen move first (a sample need not be the favourite), then the policy's order
-        by_prior = log_probs.argsort(dim=-1, descending=True, stable=True)
-        order = torch.cat([action[:, None], by_prior[by_prior != action[:, None]]
-                           .view(len(action), -1)], 1)
-        candidates = _ranked(order, legal, width)
+        candidates = _ranked(_first_then(action, _by_prior(log_probs)), legal, width)
     prior = _gather(log_probs.exp(), candidates, 0.0)
     zeros = torch.zeros(len(action), dtype=torch.long, device=action.device)
     return Decisions(action, value, zeros, candidates, prior, torch.zeros_like(candidates),
@@ -207,14 +204,21 @@ def _policy(agent, state, settings, generator, mates=None) -> Decisions:
                      candidates[:, :settings.lines, None], legal.sum(-1), zeros, zeros)
 
 
-def _guarded(state, action, log_probs) -> torch.Tensor:
-    """`action`, or where it lets the opponent mate at once, the first of the policy's favourites
-    that does not (`Settings.guard`)."""
+def _first_then(action: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Each row's `action` [B], then the rest of its `order` [B, 2187] (a permutation)."""
+    return torch.cat([action[:, None], order[order != action[:, None]].view(len(action), -1)], 1)
+
+
+def _by_prior(log_probs: torch.Tensor) -> torch.Tensor:
+    return log_probs.argsort(dim=-1, descending=True, stable=True)
+
+
+def _guarded(state, action, order) -> torch.Tensor:
+    """`action`, or where it lets the opponent mate at once, the first of the next moves of
+    `order` [B, 2187] (the policy's favourites, or the search's) that does not, `GUARD_WIDTH` in
+    all checked (`Settings.guard`)."""
     legal = state["legal_mask"]
-    by_prior = log_probs.argsort(dim=-1, descending=True, stable=True)
-    order = torch.cat([action[:, None], by_prior[by_prior != action[:, None]]
-                       .view(len(action), -1)], 1)
-    order = _ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
+    order = _ranked(_first_then(action, order), legal, min(GUARD_WIDTH, legal.shape[1]))
     safe = ~allows_mate(state, order) & (order >= 0)
     first = safe.to(torch.uint8).argmax(-1)
     return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
@@ -312,15 +316,16 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
                  gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds,
                  compiled=config.compiled, q_range=config.q_range)
     action, forced = proven_moves(out)
-    if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)
-        action = torch.where(mates[0] >= 0, mates[0], action)
     visits, policy = out["visits"], out["policy"]
     # most visited first, ties by the improved policy, the move played (a proof's) first of all
     by_policy = policy.argsort(dim=-1, descending=True, stable=True)
     by_visits = by_policy.gather(1, visits.gather(1, by_policy)
                                  .argsort(dim=-1, descending=True, stable=True))
-    order = torch.cat([action[:, None], by_visits[by_visits != action[:, None]].view(b, -1)], 1)
-    candidates = _ranked(order, legal, _width(settings, legal))
+    if settings.guard:  # a move the search proved a win lets the opponent mate in no reply
+        action = _guarded(state, action, by_visits)
+    if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)
+        action = torch.where(mates[0] >= 0, mates[0], action)
+    candidates = _ranked(_first_then(action, by_visits), legal, _width(settings, legal))
     cand_forced = _gather(forced, candidates, 0)
     q = _gather(out["q"], candidates, torch.nan)
     mate = cand_forced[:, 0]

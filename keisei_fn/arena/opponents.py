@@ -16,14 +16,15 @@ Spec syntax (also in docs/arena.md):
   PATH@mate=0,material=0           the policy's argmax alone
   PATH@mate=3                      a mate in three by checks played first (search/mate.py)
   PATH@guard=1                     not a move that lets the opponent mate at once (the policy's
-                                   next favourite instead; Settings.guard), with mate= as above
+                                   next favourite instead, or with sims=N the search's next
+                                   most visited; Settings.guard), with mate= as above
   PATH@material=M                  not a move a 2-ply material search (as `minimax`'s) rates
                                    more than M pawns below the best one: the policy's favourite
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
-  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,compiled=1][,value=material|blend:W]
-      [,precision=bf16][,qrange=Q]
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1][,compiled=1]
+      [,value=material|blend:W][,precision=bf16][,qrange=Q]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
@@ -279,9 +280,9 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
     agent, _ = load_agent(ckpt, device=device)
     agent = replace(agent, material_weight=material_weight, precision=precision)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
-    if simulations and (guard or material):
-        raise ValueError(f"bad player spec {path!r}: guard= and material= are for the policy's "
-                         f"move, not with sims=N")
+    if simulations and material:
+        raise ValueError(f"bad player spec {path!r}: material= is for the policy's move, not "
+                         f"with sims=N")
     if material is None:  # the players' default veto; a search has none
         material = 0.0 if simulations else PLAY_MATERIAL_MARGIN
     if simulations:
@@ -291,6 +292,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
                 + ("" if mate == 1 else f",mate={mate}")
+                + (",guard=1" if guard else "")
                 + (",compiled=1" if compiled else "")
                 + ({0.0: "", 1.0: ",value=material"}.get(material_weight,
                                                          f",value=blend:{material_weight:g}"))
@@ -299,7 +301,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
         return search_player(name, agent, SearchConfig(simulations, max_considered,
                                                        gumbel_scale, batched_rounds,
                                                        compiled=compiled, q_range=q_range),
-                             mate > 0, mate_plies=max(mate, 1))
+                             mate > 0, mate_plies=max(mate, 1), guard=guard)
     options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else [])
                        + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))
     return agent_player(f"{label}@{options}" if options else label, agent,
@@ -323,15 +325,17 @@ def agent_player(name: str, agent: Agent, temperature: float = 0.0,
 
 
 def search_player(name: str, agent: Agent, search: SearchConfig,
-                  mate_in_one: bool = False, mate_plies: int = 1) -> Player:
+                  mate_in_one: bool = False, mate_plies: int = 1, guard: bool = False
+                  ) -> Player:
     """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
     run side by side. To play its best, it searches without Gumbel noise by default (the noise
     makes the move a sample of the improved policy, which self-play training wants); a win the
-    search proves by the rules is played."""
+    search proves by the rules is played; with `guard`, not a move that lets the opponent mate at
+    once (the next most visited instead)."""
     return Player(name, choose=partial(_decide_moves, agent,
                                        Settings(search="gumbel", gumbel=search, top=1,
                                                 mate_in_one=mate_in_one,
-                                                mate_plies=mate_plies)))
+                                                mate_plies=mate_plies, guard=guard)))
 
 
 def _decide_moves(agent: Agent, settings: Settings, state: TensorDict,
