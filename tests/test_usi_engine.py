@@ -898,3 +898,32 @@ def test_value_to_centipawns():
     assert ue.value_to_cp(1.0) == 30000 and ue.value_to_cp(-1.0) == -30000
     values = [-0.99, -0.5, -0.1, 0.0, 0.2, 0.7, 0.999]
     assert [ue.value_to_cp(v) for v in values] == sorted(ue.value_to_cp(v) for v in values)
+
+
+def test_guard_refuses_a_move_that_lets_the_opponent_mate(session, monkeypatch):
+    """`Guard` (default off): a policy that wants 1g1f, after which White mates with G*5h (cshogi
+    confirms), plays it without the guard and, with it, a move after which White has no mate in
+    one (cshogi), for the policy's move and the 1-ply search alike; bad values in one line."""
+    sfen = "4k4/9/9/9/9/9/4p3P/9/4K4 b g 1"
+    from keisei_fn.shogi import from_sfen
+
+    blunder = int(usi_to_action(from_sfen([sfen]), ["1g1f"])[0])
+    assert board_after(["1g1f"], sfen).mate_move_in_1ply()
+
+    def wants_the_blunder(state):
+        logits = torch.zeros(state["legal_mask"].shape)
+        logits[:, blunder] = 10.0
+        return logits, torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: wants_the_blunder(state))
+    for search in ("none", "1ply"):
+        s, out = feed(session, f"setoption name Search value {search}",
+                      f"position sfen {sfen}", "go byoyomi 60000")
+        assert out[-1] == "bestmove 1g1f", (search, out)
+        s, out = feed(s, "setoption name Guard value true", f"position sfen {sfen}",
+                      "go byoyomi 60000")
+        move = out[-1].split()[1]
+        assert move != "1g1f", (search, out)
+        assert not board_after([move], sfen).mate_move_in_1ply(), (search, move)
+    s, out = feed(s, "setoption name Guard value maybe")
+    assert "Guard" in out[0] and "expected true or false" in out[0]

@@ -80,9 +80,9 @@ class Settings:
     search/mate.py: a few hundred steps per position)"""
     guard: bool = False
     """not a move that lets the opponent mate at once: the chosen move, then the policy's
-    favourites (search 'none') or the search's most visited moves (search 'gumbel'),
-    `GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`); the first that allows no mate
-    in one is played, the chosen move when all of them do"""
+    favourites (search 'none'), the best scored successors ('1ply') or the search's most
+    visited moves ('gumbel'), `GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`);
+    the first that allows no mate in one is played, the chosen move when all of them do"""
     material_margin: float = 0.0
     """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
     the `minimax` player's search) rates it more than this many pawns below the best legal move;
@@ -205,7 +205,7 @@ def _policy(agent, state, settings, generator, mates=None) -> Decisions:
 
 
 def _first_then(action: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """Each row's `action` [B], then the rest of its `order` [B, 2187] (a permutation)."""
+    """Each row's `action` [B], then the rest of its `order` [B, M] (which holds it once)."""
     return torch.cat([action[:, None], order[order != action[:, None]].view(len(action), -1)], 1)
 
 
@@ -215,10 +215,14 @@ def _by_prior(log_probs: torch.Tensor) -> torch.Tensor:
 
 def _guarded(state, action, order) -> torch.Tensor:
     """`action`, or where it lets the opponent mate at once, the first of the next moves of
-    `order` [B, 2187] (the policy's favourites, or the search's) that does not, `GUARD_WIDTH` in
-    all checked (`Settings.guard`)."""
+    `order` [B, M] (the policy's favourites, or the search's; each row holds `action` once) that
+    does not, `GUARD_WIDTH` in all checked (`Settings.guard`)."""
     legal = state["legal_mask"]
-    order = _ranked(_first_then(action, order), legal, min(GUARD_WIDTH, legal.shape[1]))
+    order = _first_then(action, order)
+    # the legal moves first, each in its order's place: an unmasked prior may rank others high
+    order = order.gather(1, legal.gather(1, order).to(torch.uint8)
+                         .argsort(dim=-1, descending=True, stable=True))
+    order = _ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
     safe = ~allows_mate(state, order) & (order >= 0)
     first = safe.to(torch.uint8).argmax(-1)
     return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
@@ -270,6 +274,11 @@ def _one_ply_row(agent, state, settings, generator, stop):
     evaluated = len(scores)
     rest = [i for i in scores.argsort(descending=True, stable=True).tolist() if i != pick]
     ranked = [pick] + rest
+    if settings.guard:  # the best scored successors in turn, until one allows no mate in one
+        labels = order[ranked]
+        safe = _guarded(state, labels[:1], labels[None])
+        first = int((labels == safe).to(torch.uint8).argmax())
+        ranked.insert(0, ranked.pop(first))
     return (log_probs[0], order[ranked], scores[ranked], wins[ranked], evaluated)
 
 

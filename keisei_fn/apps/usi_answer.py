@@ -55,7 +55,7 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                                         options.rounds == "batched", compiled=compiled,
                                         q_range=options.q_range),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
-                    mate_in_one=True, mate_plies=options.mate_plies,
+                    mate_in_one=True, mate_plies=options.mate_plies, guard=options.guard,
                     material_margin=float(options.material_margin))
 
 
