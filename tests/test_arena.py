@@ -519,7 +519,7 @@ def test_trainer_evaluation_is_the_arena_referee():
     """One referee: the trainer's evaluation of a network gives the numbers `keisei-fn eval`'s
     match runner gives for the same network, seed and rules (impasse on, 512-ply cap)."""
     from keisei_fn.arena.match import summarize
-    from keisei_fn.arena.opponents import agent_player
+    from keisei_fn.arena.opponents import network_player
     from keisei_fn.config import load_config
     from keisei_fn.agent import member_agent
     from keisei_fn.models import build_model, state_params
@@ -529,7 +529,7 @@ def test_trainer_evaluation_is_the_arena_referee():
     cfg = load_config(None, [])
     net = member_agent(cfg, state_params(build_model(cfg.model)).detach()[None])
     trainer = trainer_match(net, "greedy", 6, seed=11)
-    records = play_match(agent_player("agent", net), make_player("greedy"), 6, seed=11)
+    records = play_match(network_player("agent", net), make_player("greedy"), 6, seed=11)
     arena = summarize(records, "agent", "greedy")
     assert (trainer.wins, trainer.draws, trainer.losses) == \
         (arena["wins"], arena["draws"], arena["losses"])

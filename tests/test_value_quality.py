@@ -12,7 +12,7 @@ import torch
 
 from keisei_fn.agent import evaluate, member_agent
 from keisei_fn.arena.match import play_match
-from keisei_fn.arena.opponents import agent_player, make_player
+from keisei_fn.arena.opponents import make_player, network_player
 from keisei_fn.insight.value_quality import (agent_values, format_probes, load_probes,
                                             probe_values, value_quality)
 from keisei_fn.models import build_model, state_params
@@ -30,7 +30,7 @@ def test_values_and_statistics_match_a_game_by_game_replay(tmp_path):
         for p in net.parameters():
             p.add_(0.3 * torch.randn_like(p))
     agent = member_agent(cfg, state_params(net).detach()[None])
-    records = play_match(agent_player("agent", agent), make_player("greedy"), 6, max_plies=40,
+    records = play_match(network_player("agent", agent), make_player("greedy"), 6, max_plies=40,
                          seed=2)
     values = agent_values(agent, records, "agent")
     want_v, want_result, want_to_end, want_material = [], [], [], []

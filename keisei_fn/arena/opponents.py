@@ -298,44 +298,23 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                                                          f",value=blend:{material_weight:g}"))
                 + (f",precision={precision}" if precision != "fp32" else "")
                 + (f",qrange={q_range:g}" if q_range else ""))
-        return search_player(name, agent, SearchConfig(simulations, max_considered,
-                                                       gumbel_scale, batched_rounds,
-                                                       compiled=compiled, q_range=q_range),
-                             mate > 0, mate_plies=max(mate, 1), guard=guard)
+        return network_player(name, agent, Settings(
+            search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
+            gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,
+                                compiled=compiled, q_range=q_range)))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else [])
                        + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))
-    return agent_player(f"{label}@{options}" if options else label, agent,
-                        mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
-                        material_margin=material)
+    return network_player(f"{label}@{options}" if options else label, agent, Settings(
+        top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
+        material_margin=material))
 
 
-def agent_player(name: str, agent: Agent, temperature: float = 0.0,
-                 mate_in_one: bool = False, mate_plies: int = 1, guard: bool = False,
-                 material_margin: float = 0.0) -> Player:
-    """A network as a batched player: the argmax of its policy (temperature 0), or a sample at
-    `temperature` from the match's generator; with `mate_in_one`, a move that mates at once (or
-    within `mate_plies` = 3, by checks) is played first; with `guard`, not a move that lets the
-    opponent mate at once; with `material_margin`, not a move a 2-ply material search rates that
-    many pawns below the best."""
-    return Player(name, choose=partial(_decide_moves, agent,
-                                       Settings(temperature=temperature, top=1,
-                                                mate_in_one=mate_in_one,
-                                                mate_plies=mate_plies, guard=guard,
-                                                material_margin=material_margin)))
-
-
-def search_player(name: str, agent: Agent, search: SearchConfig,
-                  mate_in_one: bool = False, mate_plies: int = 1, guard: bool = False
-                  ) -> Player:
-    """A network with Gumbel search (search/gumbel.py) as a batched player: all the games' searches
-    run side by side. To play its best, it searches without Gumbel noise by default (the noise
-    makes the move a sample of the improved policy, which self-play training wants); a win the
-    search proves by the rules is played; with `guard`, not a move that lets the opponent mate at
-    once (the next most visited instead)."""
-    return Player(name, choose=partial(_decide_moves, agent,
-                                       Settings(search="gumbel", gumbel=search, top=1,
-                                                mate_in_one=mate_in_one,
-                                                mate_plies=mate_plies, guard=guard)))
+def network_player(name: str, agent: Agent, settings: Settings = Settings(top=1)) -> Player:
+    """A network as a batched player: `decide` by `settings` in all the games' positions side by
+    side, the match's generator drawing its samples and its search's noise (`Settings`: the
+    policy's argmax or a sample, a mate played first, the guard, the material veto, or a Gumbel
+    search, which plays its best without noise unless `gumbel.gumbel_scale` says so)."""
+    return Player(name, choose=partial(_decide_moves, agent, settings))
 
 
 def _decide_moves(agent: Agent, settings: Settings, state: TensorDict,

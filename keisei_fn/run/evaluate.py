@@ -15,10 +15,10 @@ from typing import Callable
 
 import torch
 
-from ..agent import member_agent
+from ..agent import Settings, member_agent
 from ..arena.match import play_match as referee_match
 from ..arena.match import summarize
-from ..arena.opponents import agent_player, make_player
+from ..arena.opponents import make_player, network_player
 from ..insight.value_quality import (agent_values, format_probes, format_quality, probe_values,
                                      value_quality)
 from ..arena.referee import IMPASSE, MAX_PLIES, describe_referee
@@ -49,7 +49,8 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
     if games < 1:
         raise ValueError("games must be >= 1")
     records = referee_match(
-        agent_player(AGENT, agent, temperature=0.0 if greedy else 1.0, mate_in_one=mate_in_one),
+        network_player(AGENT, agent, Settings(temperature=0.0 if greedy else 1.0, top=1,
+                                              mate_in_one=mate_in_one)),
         player,
         games,
         openings=openings,
@@ -169,7 +170,8 @@ def round_robin(cfg, agent_of, members: int) -> list[tuple[str, str, float]]:
     games = cfg.population.round_robin_games
     if games == 0:
         return []
-    players = [agent_player(f"member {k}", agent_of(k), temperature=1.0) for k in range(members)]
+    sampling = Settings(temperature=1.0, top=1)
+    players = [network_player(f"member {k}", agent_of(k), sampling) for k in range(members)]
     results = []
     for i in range(len(players)):
         for j in range(i + 1, len(players)):
