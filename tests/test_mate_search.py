@@ -176,6 +176,44 @@ def test_allows_mate_agrees_with_cshogi():
     assert counts[True] >= 10 and counts[False] > 1000, counts
 
 
+def _opponent_mates_within_three(board: cshogi.Board) -> bool:
+    """cshogi brute force: the side to move mates in one, or in three by checks."""
+    return _opponent_mates_in_one(board) or any(
+        _is_mate_in_three(board, usi) for usi in
+        [cshogi.move_to_usi(m) for m in board.legal_moves])
+
+
+@pytest.mark.slow  # ~15 s: a few hundred mate-in-three searches (make test runs it)
+def test_allows_mate_in_three_agrees_with_cshogi():
+    """`allows_mate(plies=3)` against a cshogi brute force (a mate in one, or a check after which
+    every reply is mated at once) after every legal move of positions of random games with full
+    hands; it flags more moves than the mate in one alone, and never fewer."""
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    # positions where some move allows a mate in one (so deeper mates are likely), and not the
+    # widest (a full hand's ~200 moves cost ~1,000 steps each at three plies)
+    bad1 = allows_mate(state, moves)
+    rows = [i for i in range(len(sfens)) if bad1[i].any() and (moves[i] >= 0).sum() < 160][:2]
+    sfens, state, moves, bad1 = [sfens[i] for i in rows], state[rows], moves[rows], bad1[rows]
+    bad3 = allows_mate(state, moves, plies=3)
+    counts = {True: 0, False: 0}
+    for i, sfen in enumerate(sfens):
+        labels = moves[i][moves[i] >= 0]
+        usis = action_to_usi(state[i:i + 1].expand(len(labels)).clone(), labels)
+        board = cshogi.Board(sfen)
+        for k, usi in enumerate(usis):
+            board.push_usi(usi)
+            ref = _opponent_mates_within_three(board)
+            board.pop()
+            assert bool(bad3[i, k]) == ref, (sfen, usi)
+            counts[ref] += 1
+    assert not (bad1 & ~bad3).any()
+    assert int((bad3 & ~bad1).sum()) >= 2 and counts[False] > 100, counts
+
+
 def test_guard_plays_the_favourite_that_allows_no_mate():
     """With the favourite move one that lets the opponent mate at once, `Settings.guard` plays
     the next favourite that does not (checked with cshogi); a safe favourite is kept."""
@@ -194,14 +232,62 @@ def test_guard_plays_the_favourite_that_allows_no_mate():
     second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
     log_probs = torch.where(state["legal_mask"], -1.0 - torch.arange(2187) / 2187, -torch.inf)
     log_probs = log_probs.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
-    chosen = _guarded(state, favourite, _by_prior(log_probs))
+    chosen = _guarded(state, favourite, _by_prior(log_probs), 1)
     assert torch.equal(chosen, second.squeeze(1))
     for i, usi in enumerate(action_to_usi(state, chosen)):
         board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
         board.push_usi(usi)
         assert not _opponent_mates_in_one(board), usi  # cshogi: the guard's move is safe
-    assert torch.equal(_guarded(state, second.squeeze(1), _by_prior(log_probs)),
+    assert torch.equal(_guarded(state, second.squeeze(1), _by_prior(log_probs), 1),
                        second.squeeze(1))
+
+
+def _deep_and_safe(sfen: str, state, labels) -> bool:
+    """cshogi: of `labels`, one lets the opponent mate in three by checks but not in one, and
+    one allows neither."""
+    labels = labels[labels >= 0]
+    board, deep, safe = cshogi.Board(sfen), False, False
+    for usi in action_to_usi(state.expand(len(labels)).clone(), labels):
+        board.push_usi(usi)
+        if not board.is_game_over() and not board.is_check():
+            one = _opponent_mates_in_one(board)
+            three = one or bool(board.mate_move(3))
+            deep, safe = deep or (three and not one), safe or not three
+        board.pop()
+    return deep and safe
+
+
+def test_guard_three_refuses_a_move_that_allows_a_mate_in_three():
+    """`Settings.guard = 3`: a favourite after which the opponent mates in three by checks (not
+    in one) is refused for the next favourite, which allows neither (cshogi brute force); the
+    mate-in-one guard keeps the favourite (so the test can fail)."""
+    from keisei_fn.agent.decision import _by_prior, _guarded
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)[:, :12]  # the first labels: enough moves, a bounded cost
+    # cshogi picks the positions cheaply (~1,000 of our steps a move at three plies)
+    rows = [i for i in range(len(sfens)) if _deep_and_safe(sfens[i], state[i:i + 1], moves[i])]
+    assert len(rows) >= 2
+    state, moves = state[rows[:2]], moves[rows[:2]]
+    bad1, bad3 = allows_mate(state, moves), allows_mate(state, moves, plies=3)
+    deep = bad3 & ~bad1
+    assert deep.any(-1).all() and (~bad3 & (moves >= 0)).any(-1).all()
+    favourite = moves.gather(1, deep.to(torch.uint8).argmax(-1, keepdim=True)).squeeze(1)
+    second = moves.gather(1, (~bad3 & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
+    log_probs = torch.where(state["legal_mask"], -1.0 - torch.arange(2187) / 2187, -torch.inf)
+    log_probs = log_probs.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
+    assert torch.equal(_guarded(state, favourite, _by_prior(log_probs), 1), favourite)
+    chosen = _guarded(state, favourite, _by_prior(log_probs), 3)
+    assert torch.equal(chosen, second.squeeze(1))
+    for i in range(len(moves)):
+        board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
+        for move, mates in ((favourite[i:i + 1], True), (chosen[i:i + 1], False)):
+            board.push_usi(action_to_usi(state[i:i + 1], move)[0])
+            assert _opponent_mates_within_three(board) == mates
+            assert not mates or not _opponent_mates_in_one(board)
+            board.pop()
 
 
 def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):

@@ -901,9 +901,10 @@ def test_value_to_centipawns():
 
 
 def test_guard_refuses_a_move_that_lets_the_opponent_mate(session, monkeypatch):
-    """`Guard` (default off): a policy that wants 1g1f, after which White mates with G*5h (cshogi
-    confirms), plays it without the guard and, with it, a move after which White has no mate in
-    one (cshogi), for the policy's move and the 1-ply search alike; bad values in one line."""
+    """`Guard 1` (default 0, off): a policy that wants 1g1f, after which White mates with G*5h
+    (cshogi confirms), plays it without the guard and, with it, a move after which White has no
+    mate in one (cshogi), for the policy's move and the 1-ply search alike; bad values refused
+    in one line."""
     sfen = "4k4/9/9/9/9/9/4p3P/9/4K4 b g 1"
     from keisei_fn.shogi import from_sfen
 
@@ -920,10 +921,10 @@ def test_guard_refuses_a_move_that_lets_the_opponent_mate(session, monkeypatch):
         s, out = feed(session, f"setoption name Search value {search}",
                       f"position sfen {sfen}", "go byoyomi 60000")
         assert out[-1] == "bestmove 1g1f", (search, out)
-        s, out = feed(s, "setoption name Guard value true", f"position sfen {sfen}",
+        s, out = feed(s, "setoption name Guard value 1", f"position sfen {sfen}",
                       "go byoyomi 60000")
         move = out[-1].split()[1]
         assert move != "1g1f", (search, out)
         assert not board_after([move], sfen).mate_move_in_1ply(), (search, move)
     s, out = feed(s, "setoption name Guard value maybe")
-    assert "Guard" in out[0] and "expected true or false" in out[0]
+    assert "Guard" in out[0] and "expected one of 0, 1, 3" in out[0]

@@ -78,11 +78,12 @@ class Settings:
     mate_plies: int = 1
     """with `mate_in_one`: how deep the mate search looks, 1 or 3 plies (mate in three by checks,
     search/mate.py: a few hundred steps per position)"""
-    guard: bool = False
-    """not a move that lets the opponent mate at once: the chosen move, then the policy's
+    guard: int = 0
+    """1: not a move that lets the opponent mate at once; 3: nor one that allows a mate in
+    three by checks (search/mate.py; 0: off). The chosen move, then the policy's
     favourites (search 'none'), the best scored successors ('1ply') or the search's most
     visited moves ('gumbel'), `GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`);
-    the first that allows no mate in one is played, the chosen move when all of them do"""
+    the first that allows no such mate is played, the chosen move when all of them do"""
     material_margin: float = 0.0
     """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
     the `minimax` player's search) rates it more than this many pawns below the best legal move;
@@ -189,7 +190,7 @@ def _policy(agent, state, settings, generator, mates=None) -> Decisions:
     if settings.material_margin > 0:
         action = _material_checked(state, action, log_probs, settings.material_margin)
     if settings.guard:
-        action = _guarded(state, action, _by_prior(log_probs))
+        action = _guarded(state, action, _by_prior(log_probs), settings.guard)
     if mates is not None:  # ranked first with its own prior (_take_mates marks it proven)
         action = torch.where(mates[0] >= 0, mates[0], action)
     width = _width(settings, legal)
@@ -213,17 +214,17 @@ def _by_prior(log_probs: torch.Tensor) -> torch.Tensor:
     return log_probs.argsort(dim=-1, descending=True, stable=True)
 
 
-def _guarded(state, action, order) -> torch.Tensor:
-    """`action`, or where it lets the opponent mate at once, the first of the next moves of
-    `order` [B, M] (the policy's favourites, or the search's; each row holds `action` once) that
-    does not, `GUARD_WIDTH` in all checked (`Settings.guard`)."""
+def _guarded(state, action, order, plies: int) -> torch.Tensor:
+    """`action`, or where it lets the opponent mate within `plies` (1, or 3 by checks), the
+    first of the next moves of `order` [B, M] (the policy's favourites, or the search's; each
+    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`)."""
     legal = state["legal_mask"]
     order = _first_then(action, order)
     # the legal moves first, each in its order's place: an unmasked prior may rank others high
     order = order.gather(1, legal.gather(1, order).to(torch.uint8)
                          .argsort(dim=-1, descending=True, stable=True))
     order = _ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
-    safe = ~allows_mate(state, order) & (order >= 0)
+    safe = ~allows_mate(state, order, plies=plies) & (order >= 0)
     first = safe.to(torch.uint8).argmax(-1)
     return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
 
@@ -274,9 +275,9 @@ def _one_ply_row(agent, state, settings, generator, stop):
     evaluated = len(scores)
     rest = [i for i in scores.argsort(descending=True, stable=True).tolist() if i != pick]
     ranked = [pick] + rest
-    if settings.guard:  # the best scored successors in turn, until one allows no mate in one
+    if settings.guard:  # the best scored successors in turn, until one allows no mate
         labels = order[ranked]
-        safe = _guarded(state, labels[:1], labels[None])
+        safe = _guarded(state, labels[:1], labels[None], settings.guard)
         first = int((labels == safe).to(torch.uint8).argmax())
         ranked.insert(0, ranked.pop(first))
     return (log_probs[0], order[ranked], scores[ranked], wins[ranked], evaluated)
@@ -331,7 +332,7 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     by_visits = by_policy.gather(1, visits.gather(1, by_policy)
                                  .argsort(dim=-1, descending=True, stable=True))
     if settings.guard:  # a move the search proved a win lets the opponent mate in no reply
-        action = _guarded(state, action, by_visits)
+        action = _guarded(state, action, by_visits, settings.guard)
     if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)
         action = torch.where(mates[0] >= 0, mates[0], action)
     candidates = _ranked(_first_then(action, by_visits), legal, _width(settings, legal))

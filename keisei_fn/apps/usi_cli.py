@@ -36,9 +36,10 @@ def register(subparsers) -> None:
                    help="search none: not the policy's move where a 2-ply material search rates "
                         "it more than PAWNS below the best (default 3; 0: off; USI option "
                         "MaterialMargin)")
-    p.add_argument("--guard", action="store_true",
-                   help="not a move that lets the opponent mate at once: the chosen move, then "
-                        "the next best (8 in all) are checked (USI option Guard)")
+    p.add_argument("--guard", default="0", choices=("0", "1", "3"),
+                   help="1: not a move that lets the opponent mate at once; 3: nor a mate in "
+                        "three by checks; the chosen move, then the next best (8 in all) are "
+                        "checked (USI option Guard; default 0, off)")
     p.add_argument("--compiled", action="store_true",
                    help="run the Gumbel search compiled, once a background compilation started "
                         "at `isready` is done (a minute or more the first time on a CPU; the "
@@ -59,7 +60,7 @@ def _usi(args) -> None:
         raise ValueError(f"--compiled compiles the gumbel search; --search {search} has none")
     settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
                 ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies),
-                ("Guard", str(args.guard).lower()), ("Compiled", str(args.compiled).lower())]
+                ("Guard", args.guard), ("Compiled", str(args.compiled).lower())]
     if args.simulations is not None:
         settings.append(("Simulations", args.simulations))
     if args.material_margin is not None:

@@ -48,9 +48,9 @@ class Options:
     material_margin: int = int(PLAY_MATERIAL_MARGIN)
     """Search none: not the policy's move where a 2-ply material search rates it more than this
     many pawns below the best move (`Settings.material_margin`); 0: off"""
-    guard: bool = False
-    """not a move that lets the opponent mate at once: the chosen move, then the next best (8 in
-    all) are checked (`Settings.guard`)"""
+    guard: int = 0
+    """1: not a move that lets the opponent mate at once; 3: nor a mate in three by checks; 0:
+    off. The chosen move, then the next best (8 in all) are checked (`Settings.guard`)"""
     compiled: bool = False
     """the Gumbel search compiled (search/compiled.py), in a background thread started at
     `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
@@ -122,7 +122,7 @@ _OPTION_FIELDS = {
     "MultiPV": ("multipv", _int_parser(1, 600)),
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
     "MaterialMargin": ("material_margin", _int_parser(0, 100)),
-    "Guard": ("guard", _parse_bool),
+    "Guard": ("guard", lambda v: int(_choice_parser(("0", "1", "3"))(v))),
     "Compiled": ("compiled", _parse_bool),
     "QRange": ("q_range", _float_parser(0, MAX_Q_RANGE)),
 }
@@ -149,7 +149,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name MultiPV type spin default {o.multipv} min 1 max 600",
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
         f"option name MaterialMargin type spin default {o.material_margin} min 0 max 100",
-        f"option name Guard type check default {str(o.guard).lower()}",
+        f"option name Guard type combo default {o.guard} var 0 var 1 var 3",
         f"option name Compiled type check default {str(o.compiled).lower()}",
         f"option name QRange type string default {o.q_range:g}",
     ]

@@ -17,13 +17,14 @@ Spec syntax (also in docs/arena.md):
   PATH@mate=3                      a mate in three by checks played first (search/mate.py)
   PATH@guard=1                     not a move that lets the opponent mate at once (the policy's
                                    next favourite instead, or with sims=N the search's next
-                                   most visited; Settings.guard), with mate= as above
+                                   most visited; Settings.guard); guard=3: nor a mate in three
+                                   by checks; with mate= as above
   PATH@material=M                  not a move a 2-ply material search (as `minimax`'s) rates
                                    more than M pawns below the best one: the policy's favourite
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
-  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1][,compiled=1]
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,compiled=1]
       [,value=material|blend:W][,precision=bf16][,qrange=Q]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
@@ -184,8 +185,8 @@ _SEARCH_KEYS = {"sims": "simulations", "considered": "max_considered", "noise": 
 _CHOICES = {
     "mate": (("0", "1", "3"), "0 (none), 1 (take a mate in one) or 3 (a mate in three by "
              "checks)", ("mate", int)),
-    "guard": (("0", "1"), "0 (off) or 1 (no move that lets the opponent mate in one)",
-              ("guard", lambda v: v == "1")),
+    "guard": (("0", "1", "3"), "0 (off), 1 (no move that lets the opponent mate in one) or 3 "
+              "(nor a mate in three by checks)", ("guard", int)),
     "compiled": (("0", "1"), "0 or 1", ("compiled", lambda v: v == "1")),
     "rounds": (ROUNDS, "one of " + ", ".join(ROUNDS),
                ("batched_rounds", lambda v: v == "batched")),
@@ -228,7 +229,7 @@ def _value_weight(spec: str, value: str) -> float:
 
 
 def _search_options(spec: str, options: str) -> dict:
-    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1]
+    """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1|3]
     [,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16][,qrange=Q]` after a
     checkpoint's `@`."""
     found = {}
@@ -271,7 +272,7 @@ def _search_options(spec: str, options: str) -> dict:
 
 def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
-           mate: int = 1, guard: bool = False, compiled: bool = False,
+           mate: int = 1, guard: int = 0, compiled: bool = False,
            material: float | None = None, material_weight: float = 0.0,
            precision: str = "fp32", q_range: float = 0.0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
@@ -292,7 +293,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + ("" if batched_rounds == PLAY_BATCHED_ROUNDS
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
                 + ("" if mate == 1 else f",mate={mate}")
-                + (",guard=1" if guard else "")
+                + (f",guard={guard}" if guard else "")
                 + (",compiled=1" if compiled else "")
                 + ({0.0: "", 1.0: ",value=material"}.get(material_weight,
                                                          f",value=blend:{material_weight:g}"))
@@ -302,7 +303,8 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
             search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
             gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,
                                 compiled=compiled, q_range=q_range)))
-    options = ",".join(([] if mate == 1 else [f"mate={mate}"]) + (["guard=1"] if guard else [])
+    options = ",".join(([] if mate == 1 else [f"mate={mate}"])
+                       + ([f"guard={guard}"] if guard else [])
                        + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))
     return network_player(f"{label}@{options}" if options else label, agent, Settings(
         top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,

@@ -3,7 +3,8 @@ in three by checks (tsume-shogi's convention: every attacking move gives check).
 
     mate_in_one(state)          -> long [B]: a move that wins at once, -1 where none
     find_mates(state, plies)    -> (long [B] move, long [B] plies to mate: 1, 3 or 0)
-    allows_mate(state, moves)   -> bool [B, K]: each move lets the opponent win at once
+    allows_mate(state, moves)   -> bool [B, K]: each move lets the opponent win at once (or,
+                                   plies=3, mate in three by checks)
 
 Mate in three is brute force by levels, each one batched `step` over every position of the
 level: the attacker's checking moves (every legal move stepped, the checks kept), every reply of
@@ -63,11 +64,15 @@ def mate_in_one(state: TensorDictBase, chunk: int = CHUNK, checks_only: bool = F
     return torch.where(best < _NO_LABEL, best, NONE)
 
 
-def allows_mate(state: TensorDictBase, moves: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
+def allows_mate(state: TensorDictBase, moves: torch.Tensor, chunk: int = CHUNK,
+                plies: int = 1) -> torch.Tensor:
     """bool [B, K]: whether playing each of `moves` [B, K] (legal labels, -1 for none) lets the
-    opponent win at once: it loses by the rules itself (our perpetual check), or the opponent
-    then has a mate in one (`mate_in_one`, checks only). False for -1 and for moves that end
-    the game otherwise (a win, a draw)."""
+    opponent force a win: it loses by the rules itself (our perpetual check), or the opponent
+    then has a mate in one (`mate_in_one`, checks only), or with `plies` 3 a mate in three by
+    checks (`find_mates`). False for -1 and for moves that end the game otherwise (a win, a
+    draw)."""
+    if plies not in (1, 3):
+        raise ValueError(f"mate search plies must be 1 or 3, got {plies}")
     b, k = moves.shape
     rows, slots = (moves >= 0).nonzero(as_tuple=True)
     bad = torch.zeros(b, k, dtype=torch.bool, device=moves.device)
@@ -79,6 +84,8 @@ def allows_mate(state: TensorDictBase, moves: torch.Tensor, chunk: int = CHUNK) 
         mated = torch.zeros_like(lost)
         if bool(going.any()):
             mated[going] = mate_in_one(after[going], chunk, checks_only=True) >= 0
+        if plies == 3 and bool((rest := going & ~mated).any()):
+            mated[rest] = _mate_in_three(after[rest], chunk) < _NO_LABEL
         bad[r, s] = lost | mated
     return bad
 
@@ -101,6 +108,18 @@ def _all_replies_lose(checks: TensorDictBase, chunk: int) -> torch.Tensor:
     return ~refuted
 
 
+def _mate_in_three(state: TensorDictBase, chunk: int) -> torch.Tensor:
+    """long [B]: the smallest label of a check after which every reply loses, _NO_LABEL where
+    none. Only the moves that may give check are stepped (`shogi.may_check`)."""
+    best = torch.full(state.batch_size, _NO_LABEL, dtype=torch.long, device=state.device)
+    for rows, labels, after in _children(state, chunk, checks_only=True):
+        check = after["in_check"] & ~after["terminated"] & ~after["truncated"]
+        if bool(check.any()):
+            proven = _all_replies_lose(after[check], chunk)
+            best = _smallest(rows[check], labels[check], proven, best)
+    return best
+
+
 def find_mates(state: TensorDictBase, plies: int = 3, chunk: int = CHUNK
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """(move [B], plies [B]): for each position, the first move of the shortest forced mate
@@ -108,20 +127,10 @@ def find_mates(state: TensorDictBase, plies: int = 3, chunk: int = CHUNK
     Positions must be unfinished with a legal move."""
     if plies not in (1, 3):
         raise ValueError(f"mate search plies must be 1 or 3, got {plies}")
-    b, device = state.batch_size[0], state.device
-    # every mate in one is a check: found cheaply first, so that those roots skip levels 2-3
-    mated = mate_in_one(state, chunk, checks_only=True) >= 0 if plies == 3 else None
-    in_one = torch.full((b,), _NO_LABEL, dtype=torch.long, device=device)
-    in_three = in_one.clone()
-    for rows, labels, after in _children(state, chunk):
-        in_one = _smallest(rows, labels, _wins(after), in_one)
-        if plies == 3:
-            check = (after["in_check"] & ~after["terminated"] & ~after["truncated"]
-                     & ~mated[rows])
-            if bool(check.any()):
-                proven = _all_replies_lose(after[check], chunk)
-                in_three = _smallest(rows[check], labels[check], proven, in_three)
-    move = torch.where(in_one < _NO_LABEL, in_one,
-                       torch.where(in_three < _NO_LABEL, in_three, NONE))
-    length = torch.where(in_one < _NO_LABEL, 1, torch.where(in_three < _NO_LABEL, 3, 0))
+    in_one = mate_in_one(state, chunk)  # every move: a quiet one may win by a perpetual check
+    in_three = torch.full_like(in_one, _NO_LABEL)
+    if plies == 3 and bool((todo := in_one < 0).any()):
+        in_three[todo] = _mate_in_three(state[todo], chunk)
+    move = torch.where(in_one >= 0, in_one, torch.where(in_three < _NO_LABEL, in_three, NONE))
+    length = torch.where(in_one >= 0, 1, torch.where(in_three < _NO_LABEL, 3, 0))
     return move, length
