@@ -217,7 +217,7 @@ def test_allows_mate_in_three_agrees_with_cshogi():
 def test_guard_plays_the_favourite_that_allows_no_mate():
     """With the favourite move one that lets the opponent mate at once, `Settings.guard` plays
     the next favourite that does not (checked with cshogi); a safe favourite is kept."""
-    from keisei_fn.agent.decision import _by_prior, _guarded
+    from keisei_fn.agent.vetoes import by_prior, guarded
     from keisei_fn.search.mate import allows_mate
 
     sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
@@ -232,13 +232,13 @@ def test_guard_plays_the_favourite_that_allows_no_mate():
     second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
     log_probs = torch.where(state["legal_mask"], -1.0 - torch.arange(2187) / 2187, -torch.inf)
     log_probs = log_probs.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
-    chosen = _guarded(state, favourite, _by_prior(log_probs), 1)
+    chosen = guarded(state, favourite, by_prior(log_probs), 1)
     assert torch.equal(chosen, second.squeeze(1))
     for i, usi in enumerate(action_to_usi(state, chosen)):
         board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
         board.push_usi(usi)
         assert not _opponent_mates_in_one(board), usi  # cshogi: the guard's move is safe
-    assert torch.equal(_guarded(state, second.squeeze(1), _by_prior(log_probs), 1),
+    assert torch.equal(guarded(state, second.squeeze(1), by_prior(log_probs), 1),
                        second.squeeze(1))
 
 
@@ -261,7 +261,7 @@ def test_guard_three_refuses_a_move_that_allows_a_mate_in_three():
     """`Settings.guard = 3`: a favourite after which the opponent mates in three by checks (not
     in one) is refused for the next favourite, which allows neither (cshogi brute force); the
     mate-in-one guard keeps the favourite (so the test can fail)."""
-    from keisei_fn.agent.decision import _by_prior, _guarded
+    from keisei_fn.agent.vetoes import by_prior, guarded
     from keisei_fn.search.mate import allows_mate
 
     sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
@@ -278,8 +278,8 @@ def test_guard_three_refuses_a_move_that_allows_a_mate_in_three():
     second = moves.gather(1, (~bad3 & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
     log_probs = torch.where(state["legal_mask"], -1.0 - torch.arange(2187) / 2187, -torch.inf)
     log_probs = log_probs.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
-    assert torch.equal(_guarded(state, favourite, _by_prior(log_probs), 1), favourite)
-    chosen = _guarded(state, favourite, _by_prior(log_probs), 3)
+    assert torch.equal(guarded(state, favourite, by_prior(log_probs), 1), favourite)
+    chosen = guarded(state, favourite, by_prior(log_probs), 3)
     assert torch.equal(chosen, second.squeeze(1))
     for i in range(len(moves)):
         board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))

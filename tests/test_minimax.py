@@ -119,7 +119,7 @@ def test_material_margin_plays_the_policys_favourite_among_the_near_best(margin)
     """`Settings.material_margin` (the `PATH@material=M` players): the move played is within
     `margin` pawns of the best by the brute-force 2-ply values, and it is the policy's favourite
     among those moves; the policy's own move is kept where it qualifies."""
-    from keisei_fn.agent.decision import _material_checked
+    from keisei_fn.agent.vetoes import material_checked
 
     sfens = _positions()
     state = from_sfen(sfens)
@@ -127,7 +127,7 @@ def test_material_margin_plays_the_policys_favourite_among_the_near_best(margin)
     order = torch.randperm(2187, generator=torch.Generator().manual_seed(int(margin * 10)))
     log_probs = torch.where(state["legal_mask"], -order.float()[None] / 100, -torch.inf)
     favourite = log_probs.argmax(-1)
-    chosen = _material_checked(state, favourite, log_probs, margin)
+    chosen = material_checked(state, favourite, log_probs, margin)
     changed = 0
     for i, sfen in enumerate(sfens):
         reference = _reference(cshogi.Board(sfen), 2)

@@ -19,11 +19,11 @@ from tensordict import TensorDictBase
 
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
-from ..search.mate import allows_mate, find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
-from ..search.minimax import move_values, within
+from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import step
 from .network import Agent, compiled_evaluator, evaluate, evaluator
+from .vetoes import by_prior, first_then, guarded, material_checked, ranked
 
 # Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
 # Halving round's visits side by side by default (docs/search.md, "Batched rounds").
@@ -35,7 +35,6 @@ PLAY_BATCHED_ROUNDS = False
 PLAY_MATERIAL_MARGIN = 3.0
 SEARCHES = ("none", "1ply", "gumbel")
 ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
-GUARD_WIDTH = 8  # the moves `Settings.guard` checks, the chosen one and then the next best
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,10 @@ class Settings:
     search/mate.py: a few hundred steps per position)"""
     guard: int = 0
     """1: not a move that lets the opponent mate at once; 3: nor one that allows a mate in
-    three by checks (search/mate.py; 0: off). The chosen move, then the policy's
-    favourites (search 'none'), the best scored successors ('1ply') or the search's most
-    visited moves ('gumbel'), `GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`);
-    the first that allows no such mate is played, the chosen move when all of them do"""
+    three by checks (search/mate.py; 0: off). The chosen move, then the policy's favourites
+    (search 'none'), the best scored successors ('1ply') or the search's most visited moves
+    ('gumbel'), `vetoes.GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`); the first
+    that allows no such mate is played, the chosen move when all of them do"""
     material_margin: float = 0.0
     """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
     the `minimax` player's search) rates it more than this many pawns below the best legal move;
@@ -160,12 +159,6 @@ def _width(settings: Settings, legal: torch.Tensor) -> int:
     return most if settings.top <= 0 else min(settings.top, most)
 
 
-def _ranked(order: torch.Tensor, legal: torch.Tensor, width: int) -> torch.Tensor:
-    """The first `width` labels of each row's `order` [B, 2187], -1 where not legal."""
-    top = order[:, :width]
-    return torch.where(legal.gather(1, top), top, UNVISITED)
-
-
 def _gather(values: torch.Tensor, labels: torch.Tensor, fill) -> torch.Tensor:
     got = values.gather(1, labels.clamp(min=0))
     return torch.where(labels >= 0, got, torch.as_tensor(fill, dtype=got.dtype,
@@ -188,53 +181,21 @@ def _policy(agent, state, settings, generator, mates=None) -> Decisions:
         action = gumbel_sample(masked_log_softmax(log_probs / settings.temperature, legal),
                                generator)
     if settings.material_margin > 0:
-        action = _material_checked(state, action, log_probs, settings.material_margin)
+        action = material_checked(state, action, log_probs, settings.material_margin)
     if settings.guard:
-        action = _guarded(state, action, _by_prior(log_probs), settings.guard)
+        action = guarded(state, action, by_prior(log_probs), settings.guard)
     if mates is not None:  # ranked first with its own prior (_take_mates marks it proven)
         action = torch.where(mates[0] >= 0, mates[0], action)
     width = _width(settings, legal)
     if width == 1:  # the players of a match: just the move
         candidates = action[:, None]
     else:  # the chosen move first (a sample need not be the favourite), then the policy's order
-        candidates = _ranked(_first_then(action, _by_prior(log_probs)), legal, width)
+        candidates = ranked(first_then(action, by_prior(log_probs)), legal, width)
     prior = _gather(log_probs.exp(), candidates, 0.0)
     zeros = torch.zeros(len(action), dtype=torch.long, device=action.device)
     return Decisions(action, value, zeros, candidates, prior, torch.zeros_like(candidates),
                      torch.full_like(prior, torch.nan), prior, torch.zeros_like(candidates),
                      candidates[:, :settings.lines, None], legal.sum(-1), zeros, zeros)
-
-
-def _first_then(action: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """Each row's `action` [B], then the rest of its `order` [B, M] (which holds it once)."""
-    return torch.cat([action[:, None], order[order != action[:, None]].view(len(action), -1)], 1)
-
-
-def _by_prior(log_probs: torch.Tensor) -> torch.Tensor:
-    return log_probs.argsort(dim=-1, descending=True, stable=True)
-
-
-def _guarded(state, action, order, plies: int) -> torch.Tensor:
-    """`action`, or where it lets the opponent mate within `plies` (1, or 3 by checks), the
-    first of the next moves of `order` [B, M] (the policy's favourites, or the search's; each
-    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`)."""
-    legal = state["legal_mask"]
-    order = _first_then(action, order)
-    # the legal moves first, each in its order's place: an unmasked prior may rank others high
-    order = order.gather(1, legal.gather(1, order).to(torch.uint8)
-                         .argsort(dim=-1, descending=True, stable=True))
-    order = _ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
-    safe = ~allows_mate(state, order, plies=plies) & (order >= 0)
-    first = safe.to(torch.uint8).argmax(-1)
-    return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
-
-
-def _material_checked(state, action, log_probs, margin: float) -> torch.Tensor:
-    """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
-    move, else the policy's favourite among the moves that are (`Settings.material_margin`)."""
-    near_best = within(move_values(state, depth=2), margin)
-    favourite = log_probs.masked_fill(~near_best, -torch.inf).argmax(-1)
-    return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, favourite)
 
 
 def one_ply_scores(agent: Agent, state: TensorDictBase, actions: torch.Tensor):
@@ -277,7 +238,7 @@ def _one_ply_row(agent, state, settings, generator, stop):
     ranked = [pick] + rest
     if settings.guard:  # the best scored successors in turn, until one allows no mate
         labels = order[ranked]
-        safe = _guarded(state, labels[:1], labels[None], settings.guard)
+        safe = guarded(state, labels[:1], labels[None], settings.guard)
         first = int((labels == safe).to(torch.uint8).argmax())
         ranked.insert(0, ranked.pop(first))
     return (log_probs[0], order[ranked], scores[ranked], wins[ranked], evaluated)
@@ -332,10 +293,10 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     by_visits = by_policy.gather(1, visits.gather(1, by_policy)
                                  .argsort(dim=-1, descending=True, stable=True))
     if settings.guard:  # a move the search proved a win lets the opponent mate in no reply
-        action = _guarded(state, action, by_visits, settings.guard)
+        action = guarded(state, action, by_visits, settings.guard)
     if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)
         action = torch.where(mates[0] >= 0, mates[0], action)
-    candidates = _ranked(_first_then(action, by_visits), legal, _width(settings, legal))
+    candidates = ranked(first_then(action, by_visits), legal, _width(settings, legal))
     cand_forced = _gather(forced, candidates, 0)
     q = _gather(out["q"], candidates, torch.nan)
     mate = cand_forced[:, 0]

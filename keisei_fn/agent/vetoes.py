@@ -1,0 +1,50 @@
+"""Orders of a position's moves, and the vetoes a player applies to its chosen move: the guard
+against mates (`Settings.guard`) and the material veto (`Settings.material_margin`)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..search.mate import allows_mate
+from ..search.minimax import move_values, within
+from ..search.proof import UNVISITED
+
+GUARD_WIDTH = 8  # the moves `Settings.guard` checks, the chosen one and then the next best
+
+
+def ranked(order: torch.Tensor, legal: torch.Tensor, width: int) -> torch.Tensor:
+    """The first `width` labels of each row's `order` [B, 2187], -1 where not legal."""
+    top = order[:, :width]
+    return torch.where(legal.gather(1, top), top, UNVISITED)
+
+
+def first_then(action: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Each row's `action` [B], then the rest of its `order` [B, M] (which holds it once)."""
+    return torch.cat([action[:, None], order[order != action[:, None]].view(len(action), -1)], 1)
+
+
+def by_prior(log_probs: torch.Tensor) -> torch.Tensor:
+    return log_probs.argsort(dim=-1, descending=True, stable=True)
+
+
+def guarded(state, action, order, plies: int) -> torch.Tensor:
+    """`action`, or where it lets the opponent mate within `plies` (1, or 3 by checks), the
+    first of the next moves of `order` [B, M] (the policy's favourites, or the search's; each
+    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`)."""
+    legal = state["legal_mask"]
+    order = first_then(action, order)
+    # the legal moves first, each in its order's place: an unmasked prior may rank others high
+    order = order.gather(1, legal.gather(1, order).to(torch.uint8)
+                         .argsort(dim=-1, descending=True, stable=True))
+    order = ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
+    safe = ~allows_mate(state, order, plies=plies) & (order >= 0)
+    first = safe.to(torch.uint8).argmax(-1)
+    return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
+
+
+def material_checked(state, action, log_probs, margin: float) -> torch.Tensor:
+    """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
+    move, else the policy's favourite among the moves that are (`Settings.material_margin`)."""
+    near_best = within(move_values(state, depth=2), margin)
+    favourite = log_probs.masked_fill(~near_best, -torch.inf).argmax(-1)
+    return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, favourite)
