@@ -10,8 +10,8 @@ mate within `plies` (in one: cshogi's mate_move_in_1ply, a brute force where the
 be in check; in three: also cshogi's mate_move(3), by checks, and a move that puts the opponent
 in check counts as not avoiding, as cshogi's mate search assumes no check); "forced": every
 move does. With `--plies 3`, the losses whose last three plies were not check, reply, mate are
-counted apart ("not by checks").
-"""
+counted apart ("not by checks"), and so are those where the move we played allowed no mate
+in three (the reply to the check lost: "later error") or gave check itself ("not judged")."""
 
 from __future__ import annotations
 
@@ -52,12 +52,17 @@ def _kind(game: dict, plies: int) -> str:
         board.push_usi(move)
     if plies == 3:
         board.push_usi(moves[-4])
+        played = _mated_within(board, 3)  # did the move we played allow the mate in three?
         board.push_usi(moves[-3])
         by_checks = board.is_check()
         board.pop()
         board.pop()
         if not by_checks:
             return "not by checks"
+        if played is None:
+            return "not judged"
+        if not played:  # our reply to the check was the error: the mate in one's business
+            return "later error"
     for move in list(board.legal_moves):
         board.push(move)
         avoids = not board.is_game_over() and _mated_within(board, plies) is False

@@ -276,7 +276,11 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
     assert make_player(f"{tiny_run}@mate=3").name.endswith("@mate=3")
     assert make_player(f"{tiny_run}@sims=4,mate=3").name.endswith("@sims=4,mate=3")
     guarded = make_player(f"{tiny_run}@sims=4,guard=1")  # the search's guard (test_mate_search)
-    assert guarded.name.endswith("@sims=4,guard=1") and guarded.choose.args[1].guard
+    assert guarded.name.endswith("@sims=4,guard=1") and guarded.choose.args[1].guard == 1
+    deeper = make_player(f"{tiny_run}@guard=3")  # a mate in three by checks too
+    assert deeper.name.endswith("@guard=3") and deeper.choose.args[1].guard == 3
+    with pytest.raises(ValueError, match=r"guard must be 0 \(off\), 1 .* or 3"):
+        make_player(f"{tiny_run}@guard=2")
 
 
 def test_the_material_check_is_a_player_option(tiny_run):

@@ -320,7 +320,7 @@ def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatc
 
     monkeypatch.setattr(decision, "evaluator", lambda agent: prior_only)
     search = SearchConfig(simulations=4, considered=4)
-    for guard in (False, True):
+    for guard in (0, 1):
         chosen = decide(None, state, Settings(search="gumbel", gumbel=search, top=1, guard=guard),
                         torch.Generator().manual_seed(0)).action
         if not guard:

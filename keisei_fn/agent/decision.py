@@ -82,7 +82,9 @@ class Settings:
     three by checks (search/mate.py; 0: off). The chosen move, then the policy's favourites
     (search 'none'), the best scored successors ('1ply') or the search's most visited moves
     ('gumbel'), `vetoes.GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`); the first
-    that allows no such mate is played, the chosen move when all of them do"""
+    that allows no such mate is played, the chosen move when all of them do. It runs after the
+    search, outside `decide`'s `stop` clock (the USI engine keeps half its budget back); a
+    1-ply search stopped before its first batch plays the policy's move unguarded"""
     material_margin: float = 0.0
     """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
     the `minimax` player's search) rates it more than this many pawns below the best legal move;
@@ -138,6 +140,9 @@ def decide(agent: Agent, state: TensorDictBase, settings: Settings = Settings(),
         raise ValueError("decide needs positions with a legal move")
     if settings.search not in SEARCHES:
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {settings.search!r}")
+    if settings.guard not in (0, 1, 3):
+        raise ValueError(f"guard must be 0 (off), 1 or 3 (plies of the opponent's mate), got "
+                         f"{settings.guard!r}")
     if settings.search == "gumbel":
         decisions = _gumbel(agent, state, settings, generator, stop)
     elif settings.search == "1ply":  # takes a mate in one by itself

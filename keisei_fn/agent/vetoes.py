@@ -13,7 +13,7 @@ GUARD_WIDTH = 8  # the moves `Settings.guard` checks, the chosen one and then th
 
 
 def ranked(order: torch.Tensor, legal: torch.Tensor, width: int) -> torch.Tensor:
-    """The first `width` labels of each row's `order` [B, 2187], -1 where not legal."""
+    """The first `width` labels of each row's `order` [B, M], -1 where not legal."""
     top = order[:, :width]
     return torch.where(legal.gather(1, top), top, UNVISITED)
 
@@ -30,16 +30,24 @@ def by_prior(log_probs: torch.Tensor) -> torch.Tensor:
 def guarded(state, action, order, plies: int) -> torch.Tensor:
     """`action`, or where it lets the opponent mate within `plies` (1, or 3 by checks), the
     first of the next moves of `order` [B, M] (the policy's favourites, or the search's; each
-    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`)."""
-    legal = state["legal_mask"]
-    order = first_then(action, order)
-    # the legal moves first, each in its order's place: an unmasked prior may rank others high
+    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`).
+    The chosen moves are checked first, the others only where it fails: at three plies a check
+    costs hundreds of steps."""
+    bad = allows_mate(state, action[:, None], plies=plies)[:, 0]
+    if not bool(bad.any()) or order.shape[1] < 2:  # safe, or nothing else to play
+        return action
+    rows = bad.nonzero().squeeze(1)
+    state, legal = state[rows], state["legal_mask"][rows]
+    order = first_then(action[rows], order[rows])[:, 1:]
+    # the legal moves first, each in its order's place: the priors `decide` reads are masked,
+    # and the search's order puts its visited moves first, but a caller's need not be
     order = order.gather(1, legal.gather(1, order).to(torch.uint8)
                          .argsort(dim=-1, descending=True, stable=True))
-    order = ranked(order, legal, min(GUARD_WIDTH, legal.shape[1]))
+    order = ranked(order, legal, min(GUARD_WIDTH - 1, order.shape[1]))
     safe = ~allows_mate(state, order, plies=plies) & (order >= 0)
     first = safe.to(torch.uint8).argmax(-1)
-    return torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action)
+    picked = torch.where(safe.any(-1), order.gather(1, first[:, None]).squeeze(1), action[rows])
+    return action.index_put((rows,), picked)
 
 
 def material_checked(state, action, log_probs, margin: float) -> torch.Tensor:

@@ -3,19 +3,21 @@ in three by checks (tsume-shogi's convention: every attacking move gives check).
 
     mate_in_one(state)          -> long [B]: a move that wins at once, -1 where none
     find_mates(state, plies)    -> (long [B] move, long [B] plies to mate: 1, 3 or 0)
-    allows_mate(state, moves)   -> bool [B, K]: each move lets the opponent win at once (or,
+    allows_mate(state, moves, plies=1)
+                                -> bool [B, K]: each move lets the opponent win at once (or,
                                    plies=3, mate in three by checks)
 
 Mate in three is brute force by levels, each one batched `step` over every position of the
-level: the attacker's checking moves (every legal move stepped, the checks kept), every reply of
-the defender, then a mate in one after each reply, stepping only the moves that may give check
-(`shogi.may_check`, a superset of the checks read off tables). A move is proven when every reply
-loses (a mate in one follows, or the reply itself ends the game against the defender, e.g. its
-perpetual check). The rules decide everything (`step`'s outcome), so a proven mate is a real
-one; quiet first moves are not tried, so "none" means none by checks. The cost is roughly (legal
-moves) + (checks x replies x checking moves) steps per position: a few hundred, which
-is affordable at play time; work is cut into chunks of at most `chunk`
-stepped states, so memory stays bounded whatever the batch.
+level: the attacker's moves that may give check (`shogi.may_check`, a superset of the checks
+read off tables; stepped, the checks kept), every reply of the defender, then a mate in one
+after each reply, again stepping only the moves that may give check. A move is proven when
+every reply loses (a mate in one follows, or the reply itself ends the game against the
+defender, e.g. its perpetual check). The rules decide everything (`step`'s outcome), so a proven
+mate is a real one; quiet first moves are not tried, so "none" means none by checks. The cost
+is roughly (legal moves, for the mate in one) + (checking moves x replies x checking moves)
+steps per position: a few hundred in games (~870 in the middle game positions of a ladder's
+games, tens of thousands with full hands), affordable at play time; work is cut into chunks
+of at most `chunk` stepped states, so memory stays bounded whatever the batch.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def allows_mate(state: TensorDictBase, moves: torch.Tensor, chunk: int = CHUNK,
     """bool [B, K]: whether playing each of `moves` [B, K] (legal labels, -1 for none) lets the
     opponent force a win: it loses by the rules itself (our perpetual check), or the opponent
     then has a mate in one (`mate_in_one`, checks only), or with `plies` 3 a mate in three by
-    checks (`find_mates`). False for -1 and for moves that end the game otherwise (a win, a
+    checks (as `find_mates`). False for -1 and for moves that end the game otherwise (a win, a
     draw)."""
     if plies not in (1, 3):
         raise ValueError(f"mate search plies must be 1 or 3, got {plies}")
