@@ -290,6 +290,45 @@ def test_guard_three_refuses_a_move_that_allows_a_mate_in_three():
             board.pop()
 
 
+def _one_and_deep(sfen: str, state, labels) -> tuple[int, int] | None:
+    """cshogi: (a label after which the opponent mates in one, one after which it mates in three
+    by checks but not in one), of `labels`, or None."""
+    labels = labels[labels >= 0]
+    board, one, deep = cshogi.Board(sfen), None, None
+    for label, usi in zip(labels.tolist(), action_to_usi(state.expand(len(labels)).clone(),
+                                                          labels)):
+        board.push_usi(usi)
+        if not board.is_game_over() and not board.is_check():
+            if _opponent_mates_in_one(board):
+                one = label if one is None else one
+            elif board.mate_move(3):
+                deep = label if deep is None else deep
+        board.pop()
+    return (one, deep) if one is not None and deep is not None else None
+
+
+def test_guard_three_at_least_refuses_a_mate_in_one(monkeypatch):
+    """`guard=3` where every move it checks allows a mate in three (two checked here): not the
+    chosen move when it allows a mate in one, but the one that allows only a mate in three."""
+    import keisei_fn.agent.vetoes as vetoes
+    from keisei_fn.agent.vetoes import guarded
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    found = [(i, pair) for i in range(len(sfens))
+             if (pair := _one_and_deep(sfens[i], state[i:i + 1], moves[i])) is not None][:2]
+    assert found
+    rows = [i for i, _ in found]
+    state = state[rows]
+    one = torch.tensor([pair[0] for _, pair in found])
+    deep = torch.tensor([pair[1] for _, pair in found])
+    order = torch.stack([one, deep], 1)
+    monkeypatch.setattr(vetoes, "GUARD_WIDTH", 2)  # the chosen move and the next only
+    assert torch.equal(guarded(state, one, order, 3), deep)
+    assert torch.equal(guarded(state, deep, torch.stack([deep, one], 1), 3), deep)
+
+
 def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):
     """A Gumbel search whose favourite lets the opponent mate at once (a network that puts its
     prior on that move and knows no values, so a few simulations do not see the reply): with
