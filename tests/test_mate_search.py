@@ -153,6 +153,23 @@ def _all_moves(state) -> torch.Tensor:
     return torch.where(legal.gather(1, order), order, -1)
 
 
+def _agree_with_cshogi(sfens, state, moves, bad, reference) -> dict[bool, int]:
+    """Asserts `bad` [B, K] (each of `moves` lets the opponent mate) equals `reference(board)`
+    after each move on cshogi's board; returns how many moves the reference flagged or not."""
+    counts = {True: 0, False: 0}
+    for i, sfen in enumerate(sfens):
+        labels = moves[i][moves[i] >= 0]
+        usis = action_to_usi(state[i:i + 1].expand(len(labels)).clone(), labels)
+        board = cshogi.Board(sfen)
+        for k, usi in enumerate(usis):
+            board.push_usi(usi)
+            ref = reference(board)
+            board.pop()
+            assert bool(bad[i, k]) == ref, (sfen, usi)
+            counts[ref] += 1
+    return counts
+
+
 def test_allows_mate_agrees_with_cshogi():
     """`allows_mate` against cshogi (mate_move_in_1ply, or a brute force where the opponent is in
     check) after every legal move of positions of random games with full hands."""
@@ -162,17 +179,7 @@ def test_allows_mate_agrees_with_cshogi():
     state = from_sfen(sfens)
     moves = _all_moves(state)
     bad = allows_mate(state, moves)
-    counts = {True: 0, False: 0}
-    for i, sfen in enumerate(sfens):
-        labels = moves[i][moves[i] >= 0]
-        usis = action_to_usi(state[i:i + 1].expand(len(labels)).clone(), labels)
-        board = cshogi.Board(sfen)
-        for k, usi in enumerate(usis):
-            board.push_usi(usi)
-            ref = _opponent_mates_in_one(board)
-            board.pop()
-            assert bool(bad[i, k]) == ref, (sfen, usi)
-            counts[ref] += 1
+    counts = _agree_with_cshogi(sfens, state, moves, bad, _opponent_mates_in_one)
     assert counts[True] >= 10 and counts[False] > 1000, counts
 
 
@@ -199,17 +206,7 @@ def test_allows_mate_in_three_agrees_with_cshogi():
     rows = [i for i in range(len(sfens)) if bad1[i].any() and (moves[i] >= 0).sum() < 160][:2]
     sfens, state, moves, bad1 = [sfens[i] for i in rows], state[rows], moves[rows], bad1[rows]
     bad3 = allows_mate(state, moves, plies=3)
-    counts = {True: 0, False: 0}
-    for i, sfen in enumerate(sfens):
-        labels = moves[i][moves[i] >= 0]
-        usis = action_to_usi(state[i:i + 1].expand(len(labels)).clone(), labels)
-        board = cshogi.Board(sfen)
-        for k, usi in enumerate(usis):
-            board.push_usi(usi)
-            ref = _opponent_mates_within_three(board)
-            board.pop()
-            assert bool(bad3[i, k]) == ref, (sfen, usi)
-            counts[ref] += 1
+    counts = _agree_with_cshogi(sfens, state, moves, bad3, _opponent_mates_within_three)
     assert not (bad1 & ~bad3).any()
     assert int((bad3 & ~bad1).sum()) >= 2 and counts[False] > 100, counts
 
