@@ -240,13 +240,13 @@ def _one_ply_row(agent, state, settings, generator, stop):
         pick = int(_sample_or_best(scores, settings.temperature, generator))
     evaluated = len(scores)
     rest = [i for i in scores.argsort(descending=True, stable=True).tolist() if i != pick]
-    ranked = [pick] + rest
+    best_first = [pick] + rest  # not `ranked`: that is the helper's name (vetoes.ranked)
     if settings.guard:  # the best scored successors in turn, until one allows no mate
-        labels = order[ranked]
+        labels = order[best_first]
         safe = guarded(state, labels[:1], labels[None], settings.guard)
         first = int((labels == safe).to(torch.uint8).argmax())
-        ranked.insert(0, ranked.pop(first))
-    return (log_probs[0], order[ranked], scores[ranked], wins[ranked], evaluated)
+        best_first.insert(0, best_first.pop(first))
+    return (log_probs[0], order[best_first], scores[best_first], wins[best_first], evaluated)
 
 
 def _one_ply(agent, state, settings, generator, stop) -> Decisions:
