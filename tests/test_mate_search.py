@@ -326,6 +326,35 @@ def test_guard_three_at_least_refuses_a_mate_in_one(monkeypatch):
     assert torch.equal(guarded(state, deep, torch.stack([deep, one], 1), 3), deep)
 
 
+def test_guard_looks_past_its_width_for_a_move_safe_from_a_mate_in_one(monkeypatch):
+    """Where every move the guard checks allows a mate in one (two checked here), both guards
+    play the first legal move after them that does not (cshogi judges), not the chosen move."""
+    import keisei_fn.agent.vetoes as vetoes
+    from keisei_fn.agent.vetoes import guarded
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    bad = allows_mate(state, moves)
+    rows = [i for i in range(len(sfens))
+            if bad[i].sum() >= 2 and (~bad[i] & (moves[i] >= 0)).any()][:3]
+    assert len(rows) >= 2
+    state, moves, bad = state[rows], moves[rows], bad[rows]
+    # every label: the moves that allow a mate first, then the other legal ones, by label
+    rank = state["legal_mask"].to(torch.uint8).scatter_add(
+        1, moves.clamp(min=0), (2 * bad).to(torch.uint8))
+    order = rank.argsort(dim=-1, descending=True, stable=True)
+    monkeypatch.setattr(vetoes, "GUARD_WIDTH", 2)
+    for plies in (1, 3):
+        chosen = guarded(state, order[:, 0], order, plies)
+        assert not allows_mate(state, chosen[:, None]).any()
+        for i, usi in enumerate(action_to_usi(state, chosen)):
+            board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
+            board.push_usi(usi)
+            assert not _opponent_mates_in_one(board), usi
+
+
 def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):
     """A Gumbel search whose favourite lets the opponent mate at once (a network that puts its
     prior on that move and knows no values, so a few simulations do not see the reply): with

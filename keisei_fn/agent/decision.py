@@ -82,7 +82,8 @@ class Settings:
     three by checks (search/mate.py; 0: off). The chosen move, then the policy's favourites
     (search 'none'), the best scored successors ('1ply') or the search's most visited moves
     ('gumbel'), `vetoes.GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`); the first
-    that allows no such mate is played, the chosen move when all of them do. It runs after the
+    that allows no such mate is played; where all of them do, the first legal move in that order
+    that allows no mate in one (the chosen move when none does). It runs after the
     search, outside `decide`'s `stop` clock (the USI engine keeps half its budget back); a
     1-ply search stopped before its first batch plays the policy's move unguarded"""
     material_margin: float = 0.0

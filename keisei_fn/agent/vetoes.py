@@ -30,9 +30,10 @@ def by_prior(log_probs: torch.Tensor) -> torch.Tensor:
 def guarded(state, action, order, plies: int) -> torch.Tensor:
     """`action`, or where it lets the opponent mate within `plies` (1, or 3 by checks), the
     first of the next moves of `order` [B, M] (the policy's favourites, or the search's; each
-    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`).
-    The chosen moves are checked first, the others only where it fails: at three plies a check
-    costs hundreds of steps."""
+    row holds `action` once) that does not, `GUARD_WIDTH` in all checked (`Settings.guard`);
+    where all of them do, the first legal move in that order (at three plies the chosen one
+    first) that allows no mate in one. The chosen moves are checked first, the others only
+    where it fails: at three plies a check costs hundreds of steps."""
     bad = allows_mate(state, action[:, None], plies=plies)[:, 0]
     if not bool(bad.any()) or order.shape[1] < 2:  # safe, or nothing else to play
         return action
@@ -43,13 +44,19 @@ def guarded(state, action, order, plies: int) -> torch.Tensor:
     # and the search's order puts its visited moves first, but a caller's need not be
     order = order.gather(1, legal.gather(1, order).to(torch.uint8)
                          .argsort(dim=-1, descending=True, stable=True))
-    order = ranked(order, legal, min(GUARD_WIDTH - 1, order.shape[1]))
-    picked = _first_safe(state, order, plies, action[rows])
-    if plies == 3 and bool((weak := picked == action[rows]).any()):
-        # every move checked allows a mate in three: at least not one in one, which the
-        # opponent cannot miss (at 512 simulations, 33 of 105 losses without this)
-        both = torch.cat([action[rows][weak, None], order[weak]], 1)
-        picked[weak] = _first_safe(state[weak], both, 1, action[rows][weak])
+    head = min(GUARD_WIDTH - 1, order.shape[1])
+    picked = _first_safe(state, ranked(order, legal, head), plies, action[rows])
+    if bool((lost := picked == action[rows]).any()):
+        # every move checked allows the mate: at least not a mate in one, which the opponent
+        # cannot miss, from all the legal moves (guard 3 at 512 simulations lost 33 of 105
+        # games to an avoidable mate in one while only the eight were checked at one ply too,
+        # and 16 of 111 while no move beyond them was). At three plies the chosen move and
+        # the ones checked may still be safe from a mate in one: they come first.
+        chosen, order, legal = action[rows][lost], order[lost], legal[lost]
+        rest = (order[:, head:] if plies == 1
+                else torch.cat([chosen[:, None], order], 1))
+        width = min(int(legal.sum(-1).max()) + 1, rest.shape[1])  # the legal ones come first
+        picked[lost] = _first_safe(state[lost], ranked(rest, legal, width), 1, chosen)
     return action.index_put((rows,), picked)
 
 
