@@ -928,3 +928,34 @@ def test_guard_refuses_a_move_that_lets_the_opponent_mate(session, monkeypatch):
         assert not board_after([move], sfen).mate_move_in_1ply(), (search, move)
     s, out = feed(s, "setoption name Guard value maybe")
     assert "Guard" in out[0] and "expected one of 0, 1, 3" in out[0]
+
+
+def test_guard_three_refuses_a_move_that_lets_the_opponent_mate_in_three(session, monkeypatch):
+    """`Guard 3`: a policy that wants 7g8f, after which White mates in three by checks (G*8e
+    first) but not in one (cshogi), plays it with `Guard 1` and, with `Guard 3`, a move after
+    which White has no mate within three (cshogi), for the policy's move and the 1-ply search."""
+    sfen = "9/k8/9/9/9/2b6/2K6/1GR6/9 b 2g 1"
+    from keisei_fn.shogi import from_sfen
+
+    blunder = int(usi_to_action(from_sfen([sfen]), ["7g8f"])[0])
+    after = board_after(["7g8f"], sfen)
+    assert not after.mate_move_in_1ply() and after.mate_move(3)
+
+    def wants_the_blunder(state):
+        logits = torch.zeros(state["legal_mask"].shape)
+        logits[:, blunder] = 10.0
+        return logits, torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: wants_the_blunder(state))
+    # the king may take the bishop on 7f: the material veto would refuse 7g8f itself
+    s, _ = feed(session, "setoption name MaterialMargin value 0")
+    for search in ("none", "1ply"):
+        s, out = feed(s, f"setoption name Search value {search}", "setoption name Guard value 1",
+                      f"position sfen {sfen}", "go byoyomi 60000")
+        assert out[-1] == "bestmove 7g8f", (search, out)
+        s, out = feed(s, "setoption name Guard value 3", f"position sfen {sfen}",
+                      "go byoyomi 60000")
+        move = out[-1].split()[1]
+        board = board_after([move], sfen)
+        assert move != "7g8f" and not board.mate_move_in_1ply() and not board.mate_move(3), \
+            (search, out)
