@@ -397,6 +397,73 @@ def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatc
         assert not _opponent_mates_in_one(board), usi
 
 
+def test_with_mates_scores_a_mate_in_one_as_a_win_and_lifts_its_move():
+    """`with_mates`: +1 exactly where the side to move mates in one (cshogi, brute force when
+    in check), the network's value elsewhere; there its lifted favourite mates (cshogi)."""
+    from keisei_fn.search.mate import with_mates
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+
+    def flat(position):
+        mask = position["legal_mask"]
+        return torch.zeros(mask.shape).masked_fill(~mask, -torch.inf), torch.full((len(mask),),
+                                                                                  0.25)
+
+    logits, value = with_mates(flat)(state)
+    favourite = action_to_usi(state, logits.argmax(-1))
+    wins = 0
+    for i, sfen in enumerate(sfens):
+        board = cshogi.Board(sfen)
+        mates = (_mates_in_one_by_brute_force(board) if board.is_check()
+                 else bool(board.mate_move_in_1ply()))
+        assert float(value[i]) == (1.0 if mates else 0.25), sfen
+        if mates:
+            wins += 1
+            board.push_usi(favourite[i])
+            assert board.is_check() and not any(True for _ in board.legal_moves), sfen
+    assert 3 <= wins < len(sfens)
+
+
+def test_leaf_mates_let_the_search_see_the_opponents_mate_at_the_first_visit(monkeypatch):
+    """The guard's situation (above) without the guard: with `SearchConfig.leaf_mates`, a
+    favourite that lets the opponent mate at once scores -1 at its first visit, so the search
+    plays another move, one that allows no mate in one (cshogi); without, the favourite."""
+    import keisei_fn.agent.decision as decision
+    from keisei_fn.agent import SearchConfig
+    from keisei_fn.search.mate import allows_mate
+
+    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
+    state = from_sfen(sfens)
+    moves = _all_moves(state)
+    bad = allows_mate(state, moves)
+    no_mate = find_mates(state, 1)[0] < 0
+    rows = [i for i in range(len(sfens)) if bad[i].any() and (~bad[i] & (moves[i] >= 0)).any()
+            and no_mate[i]]
+    assert len(rows) >= 3
+    state, moves, bad = state[rows], moves[rows], bad[rows]
+    favourite = moves.gather(1, bad.to(torch.uint8).argmax(-1, keepdim=True)).squeeze(1)
+    second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
+    logits = (-1.0 - torch.arange(2187) / 2187).expand(len(rows), -1)
+    logits = logits.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
+
+    def prior_only(position):  # as above: game i's positions read row i's logits
+        mask = position["legal_mask"]
+        return (torch.log_softmax(logits.masked_fill(~mask, -torch.inf), -1),
+                torch.zeros(len(mask)))
+
+    monkeypatch.setattr(decision, "evaluator", lambda agent: prior_only)
+    for leaf_mates in (False, True):
+        search = SearchConfig(simulations=4, considered=4, leaf_mates=leaf_mates)
+        chosen = decide(None, state, Settings(search="gumbel", gumbel=search, top=1),
+                        torch.Generator().manual_seed(0)).action
+        assert torch.equal(chosen, second.squeeze(1) if leaf_mates else favourite), leaf_mates
+    for i, usi in enumerate(action_to_usi(state, chosen)):
+        board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
+        board.push_usi(usi)
+        assert not _opponent_mates_in_one(board), usi
+
+
 def from_sfen_to_sfen(state) -> str:
     from keisei_fn.shogi import to_sfen
 

@@ -19,7 +19,7 @@ from tensordict import TensorDictBase
 
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
-from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
+from ..search.mate import find_mates, mate_in_one, with_mates  # noqa: F401  (mate_in_one: API)
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import step
 from .network import Agent, compiled_evaluator, evaluate, evaluator
@@ -56,6 +56,10 @@ class SearchConfig:
     q_range: float = 0.0
     """the smallest range sigma rescales the q-values by (search/select.py): 0 is mctx's
     min-max, which stretches any spread of the values to [0, 1]; 2 never stretches one"""
+    leaf_mates: bool = False
+    """every position the search expands is searched for its mover's mate in one, which then
+    counts as a win (`search.mate.with_mates`): the opponent's mating replies are seen at the
+    first visit of the move that allows them, for a mate search per simulation"""
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,8 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(0)
     network = (compiled_evaluator if config.compiled else evaluator)(agent)
+    if config.leaf_mates:
+        network = with_mates(network)
     out = search(state, network, generator, simulations=config.simulations,
                  max_considered=config.considered, impasse=config.impasse, stop=stop,
                  gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds,

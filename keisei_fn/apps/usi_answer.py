@@ -53,7 +53,8 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                                         # Gumbel AlphaZero plays in self-play
                                         1.0 if options.temperature > 0 else 0.0,
                                         options.rounds == "batched", compiled=compiled,
-                                        q_range=options.q_range),
+                                        q_range=options.q_range,
+                                        leaf_mates=options.leaf_mates),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
                     mate_in_one=True, mate_plies=options.mate_plies, guard=options.guard,
                     material_margin=float(options.material_margin))

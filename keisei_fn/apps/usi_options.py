@@ -51,6 +51,9 @@ class Options:
     guard: int = 0
     """1: not a move that lets the opponent mate at once; 3: nor a mate in three by checks; 0:
     off. The chosen move, then the next best (8 in all) are checked (`Settings.guard`)"""
+    leaf_mates: bool = False
+    """Search gumbel: every position the search expands that its mover can mate in one counts
+    as a win (`SearchConfig.leaf_mates`)"""
     compiled: bool = False
     """the Gumbel search compiled (search/compiled.py), in a background thread started at
     `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
@@ -123,6 +126,7 @@ _OPTION_FIELDS = {
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
     "MaterialMargin": ("material_margin", _int_parser(0, 100)),
     "Guard": ("guard", lambda v: int(_choice_parser(("0", "1", "3"))(v))),
+    "LeafMates": ("leaf_mates", _parse_bool),
     "Compiled": ("compiled", _parse_bool),
     "QRange": ("q_range", _float_parser(0, MAX_Q_RANGE)),
 }
@@ -150,6 +154,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
         f"option name MaterialMargin type spin default {o.material_margin} min 0 max 100",
         f"option name Guard type combo default {o.guard} var 0 var 1 var 3",
+        f"option name LeafMates type check default {str(o.leaf_mates).lower()}",
         f"option name Compiled type check default {str(o.compiled).lower()}",
         f"option name QRange type string default {o.q_range:g}",
     ]
