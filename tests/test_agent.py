@@ -281,11 +281,13 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
     assert deeper.name.endswith("@guard=3") and deeper.choose.args[1].guard == 3
     with pytest.raises(ValueError, match=r"guard must be 0 \(off\), 1 .* or 3"):
         make_player(f"{tiny_run}@guard=2")
-    leaf = make_player(f"{tiny_run}@sims=4,leafmate=1")  # the search's own (test_mate_search)
-    assert leaf.name.endswith("@sims=4,leafmate=1") and leaf.choose.args[1].gumbel.leaf_mates
-    assert not make_player(f"{tiny_run}@sims=4,leafmate=0").choose.args[1].gumbel.leaf_mates
+    near = make_player(f"{tiny_run}@sims=4,matedepth=2")  # the search's own (test_mate_search)
+    assert near.name.endswith("@sims=4,matedepth=2") and near.choose.args[1].gumbel.mate_depth == 2
+    assert make_player(f"{tiny_run}@sims=4,matedepth=0").choose.args[1].gumbel.mate_depth == 0
     with pytest.raises(ValueError, match="sims=N is needed"):
-        make_player(f"{tiny_run}@leafmate=1")
+        make_player(f"{tiny_run}@matedepth=1")
+    with pytest.raises(ValueError, match="matedepth must be a whole number"):
+        make_player(f"{tiny_run}@sims=4,matedepth=1.5")
 
 
 def test_the_material_check_is_a_player_option(tiny_run):

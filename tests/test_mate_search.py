@@ -425,10 +425,13 @@ def test_with_mates_scores_a_mate_in_one_as_a_win_and_lifts_its_move():
     assert 3 <= wins < len(sfens)
 
 
-def test_leaf_mates_let_the_search_see_the_opponents_mate_at_the_first_visit(monkeypatch):
-    """The guard's situation (above) without the guard: with `SearchConfig.leaf_mates`, a
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_mate_depth_lets_the_search_see_the_opponents_mate_at_the_first_visit(monkeypatch,
+                                                                               compiled):
+    """The guard's situation (above) without the guard: with `SearchConfig.mate_depth` 1, a
     favourite that lets the opponent mate at once scores -1 at its first visit, so the search
-    plays another move, one that allows no mate in one (cshogi); without, the favourite."""
+    plays another move, one that allows no mate in one (cshogi); without, the favourite. The
+    compiled simulation (search/compiled.py) alike."""
     import keisei_fn.agent.decision as decision
     from keisei_fn.agent import SearchConfig
     from keisei_fn.search.mate import allows_mate
@@ -453,11 +456,12 @@ def test_leaf_mates_let_the_search_see_the_opponents_mate_at_the_first_visit(mon
                 torch.zeros(len(mask)))
 
     monkeypatch.setattr(decision, "evaluator", lambda agent: prior_only)
-    for leaf_mates in (False, True):
-        search = SearchConfig(simulations=4, considered=4, leaf_mates=leaf_mates)
+    monkeypatch.setattr(decision, "compiled_evaluator", lambda agent: prior_only)
+    for depth in (0, 1):
+        search = SearchConfig(simulations=4, considered=4, mate_depth=depth, compiled=compiled)
         chosen = decide(None, state, Settings(search="gumbel", gumbel=search, top=1),
                         torch.Generator().manual_seed(0)).action
-        assert torch.equal(chosen, second.squeeze(1) if leaf_mates else favourite), leaf_mates
+        assert torch.equal(chosen, second.squeeze(1) if depth else favourite), depth
     for i, usi in enumerate(action_to_usi(state, chosen)):
         board = cshogi.Board(from_sfen_to_sfen(state[i:i + 1]))
         board.push_usi(usi)

@@ -571,14 +571,14 @@ def test_options_parse_and_reject():
     o = ue.set_option(o, "QRange", "1")
     assert (o.temperature, o.search, o.ponder, o.rounds) == (0.5, "1ply", True, "batched")
     assert o.q_range == 1.0 and ue.settings_of(o).gumbel.q_range == 1.0  # what the search reads
-    assert not ue.settings_of(o).gumbel.leaf_mates
-    assert ue.settings_of(ue.set_option(o, "LeafMates", "true")).gumbel.leaf_mates
+    assert ue.settings_of(o).gumbel.mate_depth == 0
+    assert ue.settings_of(ue.set_option(o, "MateDepth", "2")).gumbel.mate_depth == 2
     for name, value, message in [("Temperature", "-1", ">= 0"), ("Temperature", "nan", ">= 0"),
                                  ("Search", "2ply", "none, 1ply"), ("Seed", "-3", "0.."),
                                  ("Device", "", "non-empty"), ("NoSuch", "1", "unknown option"),
                                  ("Rounds", "parallel", "sequential, batched"),
                                  ("QRange", "2.5", "from 0 to 2"), ("QRange", "x", "from 0 to 2"),
-                                 ("QRange", "nan", "from 0 to 2"), ("LeafMates", "1", "true")]:
+                                 ("QRange", "nan", "from 0 to 2"), ("MateDepth", "-1", "0..64")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             ue.set_option(o, name, value)
 

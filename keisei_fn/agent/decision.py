@@ -19,7 +19,7 @@ from tensordict import TensorDictBase
 
 from ..models import gumbel_sample, masked_log_softmax
 from ..search.gumbel import search
-from ..search.mate import find_mates, mate_in_one, with_mates  # noqa: F401  (mate_in_one: API)
+from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: API)
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import step
 from .network import Agent, compiled_evaluator, evaluate, evaluator
@@ -56,10 +56,11 @@ class SearchConfig:
     q_range: float = 0.0
     """the smallest range sigma rescales the q-values by (search/select.py): 0 is mctx's
     min-max, which stretches any spread of the values to [0, 1]; 2 never stretches one"""
-    leaf_mates: bool = False
-    """every position the search expands is searched for its mover's mate in one, which then
-    counts as a win (`search.mate.with_mates`): the opponent's mating replies are seen at the
-    first visit of the move that allows them, for a mate search per simulation"""
+    mate_depth: int = 0
+    """each position the search expands within this many plies of the root is searched for its
+    mover's mate in one, which then counts as a win (search/gumbel.py, `search.mate.score_mates`):
+    at 1, the opponent's mating replies are seen at the first visit of the root move that allows
+    them; 0: off"""
 
 
 @dataclass(frozen=True)
@@ -292,12 +293,11 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(0)
     network = (compiled_evaluator if config.compiled else evaluator)(agent)
-    if config.leaf_mates:
-        network = with_mates(network)
     out = search(state, network, generator, simulations=config.simulations,
                  max_considered=config.considered, impasse=config.impasse, stop=stop,
                  gumbel_scale=config.gumbel_scale, batched_rounds=config.batched_rounds,
-                 compiled=config.compiled, q_range=config.q_range)
+                 compiled=config.compiled, q_range=config.q_range,
+                 mate_depth=config.mate_depth)
     action, forced = proven_moves(out)
     visits, policy = out["visits"], out["policy"]
     # most visited first, ties by the improved policy, the move played (a proof's) first of all

@@ -54,7 +54,7 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                                         1.0 if options.temperature > 0 else 0.0,
                                         options.rounds == "batched", compiled=compiled,
                                         q_range=options.q_range,
-                                        leaf_mates=options.leaf_mates),
+                                        mate_depth=options.mate_depth),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
                     mate_in_one=True, mate_plies=options.mate_plies, guard=options.guard,
                     material_margin=float(options.material_margin))

@@ -40,9 +40,10 @@ def register(subparsers) -> None:
                    help="1: not a move that lets the opponent mate at once; 3: nor a mate in "
                         "three by checks; the chosen move, then the next best (8 in all) are "
                         "checked (USI option Guard; default 0, off)")
-    p.add_argument("--leaf-mates", action="store_true",
-                   help="Gumbel search: every position it expands that its mover can mate in one "
-                        "counts as a win (a mate search per simulation; USI option LeafMates)")
+    p.add_argument("--mate-depth", default="0", metavar="D",
+                   help="Gumbel search: every position it expands within D plies of the root that "
+                        "its mover can mate in one counts as a win (a mate search each; USI "
+                        "option MateDepth; default 0, off)")
     p.add_argument("--compiled", action="store_true",
                    help="run the Gumbel search compiled, once a background compilation started "
                         "at `isready` is done (a minute or more the first time on a CPU; the "
@@ -63,7 +64,7 @@ def _usi(args) -> None:
         raise ValueError(f"--compiled compiles the gumbel search; --search {search} has none")
     settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
                 ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies),
-                ("Guard", args.guard), ("LeafMates", str(args.leaf_mates).lower()),
+                ("Guard", args.guard), ("MateDepth", args.mate_depth),
                 ("Compiled", str(args.compiled).lower())]
     if args.simulations is not None:
         settings.append(("Simulations", args.simulations))

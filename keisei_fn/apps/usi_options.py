@@ -18,6 +18,7 @@ MAX_NETWORK_DELAY_MS = 10_000
 # the tree holds ~6 KB a simulation (docs/search.md): 20,000 is ~120 MB, and about 30 s a move
 # on one thread with the compiled search
 MAX_SIMULATIONS = 20_000
+MAX_MATE_DEPTH = 64  # deeper than any tree of MAX_SIMULATIONS walks in practice
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,9 @@ class Options:
     guard: int = 0
     """1: not a move that lets the opponent mate at once; 3: nor a mate in three by checks; 0:
     off. The chosen move, then the next best (8 in all) are checked (`Settings.guard`)"""
-    leaf_mates: bool = False
-    """Search gumbel: every position the search expands that its mover can mate in one counts
-    as a win (`SearchConfig.leaf_mates`)"""
+    mate_depth: int = 0
+    """Search gumbel: every position the search expands within this many plies of the root
+    that its mover can mate in one counts as a win (`SearchConfig.mate_depth`); 0: off"""
     compiled: bool = False
     """the Gumbel search compiled (search/compiled.py), in a background thread started at
     `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
@@ -126,7 +127,7 @@ _OPTION_FIELDS = {
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
     "MaterialMargin": ("material_margin", _int_parser(0, 100)),
     "Guard": ("guard", lambda v: int(_choice_parser(("0", "1", "3"))(v))),
-    "LeafMates": ("leaf_mates", _parse_bool),
+    "MateDepth": ("mate_depth", _int_parser(0, MAX_MATE_DEPTH)),
     "Compiled": ("compiled", _parse_bool),
     "QRange": ("q_range", _float_parser(0, MAX_Q_RANGE)),
 }
@@ -154,7 +155,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
         f"option name MaterialMargin type spin default {o.material_margin} min 0 max 100",
         f"option name Guard type combo default {o.guard} var 0 var 1 var 3",
-        f"option name LeafMates type check default {str(o.leaf_mates).lower()}",
+        f"option name MateDepth type spin default {o.mate_depth} min 0 max {MAX_MATE_DEPTH}",
         f"option name Compiled type check default {str(o.compiled).lower()}",
         f"option name QRange type string default {o.q_range:g}",
     ]

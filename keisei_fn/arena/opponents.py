@@ -24,7 +24,7 @@ Spec syntax (also in docs/arena.md):
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
-  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,leafmate=1][,compiled=1]
+  PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,matedepth=D][,compiled=1]
       [,value=material|blend:W][,precision=bf16][,qrange=Q]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
@@ -39,9 +39,9 @@ Spec syntax (also in docs/arena.md):
                                    has AVX512_BF16 or AMX; slower at one game); qrange=Q:
                                    the smallest range the q-values are rescaled by (0, the
                                    default: mctx's min-max; 2: differences never stretched);
-                                   leafmate=1: every position the search expands that its
-                                   mover can mate in one counts as a win (search/mate.py
-                                   `with_mates`)
+                                   matedepth=D: every position the search expands within D
+                                   plies of the root that its mover can mate in one counts
+                                   as a win (search/mate.py `score_mates`)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -191,8 +191,6 @@ _CHOICES = {
     "guard": (("0", "1", "3"), "0 (off), 1 (no move that lets the opponent mate in one) or 3 "
               "(nor a mate in three by checks)", ("guard", int)),
     "compiled": (("0", "1"), "0 or 1", ("compiled", lambda v: v == "1")),
-    "leafmate": (("0", "1"), "0 or 1 (1: the search scores a mate in one as a win wherever it "
-                 "expands)", ("leaf_mates", lambda v: v == "1")),
     "rounds": (ROUNDS, "one of " + ", ".join(ROUNDS),
                ("batched_rounds", lambda v: v == "batched")),
     "precision": (("fp32", "bf16"), "fp32 or bf16 (the network's arithmetic in the search)",
@@ -204,6 +202,8 @@ _CHOICES = {
 _NUMBERS = {
     "material": ("material", lambda x: x >= 0, "material must be a margin in pawns >= 0 (0: off)"),
     "noise": ("gumbel_scale", lambda x: x >= 0, "noise must be a number >= 0"),
+    "matedepth": ("mate_depth", lambda x: x >= 0 and x == int(x),
+                  "matedepth must be a whole number of plies >= 0 (0: off)"),
     "qrange": ("q_range", lambda x: 0 <= x <= MAX_Q_RANGE,
                "qrange must be a number in [0, 2] (0: mctx's min-max, 2: no stretching)"),
 }
@@ -235,7 +235,7 @@ def _value_weight(spec: str, value: str) -> float:
 
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1|3]
-    [,leafmate=0|1][,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16]
+    [,matedepth=D][,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16]
     [,qrange=Q]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
@@ -279,7 +279,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            gumbel_scale: float = 0.0, batched_rounds: bool = PLAY_BATCHED_ROUNDS,
            mate: int = 1, guard: int = 0, compiled: bool = False,
            material: float | None = None, material_weight: float = 0.0,
-           precision: str = "fp32", q_range: float = 0.0, leaf_mates: bool = False) -> Player:
+           precision: str = "fp32", q_range: float = 0.0, mate_depth: float = 0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -299,7 +299,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                    else f",rounds={'batched' if batched_rounds else 'sequential'}")
                 + ("" if mate == 1 else f",mate={mate}")
                 + (f",guard={guard}" if guard else "")
-                + (",leafmate=1" if leaf_mates else "")
+                + (f",matedepth={mate_depth:g}" if mate_depth else "")
                 + (",compiled=1" if compiled else "")
                 + ({0.0: "", 1.0: ",value=material"}.get(material_weight,
                                                          f",value=blend:{material_weight:g}"))
@@ -309,7 +309,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
             search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
             gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,
                                 compiled=compiled, q_range=q_range,
-                                leaf_mates=leaf_mates)))
+                                mate_depth=int(mate_depth))))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"])
                        + ([f"guard={guard}"] if guard else [])
                        + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))

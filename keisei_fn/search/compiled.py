@@ -44,6 +44,7 @@ import torch
 from tensordict import TensorDict
 
 from ..shogi import COMPILE_OPTIONS, NUM_ACTIONS, compiled_step, step
+from .mate import score_mates
 from .select import interior_action, root_action
 from .tree import ROOT, UNVISITED, link_node, write_node
 
@@ -208,9 +209,12 @@ def _compiled(name: str):
     return torch.compile(fn, fullgraph=True, dynamic=True)
 
 
-def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool) -> None:
+def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool, mate_depth: int = 0
+             ) -> None:
     """One simulation of every game in mctx's order, each phase compiled (the module's
-    docstring); `index` [B] is the node a new position gets."""
+    docstring); `index` [B] is the node a new position gets. Positions within `mate_depth`
+    plies of the root are searched for a mate in one, eagerly after the network
+    (`mate.score_mates`; at one game such a simulation runs unfused)."""
     walk, nodes = _compiled("first")(tree, gumbel, schedule)
     path = [torch.zeros_like(nodes[:, :1]), nodes]
     while bool(walk[2].any()):
@@ -219,11 +223,16 @@ def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool) -> None:
     _, slot, _, parent, leaf = walk
     path = torch.cat(path, 1)
     traceable = getattr(evaluate, "traceable", None)
-    if traceable is not None and parent.shape[0] == 1:
+    near = (tree["depth"].gather(1, parent[:, None].long()).squeeze(1) < mate_depth
+            if mate_depth else None)
+    if traceable is not None and parent.shape[0] == 1 and not (near is not None
+                                                               and bool(near[0])):
         _fused()(tree, path, parent, slot, leaf, index, *traceable, impasse)
         return
     state, label = _compiled("leaf_state")(tree, path, parent, slot)
     state = TensorDict(state, batch_size=parent.shape, device=parent.device)
     after = compiled_step(state, label, impasse=impasse)
     logits, value = evaluate(after)
+    if mate_depth:
+        logits, value = score_mates(after, logits, value, near)
     _compiled("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index, path)

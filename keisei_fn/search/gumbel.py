@@ -47,6 +47,7 @@ from tensordict import TensorDict, TensorDictBase
 
 from ..shogi import compiled_bucket, compiled_step, step
 from .compiled import simulate
+from .mate import score_mates
 from .select import MAX_Q_RANGE, interior_action, root_action, score_considered, sigma
 from .proof import principal_variation
 from .tree import (ROOT, UNVISITED, link_node, new_tree, node_states, slot_labels, slot_stats,
@@ -142,9 +143,10 @@ def _backward(tree, rows, leaf) -> None:
 
 
 def _expand(tree, rows, parent, slot, leaf, index, evaluate, impasse: bool,
-            compiled: bool = False) -> None:
+            compiled: bool = False, mate_depth: int = 0) -> None:
     """Give each walk that stopped at an unexpanded move the node `index`: one batched `step`
-    and one evaluation; a walk that reached a finished position visits it once more."""
+    and one evaluation (with a mate search where the node's depth is at most `mate_depth`); a
+    walk that reached a finished position visits it once more."""
     new = leaf == UNVISITED
     if bool(new.any()):
         r, p, s, n = rows[new], parent[new], slot[new], index[new]
@@ -153,6 +155,9 @@ def _expand(tree, rows, parent, slot, leaf, index, evaluate, impasse: bool,
                                                       impasse=impasse)
         ended = after["terminated"] | after["truncated"]
         child_logits, child_value = evaluate(after)
+        if mate_depth:
+            child_logits, child_value = score_mates(after, child_logits, child_value,
+                                                    tree["depth"][r, p] < mate_depth)
         link_node(tree, r, p, s, n, label, after["reward"])
         write_node(tree, r, n, after, child_logits, child_value, ended)
     revisit = ~new
@@ -190,7 +195,7 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
            simulations: int = 16, max_considered: int = 16, gumbel_scale: float = 1.0,
            impasse: bool = True, stop: Callable[[], bool] | None = None,
            batched_rounds: bool = False, compiled: bool = False,
-           q_range: float = 0.0) -> TensorDict:
+           q_range: float = 0.0, mate_depth: int = 0) -> TensorDict:
     """Gumbel search from each (unfinished) root position.
 
     `batched_rounds` searches the visits of each Sequential Halving round side by side (the
@@ -209,6 +214,11 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     `q_range` is the smallest range sigma rescales the q-values by (`select.completed_qvalues`:
     0 is mctx's min-max, 2 never stretches a difference). That reading assumes what `Evaluate`
     promises: values in [-1, 1], as results are; a wider evaluator is rescaled past 2 as before.
+
+    `mate_depth` > 0: each position expanded within that many plies of the root is searched for
+    its mover's mate in one, which then counts as a win (`mate.score_mates`): at 1, a root move
+    that lets the opponent mate at once scores -1 at its first visit, where the network alone
+    needs the reply visited. The root itself is not (a caller plays its mates first).
 
     `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
     the search early (a clock);
@@ -242,24 +252,25 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     schedule = torch.tensor(sequences, dtype=torch.long, device=device)
     if batched_rounds:
         return _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
-                              compiled)
+                              compiled, mate_depth)
     done = 0
     for sim in range(simulations):
         if sim and stop is not None and stop():
             break
         done += 1
         if compiled and compiled_bucket(b):
-            simulate(tree, gumbel, schedule, torch.full_like(rows, sim + 1), evaluate, impasse)
+            simulate(tree, gumbel, schedule, torch.full_like(rows, sim + 1), evaluate, impasse,
+                     mate_depth)
             continue
         slot = root_action(tree, rows, gumbel, schedule)
         parent, slot, leaf = _descend(tree, rows, slot)
         _expand(tree, rows, parent, slot, leaf, torch.full_like(leaf, sim + 1), evaluate,
-                impasse, compiled)
+                impasse, compiled, mate_depth)
     return _outputs(tree, gumbel, torch.full((b,), done, device=device))
 
 
 def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
-                   compiled) -> TensorDict:
+                   compiled, mate_depth: int = 0) -> TensorDict:
     """The simulations of each Sequential Halving wave side by side: the moves the round visits
     are chosen at its start, then all searched at once, each in its own subtree."""
     b = tree.batch_size[0]
@@ -291,7 +302,8 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
         walk_rows = rows[:, None].expand(b, width)[take]
         index = (start[:, None] + slots[None, :] + 1)[take]
         parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
-        _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled)
+        _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled,
+                mate_depth)
         done += take.sum(-1)
     return _outputs(tree, gumbel, done)
 

@@ -6,7 +6,9 @@ in three by checks (tsume-shogi's convention: every attacking move gives check).
     allows_mate(state, moves, plies=1)
                                 -> bool [B, K]: each move lets the opponent win at once (or,
                                    plies=3, mate in three by checks)
-    with_mates(evaluate)        -> an evaluator that scores a mate in one as a win (search)
+    score_mates(state, logits, value)
+                                -> the evaluation with a mate in one scored as a win (the
+                                   search's `mate_depth`; `with_mates(evaluate)` wraps one)
 
 Mate in three is brute force by levels, each one batched `step` over every position of the
 level: the attacker's moves that may give check (`shogi.may_check`, a superset of the checks
@@ -139,25 +141,32 @@ def find_mates(state: TensorDictBase, plies: int = 3, chunk: int = CHUNK
     return move, length
 
 
+
 MATE_LIFT = 10.0  # a mating move's logit above the position's best other one: a prior of ~1
 
 
+def score_mates(state: TensorDictBase, logits: torch.Tensor, value: torch.Tensor,
+                where: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """An evaluation (logits [B, 2187], value [B]) of `state` [B] that knows mates in one:
+    where the side to move has one (of the rows `where` says, all by default), the value is +1,
+    the win the rules will score a ply later, and the mating move's logit is lifted
+    `MATE_LIFT` above the others, so that a search that comes back plays it. Finished positions
+    are left as they are. Cost: one mate search (checks only) per row searched."""
+    going = ~state["terminated"] & ~state["truncated"]
+    if where is not None:
+        going = going & where
+    mate = torch.full(going.shape, NONE, dtype=torch.long, device=going.device)
+    if bool(going.any()):
+        mate[going] = mate_in_one(state[going], checks_only=True)
+    won = mate >= 0
+    top = logits.max(-1, keepdim=True).values + MATE_LIFT
+    lifted = logits.scatter(1, mate.clamp(min=0)[:, None], top)
+    return (torch.where(won[:, None], lifted, logits),
+            torch.where(won, torch.ones_like(value), value))
+
+
 def with_mates(evaluate):
-    """An evaluator (gumbel.py's `Evaluate`) that knows mates in one: where the side to move
-    has one, its value is +1 (the win the rules will score a ply later) and the mating move's
-    logit is lifted `MATE_LIFT` above the others, so that a search that comes back plays it.
-    A tree then sees the opponent's mating reply at the first visit of any move that allows
-    it, at every depth, where the network alone needs the reply visited; the cost is one mate
-    search (checks only) per expanded position. Finished positions are left as they are."""
+    """`evaluate` (gumbel.py's `Evaluate`) followed by `score_mates` on every position."""
     def evaluate_with_mates(state: TensorDictBase):
-        logits, value = evaluate(state)
-        going = ~state["terminated"] & ~state["truncated"]
-        mate = torch.full(going.shape, NONE, dtype=torch.long, device=going.device)
-        if bool(going.any()):
-            mate[going] = mate_in_one(state[going], checks_only=True)
-        won = mate >= 0
-        top = logits.max(-1, keepdim=True).values + MATE_LIFT
-        lifted = logits.scatter(1, mate.clamp(min=0)[:, None], top)
-        return (torch.where(won[:, None], lifted, logits),
-                torch.where(won, torch.ones_like(value), value))
+        return score_mates(state, *evaluate(state))
     return evaluate_with_mates
