@@ -286,8 +286,9 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
     assert make_player(f"{tiny_run}@sims=4,matedepth=0").choose.args[1].gumbel.mate_depth == 0
     with pytest.raises(ValueError, match="sims=N is needed"):
         make_player(f"{tiny_run}@matedepth=1")
-    with pytest.raises(ValueError, match="matedepth must be a whole number"):
-        make_player(f"{tiny_run}@sims=4,matedepth=1.5")
+    for depth in ("1.5", "-1", "65", "inf", "nan", "1e30"):
+        with pytest.raises(ValueError, match="matedepth must be a whole number of plies from 0"):
+            make_player(f"{tiny_run}@sims=4,matedepth={depth}")
 
 
 def test_the_material_check_is_a_player_option(tiny_run):

@@ -355,6 +355,24 @@ def test_guard_looks_past_its_width_for_a_move_safe_from_a_mate_in_one(monkeypat
             assert not _opponent_mates_in_one(board), usi
 
 
+def test_guard_with_nothing_left_to_check_keeps_the_chosen_move():
+    """A caller's order may hold only a few moves (the 1-ply search's scored ones): where all of
+    them allow a mate in one (cshogi), both guards keep the chosen move, and do not fail."""
+    from keisei_fn.agent.vetoes import guarded
+
+    sfen = "l3k2n1/5s1br/g1l1n1p2/3p4r/2g1Pp3/P2l5/1+n3g3/l7p/1b3K2+n b g3s12p 183"
+    board = cshogi.Board(sfen)
+    assert 2 <= len(list(board.legal_moves)) <= 8
+    for move in list(board.legal_moves):
+        board.push(move)
+        assert _opponent_mates_in_one(board)
+        board.pop()
+    state = from_sfen([sfen])
+    order = _all_moves(state)  # the legal moves only, as the 1-ply search passes them
+    for plies in (1, 3):
+        assert torch.equal(guarded(state, order[:, 0], order, plies), order[:, 0])
+
+
 def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):
     """A Gumbel search whose favourite lets the opponent mate at once (a network that puts its
     prior on that move and knows no values, so a few simulations do not see the reply): with

@@ -268,6 +268,12 @@ def test_a_q_range_is_refused_outside_0_to_2():
         search(from_sfen([STARTPOS]), ours_evaluate, torch.Generator(), q_range=2.5)
 
 
+def test_a_mate_depth_is_refused_outside_0_to_its_bound():
+    for depth in (-1, 65):
+        with pytest.raises(ValueError, match=r"mate_depth must be in \[0, 64\] plies"):
+            search(from_sfen([STARTPOS]), ours_evaluate, torch.Generator(), mate_depth=depth)
+
+
 def test_batched_rounds_is_a_different_halving():
     # so that the reference comparison above can tell the two apart: on these positions the
     # rounds choose differently at least once

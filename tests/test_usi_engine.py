@@ -961,3 +961,13 @@ def test_guard_three_refuses_a_move_that_lets_the_opponent_mate_in_three(session
         board = board_after([move], sfen)
         assert move != "7g8f" and not board.mate_move_in_1ply() and not board.mate_move(3), \
             (search, out)
+
+
+def test_a_mate_depth_is_a_compiled_shape_of_its_own():
+    """With MateDepth, one game's simulations near the root leave the fused program: a warm-up
+    without it has not compiled what they run, so a change of it warms up again."""
+    from keisei_fn.agent import SearchConfig
+    from keisei_fn.apps.usi_warmup import shape_of
+
+    assert shape_of(SearchConfig(mate_depth=2)) != shape_of(SearchConfig())
+    assert shape_of(SearchConfig(mate_depth=2)) == shape_of(SearchConfig(mate_depth=1))

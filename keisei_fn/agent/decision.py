@@ -348,7 +348,8 @@ def warm_compiled_search(agent: Agent, history: int, config: SearchConfig) -> No
                                     (WARM_DEEP_SIMULATIONS, 1)):
         search(state, network, torch.Generator(device=state.device).manual_seed(0),
                simulations=max(2, simulations), max_considered=considered,
-               impasse=config.impasse, batched_rounds=config.batched_rounds, compiled=True)
+               impasse=config.impasse, batched_rounds=config.batched_rounds, compiled=True,
+               mate_depth=config.mate_depth)
 
 
 def _proven_at_once(agent, state, settings, mates) -> Decisions:

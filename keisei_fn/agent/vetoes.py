@@ -56,7 +56,8 @@ def guarded(state, action, order, plies: int) -> torch.Tensor:
         rest = (order[:, head:] if plies == 1
                 else torch.cat([chosen[:, None], order], 1))
         width = min(int(legal.sum(-1).max()) + 1, rest.shape[1])  # the legal ones come first
-        picked[lost] = _first_safe(state[lost], ranked(rest, legal, width), 1, chosen)
+        if width:  # a caller's order may hold only the moves already checked (the 1-ply's)
+            picked[lost] = _first_safe(state[lost], ranked(rest, legal, width), 1, chosen)
     return action.index_put((rows,), picked)
 
 

@@ -11,14 +11,13 @@ from typing import Callable
 import torch
 
 from ..agent import PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, SearchConfig
-from ..search.gumbel import ROUNDS
+from ..search.gumbel import MAX_MATE_DEPTH, ROUNDS
 from ..search.select import MAX_Q_RANGE
 
 MAX_NETWORK_DELAY_MS = 10_000
 # the tree holds ~6 KB a simulation (docs/search.md): 20,000 is ~120 MB, and about 30 s a move
 # on one thread with the compiled search
 MAX_SIMULATIONS = 20_000
-MAX_MATE_DEPTH = 64  # deeper than any tree of MAX_SIMULATIONS walks in practice
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,13 @@ def history_of(state) -> int:
     return int(state["hash_history"].shape[-1])
 
 
-def shape_of(config: SearchConfig) -> tuple[bool, bool]:
-    """What of a search's settings its compiled graphs depend on: the rules' step (impasse) and
-    the order of simulations. The number of simulations (2 or more) and of considered moves are
-    dynamic sizes or values in the sequential order's graphs, so a clock that changes them
-    compiles nothing."""
-    return config.impasse, config.batched_rounds
+def shape_of(config: SearchConfig) -> tuple[bool, bool, bool]:
+    """What of a search's settings its compiled graphs depend on: the rules' step (impasse),
+    the order of simulations, and whether a mate depth takes one game's simulations near the
+    root off the fused program (search/compiled.py). The number of simulations (2 or more) and
+    of considered moves are dynamic sizes or values in the sequential order's graphs, so a clock
+    that changes them compiles nothing."""
+    return config.impasse, config.batched_rounds, config.mate_depth > 0
 
 
 def start(network: Agent, history: int, config: SearchConfig) -> Warmup | None:

@@ -64,7 +64,7 @@ from ..agent import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
                      SearchConfig, Settings, decide)
 from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
-from ..search.gumbel import ROUNDS
+from ..search.gumbel import MAX_MATE_DEPTH, ROUNDS
 from ..search.select import MAX_Q_RANGE
 from ..search.minimax import minimax_choose
 from ..shogi.material import capture_gain
@@ -202,8 +202,8 @@ _CHOICES = {
 _NUMBERS = {
     "material": ("material", lambda x: x >= 0, "material must be a margin in pawns >= 0 (0: off)"),
     "noise": ("gumbel_scale", lambda x: x >= 0, "noise must be a number >= 0"),
-    "matedepth": ("mate_depth", lambda x: x >= 0 and x == int(x),
-                  "matedepth must be a whole number of plies >= 0 (0: off)"),
+    "matedepth": ("mate_depth", lambda x: 0 <= x <= MAX_MATE_DEPTH and float(x).is_integer(),
+                  f"matedepth must be a whole number of plies from 0 (off) to {MAX_MATE_DEPTH}"),
     "qrange": ("q_range", lambda x: 0 <= x <= MAX_Q_RANGE,
                "qrange must be a number in [0, 2] (0: mctx's min-max, 2: no stretching)"),
 }

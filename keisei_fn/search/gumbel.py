@@ -58,6 +58,7 @@ from .tree import (ROOT, UNVISITED, link_node, new_tree, node_states, slot_label
 Evaluate = Callable[[TensorDictBase], tuple[torch.Tensor, torch.Tensor]]
 
 ROUNDS = ("sequential", "batched")  # the names of `batched_rounds` False / True, for users
+MAX_MATE_DEPTH = 64  # `mate_depth`'s bound: deeper than the trees a move's search grows
 
 
 @functools.lru_cache(maxsize=256)
@@ -178,7 +179,8 @@ def round_waves(sequence: tuple[int, ...]) -> list[tuple[int, int]]:
     return waves
 
 
-def _check(root, simulations: int, max_considered: int, q_range: float) -> None:
+def _check(root, simulations: int, max_considered: int, q_range: float,
+           mate_depth: int = 0) -> None:
     """A search's inputs, each refused in one line."""
     if simulations < 1:
         raise ValueError(f"simulations must be >= 1, got {simulations}")
@@ -187,6 +189,8 @@ def _check(root, simulations: int, max_considered: int, q_range: float) -> None:
     if not 0.0 <= q_range <= MAX_Q_RANGE:
         raise ValueError(f"q_range must be in [0, {MAX_Q_RANGE:g}] (values are in [-1, 1]), "
                          f"got {q_range}")
+    if not 0 <= mate_depth <= MAX_MATE_DEPTH:
+        raise ValueError(f"mate_depth must be in [0, {MAX_MATE_DEPTH}] plies, got {mate_depth}")
     if bool((root["terminated"] | root["truncated"]).any()):
         raise ValueError("search needs positions whose game is not over")
 
@@ -230,7 +234,7 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     visited, NaN elsewhere), `pv` [B, D] (the principal variation as labels, -1 padded),
     `simulations` (done) and `tree`.
     """
-    _check(root, simulations, max_considered, q_range)
+    _check(root, simulations, max_considered, q_range, mate_depth)
     logits, value = evaluate(root)
     b = root.batch_size[0]
     device = value.device
