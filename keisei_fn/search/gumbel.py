@@ -219,14 +219,11 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     0 is mctx's min-max, 2 never stretches a difference). That reading assumes what `Evaluate`
     promises: values in [-1, 1], as results are; a wider evaluator is rescaled past 2 as before.
 
-    `mate_depth` > 0: each position expanded within that many plies of the root is searched for
-    its mover's mate in one, which then counts as a win (`mate.score_mates`): at 1, a root move
-    that lets the opponent mate at once scores -1 at its first visit, where the network alone
-    needs the reply visited. The root itself is not (a caller plays its mates first).
+    `mate_depth` > 0: positions expanded within that many plies of the root score their
+    mover's mate in one as a win (`mate.score_mates`; the root's are the caller's to play).
 
     `stop()`, asked before every simulation (every round's wave, batched) after the first, ends
-    the search early (a clock);
-    the outputs then come from the simulations done (`simulations` in the output).
+    the search early (a clock); the outputs then come from the simulations done.
 
     Returns a TensorDict [B]: `action` (the move to play), `policy` (the improved policy over the
     2187 labels, 0 where illegal), `value` (the search's root value for the side to move),
@@ -257,6 +254,15 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     if batched_rounds:
         return _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
                               compiled, mate_depth)
+    return _search_sequential(tree, evaluate, gumbel, schedule, simulations, impasse, stop,
+                              compiled, mate_depth)
+
+
+def _search_sequential(tree, evaluate, gumbel, schedule, simulations, impasse, stop,
+                       compiled, mate_depth: int = 0) -> TensorDict:
+    """One simulation after the other (mctx's order), each ranking the root's moves anew."""
+    b = tree.batch_size[0]
+    rows = torch.arange(b, device=gumbel.device)
     done = 0
     for sim in range(simulations):
         if sim and stop is not None and stop():
@@ -270,7 +276,7 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
         parent, slot, leaf = _descend(tree, rows, slot)
         _expand(tree, rows, parent, slot, leaf, torch.full_like(leaf, sim + 1), evaluate,
                 impasse, compiled, mate_depth)
-    return _outputs(tree, gumbel, torch.full((b,), done, device=device))
+    return _outputs(tree, gumbel, torch.full((b,), done, device=gumbel.device))
 
 
 def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
