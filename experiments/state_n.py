@@ -17,7 +17,9 @@ state N and its material control:
     keisei-fn ladder "RUN@sims=N,compiled=1"
     keisei-fn ladder "RUN@sims=N,compiled=1,value=material"
 
-Wall clock: run it on an otherwise idle machine.
+Wall clock: run it on an otherwise idle machine. On a busy one, `--cpu-time` drives the engine
+in-process instead and times each `go nodes N` by the engine thread's CPU time
+(`time.thread_time`: the search runs in that thread), which other processes do not inflate.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--positions", type=int, default=20)
     p.add_argument("--byoyomi-ms", type=int, default=1000)
     p.add_argument("--out", help="write the answers as JSON here too")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="in-process, the engine thread's CPU time (for a busy machine)")
     args = p.parse_args(argv)
+    if args.cpu_time:
+        return _cpu_time(args)
     engine = subprocess.Popen([sys.executable, "-m", "keisei_fn.cli", "--threads", "1", "usi",
                                "--checkpoint", args.checkpoint, "--simulations", "20000",
                                "--compiled"],
@@ -130,6 +136,60 @@ def main(argv: list[str]) -> int:
             json.dump({"checkpoint": args.checkpoint, "state_n": n, "clock_n": clock_n,
                        "node_trials": trials, "answers": answers,
                        "machine": {**machine(), "threads": 1}}, f, indent=1)
+    return 0
+
+
+def _cpu_time(args) -> int:
+    """State N by the engine thread's CPU time: `go nodes N` in-process on the same openings,
+    N scaled until the median is within 5% of the limit (time is linear in N)."""
+    import torch
+
+    import keisei_fn.apps.usi_engine as ue
+
+    torch.set_num_threads(1)
+    options = ue.Options(checkpoint=args.checkpoint)
+    for name, value in (("Search", "gumbel"), ("Simulations", "20000"), ("Compiled", "true")):
+        options = ue.set_option(options, name, value)
+    out: list[str] = []
+    session = ue.run_engine(["usi", "isready"], ue.new_session(options), out.append)
+    started = time.monotonic()
+    while ue.compiling():
+        if time.monotonic() - started > READY_TIMEOUT_S:
+            raise SystemExit(f"not compiled within {READY_TIMEOUT_S} s")
+        time.sleep(1)
+    suite = load_suite("default")
+    commands = [f"position startpos moves {' '.join(suite[i % len(suite)])}"
+                if suite[i % len(suite)] else "position startpos"
+                for i in range(WARM_ANSWERS + args.positions)]
+    limit_s, n, trials = args.byoyomi_ms / 1000, 512, []
+    for command in commands[:WARM_ANSWERS]:
+        session = ue.run_engine([command, f"go nodes {n}"], session, out.append)
+    for _ in range(MAX_NODE_PASSES):
+        seconds = []
+        for command in commands[WARM_ANSWERS:]:
+            begun = time.thread_time()
+            session = ue.run_engine([command, f"go nodes {n}"], session, out.append)
+            seconds.append(time.thread_time() - begun)
+        median_s = statistics.median(seconds)
+        trials.append({"nodes": n, "median_cpu_s": round(median_s, 3),
+                       "max_cpu_s": round(max(seconds), 3)})
+        print(f"go nodes {n}: median {median_s:.3f} s of CPU, slowest {max(seconds):.3f} s",
+              flush=True)
+        if abs(median_s - limit_s) <= 0.05 * limit_s:
+            break
+        n = int(n * limit_s / median_s)
+    within = [t for t in trials if t["median_cpu_s"] <= limit_s]
+    if not within:
+        raise SystemExit(f"no go nodes count answered within {limit_s} s of CPU: {trials}")
+    n = max(within, key=lambda t: t["nodes"])["nodes"]
+    print(f"state N by CPU time: {n} simulations")
+    if args.out:
+        from make_reference import machine
+
+        with open(args.out, "w") as f:
+            json.dump({"checkpoint": args.checkpoint, "state_n_cpu_time": n,
+                       "node_trials": trials, "machine": {**machine(), "threads": 1}}, f,
+                      indent=1)
     return 0
 
 
