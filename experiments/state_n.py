@@ -102,24 +102,17 @@ def main(argv: list[str]) -> int:
         print(f"the engine's clock: {clock_n:.0f} simulations (median of {len(answers)} "
               f"answers, go byoyomi {args.byoyomi_ms})", flush=True)
         limit_s = args.byoyomi_ms / 1000
-        n, trials = int(2 * clock_n), []
-        for _ in range(MAX_NODE_PASSES):
-            seconds = []
-            for i in range(WARM_ANSWERS, WARM_ANSWERS + args.positions):
-                moves = " ".join(suite[i % len(suite)])
-                send(f"position startpos moves {moves}" if moves else "position startpos")
-                begun = time.monotonic()
-                send(f"go nodes {n}")
-                until("bestmove")
-                seconds.append(time.monotonic() - begun)
-            median_s = statistics.median(seconds)
-            trials.append({"nodes": n, "median_s": round(median_s, 3),
-                           "max_s": round(max(seconds), 3)})
-            print(f"go nodes {n}: median {median_s:.3f} s, slowest {max(seconds):.3f} s",
-                  flush=True)
-            if abs(median_s - limit_s) <= 0.05 * limit_s:
-                break
-            n = int(n * limit_s / median_s)
+
+        def answer_s(i: int, n: int) -> float:
+            moves = " ".join(suite[i % len(suite)])
+            send(f"position startpos moves {moves}" if moves else "position startpos")
+            begun = time.monotonic()
+            send(f"go nodes {n}")
+            until("bestmove")
+            return time.monotonic() - begun
+
+        trials = _converge(answer_s, range(WARM_ANSWERS, WARM_ANSWERS + args.positions),
+                           int(2 * clock_n), limit_s, "s")
         send("quit")
     finally:
         engine.kill()
@@ -137,6 +130,24 @@ def main(argv: list[str]) -> int:
                        "node_trials": trials, "answers": answers,
                        "machine": {**machine(), "threads": 1}}, f, indent=1)
     return 0
+
+
+def _converge(answer_s, positions, n: int, limit_s: float, unit: str) -> list[dict]:
+    """`go nodes n` over `positions` (`answer_s(i, n)`: seconds of one answer), n scaled by the
+    median's distance from `limit_s` (time is linear in n) until within 5%, at most
+    MAX_NODE_PASSES passes: each pass's nodes, median and slowest seconds."""
+    trials = []
+    for _ in range(MAX_NODE_PASSES):
+        seconds = [answer_s(i, n) for i in positions]
+        median_s = statistics.median(seconds)
+        trials.append({"nodes": n, "median_s": round(median_s, 3),
+                       "max_s": round(max(seconds), 3)})
+        print(f"go nodes {n}: median {median_s:.3f} {unit}, slowest {max(seconds):.3f} {unit}",
+              flush=True)
+        if abs(median_s - limit_s) <= 0.05 * limit_s:
+            break
+        n = int(n * limit_s / median_s)
+    return trials
 
 
 def _cpu_time(args) -> int:
@@ -161,24 +172,18 @@ def _cpu_time(args) -> int:
     commands = [f"position startpos moves {' '.join(suite[i % len(suite)])}"
                 if suite[i % len(suite)] else "position startpos"
                 for i in range(WARM_ANSWERS + args.positions)]
-    limit_s, n, trials = args.byoyomi_ms / 1000, 512, []
-    for command in commands[:WARM_ANSWERS]:
-        session = ue.run_engine([command, f"go nodes {n}"], session, out.append)
-    for _ in range(MAX_NODE_PASSES):
-        seconds = []
-        for command in commands[WARM_ANSWERS:]:
-            begun = time.thread_time()
-            session = ue.run_engine([command, f"go nodes {n}"], session, out.append)
-            seconds.append(time.thread_time() - begun)
-        median_s = statistics.median(seconds)
-        trials.append({"nodes": n, "median_cpu_s": round(median_s, 3),
-                       "max_cpu_s": round(max(seconds), 3)})
-        print(f"go nodes {n}: median {median_s:.3f} s of CPU, slowest {max(seconds):.3f} s",
-              flush=True)
-        if abs(median_s - limit_s) <= 0.05 * limit_s:
-            break
-        n = int(n * limit_s / median_s)
-    within = [t for t in trials if t["median_cpu_s"] <= limit_s]
+    limit_s = args.byoyomi_ms / 1000
+
+    def answer_s(i: int, n: int) -> float:
+        nonlocal session
+        begun = time.thread_time()
+        session = ue.run_engine([commands[i], f"go nodes {n}"], session, out.append)
+        return time.thread_time() - begun
+
+    for i in range(WARM_ANSWERS):
+        answer_s(i, 512)
+    trials = _converge(answer_s, range(WARM_ANSWERS, len(commands)), 512, limit_s, "s of CPU")
+    within = [t for t in trials if t["median_s"] <= limit_s]
     if not within:
         raise SystemExit(f"no go nodes count answered within {limit_s} s of CPU: {trials}")
     n = max(within, key=lambda t: t["nodes"])["nodes"]

@@ -373,13 +373,11 @@ def test_guard_with_nothing_left_to_check_keeps_the_chosen_move():
         assert torch.equal(guarded(state, order[:, 0], order, plies), order[:, 0])
 
 
-def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):
-    """A Gumbel search whose favourite lets the opponent mate at once (a network that puts its
-    prior on that move and knows no values, so a few simulations do not see the reply): with
-    `Settings.guard` the search's next most visited move is played, one that allows no mate in
-    one (cshogi judges); without it, the favourite (so the test can fail)."""
-    import keisei_fn.agent.decision as decision
-    from keisei_fn.agent import SearchConfig
+def _a_favourite_that_allows_a_mate():
+    """(state [B], favourite [B], second [B, 1], evaluator): positions with no mate of our own
+    where some move lets the opponent mate at once and another does not; the evaluator's policy
+    puts the first such move first and a safe one second, and it knows no values (game i's
+    positions, root and below, read row i's logits)."""
     from keisei_fn.search.mate import allows_mate
 
     sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
@@ -396,10 +394,22 @@ def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatc
     logits = (-1.0 - torch.arange(2187) / 2187).expand(len(rows), -1)
     logits = logits.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
 
-    def prior_only(position):  # game i's positions (root and below) read row i's logits
+    def prior_only(position):
         mask = position["legal_mask"]
         return (torch.log_softmax(logits.masked_fill(~mask, -torch.inf), -1),
                 torch.zeros(len(mask)))
+    return state, favourite, second, prior_only
+
+
+def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatch):
+    """A Gumbel search whose favourite lets the opponent mate at once (a network that puts its
+    prior on that move and knows no values, so a few simulations do not see the reply): with
+    `Settings.guard` the search's next most visited move is played, one that allows no mate in
+    one (cshogi judges); without it, the favourite (so the test can fail)."""
+    import keisei_fn.agent.decision as decision
+    from keisei_fn.agent import SearchConfig
+
+    state, favourite, second, prior_only = _a_favourite_that_allows_a_mate()
 
     monkeypatch.setattr(decision, "evaluator", lambda agent: prior_only)
     search = SearchConfig(simulations=4, considered=4)
@@ -415,10 +425,10 @@ def test_search_guard_plays_the_most_visited_move_that_allows_no_mate(monkeypatc
         assert not _opponent_mates_in_one(board), usi
 
 
-def test_with_mates_scores_a_mate_in_one_as_a_win_and_lifts_its_move():
-    """`with_mates`: +1 exactly where the side to move mates in one (cshogi, brute force when
+def test_score_mates_scores_a_mate_in_one_as_a_win_and_lifts_its_move():
+    """`score_mates`: +1 exactly where the side to move mates in one (cshogi, brute force when
     in check), the network's value elsewhere; there its lifted favourite mates (cshogi)."""
-    from keisei_fn.search.mate import with_mates
+    from keisei_fn.search.mate import score_mates
 
     sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
     state = from_sfen(sfens)
@@ -428,7 +438,7 @@ def test_with_mates_scores_a_mate_in_one_as_a_win_and_lifts_its_move():
         return torch.zeros(mask.shape).masked_fill(~mask, -torch.inf), torch.full((len(mask),),
                                                                                   0.25)
 
-    logits, value = with_mates(flat)(state)
+    logits, value = score_mates(state, *flat(state))
     favourite = action_to_usi(state, logits.argmax(-1))
     wins = 0
     for i, sfen in enumerate(sfens):
@@ -452,26 +462,8 @@ def test_mate_depth_lets_the_search_see_the_opponents_mate_at_the_first_visit(mo
     compiled simulation (search/compiled.py) alike."""
     import keisei_fn.agent.decision as decision
     from keisei_fn.agent import SearchConfig
-    from keisei_fn.search.mate import allows_mate
 
-    sfens = random_walk_sfens(seed=6, n=64, min_plies=40, max_plies=160, capture_bias=0.7)
-    state = from_sfen(sfens)
-    moves = _all_moves(state)
-    bad = allows_mate(state, moves)
-    no_mate = find_mates(state, 1)[0] < 0
-    rows = [i for i in range(len(sfens)) if bad[i].any() and (~bad[i] & (moves[i] >= 0)).any()
-            and no_mate[i]]
-    assert len(rows) >= 3
-    state, moves, bad = state[rows], moves[rows], bad[rows]
-    favourite = moves.gather(1, bad.to(torch.uint8).argmax(-1, keepdim=True)).squeeze(1)
-    second = moves.gather(1, (~bad & (moves >= 0)).to(torch.uint8).argmax(-1, keepdim=True))
-    logits = (-1.0 - torch.arange(2187) / 2187).expand(len(rows), -1)
-    logits = logits.scatter(1, favourite[:, None], 0.0).scatter(1, second, -0.5)
-
-    def prior_only(position):  # as above: game i's positions read row i's logits
-        mask = position["legal_mask"]
-        return (torch.log_softmax(logits.masked_fill(~mask, -torch.inf), -1),
-                torch.zeros(len(mask)))
+    state, favourite, second, prior_only = _a_favourite_that_allows_a_mate()
 
     monkeypatch.setattr(decision, "evaluator", lambda agent: prior_only)
     monkeypatch.setattr(decision, "compiled_evaluator", lambda agent: prior_only)

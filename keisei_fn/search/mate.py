@@ -8,7 +8,7 @@ in three by checks (tsume-shogi's convention: every attacking move gives check).
                                    plies=3, mate in three by checks)
     score_mates(state, logits, value)
                                 -> the evaluation with a mate in one scored as a win (the
-                                   search's `mate_depth`; `with_mates(evaluate)` wraps one)
+                                   search's `mate_depth`)
 
 Mate in three is brute force by levels, each one batched `step` over every position of the
 level: the attacker's moves that may give check (`shogi.may_check`, a superset of the checks
@@ -163,10 +163,3 @@ def score_mates(state: TensorDictBase, logits: torch.Tensor, value: torch.Tensor
     lifted = logits.scatter(1, mate.clamp(min=0)[:, None], top)
     return (torch.where(won[:, None], lifted, logits),
             torch.where(won, torch.ones_like(value), value))
-
-
-def with_mates(evaluate):
-    """`evaluate` (gumbel.py's `Evaluate`) followed by `score_mates` on every position."""
-    def evaluate_with_mates(state: TensorDictBase):
-        return score_mates(state, *evaluate(state))
-    return evaluate_with_mates
