@@ -2,6 +2,7 @@
 one second a move on one thread, read from the engine itself.
 
     .venv/bin/python experiments/state_n.py [CHECKPOINT] [--positions 20] [--out state_n.json]
+        [--option Guard=3 --option MateDepth=2 ...]
 
 It starts the USI engine (`--simulations 20000 --compiled`, one thread: the clock, not that
 cap, sets N), waits until the background compilation says it is ready, then sends the default
@@ -16,6 +17,9 @@ state N and its material control:
 
     keisei-fn ladder "RUN@sims=N,compiled=1"
     keisei-fn ladder "RUN@sims=N,compiled=1,value=material"
+
+`--option NAME=VALUE` (repeatable) sets a USI option before the search, so that state N is
+measured for the player that is laddered (a guard or a mate search costs time a move too).
 
 Wall clock: run it on an otherwise idle machine. On a busy one, `--cpu-time` drives the engine
 in-process instead and times each `go nodes N` by the engine thread's CPU time
@@ -32,11 +36,12 @@ import subprocess
 import sys
 import time
 
+from keisei_fn.apps.usi_options import Options, set_option
 from keisei_fn.arena.openings import load_suite
 
 WARM_ANSWERS = 3
 READY_TIMEOUT_S = 900
-MAX_NODE_PASSES = 4
+MAX_NODE_PASSES = 6
 
 
 def main(argv: list[str]) -> int:
@@ -47,7 +52,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", help="write the answers as JSON here too")
     p.add_argument("--cpu-time", action="store_true",
                    help="in-process, the engine thread's CPU time (for a busy machine)")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a USI option of the measured player (repeatable), e.g. Guard=3")
     args = p.parse_args(argv)
+    args.option = [_option(o, p) for o in args.option]
+    try:  # refused here in one line, not by the engine mid-measurement
+        options = Options(checkpoint=args.checkpoint)
+        for name, value in args.option:
+            options = set_option(options, name, value)
+    except ValueError as err:
+        p.error(f"--option: {str(err).removesuffix(' (ignored)')}")
     if args.cpu_time:
         return _cpu_time(args)
     engine = subprocess.Popen([sys.executable, "-m", "keisei_fn.cli", "--threads", "1", "usi",
@@ -71,6 +85,8 @@ def main(argv: list[str]) -> int:
     try:
         send("usi")
         until("usiok")
+        for name, value in args.option:
+            send(f"setoption name {name} value {value}")
         started = time.monotonic()
         while True:  # the compiled search is ready once the engine says so at a command
             send("isready")
@@ -126,15 +142,23 @@ def main(argv: list[str]) -> int:
         from make_reference import machine  # experiments/: the cards' machine description
 
         with open(args.out, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "state_n": n, "clock_n": clock_n,
+            json.dump({"checkpoint": args.checkpoint, "options": dict(args.option),
+                       "state_n": n, "clock_n": clock_n,
                        "node_trials": trials, "answers": answers,
                        "machine": {**machine(), "threads": 1}}, f, indent=1)
     return 0
 
 
+def _option(text: str, parser) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        parser.error(f"--option wants NAME=VALUE (a USI option, e.g. Guard=3), got {text!r}")
+    return name, value
+
+
 def _converge(answer_s, positions, n: int, limit_s: float, unit: str) -> list[dict]:
     """`go nodes n` over `positions` (`answer_s(i, n)`: seconds of one answer), n scaled by the
-    median's distance from `limit_s` (time is linear in n) until within 5%, at most
+    median's distance from `limit_s` (time is linear in n) until within 5% below it, at most
     MAX_NODE_PASSES passes: each pass's nodes, median and slowest seconds."""
     trials = []
     for _ in range(MAX_NODE_PASSES):
@@ -144,22 +168,23 @@ def _converge(answer_s, positions, n: int, limit_s: float, unit: str) -> list[di
                        "max_s": round(max(seconds), 3)})
         print(f"go nodes {n}: median {median_s:.3f} {unit}, slowest {max(seconds):.3f} {unit}",
               flush=True)
-        if abs(median_s - limit_s) <= 0.05 * limit_s:
+        if 0.95 * limit_s <= median_s <= limit_s:  # within 5% below: over it is not state N
             break
-        n = int(n * limit_s / median_s)
+        n = int(n * 0.975 * limit_s / median_s)  # aim inside the window, not at its edge
     return trials
 
 
 def _cpu_time(args) -> int:
     """State N by the engine thread's CPU time: `go nodes N` in-process on the same openings,
-    N scaled until the median is within 5% of the limit (time is linear in N)."""
+    N scaled until the median is within 5% below the limit (time is linear in N)."""
     import torch
 
     import keisei_fn.apps.usi_engine as ue
 
     torch.set_num_threads(1)
     options = ue.Options(checkpoint=args.checkpoint)
-    for name, value in (("Search", "gumbel"), ("Simulations", "20000"), ("Compiled", "true")):
+    for name, value in (("Search", "gumbel"), ("Simulations", "20000"), ("Compiled", "true"),
+                        *args.option):
         options = ue.set_option(options, name, value)
     out: list[str] = []
     session = ue.run_engine(["usi", "isready"], ue.new_session(options), out.append)
@@ -192,7 +217,8 @@ def _cpu_time(args) -> int:
         from make_reference import machine
 
         with open(args.out, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "state_n_cpu_time": n,
+            json.dump({"checkpoint": args.checkpoint, "options": dict(args.option),
+                       "state_n_cpu_time": n,
                        "node_trials": trials, "machine": {**machine(), "threads": 1}}, f,
                       indent=1)
     return 0
