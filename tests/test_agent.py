@@ -128,62 +128,64 @@ def test_a_search_can_read_a_material_count_instead_of_the_value(tiny_run):
         make_player(f"{tiny_run}@sims=4,value=count")
 
 
-def test_a_search_s_prior_can_order_captures_first(tiny_run):
-    """`PATH@sims=N,capture=C` (Agent.capture_bonus): each legal move's logit rises by C / 10 per
-    pawn it wins at once, judged here by cshogi (the captured piece on the destination square,
-    its board and hand values; a promotion's flat gain), not by our capture table; the value is
-    untouched; a one-simulation search over one considered move then plays the capture of a
-    hanging rook whatever the network prefers; refused outside [0, 10] or without a search."""
+def test_a_search_s_prior_can_give_captures_a_floor(tiny_run):
+    """`PATH@sims=N,capture=F` (Agent.capture_floor): every legal move that captures a lance or
+    more, judged here by cshogi (the piece on the destination square), gets at least F of the
+    prior, the rest keep their ratios (renormalised), the value is untouched; a one-simulation
+    search over one considered move then plays one of those captures (of a hanging rook or a
+    lance), which the network alone does not favour; refused outside [0, 0.5] or without a
+    search."""
+    import math
     from dataclasses import replace
 
     from keisei_fn.agent import evaluator
     from keisei_fn.arena.opponents import make_player
     from keisei_fn.shogi import usi_to_action
-    from keisei_fn.shogi.material import BOARD_VALUES, HAND_VALUES, PROMOTION_GAIN
 
     _, agent = _network()
-    sfen = "lnsgkgsnl/7b1/ppppppppp/9/9/4r4/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"  # 5g takes a rook
+    # Black's 5g pawn takes a rook on 5f, its 2h rook a lance on 2c (two big captures); its
+    # pawns and pieces take nothing else worth 5 pawns
+    sfen = "lnsgkgsn1/7b1/ppppppplp/9/9/4r4/PPPPPPP1P/1B5R1/LNSGKGSNL b - 1"
     state = from_sfen([sfen])
-    lifted = replace(agent, capture_bonus=2.0)
-    (plain, value), (bonus, lifted_value) = evaluate(agent, state), evaluate(lifted, state)
-    torch.testing.assert_close(lifted_value, value)
+    floor = 0.2
+    (plain, value), (floored, floored_value) = (evaluate(agent, state),
+                                                evaluate(replace(agent, capture_floor=floor),
+                                                         state))
+    torch.testing.assert_close(floored_value, value)
     board = cshogi.Board(sfen)
-    # cshogi's piece kinds -> our BOARD_VALUES index (P L N S B R G K, then promoted P L N S B R)
-    ours = {cshogi.PAWN: 1, cshogi.LANCE: 2, cshogi.KNIGHT: 3, cshogi.SILVER: 4,
-            cshogi.BISHOP: 5, cshogi.ROOK: 6, cshogi.GOLD: 7, cshogi.PROM_PAWN: 9,
-            cshogi.PROM_LANCE: 10, cshogi.PROM_KNIGHT: 11, cshogi.PROM_SILVER: 12,
-            cshogi.PROM_BISHOP: 13, cshogi.PROM_ROOK: 14}
-    hand = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6, 9: 0, 10: 1, 11: 2, 12: 3, 13: 4, 14: 5}
-    shifts, expected = [], []
+    big_kinds = {cshogi.LANCE, cshogi.KNIGHT, cshogi.SILVER, cshogi.GOLD, cshogi.BISHOP,
+                 cshogi.ROOK} | {k + 8 for k in range(1, 7)}  # and every promoted piece
+    big, rest = [], []
     for move in board.legal_moves:
         label = int(usi_to_action(state, [cshogi.move_to_usi(move)])[0])
-        victim = board.piece(cshogi.move_to(move)) if not cshogi.move_is_drop(move) else 0
-        gain = 0.0
-        if victim:
-            kind = ours[victim & 15]
-            gain += BOARD_VALUES[kind] + HAND_VALUES[hand[kind]]
-        if cshogi.move_is_promotion(move):
-            gain += PROMOTION_GAIN
-        shifts.append(float(bonus[0, label] - plain[0, label]))
-        expected.append(2.0 / 10 * gain)
-    shifts, expected = torch.tensor(shifts), torch.tensor(expected)
-    # up to the softmax's normaliser, one constant for every move
-    torch.testing.assert_close(shifts - shifts[0], expected - expected[0], atol=1e-4, rtol=0)
-    assert float(expected.max()) == pytest.approx(0.2 * 21)  # the rook, 10 + 11 in hand
+        victim = 0 if cshogi.move_is_drop(move) else board.piece(cshogi.move_to(move))
+        (big if victim and (victim & 15) in big_kinds else rest).append(label)
+    assert sorted(cshogi.move_to_usi(m) for m in board.legal_moves
+                  if not cshogi.move_is_drop(m) and board.piece(cshogi.move_to(m))
+                  and (board.piece(cshogi.move_to(m)) & 15) in big_kinds) == ["2h2c", "2h2c+",
+                                                                              "5g5f"]
+    p_plain, p_floor = plain[0].exp(), floored[0].exp()
+    assert float(p_plain[big].min()) < floor  # the floor has something to do here
+    lifted = torch.maximum(p_plain[big], torch.tensor(floor))
+    mass = float(lifted.sum() + p_plain[rest].sum())
+    torch.testing.assert_close(p_floor[big], lifted / mass)
+    torch.testing.assert_close(p_floor[rest], p_plain[rest] / mass)
+    assert math.isclose(float(p_floor.sum()), 1.0, rel_tol=1e-5)
     rook = int(usi_to_action(state, ["5g5f"])[0])
-    assert int(plain[0].argmax()) != rook  # the network alone does not prefer it
-    out = search(state, evaluator(replace(agent, capture_bonus=10.0)),
+    assert int(plain[0].argmax()) != rook
+    out = search(state, evaluator(replace(agent, capture_floor=0.5)),
                  torch.Generator().manual_seed(0), simulations=1, max_considered=1)
-    assert int(out["action"][0]) == rook
-    player = make_player(f"{tiny_run}@sims=4,capture=1.5")
-    assert player.name.endswith("@sims=4,capture=1.5")
-    assert player.choose.args[0].capture_bonus == 1.5
-    assert make_player(f"{tiny_run}@sims=4").choose.args[0].capture_bonus == 0.0
-    for bad in ("11", "-1", "x"):
-        with pytest.raises(ValueError, match=r"capture must be a number in \[0, 10\]"):
+    assert int(out["action"][0]) in [int(usi_to_action(state, [m])[0])
+                                     for m in ("5g5f", "2h2c", "2h2c+")]
+    player = make_player(f"{tiny_run}@sims=4,capture=0.05")
+    assert player.name.endswith("@sims=4,capture=0.05")
+    assert player.choose.args[0].capture_floor == 0.05
+    assert make_player(f"{tiny_run}@sims=4").choose.args[0].capture_floor == 0.0
+    for bad in ("0.6", "-1", "x"):
+        with pytest.raises(ValueError, match=r"capture must be a probability in \[0, 0.5\]"):
             make_player(f"{tiny_run}@sims=4,capture={bad}")
     with pytest.raises(ValueError, match="sims=N is needed"):
-        make_player(f"{tiny_run}@capture=1")
+        make_player(f"{tiny_run}@capture=0.1")
 
 
 def test_a_search_player_s_q_range(tiny_run, monkeypatch):

@@ -5,11 +5,11 @@ from .decision import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, Deci
                        SearchConfig, Settings, decide, mate_in_one, one_ply_scores,
                        player_settings, warm_compiled_search)
 from .moves import usi_moves, variation_moves
-from .network import (MATERIAL_VALUE_PAWNS, MAX_CAPTURE_BONUS, Agent, compiled_evaluator,
+from .network import (MATERIAL_VALUE_PAWNS, MAX_CAPTURE_FLOOR, Agent, compiled_evaluator,
                       evaluate, evaluator, load_agent, member_agent, resolve_checkpoint,
                       with_value_prior)
 
-__all__ = ["Agent", "Decisions", "MATERIAL_VALUE_PAWNS", "MAX_CAPTURE_BONUS",
+__all__ = ["Agent", "Decisions", "MATERIAL_VALUE_PAWNS", "MAX_CAPTURE_FLOOR",
            "PLAY_BATCHED_ROUNDS",
            "PLAY_MATERIAL_MARGIN", "SEARCHES",
            "SearchConfig", "Settings", "compiled_evaluator", "decide", "evaluate", "evaluator",

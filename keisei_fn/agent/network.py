@@ -10,6 +10,7 @@ checksum, format and shape checks).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,9 +30,11 @@ from ..shogi.material import MATERIAL_VALUE_PAWNS, capture_gain, material_balanc
 from .named import packaged_checkpoint
 
 
-# `Agent.capture_bonus`'s bound: at 10 a pawn's capture is worth 2.1 logits, a rook's 21 (past
-# which every prior is the capture order alone)
-MAX_CAPTURE_BONUS = 10.0
+# `Agent.capture_floor`: the captures it applies to win at least this much at once (pawns, board
+# plus hand: a lance or knight 8.5, a silver 12.5, a rook 21; a pawn's 2.1 and a promotion's 2 do
+# not count), and its bound (a floor of one half leaves the network's own order some mass)
+CAPTURE_FLOOR_MIN_GAIN = 5.0
+MAX_CAPTURE_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,13 @@ class Agent:
     1 is the control player of a search that reads a material count
     (`PATH@sims=N,value=material`), which the learned value must beat; between, a blend
     (`value=blend:W`), as AlphaGo mixed its value network with rollouts"""
-    capture_bonus: float = 0.0
-    """logits added to each move per MATERIAL_VALUE_PAWNS of material it wins at once
-    (`shogi.material.capture_gain`: a capture's piece on the board and in hand, a promotion's
-    flat gain), before the softmax: a search's prior that orders captures first, as engines'
-    move ordering does (`PATH@sims=N,capture=C`). At C = 1 taking a rook (21 pawns with the hand)
-    gains 2.1 logits, a pawn 0.21; 0 is the network's own prior."""
+    capture_floor: float = 0.0
+    """the least prior probability of a move that wins CAPTURE_FLOOR_MIN_GAIN pawns or more at
+    once (`shogi.material.capture_gain`), the distribution then renormalised
+    (`PATH@sims=N,capture=F`). The network's prior can put 1e-6 on a rook capture that refutes
+    the move searched; a search's interior node then never visits it (its visits follow the
+    prior until values say otherwise), where engines try captures first. 0: the network's own
+    prior."""
 
     @property
     def device(self) -> torch.device:
@@ -78,8 +82,8 @@ def with_value_prior(value: torch.Tensor, state: TensorDictBase, coef: float) ->
 def evaluate(agent: Agent, state: TensorDictBase):
     """(log-probabilities over the legal labels [B, 2187], the game's value for the side to move
     [B] in [-1, 1]), both float32; the network runs in `agent.precision`; the value is blended
-    with a material count's where `agent.material_weight` says so, and captures are lifted by
-    `agent.capture_bonus`."""
+    with a material count's where `agent.material_weight` says so; big captures get at least
+    `agent.capture_floor` of the prior."""
     with _precision.autocast(agent.precision, state.device):
         logits, value = members_forward(agent.params, observe(state)[None], agent.spec)
     value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
@@ -87,10 +91,13 @@ def evaluate(agent: Agent, state: TensorDictBase):
         count = torch.tanh(material_balance(state) / MATERIAL_VALUE_PAWNS)
         value = count if agent.material_weight >= 1 else torch.lerp(value, count,
                                                                      agent.material_weight)
-    logits = logits[0].float()
-    if agent.capture_bonus:
-        logits = logits + capture_gain(state) * (agent.capture_bonus / MATERIAL_VALUE_PAWNS)
-    return masked_log_softmax(logits, state["legal_mask"]), value
+    log_probs = masked_log_softmax(logits[0].float(), state["legal_mask"])
+    if agent.capture_floor:
+        big = (capture_gain(state) >= CAPTURE_FLOOR_MIN_GAIN) & state["legal_mask"]
+        log_probs = torch.where(big, log_probs.clamp(min=math.log(agent.capture_floor)),
+                                log_probs)
+        log_probs = log_probs - torch.logsumexp(log_probs, -1, keepdim=True)
+    return log_probs, value
 
 
 def evaluator(agent: Agent):

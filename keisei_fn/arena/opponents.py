@@ -25,7 +25,7 @@ Spec syntax (also in docs/arena.md):
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,matedepth=D][,compiled=1]
-      [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=C]
+      [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
@@ -42,8 +42,9 @@ Spec syntax (also in docs/arena.md):
                                    matedepth=D: every position the search expands within D
                                    plies of the root that its mover can mate in one counts
                                    as a win (search/mate.py `score_mates`);
-                                   capture=C: the prior lifted by C logits per 10 pawns a
-                                   move wins at once (captures first, Agent.capture_bonus)
+                                   capture=F: every capture winning 5 pawns or more (a
+                                   lance up) has at least F of the prior, so that the
+                                   search looks at it (Agent.capture_floor)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -62,7 +63,7 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
-from ..agent import (MAX_CAPTURE_BONUS, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
+from ..agent import (MAX_CAPTURE_FLOOR, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
                      SearchConfig, Settings, decide)
 from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
@@ -208,9 +209,9 @@ _NUMBERS = {
                   f"matedepth must be a whole number of plies from 0 (off) to {MAX_MATE_DEPTH}"),
     "qrange": ("q_range", lambda x: 0 <= x <= MAX_Q_RANGE,
                "qrange must be a number in [0, 2] (0: mctx's min-max, 2: no stretching)"),
-    "capture": ("capture_bonus", lambda x: 0 <= x <= MAX_CAPTURE_BONUS,
-                f"capture must be a number in [0, {MAX_CAPTURE_BONUS:g}] (logits per 10 pawns "
-                f"a move wins at once; 0: the network's prior)"),
+    "capture": ("capture_floor", lambda x: 0 <= x <= MAX_CAPTURE_FLOOR,
+                f"capture must be a probability in [0, {MAX_CAPTURE_FLOOR:g}] (the least prior "
+                f"of a capture winning 5 pawns or more; 0: the network's prior)"),
 }
 
 
@@ -241,7 +242,7 @@ def _value_weight(spec: str, value: str) -> float:
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1|3]
     [,matedepth=D][,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16]
-    [,qrange=Q][,capture=C]` after a checkpoint's `@`."""
+    [,qrange=Q][,capture=F]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
@@ -285,13 +286,13 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            mate: int = 1, guard: int = 0, compiled: bool = False,
            material: float | None = None, material_weight: float = 0.0,
            precision: str = "fp32", q_range: float = 0.0, mate_depth: float = 0,
-           capture_bonus: float = 0.0) -> Player:
+           capture_floor: float = 0.0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
     agent, _ = load_agent(ckpt, device=device)
     agent = replace(agent, material_weight=material_weight, precision=precision,
-                    capture_bonus=capture_bonus)
+                    capture_floor=capture_floor)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
     if simulations and material:
         raise ValueError(f"bad player spec {path!r}: material= is for the policy's move, not "
@@ -312,7 +313,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                                                          f",value=blend:{material_weight:g}"))
                 + (f",precision={precision}" if precision != "fp32" else "")
                 + (f",qrange={q_range:g}" if q_range else "")
-                + (f",capture={capture_bonus:g}" if capture_bonus else ""))
+                + (f",capture={capture_floor:g}" if capture_floor else ""))
         return network_player(name, agent, Settings(
             search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
             gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,

@@ -1,0 +1,79 @@
+"""What our network's prior says of the opponent's big captures in the games we lost: a search
+reaches a reply through its prior (an interior node visits a move about in proportion to it
+until values say otherwise), so a capture the prior rates at 1% is one the tree seldom looks at.
+
+    .venv/bin/python experiments/refutation_prior.py LADDER_DIR/games.jsonl \\
+        [--opponent gnushogi:1] [--checkpoint reference] [--min-gain 5] [--capture 0.1]
+
+For each of the opponent's moves in our lost games, the network's probability of it from the
+opponent's side (the prior our search gives that reply) and its rank among the legal moves; the
+captures winning at least `--min-gain` pawns at once (`shogi.material.capture_gain`, board plus
+hand) are reported apart, and again under `--capture F` (Agent.capture_floor, the search
+players' `capture=F`: such captures get at least F of the prior). The agent is the player that
+is not a named rung (as avoidable_mates.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from dataclasses import replace
+
+import torch
+
+from avoidable_mates import RUNGS
+from keisei_fn.agent import evaluate, load_agent, resolve_checkpoint
+from keisei_fn.apps.usi_position import play_moves, start_position
+from keisei_fn.shogi import STARTPOS_SFEN, usi_to_action
+from keisei_fn.shogi.material import capture_gain
+
+
+def _summary(name: str, probs: list[float], ranks: list[int]) -> str:
+    if not probs:
+        return f"{name}: none"
+    low = sum(p < 0.05 for p in probs) / len(probs)
+    far = sum(r >= 16 for r in ranks) / len(ranks)
+    return (f"{name}: {len(probs)} moves, our prior a median {statistics.median(probs):.3f}; "
+            f"{100 * low:.0f}% below 5%, {100 * far:.0f}% outside its 16 favourites")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("games")
+    parser.add_argument("--opponent", default="gnushogi:1")
+    parser.add_argument("--checkpoint", default="reference")
+    parser.add_argument("--min-gain", type=float, default=5.0)
+    parser.add_argument("--capture", type=float, default=0.1)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    agent, _ = load_agent(resolve_checkpoint(args.checkpoint))
+    lifted = replace(agent, capture_floor=args.capture)
+    seen = {"all": ([], []), "big": ([], []), "big, lifted": ([], [])}
+    for line in open(args.games):
+        game = json.loads(line)
+        if args.opponent not in (game["black"], game["white"]):
+            continue
+        black = not game["black"].startswith(RUNGS)
+        if game["winner"] in (None, "draw", "black" if black else "white"):
+            continue
+        position = start_position(game.get("start_sfen") or STARTPOS_SFEN, len(game["moves"]))
+        for move in game["moves"]:
+            state = position.state
+            if (int(state["side_to_move"][0]) == 0) != black:  # the opponent's move
+                action = int(usi_to_action(state, [move])[0])
+                gain = float(capture_gain(state)[0, action])
+                for key, who in (("all", agent), ("big", agent), ("big, lifted", lifted)):
+                    if key != "all" and gain < args.min_gain:
+                        continue
+                    log_probs = evaluate(who, state)[0][0]
+                    seen[key][0].append(float(log_probs[action].exp()))
+                    seen[key][1].append(int((log_probs > log_probs[action]).sum()))
+            position = play_moves(position, [move])
+    print(_summary(f"the opponent's moves in our lost games ({args.checkpoint})", *seen["all"]))
+    print(_summary(f"its captures of at least {args.min_gain:g} pawns", *seen["big"]))
+    print(_summary(f"the same with capture={args.capture:g}", *seen["big, lifted"]))
+
+
+if __name__ == "__main__":
+    main()
