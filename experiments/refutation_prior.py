@@ -50,6 +50,7 @@ def main() -> None:
     agent, _ = load_agent(resolve_checkpoint(args.checkpoint))
     lifted = replace(agent, capture_floor=args.capture)
     seen = {"all": ([], []), "big": ([], []), "big, lifted": ([], [])}
+    mass = {"big": [], "big, lifted": []}
     for line in open(args.games):
         game = json.loads(line)
         if args.opponent not in (game["black"], game["white"]):
@@ -69,10 +70,18 @@ def main() -> None:
                     log_probs = evaluate(who, state)[0][0]
                     seen[key][0].append(float(log_probs[action].exp()))
                     seen[key][1].append(int((log_probs > log_probs[action]).sum()))
+                    if key != "all":  # the prior on every capture as big (often the same
+                        # piece taken by another of ours, which the tree then explores)
+                        big = capture_gain(state)[0] >= args.min_gain
+                        mass[key].append(float(log_probs[big].exp().sum()))
             position = play_moves(position, [move])
     print(_summary(f"the opponent's moves in our lost games ({args.checkpoint})", *seen["all"]))
-    print(_summary(f"its captures of at least {args.min_gain:g} pawns", *seen["big"]))
-    print(_summary(f"the same with capture={args.capture:g}", *seen["big, lifted"]))
+    for key, name in (("big", f"its captures of at least {args.min_gain:g} pawns"),
+                      ("big, lifted", f"the same with capture={args.capture:g}")):
+        print(_summary(name, *seen[key]))
+        blind = sum(m < 0.05 for m in mass[key])
+        print(f"  positions where all such captures together had under 5% of our prior: "
+              f"{blind} of {len(mass[key])}")
 
 
 if __name__ == "__main__":
