@@ -31,7 +31,8 @@ from ...models import members_forward, net_spec, precision
 from ..base import Algorithm, IterationContext, IterationReport, PolicyInputs, WatchedMetric
 from .loss import az_loss
 from ...config.sections import GumbelAZConfig
-from .replay import calibration, collect_finished, new_buffer, new_pending, sample_minibatch, stored
+from .replay import (STORED_KEYS, calibration, collect_finished, full_searches, new_buffer,
+                     new_pending, sample_minibatch)
 from .search_policy import SearchPolicy
 
 
@@ -146,11 +147,10 @@ def iteration(ctx: IterationContext, state: TrainState) -> tuple[TrainState, Ite
         _, finished = collect_finished(_member_rows(extra.pending, k, rows),
                                        _member_rows(rollout, k, rows), az)
         stats.append(game_stats(_member_rows(rollout, k, rows)))
-        kept = stored(finished) if finished is not None else None
-        if kept is not None and kept.batch_size[0]:  # all of them fast: nothing to store
-            extra.replay[k].extend(kept)
+        full = full_searches(finished) if finished is not None else None
+        if full is not None and full.batch_size[0]:  # all of them fast: nothing to store
+            extra.replay[k].extend(full.select(*STORED_KEYS))
             # the values of full searches only, as those are what the targets learn from
-            full = finished[finished.get("full_search")]
             stats[k].update({f"search/{n}": v for n, v in calibration(full).items()})
         stats[k]["replay/positions"] = float(len(extra.replay[k]))
     stats = merge_game_stats(group, stats)

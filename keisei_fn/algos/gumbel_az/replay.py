@@ -94,7 +94,12 @@ def sample_minibatch(buffers, generators, size: int, max_plies: int) -> TensorDi
     return out
 
 
+def full_searches(samples: TensorDictBase) -> TensorDict:
+    """The finished positions searched in full (all of them unless playout caps are randomized:
+    search_policy.py): what the buffer stores and the search's calibration reads."""
+    return samples[samples.get("full_search")]
+
+
 def stored(samples: TensorDictBase) -> TensorDict:
-    """The replay buffer's record of finished positions: those searched in full (all of them
-    unless playout caps are randomized: search_policy.py)."""
-    return samples[samples.get("full_search")].select(*STORED_KEYS)
+    """The replay buffer's record of finished positions: the full searches' stored keys."""
+    return full_searches(samples).select(*STORED_KEYS)
