@@ -578,9 +578,31 @@ def test_options_parse_and_reject():
                                  ("Device", "", "non-empty"), ("NoSuch", "1", "unknown option"),
                                  ("Rounds", "parallel", "sequential, batched"),
                                  ("QRange", "2.5", "from 0 to 2"), ("QRange", "x", "from 0 to 2"),
-                                 ("QRange", "nan", "from 0 to 2"), ("MateDepth", "-1", "0..64")]:
+                                 ("QRange", "nan", "from 0 to 2"), ("MateDepth", "-1", "0..64"),
+                                 ("CaptureFloor", "0.6", "from 0 to 0.5"),
+                                 ("CaptureFloor", "-0.1", "from 0 to 0.5")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             ue.set_option(o, name, value)
+
+
+def test_capture_floor_reaches_the_network_the_search_reads(session):
+    """`setoption name CaptureFloor value F` is declared, and from the next `isready` or `go`
+    the engine's network carries the floor (Agent.capture_floor, which `evaluate` applies): a new
+    network object, so that a compiled warm-up keyed by it compiles for it; 0 restores the
+    network's own prior; the checkpoint is not reloaded for it."""
+    _, out = feed(session, "usi")
+    assert "option name CaptureFloor type string default 0" in out
+    loaded = session.agent.network
+    s, out = feed(session, "setoption name Search value gumbel",
+                  "setoption name CaptureFloor value 0.1", "isready")
+    assert out[-1] == "readyok" and s.agent.network.capture_floor == 0.1
+    assert s.agent.network.params is loaded.params and s.agent.network is not loaded
+    s, out = feed(s, "position startpos moves 7g7f", "go nodes 8")
+    assert out[-1].startswith("bestmove ") and s.agent.network.capture_floor == 0.1
+    s, _ = feed(s, "setoption name CaptureFloor value 0", "isready")
+    assert s.agent.network.capture_floor == 0.0
+    _, out = feed(s, "setoption name CaptureFloor value 0.7")
+    assert any("CaptureFloor" in line and "from 0 to 0.5" in line for line in out)
 
 
 def one_ply(net, state, generator, temperature=0.0, out_of_time=lambda: False):

@@ -94,22 +94,29 @@ def new_session(options: Options, agent: Agent | None = None) -> Session:
 
 
 def ensure_agent(session: Session, io: Io) -> Session:
-    """Load the checkpoint unless the one loaded matches the options (so: once per setting).
+    """Load the checkpoint unless the one loaded matches the options (so: once per setting),
+    with the options' CaptureFloor (a new network object when it changes, so that the compiled
+    search's warm-up, keyed by the network, compiles for it again).
 
     A failed load is reported and the previous agent kept (options reverted to it).
     """
     o, agent = session.options, session.agent
-    if agent is not None and (agent.checkpoint, agent.device) == (o.checkpoint, o.device):
-        return session
-    try:
-        agent = load_engine_agent(o)
-    except ValueError as err:
-        io.write(f"info string error: {_one_line(err)}")
-        if agent is None:
-            return session
-        return replace(session, options=replace(o, checkpoint=agent.checkpoint,
-                                                device=agent.device))
-    return replace(session, agent=agent, generator=make_generator(o.seed, agent.device))
+    if agent is None or (agent.checkpoint, agent.device) != (o.checkpoint, o.device):
+        try:
+            agent = load_engine_agent(o)
+        except ValueError as err:
+            io.write(f"info string error: {_one_line(err)}")
+            if agent is None:
+                return session
+            session = replace(session, options=replace(o, checkpoint=agent.checkpoint,
+                                                       device=agent.device))
+        else:
+            session = replace(session, agent=agent,
+                              generator=make_generator(o.seed, agent.device))
+    if agent.network.capture_floor != o.capture_floor:
+        session = replace(session, agent=replace(agent, network=replace(
+            agent.network, capture_floor=o.capture_floor)))
+    return session
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Callable
 
 import torch
 
-from ..agent import PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, SearchConfig
+from ..agent import (MAX_CAPTURE_FLOOR, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES,
+                     SearchConfig)
 from ..search.gumbel import MAX_MATE_DEPTH, ROUNDS
 from ..search.select import MAX_Q_RANGE
 
@@ -59,6 +60,9 @@ class Options:
     `isready`; the eager search plays until it is ready (apps/usi_warmup.py)"""
     q_range: float = SearchConfig.q_range
     """the smallest range the search's sigma rescales q-values by (search/select.py)"""
+    capture_floor: float = 0.0
+    """Search gumbel: the least prior of a move that captures a lance or more (Agent.capture_floor),
+    so that the search looks at it; 0: the network's own prior"""
 
 
 def _parse_bool(value: str) -> bool:
@@ -129,6 +133,7 @@ _OPTION_FIELDS = {
     "MateDepth": ("mate_depth", _int_parser(0, MAX_MATE_DEPTH)),
     "Compiled": ("compiled", _parse_bool),
     "QRange": ("q_range", _float_parser(0, MAX_Q_RANGE)),
+    "CaptureFloor": ("capture_floor", _float_parser(0, MAX_CAPTURE_FLOOR)),
 }
 _OPTION_BY_LOWER = {name.lower(): name for name in _OPTION_FIELDS}
 
@@ -157,6 +162,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name MateDepth type spin default {o.mate_depth} min 0 max {MAX_MATE_DEPTH}",
         f"option name Compiled type check default {str(o.compiled).lower()}",
         f"option name QRange type string default {o.q_range:g}",
+        f"option name CaptureFloor type string default {o.capture_floor:g}",
     ]
 
 
