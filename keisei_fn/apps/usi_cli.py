@@ -44,6 +44,10 @@ def register(subparsers) -> None:
                    help="Gumbel search: every position it expands within D plies of the root that "
                         "its mover can mate in one counts as a win (a mate search each; USI "
                         "option MateDepth; default 0, off)")
+    p.add_argument("--capture-floor", default="0", metavar="F",
+                   help="Gumbel search: every move that captures a lance or more gets at least F "
+                        "of the prior (0 to 0.5), so that the search looks at it (USI option "
+                        "CaptureFloor; default 0, the network's own prior)")
     p.add_argument("--compiled", action="store_true",
                    help="run the Gumbel search compiled, once a background compilation started "
                         "at `isready` is done (a minute or more the first time on a CPU; the "
@@ -65,6 +69,7 @@ def _usi(args) -> None:
     settings = [("Device", args.device), ("Temperature", args.temperature), ("Search", search),
                 ("Seed", args.seed), ("MultiPV", args.multipv), ("MatePlies", args.mate_plies),
                 ("Guard", args.guard), ("MateDepth", args.mate_depth),
+                ("CaptureFloor", args.capture_floor),
                 ("Compiled", str(args.compiled).lower())]
     if args.simulations is not None:
         settings.append(("Simulations", args.simulations))
