@@ -8,10 +8,6 @@
 #   run.sh                                     the guarded row, ladder seed 0 (sims512_guard)
 #   SEED=1 run.sh                              the same at seed 1 (sims512_guard_seed1)
 #   SPEC=reference@sims=512,compiled=1 NAME=sims512_seed1 SEED=1 run.sh   its unguarded pair
-# Later rows (docs/training.md): SPEC=reference@sims=1100,compiled=1,guard=3 NAME=sims1100_guard3c
-# (state N of 2026-12-06's machine); SPEC=reference@sims=632,compiled=1,guard=3,capture=0.1
-# NAME=sims632_guard3c_capture01 (the floor under big captures' prior); a spec may name any
-# checkpoint, e.g. SPEC=experiments/results/vsm05_2h_s1/network.pt@sims=632,compiled=1,guard=3.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 seed=${SEED:-0}
