@@ -24,6 +24,21 @@ import cshogi
 RUNGS = ("random", "greedy", "minimax", "gnushogi", "mix:")
 
 
+def agent_games(path: str, opponent: str | None = None):
+    """(game, whether the agent played Black, "won" | "lost" | "drawn" for the agent) of each game
+    in a ladder's games.jsonl (against `opponent` only, if given). The agent is the player that
+    is not a named rung; the other experiments on ladder games read them through this."""
+    for line in open(path):
+        game = json.loads(line)
+        if opponent is not None and opponent not in (game["black"], game["white"]):
+            continue
+        black = not game["black"].startswith(RUNGS)
+        winner = game["winner"]
+        result = ("drawn" if winner not in ("black", "white")
+                  else "won" if winner == ("black" if black else "white") else "lost")
+        yield game, black, result
+
+
 def _mated_at_once(board: cshogi.Board) -> bool:
     if not board.is_check():
         return bool(board.mate_move_in_1ply())
@@ -78,12 +93,9 @@ def main() -> None:
     parser.add_argument("--plies", type=int, default=1, choices=(1, 3))
     args = parser.parse_args()
     counts = collections.Counter()
-    for line in open(args.games):
-        game = json.loads(line)
-        agent_black = not game["black"].startswith(RUNGS)
+    for game, agent_black, result in agent_games(args.games):
         opponent = game["white"] if agent_black else game["black"]
-        lost = game["winner"] == ("white" if agent_black else "black")
-        if not lost or game["reason"] != "mate" or len(game["moves"]) < args.plies + 1:
+        if result != "lost" or game["reason"] != "mate" or len(game["moves"]) < args.plies + 1:
             continue
         counts[(opponent, _kind(game, args.plies))] += 1
     for (opponent, kind), n in sorted(counts.items()):

@@ -11,12 +11,11 @@ that is not a named rung (as experiments/avoidable_mates.py).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import cshogi
 
-from avoidable_mates import RUNGS
+from avoidable_mates import agent_games
 
 BOARD = {cshogi.PAWN: 1, cshogi.LANCE: 3, cshogi.KNIGHT: 4, cshogi.SILVER: 5, cshogi.GOLD: 6,
          cshogi.BISHOP: 8, cshogi.ROOK: 10, cshogi.PROM_PAWN: 6, cshogi.PROM_LANCE: 6,
@@ -43,12 +42,8 @@ def main() -> None:
     parser.add_argument("--opponent", default="gnushogi:1")
     args = parser.parse_args()
     at = {k: [] for k in BEFORE_END}
-    for line in open(args.games):
-        game = json.loads(line)
-        if args.opponent not in (game["black"], game["white"]):
-            continue
-        black = not game["black"].startswith(RUNGS)
-        if game["winner"] != ("white" if black else "black"):
+    for game, black, result in agent_games(args.games, args.opponent):
+        if result != "lost":
             continue
         board = cshogi.Board(game["start_sfen"]) if game.get("start_sfen") else cshogi.Board()
         path = []

@@ -15,12 +15,11 @@ two plies. The agent is the player that is not a named rung (as avoidable_mates.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import torch
 
-from avoidable_mates import RUNGS
+from avoidable_mates import agent_games
 from keisei_fn.apps.usi_position import play_moves, start_position
 from keisei_fn.search.minimax import move_values
 from keisei_fn.shogi import STARTPOS_SFEN, usi_to_action
@@ -57,14 +56,7 @@ def main() -> None:
     torch.set_num_threads(1)
     by_result: dict[str, list[list[tuple[int, float]]]] = {"lost": [], "won": [], "drawn": []}
     moves = {"lost": 0, "won": 0, "drawn": 0}
-    for line in open(args.games):
-        game = json.loads(line)
-        if args.opponent not in (game["black"], game["white"]):
-            continue
-        black = not game["black"].startswith(RUNGS)
-        ours = "black" if black else "white"
-        result = ("drawn" if game["winner"] not in ("black", "white")
-                  else "won" if game["winner"] == ours else "lost")
+    for game, black, result in agent_games(args.games, args.opponent):
         found, made = blunders(game, black != args.theirs, args.margin)
         by_result[result].append(found)
         moves[result] += made

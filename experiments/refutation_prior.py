@@ -16,13 +16,12 @@ is not a named rung (as avoidable_mates.py).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from dataclasses import replace
 
 import torch
 
-from avoidable_mates import RUNGS
+from avoidable_mates import agent_games
 from keisei_fn.agent import evaluate, load_agent, resolve_checkpoint
 from keisei_fn.apps.usi_position import play_moves, start_position
 from keisei_fn.shogi import STARTPOS_SFEN, usi_to_action
@@ -51,12 +50,8 @@ def main() -> None:
     lifted = replace(agent, capture_floor=args.capture)
     seen = {"all": ([], []), "big": ([], []), "big, lifted": ([], [])}
     mass = {"big": [], "big, lifted": []}
-    for line in open(args.games):
-        game = json.loads(line)
-        if args.opponent not in (game["black"], game["white"]):
-            continue
-        black = not game["black"].startswith(RUNGS)
-        if game["winner"] in (None, "draw", "black" if black else "white"):
+    for game, black, result in agent_games(args.games, args.opponent):
+        if result != "lost":
             continue
         position = start_position(game.get("start_sfen") or STARTPOS_SFEN, len(game["moves"]))
         for move in game["moves"]:
