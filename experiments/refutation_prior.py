@@ -58,17 +58,17 @@ def main() -> None:
             state = position.state
             if (int(state["side_to_move"][0]) == 0) != black:  # the opponent's move
                 action = int(usi_to_action(state, [move])[0])
-                gain = float(capture_gain(state)[0, action])
-                for key, who in (("all", agent), ("big", agent), ("big, lifted", lifted)):
-                    if key != "all" and gain < args.min_gain:
-                        continue
-                    log_probs = evaluate(who, state)[0][0]
+                gains = capture_gain(state)[0]
+                plain = evaluate(agent, state)[0][0]
+                readings = [("all", plain)]
+                if gains[action] >= args.min_gain:
+                    readings += [("big", plain), ("big, lifted", evaluate(lifted, state)[0][0])]
+                for key, log_probs in readings:
                     seen[key][0].append(float(log_probs[action].exp()))
                     seen[key][1].append(int((log_probs > log_probs[action]).sum()))
                     if key != "all":  # the prior on every capture as big (often the same
                         # piece taken by another of ours, which the tree then explores)
-                        big = capture_gain(state)[0] >= args.min_gain
-                        mass[key].append(float(log_probs[big].exp().sum()))
+                        mass[key].append(float(log_probs[gains >= args.min_gain].exp().sum()))
             position = play_moves(position, [move])
     print(_summary(f"the opponent's moves in our lost games ({args.checkpoint})", *seen["all"]))
     for key, name in (("big", f"its captures of at least {args.min_gain:g} pawns"),
