@@ -72,6 +72,7 @@ SLOW_MODULES = {"test_browser.py", "test_distributed.py", "test_interrupt.py", "
 SLOW_TESTS = {
     # torch.compile of the rules engine: minutes on a CPU
     "test_search.py::test_compiled_step_and_search_equal_the_eager_ones",
+    "test_search.py::test_compiled_batched_rounds_equal_the_eager_ones",
     # subprocesses (the CLI as a user runs it, USI engines as child processes)
     "test_config.py::test_cli_bad_override_exits_2_with_one_line",
     "test_config.py::test_cli_print_config",

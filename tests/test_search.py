@@ -497,6 +497,51 @@ def test_a_tree_node_costs_at_most_15_kb_at_the_referee_s_cap():
     assert extra == 2 * (4096 - 512) * (8 + 1), extra
 
 
+def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
+    """`batched_rounds` with `compiled`: each wave's walks run as compiled programs together
+    (search/compiled.py `simulate_wave`; several walks a game, which share the root). Every
+    field of the tree is the eager batched search's (float64 evaluator, so to rounding), for
+    one game (waves of 16, 8, 4, 2 walks), for all the positions at once (4 walks each a
+    wave), deep walks (1 considered move: every simulation through one root move, past the
+    first walk call), and with a mate search at the expanded nodes. Slow: it compiles the
+    wave's programs."""
+    import keisei_fn.search.compiled as compiled_search
+    import keisei_fn.search.gumbel as gumbel_module
+    from keisei_fn.search.compiled import simulate_wave
+
+    waves = []
+
+    def counted(tree, rows, *rest):
+        waves.append(rows.shape[0])
+        return simulate_wave(tree, rows, *rest)
+    monkeypatch.setattr(gumbel_module, "simulate_wave", counted)
+    state = from_sfen(_positions())
+    assert 4 * state.batch_size[0] <= 64  # every wave within the compiled step's buckets
+    cases = ((state[:1], 64, 16, 0), (state, 96, 1, 0), (state, 16, 4, 0),
+             (state[-1:], 24, 16, 2))
+    for root, sims, considered, mate_depth in cases:
+        slow = search(root, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
+                      simulations=sims, max_considered=considered, batched_rounds=True,
+                      mate_depth=mate_depth)
+        fast = search(root, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
+                      simulations=sims, max_considered=considered, batched_rounds=True,
+                      compiled=True, mate_depth=mate_depth)
+        if considered == 1:
+            assert int(slow["tree"]["depth"].max()) > compiled_search.LEVELS_PER_CALL
+        for key in ("visits", "action", "pv", "simulations"):
+            assert torch.equal(slow[key], fast[key]), (sims, considered, key)
+        torch.testing.assert_close(slow["policy"], fast["policy"], rtol=0, atol=1e-12)
+        torch.testing.assert_close(slow["value"], fast["value"], rtol=0, atol=1e-12)
+        for key, value in slow["tree"].items(True, True):
+            if value.is_floating_point():
+                torch.testing.assert_close(value, fast["tree"][key], rtol=0, atol=1e-12,
+                                           equal_nan=True, msg=str((sims, considered, key)))
+            else:
+                assert torch.equal(value, fast["tree"][key]), (sims, considered, key)
+    # the compiled waves ran (not the eager walk with a compiled step), 16 walks wide at most
+    assert waves and max(waves) == 4 * state.batch_size[0] and 16 in waves and 2 in waves
+
+
 @pytest.mark.slow
 def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network():
     """At one game with the network's compiled evaluator, the node's state, the step, the
@@ -529,6 +574,7 @@ def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network():
 def test_compiled_step_and_search_equal_the_eager_ones():
     """`shogi.compiled_step` (torch.compile, batches padded to a power of two) returns what
     `step` does, key by key, and the compiled search is the same search. Slow: it compiles."""
+    import keisei_fn.search.compiled as compiled_search
     from keisei_fn.shogi import compiled_step, step
     from tests._shogi_ref import random_walk_sfens
 
@@ -551,21 +597,22 @@ def test_compiled_step_and_search_equal_the_eager_ones():
     # tree is the eager search's. The 15 positions at once (the step padded to 16, the graph
     # above): the search on which inductor's vectorised code for `step` read out of bounds
     # (shogi/_compiled.py). One game with the network is bench/test_search_bench.py's gate.
-    # (48, 1) walks up to 8 deep (several walk calls, one graph for every path length), and the mate
+    # (96, 1) walks up to 10 deep (several walk calls, one graph for every path length), and the mate
     # position with 2 golds revisits finished positions. The players' rule set (impasse on) for
     # the search: the compiled search is a player's option, and each rule set compiles its own
     # `step` (the other one is checked above, by the step alone, at one batch size).
     state = from_sfen(_positions())
     # (q_range 0.5: the compiled programs read the tree's floor, no variant of their own)
     unfloored = {}
-    for sims, considered, q_range in ((16, 4, 0.0), (32, 16, 0.0), (48, 1, 0.0), (32, 16, 0.5)):
+    for sims, considered, q_range in ((16, 4, 0.0), (32, 16, 0.0), (96, 1, 0.0), (32, 16, 0.5)):
         slow = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
                       simulations=sims, max_considered=considered, q_range=q_range)
         fast = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
                       simulations=sims, max_considered=considered, compiled=True,
                       q_range=q_range)
         if considered == 1:
-            assert int(slow["tree"]["depth"].max()) > 2 * 3  # beyond the first two walk calls
+            # beyond the first walk call
+            assert int(slow["tree"]["depth"].max()) > compiled_search.LEVELS_PER_CALL
         if q_range:  # the floor changes this search, so the compiled one must have read it
             assert not torch.equal(slow["visits"], unfloored[sims, considered]["visits"])
         unfloored[sims, considered] = slow

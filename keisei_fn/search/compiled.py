@@ -24,10 +24,12 @@ length, with torch's usual specialisation of size 1): a deeper walk compiles not
 Compiled code may reorder float sums: values agree with the eager search to rounding, and the
 moves chosen are the same unless two scores tie to within it (tests/test_search.py compares
 every field of the tree). The tree's programs keep inductor's vector code (the step's bug,
-shogi/_compiled.py, has not shown in them, at 1 and 15 games). Only mctx's order (one simulation
-after the other) is compiled, and only up to `shogi.compiled_step`'s MAX_BUCKET games, beyond
-which the step and the network run eager and the eager walk is as fast; `batched_rounds` keeps
-the eager walk with the compiled step.
+shogi/_compiled.py, has not shown in them, at 1 and 15 games). Both orders are compiled up to
+`shogi.compiled_step`'s MAX_BUCKET walks, beyond which the step and the network run eager and
+the eager walk is as fast: mctx's (`simulate`, one walk a game) and batched rounds
+(`simulate_wave`: a wave's walks, several a game, the same phases with each walk's game passed
+in; the root's statistics are summed per game). At one game and 1100 simulations the waves
+are 1.7x faster than one simulation after the other (docs/search.md, "Batched rounds").
 
 On CUDA the same graphs run as they are, with one host synchronisation per walk call (the
 walk's end); the fixed shapes would let them be captured as CUDA graphs (not measured here).
@@ -45,12 +47,13 @@ from tensordict import TensorDict
 
 from ..shogi import COMPILE_OPTIONS, NUM_ACTIONS, compiled_step, step
 from .mate import score_mates
-from .select import interior_action, root_action
+from .select import interior_action, root_action, wave_moves
 from .tree import ROOT, UNVISITED, link_node, write_node
 
-# levels walked down per compiled call: a level costs less than a call (~30 us before any work);
-# at 1 x 64 about half the walks end within the first call
-LEVELS_PER_CALL = 3
+# levels walked down per compiled call: a level costs less than a call (~30 us before any work).
+# At 1 x 1100 the trees grow 15-20 deep: 3 a call took 5.3 calls a wave; 8 is ~10% faster in
+# both orders there (CPU time, 2026-12-06), 12 and 16 no faster
+LEVELS_PER_CALL = 8
 
 # the walk's state between levels: (node, slot, going, parent, leaf), each [B]
 Walk = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -92,22 +95,37 @@ def first(tree, gumbel, schedule) -> tuple[Walk, torch.Tensor]:
     return _steps(tree, rows, walk)
 
 
-def level(tree, walk: Walk) -> tuple[Walk, torch.Tensor]:
-    """The next levels down."""
-    rows = torch.arange(walk[0].shape[0], device=walk[0].device)
+def first_wave(tree, rows, slot) -> tuple[Walk, torch.Tensor]:
+    """A wave's walks (`gumbel._search_rounds`): walk i in game `rows[i]` starts with the root
+    move `slot[i]` (a game's walks start with distinct moves), then the first levels down."""
+    node = torch.zeros_like(slot)
+    walk = (node, slot, torch.ones_like(slot, dtype=torch.bool), node, torch.full_like(slot,
+                                                                                     UNVISITED))
     return _steps(tree, rows, walk)
 
 
-def leaf_state(tree, path, parent, slot):
-    """(the full game state [B] of each game's `parent`, the label of its move `slot`): the
-    root's histories with the hashes and checks of the `path` [B, L] (the nodes walked through,
+def level(tree, walk: Walk, rows=None) -> tuple[Walk, torch.Tensor]:
+    """The next levels down (`rows`: each walk's game; None: walk i is game i)."""
+    if rows is None:
+        rows = torch.arange(walk[0].shape[0], device=walk[0].device)
+    return _steps(tree, rows, walk)
+
+
+def leaf_state(tree, path, parent, slot, rows=None):
+    """(the full game state [W] of each walk's `parent`, the label of its move `slot`): the
+    root's histories with the hashes and checks of the `path` [W, L] (the nodes walked through,
     root first; entries equal to ROOT are skipped) written at their plies; the legal mask from
-    the parent's labels. The same state as `tree.node_states`, without walking the parents."""
+    the parent's labels. The same state as `tree.node_states`, without walking the parents.
+    `rows`: each walk's game (None: walk i is game i)."""
     b = path.shape[0]
-    rows = torch.arange(b, device=path.device)
+    if rows is None:
+        rows = torch.arange(b, device=path.device)
+        hashes = tree["root_history", "hash_history"].clone()
+        checks = tree["root_history", "check_history"].clone()
+    else:
+        hashes = tree["root_history", "hash_history"][rows]
+        checks = tree["root_history", "check_history"][rows]
     state = tree["state"]
-    hashes = tree["root_history", "hash_history"].clone()
-    checks = tree["root_history", "check_history"].clone()
     at = (rows[:, None], path)
     going = path != ROOT
     ply = state["ply"][at].long().clamp(max=hashes.shape[1] - 1)
@@ -124,15 +142,22 @@ def leaf_state(tree, path, parent, slot):
     return out, label
 
 
-def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path) -> None:
-    """Each game whose walk stopped at an unexpanded move gets node `index` [B] (the position
-    `after` [B], the network's `logits` and `value`), linked from its `parent`'s `slot`; a
+def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path,
+                     rows=None) -> None:
+    """Each walk that stopped at an unexpanded move gets node `index` [W] (the position
+    `after` [W], the network's `logits` and `value`), linked from its `parent`'s `slot`; a
     walk that ended on a finished position `leaf` visits it once more. Then the new node's (or
-    the leaf's) value goes up the `path` [B, L] (the walk's nodes, root first: `simulate`'s),
+    the leaf's) value goes up the `path` [W, L] (the walk's nodes, root first: `simulate`'s),
     mctx's backward (negamax) for all the path's nodes at once, not one level at a time, so
-    that one graph serves every depth."""
+    that one graph serves every depth.
+
+    `rows`: each walk's game, for a wave of several walks a game (`simulate_wave`), which share
+    only the root: below it each walk writes its own nodes, and the root's statistics are
+    summed per game, as `gumbel._backward` does. None: walk i is game i."""
     b, length = path.shape
-    rows = torch.arange(b, device=parent.device)
+    wave = rows is not None
+    if rows is None:
+        rows = torch.arange(b, device=parent.device)
     new = leaf == UNVISITED
     ended = after["terminated"] | after["truncated"]
     labels = tree["labels"][rows, parent].long().gather(1, slot[:, None]).squeeze(1)
@@ -172,9 +197,23 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path
     # entry's result, so that the duplicate index writes agree
     last = (depth - 1)[:, None]
     own = torch.where(on_path, d, torch.where(path == path.gather(1, last), last, 0))
-    tree["node_values"][rows[:, None], path] = ((mean * count + values) / (count + 1)).gather(
-        1, own)
-    tree["node_visits"][rows[:, None], path] = (count + 1).gather(1, own)
+    means = ((mean * count + values) / (count + 1)).gather(1, own)
+    counts = (count + 1).gather(1, own)
+    if wave:  # the root is every walk's: left as it is here, then summed per game
+        at_root = path == ROOT
+        means, counts = torch.where(at_root, mean, means), torch.where(at_root, count, counts)
+    tree["node_values"][rows[:, None], path] = means
+    tree["node_visits"][rows[:, None], path] = counts
+    if wave:
+        games = tree["node_visits"].shape[0]
+        root_sum = torch.zeros(games, dtype=values.dtype, device=values.device).index_add(
+            0, rows, values[:, 0])
+        root_count = torch.zeros(games, dtype=count.dtype, device=values.device).index_add(
+            0, rows, torch.ones_like(count[:, 0]))
+        count = tree["node_visits"][:, ROOT]
+        tree["node_values"][:, ROOT] = ((tree["node_values"][:, ROOT] * count + root_sum)
+                                        / (count + root_count))
+        tree["node_visits"][:, ROOT] = count + root_count
 
 
 def expand(tree, path, parent, slot, leaf, index, network, agent, impasse: bool) -> None:
@@ -201,11 +240,11 @@ def _fused():
 
 
 @functools.cache
-def _compiled(name: str):
+def compiled_program(name: str):
     """One compiled code object per phase (made on first use: importing torch's compiler
     costs a second); torch.compile keeps its variants."""
-    fn = {"first": first, "level": level, "leaf_state": leaf_state,
-          "write_and_backup": write_and_backup}[name]
+    fn = {"first": first, "first_wave": first_wave, "level": level, "leaf_state": leaf_state,
+          "write_and_backup": write_and_backup, "wave_moves": wave_moves}[name]
     return torch.compile(fn, fullgraph=True, dynamic=True)
 
 
@@ -215,10 +254,10 @@ def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool, mate_depth:
     docstring); `index` [B] is the node a new position gets. Positions within `mate_depth`
     plies of the root are searched for a mate in one, eagerly after the network
     (`mate.score_mates`; at one game such a simulation runs unfused)."""
-    walk, nodes = _compiled("first")(tree, gumbel, schedule)
+    walk, nodes = compiled_program("first")(tree, gumbel, schedule)
     path = [torch.zeros_like(nodes[:, :1]), nodes]
     while bool(walk[2].any()):
-        walk, nodes = _compiled("level")(tree, walk)
+        walk, nodes = compiled_program("level")(tree, walk)
         path.append(nodes)
     _, slot, _, parent, leaf = walk
     path = torch.cat(path, 1)
@@ -229,10 +268,35 @@ def simulate(tree, gumbel, schedule, index, evaluate, impasse: bool, mate_depth:
                                                                and bool(near[0])):
         _fused()(tree, path, parent, slot, leaf, index, *traceable, impasse)
         return
-    state, label = _compiled("leaf_state")(tree, path, parent, slot)
+    state, label = compiled_program("leaf_state")(tree, path, parent, slot)
     state = TensorDict(state, batch_size=parent.shape, device=parent.device)
     after = compiled_step(state, label, impasse=impasse)
     logits, value = evaluate(after)
     if mate_depth:
         logits, value = score_mates(after, logits, value, near)
-    _compiled("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index, path)
+    compiled_program("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index,
+                                         path)
+
+
+def simulate_wave(tree, rows, slot, index, evaluate, impasse: bool, mate_depth: int = 0
+                  ) -> None:
+    """One wave of `gumbel._search_rounds`, each phase compiled: walk i, in game `rows[i]`,
+    starts with root move `slot[i]` (distinct within a game, so the walks' subtrees are
+    disjoint) and its new position gets node `index[i]`. `simulate`'s phases with the walks'
+    games passed in; the step and the network run once for the whole wave."""
+    walk, nodes = compiled_program("first_wave")(tree, rows, slot)
+    path = [torch.zeros_like(nodes[:, :1]), nodes]
+    while bool(walk[2].any()):
+        walk, nodes = compiled_program("level")(tree, walk, rows)
+        path.append(nodes)
+    _, slot, _, parent, leaf = walk
+    path = torch.cat(path, 1)
+    state, label = compiled_program("leaf_state")(tree, path, parent, slot, rows)
+    state = TensorDict(state, batch_size=parent.shape, device=parent.device)
+    after = compiled_step(state, label, impasse=impasse)
+    logits, value = evaluate(after)
+    if mate_depth:
+        near = tree["depth"][rows, parent.long()] < mate_depth
+        logits, value = score_mates(after, logits, value, near)
+    compiled_program("write_and_backup")(tree, after, logits, value, parent, slot, leaf, index,
+                                         path, rows)

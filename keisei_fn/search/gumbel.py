@@ -46,9 +46,10 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from ..shogi import compiled_bucket, compiled_step, step
-from .compiled import simulate
+from .compiled import compiled_program, simulate, simulate_wave
 from .mate import score_mates
-from .select import MAX_Q_RANGE, interior_action, root_action, score_considered, sigma
+from .select import (MAX_Q_RANGE, interior_action, root_action, score_considered, sigma,
+                     wave_moves)
 from .proof import principal_variation
 from .tree import (ROOT, UNVISITED, link_node, new_tree, node_states, slot_labels, slot_stats,
                    unpack, write_node)
@@ -213,7 +214,9 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     node's state, `shogi.compiled_step`, the backup; the evaluator is the caller's, e.g.
     `agent.compiled_evaluator`): the same search, several times faster at small batches once
     compiled (a minute or more the first time in a process without inductor's disk cache).
-    With `batched_rounds`, only the rules' step is compiled.
+    With `batched_rounds`, each wave's walks run as those programs together
+    (`compiled.simulate_wave`), up to `shogi.compiled_step`'s MAX_BUCKET walks a wave; beyond
+    it the walk is eager and only the rules' step compiled.
 
     `q_range` is the smallest range sigma rescales the q-values by (`select.completed_qvalues`:
     0 is mctx's min-max, 2 never stretches a difference). That reading assumes what `Evaluate`
@@ -299,21 +302,19 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
         if t and stop is not None and stop():
             break
         start, wide = starts[:, t], widths[:, t]
-        root = torch.zeros_like(rows)
-        stats = slot_stats(tree, rows, root)
-        logits, visits, _ = stats
-        sigma_q = sigma(tree, rows, root, stats)
         considered_visit = schedule.gather(1, start[:, None]).squeeze(1)
-        score = score_considered(considered_visit, gumbel, logits, sigma_q, visits)
-        # stable: among equal scores the lowest slot (label) first, as argmax takes it
-        ranked = torch.sort(score, dim=-1, descending=True, stable=True)
-        chosen = ranked.indices[:, :width]
-        take = (slots[None, :] < wide[:, None]) & (ranked.values[:, :width] > -torch.inf)
+        wave = compiled and compiled_bucket(b * width)
+        chosen, score = (compiled_program("wave_moves") if wave else wave_moves)(
+            tree, gumbel, considered_visit, width)
+        take = (slots[None, :] < wide[:, None]) & (score > -torch.inf)
         walk_rows = rows[:, None].expand(b, width)[take]
         index = (start[:, None] + slots[None, :] + 1)[take]
-        parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
-        _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled,
-                mate_depth)
+        if wave:
+            simulate_wave(tree, walk_rows, chosen[take], index, evaluate, impasse, mate_depth)
+        else:
+            parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
+            _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled,
+                    mate_depth)
         done += take.sum(-1)
     return _outputs(tree, gumbel, done)
 

@@ -69,6 +69,21 @@ def root_action(tree, rows, gumbel, schedule) -> torch.Tensor:
     return score_considered(considered_visit, gumbel, logits, sigma_q, visits).argmax(-1)
 
 
+def wave_moves(tree, gumbel, considered_visit, width: int):
+    """(slots [B, width], their scores) of a batched round's wave: the root's moves with
+    `considered_visit` visits ranked by g + logits + sigma(q), best first, -inf past the ones
+    the round may visit. Stable, so that among equal scores the lowest slot (label) comes
+    first, as argmax takes it."""
+    rows = torch.arange(gumbel.shape[0], device=gumbel.device)
+    root = torch.zeros_like(rows)
+    stats = slot_stats(tree, rows, root)
+    logits, visits, _ = stats
+    score = score_considered(considered_visit, gumbel, logits, sigma(tree, rows, root, stats),
+                             visits)
+    ranked = torch.sort(score, dim=-1, descending=True, stable=True)
+    return ranked.indices[:, :width], ranked.values[:, :width]
+
+
 def interior_action(tree, rows, node) -> torch.Tensor:
     stats = slot_stats(tree, rows, node)
     logits, visits, _ = stats
