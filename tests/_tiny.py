@@ -43,8 +43,10 @@ TINY = [
     "distributed.ranks=1",
 ]
 
-# Gumbel AlphaZero on top of TINY: tiny searches, a buffer that fills in a few iterations.
+# Gumbel AlphaZero on top of TINY: tiny searches, every move a full one (the tests of playout
+# cap randomization set it), a buffer that fills in a few iterations.
 TINY_AZ = ["algo=gumbel_az", "gumbel_az.simulations=4", "gumbel_az.max_considered=4",
+           "gumbel_az.full_search_prob=1",
            "gumbel_az.rollout_steps=6", "gumbel_az.minibatch_size=8", "gumbel_az.min_buffer=16",
            "gumbel_az.buffer_size=512", "eval.max_plies=24"]
 

@@ -215,7 +215,7 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
     cfg = tiny("/tmp/unused", "algo=gumbel_az", "total_updates=1", "gumbel_az.simulations=64",
                "gumbel_az.max_considered=32", "gumbel_az.minibatch_size=32",
                "gumbel_az.buffer_size=4096", "optim.lr=3e-3", "model.channels=16",
-               "model.blocks=1", "gumbel_az.material_prior=0")
+               "model.blocks=1", "gumbel_az.material_prior=0", "gumbel_az.full_search_prob=1")
     positions = mate_in_one_positions(48, seed=4)
     state = from_sfen([s for s, _ in positions], max_plies=64)
     torch.manual_seed(0)

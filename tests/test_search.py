@@ -597,8 +597,8 @@ def test_compiled_step_and_search_equal_the_eager_ones():
     # tree is the eager search's. The 15 positions at once (the step padded to 16, the graph
     # above): the search on which inductor's vectorised code for `step` read out of bounds
     # (shogi/_compiled.py). One game with the network is bench/test_search_bench.py's gate.
-    # (96, 1) walks up to 10 deep (several walk calls, one graph for every path length), and the mate
-    # position with 2 golds revisits finished positions. The players' rule set (impasse on) for
+    # (96, 1) walks up to 10 deep (several walk calls, one graph for every path length), and the
+    # mate position with 2 golds revisits finished positions. The players' rule set (impasse on) for
     # the search: the compiled search is a player's option, and each rule set compiles its own
     # `step` (the other one is checked above, by the step alone, at one batch size).
     state = from_sfen(_positions())

@@ -105,9 +105,10 @@ class PPOConfig:
 
 @dataclass
 class GumbelAZConfig:
-    simulations: int = 4
-    """search simulations per self-play move (4 measured strongest of 4-32 at equal wall clock:
-    docs/results.md)"""
+    simulations: int = 16
+    """search simulations of a full search (every self-play move's with full_search_prob 1; at
+    equal wall clock 4 beat 8-32 for every move, docs/results.md, and 16 for a quarter of them,
+    1 else, beat 4 for all: docs/training.md, screen 18)"""
     max_considered: int = 4
     """root moves Sequential Halving considers (max_num_considered_actions)"""
     gumbel_scale: float = 1.0
@@ -138,7 +139,7 @@ class GumbelAZConfig:
     material_prior: float = 0.02
     """material in the value the search reads, per pawn: the value head learns the target minus coef
     x material balance, and the search adds it back (0 disables; see algos/gumbel_az/targets.py)"""
-    full_search_prob: float = 1.0
+    full_search_prob: float = 0.25
     """playout cap randomization (KataGo): the probability of a full search (`simulations`) for a
     game's move, else a fast one (`fast_simulations`); only full searches become training
     positions (1: every move full, off)"""
@@ -171,7 +172,7 @@ class GumbelAZConfig:
         if az.full_search_prob < 1 and az.value_target == "nstep":
             raise ConfigError("gumbel_az.value_target=nstep bootstraps from the root values of "
                               "later plies, which fast searches give with full_search_prob < 1: "
-                              "use value_target=outcome")
+                              "use value_target=outcome, or gumbel_az.full_search_prob=1")
         if cfg.algo != "gumbel_az":
             return
         for key, value, unsupported in (

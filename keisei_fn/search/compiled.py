@@ -205,15 +205,21 @@ def write_and_backup(tree, after, logits, value, parent, slot, leaf, index, path
     tree["node_values"][rows[:, None], path] = means
     tree["node_visits"][rows[:, None], path] = counts
     if wave:
-        games = tree["node_visits"].shape[0]
-        root_sum = torch.zeros(games, dtype=values.dtype, device=values.device).index_add(
-            0, rows, values[:, 0])
-        root_count = torch.zeros(games, dtype=count.dtype, device=values.device).index_add(
-            0, rows, torch.ones_like(count[:, 0]))
-        count = tree["node_visits"][:, ROOT]
-        tree["node_values"][:, ROOT] = ((tree["node_values"][:, ROOT] * count + root_sum)
-                                        / (count + root_count))
-        tree["node_visits"][:, ROOT] = count + root_count
+        _add_to_roots(tree, rows, values[:, 0])
+
+
+def _add_to_roots(tree, rows, values) -> None:
+    """Each walk's backed-up root value `values` [W] into its game's root (`rows` [W]): the
+    running mean over all of them, as `gumbel._backward` sums a wave's walks."""
+    games = tree["node_visits"].shape[0]
+    count = tree["node_visits"][:, ROOT]
+    root_sum = torch.zeros(games, dtype=values.dtype, device=values.device).index_add(
+        0, rows, values)
+    root_count = torch.zeros_like(count).index_add(0, rows, torch.ones_like(rows,
+                                                                           dtype=count.dtype))
+    tree["node_values"][:, ROOT] = ((tree["node_values"][:, ROOT] * count + root_sum)
+                                    / (count + root_count))
+    tree["node_visits"][:, ROOT] = count + root_count
 
 
 def expand(tree, path, parent, slot, leaf, index, network, agent, impasse: bool) -> None:
