@@ -203,6 +203,8 @@ def _compiled_session(session, **changes):
 def test_the_warm_up_logic_without_compiling(session, monkeypatch):
     """When the engine compiles, when it plays compiled, and what it does when compiling or
     the compiled search fails (the warm-up and the compiled search faked: nothing compiles)."""
+    from dataclasses import replace
+
     from keisei_fn.apps import usi_warmup
 
     release, calls, seen = threading.Event(), [], []
@@ -246,12 +248,24 @@ def test_the_warm_up_logic_without_compiling(session, monkeypatch):
         "the eager search plays"]
     assert len(calls) == 2 and seen[-2:] == [False, False]
 
-    # batched rounds: never compiled, said once
-    s, out = feed(_compiled_session(session, rounds="batched"), "isready", "go nodes 8",
-                  "go nodes 8")
-    assert [line for line in out if "ompiled" in line] == [
-        "info string Compiled applies to Rounds sequential: batched rounds play eager"]
-    assert len(calls) == 2 and seen[-2:] == [False, False]
+    # batched rounds compile too (a warm-up of their own), then play compiled; more considered
+    # moves than the warm-up's (wider waves) play eager while a new warm-up compiles
+    gate = threading.Event()
+    monkeypatch.setattr(usi_warmup, "warm_compiled_search",
+                        lambda *a: (calls.append(a), gate.wait(30)))
+    broken = False
+    gate.set()
+    s, out = feed(_compiled_session(session, rounds="batched"), "isready")
+    assert len(calls) == 3 and calls[-1][2].batched_rounds
+    s.warmup.done.wait(30)
+    s, out = feed(s, "go nodes 8")
+    assert out[0].startswith("info string compiled search ready") and seen[-1] is True
+    gate.clear()
+    wider = replace(s.options, considered=s.options.considered * 2)
+    s, out = feed(replace(s, options=wider), "go nodes 8")
+    assert seen[-1] is False and len(calls) == 4 and calls[-1][2].considered == wider.considered
+    gate.set()
+    s.warmup.done.wait(30)
 
 
 COMPILED_POSITIONS = ("startpos", "startpos moves 7g7f 3c3d 8h2b+ 3a2b",

@@ -338,18 +338,29 @@ WARM_DEEP_SIMULATIONS = 64
 def warm_compiled_search(agent: Agent, history: int, config: SearchConfig) -> None:
     """Compile what a compiled Gumbel search (`config`) of one game will run, for positions
     whose histories hold `history` entries (a shape the compiled step is specialised to): the
-    configured search from the start position, then a deeper one. A minute or more without
-    inductor's disk cache, seconds with it; later searches of that shape compile nothing."""
+    configured search from the start position, then a deeper one, and with batched rounds one
+    wave of every padded width up to the considered moves (the step and the network compile
+    per width). A minute or more without inductor's disk cache, seconds with it; later
+    searches of that shape compile nothing."""
     from ..shogi import STARTPOS_SFEN, from_sfen
 
     state = from_sfen([STARTPOS_SFEN], max_plies=history - 1).to(agent.device)
     network = compiled_evaluator(agent)
-    for simulations, considered in ((config.simulations, config.considered),
-                                    (WARM_DEEP_SIMULATIONS, 1)):
+    searches = [(config.simulations, config.considered), (WARM_DEEP_SIMULATIONS, 1)]
+    if config.batched_rounds:
+        # a wave is as wide as the moves its round keeps: every padded width (a power of two)
+        # up to the considered moves', as positions with fewer legal moves make narrower ones
+        searches += [(2 * width, width) for width in _powers_of_two(config.considered)]
+    for simulations, considered in searches:
         search(state, network, torch.Generator(device=state.device).manual_seed(0),
                simulations=max(2, simulations), max_considered=considered,
                impasse=config.impasse, batched_rounds=config.batched_rounds, compiled=True,
                mate_depth=config.mate_depth)
+
+
+def _powers_of_two(n: int) -> list[int]:
+    """2, 4, ... up to the power of two at or above `n` (a compiled bucket's sizes)."""
+    return [1 << k for k in range(1, max(1, (n - 1).bit_length()) + 1)]
 
 
 def _proven_at_once(agent, state, settings, mates) -> Decisions:

@@ -160,12 +160,6 @@ def _warm(session: Session, io: Io) -> Session:
         return session
     network, history = session.agent.network, usi_warmup.history_of(session.position.state)
     config = settings_of(options).gumbel
-    if config.batched_rounds:
-        if not session.warm_noted:
-            io.write("info string Compiled applies to Rounds sequential: batched rounds play "
-                     "eager")
-            return replace(session, warm_noted=True)
-        return session
     warmup = session.warmup
     if usi_warmup.needed(warmup, network, history, config):
         started = usi_warmup.start(network, history, config)

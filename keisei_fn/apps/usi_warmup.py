@@ -94,21 +94,20 @@ def fail(warmup: Warmup, error: str) -> None:
 
 def serves(warmup: Warmup | None, network: Agent, history: int, config: SearchConfig) -> bool:
     """Whether the compiled search may play now: this warm-up compiled for this network, shape
-    and search, and finished without an error. Only mctx's order (`Rounds sequential`): batched
-    rounds compile the step and the network once per padded wave width, which a warm-up cannot
-    foresee. One simulation (a clock nearly out) stays eager: a size of 1 is a specialisation
-    of its own, which would compile again."""
+    and search (either order; for batched rounds every wave width up to its considered moves,
+    `agent.warm_compiled_search`), and finished without an error. One simulation (a clock
+    nearly out) stays eager: a size of 1 is a specialisation of its own, which would compile
+    again. Nor more considered moves than the warm-up's: wider waves would compile."""
     return (warmup is not None and warmup.done.is_set() and warmup.error is None
             and warmup.network is network and warmup.history == history
-            and shape_of(warmup.config) == shape_of(config) and not config.batched_rounds
-            and config.simulations >= 2)
+            and shape_of(warmup.config) == shape_of(config) and config.simulations >= 2
+            and (not config.batched_rounds or config.considered <= warmup.config.considered))
 
 
 def needed(warmup: Warmup | None, network: Agent, history: int, config: SearchConfig) -> bool:
-    """Whether to start a warm-up now: mctx's order, and none made matches."""
-    if config.batched_rounds:
-        return False
+    """Whether to start a warm-up now: none made matches."""
     if warmup is None:
         return True
     return (warmup.network is not network or warmup.history != history
-            or shape_of(warmup.config) != shape_of(config))
+            or shape_of(warmup.config) != shape_of(config)
+            or (config.batched_rounds and config.considered > warmup.config.considered))
