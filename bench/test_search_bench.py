@@ -91,3 +91,46 @@ def _compare(benchmark, games, simulations):
     gate = BASELINES["search_compiled_speed"]
     floor = gate["floor"] if (games, simulations) == (1, 64) else 1.0
     check_floor(f"search {games}x{simulations}: compiled / eager speed", speed, floor, per_round)
+
+
+@pytest.mark.gate
+def test_search_batched_rounds_vs_sequential_compiled(benchmark):
+    """Both orders compiled (search/compiled.py's `simulate` and `simulate_wave`), one game x
+    256 simulations over 16 considered moves, the packaged network's compiled evaluator: the
+    batched rounds' speed over mctx's order, which is what lets the USI engine's state N grow
+    with `Rounds batched` (docs/search.md, "Batched rounds"). Gate: search_batched_rounds_speed.
+    The two orders choose differently by design (each ranks its own way), so no move check."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        agent, _ = load_agent("reference")
+        states = replay(load_suite("default")[:ROUNDS]).split(1)
+        fast, picked = compiled_evaluator(agent), [0]
+
+        def run(batched):
+            with torch.no_grad():
+                return search(states[picked[0]], fast, torch.Generator().manual_seed(0),
+                              simulations=256, gumbel_scale=0.0, compiled=True,
+                              batched_rounds=batched)
+
+        for picked[0] in range(len(states)):  # compile every variant outside the clock
+            run(False), run(True)
+        times = []
+
+        def one_round():
+            picked[0] = len(times) % len(states)
+            times.append((train_parts.timed_both(run, False)[1],
+                          train_parts.timed_both(run, True)[1]))
+
+        benchmark.group = "search-rounds-1x256"
+        benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=0)
+        per_round = [s / b for s, b in times]
+        speed = statistics.median(per_round)
+        benchmark.extra_info.update(
+            sequential_ms=1e3 * statistics.median(s for s, _ in times),
+            batched_ms=1e3 * statistics.median(b for _, b in times),
+            batched_over_sequential_speed=speed, per_round=[round(r, 3) for r in per_round])
+        check_floor("search 1x256 compiled: batched rounds / sequential speed", speed,
+                    BASELINES["search_batched_rounds_speed"]["floor"], per_round)
+    finally:
+        torch.set_num_threads(threads)
