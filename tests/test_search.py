@@ -502,9 +502,9 @@ def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
     (search/compiled.py `simulate_wave`; several walks a game, which share the root). Every
     field of the tree is the eager batched search's (float64 evaluator, so to rounding), for
     one game (waves of 16, 8, 4, 2 walks), for all the positions at once (4 walks each a
-    wave), deep walks (1 considered move: every simulation through one root move, past the
-    first walk call), and with a mate search at the expanded nodes. Slow: it compiles the
-    wave's programs."""
+    wave; and 8, more than the 64 compiled at once: in chunks), deep walks (1 considered
+    move: every simulation through one root move, past the first walk call), and with a mate
+    search at the expanded nodes. Slow: it compiles the wave's programs."""
     import keisei_fn.search.compiled as compiled_search
     import keisei_fn.search.gumbel as gumbel_module
     from keisei_fn.search.compiled import simulate_wave
@@ -517,7 +517,9 @@ def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
     monkeypatch.setattr(gumbel_module, "simulate_wave", counted)
     state = from_sfen(_positions())
     assert 4 * state.batch_size[0] <= 64  # every wave within the compiled step's buckets
-    cases = ((state[:1], 64, 16, 0), (state, 96, 1, 0), (state, 16, 4, 0),
+    # (state, 32, 8): waves of 8 walks a game, over 64 at once: chunks of the compiled step's
+    # largest batch, one after the other
+    cases = ((state[:1], 64, 16, 0), (state, 96, 1, 0), (state, 16, 4, 0), (state, 32, 8, 0),
              (state[-1:], 24, 16, 2))
     for root, sims, considered, mate_depth in cases:
         slow = search(root, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
@@ -538,8 +540,9 @@ def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
                                            equal_nan=True, msg=str((sims, considered, key)))
             else:
                 assert torch.equal(value, fast["tree"][key]), (sims, considered, key)
-    # the compiled waves ran (not the eager walk with a compiled step), 16 walks wide at most
-    assert waves and max(waves) == 4 * state.batch_size[0] and 16 in waves and 2 in waves
+    # the compiled waves ran (not the eager walk with a compiled step), in chunks of 64 at most
+    assert max(waves) == 64 and 8 * state.batch_size[0] - 64 in waves
+    assert 4 * state.batch_size[0] in waves and 16 in waves and 2 in waves
 
 
 @pytest.mark.slow

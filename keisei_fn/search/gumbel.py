@@ -215,8 +215,7 @@ def search(root: TensorDictBase, evaluate: Evaluate, generator: torch.Generator,
     `agent.compiled_evaluator`): the same search, several times faster at small batches once
     compiled (a minute or more the first time in a process without inductor's disk cache).
     With `batched_rounds`, each wave's walks run as those programs together
-    (`compiled.simulate_wave`), up to `shogi.compiled_step`'s MAX_BUCKET walks a wave; beyond
-    it the walk is eager and only the rules' step compiled.
+    (`compiled.simulate_wave`), in chunks of `shogi.compiled_step`'s MAX_BUCKET walks.
 
     `q_range` is the smallest range sigma rescales the q-values by (`select.completed_qvalues`:
     0 is mctx's min-max, 2 never stretches a difference). That reading assumes what `Evaluate`
@@ -303,20 +302,34 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
             break
         start, wide = starts[:, t], widths[:, t]
         considered_visit = schedule.gather(1, start[:, None]).squeeze(1)
-        wave = compiled and compiled_bucket(b * width)
-        chosen, score = (compiled_program("wave_moves") if wave else wave_moves)(
+        chosen, score = (compiled_program("wave_moves") if compiled else wave_moves)(
             tree, gumbel, considered_visit, width)
         take = (slots[None, :] < wide[:, None]) & (score > -torch.inf)
         walk_rows = rows[:, None].expand(b, width)[take]
         index = (start[:, None] + slots[None, :] + 1)[take]
-        if wave:
-            simulate_wave(tree, walk_rows, chosen[take], index, evaluate, impasse, mate_depth)
+        if compiled:
+            # the walks' subtrees are disjoint and the root is summed per chunk, so chunks of
+            # the compiled step's largest batch run one after the other as one wave would
+            chosen, chunk = chosen[take], _largest_bucket()
+            for i in range(0, walk_rows.shape[0], chunk):
+                part = slice(i, i + chunk)
+                simulate_wave(tree, walk_rows[part], chosen[part], index[part], evaluate,
+                              impasse, mate_depth)
         else:
             parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
             _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled,
                     mate_depth)
         done += take.sum(-1)
     return _outputs(tree, gumbel, done)
+
+
+def _largest_bucket() -> int:
+    """The most positions `shogi.compiled_step` runs compiled (its MAX_BUCKET, read at call
+    time: experiments/search_speed.py --max-bucket changes it)."""
+    n = 1
+    while compiled_bucket(2 * n):
+        n *= 2
+    return n
 
 
 def _outputs(tree, gumbel, done: torch.Tensor) -> TensorDict:
