@@ -520,7 +520,7 @@ def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
         waves.append(tuple(rows.tolist()))
         return simulate_wave(tree, rows, *rest)
     monkeypatch.setattr(gumbel_module, "simulate_wave", counted)
-    monkeypatch.setattr(gumbel_module, "_largest_bucket", lambda: games)
+    monkeypatch.setattr(gumbel_module, "largest_compiled_bucket", lambda: games)
     for sims, considered, mate_depth in ((16, 4, 0), (96, 1, 0), (12, 4, 2)):
         slow = search(state, ours_evaluate, torch.Generator().manual_seed(1), impasse=True,
                       simulations=sims, max_considered=considered, batched_rounds=True,

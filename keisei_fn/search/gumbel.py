@@ -45,7 +45,7 @@ from typing import Callable
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from ..shogi import compiled_bucket, compiled_step, step
+from ..shogi import compiled_bucket, compiled_step, largest_compiled_bucket, step
 from .compiled import compiled_program, simulate, simulate_wave
 from .mate import score_mates
 from .select import (MAX_Q_RANGE, interior_action, root_action, score_considered, sigma,
@@ -310,26 +310,17 @@ def _search_rounds(tree, evaluate, gumbel, schedule, sequences, impasse, stop,
         if compiled:
             # the walks' subtrees are disjoint and the root is summed per chunk, so chunks of
             # the compiled step's largest batch run one after the other as one wave would
-            chosen, chunk = chosen[take], _largest_bucket()
+            chosen, chunk = chosen[take], largest_compiled_bucket()
             for i in range(0, walk_rows.shape[0], chunk):
                 part = slice(i, i + chunk)
                 simulate_wave(tree, walk_rows[part], chosen[part], index[part], evaluate,
                               impasse, mate_depth)
         else:
             parent, slot, leaf = _descend(tree, walk_rows, chosen[take])
-            _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, compiled,
+            _expand(tree, walk_rows, parent, slot, leaf, index, evaluate, impasse, False,
                     mate_depth)
         done += take.sum(-1)
     return _outputs(tree, gumbel, done)
-
-
-def _largest_bucket() -> int:
-    """The most positions `shogi.compiled_step` runs compiled (its MAX_BUCKET, read at call
-    time: experiments/search_speed.py --max-bucket changes it)."""
-    n = 1
-    while compiled_bucket(2 * n):
-        n *= 2
-    return n
 
 
 def _outputs(tree, gumbel, done: torch.Tensor) -> TensorDict:

@@ -5,6 +5,7 @@ See docs/engine_api.md for the state layout, codes and action labels.
 
 from ._checks import may_check
 from ._compiled import bucket as compiled_bucket
+from ._compiled import largest_bucket as largest_compiled_bucket
 from ._compiled import COMPILE_OPTIONS, call_padded, compiled_step
 from ._movegen import analyze
 from ._observe import observe
@@ -25,6 +26,7 @@ __all__ = [
     "COMPILE_OPTIONS", "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason",
     "STARTPOS_SFEN",
     "action_to_usi", "analyze", "call_padded", "compiled_bucket", "compiled_step", "declarable",
+    "largest_compiled_bucket",
     "from_sfen",
     "initial_state",
     "legal_mask", "may_check", "observe", "perft",

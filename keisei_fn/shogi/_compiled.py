@@ -50,6 +50,12 @@ def _compiled(impasse: bool):
                          fullgraph=True, options=COMPILE_OPTIONS)
 
 
+def largest_bucket() -> int:
+    """The most positions a compiled function runs at (MAX_BUCKET, read at call time:
+    experiments/search_speed.py --max-bucket changes it)."""
+    return MAX_BUCKET
+
+
 def bucket(n: int) -> int:
     """The padded batch a compiled step runs at for `n` positions (0 when eager)."""
     if n > MAX_BUCKET:
