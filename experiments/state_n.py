@@ -8,8 +8,10 @@ It starts the USI engine (`--simulations 20000 --compiled`, one thread: the cloc
 cap, sets N), waits until the background compilation says it is ready, then sends the default
 suite's opening positions with `go byoyomi 1000` and reads the `nodes` of each answer's last
 `info` line: the simulations the engine's clock allowed. The first few answers calibrate the
-engine's rate and are not counted. The engine spends half of what the clock allows (the rest is
-its margin, `apps/usi_clock.py`), so that median is about half of state N. State N itself is
+engine's rate and are not counted. The engine spends CLOCK_SHARE of what the clock allows less
+`NetworkDelay` (the rest is its margin, `apps/usi_clock.py`), so that median is below state N;
+`--clock-only` stops here, after the slowest answer (pipe included) is printed: the check that
+the margin holds. State N itself is
 then found with `go nodes N` on the same positions: from twice that median, scaled by the
 median answer's seconds, until the median answer takes at most `--byoyomi-ms` (the answers' wall
 clock as this script sees it, pipe included). Prints both; then ladder the search player at
@@ -50,6 +52,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--positions", type=int, default=20)
     p.add_argument("--byoyomi-ms", type=int, default=1000)
     p.add_argument("--out", help="write the answers as JSON here too")
+    p.add_argument("--clock-only", action="store_true",
+                   help="only the `go byoyomi` answers: how close to the clock they come")
     p.add_argument("--cpu-time", action="store_true",
                    help="in-process, the engine thread's CPU time (for a busy machine)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
@@ -62,6 +66,8 @@ def main(argv: list[str]) -> int:
             options = set_option(options, name, value)
     except ValueError as err:
         p.error(f"--option: {str(err).removesuffix(' (ignored)')}")
+    if args.cpu_time and args.clock_only:
+        p.error("--clock-only measures the wall clock through the pipe: drop --cpu-time")
     if args.cpu_time:
         return _cpu_time(args)
     engine = subprocess.Popen([sys.executable, "-m", "keisei_fn.cli", "--threads", "1", "usi",
@@ -117,7 +123,13 @@ def main(argv: list[str]) -> int:
         clock_n = statistics.median(a["nodes"] for a in answers)
         print(f"the engine's clock: {clock_n:.0f} simulations (median of {len(answers)} "
               f"answers, go byoyomi {args.byoyomi_ms})", flush=True)
+        slowest = max(a["seconds"] for a in answers)
+        print(f"the slowest answer: {slowest:.3f} s of {args.byoyomi_ms / 1000:g} s", flush=True)
         limit_s = args.byoyomi_ms / 1000
+        if args.clock_only:
+            send("quit")
+            _write(args, {"clock_n": clock_n, "slowest_s": slowest, "answers": answers})
+            return 0
 
         def answer_s(i: int, n: int) -> float:
             moves = " ".join(suite[i % len(suite)])
@@ -138,15 +150,17 @@ def main(argv: list[str]) -> int:
     best = max(within, key=lambda t: t["nodes"])
     n = best["nodes"]
     print(f"state N: {n} simulations (go nodes {n} answers in a median {best['median_s']:.3f} s)")
+    _write(args, {"state_n": n, "clock_n": clock_n, "node_trials": trials, "answers": answers})
+    return 0
+
+
+def _write(args, result: dict) -> None:
     if args.out:
         from make_reference import machine  # experiments/: the cards' machine description
 
         with open(args.out, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "options": dict(args.option),
-                       "state_n": n, "clock_n": clock_n,
-                       "node_trials": trials, "answers": answers,
+            json.dump({"checkpoint": args.checkpoint, "options": dict(args.option), **result,
                        "machine": {**machine(), "threads": 1}}, f, indent=1)
-    return 0
 
 
 def _option(text: str, parser) -> tuple[str, str]:
@@ -213,14 +227,7 @@ def _cpu_time(args) -> int:
         raise SystemExit(f"no go nodes count answered within {limit_s} s of CPU: {trials}")
     n = max(within, key=lambda t: t["nodes"])["nodes"]
     print(f"state N by CPU time: {n} simulations")
-    if args.out:
-        from make_reference import machine
-
-        with open(args.out, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "options": dict(args.option),
-                       "state_n_cpu_time": n,
-                       "node_trials": trials, "machine": {**machine(), "threads": 1}}, f,
-                      indent=1)
+    _write(args, {"state_n_cpu_time": n, "node_trials": trials})
     return 0
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 import keisei_fn.agent.decision as decide_module
 from keisei_fn.agent import load_agent, one_ply_scores
 from keisei_fn.apps import usi_engine as ue
+from keisei_fn.apps import usi_clock
 from keisei_fn.cli import main as cli_main
 from keisei_fn.shogi import STARTPOS_SFEN, Reason, to_sfen, usi_to_action
 from keisei_fn.config import load_config
@@ -194,7 +196,6 @@ def test_scripted_session_over_a_pipe(run_dir):
 
 
 def _compiled_session(session, **changes):
-    from dataclasses import replace
 
     options = replace(session.options, search="gumbel", simulations=8, compiled=True, **changes)
     return replace(session, options=options)
@@ -203,7 +204,6 @@ def _compiled_session(session, **changes):
 def test_the_warm_up_logic_without_compiling(session, monkeypatch):
     """When the engine compiles, when it plays compiled, and what it does when compiling or
     the compiled search fails (the warm-up and the compiled search faked: nothing compiles)."""
-    from dataclasses import replace
 
     from keisei_fn.apps import usi_warmup
 
@@ -439,7 +439,8 @@ def play_game(black, white, rng: random.Random, max_plies: int) -> tuple[str, li
         else:
             player.position(moves)
             sent = time.monotonic()
-            move, _ = player.go(btime=60_000, wtime=60_000, byoyomi=BYOYOMI_MS)
+            # Main time spent: the byoyomi alone is the limit, the strictest clock.
+            move, _ = player.go(btime=0, wtime=0, byoyomi=BYOYOMI_MS)
             assert time.monotonic() - sent < BYOYOMI_MS / 1000, "lost on time"
         assert move in cshogi_legal(board), (board.sfen(), move)
         board.push_usi(move)
@@ -559,15 +560,18 @@ def test_history_room_comes_in_a_few_shapes():
 def test_parse_go_and_time_budget():
     go = ue.parse_go("btime 30000 wtime 60000 byoyomi 1000".split())
     assert (go.btime, go.wtime, go.byoyomi, go.infinite) == (30000, 60000, 1000, False)
-    # Black: 30000/30 + 1000 = 2000 ms, less a 100 ms delay, half of it: 0.95 s.
-    assert ue.move_budget_s(go, 0, 100) == pytest.approx(0.95)
-    assert ue.move_budget_s(go, 1, 100) == pytest.approx((2000 + 1000 - 100) / 2000)
-    assert ue.move_budget_s(ue.parse_go("movetime 500".split()), 0, 100) == pytest.approx(0.2)
+    share = usi_clock.CLOCK_SHARE
+    assert 0.5 <= share < 1
+    # Black: 30000/30 + 1000 = 2000 ms, less a 100 ms delay, CLOCK_SHARE of it.
+    assert ue.move_budget_s(go, 0, 100) == pytest.approx(share * 1.9)
+    assert ue.move_budget_s(go, 1, 100) == pytest.approx(share * (2000 + 1000 - 100) / 1000)
+    assert ue.move_budget_s(ue.parse_go("movetime 500".split()), 0, 100) == pytest.approx(
+        share * 0.4)
     assert ue.move_budget_s(ue.parse_go("btime 0 wtime 0 byoyomi 0".split()), 0, 100) == 0
     assert ue.move_budget_s(ue.parse_go(["infinite"]), 0, 100) is None
     assert ue.move_budget_s(ue.parse_go([]), 0, 100) is None
     fischer = ue.parse_go("btime 60000 wtime 60000 binc 3000 winc 3000".split())
-    assert ue.move_budget_s(fischer, 1, 0) == pytest.approx((2000 + 3000) / 2000)
+    assert ue.move_budget_s(fischer, 1, 0) == pytest.approx(share * (2000 + 3000) / 1000)
     assert ue.parse_go("ponder btime 1 wtime 2 byoyomi 3".split()).ponder
     assert ue.parse_go("nodes 100 depth 3".split()) == ue.GoParams(nodes=100)
     for bad in (["btime"], ["btime", "x"], ["sideways"]):
@@ -928,6 +932,30 @@ def test_simulations_follow_the_clock():
     assert ue.simulations_for(options, ue.GoParams(nodes=100), None, 300.0) == 100
     assert ue.simulations_for(options, ue.GoParams(byoyomi=1000), 0.5, 300.0) == 150
     assert ue.simulations_for(options, ue.GoParams(byoyomi=1), 0.0, 300.0) == 1
+
+
+def test_the_time_beyond_a_search_comes_off_the_next_deadline(session, monkeypatch):
+    """An answer's mate checks and guard run after its search stops: what they took is kept off
+    the next search's deadline, so that the answer, not only the search, fits the clock."""
+    now = [0.0]
+    monkeypatch.setattr(ue, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    searched = []
+
+    def fake_decide(network, state, options, generator, out_of_time, compiled=False):
+        begun = now[0]
+        while not out_of_time():  # the search: to its deadline, in 1 ms steps
+            now[0] += 0.001
+        searched.append(now[0] - begun)
+        now[0] += 0.1  # what follows the search
+        return ue.Decision("7g7f", 0.0, nodes=100, seconds=searched[-1])
+
+    monkeypatch.setattr(ue, "decide_move", fake_decide)
+    s = replace(session, options=replace(session.options, search="gumbel", network_delay_ms=0))
+    s, _ = feed(s, "position startpos", "go movetime 1000", "go movetime 1000")
+    budget = usi_clock.CLOCK_SHARE * 1.0
+    assert searched[0] == pytest.approx(budget, abs=0.002)
+    assert searched[1] == pytest.approx(budget - 0.1, abs=0.002)  # the answer: the budget
+    assert s.overhead_s == pytest.approx(0.1, abs=1e-6)
 
 
 def test_value_to_centipawns():

@@ -23,6 +23,11 @@ class GoParams:
     nodes: int | None = None  # gumbel search: at most this many simulations
 
 
+# The share of the move's time (less the network delay) the search may take; the engine also
+# keeps off what its last answer took beyond the search (`Session.overhead_s`). With 0.9, answers
+# to `go byoyomi 1000` came back through the pipe within 0.875 s with two other processes on two
+# cores (0.936 s with 0.95: too close to the 120 ms NetworkDelay kept for the GUI; docs/arena.md).
+CLOCK_SHARE = 0.9
 _GO_NUMBERS = ("btime", "wtime", "byoyomi", "binc", "winc", "movetime", "nodes", "depth")
 
 
@@ -51,9 +56,10 @@ def move_budget_s(go: GoParams, side: int, network_delay_ms: int) -> float | Non
     """Seconds the search may take (None: no limit), well inside what the clock allows.
 
     The move's share of the clock is `movetime`, or 1/30 of the side's remaining time plus its
-    byoyomi and increment; the network delay is kept back and half of the rest is used, since
-    the answer still has to travel through the pipe and the GUI. With `infinite` or without any
-    limit there is no deadline: the search is bounded anyway (one batch per 64 legal moves).
+    byoyomi and increment; the network delay (the GUI's and the pipe's) is kept back and
+    CLOCK_SHARE of the rest is used: the search stops at its deadline between simulations, and
+    what follows it (the guard, the info lines) needs the remainder. With `infinite` or without
+    any limit there is no deadline: the search is bounded anyway (one batch per 64 legal moves).
     """
     if go.infinite:
         return None
@@ -64,7 +70,7 @@ def move_budget_s(go: GoParams, side: int, network_delay_ms: int) -> float | Non
         if remaining is None and go.byoyomi is None and inc is None:
             return None
         allowed = (remaining or 0) / 30 + (go.byoyomi or 0) + (inc or 0)
-    return max(allowed - network_delay_ms, 0) / 2000
+    return CLOCK_SHARE * max(allowed - network_delay_ms, 0) / 1000
 
 
 def simulations_for(options: Options, go: GoParams, budget_s: float | None, rate: float) -> int:

@@ -63,6 +63,9 @@ class Session:
     rejected: str | None = None  # why the last `position` failed: `go` must not use an old one
     warmup: usi_warmup.Warmup | None = None  # the compiled search's background compilation
     warm_noted: bool = False  # its outcome was reported (one info line)
+    # Seconds an answer took beyond its search (mate checks, the guard): kept off the next
+    # search's deadline. The last answer's, or half the previous estimate if that is larger.
+    overhead_s: float = 0.0
 
 
 class Io(NamedTuple):
@@ -224,6 +227,8 @@ def _go(session: Session, rest: str, io: Io) -> Session:
         io.interrupt.clear()
         side = int(state["side_to_move"][0])
         budget = move_budget_s(go, side, session.options.network_delay_ms)
+        if budget is not None:
+            budget = max(budget - session.overhead_s, 0.0)
         deadline = math.inf if budget is None else time.monotonic() + budget
         options = session.options
         if options.search == "gumbel":
@@ -239,6 +244,7 @@ def _go(session: Session, rest: str, io: Io) -> Session:
                                session.generator,
                                lambda: time.monotonic() > deadline or io.interrupt.is_set(),
                                compiled=compiled)
+        begun = time.monotonic()
         try:
             try:
                 decision = answer(compiled)
@@ -253,7 +259,9 @@ def _go(session: Session, rest: str, io: Io) -> Session:
             io.write(f"info string error: search failed: {_one_line(err)}")
             decision = Decision(first_legal(state), 0.0)
         if decision.nodes > 8 and decision.seconds > 0:
-            session = replace(session, rate=decision.nodes / decision.seconds)
+            beyond = time.monotonic() - begun - decision.seconds
+            session = replace(session, rate=decision.nodes / decision.seconds,
+                              overhead_s=max(beyond, session.overhead_s / 2))
     if decision.move not in ("resign", "win"):
         for line in info_lines(decision):
             io.write(line)
