@@ -355,7 +355,7 @@ def test_the_material_check_is_a_player_option(tiny_run):
     """`PATH@material=M` names itself, refuses a bad margin in one line, and with a margin wider
     than any material swing plays the policy's own move. `PATH` is `PATH@material=3` (the
     players' default veto, `PLAY_MATERIAL_MARGIN`); `material=0` turns it off; a search player
-    has none."""
+    has none unless `material=M` asks for it."""
     from keisei_fn.agent import PLAY_MATERIAL_MARGIN
     from keisei_fn.arena.opponents import make_player
 
@@ -372,8 +372,8 @@ def test_the_material_check_is_a_player_option(tiny_run):
     for bad in ("-1", "x", ""):
         with pytest.raises(ValueError, match=r"material must be a margin in pawns >= 0 \(0: off\)"):
             make_player(f"{tiny_run}@material={bad}")
-    with pytest.raises(ValueError, match="not with sims=N"):
-        make_player(f"{tiny_run}@sims=4,material=3")
+    searcher = make_player(f"{tiny_run}@sims=4,material=3")  # over the search's move
+    assert searcher.name.endswith("@sims=4,material=3") and margin(searcher) == 3.0
     state = from_sfen(["lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"])
     wide = make_player(f"{tiny_run}@mate=0,material=5000")
     plain = make_player(f"{tiny_run}@mate=0,material=0")

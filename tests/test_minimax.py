@@ -146,3 +146,38 @@ def test_best_capture_gain_is_the_most_any_legal_move_gains():
     per_label = capture_gain(state).masked_fill(~state["legal_mask"], -torch.inf).amax(-1)
     torch.testing.assert_close(best_capture_gain(state), per_label)
     assert (per_label > 0).any() and (per_label == 0).any()  # captures and quiet positions
+
+
+def test_a_search_players_material_veto_plays_its_most_visited_near_best_move():
+    """`PATH@sims=N,material=M`: the search's move where the brute-force 2-ply values put it
+    within M pawns of the best, else its most visited move among those that are (ties: the
+    improved policy, then the lower label, as `decide` ranks them); a proven win stays."""
+    from keisei_fn.agent import SearchConfig, Settings, decide, load_agent
+
+    agent, _ = load_agent("reference")
+    sfens = _positions()
+    state = from_sfen(sfens)
+    margin = 1.5
+
+    def played(m: float):
+        return decide(agent, state, Settings(search="gumbel", top=0, mate_in_one=False,
+                                             gumbel=SearchConfig(16), material_margin=m),
+                      torch.Generator().manual_seed(3))
+
+    plain, vetted = played(0.0), played(margin)
+    changed = 0
+    for i, sfen in enumerate(sfens):
+        reference = _reference(cshogi.Board(sfen), 2)
+        best = max(reference.values())
+        near = [label for label, value in reference.items() if value >= best - margin - 1e-3]
+        own = int(plain.action[i])
+        seen = {int(c): (int(v), float(p)) for c, v, p in
+                zip(plain.candidates[i], plain.visits[i], plain.improved[i]) if c >= 0}
+        assert set(seen) == set(reference), sfen  # top=0: every legal move is ranked
+        if own in near or int(plain.forced[i, 0]) > 0:
+            expected = own
+        else:
+            expected = max(near, key=lambda label: (*seen[label], -label))
+        assert int(vetted.action[i]) == expected, sfen
+        changed += expected != own
+    assert 0 < changed < len(sfens)  # the veto both kept and replaced the search's move

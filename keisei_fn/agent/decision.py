@@ -23,7 +23,7 @@ from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: A
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import step
 from .network import Agent, compiled_evaluator, evaluate, evaluator
-from .vetoes import by_prior, first_then, guarded, material_checked, ranked
+from .vetoes import by_prior, first_then, guarded, material_checked, material_vetted, ranked
 
 # Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
 # Halving round's visits side by side by default (docs/search.md, "Batched rounds").
@@ -88,13 +88,16 @@ class Settings:
     (search 'none'), the best scored successors ('1ply') or the search's most visited moves
     ('gumbel'), `vetoes.GUARD_WIDTH` in all, are checked (`search.mate.allows_mate`); the first
     that allows no such mate is played; where all of them do, the first legal move in that order
-    that allows no mate in one (the chosen move when none does). It runs after the
-    search, outside `decide`'s `stop` clock (the USI engine keeps half its budget back); a
-    1-ply search stopped before its first batch plays the policy's move unguarded"""
+    that allows no mate in one (the chosen move when none does). It runs after the search,
+    outside `decide`'s `stop` clock (the USI engine keeps what it took off its next search:
+    `Session.overhead_s`); a 1-ply search stopped before its first batch plays the policy's
+    move unguarded"""
     material_margin: float = 0.0
     """the policy's move (search 'none'), unless a 2-ply material minimax (search/minimax.py,
     the `minimax` player's search) rates it more than this many pawns below the best legal move;
-    then the policy's favourite among the moves within this margin of the best. 0: off"""
+    then the policy's favourite among the moves within this margin of the best. After a Gumbel
+    search the same for the search's move (unless it proved a win), then its most visited move
+    within the margin. Before the guard. 0: off"""
 
 
 def player_settings(simulations: int = 0, *, top: int = 1, temperature: float = 0.0,
@@ -304,6 +307,10 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     by_policy = policy.argsort(dim=-1, descending=True, stable=True)
     by_visits = by_policy.gather(1, visits.gather(1, by_policy)
                                  .argsort(dim=-1, descending=True, stable=True))
+    if settings.material_margin > 0:  # not over a proven win: a sacrifice that mates
+        proven_win = forced.gather(1, action[:, None]).squeeze(1) > 0
+        action = torch.where(proven_win, action,
+                             material_vetted(state, action, by_visits, settings.material_margin))
     if settings.guard:  # a move the search proved a win lets the opponent mate in no reply
         action = guarded(state, action, by_visits, settings.guard)
     if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)

@@ -72,6 +72,13 @@ def _first_safe(state, moves, plies: int, otherwise) -> torch.Tensor:
 def material_checked(state, action, log_probs, margin: float) -> torch.Tensor:
     """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
     move, else the policy's favourite among the moves that are (`Settings.material_margin`)."""
+    return material_vetted(state, action, by_prior(log_probs), margin)
+
+
+def material_vetted(state, action, order, margin: float) -> torch.Tensor:
+    """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
+    move, else the first move of `order` [B, A] (every label once: the policy's favourites, or
+    the search's most visited) that is."""
     near_best = within(move_values(state, depth=2), margin)
-    favourite = log_probs.masked_fill(~near_best, -torch.inf).argmax(-1)
-    return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, favourite)
+    first = order.gather(1, near_best.gather(1, order).to(torch.uint8).argmax(-1, keepdim=True))
+    return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, first.squeeze(1))

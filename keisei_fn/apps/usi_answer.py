@@ -57,7 +57,10 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                                         mate_depth=options.mate_depth),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
                     mate_in_one=True, mate_plies=options.mate_plies, guard=options.guard,
-                    material_margin=float(options.material_margin))
+                    # the veto over a search's move is a player spec's (`@sims=N,material=M`)
+                    # until it measures stronger: here the policy's move has it
+                    material_margin=(float(options.material_margin)
+                                     if options.search == "none" else 0.0))
 
 
 def decide_move(agent: Agent, state: TensorDict, options: Options,

@@ -242,7 +242,7 @@ def _value_weight(spec: str, value: str) -> float:
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1|3]
     [,matedepth=D][,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16]
-    [,qrange=Q][,capture=F]` after a checkpoint's `@`."""
+    [,qrange=Q][,capture=F][,material=M]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")
@@ -294,10 +294,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
     agent = replace(agent, material_weight=material_weight, precision=precision,
                     capture_floor=capture_floor)
     label = path if packaged_checkpoint(path) else str(ckpt)  # `reference`, not site-packages
-    if simulations and material:
-        raise ValueError(f"bad player spec {path!r}: material= is for the policy's move, not "
-                         f"with sims=N")
-    if material is None:  # the players' default veto; a search has none
+    if material is None:  # the players' default veto; a search has none unless asked
         material = 0.0 if simulations else PLAY_MATERIAL_MARGIN
     if simulations:
         name = (f"{label}@sims={simulations}"
@@ -313,9 +310,11 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                                                          f",value=blend:{material_weight:g}"))
                 + (f",precision={precision}" if precision != "fp32" else "")
                 + (f",qrange={q_range:g}" if q_range else "")
-                + (f",capture={capture_floor:g}" if capture_floor else ""))
+                + (f",capture={capture_floor:g}" if capture_floor else "")
+                + (f",material={material:g}" if material else ""))
         return network_player(name, agent, Settings(
             search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
+            material_margin=material,
             gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,
                                 compiled=compiled, q_range=q_range,
                                 mate_depth=int(mate_depth))))
