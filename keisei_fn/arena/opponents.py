@@ -25,7 +25,7 @@ Spec syntax (also in docs/arena.md):
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,matedepth=D][,compiled=1]
-      [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F]
+      [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F][,material=M]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
@@ -44,7 +44,9 @@ Spec syntax (also in docs/arena.md):
                                    as a win (search/mate.py `score_mates`);
                                    capture=F: every capture winning 5 pawns or more (a
                                    lance up) has at least F of the prior, so that the
-                                   search looks at it (Agent.capture_floor)
+                                   search looks at it (Agent.capture_floor);
+                                   material=M: the search's move under the material veto,
+                                   else its most visited move within M (off by default)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
