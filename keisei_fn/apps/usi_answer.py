@@ -57,8 +57,8 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                                         mate_depth=options.mate_depth),
                     top=max(1, options.multipv), lines=max(1, options.multipv),
                     mate_in_one=True, mate_plies=options.mate_plies, guard=options.guard,
-                    # the veto over a search's move is a player spec's (`@sims=N,material=M`)
-                    # until it measures stronger: here the policy's move has it
+                    # the policy's move only: over a search's move the veto measured -110
+                    # (`PATH@sims=N,material=M`; docs/training.md, "Search at state N")
                     material_margin=(float(options.material_margin)
                                      if options.search == "none" else 0.0))
 
