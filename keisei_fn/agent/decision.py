@@ -308,9 +308,8 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     by_visits = by_policy.gather(1, visits.gather(1, by_policy)
                                  .argsort(dim=-1, descending=True, stable=True))
     if settings.material_margin > 0:  # not over a proven win: a sacrifice that mates
-        proven_win = forced.gather(1, action[:, None]).squeeze(1) > 0
-        action = torch.where(proven_win, action,
-                             material_vetted(state, action, by_visits, settings.material_margin))
+        vetted = material_vetted(state, action, by_visits, settings.material_margin)
+        action = torch.where(forced.gather(1, action[:, None]).squeeze(1) > 0, action, vetted)
     if settings.guard:  # a move the search proved a win lets the opponent mate in no reply
         action = guarded(state, action, by_visits, settings.guard)
     if mates is not None:  # ranked first with what the search saw of it (_take_mates: proven)
