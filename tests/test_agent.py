@@ -379,3 +379,13 @@ def test_the_material_check_is_a_player_option(tiny_run):
     plain = make_player(f"{tiny_run}@mate=0,material=0")
     g = torch.Generator().manual_seed(0)
     assert torch.equal(wide.choose(state, g), plain.choose(state, g))
+    # quiet=Q: the veto's quiescence (tests/test_minimax.py checks its values)
+    quiet = make_player(f"{tiny_run}@quiet=2")
+    assert quiet.name.endswith("@quiet=2") and quiet.choose.args[1].material_quiet == 2
+    assert make_player(f"{tiny_run}@sims=4,material=3,quiet=1").name.endswith(",quiet=1")
+    for bad, error in (("quiet=7", "quiet must be a whole number of capture plies from 0 to 6"),
+                       ("quiet=1.5", "quiet must be a whole number"),
+                       ("material=0,quiet=1", "quiet= is the material veto's"),
+                       ("sims=4,quiet=1", "quiet= is the material veto's")):
+        with pytest.raises(ValueError, match=error):
+            make_player(f"{tiny_run}@{bad}")

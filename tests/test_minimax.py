@@ -49,12 +49,14 @@ def _leaf_gain(board: cshogi.Board, move: int) -> float:
     return gain
 
 
-def _reference(board: cshogi.Board, depth: int) -> dict[int, float]:
-    """label -> value of every legal move, by brute force."""
+def _reference(board: cshogi.Board, depth: int, quiet: int = 0) -> dict[int, float]:
+    """label -> value of every legal move, by brute force; with `quiet`, the captures of the
+    static last ply played out that many plies deep (captures only, a quiet move static)."""
     values = {}
     for move in board.legal_moves:
         label = make_move_label(move, board.turn)
-        if depth == 1:
+        capture = not cshogi.move_is_drop(move) and board.piece(cshogi.move_to(move))
+        if depth == 1 and not (quiet and capture):
             values[label] = _material(board) + _leaf_gain(board, move)
             continue
         board.push(move)
@@ -62,7 +64,8 @@ def _reference(board: cshogi.Board, depth: int) -> dict[int, float]:
         if not replies:
             values[label] = WIN
         else:
-            values[label] = -max(_reference(board, depth - 1).values())
+            values[label] = -max(_reference(board, max(depth - 1, 1),
+                                            quiet - (depth == 1)).values())
         board.pop()
     return values
 
@@ -95,6 +98,28 @@ def test_move_values_match_brute_force(depth):
             assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
 
 
+@pytest.mark.parametrize(("depth", "quiet"), [(1, 3), (2, 1)])
+def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth, quiet):
+    """`quiet=Q` against cshogi: the static last ply's captures are played, then the replies'
+    captures, Q plies deep, each side free to stand pat with a quiet move's static value."""
+    sfens = _positions()[::2]  # the brute force in Python: every legal move, then the captures
+    state = from_sfen(sfens)
+    ours = move_values(state, depth, impasse=False, quiet=quiet)
+    for i, sfen in enumerate(sfens):
+        expected = _reference(cshogi.Board(sfen), depth, quiet)
+        assert sorted(ours[i].isfinite().nonzero().squeeze(1).tolist()) == sorted(expected), sfen
+        for label, value in expected.items():
+            assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
+
+
+def test_a_quiescence_sees_the_recapture_the_static_ply_misses():
+    """After 7g7f the bishop may take on 3c for 2.1 pawns at the static last ply, but White's
+    bishop retakes it: every White move reads -2.1 without a quiescence, the best 0 with one."""
+    state = from_sfen(["lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2"])
+    assert move_values(state, 2, impasse=False).amax().item() == pytest.approx(-2.1, abs=1e-4)
+    assert move_values(state, 2, impasse=False, quiet=1).amax().item() == pytest.approx(0.0)
+
+
 def test_the_player_picks_a_best_move_and_takes_a_mate_in_one():
     # Black to move mates with G*5b (the gold drop is guarded by the pawn on 5c).
     mate = from_sfen(["4k4/9/4P4/9/9/9/9/9/4K4 b G 1"])
@@ -112,6 +137,8 @@ def test_the_player_picks_a_best_move_and_takes_a_mate_in_one():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be >= 1"):
         move_values(from_sfen([STARTPOS]), 0)
+    with pytest.raises(ValueError, match="quiescence plies must be >= 0"):
+        move_values(from_sfen([STARTPOS]), 2, quiet=-1)
 
 
 @pytest.mark.parametrize("margin", [1.5, 6.0])
@@ -181,3 +208,18 @@ def test_a_search_players_material_veto_plays_its_most_visited_near_best_move():
         assert int(vetted.action[i]) == expected, sfen
         changed += expected != own
     assert 0 < changed < len(sfens)  # the veto both kept and replaced the search's move
+
+
+def test_the_veto_with_a_quiescence_lets_a_pawn_be_offered_for_exchange():
+    """P-2d offers the pawn: White's 2c pawn takes it and Black's rook retakes. The static last
+    ply sees only White's capture (-2.1 pawns: vetoed at a 1-pawn margin); with `quiet=1` the
+    recapture is played too (level: kept). Any other move of `order` replaces a vetoed one."""
+    from keisei_fn.agent.vetoes import material_vetted
+
+    sfen = "lnsgkgsnl/1r5b1/ppppppppp/9/7P1/9/PPPPPPP1P/1B5R1/LNSGKGSNL b - 1"
+    board = cshogi.Board(sfen)
+    offer = torch.tensor([make_move_label(board.move_from_usi("2e2d"), board.turn)])
+    state = from_sfen([sfen])
+    order = torch.cat([offer, torch.arange(27 * 81)[torch.arange(27 * 81) != offer]])[None]
+    assert int(material_vetted(state, offer, order, 1.0, quiet=0)) != int(offer)
+    assert int(material_vetted(state, offer, order, 1.0, quiet=1)) == int(offer)

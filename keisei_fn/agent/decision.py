@@ -28,10 +28,9 @@ from .vetoes import by_prior, first_then, guarded, material_checked, material_ve
 # Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
 # Halving round's visits side by side by default (docs/search.md, "Batched rounds").
 PLAY_BATCHED_ROUNDS = False
-# The margin (pawns) of the material veto our players apply to the policy's move by default
-# (`PATH`, `keisei-fn usi`, `play`; `Settings.material_margin`): +225 to +368 ladder Elo on four
-# 10-minute networks, +6 on the 2-hour one (docs/training.md, screen 15). The trainer's own
-# evaluation plays without it, to follow what the network learns.
+# The margin (pawns) of our players' default material veto (`Settings.material_margin`): +225 to
+# +368 ladder Elo on four 10-minute networks, +6 on the 2-hour one (docs/training.md, screen 15).
+# The trainer's own evaluation plays without it, to follow what the network learns.
 PLAY_MATERIAL_MARGIN = 3.0
 SEARCHES = ("none", "1ply", "gumbel")
 ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
@@ -98,6 +97,8 @@ class Settings:
     then the policy's favourite among the moves within this margin of the best. After a Gumbel
     search the same for the search's move (unless it proved a win), then its most visited move
     within the margin. Before the guard. 0: off"""
+    material_quiet: int = 0
+    """the veto's last ply's captures played out this many plies deep (`minimax.move_values`)"""
 
 
 def player_settings(simulations: int = 0, *, top: int = 1, temperature: float = 0.0,
@@ -195,7 +196,8 @@ def _policy(agent, state, settings, generator, mates=None) -> Decisions:
         action = gumbel_sample(masked_log_softmax(log_probs / settings.temperature, legal),
                                generator)
     if settings.material_margin > 0:
-        action = material_checked(state, action, log_probs, settings.material_margin)
+        action = material_checked(state, action, log_probs, settings.material_margin,
+                                  settings.material_quiet)
     if settings.guard:
         action = guarded(state, action, by_prior(log_probs), settings.guard)
     if mates is not None:  # ranked first with its own prior (_take_mates marks it proven)
@@ -308,7 +310,8 @@ def _gumbel(agent, state, settings, generator, stop) -> Decisions:
     by_visits = by_policy.gather(1, visits.gather(1, by_policy)
                                  .argsort(dim=-1, descending=True, stable=True))
     if settings.material_margin > 0:  # not over a proven win: a sacrifice that mates
-        vetted = material_vetted(state, action, by_visits, settings.material_margin)
+        vetted = material_vetted(state, action, by_visits, settings.material_margin,
+                                 settings.material_quiet)
         action = torch.where(forced.gather(1, action[:, None]).squeeze(1) > 0, action, vetted)
     if settings.guard:  # a move the search proved a win lets the opponent mate in no reply
         action = guarded(state, action, by_visits, settings.guard)
@@ -356,17 +359,13 @@ def warm_compiled_search(agent: Agent, history: int, config: SearchConfig) -> No
     if config.batched_rounds:
         # a wave is as wide as the moves its round keeps: every padded width (a power of two)
         # up to the considered moves', as positions with fewer legal moves make narrower ones
-        searches += [(2 * width, width) for width in _powers_of_two(config.considered)]
+        widths = {1 << (n - 1).bit_length() for n in range(2, max(2, config.considered) + 1)}
+        searches += [(2 * width, width) for width in sorted(widths)]
     for simulations, considered in searches:
         search(state, network, torch.Generator(device=state.device).manual_seed(0),
                simulations=max(2, simulations), max_considered=considered,
                impasse=config.impasse, batched_rounds=config.batched_rounds, compiled=True,
                mate_depth=config.mate_depth)
-
-
-def _powers_of_two(n: int) -> list[int]:
-    """2, 4, ... up to the power of two at or above `n` (a compiled bucket's sizes)."""
-    return [1 << k for k in range(1, max(1, (n - 1).bit_length()) + 1)]
 
 
 def _proven_at_once(agent, state, settings, mates) -> Decisions:

@@ -69,16 +69,16 @@ def _first_safe(state, moves, plies: int, otherwise) -> torch.Tensor:
     return torch.where(safe.any(-1), first, otherwise)
 
 
-def material_checked(state, action, log_probs, margin: float) -> torch.Tensor:
+def material_checked(state, action, log_probs, margin: float, quiet: int = 0) -> torch.Tensor:
     """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
     move, else the policy's favourite among the moves that are (`Settings.material_margin`)."""
-    return material_vetted(state, action, by_prior(log_probs), margin)
+    return material_vetted(state, action, by_prior(log_probs), margin, quiet)
 
 
-def material_vetted(state, action, order, margin: float) -> torch.Tensor:
-    """`action` where a 2-ply material minimax rates it within `margin` pawns of the best legal
-    move, else the first move of `order` [B, A] (every label once: the policy's favourites, or
-    the search's most visited) that is."""
-    near_best = within(move_values(state, depth=2), margin)
+def material_vetted(state, action, order, margin: float, quiet: int = 0) -> torch.Tensor:
+    """`action` where a 2-ply material minimax (its last ply's captures played out `quiet` plies
+    deep) rates it within `margin` pawns of the best legal move, else the first move of `order`
+    [B, A] (every label once: the policy's favourites, or the search's most visited) that is."""
+    near_best = within(move_values(state, depth=2, quiet=quiet), margin)
     first = order.gather(1, near_best.gather(1, order).to(torch.uint8).argmax(-1, keepdim=True))
     return torch.where(near_best.gather(1, action[:, None]).squeeze(1), action, first.squeeze(1))

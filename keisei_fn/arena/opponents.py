@@ -23,7 +23,8 @@ Spec syntax (also in docs/arena.md):
                                    more than M pawns below the best one: the policy's favourite
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
-                                   and guard=
+                                   and guard=; quiet=Q: its last ply's captures played out Q
+                                   plies deep (a quiescence; default 0: the static ply)
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,matedepth=D][,compiled=1]
       [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F][,material=M]
                                    our agent with Gumbel search: N simulations, M moves
@@ -46,7 +47,8 @@ Spec syntax (also in docs/arena.md):
                                    lance up) has at least F of the prior, so that the
                                    search looks at it (Agent.capture_floor);
                                    material=M: the search's move under the material veto,
-                                   else its most visited move within M (off by default)
+                                   else its most visited move within M (off by default;
+                                   quiet=Q as above)
   gnushogi:DEPTH[:SECONDS]         GNU Shogi at search depth DEPTH (1 = weakest and fastest)
   usi:COMMAND                      any USI engine, COMMAND split like a shell would (shlex)
   mix:A,B,P                        each move B's with probability P, else A's (at most one of
@@ -71,7 +73,7 @@ from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
 from ..search.gumbel import MAX_MATE_DEPTH, ROUNDS
 from ..search.select import MAX_Q_RANGE
-from ..search.minimax import minimax_choose
+from ..search.minimax import MAX_QUIET, minimax_choose
 from ..shogi.material import capture_gain
 from .engines import EngineSpec, gnushogi_spec
 
@@ -207,6 +209,8 @@ _CHOICES = {
 _NUMBERS = {
     "material": ("material", lambda x: x >= 0, "material must be a margin in pawns >= 0 (0: off)"),
     "noise": ("gumbel_scale", lambda x: x >= 0, "noise must be a number >= 0"),
+    "quiet": ("material_quiet", lambda x: 0 <= x <= MAX_QUIET and float(x).is_integer(),
+              f"quiet must be a whole number of capture plies from 0 to {MAX_QUIET}"),
     "matedepth": ("mate_depth", lambda x: 0 <= x <= MAX_MATE_DEPTH and float(x).is_integer(),
                   f"matedepth must be a whole number of plies from 0 (off) to {MAX_MATE_DEPTH}"),
     "qrange": ("q_range", lambda x: 0 <= x <= MAX_Q_RANGE,
@@ -278,7 +282,12 @@ def _search_options(spec: str, options: str) -> dict:
     if "simulations" not in found and "q_range" in found:
         raise ValueError(f"bad player spec {spec!r}: qrange= is the search's; add sims=N, "
                          f"e.g. runs/mine@sims=64,qrange=2")
-    if "simulations" not in found and set(found) - {"mate", "guard", "material"}:
+    veto = found.get("material", 0.0 if "simulations" in found else PLAY_MATERIAL_MARGIN)
+    if found.get("material_quiet") and not veto:
+        raise ValueError(f"bad player spec {spec!r}: quiet= is the material veto's; it needs "
+                         f"material=M with M > 0")
+    if "simulations" not in found and set(found) - {"mate", "guard", "material",
+                                                    "material_quiet"}:
         raise ValueError(f"bad player spec {spec!r}: sims=N is needed, e.g. runs/mine@sims=64")
     return found
 
@@ -288,7 +297,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            mate: int = 1, guard: int = 0, compiled: bool = False,
            material: float | None = None, material_weight: float = 0.0,
            precision: str = "fp32", q_range: float = 0.0, mate_depth: float = 0,
-           capture_floor: float = 0.0) -> Player:
+           capture_floor: float = 0.0, material_quiet: float = 0) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -313,19 +322,21 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + (f",precision={precision}" if precision != "fp32" else "")
                 + (f",qrange={q_range:g}" if q_range else "")
                 + (f",capture={capture_floor:g}" if capture_floor else "")
-                + (f",material={material:g}" if material else ""))
+                + (f",material={material:g}" if material else "")
+                + (f",quiet={material_quiet:g}" if material_quiet else ""))
         return network_player(name, agent, Settings(
             search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
-            material_margin=material,
+            material_margin=material, material_quiet=int(material_quiet),
             gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,
                                 compiled=compiled, q_range=q_range,
                                 mate_depth=int(mate_depth))))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"])
                        + ([f"guard={guard}"] if guard else [])
-                       + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"]))
+                       + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"])
+                       + ([f"quiet={material_quiet:g}"] if material_quiet else []))
     return network_player(f"{label}@{options}" if options else label, agent, Settings(
         top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
-        material_margin=material))
+        material_margin=material, material_quiet=int(material_quiet)))
 
 
 def network_player(name: str, agent: Agent, settings: Settings = Settings(top=1)) -> Player:

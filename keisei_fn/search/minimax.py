@@ -7,6 +7,11 @@ back to the root's [B, 2187] labels. Values are in pawns (`material.BOARD_VALUES
 to move at the root (negamax across plies). The last ply of the search is not played but scored
 with `capture_gain`, i.e. the material it wins at once; a finished game scores +-`WIN` (mate,
 perpetual check, a granted entering-king declaration) or 0 (repetition, the move cap).
+
+`quiet=Q` is a quiescence: the captures of that static last ply are played out, Q plies deep
+(captures only, each side free to stand pat instead: a quiet move scores its static value). The
+static ply alone lets the opponent take a piece for nothing, so a move onto a defended square
+reads as losing that piece; with Q = 1 the defender retakes, with Q = 2 the attacker again.
 """
 
 from __future__ import annotations
@@ -15,36 +20,54 @@ import torch
 from tensordict import TensorDictBase
 
 from ..shogi import step
-from ..shogi.material import best_capture_gain, capture_gain, material_balance
+from ..shogi.material import best_capture_gain, capture_gain, material_balance, takes_piece
 
 WIN = 1000.0  # a won game in pawns: more than any material swing
+MAX_QUIET = 6  # quiescence plies a player may ask for: each one multiplies the captures stepped
 _TIE_NOISE = 1e-3  # breaks ties between equal moves at random, never reorders unequal ones
 
 
-def move_values(state: TensorDictBase, depth: int = 2, *, impasse: bool = True) -> torch.Tensor:
-    """float [B, 2187]: each legal move's minimax value at `depth` plies (-inf where illegal)."""
+def move_values(state: TensorDictBase, depth: int = 2, *, impasse: bool = True,
+                quiet: int = 0) -> torch.Tensor:
+    """float [B, 2187]: each legal move's minimax value at `depth` plies, the captures of the
+    static last ply played out `quiet` plies deep (-inf where illegal)."""
     if depth < 1:
         raise ValueError(f"minimax depth must be >= 1, got {depth}")
+    if quiet < 0:
+        raise ValueError(f"quiescence plies must be >= 0, got {quiet}")
     mask = state["legal_mask"]
-    if depth == 1:
-        values = material_balance(state)[:, None] + capture_gain(state)
-        return values.masked_fill(~mask, -torch.inf)
-    rows, actions = mask.nonzero(as_tuple=True)
+    if depth > 1:
+        return _children_values(state, mask, lambda child: -position_value(
+            child, depth - 1, impasse=impasse, quiet=quiet), impasse)
+    values = (material_balance(state)[:, None] + capture_gain(state)).masked_fill(~mask, -torch.inf)
+    captures = mask & takes_piece(state) if quiet else None
+    if captures is None or not bool(captures.any()):
+        return values
+    played = _children_values(state, captures, lambda child: -position_value(
+        child, 1, impasse=impasse, quiet=quiet - 1), impasse)
+    return torch.where(captures, played, values)
+
+
+def position_value(state: TensorDictBase, depth: int = 2, *, impasse: bool = True,
+                   quiet: int = 0) -> torch.Tensor:
+    """float [B]: the minimax value of each (unfinished) position for its side to move."""
+    if depth == 1 and not quiet:  # move_values(state, 1).amax(-1), without the [B, 2187] gains
+        return material_balance(state) + best_capture_gain(state)
+    return move_values(state, depth, impasse=impasse, quiet=quiet).amax(-1)
+
+
+def _children_values(state, moves, value_of, impasse: bool) -> torch.Tensor:
+    """float [B, 2187]: `value_of` each child of the `moves` [B, 2187] (bool) played in one
+    batched step, +-`WIN` or 0 where the move ends the game; -inf where not a move."""
+    rows, actions = moves.nonzero(as_tuple=True)
     child = step(state[rows], actions, impasse=impasse)
     ended = child["terminated"] | child["truncated"]
     value = child["reward"] * WIN  # the mover's outcome; 0 for draws and the move cap
     going = (~ended).nonzero().squeeze(1)
     if going.numel():
-        value[going] = -position_value(child[going], depth - 1, impasse=impasse)
-    values = torch.full(mask.shape, -torch.inf, device=mask.device)
+        value[going] = value_of(child[going])
+    values = torch.full(moves.shape, -torch.inf, device=moves.device)
     return values.index_put((rows, actions), value)
-
-
-def position_value(state: TensorDictBase, depth: int = 2, *, impasse: bool = True) -> torch.Tensor:
-    """float [B]: the minimax value of each (unfinished) position for its side to move."""
-    if depth == 1:  # move_values(state, 1).amax(-1), without the [B, 2187] gains
-        return material_balance(state) + best_capture_gain(state)
-    return move_values(state, depth, impasse=impasse).amax(-1)
 
 
 def within(values: torch.Tensor, margin: float) -> torch.Tensor:

@@ -90,6 +90,15 @@ def capture_gain(game: TensorDictBase) -> torch.Tensor:
     return gain.reshape(gain_sq.shape[0], 27 * 81)
 
 
+def takes_piece(game: TensorDictBase) -> torch.Tensor:
+    """bool [B, 2187]: the labels of board moves onto a square that holds an opponent's piece
+    (legal or not: `legal_mask &` it gives the captures)."""
+    occupied = _square_gains(game) > 0
+    board_move = torch.ones(27, dtype=torch.bool, device=occupied.device)
+    board_move[_DROPS] = False
+    return (occupied[:, None, :] & board_move[None, :, None]).reshape(occupied.shape[0], 27 * 81)
+
+
 def best_capture_gain(game: TensorDictBase) -> torch.Tensor:
     """[B] the most `capture_gain` of any legal move (-inf without one), computed per square
     instead of per label: a move's gain depends only on its target square and on whether it
