@@ -351,7 +351,7 @@ def test_the_policy_takes_a_mate_in_one_when_asked(tiny_run):
             make_player(f"{tiny_run}@sims=4,matedepth={depth}")
 
 
-def test_the_material_check_is_a_player_option(tiny_run):
+def test_the_material_check_is_a_player_option(tiny_run, monkeypatch):
     """`PATH@material=M` names itself, refuses a bad margin in one line, and with a margin wider
     than any material swing plays the policy's own move. `PATH` is `PATH@material=3` (the
     players' default veto, `PLAY_MATERIAL_MARGIN`); `material=0` turns it off; a search player
@@ -382,8 +382,16 @@ def test_the_material_check_is_a_player_option(tiny_run):
     # quiet=Q: the veto's quiescence (tests/test_minimax.py checks its values)
     quiet = make_player(f"{tiny_run}@quiet=2")
     assert quiet.name.endswith("@quiet=2") and quiet.choose.args[1].material_quiet == 2
-    assert make_player(f"{tiny_run}@sims=4,material=3,quiet=1").name.endswith(",quiet=1")
-    for bad, error in (("quiet=7", "quiet must be a whole number of capture plies from 0 to 6"),
+    searching = make_player(f"{tiny_run}@sims=4,material=3,quiet=1")
+    assert searching.name.endswith(",quiet=1")
+    import keisei_fn.agent.vetoes as vetoes
+
+    asked, values = [], vetoes.move_values
+    monkeypatch.setattr(vetoes, "move_values",
+                        lambda *a, **k: asked.append(k["quiet"]) or values(*a, **k))
+    quiet.choose(state, g), searching.choose(state, g)
+    assert asked == [2, 1]  # the veto's minimax got each player's quiescence
+    for bad, error in (("quiet=5", "quiet must be a whole number of capture plies from 0 to 4"),
                        ("quiet=1.5", "quiet must be a whole number"),
                        ("material=0,quiet=1", "quiet= is the material veto's"),
                        ("sims=4,quiet=1", "quiet= is the material veto's")):

@@ -98,13 +98,17 @@ def test_move_values_match_brute_force(depth):
             assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
 
 
-@pytest.mark.parametrize(("depth", "quiet"), [(1, 3), (2, 1)])
+@pytest.mark.parametrize(("depth", "quiet"), [(1, 1), (1, 2), (1, 3), (2, 1)])
 def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth, quiet):
     """`quiet=Q` against cshogi: the static last ply's captures are played, then the replies'
-    captures, Q plies deep, each side free to stand pat with a quiet move's static value."""
-    sfens = _positions()[::2]  # the brute force in Python: every legal move, then the captures
+    captures, Q plies deep, each side free to stand pat with a quiet move's static value (and
+    a capture that mates scores a win: the last position)."""
+    # the brute force in Python: every legal move, then the captures
+    sfens = _positions()[::2] + ["4k4/4p4/4G4/4L4/9/9/9/9/4K4 b - 1"]  # 5c5b mates
     state = from_sfen(sfens)
     ours = move_values(state, depth, impasse=False, quiet=quiet)
+    # each ply of quiescence changes some values: the positions tell Q from Q - 1
+    assert (ours != move_values(state, depth, impasse=False, quiet=quiet - 1)).any()
     for i, sfen in enumerate(sfens):
         expected = _reference(cshogi.Board(sfen), depth, quiet)
         assert sorted(ours[i].isfinite().nonzero().squeeze(1).tolist()) == sorted(expected), sfen

@@ -26,7 +26,7 @@ Spec syntax (also in docs/arena.md):
                                    and guard=; quiet=Q: its last ply's captures played out Q
                                    plies deep (a quiescence; default 0: the static ply)
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,matedepth=D][,compiled=1]
-      [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F][,material=M]
+      [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F][,material=M[,quiet=Q]]
                                    our agent with Gumbel search: N simulations, M moves
                                    considered at the root (default 16), Gumbel noise scale G
                                    (default 0: its best move, not a sample); compiled=1 runs
@@ -248,7 +248,7 @@ def _value_weight(spec: str, value: str) -> float:
 def _search_options(spec: str, options: str) -> dict:
     """`[sims=N][,considered=M][,noise=G][,rounds=batched|sequential][,mate=0|1|3][,guard=0|1|3]
     [,matedepth=D][,compiled=0|1][,value=network|material|blend:W][,precision=fp32|bf16]
-    [,qrange=Q][,capture=F][,material=M]` after a checkpoint's `@`."""
+    [,qrange=Q][,capture=F][,material=M][,quiet=Q]` after a checkpoint's `@`."""
     found = {}
     for item in options.split(","):
         key, eq, value = item.partition("=")

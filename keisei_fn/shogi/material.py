@@ -84,9 +84,7 @@ def capture_gain(game: TensorDictBase) -> torch.Tensor:
     gain_sq = _square_gains(game)
     planes = torch.zeros(27, device=gain_sq.device)
     planes[_PROMOTING] = PROMOTION_GAIN
-    board_move = torch.ones(27, device=gain_sq.device)
-    board_move[_DROPS] = 0.0
-    gain = gain_sq[:, None, :] * board_move[None, :, None] + planes[None, :, None]
+    gain = gain_sq[:, None, :] * _board_moves(gain_sq.device)[None, :, None] + planes[None, :, None]
     return gain.reshape(gain_sq.shape[0], 27 * 81)
 
 
@@ -94,9 +92,15 @@ def takes_piece(game: TensorDictBase) -> torch.Tensor:
     """bool [B, 2187]: the labels of board moves onto a square that holds an opponent's piece
     (legal or not: `legal_mask &` it gives the captures)."""
     occupied = _square_gains(game) > 0
-    board_move = torch.ones(27, dtype=torch.bool, device=occupied.device)
-    board_move[_DROPS] = False
+    board_move = _board_moves(occupied.device).bool()
     return (occupied[:, None, :] & board_move[None, :, None]).reshape(occupied.shape[0], 27 * 81)
+
+
+def _board_moves(device) -> torch.Tensor:
+    """[27] 1 for the move planes of board moves, 0 for drops (which capture nothing)."""
+    board_move = torch.ones(27, device=device)
+    board_move[_DROPS] = 0.0
+    return board_move
 
 
 def best_capture_gain(game: TensorDictBase) -> torch.Tensor:
