@@ -14,7 +14,7 @@ from keisei_fn.env import ShogiEnv
 from keisei_fn.env import env_view
 from keisei_fn.shogi import from_sfen
 from keisei_fn.algos.ppo.advantage import make_gae, zero_sum_gae
-from keisei_fn.shogi.material import material_balance
+from keisei_fn.shogi.material import best_capture_gain, material_balance
 from keisei_fn.algos.ppo.batch import shape_rewards
 
 torch.set_num_threads(1)
@@ -361,3 +361,34 @@ def test_the_material_head_target_by_a_plain_walk_forward(plies, more_ends):
             assert float(got[b, t]) == pytest.approx(want, abs=1e-6), (b, t)
     want_kinds = {"won", "capped", "material", "unknown"} | ({"drawn"} if more_ends else set())
     assert kinds >= want_kinds, kinds
+
+
+@pytest.mark.parametrize("quiet", [1, 2])
+def test_the_mixed_search_value_can_play_its_captures_out(quiet):
+    """ppo.value_search_quiet: s is the mover's quiescence value (its captures, the replies'
+    captures, `quiet` plies deep), checked against the brute force on cshogi in test_minimax;
+    the stored positions carry no history, which a few plies of captures do not need."""
+    from types import SimpleNamespace
+
+    import cshogi
+    from test_minimax import _reference
+
+    from keisei_fn.algos.ppo.batch import mix_value_target
+    from keisei_fn.env.compact import POSITION_KEYS, pack_mask
+    from keisei_fn.shogi import to_sfen
+    from tests._shogi_ref import random_walk_sfens
+
+    state = from_sfen(random_walk_sfens(seed=8, n=12, min_plies=30, max_plies=120,
+                                        capture_bias=0.7))
+    best = torch.tensor([max(_reference(cshogi.Board(sfen), 1, quiet).values())
+                         for sfen in to_sfen(state)])
+    static = material_balance(state) + best_capture_gain(state)
+    assert (best != static).sum() >= 3, "positions where a retake matters (else vacuous)"
+    target = torch.zeros(12, 1)
+    batch = TensorDict({"game": state.select(*POSITION_KEYS),
+                        "mask_bits": pack_mask(state["legal_mask"]),
+                        "value_target": target}, batch_size=[12])
+    ppo = SimpleNamespace(value_search_mix=1.0, value_search_scale=8.0, material_shaping=0.02,
+                          value_search_quiet=quiet)
+    mixed = mix_value_target(batch, ppo)["value_target"][:, 0]
+    torch.testing.assert_close(mixed, torch.tanh(best / 8.0) - 0.02 * material_balance(state))

@@ -79,6 +79,8 @@ def test_overrides_apply():
     ("ppo.entropy_coef=-0.01", "ppo.entropy_coef"),
     ("ppo.gamma=1.5", "ppo.gamma"),                # out of range
     ("ppo.value_search_mix=1.2", "ppo.value_search_mix"),
+    ("ppo.value_search_quiet=5", "ppo.value_search_quiet"),
+    ("ppo.value_search_quiet=-1", "ppo.value_search_quiet"),
     ("ppo.value_search_scale=0", "ppo.value_search_scale"),
     ("gumbel_az.q_range=2.5", "gumbel_az.q_range"),
     ("optim.lr=0", "optim.lr"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, make_dataclass
 from functools import lru_cache
 
 from .._checks import ConfigError, at_least, in_unit_interval, one_of
+from ..shogi.material import MAX_QUIET
 from .schema import GenericConfig
 
 
@@ -58,6 +59,10 @@ class PPOConfig:
     (algos/ppo/batch.py; 0 disables)"""
     value_search_scale: float = 10.0
     """pawns of the mix's search value that make tanh's argument 1"""
+    value_search_quiet: int = 0
+    """the mix's search plays its captures out this many plies deep (a quiescence,
+    search/minimax.py's `quiet`): s is then what the mover keeps once the opponent retakes; 0:
+    its best capture as if free"""
     target_kl: float = 0.01
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
     reaches this (checked after each epoch; 0 disables)"""
@@ -98,6 +103,9 @@ class PPOConfig:
             raise ConfigError("model.material_head: the population.backend=loop reference has no "
                               "material head loss; use folded")
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
+        if not 0 <= cfg.ppo.value_search_quiet <= MAX_QUIET:
+            raise ConfigError(f"ppo.value_search_quiet: must be a whole number of plies from 0 "
+                              f"to {MAX_QUIET}, got {cfg.ppo.value_search_quiet}")
         if not cfg.ppo.value_search_scale > 0:
             raise ConfigError(f"ppo.value_search_scale: must be > 0, got "
                               f"{cfg.ppo.value_search_scale}")

@@ -20,10 +20,10 @@ import torch
 from tensordict import TensorDictBase
 
 from ..shogi import step
-from ..shogi.material import best_capture_gain, capture_gain, material_balance, takes_piece
+from ..shogi.material import (MAX_QUIET, best_capture_gain, capture_gain,  # noqa: F401 (API)
+                              material_balance, takes_piece)
 
 WIN = 1000.0  # a won game in pawns: more than any material swing
-MAX_QUIET = 4  # quiescence plies a player may ask for: each one multiplies the captures stepped
 _TIE_NOISE = 1e-3  # breaks ties between equal moves at random, never reorders unequal ones
 
 

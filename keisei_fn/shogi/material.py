@@ -17,6 +17,9 @@ HAND_VALUES = (1.1, 4.5, 4.5, 6.5, 10.0, 11.0, 7.0)
 # (the `value=material` players, the trainer's material count, PPO's material head): a rook up
 # (10) reads +0.76.
 MATERIAL_VALUE_PAWNS = 10.0
+# The most plies of captures a quiescence (search/minimax.py's `quiet`) may be asked for, by a
+# player or a value target: the search is full width, each ply multiplies the captures stepped.
+MAX_QUIET = 4
 # Kind after capture (promoted pieces return to hand unpromoted), as a hand index; -1 for none.
 _TO_HAND = (-1, 0, 1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4, 5)
 

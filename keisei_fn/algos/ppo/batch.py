@@ -11,6 +11,8 @@ from tensordict import TensorDict, TensorDictBase
 
 from ...collect.rollout import BATCH_KEYS
 from ...env.compact import unpack_mask
+from ...search.minimax import position_value
+from ...shogi import make_state
 from ...shogi.material import (MATERIAL_VALUE_PAWNS, best_capture_gain, material_after,
                                 material_balance)
 from .advantage import make_gae, zero_sum_gae
@@ -78,7 +80,13 @@ def mix_value_target(batch: TensorDictBase, ppo) -> TensorDictBase:
     game = batch.get("game").clone(False)
     game.set("legal_mask", unpack_mask(batch.get("mask_bits")))
     material = material_balance(game)
-    searched = material + best_capture_gain(game).clamp_min(0)  # a mover always has a move
+    if quiet := getattr(ppo, "value_search_quiet", 0):
+        # the stored positions keep no history; none is needed for a few plies of captures
+        fresh = make_state(game["board"], game["hands"], game["side_to_move"],
+                           game["ply"] + 1, max_plies=quiet + 2)
+        searched = position_value(fresh, 1, quiet=quiet)
+    else:
+        searched = material + best_capture_gain(game).clamp_min(0)  # a mover always has a move
     label = torch.tanh(searched / ppo.value_search_scale) - ppo.material_shaping * material
     target = batch.get("value_target")
     batch.set("value_target", (1 - mix) * target + mix * label.to(target.dtype)[:, None])
