@@ -1,0 +1,24 @@
+#!/bin/bash
+# Screen 20 (issue 29): the value target mixed with a quiescence's material value
+# (`ppo.value_search_mix=0.5 ppo.value_search_quiet=1`) at `make run`'s set-up (two ranks, 600 s),
+# seeds 0 and 1, one after the other. Screens 14 and 17 mixed in the static 1-ply value (the
+# mover's best capture as if it were free: -24, -55, -13, -124); with one ply of quiescence the
+# opponent's best reply capture counts too. The controls are screen 19's default arms (the same
+# machine and day, run just before). Waits for the quiescence veto's ladders (they need the
+# cores), then continues where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+out=${OUT:-runs/screen20}
+while [ ! -f experiments/results/quiet_veto_2026-12-06/reference_quiet4.json ] \
+    && [ -z "${NO_WAIT:-}" ]; do
+  sleep 60
+done
+.venv/bin/python experiments/compare_algos.py --budget 600 --sims 0 --sequential --out "$out" \
+    --arm "vsmq_s0=seed=0 ppo.value_search_mix=0.5 ppo.value_search_quiet=1" \
+    --arm "vsmq_s1=seed=1 ppo.value_search_mix=0.5 ppo.value_search_quiet=1"
+for arm in vsmq_s0 vsmq_s1; do
+  dir="$out/$arm/ladder_material3"  # screen_table.py reads RUN/ladder_KIND/ladder.json
+  [ -f "$dir/ladder.json" ] || PATH=$PATH:/usr/games .venv/bin/python -m keisei_fn.cli ladder \
+      "$out/$arm" --parallel 2 --out "$dir" > "$dir.log" 2>&1
+done
+.venv/bin/python experiments/screen_table.py "$out" experiments/results/strength_screen20
