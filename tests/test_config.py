@@ -96,6 +96,15 @@ def test_bad_override_is_one_line_config_error_naming_the_key(override, key):
         assert msg.count(key) == 1, f"message {msg!r} names {key!r} more than once"
 
 
+def test_the_value_targets_quiescence_bound_is_the_searchs():
+    """config/sections.py repeats shogi.material.MAX_QUIET (the launcher imports no torch)."""
+    from keisei_fn.shogi.material import MAX_QUIET
+
+    assert f"from 0 to {MAX_QUIET}," in _one_line_error([f"ppo.value_search_quiet={MAX_QUIET + 1}"])
+    top = load_config(None, [f"ppo.value_search_quiet={MAX_QUIET}"])
+    assert top.ppo.value_search_quiet == MAX_QUIET
+
+
 def test_unknown_key_suggests_the_nearest_one():
     assert _one_line_error(["model.blockz=3"]) == (
         "model.blockz: Key 'blockz' not in 'ModelConfig'. Did you mean: 'blocks'?")

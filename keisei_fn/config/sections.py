@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, make_dataclass
 from functools import lru_cache
 
 from .._checks import ConfigError, at_least, in_unit_interval, one_of
-from ..shogi.material import MAX_QUIET
 from .schema import GenericConfig
 
 
@@ -103,9 +102,11 @@ class PPOConfig:
             raise ConfigError("model.material_head: the population.backend=loop reference has no "
                               "material head loss; use folded")
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
-        if not 0 <= cfg.ppo.value_search_quiet <= MAX_QUIET:
+        # shogi.material.MAX_QUIET: the launcher reads configs without importing torch, so the
+        # number (tests/test_config.py holds them equal)
+        if not 0 <= cfg.ppo.value_search_quiet <= 4:
             raise ConfigError(f"ppo.value_search_quiet: must be a whole number of plies from 0 "
-                              f"to {MAX_QUIET}, got {cfg.ppo.value_search_quiet}")
+                              f"to 4, got {cfg.ppo.value_search_quiet}")
         if not cfg.ppo.value_search_scale > 0:
             raise ConfigError(f"ppo.value_search_scale: must be > 0, got "
                               f"{cfg.ppo.value_search_scale}")
