@@ -33,7 +33,11 @@ def steps_per_s(overrides, iterations: int) -> list[float]:
                 "time_budget_s=0", "track.aim=false", "track.progress=false", "eval.games=2",
                 "eval.every=0", "eval.max_plies=8", "eval.openings=none",
                 # every epoch runs: the KL early stop would make the work per step vary by arm
-                "ppo.target_kl=0.0", *overrides]
+                "ppo.target_kl=0.0",
+                # the policy's fused act function, as when the baselines were measured: the mate
+                # search (the default since 2026-12-06) is engine work neither ranks nor
+                # precision were there to speed up
+                "ppo.mate_in_one=false", *overrides]
         proc = subprocess.run([sys.executable, "-m", "keisei_fn.cli", *args],
                               capture_output=True, text=True, timeout=1800)
         if proc.returncode:

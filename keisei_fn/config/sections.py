@@ -65,10 +65,12 @@ class PPOConfig:
     target_kl: float = 0.01
     """stop an iteration's epochs once an epoch's mean approximate KL from the collecting policy
     reaches this (checked after each epoch; 0 disables)"""
-    mate_in_one: bool = False
+    mate_in_one: bool = True
     """self-play plays a move that mates at once wherever there is one, in place of the policy's
     sample (recorded with its probability under the policy), so that won games end in a result
-    instead of the move cap; only the moves that may give check are stepped (shogi.may_check)"""
+    instead of the move cap; only the moves that may give check are stepped (shogi.may_check).
+    The default since 2026-12-06 (screen 19: +73 and +117 ladder Elo on two seeds at `make
+    run`'s set-up, at about 1.4x the cost per sample)"""
     tactics_coef: float = 0.0
     """weight of the search-labelled policy loss (algos/ppo/tactics.py): -log of the policy's
     probability on the moves a 2-ply material search rates within tactics_margin pawns of the
