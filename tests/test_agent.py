@@ -380,8 +380,13 @@ def test_the_material_check_is_a_player_option(tiny_run, monkeypatch):
     g = torch.Generator().manual_seed(0)
     assert torch.equal(wide.choose(state, g), plain.choose(state, g))
     # quiet=Q: the veto's quiescence (tests/test_minimax.py checks its values)
-    quiet = make_player(f"{tiny_run}@quiet=2")
-    assert quiet.name.endswith("@quiet=2") and quiet.choose.args[1].material_quiet == 2
+    # the default veto plays two plies of captures out (PLAY_MATERIAL_QUIET); quiet=0 is static
+    assert make_player(str(tiny_run)).choose.args[1].material_quiet == 2
+    assert make_player(f"{tiny_run}@quiet=2").name == make_player(str(tiny_run)).name
+    assert make_player(f"{tiny_run}@quiet=0").choose.args[1].material_quiet == 0
+    assert make_player(f"{tiny_run}@material=0").choose.args[1].material_quiet == 0
+    quiet = make_player(f"{tiny_run}@quiet=3")
+    assert quiet.name.endswith("@quiet=3") and quiet.choose.args[1].material_quiet == 3
     searching = make_player(f"{tiny_run}@sims=4,material=3,quiet=1")
     assert searching.name.endswith(",quiet=1")
     import keisei_fn.agent.vetoes as vetoes
@@ -390,7 +395,7 @@ def test_the_material_check_is_a_player_option(tiny_run, monkeypatch):
     monkeypatch.setattr(vetoes, "move_values",
                         lambda *a, **k: asked.append(k["quiet"]) or values(*a, **k))
     quiet.choose(state, g), searching.choose(state, g)
-    assert asked == [2, 1]  # the veto's minimax got each player's quiescence
+    assert asked == [3, 1]  # the veto's minimax got each player's quiescence
     for bad, error in (("quiet=5", "quiet must be a whole number of capture plies from 0 to 4"),
                        ("quiet=1.5", "quiet must be a whole number"),
                        ("material=0,quiet=1", "quiet= is the material veto's"),

@@ -312,6 +312,7 @@ def test_the_agent_in_play_is_our_default_player(monkeypatch):
         assert float(found.prior[0, 0]) == pytest.approx(1 / legal)
         assert int(found.forced[0, 0]) == 1 and float(found.value[0]) == 1.0
     assert player_settings().material_margin == PLAY_MATERIAL_MARGIN
+    assert player_settings().material_quiet == 2 and player_settings(8).material_quiet == 0
     assert player_settings(8, q_range=1.0).gumbel.q_range == 1.0
 
 

@@ -926,6 +926,32 @@ def test_the_material_margin_vetoes_a_hanging_rook_unless_turned_off(session, mo
     assert "MaterialMargin" in out[0] and "expected an integer in 0..100" in out[0]
 
 
+def test_the_material_quiet_lets_a_pawn_be_offered_for_exchange(session, monkeypatch):
+    """`MaterialQuiet` (default 2, `PLAY_MATERIAL_QUIET`): the veto's search plays captures out,
+    so P-2d, which White's pawn takes and Black's rook retakes, is level and kept at a 1-pawn
+    margin; `MaterialQuiet 0` (the static last ply) sees the pawn lost and vetoes it; bad values
+    are refused in one line."""
+    from keisei_fn.shogi import from_sfen
+
+    sfen = "lnsgkgsnl/1r5b1/ppppppppp/9/7P1/9/PPPPPPP1P/1B5R1/LNSGKGSNL b - 1"
+    offer = int(usi_to_action(from_sfen([sfen]), ["2e2d"])[0])
+
+    def wants_the_offer(state):
+        logits = torch.zeros(state["legal_mask"].shape)
+        logits[:, offer] = 10.0
+        return logits, torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: wants_the_offer(state))
+    s, out = feed(session, "setoption name MaterialMargin value 1", f"position sfen {sfen}",
+                  "go byoyomi 60000")
+    assert out[-1] == "bestmove 2e2d", out
+    s, out = feed(s, "setoption name MaterialQuiet value 0", f"position sfen {sfen}",
+                  "go byoyomi 60000")
+    assert out[-1].startswith("bestmove ") and out[-1].split()[1] != "2e2d", out
+    s, out = feed(s, "setoption name MaterialQuiet value 5")
+    assert "MaterialQuiet" in out[0] and "expected an integer in 0..4" in out[0]
+
+
 def test_simulations_follow_the_clock():
     options = ue.Options(checkpoint="x", search="gumbel", simulations=800)
     assert ue.simulations_for(options, ue.GoParams(), None, 300.0) == 800

@@ -1,8 +1,8 @@
 """A trained agent: its network as a value (`Agent`, `evaluate`, `load_agent`) and how it picks
 moves (`decide` with `Settings`/`SearchConfig`, returning `Decisions`)."""
 
-from .decision import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES, Decisions,
-                       SearchConfig, Settings, decide, mate_in_one, one_ply_scores,
+from .decision import (PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, PLAY_MATERIAL_QUIET, SEARCHES,
+                       Decisions, SearchConfig, Settings, decide, mate_in_one, one_ply_scores,
                        player_settings, warm_compiled_search)
 from .moves import usi_moves, variation_moves
 from .network import (MATERIAL_VALUE_PAWNS, MAX_CAPTURE_FLOOR, Agent, compiled_evaluator,
@@ -11,7 +11,7 @@ from .network import (MATERIAL_VALUE_PAWNS, MAX_CAPTURE_FLOOR, Agent, compiled_e
 
 __all__ = ["Agent", "Decisions", "MATERIAL_VALUE_PAWNS", "MAX_CAPTURE_FLOOR",
            "PLAY_BATCHED_ROUNDS",
-           "PLAY_MATERIAL_MARGIN", "SEARCHES",
+           "PLAY_MATERIAL_MARGIN", "PLAY_MATERIAL_QUIET", "SEARCHES",
            "SearchConfig", "Settings", "compiled_evaluator", "decide", "evaluate", "evaluator",
            "load_agent", "mate_in_one", "member_agent", "one_ply_scores", "player_settings",
            "resolve_checkpoint",

@@ -23,15 +23,12 @@ from ..search.mate import find_mates, mate_in_one  # noqa: F401  (mate_in_one: A
 from ..search.proof import UNVISITED, principal_variation, proven_moves
 from ..shogi import step
 from .network import Agent, compiled_evaluator, evaluate, evaluator
-from .vetoes import by_prior, first_then, guarded, material_checked, material_vetted, ranked
+from .vetoes import (PLAY_MATERIAL_MARGIN, PLAY_MATERIAL_QUIET, by_prior, first_then, guarded,
+                     material_checked, material_vetted, ranked)
 
 # Whether players (`PATH@sims=N`, `keisei-fn usi`, `play`, `analyze`) search each Sequential
 # Halving round's visits side by side by default (docs/search.md, "Batched rounds").
 PLAY_BATCHED_ROUNDS = False
-# The margin (pawns) of our players' default material veto (`Settings.material_margin`): +225 to
-# +368 ladder Elo on four 10-minute networks, +6 on the 2-hour one (docs/training.md, screen 15).
-# The trainer's own evaluation plays without it, to follow what the network learns.
-PLAY_MATERIAL_MARGIN = 3.0
 SEARCHES = ("none", "1ply", "gumbel")
 ONE_PLY_CHUNK = 64  # successors evaluated per network call; the deadline is checked between calls
 
@@ -110,7 +107,8 @@ def player_settings(simulations: int = 0, *, top: int = 1, temperature: float = 
                     top=top, mate_in_one=True,
                     gumbel=SearchConfig(simulations or SearchConfig.simulations,
                                         q_range=q_range),
-                    material_margin=0.0 if simulations else PLAY_MATERIAL_MARGIN)
+                    material_margin=0.0 if simulations else PLAY_MATERIAL_MARGIN,
+                    material_quiet=0 if simulations else PLAY_MATERIAL_QUIET)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,13 @@ from ..search.minimax import move_values, within
 from ..search.proof import UNVISITED
 
 GUARD_WIDTH = 8  # the moves `Settings.guard` checks, the chosen one and then the next best
+# Our players' default material veto (`Settings.material_margin`, pawns): +225 to +368 ladder Elo
+# on four 10-minute networks, +6 on the 2-hour one (docs/training.md, screen 15). The trainer's
+# own evaluation plays without it, to follow what the network learns.
+PLAY_MATERIAL_MARGIN = 3.0
+# Its quiescence (`Settings.material_quiet`): with two plies of captures played out, a move onto
+# a defended square no longer reads as a lost piece (docs/training.md, "The veto's quiescence").
+PLAY_MATERIAL_QUIET = 2
 
 
 def ranked(order: torch.Tensor, legal: torch.Tensor, width: int) -> torch.Tensor:

@@ -60,7 +60,8 @@ def settings_of(options: Options, compiled: bool = False) -> Settings:
                     # the policy's move only: over a search's move the veto measured -110
                     # (`PATH@sims=N,material=M`; docs/training.md, "Search at state N")
                     material_margin=(float(options.material_margin)
-                                     if options.search == "none" else 0.0))
+                                     if options.search == "none" else 0.0),
+                    material_quiet=options.material_quiet)
 
 
 def decide_move(agent: Agent, state: TensorDict, options: Options,

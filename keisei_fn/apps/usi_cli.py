@@ -36,6 +36,10 @@ def register(subparsers) -> None:
                    help="search none: not the policy's move where a 2-ply material search rates "
                         "it more than PAWNS below the best (default 3; 0: off; USI option "
                         "MaterialMargin)")
+    p.add_argument("--material-quiet", default=None, metavar="PLIES",
+                   help="that material search plays its last ply's captures out PLIES deep, so "
+                        "that a move onto a defended square is not a lost piece (default 2; 0: "
+                        "the static ply; USI option MaterialQuiet)")
     p.add_argument("--guard", default="0", choices=("0", "1", "3"),
                    help="1: not a move that lets the opponent mate at once; 3: nor a mate in "
                         "three by checks; the chosen move, then the next best (8 in all) are "
@@ -75,6 +79,8 @@ def _usi(args) -> None:
         settings.append(("Simulations", args.simulations))
     if args.material_margin is not None:
         settings.append(("MaterialMargin", args.material_margin))
+    if args.material_quiet is not None:
+        settings.append(("MaterialQuiet", args.material_quiet))
     for name, value in settings:
         options = set_option(options, name, value)
     import sys

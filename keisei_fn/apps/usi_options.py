@@ -10,9 +10,10 @@ from typing import Callable
 
 import torch
 
-from ..agent import (MAX_CAPTURE_FLOOR, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, SEARCHES,
-                     SearchConfig)
+from ..agent import (MAX_CAPTURE_FLOOR, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN,
+                     PLAY_MATERIAL_QUIET, SEARCHES, SearchConfig)
 from ..search.gumbel import MAX_MATE_DEPTH, ROUNDS
+from ..search.minimax import MAX_QUIET
 from ..search.select import MAX_Q_RANGE
 
 MAX_NETWORK_DELAY_MS = 10_000
@@ -49,6 +50,9 @@ class Options:
     material_margin: int = int(PLAY_MATERIAL_MARGIN)
     """Search none: not the policy's move where a 2-ply material search rates it more than this
     many pawns below the best move (`Settings.material_margin`); 0: off"""
+    material_quiet: int = PLAY_MATERIAL_QUIET
+    """that search's last ply's captures played out this many plies deep
+    (`Settings.material_quiet`); 0: the static ply"""
     guard: int = 0
     """1: not a move that lets the opponent mate at once; 3: nor a mate in three by checks; 0:
     off. The chosen move, then the next best (8 in all) are checked (`Settings.guard`)"""
@@ -129,6 +133,7 @@ _OPTION_FIELDS = {
     "MultiPV": ("multipv", _int_parser(1, 600)),
     "MatePlies": ("mate_plies", lambda v: int(_choice_parser(("1", "3"))(v))),
     "MaterialMargin": ("material_margin", _int_parser(0, 100)),
+    "MaterialQuiet": ("material_quiet", _int_parser(0, MAX_QUIET)),
     "Guard": ("guard", lambda v: int(_choice_parser(("0", "1", "3"))(v))),
     "MateDepth": ("mate_depth", _int_parser(0, MAX_MATE_DEPTH)),
     "Compiled": ("compiled", _parse_bool),
@@ -158,6 +163,7 @@ def option_lines(options: Options) -> list[str]:
         f"option name MultiPV type spin default {o.multipv} min 1 max 600",
         f"option name MatePlies type combo default {o.mate_plies} var 1 var 3",
         f"option name MaterialMargin type spin default {o.material_margin} min 0 max 100",
+        f"option name MaterialQuiet type spin default {o.material_quiet} min 0 max {MAX_QUIET}",
         f"option name Guard type combo default {o.guard} var 0 var 1 var 3",
         f"option name MateDepth type spin default {o.mate_depth} min 0 max {MAX_MATE_DEPTH}",
         f"option name Compiled type check default {str(o.compiled).lower()}",

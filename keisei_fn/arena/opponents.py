@@ -24,7 +24,8 @@ Spec syntax (also in docs/arena.md):
                                    among those within M (Settings.material_margin; default 3,
                                    PLAY_MATERIAL_MARGIN; 0 turns it off); combines with mate=
                                    and guard=; quiet=Q: its last ply's captures played out Q
-                                   plies deep (a quiescence; default 0: the static ply)
+                                   plies deep (a quiescence; default 2, PLAY_MATERIAL_QUIET;
+                                   0: the static ply)
   PATH@sims=N[,considered=M][,noise=G][,mate=0|3][,guard=1|3][,matedepth=D][,compiled=1]
       [,value=material|blend:W][,precision=bf16][,qrange=Q][,capture=F][,material=M[,quiet=Q]]
                                    our agent with Gumbel search: N simulations, M moves
@@ -67,7 +68,8 @@ from typing import Callable
 import torch
 from tensordict import TensorDict
 
-from ..agent import (MAX_CAPTURE_FLOOR, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN, Agent,
+from ..agent import (MAX_CAPTURE_FLOOR, PLAY_BATCHED_ROUNDS, PLAY_MATERIAL_MARGIN,
+                     PLAY_MATERIAL_QUIET, Agent,
                      SearchConfig, Settings, decide)
 from ..agent.named import NAMES, is_agent_spec, packaged_checkpoint
 from ..player_spec import SCRIPTED, PlayerSpec, parse_player_spec
@@ -297,7 +299,7 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
            mate: int = 1, guard: int = 0, compiled: bool = False,
            material: float | None = None, material_weight: float = 0.0,
            precision: str = "fp32", q_range: float = 0.0, mate_depth: float = 0,
-           capture_floor: float = 0.0, material_quiet: float = 0) -> Player:
+           capture_floor: float = 0.0, material_quiet: float = PLAY_MATERIAL_QUIET) -> Player:
     from ..agent import load_agent, resolve_checkpoint
 
     ckpt = resolve_checkpoint(path)  # CheckpointError is a ValueError: one line in the CLI
@@ -323,20 +325,22 @@ def _agent(path: str, device, simulations: int = 0, max_considered: int = 16,
                 + (f",qrange={q_range:g}" if q_range else "")
                 + (f",capture={capture_floor:g}" if capture_floor else "")
                 + (f",material={material:g}" if material else "")
-                + (f",quiet={material_quiet:g}" if material_quiet else ""))
+                + (f",quiet={material_quiet:g}"
+                   if material and material_quiet != PLAY_MATERIAL_QUIET else ""))
         return network_player(name, agent, Settings(
             search="gumbel", top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
-            material_margin=material, material_quiet=int(material_quiet),
+            material_margin=material, material_quiet=int(material_quiet) if material else 0,
             gumbel=SearchConfig(simulations, max_considered, gumbel_scale, batched_rounds,
                                 compiled=compiled, q_range=q_range,
                                 mate_depth=int(mate_depth))))
     options = ",".join(([] if mate == 1 else [f"mate={mate}"])
                        + ([f"guard={guard}"] if guard else [])
                        + ([] if material == PLAY_MATERIAL_MARGIN else [f"material={material:g}"])
-                       + ([f"quiet={material_quiet:g}"] if material_quiet else []))
+                       + ([f"quiet={material_quiet:g}"]
+                          if material and material_quiet != PLAY_MATERIAL_QUIET else []))
     return network_player(f"{label}@{options}" if options else label, agent, Settings(
         top=1, mate_in_one=mate > 0, mate_plies=max(mate, 1), guard=guard,
-        material_margin=material, material_quiet=int(material_quiet)))
+        material_margin=material, material_quiet=int(material_quiet) if material else 0))
 
 
 def network_player(name: str, agent: Agent, settings: Settings = Settings(top=1)) -> Player:
