@@ -46,8 +46,9 @@ def test_the_card_describes_the_file_that_ships():
         assert {r["rung"] for r in ladder["rungs"]} >= {"greedy", "minimax"}
         assert sum(r["wins"] + r["draws"] + r["losses"]
                    for r in ladder["rungs"]) == ladder["games"]
-    # the player `reference` names today: the material veto at its default margin (a ladder of
-    # PATH names no option, the default's; one of PATH@material=3 names it)
+    # the player `reference` names today: the material veto at its default margin and
+    # quiescence (a ladder of PATH names no option, the default's; one of PATH@material=3 names
+    # the margin); before 2026-12-06 the card's was the static veto's (`PATH@quiet=0`)
     options = Path(info["player_ladder"]["agent"]).name.partition("@")[2]
     assert options in ("", f"material={PLAY_MATERIAL_MARGIN:g}")
     assert path.stat().st_size < 5_000_000  # a few MB at most: it lives in the repository
