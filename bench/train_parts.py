@@ -63,6 +63,10 @@ def make_config(model: str, size: Sizes, compile: str = "off", precision: str = 
     overrides = [*MODELS[model], f"env.batch_size={size.batch_size}",
                  f"ppo.rollout_steps={size.rollout_steps}", f"ppo.epochs={size.epochs}",
                  "ppo.target_kl=0.0",  # every epoch runs: samples/s counts them all
+                 # the fused act function the baselines were measured on, which the bare loop
+                 # also runs: self-play's mate search (the default since 2026-12-06) is the
+                 # policy's work, not the collector's or the backends' (screen 19 measures it)
+                 "ppo.mate_in_one=false",
                  f"optim.compile={compile}", f"optim.precision={precision}", "track.aim=false",
                  "track.progress=false"]
     return load_config(None, overrides)
