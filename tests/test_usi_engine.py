@@ -902,21 +902,26 @@ def test_mate_plies_three_plays_the_mate_in_three_without_search(session, monkey
     assert "MatePlies" in out[0] and "expected one of 1, 3" in out[0]
 
 
+def _policy_wants(monkeypatch, sfen: str, usi: str) -> None:
+    """Every position's policy puts all its weight on `usi` (legal at `sfen`), value 0."""
+    from keisei_fn.shogi import from_sfen
+
+    wanted = int(usi_to_action(from_sfen([sfen]), [usi])[0])
+
+    def evaluate(agent, state):
+        logits = torch.zeros(state["legal_mask"].shape)
+        logits[:, wanted] = 10.0
+        return logits, torch.zeros(state.batch_size[0])
+
+    monkeypatch.setattr(decide_module, "evaluate", evaluate)
+
+
 def test_the_material_margin_vetoes_a_hanging_rook_unless_turned_off(session, monkeypatch):
     """`MaterialMargin` (default 3, `PLAY_MATERIAL_MARGIN`): a policy that wants to put its rook
     where a pawn takes it plays another move; `MaterialMargin 0` lets it; bad values are refused
     in one line. The 2-ply search that vetoes is the `minimax` player's (tests/test_minimax.py)."""
-    from keisei_fn.shogi import from_sfen
-
     sfen = "4k4/9/4p4/9/9/9/9/4R4/4K4 b - 1"
-    blunder = int(usi_to_action(from_sfen([sfen]), ["5h5d"])[0])
-
-    def wants_the_blunder(state):
-        logits = torch.zeros(state["legal_mask"].shape)
-        logits[:, blunder] = 10.0
-        return logits, torch.zeros(state.batch_size[0])
-
-    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: wants_the_blunder(state))
+    _policy_wants(monkeypatch, sfen, "5h5d")
     s, out = feed(session, f"position sfen {sfen}", "go byoyomi 60000")
     assert out[-1].startswith("bestmove ") and out[-1].split()[1] != "5h5d", out
     s, out = feed(s, "setoption name MaterialMargin value 0", f"position sfen {sfen}",
@@ -931,17 +936,8 @@ def test_the_material_quiet_lets_a_pawn_be_offered_for_exchange(session, monkeyp
     so P-2d, which White's pawn takes and Black's rook retakes, is level and kept at a 1-pawn
     margin; `MaterialQuiet 0` (the static last ply) sees the pawn lost and vetoes it; bad values
     are refused in one line."""
-    from keisei_fn.shogi import from_sfen
-
     sfen = "lnsgkgsnl/1r5b1/ppppppppp/9/7P1/9/PPPPPPP1P/1B5R1/LNSGKGSNL b - 1"
-    offer = int(usi_to_action(from_sfen([sfen]), ["2e2d"])[0])
-
-    def wants_the_offer(state):
-        logits = torch.zeros(state["legal_mask"].shape)
-        logits[:, offer] = 10.0
-        return logits, torch.zeros(state.batch_size[0])
-
-    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: wants_the_offer(state))
+    _policy_wants(monkeypatch, sfen, "2e2d")
     s, out = feed(session, "setoption name MaterialMargin value 1", f"position sfen {sfen}",
                   "go byoyomi 60000")
     assert out[-1] == "bestmove 2e2d", out
