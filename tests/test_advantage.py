@@ -295,7 +295,8 @@ def test_the_value_target_mixes_in_a_one_ply_search_value():
     batch = TensorDict({"game": state.select(*POSITION_KEYS),
                         "mask_bits": pack_mask(state["legal_mask"]),
                         "value_target": target.clone()}, batch_size=[16])
-    ppo = SimpleNamespace(value_search_mix=0.25, value_search_scale=8.0, material_shaping=0.02)
+    ppo = SimpleNamespace(value_search_mix=0.25, value_search_scale=8.0, material_shaping=0.02,
+                          value_search_quiet=0)
     mixed = mix_value_target(batch, ppo)["value_target"]
     want = 0.75 * target[:, 0] + 0.25 * (torch.tanh(best / 8.0) - 0.02 * material)
     torch.testing.assert_close(mixed[:, 0], want)

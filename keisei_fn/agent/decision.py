@@ -357,8 +357,8 @@ def warm_compiled_search(agent: Agent, history: int, config: SearchConfig) -> No
     if config.batched_rounds:
         # a wave is as wide as the moves its round keeps: every padded width (a power of two)
         # up to the considered moves', as positions with fewer legal moves make narrower ones
-        widths = {1 << (n - 1).bit_length() for n in range(2, max(2, config.considered) + 1)}
-        searches += [(2 * width, width) for width in sorted(widths)]
+        widths = (1 << k for k in range(1, max(1, (config.considered - 1).bit_length()) + 1))
+        searches += [(2 * width, width) for width in widths]
     for simulations, considered in searches:
         search(state, network, torch.Generator(device=state.device).manual_seed(0),
                simulations=max(2, simulations), max_considered=considered,

@@ -80,7 +80,7 @@ def mix_value_target(batch: TensorDictBase, ppo) -> TensorDictBase:
     game = batch.get("game").clone(False)
     game.set("legal_mask", unpack_mask(batch.get("mask_bits")))
     material = material_balance(game)
-    if quiet := getattr(ppo, "value_search_quiet", 0):
+    if quiet := ppo.value_search_quiet:
         # the stored positions keep no history; none is needed for a few plies of captures
         fresh = make_state(game["board"], game["hands"], game["side_to_move"],
                            game["ply"] + 1, max_plies=quiet + 2)
