@@ -42,13 +42,15 @@ def _train(out: Path, arms: dict[str, list[str]], budget: float, sequential: boo
     procs = {}
     for name, overrides in arms.items():
         run = out / name
-        if list_checkpoints(run) and (run / "ratings.json").is_file():
+        if list_checkpoints(run):
             trained = read_checkpoint(list_checkpoints(run)[-1])["counters"]["train_seconds"]
-            if trained >= budget - 1:
+            # ratings.json is the finished run's last write: without it the run was stopped
+            if trained >= budget - 1 and (run / "ratings.json").is_file():
                 print(f"{name}: already trained in {run}", file=sys.stderr)
                 continue
-            # A longer budget continues the finished run: resume is exact, so 30 minutes then
-            # 90 more train the same network as 120 minutes at once (compilation is not counted).
+            # A stopped run, or a longer budget, continues from the last checkpoint: resume is
+            # exact, so 30 minutes then 90 more train the same network as 120 minutes at once
+            # (compilation is not counted).
             cmd = [*CLI, "train", "--resume", str(run), f"time_budget_s={budget}"]
         else:
             # together: one rank each, sharing the machine; in turn: `make run`'s ranks (auto)
