@@ -11,8 +11,9 @@ import torch
 from _shogi_ref import STARTPOS, load_perft_positions
 from cshogi.dlshogi import make_move_label
 
+from keisei_fn.search import minimax
 from keisei_fn.search.minimax import WIN, minimax_choose, move_values
-from keisei_fn.shogi import from_sfen
+from keisei_fn.shogi import from_sfen, step
 from keisei_fn.shogi.material import BOARD_VALUES, HAND_VALUES
 
 # cshogi hands are P L N S G B R; the material table's are P L N S B R G
@@ -98,11 +99,16 @@ def test_move_values_match_brute_force(depth):
             assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
 
 
-@pytest.mark.parametrize(("depth", "quiet"), [(1, 1), (1, 2), (1, 3), (2, 1)])
-def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth, quiet):
+@pytest.mark.parametrize("one_wave", [0, 10**9], ids=["alpha-beta", "full-width"])
+@pytest.mark.parametrize(("depth", "quiet"), [(1, 1), (1, 2), (1, 3), (2, 1), pytest.param(
+    2, 2, marks=pytest.mark.slow)])  # 15 s of brute force each: the slow lane
+def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth, quiet,
+                                                                           one_wave, monkeypatch):
     """`quiet=Q` against cshogi: the static last ply's captures are played, then the replies'
     captures, Q plies deep, each side free to stand pat with a quiet move's static value (and
-    a capture that mates scores a win: the last position)."""
+    a capture that mates scores a win: the last position). Both of the search's ways: the
+    alpha-beta waves, and every capture in one step."""
+    monkeypatch.setattr(minimax, "_ONE_WAVE", one_wave)
     # the brute force in Python: every legal move, then the captures
     sfens = _positions()[::2] + ["4k4/4p4/4G4/4L4/9/9/9/9/4K4 b - 1"]  # 5c5b mates
     state = from_sfen(sfens)
@@ -114,6 +120,45 @@ def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth
         assert sorted(ours[i].isfinite().nonzero().squeeze(1).tolist()) == sorted(expected), sfen
         for label, value in expected.items():
             assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
+
+
+@pytest.mark.parametrize("quiet", [2, 3])
+def test_the_quiescence_keeps_the_alpha_beta_contract_against_brute_force(quiet, monkeypatch):
+    """Inside a window (alpha, beta) a position's value is exact; where the brute force's value
+    is at most alpha the search answers at most alpha, where it is at least beta at least beta:
+    all a parent needs to keep or refute a move."""
+    monkeypatch.setattr(minimax, "_ONE_WAVE", 0)
+    sfens = _positions()[::2]
+    truth = torch.tensor([max(_reference(cshogi.Board(s), 1, quiet).values()) for s in sfens])
+    state = from_sfen(sfens)
+    for low, high in [(-0.5, 0.5), (1.0, 3.0), (-3.0, -1.0), (-0.1, 6.0), (-6.0, 0.1)]:
+        alpha, beta = truth + low, truth + high
+        got = minimax._quiesce(state, quiet, alpha, beta, False)
+        inside = (truth > alpha) & (truth < beta)
+        assert torch.allclose(got[inside], truth[inside], atol=1e-3), (low, high)
+        assert (got[truth <= alpha] <= alpha[truth <= alpha] + 1e-4).all(), (low, high)
+        assert (got[truth >= beta] >= beta[truth >= beta] - 1e-4).all(), (low, high)
+
+
+def test_the_alpha_beta_waves_step_fewer_positions_for_the_same_values(monkeypatch):
+    """A refuted capture's replies are not searched: fewer positions stepped than full width,
+    every value the same."""
+    stepped = []
+
+    def counting(state, actions, **kw):
+        stepped.append(actions.numel())
+        return step(state, actions, **kw)
+
+    monkeypatch.setattr(minimax, "step", counting)
+    state = from_sfen(_positions())
+    runs = {}
+    for one_wave in (10**9, 0):
+        monkeypatch.setattr(minimax, "_ONE_WAVE", one_wave)
+        stepped.clear()
+        runs[one_wave] = move_values(state, 2, impasse=False, quiet=2), sum(stepped)
+    (full, full_steps), (waves, wave_steps) = runs[10**9], runs[0]
+    assert torch.equal(full, waves)
+    assert wave_steps < 0.8 * full_steps, (wave_steps, full_steps)
 
 
 def test_a_quiescence_sees_the_recapture_the_static_ply_misses():

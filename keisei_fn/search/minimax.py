@@ -12,6 +12,10 @@ perpetual check, a granted entering-king declaration) or 0 (repetition, the move
 (captures only, each side free to stand pat instead: a quiet move scores its static value). The
 static ply alone lets the opponent take a piece for nothing, so a move onto a defended square
 reads as losing that piece; with Q = 1 the defender retakes, with Q = 2 the attacker again.
+Below the root's own moves the quiescence is an alpha-beta in two waves: each position's capture
+that wins the most is played first, and the rest only where it (or standing pat) has not already
+refuted the parent's move. Every capture is still stepped, so a capture that ends the game is
+always seen; what is cut is the subtree below a refuted one. The values are exact.
 """
 
 from __future__ import annotations
@@ -37,35 +41,69 @@ def move_values(state: TensorDictBase, depth: int = 2, *, impasse: bool = True,
         raise ValueError(f"quiescence plies must be >= 0, got {quiet}")
     mask = state["legal_mask"]
     if depth > 1:
-        return _children_values(state, mask, lambda child: -position_value(
+        return _children_values(state, mask, lambda child, _: -position_value(
             child, depth - 1, impasse=impasse, quiet=quiet), impasse)
     values = (material_balance(state)[:, None] + capture_gain(state)).masked_fill(~mask, -torch.inf)
     captures = mask & takes_piece(state) if quiet else None
     if captures is None or not bool(captures.any()):
         return values
-    played = _children_values(state, captures, lambda child: -position_value(
-        child, 1, impasse=impasse, quiet=quiet - 1), impasse)
+    played = _children_values(state, captures, lambda child, _: -_quiesce(
+        child, quiet - 1, *_full_window(child), impasse), impasse)
     return torch.where(captures, played, values)
 
 
 def position_value(state: TensorDictBase, depth: int = 2, *, impasse: bool = True,
                    quiet: int = 0) -> torch.Tensor:
     """float [B]: the minimax value of each (unfinished) position for its side to move."""
-    if depth == 1 and not quiet:  # move_values(state, 1).amax(-1), without the [B, 2187] gains
-        return material_balance(state) + best_capture_gain(state)
+    if depth == 1:
+        return _quiesce(state, quiet, *_full_window(state), impasse)
     return move_values(state, depth, impasse=impasse, quiet=quiet).amax(-1)
 
 
+# Below this many captures in a batch, one step for all of them costs less than a second call
+_ONE_WAVE = 256
+
+
+def _quiesce(state, quiet: int, alpha, beta, impasse: bool) -> torch.Tensor:
+    """float [B]: the depth-1 value with `quiet` plies of captures, by alpha-beta within the
+    window (`alpha`, `beta`) [B]: exact inside it, at most `alpha` where the value is, at least
+    `beta` where the value is (what a parent needs to refute or keep a move)."""
+    if not quiet:  # move_values(state, 1).amax(-1), without the [B, 2187] gains
+        return material_balance(state) + best_capture_gain(state)
+    mask = state["legal_mask"]
+    values = (material_balance(state)[:, None] + capture_gain(state)).masked_fill(~mask, -torch.inf)
+    captures = mask & takes_piece(state)
+    best = values.masked_fill(captures, -torch.inf).amax(-1)  # standing pat: the best quiet move
+    ranked = values.masked_fill(~captures, -torch.inf)
+    first = torch.zeros_like(captures).scatter(1, ranked.argmax(-1, keepdim=True), True) & captures
+    waves = (first, captures & ~first) if int(captures.sum()) > _ONE_WAVE else (captures,)
+    for wave in waves:
+        moves = wave & (best < beta)[:, None]  # not yet refuted: the parent still needs a value
+        if not bool(moves.any()):
+            continue
+        floor = torch.maximum(best, alpha)
+        played = _children_values(state, moves, lambda child, rows, floor=floor: -_quiesce(
+            child, quiet - 1, -beta[rows], -floor[rows], impasse), impasse)
+        best = torch.maximum(best, played.amax(-1))
+    return best
+
+
+def _full_window(state) -> tuple[torch.Tensor, torch.Tensor]:
+    inf = torch.full(state.batch_size, torch.inf, device=state.device)
+    return -inf, inf
+
+
 def _children_values(state, moves, value_of, impasse: bool) -> torch.Tensor:
-    """float [B, 2187]: `value_of` each child of the `moves` [B, 2187] (bool) played in one
-    batched step, +-`WIN` or 0 where the move ends the game; -inf where not a move."""
+    """float [B, 2187]: `value_of(child, parent_rows)` each child of the `moves` [B, 2187]
+    (bool) played in one batched step, +-`WIN` or 0 where the move ends the game; -inf where
+    not a move."""
     rows, actions = moves.nonzero(as_tuple=True)
     child = step(state[rows], actions, impasse=impasse)
     ended = child["terminated"] | child["truncated"]
     value = child["reward"] * WIN  # the mover's outcome; 0 for draws and the move cap
     going = (~ended).nonzero().squeeze(1)
     if going.numel():
-        value[going] = value_of(child[going])
+        value[going] = value_of(child[going], rows[going])
     values = torch.full(moves.shape, -torch.inf, device=moves.device)
     return values.index_put((rows, actions), value)
 
