@@ -3,6 +3,7 @@ PPO objective, and the policy helpers (masked log-softmax, Gumbel-max sampling).
 
 TorchRL conventions the reference follows (torchrl/objectives/ppo.py, objectives/utils.py):
   loss_objective = -mean(min(r A, clip(r, 1-eps, 1+eps) A)), r = exp(log pi - log pi_old)
+                   (with dual clip: at least c A where A < 0)
   loss_critic    = critic_coeff * mean((V - target)^2)   ("l2" is F.mse_loss, no 1/2 factor)
   loss_entropy   = -entropy_coeff * mean(H)
   advantage normalisation: (A - mean) / std (unbiased std), over the minibatch.
@@ -20,7 +21,7 @@ from keisei_fn.env import env_view
 from keisei_fn.models import ActorCritic
 from keisei_fn.shogi import from_sfen, initial_state
 from keisei_fn.config import load_config
-from keisei_fn.algos.ppo.loss import make_loss
+from keisei_fn.algos.ppo.loss import DUAL_CLIP, make_loss
 from keisei_fn.models import gumbel_sample, masked_entropy, masked_log_softmax
 from keisei_fn.algos.ppo.loss import make_actor_critic
 
@@ -83,7 +84,10 @@ def hand_loss(net, batch, ppo):
         adv = (adv - adv.mean()) / adv.std()
     ratio = (logp - batch["action_log_prob"]).exp()
     eps = ppo.clip_epsilon
-    objective = -torch.minimum(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv).mean()
+    surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv)
+    # dual clip (Ye et al. 2020, eq. 4): a negative advantage's objective is at least c A
+    surrogate = torch.where(adv < 0, torch.maximum(surrogate, DUAL_CLIP * adv), surrogate)
+    objective = -surrogate.mean()
     err = (value - batch["value_target"]) ** 2
     if ppo.clip_value:
         old = batch["state_value"]
@@ -130,6 +134,34 @@ def test_loss_matches_hand_written_ppo(overrides):
         torch.testing.assert_close(out[key], want[key], **TOL, msg=f"{key} ({overrides})")
     torch.testing.assert_close(out["entropy"], entropy.mean(), **TOL)
     assert 0 < float(out["clip_fraction"]) < 1, "the batch should exercise the ratio clip"
+
+
+def test_a_forced_moves_huge_ratio_keeps_the_loss_bounded_and_out_of_the_kl():
+    """A move the mate search played carries the policy's own log-probability, often tiny: after
+    one update its ratio can reach 1e30. With a negative advantage PPO's clip leaves that term
+    unbounded; the dual clip bounds it (against the paper's formula, written out above), and the
+    KL early stop reads the sampled moves alone."""
+    ppo = load_config().ppo
+    net = _net()
+    batch = _batch(net, logp_noise=0.05)
+    forced = torch.zeros(batch.batch_size, dtype=torch.bool)
+    forced[::7] = True
+    batch["action_log_prob"] = torch.where(forced, batch["action_log_prob"] - 70.0,
+                                           batch["action_log_prob"])
+    batch["advantage"] = torch.where(forced[:, None], -1.5, batch["advantage"])
+    out = run_loss(make_loss(net, ppo), batch.clone().set("forced", forced))
+    want, _ = hand_loss(net, batch, ppo)
+    torch.testing.assert_close(out["loss_objective"], want["loss_objective"], **TOL)
+    params = [p for p in net.parameters()]
+    grads = torch.autograd.grad(out["loss_objective"], params, allow_unused=True)
+    norm = torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None))
+    assert torch.isfinite(norm) and norm < 100, norm
+    # the KL: of the sampled rows alone, the same as a batch of those rows only
+    sampled = run_loss(make_loss(net, ppo), batch[~forced].clone())
+    torch.testing.assert_close(out["kl_approx"], sampled["kl_approx"], **TOL)
+    assert float(out["kl_approx"]) < 0.1
+    without_flag = run_loss(make_loss(net, ppo), batch.clone())
+    assert float(without_flag["kl_approx"]) > 1e20  # what the early stop read before
 
 
 def test_loss_uses_the_current_value_not_the_stored_one():

@@ -39,7 +39,7 @@ class CollectPolicy(TensorDictModuleBase):
     """The acting policy of K members over a [K*B] env batch (K = 1: a single agent).
 
     Reads "observation", "action_mask" (and ("game", "side_to_move") in league play); writes
-    "action", "action_log_prob", "state_value" and "learner_move".
+    "action", "action_log_prob", "state_value", "learner_move" and "forced".
 
     - `generators[k]` is member k's sampler, whose state the train state holds and checkpoints;
       None: the global torch RNG (inside collector worker processes, seeded per worker).
@@ -57,7 +57,7 @@ class CollectPolicy(TensorDictModuleBase):
     """
 
     in_keys = ["observation", "action_mask", ("game", "side_to_move")]
-    out_keys = ["action", "action_log_prob", "state_value", "learner_move"]
+    out_keys = ["action", "action_log_prob", "state_value", "learner_move", "forced"]
 
     def __init__(self, params: TensorDict, generators: list[torch.Generator] | None,
                  spec: NetSpec, backend: str = "folded", net=None,
@@ -129,13 +129,15 @@ class CollectPolicy(TensorDictModuleBase):
         else:
             action = torch.stack([gumbel_sample(lp, g)
                                   for lp, g in zip(log_probs, self.generators)])
+        forced = None
         if self.mate_in_one:  # a mate in one is played (with its probability under the policy)
             # only the moves that may give check are stepped (~8% of them): every mate is one
             mates = split_members(mate_in_one(engine_state(td), checks_only=True), self.members)
             action = torch.where(mates >= 0, mates, action)
+            forced = (mates >= 0).flatten()
         chosen = log_probs.gather(-1, action[..., None]).squeeze(-1)
         return write_outputs(td, action.flatten(), chosen.flatten(), value.float().flatten(0, 1),
-                             learner_move)
+                             learner_move, forced)
 
 
 def bind(policy: CollectPolicy, params: TensorDictBase,
@@ -155,12 +157,17 @@ def bind(policy: CollectPolicy, params: TensorDictBase,
 
 
 def write_outputs(td: TensorDictBase, action: torch.Tensor, log_prob: torch.Tensor,
-                  value: torch.Tensor, learner_move: torch.Tensor | None = None):
-    """An acting policy's outputs into `td` (learner_move None: every move is the learner's)."""
+                  value: torch.Tensor, learner_move: torch.Tensor | None = None,
+                  forced: torch.Tensor | None = None):
+    """An acting policy's outputs into `td` (learner_move None: every move is the learner's;
+    forced None: every move was sampled from the policy, none played by a mate search)."""
     if learner_move is None:
         learner_move = torch.ones(action.shape, dtype=torch.bool, device=action.device)
+    if forced is None:
+        forced = torch.zeros(action.shape, dtype=torch.bool, device=action.device)
     td.set("action", action)
     td.set("action_log_prob", log_prob)
     td.set("state_value", value)
     td.set("learner_move", learner_move)
+    td.set("forced", forced)
     return td

@@ -19,14 +19,14 @@ from ..env.compact import POSITION_KEYS, pack_mask
 CARRIED_KEYS = ("observation", "action_mask", "game")
 
 # What each stored step keeps (besides the position and the mask bits).
-POLICY_KEYS = ("action", "action_log_prob", "state_value", "learner_move",
+POLICY_KEYS = ("action", "action_log_prob", "state_value", "learner_move", "forced",
                # Gumbel AlphaZero's search policy (algos/gumbel_az/search_policy.py)
                "search_policy", "root_value", "raw_value", "full_search")
 TRANSITION_KEYS = ("reward", "outcome", "done", "terminated", "truncated")
 
 # Keys the loss reads, rebuilt into its network input by env.compact.network_input.
 BATCH_KEYS = ("game", "mask_bits", "action", "action_log_prob", "state_value", "advantage",
-              "value_target")
+              "value_target", "forced")
 
 
 def stored_step(td: TensorDictBase) -> TensorDict:

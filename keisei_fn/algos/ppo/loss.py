@@ -3,6 +3,7 @@ and of a folded population."""
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -16,6 +17,12 @@ from ...learn.population import member_config
 from ...models import masked_entropy, masked_log_softmax, members_forward, net_spec, precision
 from .batch import MATERIAL_AHEAD_KEYS
 from .tactics import tactics_terms
+
+
+# The most a sample's probability ratio pi_new / pi_old counts in the surrogate (dual-clip PPO's
+# c, 3 in its paper): far above PPO's own clip (1 + clip_epsilon), reached only by moves the policy
+# did not choose.
+DUAL_CLIP = 3.0
 
 
 class MaskedClipPPOLoss(ClipPPOLoss):
@@ -34,7 +41,20 @@ class MaskedClipPPOLoss(ClipPPOLoss):
         # (ppo.target_kl) reads k3 = (r - 1) - log r, r = pi_new / pi_old: also unbiased, never
         # negative and of lower variance (Schulman, "Approximating KL divergence"; cleanrl's).
         log_ratio = -k1
-        return log_weight, dist, torch.expm1(log_ratio) - log_ratio, log_is_weight
+        k3 = torch.expm1(log_ratio) - log_ratio
+        forced = tensordict.get("forced", None)
+        if forced is not None:
+            # A move the mate search played (ppo.mate_in_one) was not drawn from pi_old: its
+            # ratio starts from the policy's own, often tiny, probability and soon reaches 1e30.
+            # The KL is the sampled moves' alone.
+            sampled = ~forced.reshape(k3.shape)
+            k3 = torch.where(sampled, k3, 0.0) * (sampled.numel() / sampled.sum().clamp(min=1))
+        # Dual clip (Ye et al. 2020): the ratio the surrogate sees is capped at DUAL_CLIP, with
+        # no gradient above it. PPO's clip bounds a positive advantage's objective, not a
+        # negative one's: a forced move with a negative (normalised) advantage had an unbounded
+        # one, gradient norms up to 1e16 and skipped (non-finite) updates. Below the cap nothing
+        # changes.
+        return log_weight.clamp(max=math.log(DUAL_CLIP)), dist, k3, log_is_weight
 
     def _get_entropy(self, dist, adv_shape: torch.Size) -> torch.Tensor:
         log_probs = masked_log_softmax(dist.logits, dist.mask)
