@@ -19,16 +19,17 @@ from keisei_fn.env.compact import pack_mask
 from keisei_fn.shogi import from_sfen
 
 
-@pytest.mark.parametrize("margin", [0.5, 3.0])
-def test_labels_are_the_moves_near_the_brute_force_best(margin):
+@pytest.mark.parametrize(("margin", "quiet"), [(0.5, 0), (3.0, 0), (3.0, 1)])
+def test_labels_are_the_moves_near_the_brute_force_best(margin, quiet):
+    """ppo.tactics_quiet: the labelling search with a quiescence, as the brute force plays it."""
     sfens = _positions()
     state = from_sfen(sfens)
     # only what a stored sample keeps of the position: board, hands, side to move
     stored = state.select("board", "hands", "side_to_move", "ply")
-    good = near_best(stored, margin)
+    good = near_best(stored, margin, quiet)
     sizes = []
     for i, sfen in enumerate(sfens):
-        values = _reference(cshogi.Board(sfen), 2)
+        values = _reference(cshogi.Board(sfen), 2, quiet)
         best = max(values.values())
         expected = sorted(label for label, v in values.items() if v >= best - margin - 1e-3)
         assert good[i].nonzero().squeeze(1).tolist() == expected, sfen
@@ -68,6 +69,8 @@ def test_labelled_rows_are_spread_over_the_batch():
 def test_options_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="tactics_coef"):
         load_config(None, ["ppo.tactics_coef=-1"])
+    with pytest.raises(ConfigError, match="ppo.tactics_quiet: must be a whole number"):
+        load_config(None, ["ppo.tactics_quiet=5"])
     with pytest.raises(ConfigError, match="population.backend=loop reference"):
         load_config(None, ["ppo.tactics_coef=1", "population.backend=loop"])
     assert tiny(tmp_path, "ppo.tactics_coef=1", "total_updates=1").ppo.tactics_positions == 128

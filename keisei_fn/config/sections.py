@@ -80,6 +80,10 @@ class PPOConfig:
     tactics_margin: float = 3.0
     """pawns below the best move a move may be (a pawn lost costs 2.1: 1 on the board, 1.1 in
     hand)"""
+    tactics_quiet: int = 0
+    """the labelling search plays its last ply's captures out this many plies deep (a
+    quiescence, search/minimax.py's `quiet`, as the default player's veto does with 2): a move
+    onto a defended square is then not read as losing its piece; 0: the static last ply"""
     material_head_coef: float = 0.5
     """weight of the material head's squared error (model.material_head; algos/ppo/batch.py,
     material_ahead)"""
@@ -106,9 +110,10 @@ class PPOConfig:
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
         # shogi.material.MAX_QUIET: the launcher reads configs without importing torch, so the
         # number (tests/test_config.py holds them equal)
-        if not 0 <= cfg.ppo.value_search_quiet <= 4:
-            raise ConfigError(f"ppo.value_search_quiet: must be a whole number of plies from 0 "
-                              f"to 4, got {cfg.ppo.value_search_quiet}")
+        for key in ("value_search_quiet", "tactics_quiet"):
+            if not 0 <= cfg.ppo[key] <= 4:
+                raise ConfigError(f"ppo.{key}: must be a whole number of plies from 0 to 4, got "
+                                  f"{cfg.ppo[key]}")
         if not cfg.ppo.value_search_scale > 0:
             raise ConfigError(f"ppo.value_search_scale: must be > 0, got "
                               f"{cfg.ppo.value_search_scale}")

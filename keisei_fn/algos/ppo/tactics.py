@@ -30,7 +30,8 @@ CHUNK = 32
 """positions searched at once: a chunk's replies ([~100 x CHUNK, 2187] capture gains) take
 ~30 MB"""
 SEARCH_PLIES = 4
-"""the searched positions' own move cap: far past the 2 plies searched, so none is truncated"""
+"""the searched positions' own move cap: past the 2 plies searched (and the quiescence's plies,
+added to it), so none is truncated"""
 
 
 def label_rows(n: int, count: int, device) -> torch.Tensor:
@@ -40,15 +41,16 @@ def label_rows(n: int, count: int, device) -> torch.Tensor:
     return torch.div(torch.arange(count, device=device) * n, count, rounding_mode="floor")
 
 
-def near_best(game: TensorDictBase, margin: float) -> torch.Tensor:
+def near_best(game: TensorDictBase, margin: float, quiet: int = 0) -> torch.Tensor:
     """bool [M, 2187]: the moves of the stored positions `game` [M] (board, hands, side to move)
-    that the 2-ply material search rates within `margin` pawns of the best."""
+    that the 2-ply material search (its last ply's captures played out `quiet` plies deep) rates
+    within `margin` pawns of the best."""
     out = []
     for part in game.split(CHUNK):
         state = make_state(part["board"], part["hands"], part["side_to_move"],
                            torch.ones_like(part["side_to_move"], dtype=torch.int32),
-                           max_plies=SEARCH_PLIES)
-        out.append(within(move_values(state, 2, impasse=False), margin))
+                           max_plies=SEARCH_PLIES + quiet)
+        out.append(within(move_values(state, 2, impasse=False, quiet=quiet), margin))
     return torch.cat(out)
 
 
@@ -62,7 +64,8 @@ def add_labels(batch: TensorDictBase, ppo) -> TensorDictBase:
     rows = label_rows(n, ppo.tactics_positions, batch.device)
     bits = batch.get("mask_bits").clone()
     game = batch.get("game")[:, rows].reshape(-1)
-    bits[:, rows] = pack_mask(near_best(game, ppo.tactics_margin)).view(members, len(rows), -1)
+    bits[:, rows] = pack_mask(near_best(game, ppo.tactics_margin, ppo.tactics_quiet)).view(
+        members, len(rows), -1)
     labelled = torch.zeros(members, n, dtype=torch.bool, device=batch.device)
     labelled[:, rows] = True
     batch.set("tactics_bits", bits)
