@@ -3,9 +3,9 @@
 # (`ppo.value_search_mix=0.5 ppo.value_search_quiet=1`) at `make run`'s set-up (two ranks, 600 s),
 # seeds 0 and 1, one after the other. Screens 14 and 17 mixed in the static 1-ply value (the
 # mover's best capture as if it were free: -24, -55, -13, -124); with one ply of quiescence the
-# opponent's best reply capture counts too. The controls are screen 19's default arms (the same
-# machine and day, run just before). Waits for the quiescence veto's ladders (they need the
-# cores), then continues where it stopped.
+# opponent's best reply capture counts too. Its arms train at the defaults of the day they run:
+# since eb9ed03 (2026-12-06) a mate in one in self-play and the dual-clipped loss, so the
+# controls are screen 21's arms (run `NO_WAIT=1`). Continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 out=${OUT:-runs/screen20}

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Screen 22 (issue 29): the search-labelled policy loss with the veto's quiescence
+# (`ppo.tactics_coef=1 ppo.tactics_quiet=2`) at `make run`'s set-up (two ranks, 600 s), seeds 0
+# and 1, one after the other, at the defaults of eb9ed03 on (a mate in one in self-play, the
+# dual-clipped loss). Screens 9 and 10 measured the static labels (a move onto a defended square
+# read as losing its piece): no gain. The quiescence removed that bias at play time (+48 to +156
+# on six networks). Controls: screen 21's arms (the same defaults without the loss).
+# Then each network as the default player and alone. Continues where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+out=${OUT:-runs/screen22}
+.venv/bin/python experiments/compare_algos.py --budget 600 --sims 0 --sequential --out "$out" \
+    --arm "tq2_s0=seed=0 ppo.tactics_coef=1 ppo.tactics_quiet=2" \
+    --arm "tq2_s1=seed=1 ppo.tactics_coef=1 ppo.tactics_quiet=2"
+for arm in tq2_s0 tq2_s1; do
+  dir="$out/$arm/ladder_material3"  # screen_table.py reads RUN/ladder_KIND/ladder.json
+  [ -f "$dir/ladder.json" ] || PATH=$PATH:/usr/games .venv/bin/python -m keisei_fn.cli ladder \
+      "$out/$arm" --parallel 2 --out "$dir" > "$dir.log" 2>&1
+done
+.venv/bin/python experiments/screen_table.py "$out" experiments/results/strength_screen22
