@@ -43,9 +43,12 @@ def _train(out: Path, arms: dict[str, list[str]], budget: float, sequential: boo
     for name, overrides in arms.items():
         run = out / name
         if list_checkpoints(run):
-            trained = read_checkpoint(list_checkpoints(run)[-1])["counters"]["train_seconds"]
-            # ratings.json is the finished run's last write: without it the run was stopped
-            if trained >= budget - 1 and (run / "ratings.json").is_file():
+            payload = read_checkpoint(list_checkpoints(run)[-1])
+            trained, iteration = (payload["counters"][k] for k in ("train_seconds", "iteration"))
+            # A finished run's last checkpoint holds its final evaluation (of its last
+            # iteration); a run stopped before that, even past its budget, is resumed to it.
+            evaluated = any(e["iteration"] == iteration for e in payload["evals"])
+            if trained >= budget - 1 and evaluated:
                 print(f"{name}: already trained in {run}", file=sys.stderr)
                 continue
             # A stopped run, or a longer budget, continues from the last checkpoint: resume is

@@ -80,6 +80,8 @@ def test_overrides_apply():
     ("ppo.gamma=1.5", "ppo.gamma"),                # out of range
     ("ppo.value_search_mix=1.2", "ppo.value_search_mix"),
     ("ppo.value_search_quiet=5", "ppo.value_search_quiet"),
+    ("ppo.clip_epsilon=2.5", "ppo.clip_epsilon"),
+    ("ppo.clip_epsilon=0", "ppo.clip_epsilon"),
     ("ppo.value_search_quiet=-1", "ppo.value_search_quiet"),
     ("ppo.value_search_scale=0", "ppo.value_search_scale"),
     ("gumbel_az.q_range=2.5", "gumbel_az.q_range"),
@@ -103,6 +105,15 @@ def test_the_value_targets_quiescence_bound_is_the_searchs():
     assert f"from 0 to {MAX_QUIET}," in _one_line_error([f"ppo.value_search_quiet={MAX_QUIET + 1}"])
     top = load_config(None, [f"ppo.value_search_quiet={MAX_QUIET}"])
     assert top.ppo.value_search_quiet == MAX_QUIET
+
+
+def test_the_clip_bound_is_the_dual_clips():
+    """config/sections.py repeats algos/ppo/loss.py's DUAL_CLIP: 1 + clip_epsilon below it."""
+    from keisei_fn.algos.ppo.loss import DUAL_CLIP
+
+    assert f"1 + it stays below the dual clip's {DUAL_CLIP:g})" in _one_line_error(
+        [f"ppo.clip_epsilon={DUAL_CLIP - 1}"])
+    assert load_config(None, [f"ppo.clip_epsilon={DUAL_CLIP - 1.01}"]).ppo.clip_epsilon > 1.9
 
 
 def test_unknown_key_suggests_the_nearest_one():

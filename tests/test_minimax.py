@@ -99,15 +99,15 @@ def test_move_values_match_brute_force(depth):
             assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
 
 
-@pytest.mark.parametrize("one_wave", [0, 10**9], ids=["alpha-beta", "full-width"])
+@pytest.mark.parametrize("one_wave", [0, 10**9], ids=["two-waves", "one-wave"])
 @pytest.mark.parametrize(("depth", "quiet"), [(1, 1), (1, 2), (1, 3), (2, 1), pytest.param(
     2, 2, marks=pytest.mark.slow)])  # 15 s of brute force each: the slow lane
 def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth, quiet,
                                                                            one_wave, monkeypatch):
     """`quiet=Q` against cshogi: the static last ply's captures are played, then the replies'
     captures, Q plies deep, each side free to stand pat with a quiet move's static value (and
-    a capture that mates scores a win: the last position). Both of the search's ways: the
-    alpha-beta waves, and every capture in one step."""
+    a capture that mates scores a win: the last position). Both of the search's ways: two
+    waves (the best capture first), and every capture of a level in one step."""
     monkeypatch.setattr(minimax, "_ONE_WAVE", one_wave)
     # the brute force in Python: every legal move, then the captures
     sfens = _positions()[::2] + ["4k4/4p4/4G4/4L4/9/9/9/9/4K4 b - 1"]  # 5c5b mates
@@ -140,9 +140,9 @@ def test_the_quiescence_keeps_the_alpha_beta_contract_against_brute_force(quiet,
         assert (got[truth >= beta] >= beta[truth >= beta] - 1e-4).all(), (low, high)
 
 
-def test_the_alpha_beta_waves_step_fewer_positions_for_the_same_values(monkeypatch):
-    """A refuted capture's replies are not searched: fewer positions stepped than full width,
-    every value the same."""
+def test_the_second_wave_steps_fewer_positions_for_the_same_values(monkeypatch):
+    """Where the best capture (or standing pat) refutes a position, its other captures are not
+    stepped: fewer positions than with every capture in one wave, every value the same."""
     stepped = []
 
     def counting(state, actions, **kw):

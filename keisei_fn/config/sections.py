@@ -110,6 +110,11 @@ class PPOConfig:
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
         # shogi.material.MAX_QUIET: the launcher reads configs without importing torch, so the
         # number (tests/test_config.py holds them equal)
+        # algos/ppo/loss.py's DUAL_CLIP - 1 (3 - 1), repeated for the launcher as MAX_QUIET is:
+        # PPO's own clip 1 + eps must stay below the dual clip's cap
+        if not 0 < cfg.ppo.clip_epsilon < 2:
+            raise ConfigError(f"ppo.clip_epsilon: must be between 0 and 2 (1 + it stays below "
+                              f"the dual clip's 3), got {cfg.ppo.clip_epsilon}")
         for key in ("value_search_quiet", "tactics_quiet"):
             if not 0 <= cfg.ppo[key] <= 4:
                 raise ConfigError(f"ppo.{key}: must be a whole number of plies from 0 to 4, got "

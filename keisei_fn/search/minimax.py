@@ -14,8 +14,8 @@ static ply alone lets the opponent take a piece for nothing, so a move onto a de
 reads as losing that piece; with Q = 1 the defender retakes, with Q = 2 the attacker again.
 Below the root's own moves the quiescence is an alpha-beta in two waves: each position's capture
 that wins the most is played first, and the rest only where it (or standing pat) has not already
-refuted the parent's move. Every capture is still stepped, so a capture that ends the game is
-always seen; what is cut is the subtree below a refuted one. The values are exact.
+refuted the parent's move. A position is cut only once refuted, and a refuted position's value
+only has to show it (at least the parent's bound), so the root's values are exact.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ _ONE_WAVE = 256
 
 def _quiesce(state, quiet: int, alpha, beta, impasse: bool) -> torch.Tensor:
     """float [B]: the depth-1 value with `quiet` plies of captures, by alpha-beta within the
-    window (`alpha`, `beta`) [B]: exact inside it, at most `alpha` where the value is, at least
-    `beta` where the value is (what a parent needs to refute or keep a move)."""
+    window (`alpha`, `beta`) [B]: exact inside it, at most `alpha` where the value is at most
+    `alpha`, at least `beta` where it is at least `beta` (what a parent needs to keep or refute
+    a move)."""
     if not quiet:  # move_values(state, 1).amax(-1), without the [B, 2187] gains
         return material_balance(state) + best_capture_gain(state)
     mask = state["legal_mask"]

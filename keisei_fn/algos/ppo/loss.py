@@ -20,8 +20,9 @@ from .tactics import tactics_terms
 
 
 # The most a sample's probability ratio pi_new / pi_old counts in the surrogate (dual-clip PPO's
-# c, 3 in its paper): far above PPO's own clip (1 + clip_epsilon), reached only by moves the policy
-# did not choose.
+# c, 3 in its paper): far above PPO's own clip (1 + clip_epsilon, which config holds below it).
+# Under the KL early stop a sampled move rarely triples its probability in an iteration; a move
+# the mate search played, recorded with a tiny probability, does at once.
 DUAL_CLIP = 3.0
 
 

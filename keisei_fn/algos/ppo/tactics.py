@@ -28,7 +28,7 @@ from ...shogi import make_state
 
 CHUNK = 32
 """positions searched at once: a chunk's replies ([~100 x CHUNK, 2187] capture gains) take
-~30 MB"""
+~30 MB (with ppo.tactics_quiet, each ply's captures add their own)"""
 SEARCH_PLIES = 4
 """the searched positions' own move cap: past the 2 plies searched (and the quiescence's plies,
 added to it), so none is truncated"""
