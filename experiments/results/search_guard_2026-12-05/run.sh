@@ -30,5 +30,6 @@ mkdir -p "$out/all"
 cat "$out/a/games.jsonl" "$out/b/games.jsonl" > "$out/all/games.jsonl"
 .venv/bin/python -m keisei_fn.cli --threads 1 ladder "$spec" --seed "$seed" --resume \
     --out "$out/all" --rungs "$rungs"
-mkdir -p "experiments/results/search_guard_2026-12-05/$name"
-cp "$out/all/ladder.json" "$out/all/games.jsonl" "experiments/results/search_guard_2026-12-05/$name/"
+results=${RESULTS:-experiments/results/search_guard_2026-12-05}
+mkdir -p "$results/$name"
+cp "$out/all/ladder.json" "$out/all/games.jsonl" "$results/$name/"
