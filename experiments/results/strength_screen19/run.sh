@@ -11,13 +11,8 @@
 # reused).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-out=${OUT:-runs/screen19}
-.venv/bin/python experiments/compare_algos.py --budget 600 --sims 0 --sequential --out "$out" \
-    --arm "mate_s0=seed=0 ppo.mate_in_one=true" --arm "default_s0=seed=0" \
-    --arm "default_s1=seed=1" --arm "mate_s1=seed=1 ppo.mate_in_one=true"
-for arm in mate_s0 default_s0 default_s1 mate_s1; do
-  dir="$out/$arm/ladder_material3"  # screen_table.py reads RUN/ladder_KIND/ladder.json
-  [ -f "$dir/ladder.json" ] || PATH=$PATH:/usr/games .venv/bin/python -m keisei_fn.cli ladder \
-      "$out/$arm" --parallel 2 --out "$dir" > "$dir.log" 2>&1
-done
-.venv/bin/python experiments/screen_table.py "$out" experiments/results/strength_screen19
+experiments/screen.sh "${OUT:-runs/screen19}" experiments/results/strength_screen19 \
+    "mate_s0=seed=0 ppo.mate_in_one=true" \
+    "default_s0=seed=0" \
+    "default_s1=seed=1" \
+    "mate_s1=seed=1 ppo.mate_in_one=true"

@@ -5,20 +5,9 @@
 # mover's best capture as if it were free: -24, -55, -13, -124); with one ply of quiescence the
 # opponent's best reply capture counts too. Its arms train at the defaults of the day they run:
 # since eb9ed03 (2026-12-06) a mate in one in self-play and the dual-clipped loss, so the
-# controls are screen 21's arms (run `NO_WAIT=1`). Continues where it stopped.
+# controls are screen 21's arms. Continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-out=${OUT:-runs/screen20}
-while [ ! -f experiments/results/quiet_veto_2026-12-06/reference_quiet4.json ] \
-    && [ -z "${NO_WAIT:-}" ]; do
-  sleep 60
-done
-.venv/bin/python experiments/compare_algos.py --budget 600 --sims 0 --sequential --out "$out" \
-    --arm "vsmq_s0=seed=0 ppo.value_search_mix=0.5 ppo.value_search_quiet=1" \
-    --arm "vsmq_s1=seed=1 ppo.value_search_mix=0.5 ppo.value_search_quiet=1"
-for arm in vsmq_s0 vsmq_s1; do
-  dir="$out/$arm/ladder_material3"  # screen_table.py reads RUN/ladder_KIND/ladder.json
-  [ -f "$dir/ladder.json" ] || PATH=$PATH:/usr/games .venv/bin/python -m keisei_fn.cli ladder \
-      "$out/$arm" --parallel 2 --out "$dir" > "$dir.log" 2>&1
-done
-.venv/bin/python experiments/screen_table.py "$out" experiments/results/strength_screen20
+experiments/screen.sh "${OUT:-runs/screen20}" experiments/results/strength_screen20 \
+    "vsmq_s0=seed=0 ppo.value_search_mix=0.5 ppo.value_search_quiet=1" \
+    "vsmq_s1=seed=1 ppo.value_search_mix=0.5 ppo.value_search_quiet=1"

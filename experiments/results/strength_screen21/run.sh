@@ -9,12 +9,6 @@
 # compare_algos.py's network alone. Continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-out=${OUT:-runs/screen21}
-.venv/bin/python experiments/compare_algos.py --budget 600 --sims 0 --sequential --out "$out" \
-    --arm "fixed_s0=seed=0" --arm "fixed_s1=seed=1"
-for arm in fixed_s0 fixed_s1; do
-  dir="$out/$arm/ladder_material3"  # screen_table.py reads RUN/ladder_KIND/ladder.json
-  [ -f "$dir/ladder.json" ] || PATH=$PATH:/usr/games .venv/bin/python -m keisei_fn.cli ladder \
-      "$out/$arm" --parallel 2 --out "$dir" > "$dir.log" 2>&1
-done
-.venv/bin/python experiments/screen_table.py "$out" experiments/results/strength_screen21
+experiments/screen.sh "${OUT:-runs/screen21}" experiments/results/strength_screen21 \
+    "fixed_s0=seed=0" \
+    "fixed_s1=seed=1"

@@ -8,13 +8,6 @@
 # Then each network as the default player and alone. Continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-out=${OUT:-runs/screen22}
-.venv/bin/python experiments/compare_algos.py --budget 600 --sims 0 --sequential --out "$out" \
-    --arm "tq2_s0=seed=0 ppo.tactics_coef=1 ppo.tactics_quiet=2" \
-    --arm "tq2_s1=seed=1 ppo.tactics_coef=1 ppo.tactics_quiet=2"
-for arm in tq2_s0 tq2_s1; do
-  dir="$out/$arm/ladder_material3"  # screen_table.py reads RUN/ladder_KIND/ladder.json
-  [ -f "$dir/ladder.json" ] || PATH=$PATH:/usr/games .venv/bin/python -m keisei_fn.cli ladder \
-      "$out/$arm" --parallel 2 --out "$dir" > "$dir.log" 2>&1
-done
-.venv/bin/python experiments/screen_table.py "$out" experiments/results/strength_screen22
+experiments/screen.sh "${OUT:-runs/screen22}" experiments/results/strength_screen22 \
+    "tq2_s0=seed=0 ppo.tactics_coef=1 ppo.tactics_quiet=2" \
+    "tq2_s1=seed=1 ppo.tactics_coef=1 ppo.tactics_quiet=2"
