@@ -272,3 +272,50 @@ class RepetitionTracker:
                     return cshogi.REPETITION_WIN
                 return cshogi.REPETITION_DRAW
         return None
+
+
+# --------------------------------------------------------------------------- reference attacks
+# Steps and slides of each cshogi piece type (code & 15) for Black, as (file, rank) offsets:
+# rank -1 is forward (towards rank a), file +-1 is symmetric. White's are negated.
+_GOLD_STEPS = ((0, -1), (1, -1), (-1, -1), (1, 0), (-1, 0), (0, 1))
+_DIAGONAL = ((1, -1), (-1, -1), (1, 1), (-1, 1))
+_ORTHOGONAL = ((0, -1), (0, 1), (1, 0), (-1, 0))
+_PIECE_RULES = {  # type: (steps, slides)
+    1: (((0, -1),), ()),
+    2: ((), ((0, -1),)),
+    3: (((1, -2), (-1, -2)), ()),
+    4: (((0, -1), (1, -1), (-1, -1), (1, 1), (-1, 1)), ()),
+    5: ((), _DIAGONAL),
+    6: ((), _ORTHOGONAL),
+    7: (_GOLD_STEPS, ()),
+    8: (_DIAGONAL + _ORTHOGONAL, ()),
+    9: (_GOLD_STEPS, ()), 10: (_GOLD_STEPS, ()), 11: (_GOLD_STEPS, ()), 12: (_GOLD_STEPS, ()),
+    13: (_ORTHOGONAL, _DIAGONAL),
+    14: (_DIAGONAL, _ORTHOGONAL),
+}
+
+
+def ref_attackers(board: cshogi.Board) -> list[list[set[int]]]:
+    """[colour][square] -> the squares of that colour's pieces attacking it: one-step moves,
+    slides up to and including the first occupied square, knight jumps; pins and the king's
+    safety ignored. Squares are cshogi's (file * 9 + rank), colours 0 Black, 1 White."""
+    out = [[set() for _ in range(81)] for _ in range(2)]
+    pieces = board.pieces
+    for sq, code in enumerate(pieces):
+        if code == 0:
+            continue
+        colour, sign = (1, -1) if code >= 16 else (0, 1)
+        steps, slides = _PIECE_RULES[code & 15]
+        f0, r0 = divmod(sq, 9)
+        for df, dr in steps:
+            f, r = f0 + sign * df, r0 + sign * dr
+            if 0 <= f < 9 and 0 <= r < 9:
+                out[colour][f * 9 + r].add(sq)
+        for df, dr in slides:
+            f, r = f0 + sign * df, r0 + sign * dr
+            while 0 <= f < 9 and 0 <= r < 9:
+                out[colour][f * 9 + r].add(sq)
+                if pieces[f * 9 + r]:
+                    break
+                f, r = f + sign * df, r + sign * dr
+    return out

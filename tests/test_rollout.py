@@ -17,23 +17,25 @@ from keisei_fn.models import build_model, net_spec, state_params
 GAMES, STEPS, MAX_PLIES = 6, 10, 14  # several games end (the cap) inside the rollouts
 
 
-def _policy(seed: int) -> CollectPolicy:
+def _policy(seed: int, attacks: bool = False) -> CollectPolicy:
     torch.manual_seed(0)
-    cfg = load_config(None, ["model.blocks=1", "model.channels=8", "model.value_hidden=8"])
+    cfg = load_config(None, ["model.blocks=1", "model.channels=8", "model.value_hidden=8",
+                             f"model.attack_planes={str(attacks).lower()}"])
     params = state_params(build_model(cfg.model)).detach().clone().unsqueeze(0)
     return CollectPolicy(params, [torch.Generator().manual_seed(seed)], net_spec(cfg.model))
 
 
-def _env() -> ShogiEnv:
-    return ShogiEnv(GAMES, max_plies=MAX_PLIES)
+def _env(attacks: bool = False) -> ShogiEnv:
+    return ShogiEnv(GAMES, max_plies=MAX_PLIES, attacks=attacks)
 
 
-def test_rollout_plays_what_torchrl_collector_plays():
+@pytest.mark.parametrize("attacks", [False, True], ids=["plain", "attack-planes"])
+def test_rollout_plays_what_torchrl_collector_plays(attacks):
     """Two consecutive rollouts (the games carried across) against two iterations of TorchRL's
     Collector over the same env and policy stream: every move, probability, value, reward and
     game end agrees, and the stored positions rebuild the observations and legal moves the
-    collector recorded, bit for bit."""
-    env, reference = _env(), _policy(7)
+    collector recorded, bit for bit (with the attack planes too: `model.attack_planes`)."""
+    env, reference = _env(attacks), _policy(7, attacks)
     collector = Collector(env, reference, frames_per_batch=GAMES * STEPS, total_frames=-1,
                           compact_obs=True, trust_policy=True, track_traj_ids=False,
                           auto_register_policy_transforms=False)
@@ -42,7 +44,7 @@ def test_rollout_plays_what_torchrl_collector_plays():
     theirs = [next(iterator) for _ in range(2)]
     collector.shutdown()
 
-    policy, games = _policy(7), env.reset()
+    policy, games = _policy(7, attacks), env.reset()
     ours = []
     for _ in range(2):
         games, trajectory = rollout(env, policy, games, STEPS)
@@ -55,8 +57,9 @@ def test_rollout_plays_what_torchrl_collector_plays():
                     ("next", "outcome"), ("game", "board"), ("game", "hands"),
                     ("game", "side_to_move"), ("game", "ply")):
             assert torch.equal(mine.get(key), ref.get(key)), key
-        rebuilt = network_input(mine, MAX_PLIES)
+        rebuilt = network_input(mine, MAX_PLIES, attacks)
         assert torch.equal(rebuilt["observation"], ref["observation"])
+        assert bool(rebuilt["observation"][:, :, 44:].any()) == attacks
         assert torch.equal(rebuilt["action_mask"], ref["action_mask"])
         ended += int(ref["next", "done"].sum())
     assert ended >= GAMES  # the comparison crossed game ends and restarts

@@ -85,7 +85,9 @@ def evaluate(agent: Agent, state: TensorDictBase):
     with a material count's where `agent.material_weight` says so; big captures get at least
     `agent.capture_floor` of the prior."""
     with _precision.autocast(agent.precision, state.device):
-        logits, value = members_forward(agent.params, observe(state)[None], agent.spec)
+        logits, value = members_forward(agent.params,
+                                        observe(state, attacks=agent.spec.attacks)[None],
+                                        agent.spec)
     value = with_value_prior(value[0].float().squeeze(-1), state, agent.value_prior)
     if agent.material_weight > 0:
         count = torch.tanh(material_balance(state) / MATERIAL_VALUE_PAWNS)

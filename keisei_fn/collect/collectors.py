@@ -40,12 +40,14 @@ from .rollout import CARRIED_KEYS, rollout, stored_step
 BACKENDS = ("direct", "process", "ray")
 
 
-def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, seed: int):
+def _worker_env(batch_size: int, device: str, max_plies: int, impasse: bool, attacks: bool,
+                seed: int):
     """Runs inside a worker process: seed its global RNG (the policy's sampler there), then
     build its share of the games."""
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    return ShogiEnv(batch_size, device=torch.device(device), max_plies=max_plies, impasse=impasse)
+    return ShogiEnv(batch_size, device=torch.device(device), max_plies=max_plies, impasse=impasse,
+                    attacks=attacks)
 
 
 class DirectBackend:
@@ -193,10 +195,12 @@ def make_collector(cfg, policy, device: torch.device, generation: int = 0,
     frames = games * rollout_steps(cfg)
     if cfg.collector.backend == "direct":
         return DirectBackend(ShogiEnv(games, device=device, max_plies=cfg.env.max_plies,
-                                      impasse=cfg.env.impasse))
+                                      impasse=cfg.env.impasse,
+                                      attacks=cfg.model.attack_planes))
     workers = cfg.collector.workers
     per_worker = games // workers
     env_fns = [partial(_worker_env, per_worker, str(device), cfg.env.max_plies, cfg.env.impasse,
+                       cfg.model.attack_planes,
                        cfg.seed + 1000 * (w + 1) + 1_000_003 * generation)
                for w in range(workers)]
     if cfg.collector.backend == "ray":

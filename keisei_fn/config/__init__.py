@@ -259,7 +259,8 @@ def to_yaml(cfg: DictConfig) -> str:
 SAVED_BEFORE_THE_KEY = {"ppo.cap_material_scale": 0.0, "ppo.value_search_mix": 0.0,
                        "ppo.target_kl": 0.0, "gumbel_az.q_range": 0.0,
                        "gumbel_az.full_search_prob": 1.0, "ppo.value_search_quiet": 0,
-                       "ppo.mate_in_one": False, "ppo.tactics_quiet": 0}
+                       "ppo.mate_in_one": False, "ppo.tactics_quiet": 0,
+                       "model.attack_planes": False}
 
 
 def from_yaml(text: str) -> DictConfig:

@@ -35,9 +35,10 @@ def game_state(td: TensorDictBase) -> TensorDict:
     return out
 
 
-def env_view(state: TensorDict) -> TensorDict:
-    """The env's view of an engine state: network input, legal moves, persistent game keys."""
-    return TensorDict(observation=observe(state), action_mask=state["legal_mask"],
+def env_view(state: TensorDict, attacks: bool = False) -> TensorDict:
+    """The env's view of an engine state: network input (with the attack planes where
+    `attacks`), legal moves, persistent game keys."""
+    return TensorDict(observation=observe(state, attacks=attacks), action_mask=state["legal_mask"],
                       game=state.select(*GAME_KEYS), batch_size=state.batch_size,
                       device=state.device)
 
@@ -50,12 +51,13 @@ class ShogiEnv(EnvBase):
         device: where states live; every tensor op runs there.
         max_plies: move cap (a draw), also the length of the repetition history.
         impasse: allow the entering-king declaration (engine option).
+        attacks: the observation's attack planes (`model.attack_planes`).
     """
 
     batch_locked = True
 
     def __init__(self, batch_size=1, device=None, max_plies: int = DEFAULT_MAX_PLIES,
-                 impasse: bool = False):
+                 impasse: bool = False, attacks: bool = False):
         if isinstance(batch_size, int):
             batch_size = [batch_size]
         batch_size = torch.Size(batch_size)
@@ -66,7 +68,9 @@ class ShogiEnv(EnvBase):
         super().__init__(device=device, batch_size=batch_size)
         self.max_plies = int(max_plies)
         self.impasse = bool(impasse)
-        self._fresh = env_view(initial_state(1, device=self.device, max_plies=self.max_plies))
+        self.attacks = bool(attacks)
+        self._fresh = env_view(initial_state(1, device=self.device, max_plies=self.max_plies),
+                               self.attacks)
         self._make_specs()
 
     def _make_specs(self):
@@ -123,7 +127,7 @@ class ShogiEnv(EnvBase):
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         state = step(game_state(tensordict), tensordict.get("action"), impasse=self.impasse)
-        out = env_view(state)
+        out = env_view(state, self.attacks)
         out.set("reward", state["reward"].unsqueeze(-1))
         out.set("outcome", state["termination_reason"].unsqueeze(-1))
         out.set("terminated", state["terminated"].unsqueeze(-1))

@@ -50,12 +50,14 @@ def engine_state(td: TensorDictBase) -> TensorDictBase:
         "termination_reason": torch.zeros(b, dtype=torch.int8, device=device)})
 
 
-def network_input(td: TensorDictBase, max_plies: int) -> TensorDictBase:
+def network_input(td: TensorDictBase, max_plies: int, attacks: bool = False) -> TensorDictBase:
     """`td` (any batch shape) with "observation" and "action_mask" in place of the stored
-    position ("game") and "mask_bits"; `max_plies` is the env's (the ply plane's scale)."""
+    position ("game") and "mask_bits"; `max_plies` is the env's (the ply plane's scale),
+    `attacks` the network's (`NetSpec.attacks`: the attack planes)."""
     shape = td.batch_size
     game = td.get("game").reshape(-1)
     out = td.exclude("game", "mask_bits")
-    out.set("observation", observe(game, max_plies=max_plies).view(*shape, -1, 9, 9))
+    planes = observe(game, max_plies=max_plies, attacks=attacks)
+    out.set("observation", planes.view(*shape, -1, 9, 9))
     out.set("action_mask", unpack_mask(td.get("mask_bits")))
     return out

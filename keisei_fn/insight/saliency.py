@@ -3,15 +3,17 @@
 Definition. For one position x (the side to move's observation, shogi/_observe.py) the value
 search reads is v(x) = net(x) + c * material(x) (`agent.evaluate`, before its clamp to [-1, 1];
 c is the run's value prior, 0 without one). The baseline x' is the same observation with the
-board and both hands emptied (planes 0-41 zero; side to move and ply kept), whose value is
+board and both hands emptied (planes 0-41 zero, and the attack planes 44-45 of a network that
+reads them: an empty board attacks nothing; side to move and ply kept), whose value is
 net(x') (no material). Then
 - the network's part is integrated gradients (Sundararajan et al., 2017) from x' to x:
   (x - x') * mean over `steps` midpoints a of d net / dx at x' + a (x - x'), which sums to
   net(x) - net(x') up to the Riemann sum's error;
 - the prior's part is exact: c times each piece's material term (its own square, or its kind in
   hand), since the prior is linear in the pieces.
-A square's attribution is the sum over its planes of both parts; a hand's, per piece kind, the
-sum over its plane (a constant plane, so all 81 squares). Everything adds up to
+A square's attribution is the sum over its planes (its attack counts' included) of both
+parts; a hand's, per piece kind, the sum over its plane (a constant plane, so all 81 squares).
+Everything adds up to
 v(x) - net(x') (`completeness`). Positive: the square helps the side to move.
 """
 
@@ -30,6 +32,7 @@ RANKS = "abcdefghi"
 HAND_KINDS = "PLNSBRG"
 OBS_HAND_KINDS = "PLNSGBR"
 BOARD_PLANES, HAND_PLANES = 28, 14
+ATTACK_PLANES = slice(44, 46)
 
 
 def square_name(sq: int) -> str:
@@ -65,9 +68,10 @@ def value_saliency(agent: Agent, state: TensorDictBase, steps: int | None = None
     baseline| (the network's ReLUs make the path's gradient rough: 64 steps can be 10% off)."""
     if state.batch_size != torch.Size([1]):
         raise ValueError(f"value_saliency takes one position, got batch {tuple(state.batch_size)}")
-    x = observe(state).float()
+    x = observe(state, attacks=agent.spec.attacks).float()
     base = x.clone()
     base[:, :BOARD_PLANES + HAND_PLANES] = 0
+    base[:, ATTACK_PLANES] = 0
     params = agent.params.apply(lambda t: t.detach().float())
     with torch.no_grad():
         _, ends = members_forward(params, torch.cat([base, x])[None], agent.spec)
@@ -82,7 +86,7 @@ def value_saliency(agent: Agent, state: TensorDictBase, steps: int | None = None
 
     white = int(state["side_to_move"][0]) == 1
     # the observation's squares are the side to move's frame: White's rotated by 180 degrees
-    canonical = ig[:BOARD_PLANES].sum(0)
+    canonical = ig[:BOARD_PLANES].sum(0) + ig[ATTACK_PLANES].sum(0)
     board = (canonical.flip(0) if white else canonical) + on_board
     own, theirs = ig[BOARD_PLANES:BOARD_PLANES + HAND_PLANES].sum(-1).reshape(2, 7)
     mover, other = ("w", "b") if white else ("b", "w")

@@ -39,11 +39,13 @@ class NetSpec:
     arch: str = "resnet"  # 'resnet' or 'cnn'
     blocks: int = 2
     squeeze_excite: bool = True
+    attacks: bool = False  # its input has the attack planes (shogi.observe's `attacks`)
 
 
 def net_spec(model) -> NetSpec:
     """The `NetSpec` of a `model` config section (keisei_fn/config/schema.py, ModelConfig)."""
-    return NetSpec(str(model.arch), int(model.blocks), int(model.se_ratio) > 0)
+    return NetSpec(str(model.arch), int(model.blocks), int(model.se_ratio) > 0,
+                   bool(model.attack_planes))
 
 _CL = torch.channels_last
 

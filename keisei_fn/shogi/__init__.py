@@ -3,12 +3,13 @@
 See docs/engine_api.md for the state layout, codes and action labels.
 """
 
+from ._attacks import attack_counts
 from ._checks import may_check
 from ._compiled import bucket as compiled_bucket
 from ._compiled import largest_bucket as largest_compiled_bucket
 from ._compiled import COMPILE_OPTIONS, call_padded, compiled_step
 from ._movegen import analyze
-from ._observe import observe
+from ._observe import ATTACK_PLANE_MAX, observe
 from ._sfen import from_sfen, initial_state, to_sfen
 from ._state import STARTPOS_SFEN, make_state, position_hash, reset_where
 from ._step import declarable, step
@@ -23,9 +24,10 @@ def legal_mask(state):
 
 
 __all__ = [
-    "COMPILE_OPTIONS", "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES", "Reason",
-    "STARTPOS_SFEN",
-    "action_to_usi", "analyze", "call_padded", "compiled_bucket", "compiled_step", "declarable",
+    "ATTACK_PLANE_MAX", "COMPILE_OPTIONS", "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES",
+    "Reason", "STARTPOS_SFEN",
+    "action_to_usi", "analyze", "attack_counts", "call_padded", "compiled_bucket",
+    "compiled_step", "declarable",
     "largest_compiled_bucket",
     "from_sfen",
     "initial_state",

@@ -9,10 +9,14 @@
 | 35-41 | opponent hand, likewise |
 | 42    | 1 if Black is to move |
 | 43    | ply / max_plies |
-| 44-45 | zero (reserved) |
+| 44-45 | with `attacks`: the squares' attackers, own then opponent's, min(n, 4) / 4; else zero |
 
 The board is rotated 180 degrees for White (square s -> 80 - s); spatial axes are (file, rank) of
 that frame, i.e. `obs.view(B, 46, 81)[:, c, s]`, matching the action labels' destination squares.
+
+The attack planes (`model.attack_planes`) tell a small network what its few 3x3 layers cannot
+see: a bishop's reach across the board, a piece attacked more often than defended. A network
+trained without them saw zeros there, so it is read with zeros there (`NetSpec.attacks`).
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict
 
+from ._attacks import attack_counts
 from ._movegen import hands_to_canonical, lookup, to_canonical
 from ._state import max_plies_of
 from ._tables import HAND_MAX, OBS_HAND_ORDER, tables
 
 
+# attackers of a square beyond which the attack planes saturate
+ATTACK_PLANE_MAX = 4
+
+
 def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
-            max_plies: int | None = None) -> torch.Tensor:
-    """Float [B, 46, 9, 9] observation of every game's side to move.
+            max_plies: int | None = None, attacks: bool = False) -> torch.Tensor:
+    """Float [B, 46, 9, 9] observation of every game's side to move, with the attack planes
+    where `attacks`.
 
     Reads board, hands, side_to_move and ply only; `max_plies` (the ply plane's scale) defaults
     to the state's history length, and must be given for a stored position without history."""
@@ -45,4 +55,6 @@ def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
                          (state["ply"].to(dtype) / (max_plies or max_plies_of(state)))[:, None],
                          hands.new_zeros(b, 2)], 1)
     out[:, 28:] = scalars[:, :, None]
+    if attacks:
+        out[:, 44:] = attack_counts(state).clamp(max=ATTACK_PLANE_MAX).to(dtype) / ATTACK_PLANE_MAX
     return out.view(b, 46, 9, 9)

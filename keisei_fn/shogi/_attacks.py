@@ -1,0 +1,43 @@
+"""`attack_counts`: how many pieces of each side attack each square (the network's attack planes).
+
+A piece attacks a square it could move to were an opponent's piece standing there: one-step
+moves to the adjacent squares, slides up to and including the first occupied square, knight
+jumps. Pins and the king's safety are ignored (a pinned piece still defends), as in dlshogi's
+attack features. It reuses move generation's one pass of `first_blockers` and its descriptor
+words, without the pins `analyze` applies to the mover's pieces.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tensordict import TensorDictBase
+
+from ._movegen import _pad, _take_squares, bytes_, first_blockers, lookup, to_canonical
+from ._tables import KNIGHT, tables
+
+
+def attack_counts(state: TensorDictBase) -> torch.Tensor:
+    """int32 [B, 2, 81]: attackers of each square by the side to move (row 0) and by its
+    opponent (row 1), in the side to move's frame (the observation's: square s -> 80 - s when
+    White moves). Reads board and side_to_move only."""
+    cb = to_canonical(state["board"], state["side_to_move"])
+    T = tables(cb.device)
+    b = cb.shape[0]
+    occ = cb != 0
+    code = cb.long() + 14
+    zero = torch.zeros(b, 1, dtype=torch.int32, device=cb.device)
+    desc = torch.cat([lookup(T.desc_far, code), zero, lookup(T.desc_adjacent, code), zero], 1)
+    occ_t = bytes_(_pad(occ, False).T.contiguous())
+    neighbor_occ = occ_t.index_select(0, T.neighbor)  # [648, B], 1 = the blocker is adjacent
+    index = (first_blockers(neighbor_occ, T) + neighbor_occ * 82).T.contiguous().long()
+    at = desc.gather(1, index)  # [B, 648]: the first piece seen from t, looking against g
+    own = ((at & (T.col_own | T.col_king)) != 0).view(b, 8, 81)
+    opp = ((at & T.col_opp) != 0).view(b, 8, 81)
+    own_kn = _take_squares(_pad(cb == KNIGHT, False), T.knight_src).reshape(b, 2, 81)
+    opp_kn = _take_squares(_pad(cb == -KNIGHT, False), T.opp_knight_src).reshape(b, 2, 81)
+    counts = [own_kn[:, 0].int() + own_kn[:, 1].int(), opp_kn[:, 0].int() + opp_kn[:, 1].int()]
+    for g in range(8):  # a sum of slices: a reduction over a middle dim is slow on CPU
+        counts[0] = counts[0] + own[:, g].int()
+        counts[1] = counts[1] + opp[:, g].int()
+    return torch.stack(counts, 1)
