@@ -154,3 +154,28 @@ def test_gumbel_az_trains_with_attack_planes(tmp_path):
                     log=lambda *a: None)
     assert summary["counters"]["iteration"] == 4
     assert load_agent(tmp_path)[0].spec.attacks
+
+
+@pytest.mark.slow
+def test_the_compiled_search_reads_the_planes_as_the_eager_one():
+    """`attack_counts` compiles whole (`compiled_evaluator` is fullgraph): a network that reads
+    the planes searches the same under torch.compile. Slow: it compiles."""
+    from dataclasses import replace
+
+    from keisei_fn.agent import compiled_evaluator, evaluator, load_agent
+    from keisei_fn.search import search
+
+    agent, _ = load_agent("reference")
+    agent = replace(agent, spec=replace(agent.spec, attacks=True))
+    fast, plain = compiled_evaluator(agent), evaluator(agent)
+    states = E.from_sfen(random_walk_sfens(3, 3, min_plies=10, max_plies=60))
+    for i in range(states.batch_size[0]):
+        state = states[i:i + 1]
+        slow = search(state, plain, torch.Generator().manual_seed(1), impasse=True,
+                      simulations=16, max_considered=4)
+        with torch.no_grad():
+            out = search(state, fast, torch.Generator().manual_seed(1), impasse=True,
+                         simulations=16, max_considered=4, compiled=True)
+        assert torch.equal(slow["visits"], out["visits"]) and torch.equal(slow["action"],
+                                                                           out["action"])
+        torch.testing.assert_close(slow["value"], out["value"], rtol=0, atol=1e-5)
