@@ -44,7 +44,7 @@ def main(out_dir: str, mode: str, *overrides: str) -> None:
         make_gae(cfg.ppo.gamma, cfg.ppo.gae_lambda),
         cfg.ppo,
     )[: cfg.ppo.minibatch_size].unsqueeze(0)
-    batch = network_input(batch, cfg.env.max_plies)
+    batch = network_input(batch, cfg.env.max_plies, attacks=cfg.model.attack_planes)
     lr = torch.tensor([cfg.optim.lr])
     explained = {}
     if mode == "compiled":

@@ -82,7 +82,7 @@ def iteration(ctx: IterationContext, state):
     batch.set("return", ret)
     batch = batch.reshape(members, -1)
     everything = torch.arange(batch.shape[1]).expand(members, -1)
-    minibatch = gather_minibatch(batch, everything, cfg.env.max_plies)
+    minibatch = gather_minibatch(batch, everything, cfg.env.max_plies, attacks=False)
     state, metrics = apply_updates(state, iter([minibatch]), ctx.update, cfg, 1, ctx.log)
     rows = cfg.env.batch_size
     stats = merge_game_stats(ctx.group, [game_stats(rollout[k * rows:(k + 1) * rows])

@@ -176,7 +176,7 @@ def _shaping_rollout(T: int, max_plies: int, seed: int):
         td["action"] = torch.where(mask[:, G5B], G5B, action)  # play the mate when it is there
         return td
 
-    start = env_view(from_sfen(SHAPING_SFENS, max_plies=max_plies))
+    start = env_view(from_sfen(SHAPING_SFENS, max_plies=max_plies), attacks=False)
     rollout = env.rollout(T, policy=policy, auto_reset=False, tensordict=start,
                           break_when_any_done=False)
     return rollout, rollout[:, -1]["next", "game"].clone()

@@ -106,7 +106,24 @@ def test_the_observation_carries_them_only_when_asked(attacks):
     torch.testing.assert_close(planes, want.float(), rtol=0, atol=0)
 
 
-def test_a_network_with_attack_planes_trains_reads_them_and_plays(tmp_path):
+def _minibatch_planes(monkeypatch, module: str, name: str) -> list[bool]:
+    """Wrap `module.name` (a minibatch builder): the list fills with whether each minibatch's
+    input had attack planes."""
+    import importlib
+
+    target = importlib.import_module(module)
+    inner, seen = getattr(target, name), []
+
+    def spy(*args, **kwargs):
+        out = inner(*args, **kwargs)
+        seen.append(bool(out.get("observation")[..., 44:, :, :].any()))
+        return out
+
+    monkeypatch.setattr(target, name, spy)
+    return seen
+
+
+def test_a_network_with_attack_planes_trains_reads_them_and_plays(tmp_path, monkeypatch):
     """`model.attack_planes=true`: the run trains (collection and the rebuilt minibatches carry
     the planes: tests/test_rollout.py), its checkpoint loads as a player that reads them, and
     saliency's attributions still add up; every network before it reads zeros there."""
@@ -114,13 +131,19 @@ def test_a_network_with_attack_planes_trains_reads_them_and_plays(tmp_path):
 
     from omegaconf import OmegaConf
 
+    import keisei_fn.config as config
     from keisei_fn.agent import evaluate, load_agent
     from keisei_fn.config import from_yaml, load_config
     from keisei_fn.insight.saliency import value_saliency
     from keisei_fn.models import masked_log_softmax, members_forward
-    from keisei_fn.run.train import train
+    from keisei_fn.run.train import resume_config, train
 
+    seen = _minibatch_planes(monkeypatch, "keisei_fn.algos.ppo.learn", "gather_minibatch")
     train(tiny(tmp_path, "model.attack_planes=true", "total_updates=2"), log=lambda *a: None)
+    assert seen and all(seen)  # every minibatch the loss read had them
+    with pytest.raises(ValueError, match="model.attack_planes cannot change"):
+        resume_config(tmp_path, ["model.attack_planes=false"])
+    assert resume_config(tmp_path, ["model.attack_planes=true", "total_updates=3"])
     agent, cfg = load_agent(tmp_path)
     assert cfg.model.attack_planes and agent.spec.attacks
     state = E.from_sfen(_sfens()[:8])
@@ -137,12 +160,13 @@ def test_a_network_with_attack_planes_trains_reads_them_and_plays(tmp_path):
         report["value"] - report["baseline"]) + 1e-6
 
     assert not load_agent("reference")[0].spec.attacks
+    assert config.SAVED_BEFORE_THE_KEY["model.attack_planes"] is False  # whatever the default
     saved = OmegaConf.to_container(load_config(None, []), resolve=True)
     del saved["model"]["attack_planes"]  # a config saved before the key
     assert from_yaml(OmegaConf.to_yaml(saved)).model.attack_planes is False
 
 
-def test_gumbel_az_trains_with_attack_planes(tmp_path):
+def test_gumbel_az_trains_with_attack_planes(tmp_path, monkeypatch):
     """Its search reads them through the agent (`NetSpec.attacks`), its replay minibatches are
     rebuilt with them."""
     from _tiny import TINY_AZ, tiny
@@ -150,9 +174,12 @@ def test_gumbel_az_trains_with_attack_planes(tmp_path):
     from keisei_fn.agent import load_agent
     from keisei_fn.run.train import train
 
+    seen = _minibatch_planes(monkeypatch, "keisei_fn.algos.gumbel_az.algorithm",
+                             "sample_minibatch")
     summary = train(tiny(tmp_path, *TINY_AZ, "model.attack_planes=true", "total_updates=4"),
                     log=lambda *a: None)
     assert summary["counters"]["iteration"] == 4
+    assert seen and all(seen)
     assert load_agent(tmp_path)[0].spec.attacks
 
 

@@ -97,7 +97,8 @@ def test_weights_reach_the_workers_after_an_update(process_parts):
     collector.sync_weights(parts.policy)
     _, rollout, _ = collector.next_rollout(parts.policy, None, cfg.ppo.rollout_steps)
     with torch.no_grad():  # the observations rebuilt from the stored positions
-        obs = network_input(rollout, cfg.env.max_plies)["observation"]
+        obs = network_input(rollout, cfg.env.max_plies,
+                            attacks=cfg.model.attack_planes)["observation"]
         value = parts.policy.outputs(obs.flatten(0, 1))[1][0]
     # the workers' recorded values come from the new weights
     torch.testing.assert_close(rollout["state_value"].flatten(0, 1), value, rtol=1e-5, atol=1e-5)

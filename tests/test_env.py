@@ -22,7 +22,7 @@ MATE_IN_ONE = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"  # G*5b mates (gold protected by t
 
 
 def _start(max_plies: int) -> TensorDict:
-    return env_view(initial_state(1, max_plies=max_plies))[0]
+    return env_view(initial_state(1, max_plies=max_plies), attacks=False)[0]
 
 
 def _assert_same_game(a: TensorDict, b: TensorDict, what: str) -> None:
@@ -103,7 +103,7 @@ def test_mate_reward_belongs_to_the_mover():
     boards = [cshogi.Board(s) for s in sfens]
     usis = ["G*5b", "G*5h", "7g7f"]
     env = ShogiEnv(3, max_plies=cap)
-    td = env_view(from_sfen(sfens, max_plies=cap))
+    td = env_view(from_sfen(sfens, max_plies=cap), attacks=False)
     td["action"] = torch.tensor([make_move_label(b.move_from_usi(u), b.turn)
                                  for b, u in zip(boards, usis)])
     out = env.step(td.clone())

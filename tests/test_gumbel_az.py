@@ -199,7 +199,8 @@ def test_the_replay_pipeline_carries_the_targets_from_play_to_the_minibatch():
     assert torch.equal(finished[:12]["search_policy"], first[0]["search_policy"])
     buffer = new_buffer(cfg.gumbel_az)
     buffer.extend(stored(finished))
-    batch = sample_minibatch([buffer], [torch.Generator().manual_seed(0)], 8, 12)
+    batch = sample_minibatch([buffer], [torch.Generator().manual_seed(0)], 8, 12,
+                             attacks=False)
     assert batch.batch_size == torch.Size([1, 8])
     target, mask = batch["target_policy"], batch["action_mask"]
     assert torch.equal(target[~mask], torch.zeros(int((~mask).sum())))
@@ -242,7 +243,8 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
             target_value=torch.ones(48), batch_size=[48]))
         round_losses = []
         for _ in range(24):
-            mb = sample_minibatch([buffer], [sampler], cfg.gumbel_az.minibatch_size, 64)
+            mb = sample_minibatch([buffer], [sampler], cfg.gumbel_az.minibatch_size, 64,
+                                  attacks=False)
             params, opt, metrics = update(params, opt, mb, torch.tensor([3e-3]))
             round_losses.append(float(metrics["policy_loss"][0]))
         losses.append(sum(round_losses) / len(round_losses))

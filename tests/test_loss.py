@@ -43,7 +43,8 @@ def _positions():
     env = ShogiEnv(4, max_plies=40)
     env.set_seed(1)
     ro = env.rollout(8, break_when_any_done=False).reshape(-1)
-    special = env_view(from_sfen([ONE_MOVE, ONE_MOVE_BLACK, ONE_MOVE], max_plies=40))
+    special = env_view(from_sfen([ONE_MOVE, ONE_MOVE_BLACK, ONE_MOVE], max_plies=40),
+                       attacks=False)
     obs = torch.cat([ro["observation"], special["observation"]])
     mask = torch.cat([ro["action_mask"], special["action_mask"]])
     return obs, mask

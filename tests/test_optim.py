@@ -161,7 +161,7 @@ def _batch(net: ActorCritic, seed: int = 0) -> TensorDict:
              "lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2",
              "8k/9/7P1/9/9/9/9/9/4K3R w - 1",
              "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"]
-    st = env_view(from_sfen(sfens, max_plies=32))
+    st = env_view(from_sfen(sfens, max_plies=32), attacks=False)
     obs, mask = st["observation"].double(), st["action_mask"]
     n = obs.shape[0]
     g = torch.Generator().manual_seed(seed)

@@ -48,7 +48,7 @@ def collect_batch(*extra):
 @pytest.mark.parametrize("mode", ["fp32", "bf16"])
 def test_illegal_moves_have_probability_exactly_zero(mode):
     cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
-    batch = network_input(batch, cfg.env.max_plies)
+    batch = network_input(batch, cfg.env.max_plies, attacks=False)
     with torch.no_grad(), precision.autocast(mode, CPU):
         logits, _ = members_forward(state.params, batch["observation"], net_spec(cfg.model))
     assert logits.dtype == (torch.bfloat16 if mode == "bf16" else torch.float32)
@@ -67,7 +67,8 @@ def test_ppo_ratio_is_one_at_the_first_epoch(mode):
     learner fails it by orders of magnitude, so the tolerance is not vacuous."""
     cfg, parts, state, batch = collect_batch(f"optim.precision={mode}")
     index = torch.randperm(batch.batch_size[1], generator=torch.Generator().manual_seed(1))[None]
-    mb = gather_minibatch(batch, index[:, :cfg.ppo.minibatch_size * 4], cfg.env.max_plies)
+    mb = gather_minibatch(batch, index[:, :cfg.ppo.minibatch_size * 4], cfg.env.max_plies,
+                          attacks=False)
 
     def learner_log_prob(learning_precision):
         with torch.no_grad(), precision.autocast(learning_precision, CPU):
@@ -134,8 +135,8 @@ def test_auto_is_resolved_when_the_update_is_built_not_inside_it(monkeypatch):
         raise AssertionError("the update step read the CPU's flags")
 
     monkeypatch.setattr(_runtime, "cpu_model_and_flags", no_reads)
-    parts.update(state.params, state.opt_state, network_input(batch[:, :8], cfg.env.max_plies),
-                 torch.tensor([cfg.optim.lr]))
+    minibatch = network_input(batch[:, :8], cfg.env.max_plies, attacks=False)
+    parts.update(state.params, state.opt_state, minibatch, torch.tensor([cfg.optim.lr]))
 
 
 def test_the_launcher_probes_once_for_its_ranks(monkeypatch):

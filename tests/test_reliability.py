@@ -58,7 +58,7 @@ def test_persistent_nan_rolls_back_halves_lr_then_stops_with_a_clear_error():
 
 def test_update_step_with_inf_gradient_leaves_params_and_adam_state_untouched():
     cfg, parts, state, batch = setup()
-    mb = network_input(batch[:, :8], cfg.env.max_plies).clone()
+    mb = network_input(batch[:, :8], cfg.env.max_plies, attacks=False).clone()
     mb["value_target"][0, 0] = float("inf")
     lr = torch.tensor([1e-3])
     params, opt, metrics = parts.update(state.params, state.opt_state, mb, lr)

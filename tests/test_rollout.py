@@ -57,7 +57,7 @@ def test_rollout_plays_what_torchrl_collector_plays(attacks):
                     ("next", "outcome"), ("game", "board"), ("game", "hands"),
                     ("game", "side_to_move"), ("game", "ply")):
             assert torch.equal(mine.get(key), ref.get(key)), key
-        rebuilt = network_input(mine, MAX_PLIES, attacks)
+        rebuilt = network_input(mine, MAX_PLIES, attacks=attacks)
         assert torch.equal(rebuilt["observation"], ref["observation"])
         assert bool(rebuilt["observation"][:, :, 44:].any()) == attacks
         assert torch.equal(rebuilt["action_mask"], ref["action_mask"])

@@ -69,7 +69,8 @@ def test_kl_approx_is_the_k3_estimator_by_hand():
     """The KL the stop reads: mean of (r - 1) - log r over the minibatch, r = pi_new / pi_old,
     computed here from the masked log-softmax, never negative (TorchRL's k1 can be)."""
     cfg, parts, state, batch = first_batch()
-    mb = gather_minibatch(batch, torch.arange(cfg.ppo.minibatch_size)[None], cfg.env.max_plies)
+    mb = gather_minibatch(batch, torch.arange(cfg.ppo.minibatch_size)[None], cfg.env.max_plies,
+                          attacks=False)
     moved = state.params.apply(lambda p: p + 0.05 * torch.randn_like(p))
     with torch.no_grad():
         logits, _ = members_forward(moved, mb["observation"], net_spec(cfg.model))

@@ -35,9 +35,10 @@ class ModelConfig:
     mover's material balance this many plies ahead / 10 pawns), or the game's result where the
     game ends sooner; PPO trains it with weight ppo.material_head_coef (0: no head)"""
     attack_planes: bool = False
-    """the input's planes 44-45 hold how many pieces of each side attack each square
-    (shogi/_observe.py), which a small network's few 3x3 layers cannot see across the board
-    (false: zeros there, as every network before 2026-12-06 was trained)"""
+    """the input's planes 44-45 hold min(n, 4) / 4 for the n pieces of the side to move (44) and
+    of its opponent (45) that attack each square, pins ignored (shogi/_observe.py): what a small
+    network's few 3x3 layers cannot see across the board (false: zeros there, as every network
+    before 2026-12-06 was trained)"""
 
 
 @dataclass

@@ -35,7 +35,7 @@ def game_state(td: TensorDictBase) -> TensorDict:
     return out
 
 
-def env_view(state: TensorDict, attacks: bool = False) -> TensorDict:
+def env_view(state: TensorDict, *, attacks: bool) -> TensorDict:
     """The env's view of an engine state: network input (with the attack planes where
     `attacks`), legal moves, persistent game keys."""
     return TensorDict(observation=observe(state, attacks=attacks), action_mask=state["legal_mask"],
@@ -70,7 +70,7 @@ class ShogiEnv(EnvBase):
         self.impasse = bool(impasse)
         self.attacks = bool(attacks)
         self._fresh = env_view(initial_state(1, device=self.device, max_plies=self.max_plies),
-                               self.attacks)
+                               attacks=self.attacks)
         self._make_specs()
 
     def _make_specs(self):
@@ -127,7 +127,7 @@ class ShogiEnv(EnvBase):
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         state = step(game_state(tensordict), tensordict.get("action"), impasse=self.impasse)
-        out = env_view(state, self.attacks)
+        out = env_view(state, attacks=self.attacks)
         out.set("reward", state["reward"].unsqueeze(-1))
         out.set("outcome", state["termination_reason"].unsqueeze(-1))
         out.set("terminated", state["terminated"].unsqueeze(-1))

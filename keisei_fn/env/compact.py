@@ -50,7 +50,7 @@ def engine_state(td: TensorDictBase) -> TensorDictBase:
         "termination_reason": torch.zeros(b, dtype=torch.int8, device=device)})
 
 
-def network_input(td: TensorDictBase, max_plies: int, attacks: bool = False) -> TensorDictBase:
+def network_input(td: TensorDictBase, max_plies: int, *, attacks: bool) -> TensorDictBase:
     """`td` (any batch shape) with "observation" and "action_mask" in place of the stored
     position ("game") and "mask_bits"; `max_plies` is the env's (the ply plane's scale),
     `attacks` the network's (`NetSpec.attacks`: the attack planes)."""

@@ -119,13 +119,13 @@ def member_learning_rates(cfg) -> list[float]:
     return [member_config(cfg, k).optim.lr for k in range(cfg.population.size)]
 
 
-def gather_minibatch(batch: TensorDictBase, index: torch.Tensor, max_plies: int,
-                     attacks: bool = False) -> TensorDictBase:
+def gather_minibatch(batch: TensorDictBase, index: torch.Tensor, max_plies: int, *,
+                     attacks: bool) -> TensorDictBase:
     """Stored batch [K, N] and per-member sample indices [K, M] -> minibatch [K, M] with its
     network input rebuilt (env.compact; `max_plies` is the env's, `attacks` the network's)."""
     rows = torch.arange(index.shape[0], device=index.device)[:, None]
     return network_input(batch.apply(lambda x: x[rows, index], batch_size=list(index.shape)),
-                         max_plies, attacks)
+                         max_plies, attacks=attacks)
 
 
 def fork_generator(generator: torch.Generator) -> torch.Generator:

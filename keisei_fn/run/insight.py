@@ -70,7 +70,7 @@ def track_distributions(aim_run, agent, flat, max_plies: int, iteration: int) ->
                                     ((adv - adv.mean()) / (adv.std() + 1e-8)).numpy(),
                                     iteration, {"normalised": "yes"})
     sample = flat[:SAMPLE_POSITIONS]
-    inputs = network_input(sample, max_plies, agent.spec.attacks)
+    inputs = network_input(sample, max_plies, attacks=agent.spec.attacks)
     logits, _ = members_forward(agent.params, inputs.get("observation")[None], agent.spec)
     mask = inputs.get("action_mask")
     entropy = masked_entropy(masked_log_softmax(logits[0].float(), mask), mask)

@@ -3,8 +3,9 @@
 A piece attacks a square it could move to were an opponent's piece standing there: one-step
 moves to the adjacent squares, slides up to and including the first occupied square, knight
 jumps. Pins and the king's safety are ignored (a pinned piece still defends), as in dlshogi's
-attack features. It reuses move generation's one pass of `first_blockers` and its descriptor
-words, without the pins `analyze` applies to the mover's pieces.
+attack features. It runs move generation's `first_blockers` pass again (the observation does not
+see `step`'s) and reads its descriptor words without the pins `analyze` applies to the mover's
+pieces.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def learn(state: TrainState, update, cfg, log=print) -> tuple[TrainState, list[d
     samplers = tuple(fork_generator(g) for g in extra.samplers)
     updates = updates_per_iteration(cfg)
     minibatches = (sample_minibatch(extra.replay, samplers, cfg.gumbel_az.minibatch_size,
-                                    cfg.env.max_plies, cfg.model.attack_planes)
+                                    cfg.env.max_plies, attacks=cfg.model.attack_planes)
                    for _ in range(updates))
     state, metrics = apply_updates(state, minibatches, update, cfg, updates, log)
     return state.replace(extra=replace(extra, samplers=samplers)), metrics

@@ -83,14 +83,14 @@ def calibration(samples: TensorDictBase) -> dict:
     return out
 
 
-def sample_minibatch(buffers, generators, size: int, max_plies: int,
-                     attacks: bool = False) -> TensorDict:
+def sample_minibatch(buffers, generators, size: int, max_plies: int, *,
+                     attacks: bool) -> TensorDict:
     """One minibatch [K, M = size] from the members' buffers, drawn uniformly with replacement by
     member k's `generators[k]` (the train state's, so that the buffers only store), as the loss
     reads it: "observation", "action_mask", "target_policy", "target_value"."""
     batch = torch.stack([b[torch.randint(len(b), (size,), generator=g)]
                          for b, g in zip(buffers, generators, strict=True)])
-    out = network_input(batch.select(*STORED_KEYS), max_plies, attacks)
+    out = network_input(batch.select(*STORED_KEYS), max_plies, attacks=attacks)
     out.set("target_policy", unpack_policy(out.pop("search_policy"), out.get("action_mask")))
     return out
 

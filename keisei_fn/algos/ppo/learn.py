@@ -37,7 +37,7 @@ def learn(state: TrainState, batch: TensorDictBase, update, cfg, log=print,
             orders = orders.to(batch.device)
             for start in range(0, n - size + 1, size):
                 yield gather_minibatch(batch, orders[:, start:start + size], cfg.env.max_plies,
-                                       cfg.model.attack_planes)
+                                       attacks=cfg.model.attack_planes)
 
     per_epoch = len(range(0, n - size + 1, size))
     return apply_updates(state, minibatches(), update, cfg, updates_per_iteration(cfg), log,
