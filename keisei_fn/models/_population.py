@@ -34,8 +34,8 @@ from ..shogi import NUM_ACTIONS
 
 @dataclass(frozen=True)
 class NetSpec:
-    """What the folded forward needs to know of the architecture (hashable: a constant to
-    `torch.compile`)."""
+    """What the folded forward needs to know of the architecture, and what its input holds
+    (hashable: a constant to `torch.compile`)."""
     arch: str = "resnet"  # 'resnet' or 'cnn'
     blocks: int = 2
     squeeze_excite: bool = True
