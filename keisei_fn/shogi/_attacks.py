@@ -3,8 +3,8 @@
 A piece attacks a square it could move to were an opponent's piece standing there: one-step
 moves to the adjacent squares, slides up to and including the first occupied square, knight
 jumps. Pins and the king's safety are ignored (a pinned piece still defends), as in dlshogi's
-attack features. It runs move generation's `first_blockers` pass again (the observation does not
-see `step`'s) and reads its descriptor words without the pins `analyze` applies to the mover's
+attack features. It runs move generation's `seen_index` pass again (the observation does not see
+`step`'s) and reads its descriptor words without the pins `analyze` applies to the mover's
 pieces.
 """
 
@@ -14,7 +14,7 @@ import torch
 
 from tensordict import TensorDictBase
 
-from ._movegen import _pad, _take_squares, bytes_, first_blockers, lookup, to_canonical
+from ._movegen import _pad, _take_squares, lookup, seen_index, to_canonical
 from ._tables import KNIGHT, tables
 
 
@@ -25,14 +25,10 @@ def attack_counts(state: TensorDictBase) -> torch.Tensor:
     cb = to_canonical(state["board"], state["side_to_move"])
     T = tables(cb.device)
     b = cb.shape[0]
-    occ = cb != 0
     code = cb.long() + 14
     zero = torch.zeros(b, 1, dtype=torch.int32, device=cb.device)
     desc = torch.cat([lookup(T.desc_far, code), zero, lookup(T.desc_adjacent, code), zero], 1)
-    occ_t = bytes_(_pad(occ, False).T.contiguous())
-    neighbor_occ = occ_t.index_select(0, T.neighbor)  # [648, B], 1 = the blocker is adjacent
-    index = (first_blockers(neighbor_occ, T) + neighbor_occ * 82).T.contiguous().long()
-    at = desc.gather(1, index)  # [B, 648]: the first piece seen from t, looking against g
+    at = desc.gather(1, seen_index(cb != 0, T))  # [B, 648]: the first piece seen from t
     own = ((at & (T.col_own | T.col_king)) != 0).view(b, 8, 81)
     opp = ((at & T.col_opp) != 0).view(b, 8, 81)
     own_kn = _take_squares(_pad(cb == KNIGHT, False), T.knight_src).reshape(b, 2, 81)

@@ -84,6 +84,15 @@ def first_blockers(neighbor_occupied: torch.Tensor, T: Tables) -> torch.Tensor:
     return seen & (((seen >> 7) - 1) | OFF)  # eight empty squares: the ray ends at the edge
 
 
+def seen_index(occ: torch.Tensor, T: Tables) -> torch.Tensor:
+    """int64 [B, 648]: for column g*81 + t, the first occupied square seen from t looking in
+    OPPOSITE[g] (OFF if none), plus 82 where it is t's neighbor: the index into a [B, 164]
+    descriptor row (far descriptors, OFF's zero, adjacent descriptors, OFF's zero)."""
+    occ_t = bytes_(_pad(occ, False).T.contiguous())
+    neighbor_occ = occ_t.index_select(0, T.neighbor)  # [648, B], 1 = the blocker is adjacent
+    return (first_blockers(neighbor_occ, T) + neighbor_occ * 82).T.contiguous().long()
+
+
 def ray_hits(occ_wall: torch.Tensor, origin: torch.Tensor, T: Tables):
     """Walk the 8 rays from each origin [B] (squares <= 80) over `occ_wall` [B,82] (OFF True).
 
@@ -157,9 +166,7 @@ def analyze(cb: torch.Tensor, hands_c: torch.Tensor) -> tuple[torch.Tensor, torc
     zero = adj_desc.new_zeros(b, 1)
     desc = torch.cat([(lookup(T.desc_far, code) | zone_flag) & keep, zero,
                       (adj_desc | zone_flag) & keep, zero], 1)  # [B, 164]
-    occ_t = bytes_(_pad(occ, False).T.contiguous())
-    neighbor_occ = occ_t.index_select(0, T.neighbor)  # [648, B], 1 = the blocker is adjacent
-    index = (first_blockers(neighbor_occ, T) + neighbor_occ * 82).T.contiguous().long()
+    index = seen_index(occ, T)
     at = desc.gather(1, index)  # [B, 648]: descriptor of each column's candidate piece
 
     # The opponent's attack map; a checking slider also hits the square behind the king.
