@@ -207,9 +207,11 @@ def test_the_stored_anchors_rate_every_rung_in_order():
     assert all(make_player(r).batched for r in BATCHED_RUNGS)
 
 
-def test_ladder_command_places_a_checkpoint(tmp_path, capsys, tiny_run):
+def test_ladder_command_places_a_checkpoint(tmp_path, capsys, monkeypatch, tiny_run):
+    from keisei_fn.apps import ladder_cli
     from keisei_fn.cli import main
 
+    monkeypatch.setattr(ladder_cli, "_PROGRESS_EVERY_S", 0.0)  # a line every ply
     out = tmp_path / "ladder"
     code = main(["ladder", str(tiny_run), "--rungs", "random,greedy", "--games", "4",
                  "--max-plies", "60", "--out", str(out)])
@@ -217,7 +219,11 @@ def test_ladder_command_places_a_checkpoint(tmp_path, capsys, tiny_run):
     summary = json.loads((out / "ladder.json").read_text())
     assert [r["rung"] for r in summary["rungs"]] == ["random", "greedy"]
     assert summary["games"] == 8 and summary["low"] < summary["elo"] < summary["high"]
-    assert "ladder Elo" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "ladder Elo" in captured.out
+    # a long rung says it is alive: games finished and plies played, per rung
+    assert "  vs random: 0/4 games finished, ply 1 (" in captured.err
+    assert "  vs greedy: 0/4 games finished, ply 1 (" in captured.err
     assert len((out / "games.jsonl").read_text().splitlines()) == 8
     assert main(["ladder", str(tiny_run), "--rungs", "random,nobody", "--out", str(out)]) == 2
     assert "not on the ladder" in capsys.readouterr().err

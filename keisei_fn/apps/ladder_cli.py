@@ -85,7 +85,7 @@ def finished_rungs(path: Path, agent: str, games: int) -> dict[str, list]:
 
 def _ladder(args) -> None:
     from ..arena.ladder import RUNGS, load_anchors
-    from ..arena.match import play_match, summarize
+    from ..arena.match import match_progress, play_match, summarize
     from ..arena.openings import load_suite
     from ..arena.opponents import make_player
     from ..arena.records import to_json_line
@@ -124,7 +124,9 @@ def _ladder(args) -> None:
                 records = play_match(agent, rung, args.games, openings=openings,
                                      max_plies=args.max_plies, seed=args.seed,
                                      parallel=None if rung.batched else parallel,
-                                     device=args.device)
+                                     device=args.device,
+                                     progress=match_progress(_stderr, f"vs {rung.name}",
+                                                             args.games, _PROGRESS_EVERY_S))
                 jsonl.writelines(to_json_line(r) + "\n" for r in records)
                 jsonl.flush()  # a stopped ladder keeps its finished rungs (`--resume`)
                 seconds[rung.name] = round(time.monotonic() - started, 1)
@@ -153,6 +155,13 @@ def _ladder(args) -> None:
 
 
 RUNG_SECONDS = "rung_seconds.json"
+# A rung of 64 searching games runs half an hour with all its games finishing near the end: a
+# line a minute says it is alive without burying the results.
+_PROGRESS_EVERY_S = 60.0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _rung_players(rungs: list[str], device) -> list:

@@ -19,6 +19,7 @@ cap, a draw).
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import torch
@@ -92,6 +93,22 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
         if stop is not None and stop(sorted(records, key=_game_index)):
             break
     return sorted(records, key=_game_index)
+
+
+def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
+    """A `play_match` progress callback: a line at most every `every_s` seconds, so a long
+    evaluation shows it is alive."""
+    started = last = time.monotonic()
+
+    def progress(plies: int, finished: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_s:
+            last = now
+            print_line(f"  {label}: {finished}/{games} games finished, ply {plies} "
+                       f"({now - started:.0f} s)")
+
+    return progress
 
 
 def _game_index(record: GameRecord) -> int:

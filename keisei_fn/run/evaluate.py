@@ -9,7 +9,6 @@ prints, ratings.json or ranking.json, Aim metrics and the insight views (`evalua
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +16,7 @@ import torch
 
 from ..agent import Settings, member_agent
 from ..arena.match import play_match as referee_match
-from ..arena.match import summarize
+from ..arena.match import match_progress, summarize
 from ..arena.opponents import make_player, network_player
 from ..insight.value_quality import (agent_values, format_probes, format_quality, probe_values,
                                      value_quality)
@@ -68,22 +67,6 @@ def play_match(agent, opponent: str, games: int, max_plies: int = MAX_PLIES, see
                       score_high=s["score_high"], mean_length=s["mean_plies"],
                       distinct_games=s["distinct_games"],
                       referee=describe_referee(max_plies, impasse))
-
-
-def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
-    """A `play_match` progress callback: a line at most every `every_s` seconds, so a long
-    evaluation shows it is alive."""
-    started = last = time.monotonic()
-
-    def progress(plies: int, finished: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= every_s:
-            last = now
-            print_line(f"  {label}: {finished}/{games} games finished, ply {plies} "
-                       f"({now - started:.0f} s)")
-
-    return progress
 
 
 def format_match(r: EvalResult) -> str:
