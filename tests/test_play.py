@@ -326,3 +326,48 @@ def test_a_q_range_outside_0_to_2_is_one_line_before_anything_loads(command, q_r
     assert main([*command, "--simulations", "8", "--q-range", q_range]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--q-range must be from 0 to 2, got {float(q_range)}" in err[0]
+
+
+@pytest.mark.parametrize("command", [["play", "--checkpoint", "reference"], ["watch", "reference"]])
+def test_compiled_without_simulations_is_one_line_before_anything_loads(command, capsys):
+    from keisei_fn.cli import main
+
+    assert main([*command, "--compiled"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--compiled compiles the search: give --simulations N too" in err[0]
+    with pytest.raises(SystemExit):  # argparse: guard is 0, 1 or 3
+        main([*command, "--guard", "2"])
+    assert "invalid choice: 2" in capsys.readouterr().err
+
+
+def test_play_and_watch_play_the_search_row_s_player(monkeypatch):
+    """--simulations 1100 --compiled --guard 3 (issue 29's search row) reach the player's
+    settings in `play` and `watch`, and `candidates` decides with them."""
+    import keisei_fn.apps.play as play_module
+    import keisei_fn.apps.watch as watch_module
+    from keisei_fn.agent import player_settings
+    from keisei_fn.cli import main
+
+    asked = {}
+    monkeypatch.setattr(play_module, "play", lambda *a, **kw: asked.setdefault("play", kw))
+    monkeypatch.setattr(watch_module, "watch", lambda *a, **kw: asked.setdefault("watch", kw))
+    row = ["--simulations", "1100", "--compiled", "--guard", "3"]
+    assert main(["play", "--checkpoint", "reference", *row]) == 0
+    assert main(["watch", "reference", *row]) == 0
+    for name in ("play", "watch"):
+        assert asked[name]["simulations"] == 1100, name
+        assert asked[name]["options"] == {"q_range": 0.0, "guard": 3, "compiled": True}, name
+    settings = player_settings(1100, **asked["play"]["options"])
+    assert settings.guard == 3 and settings.gumbel.compiled and settings.search == "gumbel"
+    assert player_settings().guard == 0 and not player_settings(8).gumbel.compiled
+
+    decided = []
+    real = play_module.decide
+    monkeypatch.setattr(play_module, "decide", lambda agent, state, settings, *rest: (
+        decided.append(settings), real(agent, state, settings, *rest))[1])
+    import keisei_fn.agent.decision as decide_module
+    monkeypatch.setattr(decide_module, "evaluate", lambda agent, state: (
+        torch.zeros(state["legal_mask"].shape).masked_fill(~state["legal_mask"], -torch.inf),
+        torch.zeros(state.batch_size[0])))
+    play_module.candidates(None, from_sfen([START]), 0, options={"guard": 1})
+    assert decided[-1].guard == 1 and decided[-1].material_margin > 0

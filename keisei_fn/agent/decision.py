@@ -99,14 +99,15 @@ class Settings:
 
 
 def player_settings(simulations: int = 0, *, top: int = 1, temperature: float = 0.0,
-                    q_range: float = 0.0) -> Settings:
+                    q_range: float = 0.0, guard: int = 0, compiled: bool = False) -> Settings:
     """How our players choose by default (a player spec's `PATH` and `PATH@sims=N`, `play`,
-    `watch`): a mate in one first; then a Gumbel search of `simulations` without noise, or the
-    policy's move (its argmax, or a sample at `temperature`) under the material veto."""
+    `watch`): a mate in one first; then a Gumbel search of `simulations` without noise
+    (`compiled`: each simulation compiled), or the policy's move (its argmax, or a sample at
+    `temperature`) under the material veto; `guard` as `Settings.guard`."""
     return Settings(search="gumbel" if simulations else "none", temperature=temperature,
-                    top=top, mate_in_one=True,
+                    top=top, mate_in_one=True, guard=guard,
                     gumbel=SearchConfig(simulations or SearchConfig.simulations,
-                                        q_range=q_range),
+                                        q_range=q_range, compiled=compiled),
                     material_margin=0.0 if simulations else PLAY_MATERIAL_MARGIN,
                     material_quiet=0 if simulations else PLAY_MATERIAL_QUIET)
 

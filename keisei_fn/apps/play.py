@@ -96,24 +96,27 @@ def resign(game: Game) -> Game:
 
 
 def agent_move(agent, state, temperature: float = 0.0,
-               generator: torch.Generator | None = None) -> tuple[str, float]:
+               generator: torch.Generator | None = None,
+               options: dict | None = None) -> tuple[str, float]:
     """(the agent's USI move, its value-head evaluation for the side to move, in [-1, 1])."""
-    found = decide(agent, state, player_settings(temperature=temperature), generator)
+    found = decide(agent, state, player_settings(temperature=temperature, **(options or {})),
+                   generator)
     return usi_moves(state, found.action)[0], float(found.value[0])
 
 
 def candidates(agent, state, simulations: int = 0, generator: torch.Generator | None = None,
-               top: int = 3, q_range: float = 0.0) -> tuple[str, float, list[str]]:
+               top: int = 3, options: dict | None = None) -> tuple[str, float, list[str]]:
     """(the move, the value for the side to move, `top` candidate descriptions), as our players
-    choose (`player_settings`): the policy's favourites with their probabilities, or with
-    `simulations`, the Gumbel search's moves with visits and values (the move played first)."""
+    choose (`player_settings`, with `options`: its q_range, guard, compiled): the policy's
+    favourites with their probabilities, or with `simulations`, the Gumbel search's moves with
+    visits and values (the move played first)."""
+    settings = player_settings(simulations, top=top, **(options or {}))
     if simulations <= 0:
-        found = decide(agent, state, player_settings(top=top))
+        found = decide(agent, state, settings)
         names = usi_moves(state, found.candidates[0])
         return names[0], float(found.value[0]), [f"{n} {100 * p:.0f}%" for n, p
                                                  in zip(names, found.prior[0].tolist())]
-    found = decide(agent, state, player_settings(simulations, top=top, q_range=q_range),
-                   generator)
+    found = decide(agent, state, settings, generator)
     # the move played, then the other moves the search visited
     shown = [i for i, (a, n) in enumerate(zip(found.candidates[0].tolist(),
                                               found.visits[0].tolist())) if a >= 0 and (n or not i)]
@@ -263,7 +266,7 @@ def render_game(game: Game, letters: str = "western") -> Text:
 def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
          letters: str = "western", temperature: float = 0.0,
          generator: torch.Generator | None = None, agent_name: str = "agent",
-         simulations: int = 0, predict: bool = False, q_range: float = 0.0) -> Game:
+         simulations: int = 0, predict: bool = False, options: dict | None = None) -> Game:
     """Play until `quit` or end of input; returns the final game (finished or not). With
     `predict`, before each of the agent's moves the human types the move they expect
     (apps/predict.py) and is told its rank and probability in the agent's policy."""
@@ -282,12 +285,12 @@ def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
                     return game
             if simulations or temperature <= 0:
                 usi, value, lines = candidates(agent, position(game), simulations, generator,
-                                               q_range=q_range)
+                                               options=options)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent"
                     + (f", {simulations} simulations" if simulations else "")
                     + "); candidates: " + "; ".join(lines))
             else:
-                usi, value = agent_move(agent, position(game), temperature, generator)
+                usi, value = agent_move(agent, position(game), temperature, generator, options)
                 say(f"agent plays {usi} (eval {value:+.2f} for the agent)")
             if guess is not None:
                 score = score.add(guess, policy_ranking(agent, position(game)), usi)
@@ -308,7 +311,7 @@ def play(agent, game: Game, input_fn: Callable[[str], str], console: Console, *,
         if command == "quit":
             return game
         if command == "hint":
-            _hint(agent, game, say, simulations, generator, q_range)
+            _hint(agent, game, say, simulations, generator, options)
         elif command in COMMANDS:
             game = COMMANDS[command](game, arg.strip(), say, agent_name)
         elif command:
@@ -329,13 +332,13 @@ def _human_move(game: Game, usi: str, say) -> Game:
     return push_move(game, usi)
 
 
-def _hint(agent, game: Game, say, simulations: int, generator, q_range: float) -> None:
+def _hint(agent, game: Game, say, simulations: int, generator, options: dict | None) -> None:
     """What the agent would play in the human's place."""
     if game.ending is not None:
         say("the game is over: save [FILE] or quit")
         return
     _, value, lines = candidates(agent, position(game), simulations, generator, top=5,
-                                 q_range=q_range)
+                                 options=options)
     say(f"hint: {'; '.join(lines)} (eval {value:+.2f} for you, as the agent sees it)")
 
 

@@ -7,7 +7,7 @@ Imports nothing heavy at module level: `cli.build_parser` imports this module on
 
 from __future__ import annotations
 
-from .search_args import add_q_range, check_q_range
+from .search_args import add_player_options, player_options
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--simulations", type=int, default=0,
                    help="the agent searches (Gumbel search of N simulations) and shows its "
                         "candidates with visits and values; 0: its policy's move")
-    add_q_range(p)
+    add_player_options(p)
     p.add_argument("--predict", action="store_true",
                    help="pause and predict: before each of the agent's moves, type the move you "
                         "expect; you are told its rank and probability, and a running score")
@@ -45,7 +45,7 @@ def _play(args) -> None:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
     if args.max_plies < 1:
         raise ValueError(f"--max-plies must be >= 1, got {args.max_plies}")
-    check_q_range(args.q_range)
+    options = player_options(args)
     import torch
     from rich.console import Console
 
@@ -72,8 +72,11 @@ def _play(args) -> None:
     if about:
         console.print(about, markup=False, highlight=False)
     console.print(HELP, markup=False, highlight=False)
+    if args.compiled:
+        console.print("the agent's first search compiles (about a minute, once)", markup=False,
+                      highlight=False)
     game = new_game(0 if args.color == "black" else 1, args.max_plies, args.device, args.sfen)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     play(agent, game, console.input, console, letters=args.letters,
          temperature=args.temperature, generator=generator, agent_name=str(args.checkpoint),
-         simulations=args.simulations, predict=args.predict, q_range=args.q_range)
+         simulations=args.simulations, predict=args.predict, options=options)

@@ -181,7 +181,7 @@ def _choose(w: _Watch, state, _generator) -> torch.Tensor:
 def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.0,
           simulations: int = 0, games: int = 0, letters: str = "western", seed: int = 0,
           max_plies: int = 512, openings: str = "default", predict: bool = False,
-          saliency: bool = False, q_range: float = 0.0,
+          saliency: bool = False, options: dict | None = None,
           console: Console | None = None, input_fn: Callable[[str], str] | None = None,
           sleep: Callable[[float], None] = time.sleep) -> int:
     """Play `games` games (0: until interrupted) with the agent of `run_dir` (a run directory, a
@@ -204,7 +204,7 @@ def watch(run_dir: str, *, member: int = 0, opponent: str = "", pace: float = 1.
     played, loaded = 0, None
     with view as live:
         w = _Watch(live, console, run, member,
-                   player_settings(simulations, top=0, q_range=q_range),
+                   player_settings(simulations, top=0, **(options or {})),
                    torch.Generator().manual_seed(seed), letters, pace, predict,
                    input_fn or console.input, sleep, saliency=saliency)
         watched = Player("agent", choose=partial(_choose, w))

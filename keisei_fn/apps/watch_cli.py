@@ -6,7 +6,7 @@ Imports nothing heavy at module level: `cli.build_parser` imports this module on
 
 from __future__ import annotations
 
-from .search_args import add_q_range, check_q_range
+from .search_args import add_player_options, player_options
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--pace", type=float, default=1.0, help="seconds per move shown")
     p.add_argument("--simulations", type=int, default=0,
                    help="the agent searches (Gumbel, N simulations) and shows visits and values")
-    add_q_range(p)
+    add_player_options(p)
     p.add_argument("--games", type=int, default=0, help="games to show (0: until Ctrl-C)")
     p.add_argument("--predict", action="store_true",
                    help="pause and predict: type the move you expect the agent to play before it "
@@ -52,11 +52,11 @@ def _watch(args) -> int:
         raise ValueError(f"--pace must be >= 0 seconds, got {args.pace}")
     if args.max_plies < 1:
         raise ValueError(f"--max-plies must be >= 1, got {args.max_plies}")
-    check_q_range(args.q_range)
+    options = player_options(args)
     from .watch import watch
 
     watch(args.run_dir, member=args.member, opponent=args.opponent, pace=args.pace,
           simulations=args.simulations, games=args.games, letters=args.letters, seed=args.seed,
           max_plies=args.max_plies, openings=args.openings, predict=args.predict,
-          saliency=args.saliency, q_range=args.q_range)
+          saliency=args.saliency, options=options)
     return 0
