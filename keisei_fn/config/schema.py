@@ -38,7 +38,8 @@ class ModelConfig:
     """the input's planes 44-45 hold min(n, 4) / 4 for the n pieces of the side to move (44) and
     of its opponent (45) that attack each square, pins ignored (shogi/_observe.py): what a small
     network's few 3x3 layers cannot see across the board (false: zeros there, as every network
-    before 2026-12-06 was trained)"""
+    before 2026-12-06 was trained). Screen 23 at `make run`'s set-up: +335 and +5 for the network
+    alone on two seeds (docs/training.md); off until the 2-hour recipe confirms it"""
 
 
 @dataclass
