@@ -91,7 +91,7 @@ def _cli(*args, timeout=300):
 
 def test_analyze_a_position_and_a_game(tiny_run, tmp_path):
     out = _cli("analyze", "--checkpoint", str(tiny_run), "--sfen", MIDGAME, "--top", "3",
-               "--simulations", "8", "--out", str(tmp_path / "pos"))
+               "--simulations", "8", "--guard", "3", "--out", str(tmp_path / "pos"))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "value" in out.stdout and "search (8 simulations)" in out.stdout
     rows = [ln.split() for ln in out.stdout.splitlines() if ln.strip()[:2] in ("1 ", "2 ", "3 ")]

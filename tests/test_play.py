@@ -328,7 +328,9 @@ def test_a_q_range_outside_0_to_2_is_one_line_before_anything_loads(command, q_r
     assert len(err) == 1 and f"--q-range must be from 0 to 2, got {float(q_range)}" in err[0]
 
 
-@pytest.mark.parametrize("command", [["play", "--checkpoint", "reference"], ["watch", "reference"]])
+@pytest.mark.parametrize("command", [["play", "--checkpoint", "reference"], ["watch", "reference"],
+                                     ["analyze", "--checkpoint", "reference",
+                                      "--sfen", "startpos"]])
 def test_compiled_without_simulations_is_one_line_before_anything_loads(command, capsys):
     from keisei_fn.cli import main
 
@@ -342,7 +344,7 @@ def test_compiled_without_simulations_is_one_line_before_anything_loads(command,
 
 def test_play_and_watch_play_the_search_row_s_player(monkeypatch):
     """--simulations 1100 --compiled --guard 3 (issue 29's search row) reach the player's
-    settings in `play` and `watch`, and `candidates` decides with them."""
+    settings in `play` and `watch`, and `candidates` and `analyze` decide with them."""
     import keisei_fn.apps.play as play_module
     import keisei_fn.apps.watch as watch_module
     from keisei_fn.agent import player_settings
@@ -371,3 +373,25 @@ def test_play_and_watch_play_the_search_row_s_player(monkeypatch):
         torch.zeros(state.batch_size[0])))
     play_module.candidates(None, from_sfen([START]), 0, options={"guard": 1})
     assert decided[-1].guard == 1 and decided[-1].material_margin > 0
+
+    # `analyze`'s search: the same three options reach its settings (stopped there: no network)
+    import keisei_fn.insight.analyze as analyze_module
+
+    class Searched(Exception):
+        pass
+
+    def recording(agent, state, settings, *rest):
+        decided.append(settings)
+        if settings.search == "gumbel":
+            raise Searched
+        return real(agent, state, settings, *rest)
+
+    monkeypatch.setattr(analyze_module, "decide", recording)
+    monkeypatch.setattr(analyze_module, "value_saliency", lambda agent, state: None)
+    monkeypatch.setattr("keisei_fn.agent.load_agent", lambda *a: (None, None))
+    with pytest.raises(Searched):
+        main(["analyze", "--checkpoint", "reference", "--sfen", "startpos", "--out", "x",
+              "--simulations", "4", "--guard", "3", "--q-range", "0.5", "--compiled"])
+    searched = decided[-1]
+    assert searched.guard == 3 and searched.gumbel.q_range == 0.5 and searched.gumbel.compiled
+    assert searched.gumbel.simulations == 4

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .search_args import add_q_range, check_q_range
+from .search_args import add_player_options, player_options
 
 
 def register(subparsers) -> None:
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--top", type=int, default=5, help="candidate moves shown")
     p.add_argument("--simulations", type=int, default=0,
                    help="also search the position (Gumbel search of N simulations)")
-    add_q_range(p)
+    add_player_options(p)
     p.add_argument("--style", choices=("kanji", "letters"), default="kanji",
                    help="pieces drawn as kanji or as letters (P, +R, ...)")
     p.add_argument("--out", help="directory of the HTML page (default: a new folder under the "
@@ -74,13 +74,13 @@ def _analyze(args) -> None:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.simulations < 0:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
-    check_q_range(args.q_range)
+    options = player_options(args)
     agent, _ = load_agent(args.checkpoint, args.device)
     out = _out_dir(args)
     if args.sfen is not None:
         sfen = STARTPOS_SFEN if args.sfen.strip() == "startpos" else args.sfen
         report = position_report(agent, sfen, top=args.top, simulations=args.simulations,
-                                 q_range=args.q_range)
+                                 **options)
         side = report["side_to_move"]
         print(f"{report['sfen']}\n{side} to move; value {report['value']:+.3f} for {side}: "
               f"{VALUE_MEANING} (expected score {100 * expected_score(report['value']):.0f}%)")

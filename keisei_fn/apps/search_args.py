@@ -1,5 +1,5 @@
-"""The player options `play` and `watch` share on the command line (`--q-range`, `--guard`,
-`--compiled`; `analyze` takes `--q-range`), checked before anything loads.
+"""The player options `play`, `watch` and `analyze` share on the command line (`--q-range`,
+`--guard`, `--compiled`), checked before anything loads.
 
 Imports nothing heavy at module level: the `*_cli` modules import this one on every start.
 """

@@ -33,9 +33,11 @@ def expected_score(value: float) -> float:
 
 @torch.no_grad()
 def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: int = 0,
-                    max_plies: int = 512, saliency: bool = True, q_range: float = 0.0) -> dict:
+                    max_plies: int = 512, saliency: bool = True, q_range: float = 0.0,
+                    guard: int = 0, compiled: bool = False) -> dict:
     """The network's (and optionally the search's) view of one position; with `saliency`, which
-    squares drive its value (insight/saliency.py: up to a few seconds)."""
+    squares drive its value (insight/saliency.py: up to a few seconds). `q_range`, `guard` and
+    `compiled` as in `agent.player_settings`."""
     state = from_sfen([sfen], max_plies=max_plies)
     if bool((state["terminated"] | state["truncated"]).any()):
         raise ValueError(f"the game is over in this position: {sfen}")
@@ -48,8 +50,11 @@ def position_report(agent, sfen: str, top: int = 5, simulations: int = 0, seed: 
               "top": top, "saliency": value_saliency(agent, state) if saliency else None}
     if simulations:
         # with the root's Gumbel noise (seeded by `seed`), as the improved policy is sampled
-        found = decide(agent, state, Settings(search="gumbel", top=top, gumbel=SearchConfig(
-            simulations, gumbel_scale=1.0, q_range=q_range)), torch.Generator().manual_seed(seed))
+        found = decide(agent, state, Settings(search="gumbel", top=top, guard=guard,
+                                              gumbel=SearchConfig(simulations, gumbel_scale=1.0,
+                                                                  q_range=q_range,
+                                                                  compiled=compiled)),
+                       torch.Generator().manual_seed(seed))
         shown = found.candidates[0][found.candidates[0] >= 0]
         q = found.q[0]
         report["search"] = {
