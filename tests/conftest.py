@@ -100,6 +100,7 @@ SLOW_TESTS = {
     "test_self_contained.py::test_no_source_file_names_a_path_outside_the_repository",
     # worker processes (collector.backend=process)
     "test_collectors.py::test_weights_reach_the_workers_after_an_update",
+    "test_collectors.py::test_workers_store_the_attack_planes_counts",
     "test_collectors.py::test_each_row_is_one_game_stream_and_gae_never_crosses_workers",
     "test_collectors.py::test_process_backend_runs_are_reproducible_and_resume",
     "test_collectors.py::test_process_backend_with_the_compiled_acting_policy",

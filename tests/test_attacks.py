@@ -106,10 +106,14 @@ def test_the_observation_carries_them_only_when_asked(attacks):
     torch.testing.assert_close(planes, want.float(), rtol=0, atol=0)
 
 
-def _minibatch_planes(monkeypatch, module: str, name: str) -> list[bool]:
+def _minibatch_planes(monkeypatch, module: str, name: str, stored: list | None = None
+                      ) -> list[bool]:
     """Wrap `module.name` (a minibatch builder): the list fills with whether each minibatch's
-    input had attack planes."""
+    input had attack planes; `stored`, with whether it read them from the counts the rollout
+    stored (and they equal the planes rebuilt from the positions)."""
     import importlib
+
+    from keisei_fn.env.compact import ATTACK_KEY, network_input
 
     target = importlib.import_module(module)
     inner, seen = getattr(target, name), []
@@ -117,6 +121,13 @@ def _minibatch_planes(monkeypatch, module: str, name: str) -> list[bool]:
     def spy(*args, **kwargs):
         out = inner(*args, **kwargs)
         seen.append(bool(out.get("observation")[..., 44:, :, :].any()))
+        if stored is not None:
+            batch, index = args[0], args[1]
+            rows = torch.arange(index.shape[0])[:, None]
+            picked = batch.apply(lambda x: x[rows, index], batch_size=list(index.shape))
+            rebuilt = network_input(picked.exclude(ATTACK_KEY), args[2], attacks=True)
+            stored.append(ATTACK_KEY in batch.keys()
+                          and torch.equal(rebuilt["observation"], out["observation"]))
         return out
 
     monkeypatch.setattr(target, name, spy)
@@ -138,9 +149,12 @@ def test_a_network_with_attack_planes_trains_reads_them_and_plays(tmp_path, monk
     from keisei_fn.models import masked_log_softmax, members_forward
     from keisei_fn.run.train import resume_config, train
 
-    seen = _minibatch_planes(monkeypatch, "keisei_fn.algos.ppo.learn", "gather_minibatch")
+    stored = []
+    seen = _minibatch_planes(monkeypatch, "keisei_fn.algos.ppo.learn", "gather_minibatch",
+                             stored)
     train(tiny(tmp_path, "model.attack_planes=true", "total_updates=2"), log=lambda *a: None)
     assert seen and all(seen)  # every minibatch the loss read had them
+    assert len(stored) == len(seen) and all(stored)  # from the rollout's counts, exactly
     with pytest.raises(ValueError, match="model.attack_planes cannot change"):
         resume_config(tmp_path, ["model.attack_planes=false"])
     assert resume_config(tmp_path, ["model.attack_planes=true", "total_updates=3"])

@@ -104,6 +104,27 @@ def test_weights_reach_the_workers_after_an_update(process_parts):
     torch.testing.assert_close(rollout["state_value"].flatten(0, 1), value, rtol=1e-5, atol=1e-5)
 
 
+def test_workers_store_the_attack_planes_counts():
+    """`model.attack_planes=true` on the process backend: the workers' steps keep the planes'
+    counts, and the minibatches' planes read from them equal the planes rebuilt from the
+    positions (as the direct backend: tests/test_rollout.py)."""
+    from keisei_fn.env.compact import ATTACK_KEY
+
+    cfg = load_config(None, TINY + PROCESS + ["total_updates=1", "env.batch_size=6",
+                                              "ppo.rollout_steps=4", "model.attack_planes=true"])
+    torch.manual_seed(0)
+    parts = build(cfg, log=lambda *a: None)
+    try:
+        _, rollout, _ = parts.collector.next_rollout(parts.policy, None, cfg.ppo.rollout_steps)
+    finally:
+        parts.collector.shutdown()
+    assert rollout[ATTACK_KEY].dtype == torch.uint8 and rollout[ATTACK_KEY].any()
+    stored = network_input(rollout, cfg.env.max_plies, attacks=True)["observation"]
+    rebuilt = network_input(rollout.exclude(ATTACK_KEY), cfg.env.max_plies,
+                           attacks=True)["observation"]
+    assert torch.equal(stored, rebuilt)
+
+
 def test_process_backend_runs_are_reproducible_and_resume(tmp_path):
     for name in ("a", "b"):
         train(tiny(tmp_path / name, *PROCESS, "total_updates=3"), log=lambda *a: None)

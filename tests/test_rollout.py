@@ -11,7 +11,8 @@ from keisei_fn.collect.policy import CollectPolicy
 from keisei_fn.collect.rollout import rollout, stored_bytes
 from keisei_fn.config import load_config
 from keisei_fn.env import ShogiEnv
-from keisei_fn.env.compact import MASK_BYTES, network_input, pack_mask, unpack_mask
+from keisei_fn.env.compact import (ATTACK_KEY, MASK_BYTES, network_input, pack_mask,
+                                   unpack_mask)
 from keisei_fn.models import build_model, net_spec, state_params
 
 GAMES, STEPS, MAX_PLIES = 6, 10, 14  # several games end (the cap) inside the rollouts
@@ -59,6 +60,13 @@ def test_rollout_plays_what_torchrl_collector_plays(attacks):
             assert torch.equal(mine.get(key), ref.get(key)), key
         rebuilt = network_input(mine, MAX_PLIES, attacks=attacks)
         assert torch.equal(rebuilt["observation"], ref["observation"])
+        # the attack planes come from the counts stored with the step, and rebuilding them from
+        # the position gives the same planes
+        assert (ATTACK_KEY in mine.keys()) == attacks
+        if attacks:
+            assert mine[ATTACK_KEY].dtype == torch.uint8 and ATTACK_KEY not in rebuilt.keys()
+            again = network_input(mine.exclude(ATTACK_KEY), MAX_PLIES, attacks=True)
+            assert torch.equal(again["observation"], ref["observation"])
         assert bool(rebuilt["observation"][:, :, 44:].any()) == attacks
         assert torch.equal(rebuilt["action_mask"], ref["action_mask"])
         ended += int(ref["next", "done"].sum())

@@ -90,8 +90,8 @@ class WorkerBackend:
     in_process = False
     """the workers' policy copies sample from the workers' own streams"""
 
-    def __init__(self, name: str, collector: BaseCollector):
-        self.name, self.collector = name, collector
+    def __init__(self, name: str, collector: BaseCollector, attacks: bool = False):
+        self.name, self.collector, self.attacks = name, collector, attacks
         self._stream = None
 
     def reset(self) -> None:
@@ -105,7 +105,7 @@ class WorkerBackend:
         if self._stream is None:
             self._stream = iter(self.collector)
         raw = as_rows(next(self._stream))
-        return None, stored_step(raw), raw[..., -1].get("next").select(*CARRIED_KEYS)
+        return None, stored_step(raw, self.attacks), raw[..., -1].get("next").select(*CARRIED_KEYS)
 
     def sync_weights(self, policy, timeout: float = 300.0) -> None:
         """Push the policy's weights to the workers.
@@ -206,11 +206,12 @@ def make_collector(cfg, policy, device: torch.device, generation: int = 0,
     if cfg.collector.backend == "ray":
         from .ray_backend import make_ray_collector
 
-        return WorkerBackend("ray", make_ray_collector(cfg, policy, env_fns, frames))
+        return WorkerBackend("ray", make_ray_collector(cfg, policy, env_fns, frames),
+                             cfg.model.attack_planes)
     return WorkerBackend("process", Collector(
         env_fns, policy, backend="process", num_collectors=workers, sync=True,
         frames_per_batch=frames, total_frames=-1, trust_policy=True,
-        auto_register_policy_transforms=False))
+        auto_register_policy_transforms=False), cfg.model.attack_planes)
 
 
 def as_rows(rollout: TensorDictBase) -> TensorDictBase:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from ..env.compact import POSITION_KEYS, pack_mask
+from ..env.compact import ATTACK_KEY, POSITION_KEYS, pack_attacks, pack_mask
 
 # What a game in progress is: enough to continue it exactly after a resume.
 CARRIED_KEYS = ("observation", "action_mask", "game")
@@ -25,15 +25,18 @@ POLICY_KEYS = ("action", "action_log_prob", "state_value", "learner_move", "forc
 TRANSITION_KEYS = ("reward", "outcome", "done", "terminated", "truncated")
 
 # Keys the loss reads, rebuilt into its network input by env.compact.network_input.
-BATCH_KEYS = ("game", "mask_bits", "action", "action_log_prob", "state_value", "advantage",
-              "value_target", "forced")
+BATCH_KEYS = ("game", "mask_bits", ATTACK_KEY, "action", "action_log_prob", "state_value",
+              "advantage", "value_target", "forced")
 
 
-def stored_step(td: TensorDictBase) -> TensorDict:
-    """The learner's record of one step of `td` (a stepped env TensorDict with ("next", ...))."""
+def stored_step(td: TensorDictBase, attacks: bool = False) -> TensorDict:
+    """The learner's record of one step of `td` (a stepped env TensorDict with ("next", ...));
+    `attacks`: the env's observation has the attack planes, kept as counts (env.compact)."""
     out = td.select(*[("game", k) for k in POSITION_KEYS], *POLICY_KEYS,
                      *[("next", k) for k in TRANSITION_KEYS], strict=False)
     out.set("mask_bits", pack_mask(td.get("action_mask")))
+    if attacks:
+        out.set(ATTACK_KEY, pack_attacks(td.get("observation")))
     return out
 
 
@@ -55,6 +58,6 @@ def rollout(env, policy, games: TensorDictBase, steps: int) -> tuple[TensorDict,
     td = games.select(*CARRIED_KEYS)
     for _ in range(steps):
         td, nxt = env.step_and_maybe_reset(policy(td))
-        records.append(stored_step(td))
+        records.append(stored_step(td, env.attacks))
         td = nxt.select(*CARRIED_KEYS)
     return td, torch.stack(records, dim=1)

@@ -4,7 +4,10 @@ A stored step keeps the position compactly (board, hands, side to move, ply: 100
 legal moves as bits (274 bytes), instead of the 46 float planes (14,904 bytes), the bool mask
 (2,187) and the repetition history (2,300) the env carries from ply to ply. The learner rebuilds
 "observation" and "action_mask" per minibatch (`network_input`), exactly: the planes are a pure
-function of those four keys (shogi/_observe.py), and the bits are the mask.
+function of those four keys (shogi/_observe.py), and the bits are the mask. With the attack
+planes (`model.attack_planes`), their saturated counts are kept too (`ATTACK_KEY`, 162 bytes):
+they are a function of the board as well, but rebuilding them costs about as much as the rest of
+the observation together, every epoch, where copying them from the env's observation is free.
 """
 
 from __future__ import annotations
@@ -13,10 +16,20 @@ import torch
 from tensordict import TensorDictBase
 
 from ..shogi import NUM_ACTIONS, observe
+from ..shogi._observe import ATTACK_PLANE_MAX, ATTACK_PLANES
 
 # The position keys under "game" that the observation is a function of.
 POSITION_KEYS = ("board", "hands", "side_to_move", "ply")
 MASK_BYTES = (NUM_ACTIONS + 7) // 8
+# The attack planes' counts (uint8 [..., 2, 81], saturated at ATTACK_PLANE_MAX), where stored.
+ATTACK_KEY = "attack_counts"
+
+
+def pack_attacks(observation: torch.Tensor) -> torch.Tensor:
+    """float [..., 46, 9, 9] observation with the attack planes -> their counts, uint8
+    [..., 2, 81] (exact: the planes hold count / ATTACK_PLANE_MAX)."""
+    planes = observation[..., ATTACK_PLANES, :, :].reshape(*observation.shape[:-3], 2, 81)
+    return (planes.float() * ATTACK_PLANE_MAX).round().to(torch.uint8)
 
 
 def _bit_weights(device) -> torch.Tensor:
@@ -52,12 +65,17 @@ def engine_state(td: TensorDictBase) -> TensorDictBase:
 
 def network_input(td: TensorDictBase, max_plies: int, *, attacks: bool) -> TensorDictBase:
     """`td` (any batch shape) with "observation" and "action_mask" in place of the stored
-    position ("game") and "mask_bits"; `max_plies` is the env's (the ply plane's scale),
-    `attacks` the network's (`NetSpec.attacks`: the attack planes)."""
+    position ("game"), "mask_bits" (and `ATTACK_KEY`); `max_plies` is the env's (the ply plane's
+    scale), `attacks` the network's (`NetSpec.attacks`: the attack planes, from the stored counts
+    where `td` has them, else rebuilt)."""
     shape = td.batch_size
     game = td.get("game").reshape(-1)
-    out = td.exclude("game", "mask_bits")
-    planes = observe(game, max_plies=max_plies, attacks=attacks)
+    out = td.exclude("game", "mask_bits", ATTACK_KEY)
+    stored = td.get(ATTACK_KEY, None) if attacks else None
+    planes = observe(game, max_plies=max_plies, attacks=attacks and stored is None)
+    if stored is not None:
+        planes.view(planes.shape[0], -1, 81)[:, ATTACK_PLANES] = (
+            stored.reshape(-1, 2, 81).to(planes.dtype) / ATTACK_PLANE_MAX)
     out.set("observation", planes.view(*shape, -1, 9, 9))
     out.set("action_mask", unpack_mask(td.get("mask_bits")))
     return out

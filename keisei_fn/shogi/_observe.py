@@ -32,6 +32,8 @@ from ._tables import HAND_MAX, OBS_HAND_ORDER, tables
 
 # attackers of a square beyond which the attack planes saturate
 ATTACK_PLANE_MAX = 4
+# the attack planes' place in the observation: the side to move's attackers, then the opponent's
+ATTACK_PLANES = slice(44, 46)
 
 
 def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
@@ -56,5 +58,6 @@ def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
                          hands.new_zeros(b, 2)], 1)
     out[:, 28:] = scalars[:, :, None]
     if attacks:
-        out[:, 44:] = attack_counts(state).clamp(max=ATTACK_PLANE_MAX).to(dtype) / ATTACK_PLANE_MAX
+        counts = attack_counts(state).clamp(max=ATTACK_PLANE_MAX)
+        out[:, ATTACK_PLANES] = counts.to(dtype) / ATTACK_PLANE_MAX
     return out.view(b, 46, 9, 9)
