@@ -46,3 +46,46 @@ def test_a_network_that_does_not_fit_is_refused_before_the_run_builds(tiny_run, 
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         train(tiny(tmp_path / "none", f"init_from={tmp_path / 'missing.pt'}",
                    "total_updates=1"), log=lambda *a: None)
+
+
+def test_a_network_without_attack_planes_starts_one_with_them_as_the_same_function(tiny_run,
+                                                                                   tmp_path):
+    """`model.attack_planes=true` from a network without them: its stem's weights on the two
+    planes (which only ever read zeros) start at zero, so the new network computes what the
+    source did, whatever the planes hold; the reverse is refused."""
+    import dataclasses
+
+    from keisei_fn.agent import load_agent
+    from keisei_fn.models import members_forward
+    from keisei_fn.run.snapshot import starting_network
+    from keisei_fn.shogi import ATTACK_PLANES, from_sfen, observe, step
+
+    source, _ = load_agent(tiny_run)
+    assert source.spec.attacks is False
+    notes = []
+    start = starting_network(tiny(tmp_path / "planes", f"init_from={tiny_run}",
+                                  "model.attack_planes=true", "total_updates=1"),
+                             log=notes.append)
+    assert any("its first layer starts without them" in n for n in notes)
+    before = flat(source.params[0].cpu().to_dict())
+    after = flat(start.to_dict())
+    assert before.keys() == after.keys()
+    stem = "stem.weight"
+    for name in before:
+        if name != stem:
+            assert torch.equal(before[name], after[name]), name
+    assert before[stem][:, ATTACK_PLANES].abs().sum() > 0  # the source's were not zero
+    assert after[stem][:, ATTACK_PLANES].eq(0).all()
+    assert torch.equal(after[stem][:, :44], before[stem][:, :44])
+    state = from_sfen(["lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1"] * 4)
+    state = step(state, state["legal_mask"].float().argmax(1))
+    theirs = members_forward(source.params.cpu(), observe(state)[None], source.spec)
+    ours = members_forward(start[None], observe(state, attacks=True)[None],
+                           dataclasses.replace(source.spec, attacks=True))
+    for a, b in zip(theirs, ours, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    planes = tmp_path / "with"
+    train(tiny(planes, "model.attack_planes=true", "total_updates=1"), log=lambda *a: None)
+    with pytest.raises(CheckpointError, match=r"model\.attack_planes=True here False"):
+        starting_network(tiny(tmp_path / "without", f"init_from={planes}", "total_updates=1"))

@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDictBase
 
-from ..shogi import NUM_ACTIONS, observe
-from ..shogi._observe import ATTACK_PLANE_MAX, ATTACK_PLANES
+from ..shogi import ATTACK_PLANE_MAX, ATTACK_PLANES, NUM_ACTIONS, observe
 
 # The position keys under "game" that the observation is a function of.
 POSITION_KEYS = ("board", "hands", "side_to_move", "ply")

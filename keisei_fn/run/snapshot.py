@@ -23,6 +23,7 @@ from ..config import to_yaml
 from ..learn.optim import adam_init
 from ..learn.population import member_config, member_seeds
 from ..learn.state import Counters, EvalResult, TrainState, fresh_counters
+from ..shogi import ATTACK_PLANES
 
 
 def seed_everything(seed: int) -> None:
@@ -51,7 +52,8 @@ def _generators(seeds, device="cpu") -> tuple[torch.Generator, ...]:
 
 
 def starting_network(cfg, log=print) -> TensorDict | None:
-    """`init_from`'s parameters (on the CPU), checked against this run's model, or None.
+    """`init_from`'s parameters (on the CPU), checked against this run's model, or None. A
+    network without the attack planes may start a run with them (`model.attack_planes=true`).
 
     Read before anything is built, so that a wrong path or model fails at once rather than after
     compilation."""
@@ -61,9 +63,12 @@ def starting_network(cfg, log=print) -> TensorDict | None:
     from ..config import value_prior
 
     agent, source = load_agent(cfg.init_from)
-    if dict(source.model) != dict(cfg.model):
-        differ = ", ".join(f"model.{k}={source.model[k]} here {cfg.model[k]}"
-                           for k in cfg.model if source.model.get(k) != cfg.model[k])
+    # a network without the attack planes can start one with them (below); not the reverse
+    adds_planes = cfg.model.attack_planes and not source.model.get("attack_planes", False)
+    differ = ", ".join(f"model.{k}={source.model.get(k)} here {cfg.model[k]}" for k in cfg.model
+                       if source.model.get(k) != cfg.model[k]
+                       and not (k == "attack_planes" and adds_planes))
+    if differ:
         raise CheckpointError(f"init_from {cfg.init_from}: its network does not fit this run's "
                               f"model ({differ}); set the same model.* or init_from=''")
     if value_prior(source) != value_prior(cfg):
@@ -72,7 +77,13 @@ def starting_network(cfg, log=print) -> TensorDict | None:
         log(f"note: init_from {cfg.init_from} learned its value with a material prior of "
             f"{value_prior(source)} per pawn, this run uses {value_prior(cfg)}")
     log(f"initial network: {cfg.init_from} ({source.algo}), for every member")
-    return agent.params[0].detach().cpu().clone()
+    params = agent.params[0].detach().cpu().clone()
+    if adds_planes:
+        # Its stem has weights on the planes' inputs, which always read zero there and so never
+        # learned; zeroed, the network starts as the source's function and learns to read them.
+        params["stem", "weight"][:, ATTACK_PLANES] = 0.0
+        log("note: the attack planes are new to it; its first layer starts without them")
+    return params
 
 
 def fresh_state(cfg, parts, start: TensorDict | None = None) -> TrainState:

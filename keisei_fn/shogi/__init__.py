@@ -9,7 +9,7 @@ from ._compiled import bucket as compiled_bucket
 from ._compiled import largest_bucket as largest_compiled_bucket
 from ._compiled import COMPILE_OPTIONS, call_padded, compiled_step
 from ._movegen import analyze
-from ._observe import ATTACK_PLANE_MAX, observe
+from ._observe import ATTACK_PLANE_MAX, ATTACK_PLANES, observe
 from ._sfen import from_sfen, initial_state, to_sfen
 from ._state import STARTPOS_SFEN, make_state, position_hash, reset_where
 from ._step import declarable, step
@@ -24,8 +24,8 @@ def legal_mask(state):
 
 
 __all__ = [
-    "ATTACK_PLANE_MAX", "COMPILE_OPTIONS", "MAX_LEGAL_MOVES", "NUM_ACTIONS", "NUM_OBS_PLANES",
-    "Reason", "STARTPOS_SFEN",
+    "ATTACK_PLANE_MAX", "ATTACK_PLANES", "COMPILE_OPTIONS", "MAX_LEGAL_MOVES", "NUM_ACTIONS",
+    "NUM_OBS_PLANES", "Reason", "STARTPOS_SFEN",
     "action_to_usi", "analyze", "attack_counts", "call_padded", "compiled_bucket",
     "compiled_step", "declarable",
     "largest_compiled_bucket",
