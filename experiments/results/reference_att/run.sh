@@ -8,6 +8,8 @@
 #     experiments/results/reference_att/run.sh SEED        (0, then 1)
 # Continues where it stopped (a stopped leg resumes; finished legs and ladders are skipped).
 set -euo pipefail
+CONTROLS_FLAGS="avx512_bf16" CONTROLS_MACHINE="reference_mate_s0/_s1: 2-core AMD EPYC, avx512_bf16, bf16" \
+    source "$(dirname "$0")/../../controls_machine.sh"
 seed=${1:?usage: experiments/results/reference_att/run.sh SEED}
 cd "$(dirname "$0")/../../.."
 out=runs/ref_att_s$seed

@@ -7,6 +7,8 @@
 # since eb9ed03 (2026-12-06) a mate in one in self-play and the dual-clipped loss, so the
 # controls are screen 21's arms. Continues where it stopped.
 set -euo pipefail
+CONTROLS_FLAGS="avx512_bf16" CONTROLS_MACHINE="screen 21: 2-core AMD EPYC, avx512_bf16, bf16" \
+    source "$(dirname "$0")/../../controls_machine.sh"
 cd "$(dirname "$0")/../../.."
 experiments/screen.sh "${OUT:-runs/screen20}" experiments/results/strength_screen20 \
     "vsmq_s0=seed=0 ppo.value_search_mix=0.5 ppo.value_search_quiet=1" \

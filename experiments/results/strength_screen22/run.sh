@@ -7,6 +7,8 @@
 # on six networks). Controls: screen 21's arms (the same defaults without the loss).
 # Then each network as the default player and alone. Continues where it stopped.
 set -euo pipefail
+CONTROLS_FLAGS="avx512_bf16" CONTROLS_MACHINE="screen 21: 2-core AMD EPYC, avx512_bf16, bf16" \
+    source "$(dirname "$0")/../../controls_machine.sh"
 cd "$(dirname "$0")/../../.."
 experiments/screen.sh "${OUT:-runs/screen22}" experiments/results/strength_screen22 \
     "tq2_s0=seed=0 ppo.tactics_coef=1 ppo.tactics_quiet=2" \

@@ -6,6 +6,8 @@
 # one 6,600 s leg (BUDGETS=6600 in experiments/reference_recipe.sh). Controls: screen 21's arms
 # (the same defaults at a constant 1e-3). Continues where it stopped.
 set -euo pipefail
+CONTROLS_FLAGS="avx512_bf16" CONTROLS_MACHINE="screen 21: 2-core AMD EPYC, avx512_bf16, bf16" \
+    source "$(dirname "$0")/../../controls_machine.sh"
 cd "$(dirname "$0")/../../.."
 experiments/screen.sh "${OUT:-runs/screen24}" experiments/results/strength_screen24 \
     "lrlin_s0=seed=0 optim.lr_schedule=linear" \
