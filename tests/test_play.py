@@ -342,7 +342,7 @@ def test_compiled_without_simulations_is_one_line_before_anything_loads(command,
     assert "invalid choice: 2" in capsys.readouterr().err
 
 
-def test_play_and_watch_play_the_search_row_s_player(monkeypatch):
+def test_play_and_watch_play_the_search_row_s_player(monkeypatch, capsys):
     """--simulations 1100 --compiled --guard 3 (issue 29's search row) reach the player's
     settings in `play` and `watch`, and `candidates` and `analyze` decide with them."""
     import keisei_fn.apps.play as play_module
@@ -395,3 +395,8 @@ def test_play_and_watch_play_the_search_row_s_player(monkeypatch):
     searched = decided[-1]
     assert searched.guard == 3 and searched.gumbel.q_range == 0.5 and searched.gumbel.compiled
     assert searched.gumbel.simulations == 4
+    for ignored in (["--sfen", "startpos", "--guard", "1"],
+                    ["--sfen", "startpos", "--q-range", "1"],
+                    ["--record", "x.jsonl:0", "--simulations", "4", "--guard", "3"]):
+        assert main(["analyze", "--checkpoint", "reference", *ignored]) == 2
+        assert "give --sfen and --simulations N too" in capsys.readouterr().err

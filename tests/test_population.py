@@ -199,8 +199,9 @@ def test_folded_population_tracks_the_loop_population(tmp_path):
     """Same run with both backends: float32 rounding differs (grouped vs separate convolutions),
     so parameters agree to a tolerance, not bit for bit. Adam moves an element by up to about its
     learning rate a step whatever the gradient's size, so a rounding difference in a near-zero
-    gradient shows as a fraction of that: the tolerance is 1% of one step at the member's rate
-    (seen: 1.9e-5 at 4e-3 on an AMD EPYC, 2026-12-06)."""
+    gradient shows as a fraction of that: the tolerance is 5% of one step at the member's rate,
+    an empirical margin (seen: 1.9e-5 at 4e-3, 0.5%, on an AVX2 AMD EPYC, 2026-12-07), where a
+    real difference between the backends moves elements by whole steps."""
     rates = (1e-3, 2e-3, 4e-3)
     common = ["total_updates=2", "population.size=3",
               f"population.lr=[{','.join(map(str, rates))}]"]
@@ -209,7 +210,7 @@ def test_folded_population_tracks_the_loop_population(tmp_path):
     for k, lr in enumerate(rates):
         a, b = _member_params(tmp_path / "loop", k), _member_params(tmp_path / "folded", k)
         for key in a:
-            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=0.01 * lr)
+            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=0.05 * lr)
 
 
 def test_population_resume_is_exact_and_members_load_as_agents(tmp_path):

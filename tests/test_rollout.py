@@ -67,6 +67,11 @@ def test_rollout_plays_what_torchrl_collector_plays(attacks):
             assert mine[ATTACK_KEY].dtype == torch.uint8 and ATTACK_KEY not in rebuilt.keys()
             again = network_input(mine.exclude(ATTACK_KEY), MAX_PLIES, attacks=True)
             assert torch.equal(again["observation"], ref["observation"])
+            # and the stored counts are what the planes read (not rebuilt behind them)
+            full = mine.clone()
+            full[ATTACK_KEY] = torch.full_like(full[ATTACK_KEY], 4)
+            assert network_input(full, MAX_PLIES, attacks=True)["observation"][:, :, 44:].eq(
+                1).all()
         assert bool(rebuilt["observation"][:, :, 44:].any()) == attacks
         assert torch.equal(rebuilt["action_mask"], ref["action_mask"])
         ended += int(ref["next", "done"].sum())

@@ -75,6 +75,9 @@ def _analyze(args) -> None:
     if args.simulations < 0:
         raise ValueError(f"--simulations must be >= 0, got {args.simulations}")
     options = player_options(args)
+    if (args.guard or args.q_range) and (not args.simulations or args.record):
+        raise ValueError("--guard and --q-range set the search of a position: give --sfen and "
+                         "--simulations N too")
     agent, _ = load_agent(args.checkpoint, args.device)
     out = _out_dir(args)
     if args.sfen is not None:
