@@ -71,10 +71,8 @@ def network_input(td: TensorDictBase, max_plies: int, *, attacks: bool) -> Tenso
     game = td.get("game").reshape(-1)
     out = td.exclude("game", "mask_bits", ATTACK_KEY)
     stored = td.get(ATTACK_KEY, None) if attacks else None
-    planes = observe(game, max_plies=max_plies, attacks=attacks and stored is None)
-    if stored is not None:
-        planes.view(planes.shape[0], -1, 81)[:, ATTACK_PLANES] = (
-            stored.reshape(-1, 2, 81).to(planes.dtype) / ATTACK_PLANE_MAX)
+    planes = observe(game, max_plies=max_plies, attacks=attacks,
+                     counts=None if stored is None else stored.reshape(-1, 2, 81))
     out.set("observation", planes.view(*shape, -1, 9, 9))
     out.set("action_mask", unpack_mask(td.get("mask_bits")))
     return out

@@ -37,9 +37,10 @@ ATTACK_PLANES = slice(44, 46)
 
 
 def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
-            max_plies: int | None = None, attacks: bool = False) -> torch.Tensor:
+            max_plies: int | None = None, attacks: bool = False,
+            counts: torch.Tensor | None = None) -> torch.Tensor:
     """Float [B, 46, 9, 9] observation of every game's side to move, with the attack planes
-    where `attacks`.
+    where `attacks` (from `counts` [B, 2, 81] where given: a rollout's stored counts).
 
     Reads board, hands, side_to_move and ply only; `max_plies` (the ply plane's scale) defaults
     to the state's history length, and must be given for a stored position without history."""
@@ -58,6 +59,6 @@ def observe(state: TensorDict, dtype: torch.dtype = torch.float32,
                          hands.new_zeros(b, 2)], 1)
     out[:, 28:] = scalars[:, :, None]
     if attacks:
-        counts = attack_counts(state).clamp(max=ATTACK_PLANE_MAX)
-        out[:, ATTACK_PLANES] = counts.to(dtype) / ATTACK_PLANE_MAX
+        counts = attack_counts(state) if counts is None else counts
+        out[:, ATTACK_PLANES] = counts.clamp(max=ATTACK_PLANE_MAX).to(dtype) / ATTACK_PLANE_MAX
     return out.view(b, 46, 9, 9)
