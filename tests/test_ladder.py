@@ -95,6 +95,35 @@ def test_a_match_plays_each_opening_with_both_colours():
         s["score"] * 8)
 
 
+def _first_legal(state, generator):
+    """A player that draws nothing: the first legal move (the generator left untouched)."""
+    return state["legal_mask"].int().argmax(-1)
+
+
+def test_a_match_with_played_games_plays_only_the_others():
+    """`played` games come back as they were and are not played again; with players that draw
+    nothing the resumed match is the unbroken one, and with ones that draw (random) the missing
+    games are still each opening's with the right colours."""
+    from keisei_fn.arena.opponents import Player
+
+    openings = load_suite(DEFAULT_SUITE)
+    a, b = Player("first", choose=_first_legal), make_player("greedy")
+    whole = play_match(a, Player("first-too", choose=_first_legal), 8, openings=openings,
+                       max_plies=60, seed=3)
+    calls = []
+    resumed = play_match(a, Player("first-too", choose=_first_legal), 8, openings=openings,
+                         max_plies=60, seed=3, played=[whole[1], whole[4], whole[6]],
+                         on_game=calls.append)
+    assert resumed == whole
+    assert sorted(r.meta["game"] for r in calls) == [0, 2, 3, 5, 7]
+    drawn = play_match(a, b, 8, openings=openings, max_plies=60, seed=3)
+    again = play_match(a, b, 8, openings=openings, max_plies=60, seed=3, played=drawn[:3])
+    assert again[:3] == drawn[:3] and [r.meta["game"] for r in again] == list(range(8))
+    for r in again:
+        assert r.black == (a.name if r.meta["game"] % 2 == 0 else b.name)
+        assert r.moves[:len(openings[r.meta["pair"]])] == openings[r.meta["pair"]]
+
+
 def test_stop_ends_the_match_between_pairs():
     asked = []
 
@@ -244,13 +273,14 @@ def test_a_stopped_ladder_resumes_from_its_finished_rungs(tmp_path, capsys, tiny
     first = json.loads((out / "ladder.json").read_text())
     lines = (out / "games.jsonl").read_text().splitlines()
     assert len(lines) == 8
-    # stopped in the middle of the second rung: two of its four games written
-    (out / "games.jsonl").write_text("\n".join(lines[:6]) + "\n")
+    # stopped in the middle of the second rung: two of its four games written, the third cut
+    (out / "games.jsonl").write_text("\n".join(lines[:6]) + "\n" + lines[6][:30])
     capsys.readouterr()
     assert main([*args, "--resume"]) == 0
     err = capsys.readouterr().err
-    assert "vs random" in err and "from games.jsonl" in err.split("vs random")[1].split("\n")[0]
-    assert "from games.jsonl" not in err.split("vs mix:random,greedy,0.5")[1].split("\n")[0]
+    assert "vs random" in err and ", from games.jsonl" in err.split("vs random")[1].split("\n")[0]
+    assert ", 2 games from games.jsonl" in err.split(
+        "vs mix:random,greedy,0.5")[-1].split("\n")[0]
     again = json.loads((out / "ladder.json").read_text())
     assert [r["rung"] for r in again["rungs"]] == [r["rung"] for r in first["rungs"]]
     assert again["rungs"][0] == first["rungs"][0] and again["games"] == 8
@@ -258,11 +288,67 @@ def test_a_stopped_ladder_resumes_from_its_finished_rungs(tmp_path, capsys, tiny
     assert again["rungs"][0]["seconds"] is not None  # and equal to the first's (above)
     assert again["seconds"] == pytest.approx(sum(r["seconds"] for r in again["rungs"]), abs=0.11)
     after = (out / "games.jsonl").read_text().splitlines()
-    assert after[:4] == lines[:4] and len(after) == 8
+    assert after[:6] == lines[:6] and len(after) == 8
+    assert [json.loads(x)["meta"]["game"] for x in after] == [0, 1, 2, 3] * 2
     assert main(["ladder", str(tiny_run), "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
     assert main(["ladder", str(tiny_run), "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "to continue from" in capsys.readouterr().err
+
+
+def test_a_ladder_stopped_mid_rung_keeps_the_games_that_ended(tmp_path, capsys, monkeypatch,
+                                                               tiny_run):
+    """Each game is in games.jsonl (and the rung's play time in rung_seconds.json) when it ends:
+    a ladder killed in the middle of a rung resumes with only that rung's missing games."""
+    from keisei_fn.arena import match
+    from keisei_fn.cli import main
+
+    out = tmp_path / "ladder"
+    args = ["ladder", str(tiny_run), "--rungs", "random,greedy", "--games", "4",
+            "--max-plies", "40", "--out", str(out)]
+    real, ended = match.play_match, []
+
+    def stopped_after_two_greedy_games(a, b, games, *, on_game, **kw):
+        def then_stop(record):
+            on_game(record)
+            ended.append(record)
+            if b.name == "greedy" and len(ended) == 6:
+                raise KeyboardInterrupt  # as a kill would, mid-rung
+        return real(a, b, games, on_game=then_stop, **kw)
+
+    monkeypatch.setattr(match, "play_match", stopped_after_two_greedy_games)
+    assert main(args) == 130 and "interrupted" in capsys.readouterr().err
+    written = (out / "games.jsonl").read_text().splitlines()
+    assert len(written) == 6 and json.loads((out / "rung_seconds.json").read_text())["greedy"]
+    monkeypatch.setattr(match, "play_match", real)
+    assert main([*args, "--resume"]) == 0
+    assert ", 2 games from games.jsonl" in capsys.readouterr().err
+    after = (out / "games.jsonl").read_text().splitlines()
+    assert set(written) <= set(after) and len(after) == 8  # the two greedy games kept as were
+    assert [json.loads(x)["meta"]["game"] for x in after] == [0, 1, 2, 3] * 2
+    summary = json.loads((out / "ladder.json").read_text())
+    assert [sum(r[k] for k in ("wins", "draws", "losses")) for r in summary["rungs"]] == [4, 4]
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--seed", "1"], "played with --seed 0, not 1"),
+    (["--openings", "none"], "did not start from this --openings suite's opening"),
+    (["--games", "2"], "outside --games 2"),
+])
+def test_a_ladder_resumed_with_other_settings_is_refused(tmp_path, capsys, tiny_run, change,
+                                                          message):
+    from keisei_fn.cli import main
+
+    out = tmp_path / "ladder"
+    args = ["ladder", str(tiny_run), "--rungs", "random", "--games", "4", "--max-plies", "30",
+            "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "games.jsonl").read_text()
+    capsys.readouterr()
+    assert main([*args, *change, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert (out / "games.jsonl").read_text() == before  # nothing mixed in, nothing lost
 
 
 def test_eval_round_robin_of_several_players(tmp_path, capsys):

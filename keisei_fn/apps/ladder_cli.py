@@ -37,9 +37,9 @@ def register(subparsers) -> None:
                    help="seeds the rungs' random choices and the search's noise")
     p.add_argument("--out", help="output directory (default: RUN_DIR/ladder/<date-time>)")
     p.add_argument("--resume", action="store_true",
-                   help="continue a ladder that stopped: take the rungs already finished in "
-                        "--out DIR's games.jsonl (the same agent, GAMES games each) instead of "
-                        "playing them again")
+                   help="continue a ladder that stopped: take the games already in --out "
+                        "DIR's games.jsonl (the same agent, seed and openings; each game is "
+                        "written when it ends) and play only the missing ones")
     p.add_argument("--device", default="cpu", help="torch device of the agent's network")
     p.set_defaults(run=_ladder)
 
@@ -60,14 +60,16 @@ def parse_rungs(text: str, known) -> list[str]:
     return rungs
 
 
-def finished_rungs(path: Path, agent: str, games: int) -> dict[str, list]:
-    """The records of each rung `agent` finished (`games` of them) in a ladder's games.jsonl:
-    what `--resume` takes instead of playing (a rung cut short is played again)."""
+def played_rungs(path: Path, agent: str, games: int, seed: int, openings) -> dict[str, dict]:
+    """The records of each rung's games in a ladder's games.jsonl, finished rungs and the games
+    of one cut short (each game is written when it ends): what `--resume` takes instead of
+    playing again, as {rung: {game index: record}}. A ladder of another agent, seed, opening
+    suite or a larger --games is refused in one line, not mixed in."""
     from ..arena.records import from_json_line
 
     if not path.is_file():
         raise ValueError(f"--resume: no {path} to continue from")
-    by_rung: dict[str, list] = {}
+    by_rung: dict[str, dict] = {}
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
@@ -79,16 +81,34 @@ def finished_rungs(path: Path, agent: str, games: int) -> dict[str, list]:
             raise ValueError(f"--resume: {path} holds games of {record.black} and "
                              f"{record.white}, not of {agent}")
         rung = record.white if record.black == agent else record.black
-        by_rung.setdefault(rung, []).append(record)
-    return {rung: records for rung, records in by_rung.items() if len(records) == games}
+        game = record.meta.get("game", -1)
+        _check_resumable(path, rung, record, game, games, seed, openings)
+        if game in by_rung.setdefault(rung, {}):
+            raise ValueError(f"--resume: {path} holds game {game} against {rung} twice")
+        by_rung[rung][game] = record
+    return by_rung
+
+
+def _check_resumable(path: Path, rung: str, record, game: int, games: int, seed: int,
+                     openings) -> None:
+    if not 0 <= game < games:
+        raise ValueError(f"--resume: {path} holds game {game} against {rung}, outside "
+                         f"--games {games}")
+    if record.meta.get("seed") != seed:
+        raise ValueError(f"--resume: {path}'s games were played with --seed "
+                         f"{record.meta.get('seed')}, not {seed}")
+    opening = None if openings is None else (game // 2) % len(openings)
+    start = () if openings is None else openings[opening]
+    if record.meta.get("opening") != opening or tuple(record.moves[:len(start)]) != start:
+        raise ValueError(f"--resume: game {game} against {rung} in {path} did not start from "
+                         "this --openings suite's opening")
 
 
 def _ladder(args) -> None:
     from ..arena.ladder import RUNGS, load_anchors
-    from ..arena.match import match_progress, play_match, summarize
+    from ..arena.match import summarize
     from ..arena.openings import load_suite
     from ..arena.opponents import make_player
-    from ..arena.records import to_json_line
 
     if args.games < 2:
         raise ValueError(f"--games must be >= 2 (one opening, both colours), got {args.games}")
@@ -102,52 +122,47 @@ def _ladder(args) -> None:
     if not agent.batched or agent.mix is not None:
         raise ValueError(f"the ladder places a checkpoint, got {args.agent!r}")
     out = Path(args.out) if args.out else _default_out(agent.name)
-    done = finished_rungs(out / "games.jsonl", agent.name, args.games) if args.resume else {}
+    done = (played_rungs(out / "games.jsonl", agent.name, args.games, args.seed, openings)
+            if args.resume else {})
     out.mkdir(parents=True, exist_ok=True)
     parallel = args.parallel or os.cpu_count() or 1
     print(f"{agent.name} on the ladder: {args.games} games a rung, "
           f"{describe_referee(args.max_plies, True)}, {args.openings} openings -> {out}",
           file=sys.stderr)
     rows, results = [], []
-    # each rung's own play time, kept beside the games so that a resumed ladder's total counts
-    # the rungs earlier processes played
+    # each rung's own play time, kept beside the games (also a cut-short rung's, so that its
+    # resumed process adds to it) so that a resumed ladder counts what earlier processes played
     seconds = _rung_seconds(out) if args.resume else {}
-    if args.resume:
-        _keep_finished(out / "games.jsonl", done)
-    with open(out / "games.jsonl", "a" if args.resume else "w") as jsonl:
-        index = 0
-        while index < len(players):
-            rung = players[index]
-            records = done.get(rung.name)
-            started = time.monotonic()
-            if records is None:
-                records = play_match(agent, rung, args.games, openings=openings,
-                                     max_plies=args.max_plies, seed=args.seed,
-                                     parallel=None if rung.batched else parallel,
-                                     device=args.device,
-                                     progress=match_progress(_stderr, f"vs {rung.name}",
-                                                             args.games, _PROGRESS_EVERY_S))
-                jsonl.writelines(to_json_line(r) + "\n" for r in records)
-                jsonl.flush()  # a stopped ladder keeps its finished rungs (`--resume`)
-                seconds[rung.name] = round(time.monotonic() - started, 1)
-                _write_json(out / RUNG_SECONDS, seconds)
-            s = summarize(records, agent.name, rung.name)
-            results += [(rung.name, r.score_for(agent.name)) for r in records]
-            rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
-                         "wins": s["wins"], "draws": s["draws"], "losses": s["losses"],
-                         "score": s["score"], "paired": s["paired"],
-                         "distinct_games": s["distinct_games"],
-                         "seconds": seconds.get(rung.name)})
-            print(f"  vs {rung.name:<28} ({anchors[rung.name].elo:+6.0f})  W {s['wins']:>3} "
-                  f"D {s['draws']:>3} L {s['losses']:>3}  score {100 * s['score']:5.1f}%  "
-                  f"({seconds.get(rung.name) or 0:.0f} s"
-                  f"{', from games.jsonl' if rung.name in done else ''})", file=sys.stderr)
-            index += 1
-            if args.rungs == "all":
-                if s["score"] < _STOP_BELOW:
-                    break
-                if s["score"] >= _STRIDE_ABOVE and index + 1 < len(players):
-                    index += 1  # far below the agent: the next rung says little more
+    games = dict(done)  # rung -> {game: record}, all that games.jsonl holds and will hold
+    _rewrite_games(out / "games.jsonl", games)  # without a line cut off by a stop
+    index = 0
+    while index < len(players):
+        rung = players[index]
+        earlier = done.get(rung.name, {})
+        if len(earlier) < args.games:
+            records = _play_rung(args, agent, rung, openings, parallel, out, seconds, earlier)
+            games[rung.name] = {_game(r): r for r in records}
+            _rewrite_games(out / "games.jsonl", games)  # in rung and game order again
+        else:
+            records = sorted(earlier.values(), key=_game)
+        s = summarize(records, agent.name, rung.name)
+        results += [(rung.name, r.score_for(agent.name)) for r in records]
+        rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
+                     "wins": s["wins"], "draws": s["draws"], "losses": s["losses"],
+                     "score": s["score"], "paired": s["paired"],
+                     "distinct_games": s["distinct_games"],
+                     "seconds": seconds.get(rung.name)})
+        resumed = (", from games.jsonl" if len(earlier) == args.games else
+                   f", {len(earlier)} games from games.jsonl" if earlier else "")
+        print(f"  vs {rung.name:<28} ({anchors[rung.name].elo:+6.0f})  W {s['wins']:>3} "
+              f"D {s['draws']:>3} L {s['losses']:>3}  score {100 * s['score']:5.1f}%  "
+              f"({seconds.get(rung.name) or 0:.0f} s{resumed})", file=sys.stderr)
+        index += 1
+        if args.rungs == "all":
+            if s["score"] < _STOP_BELOW:
+                break
+            if s["score"] >= _STRIDE_ABOVE and index + 1 < len(players):
+                index += 1  # far below the agent: the next rung says little more
     from ..arena.ladder import ladder_elo
 
     _write_summary(args, agent.name, out, rows, ladder_elo(results, anchors),
@@ -178,14 +193,46 @@ def _rung_players(rungs: list[str], device) -> list:
     return players
 
 
-def _keep_finished(path: Path, done: dict[str, list]) -> None:
-    """games.jsonl with the finished rungs' games only (a cut-off rung's dropped), replaced
-    atomically so that a stop now loses neither."""
+def _play_rung(args, agent, rung, openings, parallel, out: Path, seconds: dict,
+               earlier: dict) -> list:
+    """The rung's games, those in `earlier` taken as played; each game is appended to
+    games.jsonl and the rung's play time to rung_seconds.json as it ends, so a stop loses
+    only the games in progress."""
+    from ..arena.match import match_progress, play_match
     from ..arena.records import to_json_line
 
-    kept = path.with_name(path.name + ".tmp")
-    kept.write_text("".join(to_json_line(r) + "\n" for rs in done.values() for r in rs))
-    os.replace(kept, path)
+    started, before = time.monotonic(), seconds.get(rung.name, 0.0) if earlier else 0.0
+    with open(out / "games.jsonl", "a") as jsonl:
+        def on_game(record) -> None:
+            jsonl.write(to_json_line(record) + "\n")
+            jsonl.flush()
+            seconds[rung.name] = round(before + time.monotonic() - started, 1)
+            _write_json(out / RUNG_SECONDS, seconds)
+
+        records = play_match(agent, rung, args.games, openings=openings,
+                             max_plies=args.max_plies, seed=args.seed,
+                             parallel=None if rung.batched else parallel, device=args.device,
+                             on_game=on_game, played=list(earlier.values()),
+                             progress=match_progress(_stderr, f"vs {rung.name}", args.games,
+                                                     _PROGRESS_EVERY_S))
+    seconds[rung.name] = round(before + time.monotonic() - started, 1)
+    _write_json(out / RUNG_SECONDS, seconds)
+    return records
+
+
+def _game(record) -> int:
+    return record.meta.get("game", 0)
+
+
+def _rewrite_games(path: Path, games: dict[str, dict]) -> None:
+    """games.jsonl as `games` ({rung: {game: record}}) in rung and game order, replaced
+    atomically so that a stop now loses none."""
+    from ..arena.records import to_json_line
+
+    part = path.with_name(path.name + ".tmp")
+    part.write_text("".join(to_json_line(by_game[g]) + "\n"
+                            for by_game in games.values() for g in sorted(by_game)))
+    os.replace(part, path)
 
 
 def _rung_seconds(out: Path) -> dict[str, float]:

@@ -42,9 +42,16 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
                on_game: Callable[[GameRecord], None] | None = None,
                progress: Callable[[int, int], None] | None = None,
                stop: Callable[[list[GameRecord]], bool] | None = None,
-               pairs_per_check: int | None = None) -> list[GameRecord]:
+               pairs_per_check: int | None = None,
+               played: list[GameRecord] = ()) -> list[GameRecord]:
     """`games` games in pairs: pair p plays opening p (cycling through `openings`; the start
     position when None) twice, `a` Black in game 2p and `b` Black in game 2p + 1.
+
+    `played` are records of this match's games from an earlier, stopped process (their
+    `meta["game"]` says which): those games are not played again and come back among the
+    records. The games still to play draw from a generator seeded as an unbroken match's, so a
+    deterministic pair of players plays the same games; where a player draws at random (a mix,
+    a tie-break) the resumed games are new draws.
 
     `progress(plies played, games finished)` is called after every ply of batched play.
     `stop(records so far)` is asked after every `pairs_per_check` pairs (default: after each
@@ -66,7 +73,8 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
     if pairs_per_check is None:
         pairs_per_check = pairs if stop is None else (16 if batched else max(1, parallel // 2))
     generator = torch.Generator(device=device).manual_seed(seed)
-    records: list[GameRecord] = []
+    records: list[GameRecord] = list(played)
+    skip = {_game_index(r) for r in records}
     plies = 0
 
     def ply(finished: int) -> None:
@@ -78,7 +86,8 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
     for first in range(0, pairs, pairs_per_check):
         chunk = range(first, min(pairs, first + pairs_per_check))
         for black, white, colour in ((a, b, 0), (b, a, 1)):
-            ids = [2 * p + colour for p in chunk if 2 * p + colour < games]
+            ids = [2 * p + colour for p in chunk
+                   if 2 * p + colour < games and 2 * p + colour not in skip]
             for lo in range(0, len(ids), parallel):
                 part = ids[lo:lo + parallel]
                 metas = [{"game": g, "pair": g // 2, "seed": seed} for g in part]
