@@ -133,6 +133,7 @@ class Tables:
     col_opp: torch.Tensor  # [648] int32: opponent bit tested in column g*81+t
     col_own: torch.Tensor  # [648] int32
     col_king: torch.Tensor  # [648] int32
+    col_sides: torch.Tensor  # [2, 648] int32: (col_own | col_king, col_opp), attack_counts' bits
     col_promote: torch.Tensor  # [648] int32: A_PROMOTABLE if t in zone else A_PROMOTABLE_IN_ZONE
     col_dead: torch.Tensor  # [648] int32: A_DEAD on rank-0 destinations
     pin_keep: torch.Tensor  # [8] int32: descriptor bits kept for a piece pinned on direction d
@@ -269,6 +270,10 @@ def _tables_for(device: torch.device) -> Tables:
         col_opp=t([1 << (OPPOSITE[c // 81] + A_OPP) for c in range(648)], i32),
         col_own=t([1 << (c // 81 + A_OWN) for c in range(648)], i32),
         col_king=t(_i32([1 << (c // 81 + A_KING) for c in range(648)]), i32),
+        col_sides=t(np.stack([_i32([(1 << (c // 81 + A_OWN)) | (1 << (c // 81 + A_KING))
+                                    for c in range(648)]),
+                              _i32([1 << (OPPOSITE[c // 81] + A_OPP) for c in range(648)])]),
+                    i32),
         col_promote=t([A_PROMOTABLE if c % 9 <= 2 else A_PROMOTABLE_IN_ZONE
                        for c in range(648)], i32),
         col_dead=t([A_DEAD if c % 9 == 0 else 0 for c in range(648)], i32),
