@@ -455,7 +455,8 @@ def test_score_mates_scores_a_mate_in_one_as_a_win_and_lifts_its_move():
 
 @pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_mate_depth_lets_the_search_see_the_opponents_mate_at_the_first_visit(monkeypatch,
-                                                                               compiled):
+                                                                               compiled,
+                                                                               short_walk_calls):
     """The guard's situation (above) without the guard: with `SearchConfig.mate_depth` 1, a
     favourite that lets the opponent mate at once scores -1 at its first visit, so the search
     plays another move, one that allows no mate in one (cshogi); without, the favourite. The

@@ -497,7 +497,7 @@ def test_a_tree_node_costs_at_most_15_kb_at_the_referee_s_cap():
     assert extra == 2 * (4096 - 512) * (8 + 1), extra
 
 
-def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
+def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch, short_walk_calls):
     """`batched_rounds` with `compiled`: each wave's walks run as compiled programs together
     (search/compiled.py `simulate_wave`; several walks a game, which share the root), in
     chunks of at most the compiled step's largest batch. Every field of the tree is the eager
@@ -547,7 +547,7 @@ def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch):
 
 
 @pytest.mark.slow
-def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network():
+def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network(short_walk_calls):
     """At one game with the network's compiled evaluator, the node's state, the step, the
     network and the backup run as one program (search/compiled.py's `expand`): the packaged
     network (float32) searching each of the reference positions alone chooses the moves and
@@ -577,7 +577,9 @@ def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network():
 
 def test_compiled_step_and_search_equal_the_eager_ones():
     """`shogi.compiled_step` (torch.compile, batches padded to a power of two) returns what
-    `step` does, key by key, and the compiled search is the same search. Slow: it compiles."""
+    `step` does, key by key, and the compiled search is the same search, at the packaged
+    LEVELS_PER_CALL (the variants' tests walk 2 levels a call: conftest's short_walk_calls).
+    Slow: it compiles."""
     import keisei_fn.search.compiled as compiled_search
     from keisei_fn.shogi import compiled_step, step
     from tests._shogi_ref import random_walk_sfens
