@@ -54,9 +54,10 @@ def short_walk_calls(monkeypatch):
     """The compiled search's walks at 2 levels a call instead of the packaged LEVELS_PER_CALL
     (8): the same code unrolled fewer times, so its walk programs compile in about a third of
     the time (a cold compile of the walk programs took ~110 s against ~320 s of CPU on a slow
-    2-core AVX2 machine, 2026-12-07). For the tests of the compiled search's variants (waves,
-    the fused program, mate search, attack planes); tests/test_search.py's
-    test_compiled_step_and_search_equal_the_eager_ones keeps the packaged depth."""
+    2-core AVX2 machine, 2026-12-07). For the tests of the compiled walk's variants (waves, the
+    mate search); tests/test_search.py's test_compiled_step_and_search_equal_the_eager_ones
+    keeps the packaged depth. (At one game with the network the fused program's test compiled
+    the same in the same time either way: its cost is elsewhere.)"""
     import keisei_fn.search.compiled as compiled_search
 
     monkeypatch.setattr(compiled_search, "LEVELS_PER_CALL", 2)

@@ -198,7 +198,7 @@ def test_gumbel_az_trains_with_attack_planes(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_compiled_search_reads_the_planes_as_the_eager_one(short_walk_calls):
+def test_the_compiled_search_reads_the_planes_as_the_eager_one():
     """`attack_counts` compiles whole (`compiled_evaluator` is fullgraph): a network that reads
     the planes searches the same under torch.compile. Slow: it compiles."""
     from dataclasses import replace

@@ -547,7 +547,7 @@ def test_compiled_batched_rounds_equal_the_eager_ones(monkeypatch, short_walk_ca
 
 
 @pytest.mark.slow
-def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network(short_walk_calls):
+def test_one_game_s_fused_simulation_is_the_eager_search_with_the_network():
     """At one game with the network's compiled evaluator, the node's state, the step, the
     network and the backup run as one program (search/compiled.py's `expand`): the packaged
     network (float32) searching each of the reference positions alone chooses the moves and
