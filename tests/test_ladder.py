@@ -266,6 +266,8 @@ def test_a_stopped_ladder_resumes_from_its_finished_rungs(tmp_path, capsys, tiny
 
     assert parse_rungs("minimax,mix:minimax,gnushogi:1,0.3,gnushogi:1", RUNGS) == [
         "minimax", "mix:minimax,gnushogi:1,0.3", "gnushogi:1"]
+    with pytest.raises(ValueError, match="random named twice"):
+        parse_rungs("random,greedy,random", RUNGS)
     out = tmp_path / "ladder"
     args = ["ladder", str(tiny_run), "--rungs", "random,mix:random,greedy,0.5", "--games", "4",
             "--max-plies", "40", "--out", str(out)]
@@ -319,7 +321,8 @@ def test_a_ladder_stopped_mid_rung_keeps_the_games_that_ended(tmp_path, capsys, 
     monkeypatch.setattr(match, "play_match", stopped_after_two_greedy_games)
     assert main(args) == 130 and "interrupted" in capsys.readouterr().err
     written = (out / "games.jsonl").read_text().splitlines()
-    assert len(written) == 6 and json.loads((out / "rung_seconds.json").read_text())["greedy"]
+    spent = json.loads((out / "rung_seconds.json").read_text())["greedy"]
+    assert len(written) == 6 and spent >= 0
     monkeypatch.setattr(match, "play_match", real)
     assert main([*args, "--resume"]) == 0
     assert ", 2 games from games.jsonl" in capsys.readouterr().err
@@ -328,6 +331,11 @@ def test_a_ladder_stopped_mid_rung_keeps_the_games_that_ended(tmp_path, capsys, 
     assert [json.loads(x)["meta"]["game"] for x in after] == [0, 1, 2, 3] * 2
     summary = json.loads((out / "ladder.json").read_text())
     assert [sum(r[k] for k in ("wins", "draws", "losses")) for r in summary["rungs"]] == [4, 4]
+    assert summary["rungs"][1]["seconds"] >= spent  # the stopped process's time counts
+    # a damaged line before the last is refused, not taken as the end of the file
+    (out / "games.jsonl").write_text("\n".join([after[0], "{garbage", *after[1:]]) + "\n")
+    assert main([*args, "--resume"]) == 2
+    assert "line 2 of" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("change, message", [

@@ -54,6 +54,9 @@ def parse_rungs(text: str, known) -> list[str]:
             name = ",".join([name, *items[:2]])
             del items[:2]
         rungs.append(name)
+    twice = sorted({r for r in rungs if rungs.count(r) > 1})
+    if twice:
+        raise ValueError(f"--rungs: {', '.join(twice)} named twice")
     unknown = [r for r in rungs if r not in known]
     if unknown:
         raise ValueError(f"--rungs: {', '.join(unknown)} not on the ladder ({', '.join(known)})")
@@ -70,13 +73,15 @@ def played_rungs(path: Path, agent: str, games: int, seed: int, openings) -> dic
     if not path.is_file():
         raise ValueError(f"--resume: no {path} to continue from")
     by_rung: dict[str, dict] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for number, line in enumerate(lines, 1):
         try:
             record = from_json_line(line)
         except (ValueError, KeyError, TypeError):
-            break  # a line cut off when the ladder stopped: the rest is not trusted
+            if number == len(lines):
+                break  # the last line, cut off when the ladder stopped: dropped
+            raise ValueError(f"--resume: line {number} of {path} is not a game record "
+                             "(only the last line may be cut off)") from None
         if agent not in (record.black, record.white):
             raise ValueError(f"--resume: {path} holds games of {record.black} and "
                              f"{record.white}, not of {agent}")
@@ -201,7 +206,7 @@ def _play_rung(args, agent, rung, openings, parallel, out: Path, seconds: dict,
     from ..arena.match import match_progress, play_match
     from ..arena.records import to_json_line
 
-    started, before = time.monotonic(), seconds.get(rung.name, 0.0) if earlier else 0.0
+    started, before = time.monotonic(), seconds.get(rung.name, 0.0)  # {} unless resuming
     with open(out / "games.jsonl", "a") as jsonl:
         def on_game(record) -> None:
             jsonl.write(to_json_line(record) + "\n")

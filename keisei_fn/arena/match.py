@@ -51,7 +51,8 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
     `meta["game"]` says which): those games are not played again and come back among the
     records. The games still to play draw from a generator seeded as an unbroken match's, so a
     deterministic pair of players plays the same games; where a player draws at random (a mix,
-    a tie-break) the resumed games are new draws.
+    a tie-break) the resumed games are new draws. `stop` sees the played records from its first
+    call (the ladder, which resumes, passes none).
 
     `progress(plies played, games finished)` is called after every ply of batched play.
     `stop(records so far)` is asked after every `pairs_per_check` pairs (default: after each
