@@ -111,7 +111,7 @@ def _check_resumable(path: Path, rung: str, record, game: int, games: int, seed:
 
 def _ladder(args) -> None:
     from ..arena.ladder import RUNGS, load_anchors
-    from ..arena.match import summarize
+    from ..arena.match import game_index, summarize
     from ..arena.openings import load_suite
     from ..arena.opponents import make_player
 
@@ -146,10 +146,10 @@ def _ladder(args) -> None:
         earlier = done.get(rung.name, {})
         if len(earlier) < args.games:
             records = _play_rung(args, agent, rung, openings, parallel, out, seconds, earlier)
-            games[rung.name] = {_game(r): r for r in records}
+            games[rung.name] = {game_index(r): r for r in records}
             _rewrite_games(out / "games.jsonl", games)  # in rung and game order again
         else:
-            records = sorted(earlier.values(), key=_game)
+            records = sorted(earlier.values(), key=game_index)
         s = summarize(records, agent.name, rung.name)
         results += [(rung.name, r.score_for(agent.name)) for r in records]
         rows.append({"rung": rung.name, "rung_elo": anchors[rung.name].elo,
@@ -223,10 +223,6 @@ def _play_rung(args, agent, rung, openings, parallel, out: Path, seconds: dict,
     seconds[rung.name] = round(before + time.monotonic() - started, 1)
     _write_json(out / RUNG_SECONDS, seconds)
     return records
-
-
-def _game(record) -> int:
-    return record.meta.get("game", 0)
 
 
 def _rewrite_games(path: Path, games: dict[str, dict]) -> None:

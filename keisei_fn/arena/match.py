@@ -75,7 +75,7 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
         pairs_per_check = pairs if stop is None else (16 if batched else max(1, parallel // 2))
     generator = torch.Generator(device=device).manual_seed(seed)
     records: list[GameRecord] = list(played)
-    skip = {_game_index(r) for r in records}
+    skip = {game_index(r) for r in records}
     plies = 0
 
     def ply(finished: int) -> None:
@@ -100,9 +100,9 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
                 records += play_games(black, white, len(part), starts=starts, metas=metas,
                                       max_plies=max_plies, generator=generator, device=device,
                                       impasse=impasse, on_game=on_game, on_ply=ply)
-        if stop is not None and stop(sorted(records, key=_game_index)):
+        if stop is not None and stop(sorted(records, key=game_index)):
             break
-    return sorted(records, key=_game_index)
+    return sorted(records, key=game_index)
 
 
 def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
@@ -121,7 +121,8 @@ def match_progress(print_line, label: str, games: int, every_s: float = 10.0):
     return progress
 
 
-def _game_index(record: GameRecord) -> int:
+def game_index(record: GameRecord) -> int:
+    """The game's place in its match (`meta["game"]`)."""
     return record.meta.get("game", 0)
 
 
@@ -301,7 +302,7 @@ def paired_scores(records: list[GameRecord], player: str):
             games.setdefault(r.meta["pair"], []).append(r)
     out = []
     for pair in sorted(games):
-        both = sorted(games[pair], key=_game_index)
+        both = sorted(games[pair], key=game_index)
         if len(both) == 2:
             out.append(((both[0].score_for(player), both[1].score_for(player)),
                         tuple((r.black, r.moves) for r in both)))
