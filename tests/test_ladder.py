@@ -342,6 +342,7 @@ def test_a_ladder_stopped_mid_rung_keeps_the_games_that_ended(tmp_path, capsys, 
     (["--seed", "1"], "played with --seed 0, not 1"),
     (["--openings", "none"], "did not start from this --openings suite's opening"),
     (["--games", "2"], "outside --games 2"),
+    (["--max-plies", "40"], "played with --max-plies 30, not 40"),
 ])
 def test_a_ladder_resumed_with_other_settings_is_refused(tmp_path, capsys, tiny_run, change,
                                                           message):

@@ -91,7 +91,8 @@ def play_match(a: Player, b: Player, games: int, *, openings: list[Opening] | No
                    if 2 * p + colour < games and 2 * p + colour not in skip]
             for lo in range(0, len(ids), parallel):
                 part = ids[lo:lo + parallel]
-                metas = [{"game": g, "pair": g // 2, "seed": seed} for g in part]
+                metas = [{"game": g, "pair": g // 2, "seed": seed, "max_plies": max_plies}
+                         for g in part]
                 starts = None
                 if openings is not None:
                     for m in metas:
