@@ -73,7 +73,9 @@ def _train(out: Path, arms: dict[str, list[str]], budget: float, sequential: boo
 def _ladder(agent: str, out: Path) -> dict:
     summary = out / "ladder.json"
     if not summary.is_file():
-        subprocess.run([*CLI, "ladder", agent, "--out", str(out), "--parallel", "1"],
+        # a ladder stopped part way keeps its finished games: continue it
+        again = ["--resume"] if (out / "games.jsonl").is_file() else []
+        subprocess.run([*CLI, "ladder", agent, "--out", str(out), "--parallel", "1", *again],
                        check=True, stdout=subprocess.DEVNULL)
     return json.loads(summary.read_text())
 

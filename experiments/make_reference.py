@@ -20,18 +20,16 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 from tensordict import TensorDict
 
-from keisei_fn.agent import load_agent
 from keisei_fn.agent.named import HOME, NAMES
-from keisei_fn.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
+from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.config import from_yaml
+from keep_network import slim_copy
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 
@@ -79,13 +77,8 @@ def main(argv: list[str]) -> int:
     payload = read_checkpoint(ckpt)
     cfg = from_yaml(payload["config"])
     wall_s = args.wall_s if args.recipe_out is None else recipe_wall_s(args.recipe_out, cfg.seed)
-    slim = {k: payload[k] for k in ("format", "config", "model", "params", "counters")}
-    with tempfile.TemporaryDirectory() as tmp:
-        written = save_checkpoint(slim, tmp, payload["counters"]["iteration"], keep=1)
-        HOME.mkdir(parents=True, exist_ok=True)
-        target = HOME / f"{args.name}.pt"
-        shutil.copyfile(written, target)
-    load_agent(target)  # it must load as every command will load it
+    target = HOME / f"{args.name}.pt"
+    slim = slim_copy(payload, target)
     ladder, player = (json.loads((Path(d) / "ladder.json").read_text())
                       for d in (args.ladder, args.player_ladder))
     counters = payload["counters"]

@@ -21,3 +21,6 @@ seed=${SEED:-0}
 mkdir -p experiments/results/strength_screen25
 cp "$out/compare.json" "experiments/results/strength_screen25/compare_s$seed.json"
 cp "$out.table.md" "experiments/results/strength_screen25/table_s$seed.md"
+# the networks, for ladders on any machine later (`keisei-fn ladder FILE.pt`)
+.venv/bin/python experiments/keep_network.py "$out/base_s$seed" "experiments/results/strength_screen25/base_s$seed.pt"
+.venv/bin/python experiments/keep_network.py "$out/shape05_s$seed" "experiments/results/strength_screen25/shape05_s$seed.pt"
