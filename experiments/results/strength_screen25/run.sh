@@ -17,10 +17,10 @@ seed=${SEED:-0}
 .venv/bin/python experiments/compare_algos.py --budget "${BUDGET:-1200}" --sims 64 --out "$out" \
     --arm "base_s$seed=seed=$seed" \
     --arm "shape05_s$seed=seed=$seed ppo.material_shaping=0.05" \
-    | tee "$out.table.md"
+    | tee "$out.s$seed.table.md"  # one per seed: both seeds may share OUT
 mkdir -p experiments/results/strength_screen25
 cp "$out/compare.json" "experiments/results/strength_screen25/compare_s$seed.json"
-cp "$out.table.md" "experiments/results/strength_screen25/table_s$seed.md"
+cp "$out.s$seed.table.md" "experiments/results/strength_screen25/table_s$seed.md"
 # the networks, for ladders on any machine later (`keisei-fn ladder FILE.pt`)
 .venv/bin/python experiments/keep_network.py "$out/base_s$seed" "experiments/results/strength_screen25/base_s$seed.pt"
 .venv/bin/python experiments/keep_network.py "$out/shape05_s$seed" "experiments/results/strength_screen25/shape05_s$seed.pt"

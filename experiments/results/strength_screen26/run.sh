@@ -15,10 +15,10 @@ seed=${SEED:-0}
 .venv/bin/python experiments/compare_algos.py --budget "${BUDGET:-1200}" --sims 64 --out "$out" \
     --arm "lrlin_s$seed=seed=$seed optim.lr_schedule=linear" \
     --arm "tactq2_s$seed=seed=$seed ppo.tactics_coef=1 ppo.tactics_quiet=2" \
-    | tee "$out.table.md"
+    | tee "$out.s$seed.table.md"  # one per seed: both seeds may share OUT
 mkdir -p experiments/results/strength_screen26
 cp "$out/compare.json" "experiments/results/strength_screen26/compare_s$seed.json"
-cp "$out.table.md" "experiments/results/strength_screen26/table_s$seed.md"
+cp "$out.s$seed.table.md" "experiments/results/strength_screen26/table_s$seed.md"
 # the networks, for ladders on any machine later (`keisei-fn ladder FILE.pt`)
 .venv/bin/python experiments/keep_network.py "$out/lrlin_s$seed" "experiments/results/strength_screen26/lrlin_s$seed.pt"
 .venv/bin/python experiments/keep_network.py "$out/tactq2_s$seed" "experiments/results/strength_screen26/tactq2_s$seed.pt"
