@@ -63,12 +63,12 @@ def parse_rungs(text: str, known) -> list[str]:
     return rungs
 
 
-def played_rungs(path: Path, agent: str, games: int, seed: int, openings,
-                 max_plies: int) -> dict[str, dict]:
+def played_rungs(path: Path, agent: str, args, openings) -> dict[str, dict]:
     """The records of each rung's games in a ladder's games.jsonl, finished rungs and the games
     of one cut short (each game is written when it ends): what `--resume` takes instead of
     playing again, as {rung: {game index: record}}. A ladder of another agent, seed, opening
-    suite, move cap or a larger --games is refused in one line, not mixed in."""
+    suite, move cap or a larger --games than `args` (the parsed command line) says is refused in
+    one line, not mixed in."""
     from ..arena.records import from_json_line
 
     if not path.is_file():
@@ -88,15 +88,15 @@ def played_rungs(path: Path, agent: str, games: int, seed: int, openings,
                              f"{record.white}, not of {agent}")
         rung = record.white if record.black == agent else record.black
         game = record.meta.get("game", -1)
-        _check_resumable(path, rung, record, game, games, seed, openings, max_plies)
+        _check_resumable(path, rung, record, game, args, openings)
         if game in by_rung.setdefault(rung, {}):
             raise ValueError(f"--resume: {path} holds game {game} against {rung} twice")
         by_rung[rung][game] = record
     return by_rung
 
 
-def _check_resumable(path: Path, rung: str, record, game: int, games: int, seed: int,
-                     openings, max_plies: int) -> None:
+def _check_resumable(path: Path, rung: str, record, game: int, args, openings) -> None:
+    games, seed, max_plies = args.games, args.seed, args.max_plies
     if not 0 <= game < games:
         raise ValueError(f"--resume: {path} holds game {game} against {rung}, outside "
                          f"--games {games}")
@@ -132,8 +132,7 @@ def _ladder(args) -> None:
     if not agent.batched or agent.mix is not None:
         raise ValueError(f"the ladder places a checkpoint, got {args.agent!r}")
     out = Path(args.out) if args.out else _default_out(agent.name)
-    done = (played_rungs(out / "games.jsonl", agent.name, args.games, args.seed, openings,
-                         args.max_plies) if args.resume else {})
+    done = played_rungs(out / "games.jsonl", agent.name, args, openings) if args.resume else {}
     out.mkdir(parents=True, exist_ok=True)
     parallel = args.parallel or os.cpu_count() or 1
     print(f"{agent.name} on the ladder: {args.games} games a rung, "
