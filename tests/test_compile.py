@@ -32,9 +32,10 @@ def _explain(fn, *args):
     return out.graph_count, out.graph_break_count, reasons
 
 
-def _net(material_head: bool = False):
+def _net(material_head: bool = False, reply_head: bool = False):
     torch.manual_seed(0)
-    return ActorCritic(blocks=1, channels=8, value_hidden=8, material_head=material_head)
+    return ActorCritic(blocks=1, channels=8, value_hidden=8, material_head=material_head,
+                       reply_head=reply_head)
 
 
 def _batch(n: int, members: int | None = None) -> TensorDict:
@@ -71,13 +72,15 @@ def test_loss_forward_has_no_graph_breaks():
 
 
 # ("auto" is one of these two on any machine); the fp32 case with the tactics loss
-# (ppo.tactics_coef) and the material head (model.material_head) too, and their targets
+# (ppo.tactics_coef), the material head (model.material_head) and the reply head
+# (model.reply_head) too, and their targets
 @pytest.mark.parametrize("mode", ["fp32", "bf16"])
 def test_whole_update_step_has_no_graph_breaks(mode):
-    tactics = ["ppo.tactics_coef=1", "model.material_head=4"] if mode == "fp32" else []
+    tactics = (["ppo.tactics_coef=1", "model.material_head=4", "model.reply_head=true"]
+               if mode == "fp32" else [])
     cfg = load_config(None, TINY + ["total_updates=1", "population.size=2",
                                     f"optim.precision={mode}", *tactics])
-    net = _net(material_head=bool(tactics))
+    net = _net(material_head=bool(tactics), reply_head=bool(tactics))
     update = make_update(cfg, net)
     params = torch.stack([state_params(net).detach().clone() for _ in range(2)])
     opt = torch.stack([adam_init(p) for p in params.unbind(0)])
@@ -87,6 +90,9 @@ def test_whole_update_step_has_no_graph_breaks(mode):
         batch["labelled"] = torch.arange(8).expand(2, 8) % 3 == 0
         batch["material_ahead"] = torch.rand(2, 8, 1) * 2 - 1
         batch["material_ahead_known"] = torch.arange(8).expand(2, 8)[..., None] % 4 != 0
+        batch["reply_action"] = torch.full((2, 8), 7)
+        batch["reply_mask_bits"] = pack_mask(batch["action_mask"] | (torch.arange(2187) == 7))
+        batch["reply_known"] = torch.arange(8).expand(2, 8) % 3 != 0
     graphs, breaks, reasons = _explain(update, params, opt, batch, torch.tensor([1e-3, 2e-3]))
     assert breaks == 0 and graphs == 1, reasons
 

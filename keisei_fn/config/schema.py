@@ -34,6 +34,11 @@ class ModelConfig:
     """an auxiliary head (PPO only): from the value head's hidden layer, it predicts tanh(the
     mover's material balance this many plies ahead / 10 pawns), or the game's result where the
     game ends sooner; PPO trains it with weight ppo.material_head_coef (0: no head)"""
+    reply_head: bool = False
+    """an auxiliary head (PPO only): 2187 logits from the trunk (a 1x1 convolution, as the policy's
+    last layer) predicting the opponent's next move, trained with weight ppo.reply_coef
+    (KataGo's opponent-reply target): what the opponent will do next, a capture of a piece left
+    hanging among it, is what the trunk must then represent; players do not read it"""
     attack_planes: bool = False
     """the input's planes 44-45 hold min(n, 4) / 4 for the n pieces of the side to move (44) and
     of its opponent (45) that attack each square, pins ignored (shogi/_observe.py): what a small

@@ -87,6 +87,9 @@ class PPOConfig:
     material_head_coef: float = 0.5
     """weight of the material head's squared error (model.material_head; algos/ppo/batch.py,
     material_ahead)"""
+    reply_coef: float = 0.15
+    """weight of the reply head's cross-entropy (model.reply_head; algos/ppo/batch.py,
+    next_move): KataGo's weight for its opponent-policy target"""
 
     VALUE_PRIOR = "material_shaping"
 
@@ -96,7 +99,7 @@ class PPOConfig:
                                   "tactics_positions"), 1)
         at_least(cfg.ppo, "ppo", ("entropy_coef", "value_coef", "material_shaping",
                                   "cap_material_scale", "target_kl", "tactics_coef",
-                                  "tactics_margin", "material_head_coef"), 0)
+                                  "tactics_margin", "material_head_coef", "reply_coef"), 0)
         if cfg.ppo.tactics_coef > 0 and cfg.population.backend == "loop":
             raise ConfigError("ppo.tactics_coef: the population.backend=loop reference has no "
                               "search-labelled loss; use folded")
@@ -107,6 +110,9 @@ class PPOConfig:
         if cfg.model.material_head and cfg.population.backend == "loop":
             raise ConfigError("model.material_head: the population.backend=loop reference has no "
                               "material head loss; use folded")
+        if cfg.model.reply_head and cfg.population.backend == "loop":
+            raise ConfigError("model.reply_head: the population.backend=loop reference has no "
+                              "reply head loss; use folded")
         in_unit_interval(cfg.ppo, "ppo", ("gamma", "gae_lambda", "value_search_mix"))
         # shogi.material.MAX_QUIET: the launcher reads configs without importing torch, so the
         # number (tests/test_config.py holds them equal)
@@ -201,7 +207,8 @@ class GumbelAZConfig:
                 ("league.fraction", cfg.league.fraction, cfg.league.fraction > 0),
                 ("population.backend", cfg.population.backend,
                  cfg.population.backend != "folded"),
-                ("model.material_head", cfg.model.material_head, cfg.model.material_head > 0)):
+                ("model.material_head", cfg.model.material_head, cfg.model.material_head > 0),
+                ("model.reply_head", cfg.model.reply_head, cfg.model.reply_head)):
             if unsupported:
                 raise ConfigError(f"algo=gumbel_az does not support {key}={value} yet")
         if az.min_buffer > az.buffer_size:

@@ -57,11 +57,12 @@ class PlainBlock(nn.Module):
 class ActorCritic(nn.Module):
     """Trunk + policy head (2187 logits) + value head (tanh, in [-1, 1] for the side to move);
     with `material_head`, a second output beside the value's from the value head's hidden layer
-    (an auxiliary target's, algos/ppo/batch.py `material_ahead`)."""
+    (an auxiliary target's, algos/ppo/batch.py `material_ahead`); with `reply_head`, 2187 more
+    logits from the trunk, for the opponent's reply (algos/ppo/batch.py `next_move`)."""
 
     def __init__(self, arch: str = "resnet", blocks: int = 4, channels: int = 64,
                  se_ratio: int = 4, value_hidden: int = 128, policy_gain: float = 0.01,
-                 material_head: bool = False):
+                 material_head: bool = False, reply_head: bool = False):
         super().__init__()
         if arch not in ("resnet", "cnn"):
             raise ValueError(f"model.arch must be 'resnet' or 'cnn', got {arch!r}")
@@ -84,6 +85,11 @@ class ActorCritic(nn.Module):
                 self.material_out = nn.Linear(value_hidden, 1)
                 nn.init.orthogonal_(self.material_out.weight, gain=1.0)
                 nn.init.zeros_(self.material_out.bias)
+        if reply_head:  # likewise: a 1x1 convolution, as policy_out
+            with torch.random.fork_rng(devices=[]):
+                self.reply_out = nn.Conv2d(channels, MOVE_PLANES, 1)
+                nn.init.orthogonal_(self.reply_out.weight, gain=policy_gain)
+                nn.init.zeros_(self.reply_out.bias)
 
     def _init(self, policy_gain: float):
         for m in self.modules():
@@ -97,17 +103,19 @@ class ActorCritic(nn.Module):
         nn.init.orthogonal_(self.policy_out.weight, gain=policy_gain)
         nn.init.orthogonal_(self.value_out.weight, gain=1.0)
 
-    def forward(self, observation: torch.Tensor, material: bool = False):
-        """(logits, value), and with `material` the material head's output [B, 1]."""
+    def forward(self, observation: torch.Tensor, material: bool = False, reply: bool = False):
+        """(logits, value), then with `material` the material head's output [B, 1], then with
+        `reply` the reply head's logits [B, 2187] (in this position's frame, `members_forward`)."""
         x = torch.relu(self.stem(observation))
         x = self.tower(x)
         logits = self.policy_out(torch.relu(self.policy_conv(x))).flatten(1)
         v = torch.relu(self.value_conv(x)).flatten(1)
         hidden = torch.relu(self.value_fc(v))
         value = torch.tanh(self.value_out(hidden))
-        if material:
-            return logits, value, torch.tanh(self.material_out(hidden))
-        return logits, value
+        extra = (torch.tanh(self.material_out(hidden)),) if material else ()
+        if reply:
+            extra = (*extra, self.reply_out(x).flatten(1))
+        return (logits, value, *extra)
 
 
 def build_model(cfg) -> ActorCritic:
@@ -115,4 +123,5 @@ def build_model(cfg) -> ActorCritic:
     return ActorCritic(arch=cfg.arch, blocks=cfg.blocks, channels=cfg.channels,
                        se_ratio=cfg.se_ratio, value_hidden=cfg.value_hidden,
                        policy_gain=cfg.policy_gain,
-                       material_head=getattr(cfg, "material_head", 0) > 0)
+                       material_head=getattr(cfg, "material_head", 0) > 0,
+                       reply_head=bool(getattr(cfg, "reply_head", False)))

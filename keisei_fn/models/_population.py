@@ -80,9 +80,12 @@ def _block(x: torch.Tensor, p: TensorDictBase, members: int, spec: NetSpec) -> t
 
 
 def members_forward(params: TensorDictBase, observation: torch.Tensor, spec: NetSpec,
-                    material: bool = False):
+                    material: bool = False, reply: bool = False):
     """(logits [K, B, 2187], value [K, B, 1]) of K members on their own observations [K, B, ...];
-    with `material`, also the material head's output [K, B, 1] (`ActorCritic(material_head)`)."""
+    with `material`, then the material head's output [K, B, 1] (`ActorCritic(material_head)`);
+    with `reply`, then the reply head's logits [K, B, 2187] (`ActorCritic(reply_head)`): the
+    opponent's next move, destinations in this position's frame (label order of the mover's own
+    moves, so that a 1x1 convolution reads each destination's own features)."""
     members, batch = observation.shape[:2]
     x = observation.transpose(0, 1).reshape(batch, -1, *observation.shape[-2:])
     x = torch.relu(_conv(x.contiguous(memory_format=_CL), params["stem"], members, 1))
@@ -94,6 +97,9 @@ def members_forward(params: TensorDictBase, observation: torch.Tensor, spec: Net
     v = torch.relu(_conv(x, params["value_conv"], members, 0)).reshape(batch, members, -1)
     hidden = torch.relu(_linear(v, params["value_fc"]))
     value = torch.tanh(_linear(hidden, params["value_out"])).transpose(0, 1)
-    if material:
-        return logits, value, torch.tanh(_linear(hidden, params["material_out"])).transpose(0, 1)
-    return logits, value
+    extra = ((torch.tanh(_linear(hidden, params["material_out"])).transpose(0, 1),)
+             if material else ())
+    if reply:
+        moves = _conv(x, params["reply_out"], members, 0)
+        extra = (*extra, moves.reshape(batch, members, NUM_ACTIONS).transpose(0, 1))
+    return (logits, value, *extra)

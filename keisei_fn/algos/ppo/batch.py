@@ -136,6 +136,24 @@ def material_ahead(rollout: TensorDictBase, next_game: TensorDictBase, plies: in
     rollout.set(MATERIAL_AHEAD_KEYS[1], known[..., None])
 
 
+REPLY_KEYS = ("reply_action", "reply_mask_bits", "reply_known")
+
+
+def next_move(rollout: TensorDictBase) -> None:
+    """The reply head's target (model.reply_head), added to the [B, T] rollout in place: for
+    step t, the move played at step t + 1 in the same game ("reply_action", a label in that
+    mover's frame) and its position's legal moves ("reply_mask_bits"); known
+    ("reply_known") where step t + 1 is in the rollout and continues t's game (not after its
+    last move)."""
+    b, t = rollout.batch_size
+    action, bits = rollout.get("action"), rollout.get("mask_bits")
+    rollout.set(REPLY_KEYS[0], torch.cat([action[:, 1:], action[:, -1:]], 1))
+    rollout.set(REPLY_KEYS[1], torch.cat([bits[:, 1:], bits[:, -1:]], 1))
+    known = ~rollout.get(("next", "done")).view(b, t)
+    known[:, -1] = False
+    rollout.set(REPLY_KEYS[2], known)
+
+
 def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> TensorDict:
     """GAE over the [B, T] rollout, then the loss's keys of the learner's own moves, flattened.
 
@@ -143,13 +161,14 @@ def training_batch(rollout: TensorDictBase, gae, last_value: torch.Tensor) -> Te
     GAE chain (zero-sum bootstrapping through them) but are not trained on.
     """
     zero_sum_gae(gae, rollout, last_value)
-    flat = rollout.select(*BATCH_KEYS, *MATERIAL_AHEAD_KEYS, strict=False).reshape(-1)
+    flat = rollout.select(*BATCH_KEYS, *MATERIAL_AHEAD_KEYS, *REPLY_KEYS,
+                          strict=False).reshape(-1)
     return flat[rollout.get("learner_move").reshape(-1)]
 
 
 def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
                      value_fn: Callable[[torch.Tensor], torch.Tensor], gae, ppo,
-                     material_plies: int = 0) -> TensorDict:
+                     material_plies: int = 0, reply: bool = False) -> TensorDict:
     """A collected [B, T] rollout to PPO's flat training batch, the one path every caller takes.
 
     `after` holds the games in progress after the rollout (their "observation" and "game"),
@@ -163,6 +182,8 @@ def rollout_to_batch(rollout: TensorDictBase, after: TensorDictBase,
                   ppo.cap_material_scale)
     if material_plies:
         material_ahead(rollout, after.get("game"), material_plies)
+    if reply:
+        next_move(rollout)
     return mix_value_target(training_batch(rollout, gae, last_value), ppo)
 
 
@@ -177,5 +198,5 @@ def policy_batch(rollout: TensorDictBase, after: TensorDictBase, policy, cfg) ->
     labels where `ppo.tactics_coef` asks for them (tactics.py)."""
     batch = rollout_to_batch(rollout, after, lambda obs: policy.outputs(obs)[1].flatten(0, 1),
                              _gae(cfg.ppo.gamma, cfg.ppo.gae_lambda), cfg.ppo,
-                             cfg.model.material_head)
+                             cfg.model.material_head, cfg.model.reply_head)
     return add_labels(batch.reshape(cfg.population.size, -1), cfg.ppo)

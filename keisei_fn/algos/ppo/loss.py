@@ -15,7 +15,8 @@ from torchrl.objectives import ClipPPOLoss
 
 from ...learn.population import member_config
 from ...models import masked_entropy, masked_log_softmax, members_forward, net_spec, precision
-from .batch import MATERIAL_AHEAD_KEYS
+from ...env.compact import unpack_mask
+from .batch import MATERIAL_AHEAD_KEYS, REPLY_KEYS
 from .tactics import tactics_terms
 
 
@@ -168,6 +169,19 @@ def material_head_loss(predicted: torch.Tensor, batch: TensorDictBase) -> torch.
     return error.sum((1, 2)) / known.sum((1, 2)).clamp_min(1)
 
 
+def reply_loss(reply_logits: torch.Tensor, batch: TensorDictBase) -> torch.Tensor:
+    """[K]: each member's mean cross-entropy of its reply head [K, M, 2187] (destinations in the
+    mover's frame) against the opponent's next move ("reply_action", algos/ppo/batch.py), over
+    its legal moves, on the samples where it is known. The opponent's frame is the mover's
+    turned half a turn: square s is 80 - s there, the 81 squares' order reversed."""
+    k, m = reply_logits.shape[:2]
+    theirs = reply_logits.view(k, m, -1, 81).flip(-1).reshape(k, m, -1)
+    log_probs = masked_log_softmax(theirs, unpack_mask(batch.get(REPLY_KEYS[1])))
+    known = batch.get(REPLY_KEYS[2]).float()
+    nll = -log_probs.gather(-1, batch.get(REPLY_KEYS[0])[..., None]).squeeze(-1)
+    return torch.where(known > 0, nll, 0.0).sum(1) / known.sum(1).clamp_min(1)
+
+
 def population_loss(cfg, autocast: Callable) -> Callable:
     """`loss(params[K], batch[K, M]) -> (the members' summed loss, metrics [K])`: the members'
     folded network once, then ClipPPOLoss vmapped over members, each with its own entropy
@@ -181,11 +195,12 @@ def population_loss(cfg, autocast: Callable) -> Callable:
         lambda batch, entropy_coef: total_loss(loss_module(batch), entropy_coef))
     tactics_coef = cfg.ppo.tactics_coef
     material_coef = cfg.ppo.material_head_coef if cfg.model.material_head else 0.0
+    reply_coef = cfg.ppo.reply_coef if cfg.model.reply_head else 0.0
 
     def loss(params: TensorDict, batch: TensorDictBase):
         with autocast():  # the network only: the loss and its reductions stay float32
             outputs = members_forward(params, batch.get("observation"), spec,
-                                      material=material_coef > 0)
+                                      material=material_coef > 0, reply=reply_coef > 0)
         logits, value = precision.upcast(outputs[0]), outputs[1]
         batch = batch.clone(False)
         batch.set(PRECOMPUTED_KEYS[0], logits)
@@ -200,6 +215,10 @@ def population_loss(cfg, autocast: Callable) -> Callable:
             material = material_head_loss(precision.upcast(outputs[2]), batch)
             totals = totals + material_coef * material
             metrics = {**metrics, "loss_material_head": material.detach()}
+        if reply_coef > 0:
+            reply = reply_loss(precision.upcast(outputs[-1]), batch)
+            totals = totals + reply_coef * reply
+            metrics = {**metrics, "loss_reply": reply.detach()}
         # Members are independent: d(sum)/d(member k's params) is member k's own gradient.
         return totals.sum(), metrics
 
