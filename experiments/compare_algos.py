@@ -10,7 +10,10 @@ another, each alone with `make run`'s ranks (one per core): the set-up a user's 
 Each arm's evaluations along the run give its Elo against the training clock (the trainer's
 three rungs, `eval/ladder_elo`); at the end `keisei-fn ladder` places each final network on the
 whole ladder playing its policy's argmax, and again with `--sims` simulations of Gumbel search
-per move (the ladders one per core). Prints a markdown table and writes OUT/compare.json. Runs
+per move (the ladders one per core). With `--snapshots N` each arm's last N checkpoints are
+placed too (argmax) and their games pooled (snapshot_ladders.py): one network's Elo moves between
+checkpoints a minute apart by more than its interval. Prints a markdown table and writes
+OUT/compare.json. Runs
 already finished in OUT are reused (an interrupted comparison continues), and a larger
 `--budget` resumes them to it: the 120-minute comparison is the 30-minute one continued.
 """
@@ -33,6 +36,8 @@ import torch
 from keisei_fn.checkpoint import list_checkpoints, read_checkpoint
 from keisei_fn.learn.state import EvalResult
 from keisei_fn.run.evaluate import ladder_placement
+
+import snapshot_ladders
 
 CLI = [sys.executable, "-m", "keisei_fn.cli"]
 
@@ -115,6 +120,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sims", type=int, default=64,
                         help="simulations of the searched ladder (0: argmax only)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--snapshots", type=int, default=1,
+                        help="also place each arm's last N checkpoints (argmax) and pool their "
+                             "games (1: the final network alone)")
     parser.add_argument("--sequential", action="store_true",
                         help="train the arms one after another, each alone on the machine with "
                              "the default ranks (make run's set-up), instead of all at once")
@@ -140,6 +148,16 @@ def main(argv: list[str]) -> int:
     # one ladder per core: each is one process and one thread
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         ladders = dict(zip(jobs, pool.map(lambda job: _ladder(*job), jobs.values())))
+    pooled = {}
+    if args.snapshots > 1:
+        # (single agents: a population's members keep no checkpoints of their own)
+        plans = {entry: snapshot_ladders.plan(out / entry, args.snapshots, final=job[1])
+                 for (entry, kind), job in jobs.items() if kind == "plain" and "/" not in entry}
+        earlier = [job for run_jobs, _ in plans.values() for job in run_jobs.values()]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(lambda job: snapshot_ladders.ladder(*job), earlier))
+        pooled = {entry: snapshot_ladders.summarize(out / entry, snapshots)
+                  for entry, (_, snapshots) in plans.items()}
     nan = {"elo": float("nan"), "low": float("nan"), "high": float("nan")}
     rows = []
     for name in arms:
@@ -154,26 +172,35 @@ def main(argv: list[str]) -> int:
                          "curve": _curve(run, None if entry == name
                                          else int(entry.rsplit("_", 1)[1])),
                          "ladder": {k: plain[k] for k in ("elo", "low", "high")},
-                         "ladder_search": {k: searched[k] for k in ("elo", "low", "high")}})
+                         "ladder_search": {k: searched[k] for k in ("elo", "low", "high")},
+                         **({"snapshots": pooled[entry]} if entry in pooled else {})})
     how = ("one arm after another, make run's ranks" if args.sequential
            else "one rank and one thread per arm, all arms at once")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
                f"torch {torch.__version__}, {how}")
     (out / "compare.json").write_text(json.dumps(
-        {"machine": machine, "budget": args.budget, "sims": args.sims, "rows": rows,
+        {"machine": machine, "budget": args.budget, "sims": args.sims,
+         "snapshots": args.snapshots, "rows": rows,
          "seconds": round(time.time() - started)}, indent=1))
     print(f"{machine}; {args.budget:.0f} s of training each\n")
     search = f" ladder Elo (@sims={args.sims}) |" if args.sims else ""
-    print(f"| arm | env steps | ladder Elo (argmax) |{search} "
+    snaps = (f" last {args.snapshots} snapshots (argmax) | pooled [95%] |" if pooled else "")
+    print(f"| arm | env steps | ladder Elo (argmax) |{search}{snaps} "
           f"Elo along the run (training s: Elo) |")
-    print("|---|---|---|" + ("---|" if args.sims else "") + "---|")
+    print("|---|---|---|" + ("---|" if args.sims else "") + ("---|---|" if pooled else "")
+          + "---|")
     for r in rows:
         curve = ", ".join(f"{s:.0f}: {e:+.0f}" for s, e, _, _ in r["curve"])
         p, q = r["ladder"], r["ladder_search"]
         searched = (f" {q['elo']:+.0f} [{q['low']:+.0f}, {q['high']:+.0f}] |" if args.sims
                     else "")
+        snap = ""
+        if "snapshots" in r:
+            t = r["snapshots"]["pooled"]
+            snap = (f" {snapshot_ladders.describe(r['snapshots'])} | {t['elo']:+.0f} "
+                    f"[{t['low']:+.0f}, {t['high']:+.0f}] |")
         print(f"| {r['arm']} | {r['frames']:,} | {p['elo']:+.0f} [{p['low']:+.0f}, "
-              f"{p['high']:+.0f}] |{searched} {curve} |")
+              f"{p['high']:+.0f}] |{searched}{snap} {curve} |")
     return 0
 
 

@@ -36,7 +36,7 @@ from keep_network import slim_copy
 CLI = [sys.executable, "-m", "keisei_fn.cli"]
 
 
-def _ladder(agent: Path, out: Path) -> dict:
+def ladder(agent: Path, out: Path) -> dict:
     if not (out / "ladder.json").is_file():
         again = ["--resume"] if (out / "games.jsonl").is_file() else []
         subprocess.run([*CLI, "ladder", f"{agent}@material=0", "--out", str(out),
@@ -55,6 +55,50 @@ def pooled(ladders: list[dict]) -> tuple[float, float, float]:
     return ladder_elo(results)[:3]
 
 
+def plan(run: Path, last: int, final: Path | None = None):
+    """(ladders to play {checkpoint: (network file, ladder dir)}, every snapshot's (checkpoint,
+    ladder dir) in order) of `run`'s last `last` checkpoints; `final`: an existing ladder of the
+    last one, played already."""
+    checkpoints = list_checkpoints(run)[-last:]
+    if not checkpoints:
+        raise SystemExit(f"{run}: no checkpoint")
+    base = run / "ladders" / "snapshots"
+    jobs, snapshots = {}, []
+    for j, ckpt in enumerate(checkpoints):
+        out = base / ckpt.stem
+        if j == len(checkpoints) - 1 and final is not None:
+            out = final
+            if not (out / "ladder.json").is_file():
+                raise SystemExit(f"no ladder.json in {out}")
+        else:
+            net = base / f"{ckpt.stem}.pt"
+            if not net.is_file():
+                slim_copy(read_checkpoint(ckpt), net)
+            jobs[ckpt.stem] = (net, out)
+        snapshots.append((ckpt.stem, out))
+    return jobs, snapshots
+
+
+def summarize(run: Path, snapshots) -> dict:
+    """Each snapshot's ladder and all their games pooled, written to
+    RUN/ladders/snapshots/summary.json."""
+    ladders = [json.loads((out / "ladder.json").read_text()) for _, out in snapshots]
+    elo, low, high = pooled(ladders)
+    summary = {"snapshots": [{"checkpoint": name, "elo": s["elo"], "low": s["low"],
+                              "high": s["high"], "ladder": str(out)}
+                             for (name, out), s in zip(snapshots, ladders)],
+               "pooled": {"elo": elo, "low": low, "high": high}}
+    (run / "ladders" / "snapshots").mkdir(parents=True, exist_ok=True)
+    (run / "ladders" / "snapshots" / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def describe(summary: dict) -> str:
+    """'180: +2086, 200: +2086, 214: +2264' (iteration: Elo of each snapshot)."""
+    return ", ".join(f"{s['checkpoint'].removeprefix('ckpt_').lstrip('0')}: {s['elo']:+.0f}"
+                     for s in summary["snapshots"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -64,43 +108,19 @@ def main() -> int:
     if args.reuse_final and len(args.reuse_final) != len(args.runs):
         raise SystemExit(f"--reuse-final: {len(args.reuse_final)} ladders for "
                          f"{len(args.runs)} runs (one per run, in order)")
-    jobs, plan = {}, {}
-    for i, run in enumerate(args.runs):
-        checkpoints = list_checkpoints(run)[-args.last:]
-        if not checkpoints:
-            raise SystemExit(f"{run}: no checkpoint")
-        base = run / "ladders" / "snapshots"
-        plan[run] = []
-        for j, ckpt in enumerate(checkpoints):
-            out = base / ckpt.stem
-            if j == len(checkpoints) - 1 and args.reuse_final:
-                out = args.reuse_final[i]
-                if not (out / "ladder.json").is_file():
-                    raise SystemExit(f"--reuse-final: no ladder.json in {out}")
-            else:
-                net = base / f"{ckpt.stem}.pt"
-                if not net.is_file():
-                    slim_copy(read_checkpoint(ckpt), net)
-                jobs[run, ckpt.stem] = (net, out)
-            plan[run].append((ckpt.stem, out))
+    finals = args.reuse_final or [None] * len(args.runs)
+    plans = {run: plan(run, args.last, final) for run, final in zip(args.runs, finals)}
+    jobs = [job for run_jobs, _ in plans.values() for job in run_jobs.values()]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(lambda job: _ladder(*job), jobs.values()))
+        list(pool.map(lambda job: ladder(*job), jobs))
     print("| run | snapshots: ladder Elo (argmax) | pooled [95%] | spread |")
     print("|---|---|---|---:|")
-    for run, snapshots in plan.items():
-        ladders = [json.loads((out / "ladder.json").read_text()) for _, out in snapshots]
-        elo, low, high = pooled(ladders)
-        each = [round(s["elo"]) for s in ladders]
-        summary = {"snapshots": [{"checkpoint": name, "elo": s["elo"], "low": s["low"],
-                                  "high": s["high"], "ladder": str(out)}
-                                 for (name, out), s in zip(snapshots, ladders)],
-                   "pooled": {"elo": elo, "low": low, "high": high}}
-        (run / "ladders" / "snapshots").mkdir(parents=True, exist_ok=True)
-        (run / "ladders" / "snapshots" / "summary.json").write_text(json.dumps(summary, indent=1))
-        listed = ", ".join(f"{name.removeprefix('ckpt_').lstrip('0')}: {e:+d}"
-                           for (name, _), e in zip(snapshots, each))
-        print(f"| {run} | {listed} | {elo:+.0f} [{low:+.0f}, {high:+.0f}] | "
-              f"{max(each) - min(each)} |")
+    for run, (_, snapshots) in plans.items():
+        summary = summarize(run, snapshots)
+        each = [s["elo"] for s in summary["snapshots"]]
+        p = summary["pooled"]
+        print(f"| {run} | {describe(summary)} | {p['elo']:+.0f} [{p['low']:+.0f}, "
+              f"{p['high']:+.0f}] | {max(each) - min(each):.0f} |")
     return 0
 
 
