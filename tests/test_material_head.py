@@ -27,18 +27,20 @@ def test_options_are_checked():
         load_config(None, TINY + ["model.material_head=6", "total_updates=1"])
 
 
-def test_a_network_with_the_head_starts_as_the_one_without():
-    """The same seed gives the same network with or without the head (its weights come from a
-    forked stream), so that screens compare the head on equal starts."""
+@pytest.mark.parametrize("head", ["material", "reply"])  # (tests/test_reply_head.py's too)
+def test_a_network_with_the_head_starts_as_the_one_without(head):
+    """The same seed gives the same network with or without an auxiliary head (its weights come
+    from a forked stream), so that screens compare the head on equal starts."""
     from keisei_fn.models import ActorCritic, state_params
 
     torch.manual_seed(3)
     plain = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8))
     after_plain = torch.rand(3)
     torch.manual_seed(3)
-    headed = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8, material_head=True))
+    headed = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8,
+                                      **{f"{head}_head": True}))
     assert torch.equal(torch.rand(3), after_plain)
-    assert set(headed.keys()) - set(plain.keys()) == {"material_out"}
+    assert set(headed.keys()) - set(plain.keys()) == {f"{head}_out"}
     for key, value in plain.items(include_nested=True, leaves_only=True):
         assert torch.equal(value, headed[key]), key
 

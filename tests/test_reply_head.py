@@ -25,22 +25,6 @@ def test_options_are_checked():
         load_config(None, TINY + TINY_AZ + ["model.reply_head=true", "total_updates=1"])
 
 
-def test_a_network_with_the_head_starts_as_the_one_without():
-    """The same seed gives the same network with or without the head (its weights come from a
-    forked stream), so that screens compare the head on equal starts."""
-    from keisei_fn.models import ActorCritic, state_params
-
-    torch.manual_seed(3)
-    plain = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8))
-    after_plain = torch.rand(3)
-    torch.manual_seed(3)
-    headed = state_params(ActorCritic(blocks=1, channels=8, value_hidden=8, reply_head=True))
-    assert torch.equal(torch.rand(3), after_plain)
-    assert set(headed.keys()) - set(plain.keys()) == {"reply_out"}
-    for key, value in plain.items(include_nested=True, leaves_only=True):
-        assert torch.equal(value, headed[key]), key
-
-
 def test_the_folded_reply_head_equals_each_member_s():
     from keisei_fn.models import ActorCritic, NetSpec, members_forward, state_params
 
