@@ -50,17 +50,7 @@ def _short_dir() -> Path:
 
 
 def _session_processes(temp_dir) -> list[psutil.Process]:
-    """Ray's processes of the session under `temp_dir`: those naming it on their command line
-    (gcs_server, raylet, its agents) and their descendants (the workers, renamed ray::...)."""
-    found = {}
-    for proc in psutil.process_iter(["cmdline"]):
-        if str(temp_dir) in " ".join(proc.info["cmdline"] or []):
-            found[proc.pid] = proc
-            try:
-                found.update({c.pid: c for c in proc.children(recursive=True)})
-            except psutil.NoSuchProcess:
-                pass
-    return list(found.values())
+    return ray_backend.session_processes(str(temp_dir))
 
 
 def _alive(procs) -> list[str]:

@@ -184,6 +184,10 @@ class WorkerBackend:
         return make_collector(cfg, policy, device, generation)
 
     def shutdown(self) -> None:
+        if self.name == "ray":
+            from .ray_backend import shutdown
+
+            return shutdown(self.collector)
         self.collector.shutdown()
 
 

@@ -44,6 +44,9 @@ class _NamingRayCollector(RayCollector):
     died, restart it or checkpoint. Here the collector stays up for the backend's `dead_workers` and
     `restart` (or the run's final shutdown), and a dead actor is reported by name."""
 
+    owned_temp_dir: str | None = None
+    """the temp dir of the local Ray instance this run started (None: an instance it joined)"""
+
     def __iter__(self):
         self._iteration_started = True
         try:
@@ -123,23 +126,64 @@ def make_ray_collector(cfg, policy, env_fns: list, frames_per_batch: int):
     a lease of our own while checking the cluster's CPUs: an actor that cannot be placed would
     make RayCollector wait forever.
     """
+    config = ray_init_config(cfg)
     try:
-        lease = ray_runtime_lease().acquire(ray_init_config(cfg))
+        lease = ray_runtime_lease().acquire(config)
     except ConnectionError as err:
         raise ConfigError(f"collector.ray.address=auto: no Ray cluster to attach to "
                           f"({first_line(err, 120)}); start one with `ray start --head` or use "
                           f"collector.ray.address=local") from None
     try:
         _check_cpus(len(env_fns))
-        return _NamingRayCollector(
+        collector = _NamingRayCollector(
             env_fns, policy, collector_class=_ActorCollector, num_collectors=len(env_fns),
             sync=True, frames_per_batch=frames_per_batch,
             # RayCollector reads total_frames=-1 as "collect nothing" (its loop runs while
             # collected < total), not as "no limit" like the other collectors.
             total_frames=sys.maxsize, remote_configs=dict(ACTOR_OPTIONS),
             collector_kwargs={"trust_policy": True, "auto_register_policy_transforms": False})
+        collector.owned_temp_dir = config.get("_temp_dir")
+        return collector
     finally:
         lease.release()
+
+
+def shutdown(collector, wait: float = 10.0) -> None:
+    """`collector.shutdown()`, then, for a Ray instance this run started, wait until its
+    processes have exited. Ray's shutdown stops the raylet and gcs_server but leaves their
+    workers to notice and exit on their own: one (an idle `ray::ConnectionInfo`) was seen alive
+    after a run had ended, under CI load. Stragglers after `wait` seconds are killed: they
+    belong to this run's instance only (found by its temp dir, as the tests find them)."""
+    procs = session_processes(collector.owned_temp_dir) if collector.owned_temp_dir else []
+    try:
+        collector.shutdown()
+    finally:
+        import psutil
+
+        _, alive = psutil.wait_procs(procs, timeout=wait)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=wait)
+
+
+def session_processes(temp_dir: str) -> list:
+    """The processes of the Ray instance whose temp dir is `temp_dir` (psutil.Process): those
+    naming it on their command line (gcs_server, raylet, its agents) and their descendants (the
+    workers, renamed ray::...)."""
+    import psutil
+
+    found = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        if temp_dir in " ".join(proc.info["cmdline"] or []):
+            found[proc.pid] = proc
+            try:
+                found.update({c.pid: c for c in proc.children(recursive=True)})
+            except psutil.NoSuchProcess:
+                pass
+    return list(found.values())
 
 
 def _check_cpus(actors: int, wait: float = 20.0) -> None:
@@ -192,6 +236,8 @@ def restart(collector, make_new):
             collector.shutdown()
         except Exception:  # noqa: BLE001 - its weight-sync group has lost a member
             collector.stop_remote_collectors()
-        return make_new()
+        backend = make_new()
+        backend.collector.owned_temp_dir = collector.owned_temp_dir  # still this run's instance
+        return backend
     finally:
         lease.release()
