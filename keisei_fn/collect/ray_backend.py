@@ -18,6 +18,7 @@ The Ray runtime (`collector.ray.address`):
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -155,6 +156,8 @@ def shutdown(collector, wait: float = 10.0) -> None:
     after a run had ended, under CI load. Stragglers after `wait` seconds are killed: they
     belong to this run's instance only (found by its temp dir, as the tests find them)."""
     procs = session_processes(collector.owned_temp_dir) if collector.owned_temp_dir else []
+    # never this process itself (a run_dir argument may name the temp dir's path)
+    procs = [p for p in procs if p.pid != os.getpid()]
     try:
         collector.shutdown()
     finally:
