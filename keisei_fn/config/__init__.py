@@ -9,6 +9,7 @@ sections.py) have a one-line description under each.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -211,8 +212,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
 
     Validated; raises ConfigError with one line naming the offending key.
     """
-    cfg = _merge(OmegaConf.structured(schema()),
-                 OmegaConf.create(default_yaml()) if base is None else base, "defaults")
+    cfg = (_defaults(schema()) if base is None
+           else _merge(_structured(schema()), base, "defaults"))
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -224,19 +225,39 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         if not isinstance(layer, DictConfig):
             raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
         cfg = _merge(cfg, layer, str(path))
-    for item in overrides:
-        # One at a time, so an error names the override that caused it.
-        key, eq, _ = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        try:
-            layer = OmegaConf.from_dotlist([item])
-        except Exception as err:  # omegaconf's and yaml's errors
-            raise ConfigError(f"override {item!r}: {first_line(err)}") from None
-        cfg = _merge(cfg, layer, f"{key}")
+    layers = [(item.partition("=")[0], _override_layer(item)) for item in overrides]
+    try:
+        # all at once: a merge's cost is copying the whole config, whatever the layer
+        cfg = OmegaConf.merge(cfg, *(layer for _, layer in layers))
+    except (OmegaConfBaseException, TypeError, ValueError):
+        for key, layer in layers:  # one at a time, so the error names the override that caused it
+            cfg = _merge(cfg, layer, key)
     _check_values(_normalize(cfg))
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _override_layer(item: str) -> DictConfig:
+    key, eq, _ = item.partition("=")
+    if not eq or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    try:
+        return OmegaConf.from_dotlist([item])
+    except Exception as err:  # omegaconf's and yaml's errors
+        raise ConfigError(f"override {item!r}: {first_line(err)}") from None
+
+
+@lru_cache(maxsize=8)
+def _structured(config_class: type) -> DictConfig:
+    return OmegaConf.structured(config_class)
+
+
+@lru_cache(maxsize=8)
+def _defaults(config_class: type) -> DictConfig:
+    """The schema merged with the embedded default.yaml, once per schema (a config's sections
+    can change, and with them the class): building these was most of a config's cost. Never
+    changed in place: OmegaConf.merge works on a copy of its first config."""
+    return _merge(_structured(config_class), OmegaConf.create(default_yaml()), "defaults")
 
 
 def _merge(cfg: DictConfig, layer, where: str) -> DictConfig:
@@ -277,6 +298,6 @@ def from_yaml(text: str) -> DictConfig:
     for key, value in SAVED_BEFORE_THE_KEY.items():
         if OmegaConf.select(layer, key, default=absent) is absent:
             OmegaConf.update(layer, key, value, force_add=True)
-    cfg = _merge(OmegaConf.structured(schema()), layer, "saved config")
+    cfg = _merge(_structured(schema()), layer, "saved config")
     _check_values(_normalize(cfg))
     return cfg
