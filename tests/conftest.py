@@ -123,6 +123,11 @@ SLOW_TESTS = {
     "test_compile.py::test_acting_policy_has_no_graph_breaks_and_compiled_matches_eager",
     "test_compile.py::test_compiled_step_does_not_recompile_when_tensordict_meets_a_new_class",
     "test_train.py::test_compiled_step_reports_its_compile_time_and_the_budget_rule",
+    # long random games against cshogi (the rules engine's other differential tests stay fast)
+    "test_differential.py::test_random_games_startpos",
+    "test_differential.py::test_random_games_varied_positions_full_hands",
+    # torch.compile's tracer over the whole update (no inductor; ~30 s each on a 2-core AVX2 CPU)
+    "test_compile.py::test_whole_update_step_has_no_graph_breaks",
     # Aim's repository (its storage starts processes) in a fresh or forked process
     "test_insight.py::test_training_puts_games_boards_and_distributions_in_aim",
     "test_tracking.py::test_roundtrip_in_process_and_in_a_fresh_process",

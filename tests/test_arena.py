@@ -528,8 +528,8 @@ def test_trainer_evaluation_is_the_arena_referee():
     torch.manual_seed(5)
     cfg = load_config(None, [])
     net = member_agent(cfg, state_params(build_model(cfg.model)).detach()[None])
-    trainer = trainer_match(net, "greedy", 6, seed=11)
-    records = play_match(network_player("agent", net), make_player("greedy"), 6, seed=11)
+    trainer = trainer_match(net, "greedy", 4, seed=11)
+    records = play_match(network_player("agent", net), make_player("greedy"), 4, seed=11)
     arena = summarize(records, "agent", "greedy")
     assert (trainer.wins, trainer.draws, trainer.losses) == \
         (arena["wins"], arena["draws"], arena["losses"])

@@ -256,7 +256,7 @@ def test_gumbel_az_learns_mate_in_one_from_search_alone():
 
 def test_gumbel_az_run_resumes_exactly_with_its_replay_buffer(tmp_path):
     """Parameters, buffers (contents, cursor), samplers and pending positions."""
-    summary, a, b = assert_resumes_exactly(tmp_path, *AZ, total=10, split=5)
+    summary, a, b = assert_resumes_exactly(tmp_path, *AZ, total=6, split=3)
     assert summary["counters"]["optimizer_updates"]
     ca, cb = a["algo_state"], b["algo_state"]
     assert all(torch.equal(x, y) for x, y in zip(ca["samplers"], cb["samplers"], strict=True))
@@ -432,7 +432,7 @@ def test_an_iteration_whose_finished_positions_were_all_fast_stores_nothing(tmp_
 def test_gumbel_az_run_with_randomized_playout_caps_resumes_exactly(tmp_path):
     """The coins come from the members' Gumbel streams, which the checkpoint carries."""
     summary, _, _ = assert_resumes_exactly(tmp_path, *AZ, "gumbel_az.full_search_prob=0.5",
-                                           total=10, split=5)
+                                           total=6, split=3)
     assert summary["counters"]["optimizer_updates"]
 
 

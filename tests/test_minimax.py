@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 import cshogi
@@ -50,6 +51,17 @@ def _leaf_gain(board: cshogi.Board, move: int) -> float:
     return gain
 
 
+@functools.lru_cache(maxsize=None)
+def _reference_cached(sfen: str, depth: int, quiet: int) -> dict[int, float]:
+    return _reference(cshogi.Board(sfen), depth, quiet)
+
+
+def reference_values(sfen: str, depth: int, quiet: int = 0) -> dict[int, float]:
+    """`_reference` of a position, computed once per process (parametrized tests and their
+    lanes ask for the same brute force again)."""
+    return dict(_reference_cached(sfen, depth, quiet))
+
+
 def _reference(board: cshogi.Board, depth: int, quiet: int = 0) -> dict[int, float]:
     """label -> value of every legal move, by brute force; with `quiet`, the captures of the
     static last ply played out that many plies deep (captures only, a quiet move static)."""
@@ -92,7 +104,7 @@ def test_move_values_match_brute_force(depth):
     state = from_sfen(sfens)
     ours = move_values(state, depth, impasse=False)
     for i, sfen in enumerate(sfens):
-        expected = _reference(cshogi.Board(sfen), depth)
+        expected = reference_values(sfen, depth)
         legal = ours[i].isfinite().nonzero().squeeze(1).tolist()
         assert sorted(legal) == sorted(expected), sfen
         for label, value in expected.items():
@@ -116,7 +128,7 @@ def test_a_quiescence_plays_out_the_last_plys_captures_as_brute_force_does(depth
     # each ply of quiescence changes some values: the positions tell Q from Q - 1
     assert (ours != move_values(state, depth, impasse=False, quiet=quiet - 1)).any()
     for i, sfen in enumerate(sfens):
-        expected = _reference(cshogi.Board(sfen), depth, quiet)
+        expected = reference_values(sfen, depth, quiet)
         assert sorted(ours[i].isfinite().nonzero().squeeze(1).tolist()) == sorted(expected), sfen
         for label, value in expected.items():
             assert ours[i, label].item() == pytest.approx(value, abs=1e-3), (sfen, label)
@@ -129,7 +141,7 @@ def test_the_quiescence_keeps_the_alpha_beta_contract_against_brute_force(quiet,
     all a parent needs to keep or refute a move."""
     monkeypatch.setattr(minimax, "_ONE_WAVE", 0)
     sfens = _positions()[::2]
-    truth = torch.tensor([max(_reference(cshogi.Board(s), 1, quiet).values()) for s in sfens])
+    truth = torch.tensor([max(reference_values(s, 1, quiet).values()) for s in sfens])
     state = from_sfen(sfens)
     for low, high in [(-0.5, 0.5), (1.0, 3.0), (-3.0, -1.0), (-0.1, 6.0), (-6.0, 0.1)]:
         alpha, beta = truth + low, truth + high
@@ -206,7 +218,7 @@ def test_material_margin_plays_the_policys_favourite_among_the_near_best(margin)
     chosen = material_checked(state, favourite, log_probs, margin)
     changed = 0
     for i, sfen in enumerate(sfens):
-        reference = _reference(cshogi.Board(sfen), 2)
+        reference = reference_values(sfen, 2)
         best = max(reference.values())
         near = [label for label, value in reference.items() if value >= best - margin - 1e-3]
         expected = max(near, key=lambda label: log_probs[i, label].item())
@@ -243,7 +255,7 @@ def test_a_search_players_material_veto_plays_its_most_visited_near_best_move():
     plain, vetted = played(0.0), played(margin)
     changed = 0
     for i, sfen in enumerate(sfens):
-        reference = _reference(cshogi.Board(sfen), 2)
+        reference = reference_values(sfen, 2)
         best = max(reference.values())
         near = [label for label, value in reference.items() if value >= best - margin - 1e-3]
         own = int(plain.action[i])

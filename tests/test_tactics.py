@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 
-import cshogi
 import pytest
 import torch
 from _tiny import assert_resumes_exactly, tiny
 from tensordict import TensorDict
-from test_minimax import _positions, _reference
+from test_minimax import _positions, reference_values
 
 from keisei_fn.algos.ppo.tactics import label_rows, near_best, tactics_terms
 from keisei_fn.config import ConfigError, load_config
@@ -29,7 +28,7 @@ def test_labels_are_the_moves_near_the_brute_force_best(margin, quiet):
     good = near_best(stored, margin, quiet)
     sizes = []
     for i, sfen in enumerate(sfens):
-        values = _reference(cshogi.Board(sfen), 2, quiet)
+        values = reference_values(sfen, 2, quiet)
         best = max(values.values())
         expected = sorted(label for label, v in values.items() if v >= best - margin - 1e-3)
         assert good[i].nonzero().squeeze(1).tolist() == expected, sfen
