@@ -66,6 +66,17 @@ def test_overrides_apply():
     assert cfg.seed == 3
     # untouched keys keep their defaults
     assert cfg.env.max_plies == 256 and cfg.ppo.epochs == 4 and cfg.ppo.target_kl == 0.01
+    # the defaults are built once per process (config/__init__.py): no override reaches the next
+    # config, and a config is the caller's own
+    fresh = load_config(None, [])
+    assert fresh.env.batch_size == 128 and fresh.ppo.gamma == 1.0 and fresh.seed != 3
+    assert fresh is not load_config(None, [])
+
+
+def test_a_bad_override_among_good_ones_is_the_one_named():
+    """The overrides merge in one go; an error merges them again one at a time, for its name."""
+    msg = _one_line_error(["ppo.gamma=0.5", "env.batch_size=abc", "seed=3"])  # a merge's error
+    assert msg.startswith("env.batch_size: ") and "gamma" not in msg and "seed" not in msg, msg
 
 
 @pytest.mark.parametrize("override,key", [
