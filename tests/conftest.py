@@ -126,6 +126,10 @@ SLOW_TESTS = {
     # long random games against cshogi (the rules engine's other differential tests stay fast)
     "test_differential.py::test_random_games_startpos",
     "test_differential.py::test_random_games_varied_positions_full_hands",
+    # end-to-end variants of a fast-lane test: playout caps in the Gumbel AZ resume test, the
+    # folded population's run against the loop's (their updates' equality is a fast unit test)
+    "test_gumbel_az.py::test_gumbel_az_run_with_randomized_playout_caps_resumes_exactly",
+    "test_population.py::test_folded_population_tracks_the_loop_population",
     # torch.compile's tracer over the whole update (no inductor; ~30 s each on a 2-core AVX2 CPU)
     "test_compile.py::test_whole_update_step_has_no_graph_breaks",
     # Aim's repository (its storage starts processes) in a fresh or forked process

@@ -18,7 +18,8 @@ from keisei_fn.env.compact import pack_mask
 from keisei_fn.shogi import from_sfen
 
 
-@pytest.mark.parametrize(("margin", "quiet"), [(0.5, 0), (3.0, 0), (3.0, 1)])
+@pytest.mark.parametrize(("margin", "quiet"), [(0.5, 0), (3.0, 0), pytest.param(
+    3.0, 1, marks=pytest.mark.slow)])  # the quiescence's brute force: ~12 s, the slow lane
 def test_labels_are_the_moves_near_the_brute_force_best(margin, quiet):
     """ppo.tactics_quiet: the labelling search with a quiescence, as the brute force plays it."""
     sfens = _positions()

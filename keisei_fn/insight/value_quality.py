@@ -139,13 +139,22 @@ def load_probes() -> dict[str, tuple[str, ...]]:
     return {kind: tuple(sfens) for kind, sfens in probes.items()}
 
 
+@lru_cache(maxsize=4)
+def _probe_states(device: str) -> dict:
+    """The probe set's positions on `device`, parsed once per process: every evaluation reads
+    them, and parsing them cost more than the network's pass over them. Read, never written."""
+    return {kind: from_sfen(list(sfens), device=device) for kind, sfens in load_probes().items()}
+
+
 @torch.no_grad()
 def probe_values(agent: Agent, probes: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Per probe kind: `n`, the `mean` value for the side to move and the share `positive` (> 0).
     A value that knows the game reads mates near +1, rook_up above 0 and rook_down below."""
+    states = (_probe_states(str(agent.device)) if probes is None else
+              {kind: from_sfen(list(sfens), device=agent.device) for kind, sfens in probes.items()})
     report = {}
-    for kind, sfens in (probes or load_probes()).items():
-        _, value = evaluate(agent, from_sfen(list(sfens), device=agent.device))
+    for kind, state in states.items():
+        _, value = evaluate(agent, state)
         value = value.float().cpu()
         report[kind] = {"n": int(value.numel()), "mean": float(value.mean()),
                         "positive": float((value > 0).float().mean())}
