@@ -22,7 +22,7 @@ def test_a_gumbel_az_run_starts_from_a_ppo_network_and_resume_ignores_it(tiny_ru
     # a buffer that never fills: the iteration plays but does not learn, so the run's
     # parameters are still the starting network's at its checkpoint
     train(tiny(run, *TINY_AZ, f"init_from={source}", "gumbel_az.min_buffer=512",
-               "total_updates=1", "population.size=2"), log=notes.append)
+               "total_updates=1", "population.size=2", "eval.max_plies=8"), log=notes.append)
     assert any(f"initial network: {source} (ppo)" in n for n in notes)
     # the PPO run shaped with 0.05 per pawn (TINY), Gumbel AZ's prior is 0.02: said, not fatal
     assert any("material prior of 0.05" in n for n in notes)
