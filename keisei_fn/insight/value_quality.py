@@ -139,19 +139,23 @@ def load_probes() -> dict[str, tuple[str, ...]]:
     return {kind: tuple(sfens) for kind, sfens in probes.items()}
 
 
+def _parse(probes: dict[str, tuple[str, ...]], device) -> dict:
+    return {kind: from_sfen(list(sfens), device=device) for kind, sfens in probes.items()}
+
+
 @lru_cache(maxsize=4)
 def _probe_states(device: str) -> dict:
     """The probe set's positions on `device`, parsed once per process: every evaluation reads
     them, and parsing them cost more than the network's pass over them. Read, never written."""
-    return {kind: from_sfen(list(sfens), device=device) for kind, sfens in load_probes().items()}
+    return _parse(load_probes(), device)
 
 
 @torch.no_grad()
 def probe_values(agent: Agent, probes: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Per probe kind: `n`, the `mean` value for the side to move and the share `positive` (> 0).
     A value that knows the game reads mates near +1, rook_up above 0 and rook_down below."""
-    states = (_probe_states(str(agent.device)) if probes is None else
-              {kind: from_sfen(list(sfens), device=agent.device) for kind, sfens in probes.items()})
+    states = (_probe_states(str(agent.device)) if probes is None
+              else _parse(probes, agent.device))
     report = {}
     for kind, state in states.items():
         _, value = evaluate(agent, state)
